@@ -39,7 +39,7 @@ pub(crate) enum Verdict {
 
 /// Access-side ingress: LSL termination and (later) upstream NAT.
 #[xdp]
-pub fn vg_access(ctx: XdpContext) -> u32 {
+fn vg_access(ctx: XdpContext) -> u32 {
     count(&NERG_STATS, Counter::AccessRxPackets.index(), 1);
     count(
         &NERG_STATS,
@@ -55,7 +55,7 @@ pub fn vg_access(ctx: XdpContext) -> u32 {
 /// Passes every frame. Attached to veth peers: a native redirect or `XDP_TX` into a veth is
 /// only delivered when the peer has an XDP program of its own.
 #[xdp]
-pub fn vg_pass(_ctx: XdpContext) -> u32 {
+fn vg_pass(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
 

@@ -1,0 +1,1 @@
+//! The NERG BRG agent: TR-181 bridging objects on the CWMP engine, applied to Linux.

@@ -1,0 +1,1 @@
+//! Test harness: network namespaces, veth pairs, bridges and processes inside them.

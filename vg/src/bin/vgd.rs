@@ -1,0 +1,202 @@
+//! `vgd`: the NERG virtual Gateway daemon.
+//!
+//! Loads the XDP fast path with its maps pinned in bpffs, attaches it to the access
+//! interface in native mode, and serves `/metrics`, `/health` and `/ready`. Runs in the
+//! foreground (systemd, containers); SIGTERM or SIGINT detach the programs and exit, the
+//! pinned maps stay for the next start.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use anyhow::Context as _;
+use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+use vg::{
+    fastpath::{AttachMode, Counters, FastPath, bpffs},
+    metrics::Metrics,
+};
+
+/// Command-line flags; each also reads an environment variable.
+#[derive(Debug, Parser)]
+#[command(version, about = "NERG virtual Gateway daemon")]
+struct Args {
+    /// Access-side interface (towards the BRGs' LSLs).
+    #[arg(long, env = "VGD_ACCESS_IFACE")]
+    access_iface: String,
+    /// XDP attach mode: native in production; generic only for diagnosis.
+    #[arg(long, env = "VGD_XDP_MODE", value_enum, default_value_t = AttachMode::Native)]
+    xdp_mode: AttachMode,
+    /// Where bpffs is (mounted there if it is not).
+    #[arg(long, env = "VGD_BPFFS", default_value = bpffs::DEFAULT_MOUNT)]
+    bpffs: PathBuf,
+    /// Instance name: maps are pinned in `<bpffs>/nerg/<instance>`.
+    #[arg(long, env = "VGD_INSTANCE", default_value = "default", value_parser = parse_instance)]
+    instance: String,
+    /// Address of the HTTP listener for /metrics, /health and /ready.
+    #[arg(long, env = "VGD_LISTEN", default_value = "127.0.0.1:9180")]
+    listen: SocketAddr,
+    /// Log output format.
+    #[arg(long, env = "VGD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `vg=debug`).
+    #[arg(long, env = "VGD_LOG", default_value = "info")]
+    log: String,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_instance(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("use 1-64 characters from [A-Za-z0-9_-]".into())
+    }
+}
+
+struct AppState {
+    metrics: Metrics,
+    counters: Counters,
+    ready: AtomicBool,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    if let Err(err) = init_tracing(&args) {
+        eprintln!("vgd: {err:#}");
+        return std::process::ExitCode::FAILURE;
+    }
+    match run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            error!("{err:#}");
+            eprintln!("vgd: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(args: &Args) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .with_context(|| format!("invalid --log filter {:?}", args.log))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let pin_dir = bpffs::prepare_pin_dir(&args.bpffs, &args.instance)
+        .context("preparing bpffs for the fast path's maps")?;
+    let mut fastpath = FastPath::load(&pin_dir).context("loading the XDP fast path")?;
+    info!(pin_dir = %pin_dir.display(), "fast path loaded, maps pinned");
+    fastpath
+        .attach_access(&args.access_iface, args.xdp_mode)
+        .context("attaching the access-side XDP program")?;
+    info!(iface = %args.access_iface, mode = %args.xdp_mode, "XDP attached");
+
+    let state = Arc::new(AppState {
+        metrics: Metrics::new().context("creating metrics")?,
+        counters: fastpath.counters().context("opening the counter maps")?,
+        ready: AtomicBool::new(false),
+    });
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/ready", get(ready))
+        .with_state(Arc::clone(&state));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding the HTTP listener on {}", args.listen))?;
+    info!(listen = %args.listen, "serving /metrics, /health, /ready");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+
+    state.ready.store(true, Ordering::Release);
+    notify_systemd_ready();
+    info!("ready");
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("HTTP server failed")?;
+
+    fastpath.detach_all();
+    info!(pin_dir = %pin_dir.display(), "XDP detached; maps stay pinned for the next start");
+    Ok(())
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let text = state
+        .counters
+        .snapshot()
+        .map_err(anyhow::Error::from)
+        .and_then(|snap| {
+            state.metrics.update(&snap);
+            state.metrics.encode().map_err(anyhow::Error::from)
+        });
+    match text {
+        Ok(text) => (StatusCode::OK, text),
+        Err(err) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading counters: {err:#}\n"),
+        ),
+    }
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    if state.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    }
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        error!("cannot install signal handlers; stop with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: shutting down"),
+        _ = int.recv() => info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
+}
+
+/// Tells systemd (Type=notify) that start-up is complete, when run under it.
+fn notify_systemd_ready() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let sent = std::os::unix::net::UnixDatagram::unbound()
+        .and_then(|sock| sock.send_to(b"READY=1", &path));
+    if let Err(err) = sent {
+        tracing::warn!(error = %err, "sd_notify READY=1 failed");
+    }
+}

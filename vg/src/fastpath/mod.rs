@@ -1,0 +1,230 @@
+//! The fast path as `vgd` sees it: the embedded eBPF object, loading it with maps pinned in
+//! bpffs, attaching XDP to an interface, and reading its counters.
+
+pub mod bpffs;
+pub mod counters;
+pub mod test_run;
+
+use std::{
+    ffi::CString,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{ProgramError, Xdp, XdpMode, xdp::XdpLinkId},
+};
+use nerg_abi::program_names;
+use thiserror::Error;
+
+pub use self::counters::{CounterSnapshot, Counters};
+
+/// The vG's eBPF object, built by `build.rs` (empty when built with `AYA_BUILD_SKIP=1`).
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vg-xdp"));
+
+/// How the XDP program is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttachMode {
+    /// Native (driver) mode: the production mode; refuses interfaces without driver support.
+    Native,
+    /// Generic (skb) mode: works on any interface, at stack speed. For diagnosis only.
+    Generic,
+}
+
+impl AttachMode {
+    fn xdp_mode(self) -> XdpMode {
+        match self {
+            Self::Native => XdpMode::Driver,
+            Self::Generic => XdpMode::Skb,
+        }
+    }
+}
+
+impl std::fmt::Display for AttachMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Native => "native",
+            Self::Generic => "generic",
+        })
+    }
+}
+
+/// Errors from loading or attaching the fast path.
+#[derive(Debug, Error)]
+pub enum FastPathError {
+    /// The binary was built with `AYA_BUILD_SKIP=1`.
+    #[error(
+        "this binary was built without its eBPF programs (AYA_BUILD_SKIP was set); \
+         rebuild without it (`cargo xtask setup` installs the BPF toolchain)"
+    )]
+    NoObject,
+    /// bpffs could not be mounted or the pin directory not created.
+    #[error(transparent)]
+    Bpffs(#[from] bpffs::BpffsError),
+    /// The kernel refused the object (maps or programs).
+    #[error("loading the eBPF object failed")]
+    Load(#[source] aya::EbpfError),
+    /// A program is missing from the object or has the wrong type.
+    #[error("program {name} missing or not XDP in the eBPF object")]
+    MissingProgram {
+        /// Program name.
+        name: &'static str,
+        /// Underlying error, if any.
+        #[source]
+        source: Option<ProgramError>,
+    },
+    /// The verifier rejected a program (the message carries the verifier log).
+    #[error("the kernel rejected program {name}")]
+    Verifier {
+        /// Program name.
+        name: &'static str,
+        /// The load error, with the verifier log in its message.
+        #[source]
+        source: ProgramError,
+    },
+    /// The interface does not exist in this network namespace.
+    #[error("interface {0:?} does not exist in this network namespace")]
+    NoSuchInterface(String),
+    /// Attaching XDP failed.
+    #[error(
+        "cannot attach XDP in {mode} mode to {iface}: the driver may lack native XDP support, \
+         or another XDP program is attached"
+    )]
+    Attach {
+        /// Interface name.
+        iface: String,
+        /// Requested mode.
+        mode: AttachMode,
+        /// Underlying error.
+        #[source]
+        source: ProgramError,
+    },
+    /// Reading or writing a map failed.
+    #[error("map {name}")]
+    Map {
+        /// Map name.
+        name: &'static str,
+        /// Underlying error.
+        #[source]
+        source: aya::maps::MapError,
+    },
+}
+
+/// The loaded fast path of one vG instance: programs loaded, maps pinned under `pin_dir`.
+pub struct FastPath {
+    ebpf: Ebpf,
+    pin_dir: PathBuf,
+    attached: Vec<(String, XdpLinkId)>,
+}
+
+impl FastPath {
+    /// Loads [`OBJECT`] with its maps pinned in `pin_dir` (which must be on bpffs; see
+    /// [`bpffs::prepare_pin_dir`]). Maps already pinned there are adopted, not recreated, so
+    /// a restarted `vgd` keeps the state of the one before.
+    pub fn load(pin_dir: &Path) -> Result<Self, FastPathError> {
+        Self::load_object(OBJECT, pin_dir)
+    }
+
+    /// Loads a given eBPF object (tests and benchmarks use [`OBJECT`] too; this exists so a
+    /// different build can be loaded side by side).
+    pub fn load_object(object: &[u8], pin_dir: &Path) -> Result<Self, FastPathError> {
+        if object.is_empty() {
+            return Err(FastPathError::NoObject);
+        }
+        let mut ebpf = EbpfLoader::new()
+            .default_map_pin_directory(pin_dir)
+            .load(object)
+            .map_err(FastPathError::Load)?;
+        for name in [program_names::ACCESS, program_names::PASS] {
+            let prog = xdp_program(&mut ebpf, name)?;
+            prog.load()
+                .map_err(|source| FastPathError::Verifier { name, source })?;
+        }
+        Ok(Self {
+            ebpf,
+            pin_dir: pin_dir.to_owned(),
+            attached: Vec::new(),
+        })
+    }
+
+    /// Where the maps are pinned.
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
+    /// Attaches the access-side program to `iface`.
+    pub fn attach_access(&mut self, iface: &str, mode: AttachMode) -> Result<(), FastPathError> {
+        self.attach(program_names::ACCESS, iface, mode)
+    }
+
+    /// Attaches program `name` to `iface` in `mode`; detached when `self` is dropped.
+    pub fn attach(
+        &mut self,
+        name: &'static str,
+        iface: &str,
+        mode: AttachMode,
+    ) -> Result<(), FastPathError> {
+        let ifindex = if_index(iface)?;
+        let prog = xdp_program(&mut self.ebpf, name)?;
+        let link = prog
+            .attach_to_if_index(ifindex, mode.xdp_mode())
+            .map_err(|source| FastPathError::Attach {
+                iface: iface.to_owned(),
+                mode,
+                source,
+            })?;
+        self.attached.push((name.to_owned(), link));
+        Ok(())
+    }
+
+    /// The loaded XDP program `name`, for [`test_run`].
+    pub fn program(&mut self, name: &'static str) -> Result<&mut Xdp, FastPathError> {
+        xdp_program(&mut self.ebpf, name)
+    }
+
+    /// A reader over the counter maps of this instance.
+    pub fn counters(&self) -> Result<Counters, FastPathError> {
+        Counters::open(&self.pin_dir)
+    }
+
+    /// Detaches every program this instance attached (also done on drop).
+    pub fn detach_all(&mut self) {
+        for (name, link) in self.attached.drain(..) {
+            if let Some(prog) = self
+                .ebpf
+                .program_mut(&name)
+                .and_then(|p| <&mut Xdp>::try_from(p).ok())
+            {
+                if let Err(err) = prog.detach(link) {
+                    tracing::warn!(program = %name, error = %err, "detaching XDP failed");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for FastPath {
+    fn drop(&mut self) {
+        self.detach_all();
+    }
+}
+
+fn xdp_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, FastPathError> {
+    let prog = ebpf
+        .program_mut(name)
+        .ok_or(FastPathError::MissingProgram { name, source: None })?;
+    prog.try_into().map_err(|source| FastPathError::MissingProgram {
+        name,
+        source: Some(source),
+    })
+}
+
+/// The index of `iface` in the current network namespace.
+pub fn if_index(iface: &str) -> Result<u32, FastPathError> {
+    let missing = || FastPathError::NoSuchInterface(iface.to_owned());
+    let name = CString::new(iface).map_err(|_| missing())?;
+    match nix::net::if_::if_nametoindex(name.as_c_str()) {
+        Ok(index) if index != 0 => Ok(index),
+        _ => Err(missing()),
+    }
+}

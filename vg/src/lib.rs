@@ -1,0 +1,4 @@
+//! The NERG virtual Gateway: fast-path loader, control plane, API and metrics.
+
+pub mod fastpath;
+pub mod metrics;

@@ -1,0 +1,2 @@
+//! `cargo xtask`: set-up, build, lab, test and bench.
+fn main() {}
