@@ -20,7 +20,9 @@ fn main() -> anyhow::Result<()> {
     }
     let root_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").context("no manifest dir")?)
         .join("../ebpf/vg-xdp");
-    let root_dir = root_dir.to_str().context("non-UTF-8 path to the eBPF crate")?;
+    let root_dir = root_dir
+        .to_str()
+        .context("non-UTF-8 path to the eBPF crate")?;
     // The eBPF crate shares the map ABI crate: rebuild when it changes too.
     println!("cargo:rerun-if-changed=../ebpf/abi");
     aya_build::build_ebpf(

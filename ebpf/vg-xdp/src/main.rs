@@ -4,9 +4,15 @@
 //! returns `Result<Next, Verdict>` and one exit function ([`finish`]) counts every verdict
 //! and drop reason. Stages read top to bottom: parse L2 -> classify LSL -> (later) parse
 //! L3/L4 -> NAT -> FIB -> rewrite -> redirect.
-#![no_std]
-#![no_main]
-#![expect(unsafe_code, reason = "eBPF programs read packet memory through raw pointers")]
+//!
+//! On the host (clippy, `cargo build --workspace`) the crate is an empty binary whose code is
+//! only type-checked; the real object is built for `bpfel-unknown-none` by `vg/build.rs`.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+#![expect(
+    unsafe_code,
+    reason = "eBPF programs read packet memory through raw pointers"
+)]
 
 mod packet;
 
@@ -128,9 +134,13 @@ fn count(map: &PerCpuArray<CounterValue>, index: u32, n: u64) {
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
 
-#[cfg(not(test))]
+#[cfg(target_arch = "bpf")]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     // eBPF has no unwinding; the verifier rejects any path that could reach here.
     loop {}
 }
+
+/// Host builds only: the programs above are type-checked, not run.
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

@@ -86,7 +86,6 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             error!("{err:#}");
-            eprintln!("vgd: {err:#}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -97,6 +96,7 @@ fn init_tracing(args: &Args) -> anyhow::Result<()> {
         .with_context(|| format!("invalid --log filter {:?}", args.log))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Text => builder.init(),
@@ -106,6 +106,8 @@ fn init_tracing(args: &Args) -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    // Fail before touching bpffs when the interface is wrong.
+    vg::fastpath::if_index(&args.access_iface).context("checking --access-iface")?;
     let pin_dir = bpffs::prepare_pin_dir(&args.bpffs, &args.instance)
         .context("preparing bpffs for the fast path's maps")?;
     let mut fastpath = FastPath::load(&pin_dir).context("loading the XDP fast path")?;

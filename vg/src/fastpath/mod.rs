@@ -213,10 +213,11 @@ fn xdp_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp
     let prog = ebpf
         .program_mut(name)
         .ok_or(FastPathError::MissingProgram { name, source: None })?;
-    prog.try_into().map_err(|source| FastPathError::MissingProgram {
-        name,
-        source: Some(source),
-    })
+    prog.try_into()
+        .map_err(|source| FastPathError::MissingProgram {
+            name,
+            source: Some(source),
+        })
 }
 
 /// The index of `iface` in the current network namespace.

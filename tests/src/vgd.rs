@@ -1,0 +1,48 @@
+//! Running `vgd` inside a test namespace and waiting until it is ready.
+
+use std::{net::SocketAddr, time::Duration};
+
+use crate::{Netns, NsProcess, PinDir, bin, http, wait_until};
+
+/// Where each test's vgd listens, inside its own namespace (so it never clashes).
+pub const LISTEN: &str = "127.0.0.1:9180";
+
+/// How long vgd may take to load, attach and answer `/ready`.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Starts `vgd` in `ns` on `access_iface`, with its maps pinned in `pins`, and waits until
+/// `/ready` answers 200 (fails at once, with vgd's log, if it exits instead).
+pub fn start(ns: &Netns, access_iface: &str, pins: &PinDir) -> NsProcess {
+    let mut vgd = ns.spawn(
+        "vgd",
+        ns.command(bin("vgd")).args([
+            "--access-iface",
+            access_iface,
+            "--instance",
+            pins.instance(),
+            "--listen",
+            LISTEN,
+        ]),
+    );
+    let addr = listen_addr();
+    wait_until("vgd to answer /ready", READY_TIMEOUT, || {
+        vgd.assert_running();
+        ns.run(|| http::get(addr, "/ready"))
+            .is_some_and(|(code, _)| code == 200)
+    });
+    vgd
+}
+
+/// The address vgd listens on inside the test namespace.
+pub fn listen_addr() -> SocketAddr {
+    LISTEN.parse().expect("valid listen address")
+}
+
+/// GETs `/metrics` from the vgd in `ns`.
+pub fn metrics(ns: &Netns) -> String {
+    let (code, body) = ns
+        .run(|| http::get(listen_addr(), "/metrics"))
+        .expect("vgd answers /metrics");
+    assert_eq!(code, 200, "/metrics: {body}");
+    body
+}
