@@ -44,7 +44,11 @@ pub(crate) const QINQ_ICMP: [u8; 58] = [
 /// The untagged home frame carried in the VXLAN fixtures: the ARP request of [`DOT1Q_ARP`]
 /// without its tag, padded to 60 bytes.
 pub(crate) fn untagged_arp() -> Vec<u8> {
-    let mut frame: Vec<u8> = DOT1Q_ARP[..12].iter().chain(&DOT1Q_ARP[16..]).copied().collect();
+    let mut frame: Vec<u8> = DOT1Q_ARP[..12]
+        .iter()
+        .chain(&DOT1Q_ARP[16..])
+        .copied()
+        .collect();
     frame.truncate(60);
     frame
 }
@@ -110,9 +114,17 @@ pub(crate) fn ones_complement_sum(data: &[u8]) -> u16 {
 #[test]
 fn fixture_checksums_hold() {
     // A correct checksum makes the covered bytes sum to 0xffff.
-    assert_eq!(ones_complement_sum(&QINQ_ICMP[22..42]), 0xffff, "IPv4 header");
+    assert_eq!(
+        ones_complement_sum(&QINQ_ICMP[22..42]),
+        0xffff,
+        "IPv4 header"
+    );
     assert_eq!(ones_complement_sum(&QINQ_ICMP[42..]), 0xffff, "ICMP");
-    assert_eq!(ones_complement_sum(&VXLAN4_ARP[14..34]), 0xffff, "outer IPv4 header");
+    assert_eq!(
+        ones_complement_sum(&VXLAN4_ARP[14..34]),
+        0xffff,
+        "outer IPv4 header"
+    );
     let mut v4 = VXLAN4_ARP[26..34].to_vec(); // pseudo-header: addresses, zero, proto, length
     v4.extend_from_slice(&[0, 17, 0, 76]);
     v4.extend_from_slice(&VXLAN4_ARP[34..]);

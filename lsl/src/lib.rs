@@ -1,1 +1,21 @@
 //! Logical Subscriber Links: the LSL model and its wire formats, shared by vG, BRG and tests.
+//!
+//! - [`model`]: who a frame belongs to: [`LslId`] (802.1Q / QinQ / VXLAN) with validated
+//!   [`Vid`] and [`Vni`], and the compact text form used by config, API and logs.
+//! - [`wire`]: zero-copy `Packet`/`Repr` codecs for VLAN tags ([`wire::vlan`]) and the VXLAN
+//!   header ([`wire::vxlan`]), in smoltcp's style.
+//! - [`encap`]: whole encapsulations around an inner Ethernet frame: [`Encap::encapsulate`]
+//!   and [`decapsulate`], for tests and the vG slow path.
+//!
+//! [`smoltcp`] is re-exported so that users build outer headers with the same version.
+
+pub mod encap;
+pub mod model;
+pub mod wire;
+
+#[cfg(test)]
+mod fixtures;
+
+pub use encap::{Decapsulated, Encap, VxlanEncap, decapsulate};
+pub use model::{LslId, STag, Vid, Vni};
+pub use smoltcp;

@@ -420,7 +420,9 @@ impl<'de> Deserialize<'de> for LslId {
             type Value = LslId;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an LSL such as \"vlan:100\", \"qinq:10.100\" or \"vxlan:5001@192.0.2.10\"")
+                f.write_str(
+                    "an LSL such as \"vlan:100\", \"qinq:10.100\" or \"vxlan:5001@192.0.2.10\"",
+                )
             }
 
             fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<LslId, E> {
@@ -470,7 +472,10 @@ mod tests {
     fn vni_range() {
         assert_eq!(Vni::try_from(0).map(Vni::get), Ok(0));
         assert_eq!(Vni::try_from(0xff_ffff).map(u32::from), Ok(16_777_215));
-        assert_eq!(Vni::try_from(0x100_0000), Err(VniError { value: 16_777_216 }));
+        assert_eq!(
+            Vni::try_from(0x100_0000),
+            Err(VniError { value: 16_777_216 })
+        );
         assert_eq!(Vni::MAX.get(), VNI_MAX);
         assert_eq!(
             VniError { value: 16_777_216 }.to_string(),
@@ -508,7 +513,10 @@ mod tests {
                 "vxlan:5001@192.0.2.10",
             ),
             (
-                LslId::vxlan(vni(0), Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0xa).into()),
+                LslId::vxlan(
+                    vni(0),
+                    Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0xa).into(),
+                ),
                 "vxlan:0@[2001:db8::a]",
             ),
         ];
@@ -521,7 +529,9 @@ mod tests {
     #[test]
     fn lenient_inputs() {
         assert_eq!(
-            "vxlan:7@2001:db8::a".parse::<LslId>().map(|l| l.to_string()),
+            "vxlan:7@2001:db8::a"
+                .parse::<LslId>()
+                .map(|l| l.to_string()),
             Ok("vxlan:7@[2001:db8::a]".to_owned())
         );
         assert_eq!(
@@ -547,15 +557,27 @@ mod tests {
             ("qinq:10.4095", "bad C-VID"),
             ("vlan:+5", "C-VID \"+5\" is not a decimal number"),
             ("vlan: 5", "C-VID \" 5\" is not a decimal number"),
-            ("vlan:99999999999", "C-VID \"99999999999\" is not a decimal number"),
+            (
+                "vlan:99999999999",
+                "C-VID \"99999999999\" is not a decimal number",
+            ),
             ("qinq:10.", "C-VID \"\" is not a decimal number"),
             ("qinq:x.1", "S-VID \"x\" is not a decimal number"),
             ("vxlan:16777216@192.0.2.1", "bad VNI"),
             ("vxlan:-1@192.0.2.1", "VNI \"-1\" is not a decimal number"),
-            ("vxlan:1@host.example", "VTEP \"host.example\" is not an IP address"),
-            ("vxlan:1@[192.0.2.1]", "VTEP \"[192.0.2.1]\" is not an IP address"),
+            (
+                "vxlan:1@host.example",
+                "VTEP \"host.example\" is not an IP address",
+            ),
+            (
+                "vxlan:1@[192.0.2.1]",
+                "VTEP \"[192.0.2.1]\" is not an IP address",
+            ),
             ("vxlan:1@0.0.0.0", "VTEP 0.0.0.0 is not a unicast address"),
-            ("vxlan:1@255.255.255.255", "VTEP 255.255.255.255 is not a unicast"),
+            (
+                "vxlan:1@255.255.255.255",
+                "VTEP 255.255.255.255 is not a unicast",
+            ),
             ("vxlan:1@239.1.1.1", "VTEP 239.1.1.1 is not a unicast"),
             ("vxlan:1@[ff02::1]", "VTEP ff02::1 is not a unicast"),
             ("vxlan:1@::", "VTEP :: is not a unicast"),
@@ -563,7 +585,10 @@ mod tests {
         for (input, expected) in cases {
             let err = input.parse::<LslId>().expect_err(input);
             let text = err.to_string();
-            assert!(text.starts_with(&format!("invalid LSL {input:?}")), "{text}");
+            assert!(
+                text.starts_with(&format!("invalid LSL {input:?}")),
+                "{text}"
+            );
             assert!(text.contains(expected), "{input}: {text}");
         }
         let err = "qinq:10.4095".parse::<LslId>().expect_err("reserved VID");
@@ -576,8 +601,14 @@ mod tests {
     #[test]
     fn serde_json_string_form() {
         let lsl = LslId::qinq(vid(10), vid(100));
-        assert_eq!(serde_json::to_string(&lsl).expect("serializes"), "\"qinq:10.100\"");
-        assert_eq!(serde_json::from_str::<LslId>("\"qinq:10.100\"").expect("parses"), lsl);
+        assert_eq!(
+            serde_json::to_string(&lsl).expect("serializes"),
+            "\"qinq:10.100\""
+        );
+        assert_eq!(
+            serde_json::from_str::<LslId>("\"qinq:10.100\"").expect("parses"),
+            lsl
+        );
 
         // As an object key: the subscriber table of a REST response.
         let table = BTreeMap::from([(lsl, 1u32), (LslId::dot1q(vid(7)), 2)]);
@@ -590,7 +621,10 @@ mod tests {
 
         let err = serde_json::from_str::<LslId>("\"vlan:4095\"").expect_err("reserved");
         let text = err.to_string();
-        assert!(text.contains("invalid LSL \"vlan:4095\": bad C-VID: VLAN ID 4095"), "{text}");
+        assert!(
+            text.contains("invalid LSL \"vlan:4095\": bad C-VID: VLAN ID 4095"),
+            "{text}"
+        );
         let err = serde_json::from_str::<LslId>("100").expect_err("not a string");
         assert!(err.to_string().contains("an LSL such as"), "{err}");
     }
@@ -598,14 +632,29 @@ mod tests {
     #[test]
     fn serde_numbers() {
         assert_eq!(serde_json::to_string(&vid(100)).expect("serializes"), "100");
-        assert_eq!(serde_json::from_str::<Vid>("4094").expect("parses"), vid(4094));
+        assert_eq!(
+            serde_json::from_str::<Vid>("4094").expect("parses"),
+            vid(4094)
+        );
         let err = serde_json::from_str::<Vid>("4095").expect_err("reserved");
-        assert!(err.to_string().contains("VLAN ID 4095 is out of range"), "{err}");
+        assert!(
+            err.to_string().contains("VLAN ID 4095 is out of range"),
+            "{err}"
+        );
         let err = serde_json::from_str::<Vid>("70000").expect_err("too big");
-        assert!(err.to_string().contains("VLAN ID 70000 is out of range"), "{err}");
-        assert_eq!(serde_json::to_string(&vni(5001)).expect("serializes"), "5001");
+        assert!(
+            err.to_string().contains("VLAN ID 70000 is out of range"),
+            "{err}"
+        );
+        assert_eq!(
+            serde_json::to_string(&vni(5001)).expect("serializes"),
+            "5001"
+        );
         let err = serde_json::from_str::<Vni>("16777216").expect_err("too big");
-        assert!(err.to_string().contains("VNI 16777216 is out of range"), "{err}");
+        assert!(
+            err.to_string().contains("VNI 16777216 is out of range"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -641,7 +690,10 @@ mod tests {
         let err = toml::from_str::<Config>("[[subscriber]]\nname = \"x\"\nlsl = \"vlan:0\"\n")
             .expect_err("reserved VID");
         let text = err.to_string();
-        assert!(text.contains("invalid LSL \"vlan:0\": bad C-VID: VLAN ID 0"), "{text}");
+        assert!(
+            text.contains("invalid LSL \"vlan:0\": bad C-VID: VLAN ID 0"),
+            "{text}"
+        );
         assert!(text.contains("lsl"), "names the key: {text}");
     }
 

@@ -47,17 +47,18 @@ pub fn ip(args: &[&str]) -> Output {
 }
 
 /// Path of a binary of this workspace (`vgd`, `vgctl`, `brgd`), built beside the test
-/// executable. `NERG_BIN_DIR` overrides the directory.
+/// executable (or beside the running tool). `NERG_BIN_DIR` overrides the directory.
 pub fn bin(name: &str) -> PathBuf {
     let dir = match std::env::var_os("NERG_BIN_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => {
+            // Tests run from target/<profile>/deps/, tools (nerg-lab) from target/<profile>/.
             let exe = std::env::current_exe().expect("current_exe");
-            // target/<profile>/deps/<test> -> target/<profile>
-            exe.parent()
-                .and_then(|deps| deps.parent())
-                .expect("test executable lives in target/<profile>/deps")
-                .to_owned()
+            let dir = exe.parent().expect("executable has a directory");
+            match dir.file_name() {
+                Some(name) if name == "deps" => dir.parent().unwrap_or(dir).to_owned(),
+                _ => dir.to_owned(),
+            }
         }
     };
     let path = dir.join(name);

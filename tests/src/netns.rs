@@ -72,7 +72,10 @@ fn delete_netns(name: &str) {
             }
         }
     }
-    let _ = Command::new("ip").args(["netns", "del", name]).status();
+    let _ = Command::new("ip")
+        .args(["netns", "del", name])
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// A network namespace, deleted (with everything running in it) on drop.
@@ -89,6 +92,27 @@ impl Netns {
         let ns = Self { name };
         ns.ip(&["link", "set", "lo", "up"]);
         ns
+    }
+
+    /// Creates a namespace with a fixed `name` (the lab's), replacing a leftover of that name.
+    pub fn named(name: &str) -> Self {
+        delete_netns(name);
+        ip(&["netns", "add", name]);
+        let ns = Self {
+            name: name.to_owned(),
+        };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Deletes the namespace `name` if it exists, with everything running in it.
+    pub fn delete(name: &str) {
+        delete_netns(name);
+    }
+
+    /// Leaves the namespace in place when the guard goes (`cargo xtask lab --keep`).
+    pub fn keep(self) {
+        std::mem::forget(self);
     }
 
     /// The namespace's name (as `ip netns` knows it).
@@ -215,10 +239,17 @@ impl Netns {
             .unwrap_or_else(|| panic!("no MAC for {dev}: {text:?}"))
     }
 
-    /// True when `dev` has an XDP program attached.
+    /// True when `dev` has an XDP program attached, in any mode.
     pub fn has_xdp(&self, dev: &str) -> bool {
         let out = self.ip(&["link", "show", dev]);
         String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
+    }
+
+    /// True when `dev` has an XDP program attached in native (driver) mode: `ip link`
+    /// shows `prog/xdp id N` for it, `prog/xdpgeneric` for generic mode.
+    pub fn has_native_xdp(&self, dev: &str) -> bool {
+        let out = self.ip(&["link", "show", dev]);
+        String::from_utf8_lossy(&out.stdout).contains("prog/xdp id")
     }
 }
 
@@ -293,6 +324,13 @@ impl NsProcess {
         }
     }
 
+    /// Leaves the process running when the guard goes (`cargo xtask lab --keep`); returns
+    /// the path of its log.
+    pub fn keep(mut self) -> PathBuf {
+        self.child = None;
+        std::mem::take(&mut self.log)
+    }
+
     /// Sends SIGTERM and waits up to `timeout` for the exit; returns the status.
     pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let pid = Pid::from_raw(self.pid() as i32);
@@ -311,7 +349,9 @@ impl Drop for NsProcess {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if std::thread::panicking() {
+        if self.log.as_os_str().is_empty() {
+            // kept: the log stays with the running process
+        } else if std::thread::panicking() {
             eprintln!("{} log kept at {}", self.what, self.log.display());
         } else {
             let _ = std::fs::remove_file(&self.log);

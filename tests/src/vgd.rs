@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use crate::{Netns, NsProcess, PinDir, bin, http, wait_until};
+use crate::{Netns, NsProcess, bin, http, wait_until};
 
 /// Where each test's vgd listens, inside its own namespace (so it never clashes).
 pub const LISTEN: &str = "127.0.0.1:9180";
@@ -10,16 +10,17 @@ pub const LISTEN: &str = "127.0.0.1:9180";
 /// How long vgd may take to load, attach and answer `/ready`.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Starts `vgd` in `ns` on `access_iface`, with its maps pinned in `pins`, and waits until
-/// `/ready` answers 200 (fails at once, with vgd's log, if it exits instead).
-pub fn start(ns: &Netns, access_iface: &str, pins: &PinDir) -> NsProcess {
+/// Starts `vgd` in `ns` on `access_iface` as `instance` (maps pinned in
+/// `<bpffs>/nerg/<instance>`), and waits until `/ready` answers 200 (fails at once, with
+/// vgd's log, if it exits instead).
+pub fn start(ns: &Netns, access_iface: &str, instance: &str) -> NsProcess {
     let mut vgd = ns.spawn(
         "vgd",
         ns.command(bin("vgd")).args([
             "--access-iface",
             access_iface,
             "--instance",
-            pins.instance(),
+            instance,
             "--listen",
             LISTEN,
         ]),

@@ -40,7 +40,7 @@ fn lab(tag: &str) -> Lab {
     brg.disable_ipv6();
     veth(&vg, "acc0", &brg, "lsl0");
     let pins = PinDir::new(tag);
-    let vgd = vgd::start(&vg, "acc0", &pins);
+    let vgd = vgd::start(&vg, "acc0", pins.instance());
     assert!(
         vg.has_xdp("acc0"),
         "vgd is ready but acc0 has no XDP program"
@@ -148,7 +148,7 @@ fn a_restarted_vgd_adopts_the_pinned_maps() {
     });
     assert!(lab.vgd.terminate(Duration::from_secs(10)).success());
 
-    lab.vgd = vgd::start(&lab.vg, "acc0", &lab.pins);
+    lab.vgd = vgd::start(&lab.vg, "acc0", lab.pins.instance());
     send(&lab.brg, &[frame(&[(ethertype::VLAN, 5)], 46)]);
     wait_until("the third frame counted", Duration::from_secs(10), || {
         snapshot(&lab.pins).total(Counter::AccessRxPackets) >= 3

@@ -21,7 +21,7 @@
 //! [`push_tag`] and [`pop_tag`] never panic on any input. Parsing accepts every VID,
 //! including the reserved 0 (priority tag) and 4095; [`crate::model::Vid`] rejects those.
 
-use super::{EthernetProtocol, Error, Field, Result, read_u16, write_u16};
+use super::{Error, EthernetProtocol, Result, read_u16, write_u16};
 
 /// Greatest number of VLAN tags parsed in-line: one C-tag, or an S-tag and a C-tag.
 ///
@@ -310,7 +310,10 @@ impl TagStack {
         let mut stack = TagStack {
             tags: [Tag::new(Tpid::CTag, 0); MAX_VLAN_DEPTH],
             len: 0,
-            ethertype: EthernetProtocol::from(read_u16(header, ETHERTYPE_OFFSET..ETHERTYPE_OFFSET + 2)),
+            ethertype: EthernetProtocol::from(read_u16(
+                header,
+                ETHERTYPE_OFFSET..ETHERTYPE_OFFSET + 2,
+            )),
         };
         let mut offset = ETHERTYPE_OFFSET + 2;
         while let Some(tpid) = Tpid::from_ethertype(stack.ethertype.into()) {
@@ -383,10 +386,8 @@ pub fn pop_tag(frame: &mut Vec<u8>) -> Result<Option<Tag>> {
     let Some(header) = frame.get(..ETHERTYPE_OFFSET + 2) else {
         return Err(Error::Truncated);
     };
-    let Some(tpid) = Tpid::from_ethertype(read_u16(
-        header,
-        ETHERTYPE_OFFSET..ETHERTYPE_OFFSET + 2,
-    )) else {
+    let Some(tpid) = Tpid::from_ethertype(read_u16(header, ETHERTYPE_OFFSET..ETHERTYPE_OFFSET + 2))
+    else {
         return Ok(None);
     };
     let rest = frame.get(ETHERTYPE_OFFSET + 2..).ok_or(Error::Truncated)?;
@@ -448,7 +449,11 @@ mod tests {
 
     #[test]
     fn repr_round_trips_fixture_bytes() {
-        for (frame, offset) in [(&DOT1Q_ARP[..], 14), (&QINQ_ICMP[..], 14), (&QINQ_ICMP[..], 18)] {
+        for (frame, offset) in [
+            (&DOT1Q_ARP[..], 14),
+            (&QINQ_ICMP[..], 14),
+            (&QINQ_ICMP[..], 18),
+        ] {
             let bytes = &frame[offset..offset + HEADER_LEN];
             let repr = Repr::parse(&Packet::new_checked(bytes).expect("tag fits")).expect("parses");
             assert_eq!(repr.buffer_len(), HEADER_LEN);
@@ -464,7 +469,8 @@ mod tests {
             let mut bytes = [0u8; 4];
             bytes[..2].copy_from_slice(&tci.to_be_bytes());
             bytes[2..].copy_from_slice(&0x88b5u16.to_be_bytes()); // local experimental
-            let repr = Repr::parse(&Packet::new_checked(&bytes[..]).expect("fits")).expect("parses");
+            let repr =
+                Repr::parse(&Packet::new_checked(&bytes[..]).expect("fits")).expect("parses");
             assert_eq!(repr.vid, vid);
             assert_eq!(repr.ethertype, EthernetProtocol::Unknown(0x88b5));
         }
@@ -497,7 +503,10 @@ mod tests {
             vid: 10,
         };
         assert_eq!(s.to_bytes(), [0x88, 0xa8, 0xa0, 0x0a]);
-        assert_eq!(Tag::new(Tpid::CTag, 100).to_bytes(), [0x81, 0x00, 0x00, 0x64]);
+        assert_eq!(
+            Tag::new(Tpid::CTag, 100).to_bytes(),
+            [0x81, 0x00, 0x00, 0x64]
+        );
         let dei = Tag {
             dei: true,
             ..Tag::new(Tpid::STagLegacy, 4095)
@@ -509,7 +518,11 @@ mod tests {
     fn truncated_tag_every_length() {
         for len in 0..HEADER_LEN {
             let bytes = &DOT1Q_ARP[14..14 + len];
-            assert_eq!(Packet::new_checked(bytes), Err(Error::Truncated), "len {len}");
+            assert_eq!(
+                Packet::new_checked(bytes),
+                Err(Error::Truncated),
+                "len {len}"
+            );
             assert_eq!(
                 Repr::parse(&Packet::new_unchecked(bytes)),
                 Err(Error::Truncated),
@@ -541,7 +554,11 @@ mod tests {
         );
         assert_eq!(qinq.ethertype(), EthernetProtocol::Ipv4);
         assert_eq!(qinq.header_len(), 22);
-        assert_eq!(QINQ_ICMP[qinq.header_len()], 0x45, "payload starts at the IPv4 header");
+        assert_eq!(
+            QINQ_ICMP[qinq.header_len()],
+            0x45,
+            "payload starts at the IPv4 header"
+        );
 
         let untagged = TagStack::parse(&untagged_arp()).expect("parses");
         assert!(untagged.is_empty());
@@ -602,7 +619,10 @@ mod tests {
     fn push_pop_truncated() {
         for len in 0..14 {
             let mut frame = DOT1Q_ARP[..len].to_vec();
-            assert_eq!(push_tag(&mut frame, Tag::new(Tpid::CTag, 1)), Err(Error::Truncated));
+            assert_eq!(
+                push_tag(&mut frame, Tag::new(Tpid::CTag, 1)),
+                Err(Error::Truncated)
+            );
             assert_eq!(pop_tag(&mut frame), Err(Error::Truncated));
             assert_eq!(frame, &DOT1Q_ARP[..len], "unchanged on error");
         }

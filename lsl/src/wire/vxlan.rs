@@ -20,7 +20,7 @@
 //! once, after which no getter, setter or `payload` call can panic. [`Packet::check_flags`]
 //! reports a clear I flag as [`Error::Malformed`]; [`Repr::parse`] runs both checks.
 
-use super::{Error, Field, Result};
+use super::{Error, Result};
 
 /// The IANA-assigned VXLAN UDP destination port (RFC 7348 §5).
 pub const UDP_PORT: u16 = 4789;
@@ -251,7 +251,10 @@ mod tests {
         for vni in [0, 1, VNI_MAX] {
             let mut out = [0u8; HEADER_LEN];
             Repr { vni }.emit(&mut Packet::new_unchecked(&mut out[..]));
-            assert_eq!(Repr::parse(&Packet::new_unchecked(&out[..])), Ok(Repr { vni }));
+            assert_eq!(
+                Repr::parse(&Packet::new_unchecked(&out[..])),
+                Ok(Repr { vni })
+            );
         }
         let mut out = [0u8; HEADER_LEN];
         let mut packet = Packet::new_unchecked(&mut out[..]);
@@ -265,7 +268,11 @@ mod tests {
     fn truncated_every_length() {
         for len in 0..HEADER_LEN {
             let bytes = &VXLAN4_ARP[V4_OFFSET..V4_OFFSET + len];
-            assert_eq!(Packet::new_checked(bytes), Err(Error::Truncated), "len {len}");
+            assert_eq!(
+                Packet::new_checked(bytes),
+                Err(Error::Truncated),
+                "len {len}"
+            );
             assert_eq!(
                 Repr::parse(&Packet::new_unchecked(bytes)),
                 Err(Error::Truncated),

@@ -1,0 +1,239 @@
+//! `cargo xtask setup`: installs, idempotently and only what is missing, everything the
+//! build and the tests need on a Debian 12 machine:
+//! - Debian packages: LLVM 22 (for bpf-linker) and the test peers later suites drive;
+//! - `rust-src` for the nightly toolchain (eBPF is built with `-Z build-std=core`);
+//! - `bpf-linker` 0.13 built against LLVM 22 (the recipe in `shared/reference/platform.md`);
+//! - `cargo-nextest`, the test runner.
+//!
+//! With everything present it only looks (well under a second). Without root, or when an
+//! install fails, it stops with one message naming what is missing and how to get it.
+
+use std::{path::Path, process::Command};
+
+use anyhow::{Context as _, bail};
+
+use crate::util::{output, status, step};
+
+/// Debian packages, and why each is needed.
+const DEBIAN_PACKAGES: &[(&str, &str)] = &[
+    // bpf-linker links against LLVM 22.
+    ("llvm-22-dev", "bpf-linker build"),
+    ("libpolly-22-dev", "bpf-linker build"),
+    ("libzstd-dev", "bpf-linker build"),
+    ("zlib1g-dev", "bpf-linker build"),
+    // Namespace tests and the lab.
+    ("iproute2", "namespaces, veth, bridges"),
+    ("util-linux", "nsenter"),
+    ("procps", "sysctl"),
+    ("ethtool", "offload settings"),
+    ("nftables", "Linux NAT baseline"),
+    ("isc-dhcp-client", "dhclient in homes"),
+    ("busybox", "udhcpc in homes"),
+    ("dhcpcd-base", "dhcpcd in homes"),
+    ("iperf3", "TCP/UDP through the NAT"),
+    ("stun-client", "NAT behaviour discovery"),
+    ("stun-server", "NAT behaviour discovery"),
+    ("coturn", "STUN/TURN server"),
+    ("tcpdump", "captures"),
+];
+
+/// The nightly toolchain the eBPF build uses.
+const NIGHTLY: &str = "nightly";
+/// bpf-linker version (newer ones need a newer rustc; see platform.md).
+const BPF_LINKER_VERSION: &str = "0.13.0";
+const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
+
+/// Runs the set-up; with `check_only`, reports and fails if anything is missing.
+pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
+    let missing_pkgs = missing_debian_packages()?;
+    let rust_src = has_nightly_rust_src()?;
+    let linker = bpf_linker_ok();
+    let nextest = output(Command::new(cargo()).args(["nextest", "--version"])).is_some();
+
+    let mut missing = Vec::new();
+    if !missing_pkgs.is_empty() {
+        missing.push(format!(
+            "Debian packages: {} (apt-get install -y {})",
+            missing_pkgs.join(" "),
+            missing_pkgs.join(" ")
+        ));
+    }
+    if !rust_src {
+        missing.push(format!(
+            "rust-src for the {NIGHTLY} toolchain (rustup component add rust-src --toolchain {NIGHTLY})"
+        ));
+    }
+    if !linker {
+        missing.push(format!(
+            "bpf-linker {BPF_LINKER_VERSION} built against LLVM 22 (PATH={LLVM_PREFIX}/bin:$PATH \
+             LLVM_SYS_221_PREFIX={LLVM_PREFIX} cargo install bpf-linker --version {BPF_LINKER_VERSION} \
+             --no-default-features --features llvm-22)"
+        ));
+    }
+    if !nextest {
+        missing.push("cargo-nextest (cargo install cargo-nextest --locked)".to_owned());
+    }
+    if missing.is_empty() {
+        step("setup: everything is installed");
+        return Ok(());
+    }
+    if check_only {
+        bail!("missing:\n  - {}", missing.join("\n  - "));
+    }
+    if !nix::unistd::geteuid().is_root() && !missing_pkgs.is_empty() {
+        bail!(
+            "installing needs root (run as root, as CI does); missing:\n  - {}",
+            missing.join("\n  - ")
+        );
+    }
+
+    if !missing_pkgs.is_empty() {
+        install_debian_packages(&missing_pkgs)?;
+    }
+    if !rust_src {
+        step("setup: adding rust-src to the nightly toolchain");
+        status(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            NIGHTLY,
+        ]))
+        .context(format!(
+            "is the {NIGHTLY} toolchain installed? (rustup toolchain install {NIGHTLY})"
+        ))?;
+    }
+    if !linker {
+        install_bpf_linker()?;
+    }
+    if !nextest {
+        step("setup: installing cargo-nextest");
+        status(Command::new(cargo()).args(["install", "cargo-nextest", "--locked"]))?;
+    }
+    step("setup: done");
+    Ok(())
+}
+
+fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// Packages from [`DEBIAN_PACKAGES`] that dpkg does not report as installed.
+fn missing_debian_packages() -> anyhow::Result<Vec<&'static str>> {
+    let names: Vec<&str> = DEBIAN_PACKAGES.iter().map(|(n, _)| *n).collect();
+    // dpkg-query exits non-zero when some names are unknown; its stdout still lists the rest.
+    let out = Command::new("dpkg-query")
+        .args(["-W", "-f", "${Package}\t${db:Status-Abbrev}\n"])
+        .args(&names)
+        .output()
+        .context("dpkg-query not found: this set-up supports Debian 12 (bookworm)")?;
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let installed: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(_, st)| st.starts_with("ii"))
+        .map(|(p, _)| p.split(':').next().unwrap_or(p))
+        .collect();
+    Ok(names
+        .into_iter()
+        .filter(|n| !installed.contains(n))
+        .collect())
+}
+
+fn install_debian_packages(pkgs: &[&str]) -> anyhow::Result<()> {
+    step(&format!("setup: apt-get install {}", pkgs.join(" ")));
+    if which("apt-get").is_none() {
+        bail!(
+            "apt-get not found; install these packages by hand: {}",
+            pkgs.join(" ")
+        );
+    }
+    let apt = |args: &[&str]| {
+        status(
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    apt(&["update", "-qq"]).context("apt-get update failed (are Debian's mirrors reachable?)")?;
+    let mut args = vec![
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+    ];
+    args.extend_from_slice(pkgs);
+    apt(&args).with_context(|| format!("installing Debian packages {} failed", pkgs.join(" ")))
+}
+
+fn has_nightly_rust_src() -> anyhow::Result<bool> {
+    let Some(sysroot) =
+        output(Command::new("rustc").args([&format!("+{NIGHTLY}"), "--print", "sysroot"]))
+    else {
+        bail!(
+            "the {NIGHTLY} Rust toolchain is missing; install it with \
+             `rustup toolchain install {NIGHTLY} --component rust-src`"
+        );
+    };
+    Ok(Path::new(sysroot.trim())
+        .join("lib/rustlib/src/rust/library/core/Cargo.toml")
+        .is_file())
+}
+
+/// bpf-linker of the pinned version whose libLLVM resolves (it links LLVM 22 dynamically).
+fn bpf_linker_ok() -> bool {
+    let Some(path) = which("bpf-linker") else {
+        return false;
+    };
+    let version_ok = output(Command::new(&path).arg("--version"))
+        .is_some_and(|v| v.split_whitespace().nth(1) == Some(BPF_LINKER_VERSION));
+    let llvm_ok = output(Command::new("ldd").arg(&path)).is_some_and(|l| {
+        l.lines()
+            .any(|line| line.contains("libLLVM.so.22") && !line.contains("not found"))
+    });
+    version_ok && llvm_ok
+}
+
+fn install_bpf_linker() -> anyhow::Result<()> {
+    step("setup: building bpf-linker against LLVM 22 (about a minute)");
+    if !Path::new(LLVM_PREFIX).join("bin/llvm-config").is_file() {
+        bail!(
+            "LLVM 22 is not installed at {LLVM_PREFIX} (apt-get install -y llvm-22-dev libpolly-22-dev)"
+        );
+    }
+    // Without LLVM 22 first on PATH the build script finds another llvm-config and fails
+    // with "unable to find library -lLLVM" (platform.md).
+    let path = format!(
+        "{LLVM_PREFIX}/bin:{}",
+        std::env::var("PATH").unwrap_or_default()
+    );
+    status(
+        Command::new(cargo())
+            .args([
+                "install",
+                "bpf-linker",
+                "--version",
+                BPF_LINKER_VERSION,
+                "--force",
+                "--no-default-features",
+                "--features",
+                "llvm-22",
+            ])
+            .env("PATH", path)
+            .env("LLVM_SYS_221_PREFIX", LLVM_PREFIX),
+    )
+    .context("building bpf-linker failed")
+}
+
+/// The full path of `program` on PATH.
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
+}
