@@ -190,14 +190,12 @@ impl FastPath {
     /// Detaches every program this instance attached (also done on drop).
     pub fn detach_all(&mut self) {
         for (name, link) in self.attached.drain(..) {
-            if let Some(prog) = self
+            let prog = self
                 .ebpf
                 .program_mut(&name)
-                .and_then(|p| <&mut Xdp>::try_from(p).ok())
-            {
-                if let Err(err) = prog.detach(link) {
-                    tracing::warn!(program = %name, error = %err, "detaching XDP failed");
-                }
+                .and_then(|p| <&mut Xdp>::try_from(p).ok());
+            if let Some(Err(err)) = prog.map(|p| p.detach(link)) {
+                tracing::warn!(program = %name, error = %err, "detaching XDP failed");
             }
         }
     }
