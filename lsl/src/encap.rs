@@ -11,6 +11,9 @@
 //! | IPv4 / IPv6             | UDP to the VXLAN port         | VXLAN LSL, inner frame         |
 //! | anything else           |                               | untagged, no LSL, frame as is  |
 //!
+//! An IPv4 or IPv6 frame whose header is truncated or inconsistent is an error, not
+//! untagged: it cannot be classified.
+//!
 //! No-panic contract: [`decapsulate`], [`Encap::encapsulate`] and [`flow_src_port`] return
 //! errors (or a fallback) for every input, however short or malformed.
 //!
@@ -508,6 +511,7 @@ pub fn decapsulate<'a>(
     if inner.len() < ETHERNET_HEADER_LEN {
         return Err(DecapError::Truncated);
     }
+    // The field is 24 bits wide, so this cannot fail; no panic path either way.
     let vni = Vni::new(header.vni()).ok_or(DecapError::Malformed)?;
     Ok(Decapsulated {
         lsl: Some(LslId::vxlan(vni, src)),

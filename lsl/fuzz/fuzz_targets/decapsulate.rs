@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let options = DecapOptions {
-        vxlan_port: if knobs & 1 == 0 { vxlan::UDP_PORT } else { 8472 },
+        vxlan_port: if knobs & 1 == 0 {
+            vxlan::UDP_PORT
+        } else {
+            8472
+        },
         verify_checksums: knobs & 2 == 0,
         accept_zero_udp6_checksum: knobs & 4 != 0,
     };
@@ -27,13 +31,19 @@ fuzz_target!(|data: &[u8]| {
     {
         let mut out = [0u8; vxlan::HEADER_LEN];
         repr.emit(&mut vxlan::Packet::new_unchecked(&mut out[..]));
-        assert_eq!(vxlan::Repr::parse(&vxlan::Packet::new_unchecked(&out[..])), Ok(repr));
+        assert_eq!(
+            vxlan::Repr::parse(&vxlan::Packet::new_unchecked(&out[..])),
+            Ok(repr)
+        );
     }
 
     let Ok(decapsulated) = decapsulate(frame, &options) else {
         return;
     };
-    assert!(decapsulated.inner.len() >= 14, "inner frames hold an Ethernet header");
+    assert!(
+        decapsulated.inner.len() >= 14,
+        "inner frames hold an Ethernet header"
+    );
     match decapsulated.outer {
         Outer::Untagged => assert!(decapsulated.lsl.is_none()),
         Outer::Vlan(_) | Outer::Vxlan(_) => assert!(decapsulated.lsl.is_some()),

@@ -8,6 +8,10 @@ use lsl::LslId;
 fuzz_target!(|text: &str| {
     if let Ok(lsl) = text.parse::<LslId>() {
         let printed = lsl.to_string();
-        assert_eq!(printed.parse::<LslId>(), Ok(lsl), "{text:?} printed as {printed:?}");
+        assert_eq!(
+            printed.parse::<LslId>(),
+            Ok(lsl),
+            "{text:?} printed as {printed:?}"
+        );
     }
 });

@@ -37,7 +37,7 @@ pub const TAG_LEN: usize = 4;
 /// Offset of the ethertype (or outermost TPID) in an Ethernet frame: after the two MACs.
 const ETHERTYPE_OFFSET: usize = 12;
 
-/// Highest VID the 12-bit field can carry (4095 itself is reserved by IEEE 802.1Q).
+/// The VID bits of the TCI (12 bits: 0..=4095, of which 0 and 4095 are reserved).
 pub const VID_MASK: u16 = 0x0fff;
 
 mod field {
