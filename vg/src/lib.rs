@@ -2,3 +2,5 @@
 
 pub mod fastpath;
 pub mod metrics;
+pub mod dhcp;
+pub mod nat;

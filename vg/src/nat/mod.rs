@@ -1,0 +1,1 @@
+//! NAT public pool and port-block allocation (I/O-free).
