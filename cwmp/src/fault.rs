@@ -99,32 +99,97 @@ const TABLE: &[(FaultCode, u32, &str, SoapFaultCode)] = {
     use SoapFaultCode::{Client as C, Server as S};
     &[
         (F::MethodNotSupported, 9000, "Method not supported", S),
-        (F::RequestDenied, 9001, "Request denied (no reason specified)", S),
+        (
+            F::RequestDenied,
+            9001,
+            "Request denied (no reason specified)",
+            S,
+        ),
         (F::InternalError, 9002, "Internal error", S),
         (F::InvalidArguments, 9003, "Invalid arguments", C),
         (F::ResourcesExceeded, 9004, "Resources exceeded", S),
         (F::InvalidParameterName, 9005, "Invalid parameter name", C),
         (F::InvalidParameterType, 9006, "Invalid parameter type", C),
         (F::InvalidParameterValue, 9007, "Invalid parameter value", C),
-        (F::NonWritableParameter, 9008, "Attempt to set a non-writable parameter", C),
-        (F::NotificationRequestRejected, 9009, "Notification request rejected", S),
+        (
+            F::NonWritableParameter,
+            9008,
+            "Attempt to set a non-writable parameter",
+            C,
+        ),
+        (
+            F::NotificationRequestRejected,
+            9009,
+            "Notification request rejected",
+            S,
+        ),
         (F::DownloadFailure, 9010, "File transfer failure", S),
         (F::UploadFailure, 9011, "Upload failure", S),
-        (F::TransferAuthenticationFailure, 9012, "File transfer server authentication failure", S),
-        (F::UnsupportedTransferProtocol, 9013, "Unsupported protocol for file transfer", S),
-        (F::MulticastJoinFailure, 9014, "File transfer failure: unable to join multicast group", S),
-        (F::FileServerUnreachable, 9015, "File transfer failure: unable to contact file server", S),
-        (F::FileAccessFailure, 9016, "File transfer failure: unable to access file", S),
-        (F::DownloadIncomplete, 9017, "File transfer failure: unable to complete download", S),
-        (F::FileCorrupted, 9018, "File transfer failure: file corrupted", S),
-        (F::FileAuthenticationFailure, 9019, "File transfer failure: file authentication failure", S),
+        (
+            F::TransferAuthenticationFailure,
+            9012,
+            "File transfer server authentication failure",
+            S,
+        ),
+        (
+            F::UnsupportedTransferProtocol,
+            9013,
+            "Unsupported protocol for file transfer",
+            S,
+        ),
+        (
+            F::MulticastJoinFailure,
+            9014,
+            "File transfer failure: unable to join multicast group",
+            S,
+        ),
+        (
+            F::FileServerUnreachable,
+            9015,
+            "File transfer failure: unable to contact file server",
+            S,
+        ),
+        (
+            F::FileAccessFailure,
+            9016,
+            "File transfer failure: unable to access file",
+            S,
+        ),
+        (
+            F::DownloadIncomplete,
+            9017,
+            "File transfer failure: unable to complete download",
+            S,
+        ),
+        (
+            F::FileCorrupted,
+            9018,
+            "File transfer failure: file corrupted",
+            S,
+        ),
+        (
+            F::FileAuthenticationFailure,
+            9019,
+            "File transfer failure: file authentication failure",
+            S,
+        ),
         (F::AcsMethodNotSupported, 8000, "Method not supported", S),
-        (F::AcsRequestDenied, 8001, "Request denied (no reason specified)", S),
+        (
+            F::AcsRequestDenied,
+            8001,
+            "Request denied (no reason specified)",
+            S,
+        ),
         (F::AcsInternalError, 8002, "Internal error", S),
         (F::AcsInvalidArguments, 8003, "Invalid arguments", C),
         (F::AcsResourcesExceeded, 8004, "Resources exceeded", S),
         (F::AcsRetryRequest, 8005, "Retry request", S),
-        (F::AcsVersionIncompatible, 8006, "ACS version incompatible with CPE", S),
+        (
+            F::AcsVersionIncompatible,
+            8006,
+            "ACS version incompatible with CPE",
+            S,
+        ),
     ]
 };
 
@@ -159,7 +224,9 @@ impl FaultCode {
             return s;
         }
         match self.code() {
-            9020 => "File transfer failure: unable to complete download within specified time windows",
+            9020 => {
+                "File transfer failure: unable to complete download within specified time windows"
+            }
             9021 => "Cancelation of file transfer not permitted in current transfer state",
             9022 => "Invalid UUID format",
             9023 => "Unknown Execution Environment",
@@ -304,7 +371,10 @@ mod tests {
         assert_eq!(FaultCode::from_code(9899), FaultCode::CpeVendor(9899));
         assert_eq!(FaultCode::from_code(8800), FaultCode::AcsVendor(8800));
         assert_eq!(FaultCode::from_code(8899).code(), 8899);
-        assert_eq!(FaultCode::CpeVendor(9850).default_string(), "Vendor-specific fault");
+        assert_eq!(
+            FaultCode::CpeVendor(9850).default_string(),
+            "Vendor-specific fault"
+        );
         assert_eq!(
             FaultCode::Other(9020).default_string(),
             "File transfer failure: unable to complete download within specified time windows"
@@ -320,8 +390,14 @@ mod tests {
             .map(|&(_, code, ..)| code)
             .collect();
         assert_eq!(client, [9003, 9005, 9006, 9007, 9008, 8003]);
-        assert_eq!(FaultCode::Other(9021).soap_fault_code(), SoapFaultCode::Client);
-        assert_eq!(FaultCode::CpeVendor(9801).soap_fault_code().as_str(), "Server");
+        assert_eq!(
+            FaultCode::Other(9021).soap_fault_code(),
+            SoapFaultCode::Client
+        );
+        assert_eq!(
+            FaultCode::CpeVendor(9801).soap_fault_code().as_str(),
+            "Server"
+        );
     }
 
     #[test]
@@ -336,7 +412,13 @@ mod tests {
             FaultCode::NonWritableParameter,
         )]);
         assert_eq!(spv.code, FaultCode::InvalidArguments);
-        assert_eq!(spv.set_parameter_values_faults[0].string, "Attempt to set a non-writable parameter");
-        assert_eq!(Fault::from(FaultCode::InternalError), Fault::new(FaultCode::InternalError));
+        assert_eq!(
+            spv.set_parameter_values_faults[0].string,
+            "Attempt to set a non-writable parameter"
+        );
+        assert_eq!(
+            Fault::from(FaultCode::InternalError),
+            Fault::new(FaultCode::InternalError)
+        );
     }
 }

@@ -58,16 +58,21 @@ fn decode_header(header: &Node, env: &mut Envelope) -> Result<(), DecodeError> {
         match &*h.name {
             "ID" => env.id = Some(h.text.clone()),
             "HoldRequests" => {
-                env.hold_requests = parse_bool(&h.text).ok_or_else(|| DecodeError::InvalidHeader {
-                    header: "HoldRequests",
-                    value: cut(&h.text),
-                })?;
+                env.hold_requests =
+                    parse_bool(&h.text).ok_or_else(|| DecodeError::InvalidHeader {
+                        header: "HoldRequests",
+                        value: cut(&h.text),
+                    })?;
             }
             "SessionTimeout" => {
-                let value = h.text.trim().parse().map_err(|_| DecodeError::InvalidHeader {
-                    header: "SessionTimeout",
-                    value: cut(&h.text),
-                })?;
+                let value = h
+                    .text
+                    .trim()
+                    .parse()
+                    .map_err(|_| DecodeError::InvalidHeader {
+                        header: "SessionTimeout",
+                        value: cut(&h.text),
+                    })?;
                 env.session_timeout = Some(value);
             }
             "SupportedCWMPVersions" => env.supported_cwmp_versions = Some(h.text.trim().to_owned()),
@@ -86,7 +91,9 @@ fn detect_ns(
     header: Option<&Node>,
     declared: Option<CwmpVersion>,
 ) -> Result<CwmpVersion, String> {
-    let detail = method.filter(|m| &*m.name == "Fault").and_then(fault_detail);
+    let detail = method
+        .filter(|m| &*m.name == "Fault")
+        .and_then(fault_detail);
     for node in method.into_iter().chain(detail) {
         match &node.ns {
             NodeNs::Cwmp(version) => return Ok(*version),
@@ -134,9 +141,11 @@ fn decode_body(m: &Node) -> ArgResult<Body> {
         "GetParameterValues" => Body::GetParameterValues(GetParameterValues {
             parameter_names: req_strings(m, "ParameterNames")?,
         }),
-        "GetParameterValuesResponse" => Body::GetParameterValuesResponse(GetParameterValuesResponse {
-            parameter_list: parameter_values(m)?,
-        }),
+        "GetParameterValuesResponse" => {
+            Body::GetParameterValuesResponse(GetParameterValuesResponse {
+                parameter_list: parameter_values(m)?,
+            })
+        }
         "SetParameterValues" => {
             req(m, "ParameterList")?;
             Body::SetParameterValues(SetParameterValues {
@@ -192,7 +201,9 @@ fn decode_body(m: &Node) -> ArgResult<Body> {
             object_name: req(m, "ObjectName")?.text.trim().to_owned(),
             parameter_key: raw(m, "ParameterKey"),
         }),
-        "DeleteObjectResponse" => Body::DeleteObjectResponse(DeleteObjectResponse { status: status(m)? }),
+        "DeleteObjectResponse" => {
+            Body::DeleteObjectResponse(DeleteObjectResponse { status: status(m)? })
+        }
         "Reboot" => Body::Reboot(Reboot {
             command_key: raw(m, "CommandKey"),
         }),
@@ -278,7 +289,10 @@ fn transfer_complete(m: &Node) -> ArgResult<TransferComplete> {
 /// The `cwmp:Fault` inside a SOAP Fault's `detail`; a bare `cwmp:Fault` in the Body (sent
 /// by some broken peers) is accepted as its own detail.
 fn fault_detail(m: &Node) -> Option<&Node> {
-    let detail = m.children.iter().find(|c| c.name.eq_ignore_ascii_case("detail"));
+    let detail = m
+        .children
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case("detail"));
     match detail {
         Some(detail) => detail.child("Fault"),
         None => m.child("FaultCode").map(|_| m),
@@ -363,19 +377,24 @@ fn raw(m: &Node, name: &str) -> String {
 
 /// Text of an optional child without surrounding whitespace; empty if absent.
 fn trimmed(m: &Node, name: &str) -> String {
-    m.child(name).map(|c| c.text.trim().to_owned()).unwrap_or_default()
+    m.child(name)
+        .map(|c| c.text.trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn u32_req(m: &Node, element: &'static str) -> ArgResult<u32> {
     let text = req(m, element)?.text.trim();
-    text.parse().map_err(|_| invalid(element, text, "unsignedInt"))
+    text.parse()
+        .map_err(|_| invalid(element, text, "unsignedInt"))
 }
 
 /// An optional unsignedInt: `default` when absent or empty.
 fn u32_or(m: &Node, element: &'static str, default: u32) -> ArgResult<u32> {
     match m.child(element).map(|c| c.text.trim()) {
         None | Some("") => Ok(default),
-        Some(text) => text.parse().map_err(|_| invalid(element, text, "unsignedInt")),
+        Some(text) => text
+            .parse()
+            .map_err(|_| invalid(element, text, "unsignedInt")),
     }
 }
 

@@ -98,7 +98,11 @@ fn body(w: &mut Writer, body: &Body) {
             w.leaf_bool("NextLevel", m.next_level);
         }
         Body::GetParameterNamesResponse(m) => {
-            w.array("ParameterList", "cwmp:ParameterInfoStruct", m.parameter_list.len());
+            w.array(
+                "ParameterList",
+                "cwmp:ParameterInfoStruct",
+                m.parameter_list.len(),
+            );
             for info in &m.parameter_list {
                 w.open("ParameterInfoStruct");
                 w.leaf("Name", &info.name);
@@ -116,7 +120,11 @@ fn body(w: &mut Writer, body: &Body) {
         Body::SetParameterValuesResponse(m) => w.leaf_display("Status", m.status.code()),
         Body::GetParameterAttributes(m) => w.strings("ParameterNames", &m.parameter_names),
         Body::GetParameterAttributesResponse(m) => {
-            w.array("ParameterList", "cwmp:ParameterAttributeStruct", m.parameter_list.len());
+            w.array(
+                "ParameterList",
+                "cwmp:ParameterAttributeStruct",
+                m.parameter_list.len(),
+            );
             for attr in &m.parameter_list {
                 w.open("ParameterAttributeStruct");
                 w.leaf("Name", &attr.name);
@@ -127,7 +135,11 @@ fn body(w: &mut Writer, body: &Body) {
             w.close("ParameterList");
         }
         Body::SetParameterAttributes(m) => {
-            w.array("ParameterList", "cwmp:SetParameterAttributesStruct", m.parameter_list.len());
+            w.array(
+                "ParameterList",
+                "cwmp:SetParameterAttributesStruct",
+                m.parameter_list.len(),
+            );
             for attr in &m.parameter_list {
                 w.open("SetParameterAttributesStruct");
                 w.leaf("Name", &attr.name);
@@ -232,7 +244,10 @@ fn parameter_values(w: &mut Writer, list: &[ParameterValue]) {
     for p in list {
         w.open("ParameterValueStruct");
         w.leaf("Name", &p.name);
-        let local = p.value_type.as_ref().map_or("string", ValueType::local_name);
+        let local = p
+            .value_type
+            .as_ref()
+            .map_or("string", ValueType::local_name);
         w.raw(r#"<Value xsi:type="xsd:"#);
         w.raw(&xml_name(local));
         w.raw(r#"">"#);

@@ -24,8 +24,9 @@
 //! large: input over [`Limits::max_bytes`], invalid UTF-8, any `<!DOCTYPE>` (so no entity
 //! expansion), undefined entities, characters XML forbids, nesting beyond
 //! [`Limits::max_depth`], more than [`Limits::max_list_entries`] children in one element or
-//! [`Limits::max_elements`] in all, and truncated or ill-formed XML. No input can make it
-//! panic; `fuzz/` holds the fuzz target that checks this.
+//! [`Limits::max_elements`] in all, and truncated or ill-formed XML. Anything after the root
+//! element is ignored. No input can make it panic; `fuzz/` holds the fuzz target that checks
+//! this.
 //!
 //! An unknown method decodes as [`Body::Unknown`] (answer it with fault 9000). A known
 //! method whose arguments are missing or malformed is [`DecodeError::InvalidArguments`],
@@ -41,6 +42,28 @@
 //! The empty HTTP POST that ends the CPE's requests is not a SOAP document: check it with
 //! [`is_empty_post`] before calling [`decode`]. An envelope whose Body is empty decodes as
 //! [`Body::Empty`].
+//!
+//! ```
+//! use cwmp::soap::{self, Body, Envelope, GetRpcMethodsResponse, Limits};
+//!
+//! let request = br#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"
+//!     xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><SOAP-ENV:Header>
+//!     <cwmp:ID SOAP-ENV:mustUnderstand="1">42</cwmp:ID></SOAP-ENV:Header>
+//!     <SOAP-ENV:Body><cwmp:GetRPCMethods/></SOAP-ENV:Body></SOAP-ENV:Envelope>"#;
+//! let env = soap::decode(request, &Limits::default())?;
+//! assert_eq!(env.body, Body::GetRpcMethods);
+//!
+//! // Answer in the peer's namespace, echoing its cwmp:ID.
+//! let methods = vec!["GetRPCMethods".to_owned(), "GetParameterValues".to_owned()];
+//! let reply = Envelope {
+//!     id: env.id.clone(),
+//!     ..Envelope::new(env.ns, Body::GetRpcMethodsResponse(GetRpcMethodsResponse { method_list: methods }))
+//! };
+//! let bytes = reply.encode();
+//! assert!(bytes.starts_with(b"<?xml"));
+//! assert_eq!(soap::decode(&bytes, &Limits::default())?, reply);
+//! # Ok::<(), soap::DecodeError>(())
+//! ```
 
 mod decode;
 mod encode;
@@ -275,7 +298,7 @@ pub struct Limits {
 
 impl Default for Limits {
     /// 1 MiB, depth 32, 8192 entries per array, 65536 elements: ample for a BRG's whole data
-    /// model, and bounded to a few tens of MiB of memory for the worst input.
+    /// model, while the element budget caps the tree built from the worst input.
     fn default() -> Self {
         Self {
             max_bytes: 1 << 20,
@@ -307,6 +330,9 @@ pub enum DecodeError {
         /// The limit.
         limit: usize,
     },
+    /// The input has text outside any element (e.g. a plain-text error page).
+    #[error("input is not an XML document")]
+    NotXml,
     /// The input is not UTF-8.
     #[error("document is not valid UTF-8")]
     InvalidUtf8(#[source] std::str::Utf8Error),

@@ -155,8 +155,14 @@ const EVENT_CODES: &[(EventCode, &str)] = &[
     (EventCode::TransferComplete, "7 TRANSFER COMPLETE"),
     (EventCode::DiagnosticsComplete, "8 DIAGNOSTICS COMPLETE"),
     (EventCode::RequestDownload, "9 REQUEST DOWNLOAD"),
-    (EventCode::AutonomousTransferComplete, "10 AUTONOMOUS TRANSFER COMPLETE"),
-    (EventCode::DuStateChangeComplete, "11 DU STATE CHANGE COMPLETE"),
+    (
+        EventCode::AutonomousTransferComplete,
+        "10 AUTONOMOUS TRANSFER COMPLETE",
+    ),
+    (
+        EventCode::DuStateChangeComplete,
+        "11 DU STATE CHANGE COMPLETE",
+    ),
     (
         EventCode::AutonomousDuStateChangeComplete,
         "12 AUTONOMOUS DU STATE CHANGE COMPLETE",
