@@ -14,17 +14,29 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// `<bpffs>/nerg/<instance>`), and waits until `/ready` answers 200 (fails at once, with
 /// vgd's log, if it exits instead).
 pub fn start(ns: &Netns, access_iface: &str, instance: &str) -> NsProcess {
-    let mut vgd = ns.spawn(
-        "vgd",
-        ns.command(bin("vgd")).args([
-            "--access-iface",
-            access_iface,
-            "--instance",
-            instance,
-            "--listen",
-            LISTEN,
-        ]),
-    );
+    start_with_config(ns, access_iface, instance, None)
+}
+
+/// [`start`] with a configuration file.
+pub fn start_with_config(
+    ns: &Netns,
+    access_iface: &str,
+    instance: &str,
+    config: Option<&std::path::Path>,
+) -> NsProcess {
+    let mut cmd = ns.command(bin("vgd"));
+    cmd.args([
+        "--access-iface",
+        access_iface,
+        "--instance",
+        instance,
+        "--listen",
+        LISTEN,
+    ]);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    let mut vgd = ns.spawn("vgd", &mut cmd);
     let addr = listen_addr();
     wait_until("vgd to answer /ready", READY_TIMEOUT, || {
         vgd.assert_running();

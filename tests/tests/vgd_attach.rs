@@ -1,37 +1,56 @@
-//! vgd on a real veth: frames sent across reach its XDP program and the counters show them;
+//! vgd on a real veth: frames sent across reach its XDP program, which classifies them by
+//! LSL, hands control traffic to vgd's slow path and counts everything;
 //! vgd refuses interfaces it cannot use; a restart adopts the pinned maps.
 
-use std::{process::Command, time::Duration};
+use std::{net::Ipv4Addr, process::Command, time::Duration};
 
-use nerg_abi::{Counter, DropReason, ethertype};
+use lsl::Encap;
+use nerg_abi::{Counter, DropReason};
 use nerg_tests::{
-    Netns, PinDir, bin, http, netns::veth, raw::RawSocket, require_root, run, vgd, wait_until,
+    Netns, PinDir, bin, frames, http, netns::veth, raw::RawSocket, require_root, run, vgd,
+    wait_until,
 };
 use vg::fastpath::{CounterSnapshot, Counters};
 
-/// An Ethernet frame with in-line VLAN `tags` (TPID, VID) around an IPv4 payload.
-fn frame(tags: &[(u16, u16)], payload_len: usize) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01]); // dst
-    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x02]); // src
-    for &(tpid, vid) in tags {
-        f.extend_from_slice(&tpid.to_be_bytes());
-        f.extend_from_slice(&vid.to_be_bytes());
-    }
-    f.extend_from_slice(&ethertype::IPV4.to_be_bytes());
-    f.resize(f.len() + payload_len, 0x45);
-    f
-}
-
 struct Lab {
-    // Field order is drop order: vgd first, then the namespaces, then the pins.
+    // Field order is drop order: vgd first, then the namespaces, then the files.
     vgd: nerg_tests::NsProcess,
     brg: Netns,
     vg: Netns,
     pins: PinDir,
+    config: TempFile,
 }
 
-/// A vG namespace with vgd on `acc0`, joined by a veth to a "BRG" namespace's `lsl0`.
+/// A file removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Three homes: one 802.1Q, one QinQ with S-tag 0x88a8, one QinQ with S-tag 0x9100.
+const CONFIG: &str = r#"
+[[subscriber]]
+id = 1
+lsl = "vlan:100"
+
+[[subscriber]]
+id = 2
+lsl = "qinq:10.100"
+
+[[subscriber]]
+id = 3
+lsl = "qinq-9100:10.7"
+"#;
+
+const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
+const HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
+const HOST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
+
+/// A vG namespace with vgd on `acc0` (configured with [`CONFIG`]), joined by a veth to a
+/// "BRG" namespace's `lsl0`.
 fn lab(tag: &str) -> Lab {
     require_root();
     let vg = Netns::new(&format!("{tag}-vg"));
@@ -40,12 +59,20 @@ fn lab(tag: &str) -> Lab {
     brg.disable_ipv6();
     veth(&vg, "acc0", &brg, "lsl0");
     let pins = PinDir::new(tag);
-    let vgd = vgd::start(&vg, "acc0", pins.instance());
+    let config = TempFile(std::env::temp_dir().join(format!("{}.toml", pins.instance())));
+    std::fs::write(&config.0, CONFIG).expect("writing the vgd config");
+    let vgd = vgd::start_with_config(&vg, "acc0", pins.instance(), Some(&config.0));
     assert!(
-        vg.has_xdp("acc0"),
-        "vgd is ready but acc0 has no XDP program"
+        vg.has_native_xdp("acc0"),
+        "vgd is ready but acc0 has no native XDP program"
     );
-    Lab { vgd, brg, vg, pins }
+    Lab {
+        vgd,
+        brg,
+        vg,
+        pins,
+        config,
+    }
 }
 
 fn snapshot(pins: &PinDir) -> CounterSnapshot {
@@ -64,24 +91,45 @@ fn send(brg: &Netns, frames: &[Vec<u8>]) {
     });
 }
 
+fn arp_for_gateway() -> Vec<u8> {
+    frames::arp_request(HOST_MAC, HOST, GW)
+}
+
+fn encap(e: &str) -> Encap {
+    let lsl: lsl::LslId = e.parse().unwrap();
+    match lsl {
+        lsl::LslId::Vlan { s_tag: None, c_vid } => Encap::Dot1q { c_vid },
+        lsl::LslId::Vlan {
+            s_tag: Some(s),
+            c_vid,
+        } => Encap::QinQ {
+            s_tpid: s.tpid,
+            s_vid: s.vid,
+            c_vid,
+        },
+        other => panic!("no VLAN encapsulation for {other}"),
+    }
+}
+
 #[test]
-fn frames_across_a_veth_are_counted_by_kind_and_verdict() {
+fn frames_across_a_veth_are_classified_counted_and_punted() {
     let mut lab = lab("count");
     let mut frames = Vec::new();
-    frames.extend((0..5).map(|_| frame(&[], 46)));
-    frames.extend((0..4).map(|_| frame(&[(ethertype::VLAN, 100)], 46)));
-    frames.extend((0..3).map(|_| frame(&[(ethertype::QINQ, 10), (ethertype::VLAN, 100)], 46)));
-    frames.extend((0..2).map(|_| frame(&[(ethertype::QINQ_LEGACY, 10), (ethertype::VLAN, 7)], 46)));
-    frames.extend((0..6).map(|_| {
-        frame(
-            &[
-                (ethertype::QINQ, 1),
-                (ethertype::VLAN, 2),
-                (ethertype::VLAN, 3),
-            ],
-            46,
-        )
-    }));
+    // Untagged: the kernel stack's (e.g. ARP for the VTEP), passed.
+    frames.extend((0..5).map(|_| arp_for_gateway()));
+    // Each home's ARP for its gateway: to the slow path.
+    for (lsl, n) in [("vlan:100", 4), ("qinq:10.100", 3), ("qinq-9100:10.7", 2)] {
+        let f = encap(lsl).encapsulate(&arp_for_gateway()).unwrap();
+        frames.extend(std::iter::repeat_n(f, n));
+    }
+    // Unknown LSLs and too many tags: dropped, by reason.
+    let unknown = encap("vlan:999").encapsulate(&arp_for_gateway()).unwrap();
+    frames.extend(std::iter::repeat_n(unknown, 3));
+    let mut three = encap("qinq:10.100")
+        .encapsulate(&arp_for_gateway())
+        .unwrap();
+    three.splice(20..20, [0x81, 0x00, 0x00, 0x05]);
+    frames.extend(std::iter::repeat_n(three, 6));
     let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
     send(&lab.brg, &frames);
 
@@ -95,13 +143,25 @@ fn frames_across_a_veth_are_counted_by_kind_and_verdict() {
     assert_eq!(s.total(Counter::AccessRxPackets), total);
     assert_eq!(s.total(Counter::AccessRxBytes), bytes);
     assert_eq!(s.total(Counter::LslUntagged), 5);
-    assert_eq!(s.total(Counter::LslDot1q), 4);
-    assert_eq!(s.total(Counter::LslQinq), 5);
+    assert_eq!(s.total(Counter::LslDot1q), 4 + 3);
+    assert_eq!(s.total(Counter::LslQinq), 3 + 2, "three tags are not QinQ");
+    assert_eq!(s.total(Counter::VerdictPass), 5);
+    assert_eq!(s.total(Counter::VerdictPunt), 9);
+    assert_eq!(s.drops(DropReason::UnknownLsl), 3);
     assert_eq!(s.drops(DropReason::VlanTooDeep), 6);
-    assert_eq!(s.total(Counter::VerdictDrop), 6);
-    assert_eq!(s.total(Counter::VerdictPass), total - 6);
+    assert_eq!(s.total(Counter::VerdictDrop), 9);
 
-    // The same numbers through /metrics and through vgctl.
+    // The slow path received the punted frames; /metrics and vgctl show the counters.
+    let punted = || {
+        let m = vgd::metrics(&lab.vg);
+        http::metric_sum(&m, "vg_slowpath_punts_total", &[("reason", "arp")])
+    };
+    wait_until(
+        "vgd's slow path to read 9 ARP frames",
+        Duration::from_secs(10),
+        || punted() >= 9,
+    );
+    assert_eq!(punted(), 9);
     let m = vgd::metrics(&lab.vg);
     let sum = |c| http::metric_sum(&m, "vg_xdp_counter_total", &[("counter", c)]);
     assert_eq!(sum("access_rx_packets"), total);
@@ -118,7 +178,7 @@ fn frames_across_a_veth_are_counted_by_kind_and_verdict() {
     ]));
     let json = String::from_utf8_lossy(&out.stdout);
     assert!(
-        json.contains("\"name\": \"lsl_dot1q\",\n      \"total\": 4"),
+        json.contains("\"name\": \"lsl_dot1q\",\n      \"total\": 7"),
         "vgctl stats --json: {json}"
     );
 
@@ -139,23 +199,37 @@ fn frames_across_a_veth_are_counted_by_kind_and_verdict() {
 #[test]
 fn a_restarted_vgd_adopts_the_pinned_maps() {
     let mut lab = lab("restart");
-    send(
-        &lab.brg,
-        &[frame(&[(ethertype::VLAN, 5)], 46), frame(&[], 46)],
-    );
+    let home1 = encap("vlan:100").encapsulate(&arp_for_gateway()).unwrap();
+    send(&lab.brg, &[home1.clone(), arp_for_gateway()]);
     wait_until("two frames counted", Duration::from_secs(10), || {
         snapshot(&lab.pins).total(Counter::AccessRxPackets) >= 2
     });
     assert!(lab.vgd.terminate(Duration::from_secs(10)).success());
 
-    lab.vgd = vgd::start(&lab.vg, "acc0", lab.pins.instance());
-    send(&lab.brg, &[frame(&[(ethertype::VLAN, 5)], 46)]);
+    // Restart without home 1: its LSL must go; the counters must not be reset.
+    std::fs::write(
+        &lab.config.0,
+        CONFIG.replace("lsl = \"vlan:100\"", "lsl = \"vlan:101\""),
+    )
+    .unwrap();
+    lab.vgd = vgd::start_with_config(&lab.vg, "acc0", lab.pins.instance(), Some(&lab.config.0));
+    send(&lab.brg, &[home1]);
     wait_until("the third frame counted", Duration::from_secs(10), || {
         snapshot(&lab.pins).total(Counter::AccessRxPackets) >= 3
     });
     let s = snapshot(&lab.pins);
     assert_eq!(s.total(Counter::AccessRxPackets), 3, "counters were reset");
     assert_eq!(s.total(Counter::LslDot1q), 2);
+    assert_eq!(
+        s.total(Counter::VerdictPunt),
+        1,
+        "home 1 before the restart"
+    );
+    assert_eq!(
+        s.drops(DropReason::UnknownLsl),
+        1,
+        "home 1's old LSL after it"
+    );
 }
 
 /// Runs vgd to completion with `args` in a fresh namespace and returns (success, log).

@@ -1,6 +1,8 @@
 //! The NERG virtual Gateway: fast-path loader, control plane, API and metrics.
 
+pub mod config;
+pub mod dhcp;
 pub mod fastpath;
 pub mod metrics;
-pub mod dhcp;
 pub mod nat;
+pub mod slowpath;

@@ -12,6 +12,8 @@ pub struct Metrics {
     registry: Registry,
     fastpath: IntCounterVec,
     drops: IntCounterVec,
+    /// Frames the slow path received, by punt reason.
+    pub punts: IntCounterVec,
 }
 
 impl Metrics {
@@ -32,12 +34,21 @@ impl Metrics {
             ),
             &["reason", "cpu"],
         )?;
+        let punts = IntCounterVec::new(
+            Opts::new(
+                "vg_slowpath_punts_total",
+                "Frames handed to the slow path, by reason (\"malformed\": unreadable records)",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(fastpath.clone()))?;
         registry.register(Box::new(drops.clone()))?;
+        registry.register(Box::new(punts.clone()))?;
         Ok(Self {
             registry,
             fastpath,
             drops,
+            punts,
         })
     }
 

@@ -15,7 +15,32 @@ pub mod map_names {
     pub const STATS: &str = "NERG_STATS";
     /// Per-CPU array of `u64`, indexed by [`DropReason`](crate::DropReason).
     pub const DROPS: &str = "NERG_DROPS";
+    /// Array with one [`Config`](crate::Config) at index 0.
+    pub const CONFIG: &str = "NERG_CONFIG";
+    /// Hash [`VlanLslKey`](crate::VlanLslKey) -> [`SubscriberId`](crate::SubscriberId).
+    pub const LSL_VLAN: &str = "NERG_LSL_VLAN";
+    /// Hash [`VxlanLslKey`](crate::VxlanLslKey) -> [`SubscriberId`](crate::SubscriberId).
+    pub const LSL_VXLAN: &str = "NERG_LSL_VXLAN";
+    /// Array of [`Subscriber`](crate::Subscriber), indexed by subscriber id.
+    pub const SUBSCRIBERS: &str = "NERG_SUBSCRIBERS";
+    /// Hash [`HostKey`](crate::HostKey) -> [`Host`](crate::Host): each home's known hosts.
+    pub const HOSTS: &str = "NERG_HOSTS";
+    /// Per-CPU array of [`SubCounters`](crate::SubCounters), indexed by subscriber id.
+    pub const SUB_COUNTERS: &str = "NERG_SUB_COUNTERS";
+    /// Ring buffer of [`PuntRecord`](crate::PuntRecord)s: frames for the slow path.
+    pub const PUNT: &str = "NERG_PUNT";
 }
+
+/// Default capacity of the per-subscriber maps (`SUBSCRIBERS`, `SUB_COUNTERS`, LSL maps);
+/// vgd may set another at load time.
+pub const MAX_SUBSCRIBERS: u32 = 131_072;
+/// Capacity of the host table (MAC <-> IP per home).
+pub const MAX_HOSTS: u32 = 524_288;
+/// Size in bytes of the punt ring buffer (a power of two, a multiple of the page size).
+pub const PUNT_RING_BYTES: u32 = 4 << 20;
+/// Bytes of a punted frame copied to the slow path; longer frames are cut (the slow path's
+/// protocols, ARP, DHCP, ICMP echo to the gateway, fit easily).
+pub const PUNT_MAX_FRAME: usize = 1536;
 
 /// Names of the programs in the vG object file.
 pub mod program_names {
@@ -94,6 +119,8 @@ indexed_enum! {
         LslDot1q = "lsl_dot1q",
         /// Access frames with two tags (QinQ).
         LslQinq = "lsl_qinq",
+        /// Access frames in VXLAN to our VTEP.
+        LslVxlan = "lsl_vxlan",
         /// Frames handed to the kernel stack (`XDP_PASS`).
         VerdictPass = "verdict_pass",
         /// Frames dropped (`XDP_DROP`); the reason is in the drops map.
@@ -104,6 +131,8 @@ indexed_enum! {
         VerdictRedirect = "verdict_redirect",
         /// Frames aborted by a program error (`XDP_ABORTED`).
         VerdictAborted = "verdict_aborted",
+        /// Frames copied to the slow path (and not passed on).
+        VerdictPunt = "verdict_punt",
     }
 }
 
@@ -114,7 +143,251 @@ indexed_enum! {
         Truncated = "truncated",
         /// More stacked VLAN tags than [`MAX_VLAN_DEPTH`].
         VlanTooDeep = "vlan_too_deep",
+        /// A tag whose TPID is not accepted in its position (outer S-tag TPIDs are
+        /// configurable; a single or inner tag must be 0x8100).
+        BadTpid = "bad_tpid",
+        /// Tags or VNI/VTEP that belong to no subscriber.
+        UnknownLsl = "unknown_lsl",
+        /// VXLAN (UDP to the VXLAN port) addressed to an IP that is not our VTEP.
+        WrongVtep = "wrong_vtep",
+        /// VXLAN header without the I flag, or with reserved bits set.
+        VxlanBadFlags = "vxlan_bad_flags",
+        /// Outer IPv4 header with options, a bad IHL or a bad total length.
+        BadIpHeader = "bad_ip_header",
+        /// Outer IPv4 fragment towards the VXLAN port (cannot be decapsulated).
+        OuterFragment = "outer_fragment",
+        /// IPv4 source (or its MAC) is not a host the vG knows for this home.
+        Spoofed = "spoofed",
+        /// An inner ethertype the vG does not route (not IPv4, ARP or IPv6).
+        UnsupportedEthertype = "unsupported_ethertype",
+        /// The slow path's ring buffer was full.
+        PuntRingFull = "punt_ring_full",
+        /// IPv4 traffic of a known host: NAT is not in the fast path yet.
+        NatNotImplemented = "nat_not_implemented",
     }
+}
+
+indexed_enum! {
+    /// Why a frame was handed to the slow path.
+    pub enum PuntReason {
+        /// ARP (requests for the home's gateway address, gratuitous ARP).
+        Arp = "arp",
+        /// DHCPv4 client traffic (UDP to port 67).
+        Dhcp = "dhcp",
+        /// ICMP to the home's gateway address.
+        IcmpToGateway = "icmp_to_gateway",
+        /// IPv6 (ND, RS) until IPv6 is in the fast path.
+        Ipv6 = "ipv6",
+        /// Other IPv4 to the gateway address.
+        ToGateway = "to_gateway",
+    }
+}
+
+/// A subscriber's index in the per-subscriber arrays (dense, assigned by vgd).
+pub type SubscriberId = u32;
+
+/// Fast-path configuration (one entry in `NERG_CONFIG`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Config {
+    /// The vG's VTEP IPv4 address, network byte order; 0 disables VXLAN.
+    pub vtep_ipv4: u32,
+    /// The VXLAN UDP port, network byte order (4789, RFC 7348).
+    pub vxlan_port: u16,
+    /// Accepted outer (S-tag) TPIDs: bits of [`stag_tpid`].
+    pub stag_tpids: u16,
+    /// Bit flags ([`config_flags`]).
+    pub flags: u32,
+    /// Explicit padding.
+    pub _pad: u32,
+}
+
+/// Bits of [`Config::stag_tpids`]: which outer TPIDs mark an S-tag.
+pub mod stag_tpid {
+    /// 0x88A8 (IEEE 802.1ad).
+    pub const AD: u16 = 1 << 0;
+    /// 0x9100 (pre-standard).
+    pub const LEGACY_9100: u16 = 1 << 1;
+    /// 0x8100 (double C-tag, "Q-in-Q" with 802.1Q outer).
+    pub const DOT1Q: u16 = 1 << 2;
+    /// Default: all three.
+    pub const ALL: u16 = AD | LEGACY_9100 | DOT1Q;
+}
+
+/// Bits of [`Config::flags`].
+pub mod config_flags {
+    /// The config entry has been written by vgd (an all-zero entry means "not configured").
+    pub const VALID: u32 = 1 << 0;
+}
+
+/// Key of `NERG_LSL_VLAN`: an 802.1Q or QinQ LSL on the access interface.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct VlanLslKey {
+    /// The access interface the LSL arrives on.
+    pub ifindex: u32,
+    /// S-VID (host byte order), 0 for a single-tagged LSL.
+    pub s_vid: u16,
+    /// C-VID (host byte order).
+    pub c_vid: u16,
+}
+
+/// Key of `NERG_LSL_VXLAN`: a VXLAN LSL over IPv4.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct VxlanLslKey {
+    /// VNI (host byte order, low 24 bits).
+    pub vni: u32,
+    /// The BRG's VTEP address (outer source), network byte order.
+    pub remote: u32,
+}
+
+/// LSL kinds in [`Subscriber::lsl_kind`].
+pub mod lsl_kind {
+    /// 802.1Q single tag.
+    pub const DOT1Q: u8 = 1;
+    /// QinQ.
+    pub const QINQ: u8 = 2;
+    /// VXLAN over IPv4.
+    pub const VXLAN4: u8 = 3;
+}
+
+/// Bits of [`Subscriber::flags`].
+pub mod sub_flags {
+    /// The slot holds a live subscriber.
+    pub const ACTIVE: u32 = 1 << 0;
+}
+
+/// One home, as the fast path needs it (`NERG_SUBSCRIBERS[id]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Subscriber {
+    /// Bit flags ([`sub_flags`]); 0 = empty slot.
+    pub flags: u32,
+    /// LSL kind ([`lsl_kind`]).
+    pub lsl_kind: u8,
+    /// Explicit padding.
+    pub _pad0: u8,
+    /// S-tag TPID (host byte order) for QinQ.
+    pub s_tpid: u16,
+    /// S-VID (host byte order), QinQ only.
+    pub s_vid: u16,
+    /// C-VID (host byte order), 802.1Q and QinQ.
+    pub c_vid: u16,
+    /// VNI (host byte order), VXLAN only.
+    pub vni: u32,
+    /// The BRG's VTEP (network byte order), VXLAN only.
+    pub remote_vtep: u32,
+    /// The outer destination MAC towards the BRG's VTEP, VXLAN only.
+    pub remote_mac: [u8; 6],
+    /// The home's gateway MAC (what ARP for the gateway answers).
+    pub gw_mac: [u8; 6],
+    /// The home's gateway IPv4 address, network byte order.
+    pub gw_ip: u32,
+    /// The home's public IPv4 address, network byte order.
+    pub public_ip: u32,
+}
+
+/// Key of `NERG_HOSTS`: a host in a home.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct HostKey {
+    /// The home.
+    pub sub: SubscriberId,
+    /// The host's private IPv4 address, network byte order.
+    pub ip: u32,
+}
+
+/// Value of `NERG_HOSTS`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Host {
+    /// The host's MAC address.
+    pub mac: [u8; 6],
+    /// Where the entry comes from ([`host_flags`]).
+    pub flags: u8,
+    /// Explicit padding.
+    pub _pad: u8,
+}
+
+/// Bits of [`Host::flags`].
+pub mod host_flags {
+    /// Configured statically (not from a DHCP lease).
+    pub const STATIC: u8 = 1 << 0;
+    /// From a DHCP lease.
+    pub const LEASED: u8 = 1 << 1;
+}
+
+/// Per-subscriber traffic counters (per CPU).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct SubCounters {
+    /// Frames from the home (upstream).
+    pub up_packets: u64,
+    /// Bytes from the home (L2 frame length as received, encapsulation included).
+    pub up_bytes: u64,
+    /// Frames to the home (downstream).
+    pub down_packets: u64,
+    /// Bytes to the home.
+    pub down_bytes: u64,
+    /// Frames from the home dropped by the fast path.
+    pub up_drops: u64,
+    /// Frames from the home handed to the slow path.
+    pub punted: u64,
+}
+
+/// Header of a [`PuntRecord`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct PuntHeader {
+    /// The home the frame came from.
+    pub sub: SubscriberId,
+    /// Ingress interface index.
+    pub ifindex: u32,
+    /// [`PuntReason`] index.
+    pub reason: u16,
+    /// Bytes of the frame in [`PuntRecord::frame`].
+    pub len: u16,
+    /// Length of the frame on the wire (may exceed `len`).
+    pub wire_len: u16,
+    /// Explicit padding.
+    pub _pad: u16,
+}
+
+/// A frame handed to the slow path: the whole frame as received (encapsulation included),
+/// so that the slow path can decapsulate it with the `lsl` crate and answer on the same LSL.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct PuntRecord {
+    /// Who and why.
+    pub header: PuntHeader,
+    /// The frame's first [`PuntHeader::len`] bytes.
+    pub frame: [u8; PUNT_MAX_FRAME],
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    //! `aya::Pod` for the map types: all are `#[repr(C)]` plain data with explicit padding.
+    #![expect(unsafe_code, reason = "aya::Pod is an unsafe marker trait")]
+    use super::*;
+
+    // SAFETY: this and every impl below: `#[repr(C)]`, only integer and byte-array fields,
+    // explicit padding so that every byte is initialised, valid for any bit pattern.
+    unsafe impl aya::Pod for Config {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for VlanLslKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for VxlanLslKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for Subscriber {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for HostKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for Host {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for SubCounters {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for PuntHeader {}
 }
 
 /// Value type of the per-CPU counter maps.
@@ -139,6 +412,13 @@ mod tests {
             v.dedup();
             v.len()
         };
+        assert_eq!(size_of::<Subscriber>() % 8, 0);
+        assert_eq!(size_of::<PuntHeader>(), 16);
+        assert_eq!(
+            size_of::<PuntRecord>() % 8,
+            0,
+            "ring buffer records are 8-byte aligned"
+        );
         let c: [&str; Counter::COUNT as usize] = core::array::from_fn(|i| Counter::ALL[i].label());
         let d: [&str; DropReason::COUNT as usize] =
             core::array::from_fn(|i| DropReason::ALL[i].label());

@@ -2,8 +2,9 @@
 //!
 //! Each entry point is a thin `#[xdp]` function that calls a `try_` pipeline; every stage
 //! returns `Result<Next, Verdict>` and one exit function ([`finish`]) counts every verdict
-//! and drop reason. Stages read top to bottom: parse L2 -> classify LSL -> (later) parse
-//! L3/L4 -> NAT -> FIB -> rewrite -> redirect.
+//! and drop reason. The access side reads top to bottom:
+//! parse L2 -> classify the LSL ([`lsl`]) -> subscriber -> control traffic to the slow path
+//! ([`punt`]) -> anti-spoofing -> (next) NAT -> FIB -> rewrite -> redirect.
 //!
 //! On the host (clippy, `cargo build --workspace`) the crate is an empty binary whose code is
 //! only type-checked; the real object is built for `bpfel-unknown-none` by `vg/build.rs`.
@@ -14,17 +15,23 @@
     reason = "eBPF programs read packet memory through raw pointers"
 )]
 
+mod lsl;
 mod packet;
+mod punt;
 
 use aya_ebpf::{
     bindings::xdp_action,
     macros::{map, xdp},
-    maps::PerCpuArray,
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
-use nerg_abi::{Counter, CounterValue, DropReason, MAX_VLAN_DEPTH, ethertype};
+use nerg_abi::{
+    Config, Counter, CounterValue, DropReason, Host, HostKey, MAX_HOSTS, MAX_SUBSCRIBERS,
+    PUNT_RING_BYTES, PuntReason, SubCounters, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey,
+    config_flags, ethertype, sub_flags,
+};
 
-use crate::packet::{Cursor, EthHdr, VlanHdr};
+use crate::packet::{Cursor, EthHdr, Ipv4Hdr, UdpHdr, ipproto};
 
 /// Per-CPU packet counters, indexed by [`Counter`].
 #[map(name = "NERG_STATS")]
@@ -34,6 +41,35 @@ static NERG_STATS: PerCpuArray<CounterValue> = PerCpuArray::pinned(Counter::COUN
 #[map(name = "NERG_DROPS")]
 static NERG_DROPS: PerCpuArray<CounterValue> = PerCpuArray::pinned(DropReason::COUNT, 0);
 
+/// Fast-path configuration, one entry.
+#[map(name = "NERG_CONFIG")]
+static CONFIG: Array<Config> = Array::pinned(1, 0);
+
+/// 802.1Q / QinQ LSLs.
+#[map(name = "NERG_LSL_VLAN")]
+pub(crate) static LSL_VLAN: HashMap<VlanLslKey, SubscriberId> = HashMap::pinned(MAX_SUBSCRIBERS, 0);
+
+/// VXLAN LSLs.
+#[map(name = "NERG_LSL_VXLAN")]
+pub(crate) static LSL_VXLAN: HashMap<VxlanLslKey, SubscriberId> =
+    HashMap::pinned(MAX_SUBSCRIBERS, 0);
+
+/// Subscribers by id.
+#[map(name = "NERG_SUBSCRIBERS")]
+static SUBSCRIBERS: Array<Subscriber> = Array::pinned(MAX_SUBSCRIBERS, 0);
+
+/// Each home's known hosts (from DHCP leases and static entries).
+#[map(name = "NERG_HOSTS")]
+static HOSTS: HashMap<HostKey, Host> = HashMap::pinned(MAX_HOSTS, 0);
+
+/// Per-subscriber counters.
+#[map(name = "NERG_SUB_COUNTERS")]
+static SUB_COUNTERS: PerCpuArray<SubCounters> = PerCpuArray::pinned(MAX_SUBSCRIBERS, 0);
+
+/// Frames for the slow path.
+#[map(name = "NERG_PUNT")]
+pub(crate) static PUNT: RingBuf = RingBuf::pinned(PUNT_RING_BYTES, 0);
+
 /// The outcome of a pipeline: what to tell the kernel, and why when dropping.
 #[derive(Clone, Copy)]
 pub(crate) enum Verdict {
@@ -41,18 +77,17 @@ pub(crate) enum Verdict {
     Pass,
     /// Drop the frame, counted under the reason.
     Drop(DropReason),
+    /// The frame was copied to the slow path; drop the original.
+    Punted,
 }
 
-/// Access-side ingress: LSL termination and (later) upstream NAT.
+/// Access-side ingress: LSL termination and (next) upstream NAT.
 #[xdp]
 fn vg_access(ctx: XdpContext) -> u32 {
-    count(&NERG_STATS, Counter::AccessRxPackets.index(), 1);
-    count(
-        &NERG_STATS,
-        Counter::AccessRxBytes.index(),
-        (ctx.data_end() - ctx.data()) as u64,
-    );
-    let verdict = match try_vg_access(&ctx) {
+    let len = (ctx.data_end() - ctx.data()) as u64;
+    count_stat(Counter::AccessRxPackets);
+    count(&NERG_STATS, Counter::AccessRxBytes.index(), len);
+    let verdict = match try_vg_access(&ctx, len) {
         Ok(verdict) | Err(verdict) => verdict,
     };
     finish(verdict)
@@ -65,45 +100,86 @@ fn vg_pass(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
 
-fn try_vg_access(ctx: &XdpContext) -> Result<Verdict, Verdict> {
+fn try_vg_access(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict> {
+    let cfg = match CONFIG.get(0) {
+        Some(cfg) if cfg.flags & config_flags::VALID != 0 => cfg,
+        // Not configured yet: behave like no program at all.
+        _ => return Ok(Verdict::Pass),
+    };
     let mut cur = Cursor::new(ctx);
     let eth: EthHdr = cur.read()?;
-    let (_tags, _ethertype) = classify_lsl(&mut cur, eth.ethertype())?;
-    Ok(Verdict::Pass)
-}
-
-/// Walks the in-line VLAN tags (up to [`MAX_VLAN_DEPTH`]) and counts the LSL kind.
-/// Returns the number of tags and the ethertype after them.
-#[inline(always)]
-fn classify_lsl(cur: &mut Cursor, mut ethertype: u16) -> Result<(usize, u16), Verdict> {
-    let mut depth = 0;
-    // Bounded by a named constant: the verifier sees a fixed trip count.
-    while depth < MAX_VLAN_DEPTH {
-        if !is_vlan_tpid(ethertype) {
-            break;
-        }
-        let tag: VlanHdr = cur.read()?;
-        ethertype = tag.ethertype();
-        depth += 1;
-    }
-    if is_vlan_tpid(ethertype) {
-        return Err(Verdict::Drop(DropReason::VlanTooDeep));
-    }
-    let kind = match depth {
-        0 => Counter::LslUntagged,
-        1 => Counter::LslDot1q,
-        _ => Counter::LslQinq,
+    let lsl = lsl::classify(ctx, &mut cur, &eth, cfg)?;
+    let sub = match SUBSCRIBERS.get(lsl.sub) {
+        Some(sub) if sub.flags & sub_flags::ACTIVE != 0 => sub,
+        _ => return Err(Verdict::Drop(DropReason::UnknownLsl)),
     };
-    count(&NERG_STATS, kind.index(), 1);
-    Ok((depth, ethertype))
+    if lsl.s_tpid != 0 && lsl.s_tpid != sub.s_tpid {
+        return Err(Verdict::Drop(DropReason::BadTpid));
+    }
+    let verdict = home_frame(ctx, &mut cur, &lsl, sub);
+    count_sub(lsl.sub, len, verdict);
+    Ok(verdict)
+}
+
+/// A frame from a home, after its LSL: control traffic to the slow path, the rest checked
+/// against the home's hosts and (next) translated.
+#[inline(always)]
+fn home_frame(
+    ctx: &XdpContext,
+    cur: &mut Cursor,
+    lsl: &lsl::Classified,
+    sub: &Subscriber,
+) -> Verdict {
+    match lsl.ethertype {
+        ethertype::ARP => punt::punt(ctx, lsl.sub, PuntReason::Arp),
+        ethertype::IPV6 => punt::punt(ctx, lsl.sub, PuntReason::Ipv6),
+        ethertype::IPV4 => match home_ipv4(ctx, cur, lsl, sub) {
+            Ok(v) | Err(v) => v,
+        },
+        _ => Verdict::Drop(DropReason::UnsupportedEthertype),
+    }
 }
 
 #[inline(always)]
-fn is_vlan_tpid(ethertype: u16) -> bool {
-    matches!(
-        ethertype,
-        ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_LEGACY
-    )
+fn home_ipv4(
+    ctx: &XdpContext,
+    cur: &mut Cursor,
+    lsl: &lsl::Classified,
+    sub: &Subscriber,
+) -> Result<Verdict, Verdict> {
+    let ip: Ipv4Hdr = cur.read()?;
+    // No IPv4 options in the fast path, and a total length the frame can hold.
+    if !ip.is_plain_v4()
+        || usize::from(ip.tot_len()) < core::mem::size_of::<Ipv4Hdr>()
+        || usize::from(ip.tot_len()) > cur.remaining() + core::mem::size_of::<Ipv4Hdr>()
+    {
+        return Err(Verdict::Drop(DropReason::BadIpHeader));
+    }
+    if ip.protocol == ipproto::UDP && !ip.is_fragment() {
+        let udp: UdpHdr = cur.read()?;
+        if udp.dest() == 67 {
+            return Ok(punt::punt(ctx, lsl.sub, PuntReason::Dhcp));
+        }
+    }
+    if ip.daddr_raw() == sub.gw_ip {
+        let reason = if ip.protocol == ipproto::ICMP {
+            PuntReason::IcmpToGateway
+        } else {
+            PuntReason::ToGateway
+        };
+        return Ok(punt::punt(ctx, lsl.sub, reason));
+    }
+    // Anti-spoofing: the source must be a host this home leased or was given, with its MAC.
+    let key = HostKey {
+        sub: lsl.sub,
+        ip: ip.saddr_raw(),
+    };
+    // SAFETY: plain hash map lookup; the MAC is copied out at once.
+    let known = unsafe { HOSTS.get(key) }.is_some_and(|h| h.mac == lsl.inner_src_mac);
+    if !known {
+        return Err(Verdict::Drop(DropReason::Spoofed));
+    }
+    Err(Verdict::Drop(DropReason::NatNotImplemented))
 }
 
 /// The one exit: counts the verdict (and the drop reason) and maps it to an XDP action.
@@ -115,9 +191,15 @@ fn finish(verdict: Verdict) -> u32 {
             count(&NERG_DROPS, reason.index(), 1);
             (Counter::VerdictDrop, xdp_action::XDP_DROP)
         }
+        Verdict::Punted => (Counter::VerdictPunt, xdp_action::XDP_DROP),
     };
-    count(&NERG_STATS, counter.index(), 1);
+    count_stat(counter);
     action
+}
+
+#[inline(always)]
+pub(crate) fn count_stat(counter: Counter) {
+    count(&NERG_STATS, counter.index(), 1);
 }
 
 #[inline(always)]
@@ -126,6 +208,22 @@ fn count(map: &PerCpuArray<CounterValue>, index: u32, n: u64) {
         // SAFETY: the pointer comes from a successful per-CPU array lookup: it is valid,
         // aligned, and only this CPU writes it while this program runs.
         unsafe { *slot += n };
+    }
+}
+
+#[inline(always)]
+fn count_sub(sub: SubscriberId, len: u64, verdict: Verdict) {
+    let Some(c) = SUB_COUNTERS.get_ptr_mut(sub) else {
+        return;
+    };
+    // SAFETY: per-CPU array slot from a successful lookup; only this CPU writes it.
+    let c = unsafe { &mut *c };
+    c.up_packets += 1;
+    c.up_bytes += len;
+    match verdict {
+        Verdict::Drop(_) => c.up_drops += 1,
+        Verdict::Punted => c.punted += 1,
+        Verdict::Pass => {}
     }
 }
 

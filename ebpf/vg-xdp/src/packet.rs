@@ -1,6 +1,7 @@
 //! Bounds-checked access to packet bytes: the one place the program dereferences packet
 //! pointers. Every read checks `data + offset + size <= data_end` right before it, which is
-//! the shape the verifier needs to accept the access.
+//! the shape the verifier needs to accept the access. Multi-byte fields are kept as byte
+//! arrays in network order; accessors convert.
 
 use core::mem::size_of;
 
@@ -12,13 +13,17 @@ use crate::Verdict;
 /// A header that can be read from the packet: plain bytes, alignment 1.
 pub(crate) trait Header: Copy {}
 
+#[inline(always)]
+fn be16(b: [u8; 2]) -> u16 {
+    u16::from_be_bytes(b)
+}
+
 /// Ethernet II header.
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub(crate) struct EthHdr {
     pub(crate) dst: [u8; 6],
     pub(crate) src: [u8; 6],
-    /// Network byte order.
     ethertype: [u8; 2],
 }
 impl Header for EthHdr {}
@@ -27,7 +32,7 @@ impl EthHdr {
     /// The ethertype (or the TPID of the first tag), host byte order.
     #[inline(always)]
     pub(crate) fn ethertype(&self) -> u16 {
-        u16::from_be_bytes(self.ethertype)
+        be16(self.ethertype)
     }
 }
 
@@ -35,9 +40,8 @@ impl EthHdr {
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub(crate) struct VlanHdr {
-    /// PCP (3 bits), DEI (1 bit), VID (12 bits); network byte order.
+    /// PCP (3 bits), DEI (1 bit), VID (12 bits).
     tci: [u8; 2],
-    /// Network byte order.
     ethertype: [u8; 2],
 }
 impl Header for VlanHdr {}
@@ -45,15 +49,120 @@ impl Header for VlanHdr {}
 impl VlanHdr {
     /// The VLAN identifier (low 12 bits of the TCI).
     #[inline(always)]
-    #[expect(dead_code, reason = "used by LSL lookup in the fast-path issue")]
     pub(crate) fn vid(&self) -> u16 {
-        u16::from_be_bytes(self.tci) & 0x0fff
+        be16(self.tci) & 0x0fff
     }
 
     /// The ethertype after this tag, host byte order.
     #[inline(always)]
     pub(crate) fn ethertype(&self) -> u16 {
-        u16::from_be_bytes(self.ethertype)
+        be16(self.ethertype)
+    }
+}
+
+/// IPv4 header without options (RFC 791).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct Ipv4Hdr {
+    version_ihl: u8,
+    _tos: u8,
+    tot_len: [u8; 2],
+    _id: [u8; 2],
+    frag_off: [u8; 2],
+    _ttl: u8,
+    pub(crate) protocol: u8,
+    _check: [u8; 2],
+    /// Network byte order.
+    pub(crate) saddr: [u8; 4],
+    /// Network byte order.
+    pub(crate) daddr: [u8; 4],
+}
+impl Header for Ipv4Hdr {}
+
+impl Ipv4Hdr {
+    /// True for version 4 with no options (IHL 5): the only form the fast path handles.
+    #[inline(always)]
+    pub(crate) fn is_plain_v4(&self) -> bool {
+        self.version_ihl == 0x45
+    }
+
+    /// Total length, host byte order.
+    #[inline(always)]
+    pub(crate) fn tot_len(&self) -> u16 {
+        be16(self.tot_len)
+    }
+
+    /// True when this is a fragment (MF set or a non-zero offset).
+    #[inline(always)]
+    pub(crate) fn is_fragment(&self) -> bool {
+        be16(self.frag_off) & 0x3fff != 0
+    }
+
+    /// Source address as the `u32` whose in-memory bytes are the network-order address.
+    #[inline(always)]
+    pub(crate) fn saddr_raw(&self) -> u32 {
+        u32::from_ne_bytes(self.saddr)
+    }
+
+    /// Destination address, in the same representation as [`Self::saddr_raw`].
+    #[inline(always)]
+    pub(crate) fn daddr_raw(&self) -> u32 {
+        u32::from_ne_bytes(self.daddr)
+    }
+}
+
+/// IP protocol numbers.
+pub(crate) mod ipproto {
+    pub(crate) const ICMP: u8 = 1;
+    pub(crate) const UDP: u8 = 17;
+}
+
+/// UDP header.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct UdpHdr {
+    _source: [u8; 2],
+    dest: [u8; 2],
+    _len: [u8; 2],
+    _check: [u8; 2],
+}
+impl Header for UdpHdr {}
+
+impl UdpHdr {
+    /// Destination port, host byte order.
+    #[inline(always)]
+    pub(crate) fn dest(&self) -> u16 {
+        be16(self.dest)
+    }
+
+    /// Destination port as the `u16` whose bytes are in network order.
+    #[inline(always)]
+    pub(crate) fn dest_raw(&self) -> u16 {
+        u16::from_ne_bytes(self.dest)
+    }
+}
+
+/// VXLAN header (RFC 7348 §5).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct VxlanHdr {
+    flags: u8,
+    _reserved1: [u8; 3],
+    vni_reserved: [u8; 4],
+}
+impl Header for VxlanHdr {}
+
+impl VxlanHdr {
+    /// The I flag: the VNI is valid. A header without it is dropped.
+    #[inline(always)]
+    pub(crate) fn has_vni(&self) -> bool {
+        self.flags & 0x08 != 0
+    }
+
+    /// The 24-bit VNI.
+    #[inline(always)]
+    pub(crate) fn vni(&self) -> u32 {
+        u32::from_be_bytes(self.vni_reserved) >> 8
     }
 }
 
@@ -85,5 +194,11 @@ impl Cursor {
         // SAFETY: the range [start, start + size_of::<T>()) was checked against data_end
         // above, and `T: Header` types are byte arrays with alignment 1.
         Ok(unsafe { core::ptr::read_unaligned(start as *const T) })
+    }
+
+    /// Bytes from the read position to the end of the frame.
+    #[inline(always)]
+    pub(crate) fn remaining(&self) -> usize {
+        self.data_end.saturating_sub(self.data + self.offset)
     }
 }

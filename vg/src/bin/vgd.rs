@@ -20,6 +20,7 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 use vg::{
+    config::Config,
     fastpath::{AttachMode, Counters, FastPath, bpffs},
     metrics::Metrics,
 };
@@ -28,9 +29,15 @@ use vg::{
 #[derive(Debug, Parser)]
 #[command(version, about = "NERG virtual Gateway daemon")]
 struct Args {
-    /// Access-side interface (towards the BRGs' LSLs).
+    /// Configuration file (TOML): fast-path settings and subscribers.
+    #[arg(long, env = "VGD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Validate the configuration file and exit (0 when valid).
+    #[arg(long)]
+    check_config: bool,
+    /// Access-side interface (towards the BRGs' LSLs); overrides `fastpath.access_interface`.
     #[arg(long, env = "VGD_ACCESS_IFACE")]
-    access_iface: String,
+    access_iface: Option<String>,
     /// XDP attach mode: native in production; generic only for diagnosis.
     #[arg(long, env = "VGD_XDP_MODE", value_enum, default_value_t = AttachMode::Native)]
     xdp_mode: AttachMode,
@@ -106,16 +113,37 @@ fn init_tracing(args: &Args) -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(path) => Config::load(path).context("invalid configuration")?,
+        None => Config::try_from(vg::config::ConfigFile::default())?,
+    };
+    if args.check_config {
+        println!(
+            "configuration valid: {} subscribers",
+            config.subscribers.len()
+        );
+        return Ok(());
+    }
+    let access_iface = args
+        .access_iface
+        .clone()
+        .or_else(|| config.fastpath.access_interface.clone())
+        .context("no access interface: give --access-iface or fastpath.access_interface")?;
     // Fail before touching bpffs when the interface is wrong.
-    vg::fastpath::if_index(&args.access_iface).context("checking --access-iface")?;
+    let ifindex = vg::fastpath::if_index(&access_iface).context("checking the access interface")?;
     let pin_dir = bpffs::prepare_pin_dir(&args.bpffs, &args.instance)
         .context("preparing bpffs for the fast path's maps")?;
     let mut fastpath = FastPath::load(&pin_dir).context("loading the XDP fast path")?;
     info!(pin_dir = %pin_dir.display(), "fast path loaded, maps pinned");
+    let report = fastpath
+        .maps()
+        .reconcile(&config, ifindex)
+        .context("writing the configuration into the fast path's maps")?;
+    info!(?report, "fast path maps reconciled with the configuration");
     fastpath
-        .attach_access(&args.access_iface, args.xdp_mode)
+        .attach_access(&access_iface, args.xdp_mode)
         .context("attaching the access-side XDP program")?;
-    info!(iface = %args.access_iface, mode = %args.xdp_mode, "XDP attached");
+    info!(iface = %access_iface, mode = %args.xdp_mode, "XDP attached");
 
     let state = Arc::new(AppState {
         metrics: Metrics::new().context("creating metrics")?,
@@ -135,15 +163,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
 
+    let ring = fastpath.take_punt_ring().context("opening the punt ring")?;
+    let slow_state = Arc::clone(&state);
+    let slowpath = tokio::spawn(vg::slowpath::run(ring, shutdown.clone(), move |punted| {
+        let reason = punted
+            .as_ref()
+            .and_then(|p| p.reason)
+            .map_or("malformed", |r| r.label());
+        slow_state.metrics.punts.with_label_values(&[reason]).inc();
+    }));
+
     state.ready.store(true, Ordering::Release);
     notify_systemd_ready();
     info!("ready");
 
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
         .context("HTTP server failed")?;
 
+    shutdown.cancel();
+    match slowpath.await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => error!(error = %err, "slow path reader failed"),
+        Err(err) => error!(error = %err, "slow path task panicked"),
+    }
     fastpath.detach_all();
     info!(pin_dir = %pin_dir.display(), "XDP detached; maps stay pinned for the next start");
     Ok(())

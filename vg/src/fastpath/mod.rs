@@ -3,6 +3,8 @@
 
 pub mod bpffs;
 pub mod counters;
+pub mod maps;
+pub mod reconcile;
 pub mod test_run;
 
 use std::{
@@ -180,6 +182,25 @@ impl FastPath {
     /// The loaded XDP program `name`, for [`test_run`].
     pub fn program(&mut self, name: &'static str) -> Result<&mut Xdp, FastPathError> {
         xdp_program(&mut self.ebpf, name)
+    }
+
+    /// Typed access to the maps the control plane writes (config, LSLs, subscribers, hosts).
+    pub fn maps(&mut self) -> maps::Maps<'_> {
+        maps::Maps::new(&mut self.ebpf)
+    }
+
+    /// Takes the punt ring buffer out of the object, for the slow path's reader.
+    pub fn take_punt_ring(
+        &mut self,
+    ) -> Result<aya::maps::RingBuf<aya::maps::MapData>, FastPathError> {
+        let name = nerg_abi::map_names::PUNT;
+        let map = self.ebpf.take_map(name).ok_or(FastPathError::Map {
+            name,
+            source: aya::maps::MapError::InvalidName {
+                name: name.to_owned(),
+            },
+        })?;
+        aya::maps::RingBuf::try_from(map).map_err(|source| FastPathError::Map { name, source })
     }
 
     /// A reader over the counter maps of this instance.

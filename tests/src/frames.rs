@@ -1,0 +1,131 @@
+//! Inner Ethernet frames for tests, built with smoltcp's `wire` (complete, correct checksums):
+//! what a home host sends. Wrap them in an LSL with [`lsl::Encap::encapsulate`].
+
+use std::net::Ipv4Addr;
+
+use lsl::smoltcp::{
+    phy::ChecksumCapabilities,
+    wire::{
+        ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+        EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket,
+        UdpRepr,
+    },
+};
+
+/// The broadcast MAC.
+pub const BROADCAST: [u8; 6] = [0xff; 6];
+
+fn ethernet(src: [u8; 6], dst: [u8; 6], ethertype: EthernetProtocol, payload: &[u8]) -> Vec<u8> {
+    let repr = EthernetRepr {
+        src_addr: EthernetAddress(src),
+        dst_addr: EthernetAddress(dst),
+        ethertype,
+    };
+    let mut buf = vec![0u8; repr.buffer_len() + payload.len()];
+    let mut frame = EthernetFrame::new_unchecked(&mut buf);
+    repr.emit(&mut frame);
+    frame.payload_mut().copy_from_slice(payload);
+    buf
+}
+
+fn ipv4(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: IpProtocol,
+    payload_len: usize,
+    ttl: u8,
+) -> (Ipv4Repr, Vec<u8>) {
+    let repr = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: protocol,
+        payload_len,
+        hop_limit: ttl,
+    };
+    (repr, vec![0u8; repr.buffer_len() + payload_len])
+}
+
+/// An ARP request from `src_mac`/`src_ip` asking for `target_ip`.
+pub fn arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Vec<u8> {
+    let repr = ArpRepr::EthernetIpv4 {
+        operation: ArpOperation::Request,
+        source_hardware_addr: EthernetAddress(src_mac),
+        source_protocol_addr: src_ip,
+        target_hardware_addr: EthernetAddress([0; 6]),
+        target_protocol_addr: target_ip,
+    };
+    let mut arp = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut ArpPacket::new_unchecked(&mut arp));
+    ethernet(src_mac, BROADCAST, EthernetProtocol::Arp, &arp)
+}
+
+/// A UDP datagram with `payload` in an Ethernet frame.
+pub fn udp(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let udp_repr = UdpRepr {
+        src_port: src.1,
+        dst_port: dst.1,
+    };
+    let udp_len = udp_repr.header_len() + payload.len();
+    let (ip_repr, mut buf) = ipv4(src.0, dst.0, IpProtocol::Udp, udp_len, 64);
+    let caps = ChecksumCapabilities::default();
+    let mut ip = Ipv4Packet::new_unchecked(&mut buf);
+    ip_repr.emit(&mut ip, &caps);
+    let mut pkt = UdpPacket::new_unchecked(ip.payload_mut());
+    udp_repr.emit(
+        &mut pkt,
+        &src.0.into(),
+        &dst.0.into(),
+        payload.len(),
+        |p| p.copy_from_slice(payload),
+        &caps,
+    );
+    ethernet(src_mac, dst_mac, EthernetProtocol::Ipv4, &buf)
+}
+
+/// A DHCPDISCOVER-shaped datagram (0.0.0.0:68 -> 255.255.255.255:67) from `mac`. The BOOTP
+/// body is minimal: enough for the fast path, which only looks at the UDP port.
+pub fn dhcp_discover(mac: [u8; 6]) -> Vec<u8> {
+    let mut bootp = vec![0u8; 240];
+    bootp[0] = 1; // BOOTREQUEST
+    bootp[1] = 1; // Ethernet
+    bootp[2] = 6;
+    bootp[28..34].copy_from_slice(&mac);
+    bootp[236..240].copy_from_slice(&[99, 130, 83, 99]); // magic cookie
+    bootp.extend_from_slice(&[53, 1, 1, 255]); // DHCPDISCOVER, end
+    udp(
+        mac,
+        BROADCAST,
+        (Ipv4Addr::UNSPECIFIED, 68),
+        (Ipv4Addr::BROADCAST, 67),
+        &bootp,
+    )
+}
+
+/// An ICMP echo request.
+pub fn icmp_echo(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ident: u16,
+    seq: u16,
+) -> Vec<u8> {
+    let data = [0x42u8; 32];
+    let icmp = Icmpv4Repr::EchoRequest {
+        ident,
+        seq_no: seq,
+        data: &data,
+    };
+    let (ip_repr, mut buf) = ipv4(src, dst, IpProtocol::Icmp, icmp.buffer_len(), 64);
+    let caps = ChecksumCapabilities::default();
+    let mut ip = Ipv4Packet::new_unchecked(&mut buf);
+    ip_repr.emit(&mut ip, &caps);
+    icmp.emit(&mut Icmpv4Packet::new_unchecked(ip.payload_mut()), &caps);
+    ethernet(src_mac, dst_mac, EthernetProtocol::Ipv4, &buf)
+}

@@ -1,0 +1,504 @@
+//! vgd's configuration file (TOML).
+//!
+//! The file is read into serde "wire" structs ([`ConfigFile`]) and converted once, with
+//! [`TryFrom`], into the validated runtime [`Config`]; nothing else sees the wire structs.
+//! Every error names the key, the value and why it is wrong.
+//!
+//! ```toml
+//! [fastpath]
+//! access_interface = "acc0"     # the --access-iface flag overrides it
+//! vtep = "10.0.0.1"             # the vG's VXLAN VTEP address; VXLAN LSLs need it
+//! vxlan_port = 4789
+//! stag_tpids = [0x88a8, 0x9100] # outer TPIDs accepted on QinQ LSLs (default: 88a8 9100 8100)
+//!
+//! [[subscriber]]
+//! id = 1                        # 1 ..= 131071: the home's slot in the fast path
+//! lsl = "qinq:10.101"           # "vlan:<c>", "qinq:<s>.<c>", "qinq-9100:<s>.<c>", "vxlan:<vni>@<brg vtep>"
+//! gateway = "192.168.1.1/24"    # the home's gateway address and LAN prefix (homes may overlap)
+//! hosts = [{ ip = "192.168.1.10", mac = "02:00:00:00:01:0a" }]   # static hosts
+//! ```
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt,
+    net::{IpAddr, Ipv4Addr},
+    path::Path,
+    str::FromStr,
+};
+
+use ipnet::Ipv4Net;
+use lsl::{LslId, wire::vlan::Tpid};
+use nerg_abi::{MAX_SUBSCRIBERS, SubscriberId};
+use serde::Deserialize;
+use thiserror::Error;
+
+/// A configuration error: the key (a TOML path), the offending value and why.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (the message names key and line).
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The TOML error, with its location.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A value is wrong.
+    #[error("{key} = {value}: {why}")]
+    Invalid {
+        /// TOML path of the key, e.g. `subscriber[2].lsl`.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// Why it is rejected.
+        why: String,
+    },
+}
+
+fn invalid(
+    key: impl Into<String>,
+    value: impl fmt::Display,
+    why: impl Into<String>,
+) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.to_string(),
+        why: why.into(),
+    }
+}
+
+/// The configuration file as written (wire form).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `[fastpath]`.
+    #[serde(default)]
+    pub fastpath: FastPathFile,
+    /// `[[subscriber]]` entries.
+    #[serde(default, rename = "subscriber")]
+    pub subscribers: Vec<SubscriberFile>,
+}
+
+/// `[fastpath]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FastPathFile {
+    /// Access interface name.
+    pub access_interface: Option<String>,
+    /// The vG's VTEP IPv4 address.
+    pub vtep: Option<String>,
+    /// VXLAN UDP port.
+    pub vxlan_port: Option<u16>,
+    /// Accepted S-tag TPIDs.
+    pub stag_tpids: Option<Vec<u16>>,
+}
+
+/// `[[subscriber]]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriberFile {
+    /// Slot id.
+    pub id: u32,
+    /// LSL in text form.
+    pub lsl: String,
+    /// Gateway address with the LAN prefix length.
+    #[serde(default = "default_gateway")]
+    pub gateway: String,
+    /// Static hosts.
+    #[serde(default)]
+    pub hosts: Vec<HostFile>,
+}
+
+fn default_gateway() -> String {
+    "192.168.1.1/24".to_owned()
+}
+
+/// A static host as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFile {
+    /// IPv4 address.
+    pub ip: String,
+    /// MAC address.
+    pub mac: String,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Fast-path settings.
+    pub fastpath: FastPathConfig,
+    /// Subscribers by id.
+    pub subscribers: BTreeMap<SubscriberId, SubscriberConfig>,
+}
+
+/// Validated `[fastpath]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FastPathConfig {
+    /// Access interface, if the file names one.
+    pub access_interface: Option<String>,
+    /// The vG's VTEP; `None` disables VXLAN LSLs.
+    pub vtep: Option<Ipv4Addr>,
+    /// VXLAN UDP port.
+    pub vxlan_port: u16,
+    /// Accepted S-tag TPIDs.
+    pub stag_tpids: Vec<Tpid>,
+}
+
+/// The VXLAN port (RFC 7348 §5).
+pub const DEFAULT_VXLAN_PORT: u16 = 4789;
+
+/// A validated home.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriberConfig {
+    /// Slot id.
+    pub id: SubscriberId,
+    /// Its LSL.
+    pub lsl: LslId,
+    /// Its gateway address.
+    pub gateway: Ipv4Addr,
+    /// Its LAN prefix.
+    pub lan: Ipv4Net,
+    /// Its gateway MAC (derived from the id: stable across restarts).
+    pub gateway_mac: [u8; 6],
+    /// Static hosts: IP -> MAC.
+    pub hosts: BTreeMap<Ipv4Addr, [u8; 6]>,
+}
+
+/// The gateway MAC of home `id`: locally administered, `02:4e:47` ("NG") + the id.
+pub fn gateway_mac(id: SubscriberId) -> [u8; 6] {
+    let b = id.to_be_bytes();
+    [0x02, 0x4e, 0x47, b[1], b[2], b[3]]
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: shown,
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: "<config>".to_owned(),
+            source,
+        })?;
+        Self::try_from(file)
+    }
+}
+
+impl TryFrom<ConfigFile> for Config {
+    type Error = ConfigError;
+
+    fn try_from(file: ConfigFile) -> Result<Self, ConfigError> {
+        let fastpath = FastPathConfig::try_from(file.fastpath)?;
+        let mut subscribers = BTreeMap::new();
+        let mut lsls: HashMap<LslId, SubscriberId> = HashMap::new();
+        for (i, sub) in file.subscribers.into_iter().enumerate() {
+            let key = |field: &str| format!("subscriber[{i}].{field}");
+            let sub = SubscriberConfig::parse(sub, &key)?;
+            if let Some(other) = lsls.insert(sub.lsl, sub.id) {
+                return Err(invalid(
+                    key("lsl"),
+                    format!("{:?}", sub.lsl.to_string()),
+                    format!("already used by subscriber {other}"),
+                ));
+            }
+            match sub.lsl {
+                LslId::Vxlan { .. } if fastpath.vtep.is_none() => {
+                    return Err(invalid(
+                        key("lsl"),
+                        format!("{:?}", sub.lsl.to_string()),
+                        "a VXLAN LSL needs fastpath.vtep",
+                    ));
+                }
+                LslId::Vlan {
+                    s_tag: Some(stag), ..
+                } if !fastpath.stag_tpids.contains(&stag.tpid) => {
+                    return Err(invalid(
+                        key("lsl"),
+                        format!("{:?}", sub.lsl.to_string()),
+                        format!(
+                            "S-tag TPID {:#06x} is not in fastpath.stag_tpids",
+                            stag.tpid as u16
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+            let id = sub.id;
+            if subscribers.insert(id, sub).is_some() {
+                return Err(invalid(key("id"), id, "duplicate subscriber id"));
+            }
+        }
+        Ok(Self {
+            fastpath,
+            subscribers,
+        })
+    }
+}
+
+impl TryFrom<FastPathFile> for FastPathConfig {
+    type Error = ConfigError;
+
+    fn try_from(f: FastPathFile) -> Result<Self, ConfigError> {
+        let vtep = match f.vtep {
+            None => None,
+            Some(s) => {
+                let ip = Ipv4Addr::from_str(&s).map_err(|_| {
+                    invalid("fastpath.vtep", format!("{s:?}"), "not an IPv4 address")
+                })?;
+                if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+                    return Err(invalid(
+                        "fastpath.vtep",
+                        format!("{s:?}"),
+                        "not a unicast address",
+                    ));
+                }
+                Some(ip)
+            }
+        };
+        let vxlan_port = f.vxlan_port.unwrap_or(DEFAULT_VXLAN_PORT);
+        if vxlan_port == 0 {
+            return Err(invalid("fastpath.vxlan_port", 0, "port 0"));
+        }
+        let stag_tpids = match f.stag_tpids {
+            None => vec![Tpid::STag, Tpid::STagLegacy, Tpid::CTag],
+            Some(list) => list
+                .into_iter()
+                .map(|t| {
+                    Tpid::from_ethertype(t).ok_or_else(|| {
+                        invalid(
+                            "fastpath.stag_tpids",
+                            format!("{t:#06x}"),
+                            "not a VLAN TPID (0x88a8, 0x9100 or 0x8100)",
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(Self {
+            access_interface: f.access_interface,
+            vtep,
+            vxlan_port,
+            stag_tpids,
+        })
+    }
+}
+
+impl SubscriberConfig {
+    fn parse(f: SubscriberFile, key: &dyn Fn(&str) -> String) -> Result<Self, ConfigError> {
+        if f.id == 0 || f.id >= MAX_SUBSCRIBERS {
+            return Err(invalid(
+                key("id"),
+                f.id,
+                format!("must be in 1..={}", MAX_SUBSCRIBERS - 1),
+            ));
+        }
+        let lsl = LslId::from_str(&f.lsl)
+            .map_err(|e| invalid(key("lsl"), format!("{:?}", f.lsl), e.to_string()))?;
+        if let LslId::Vxlan {
+            vtep: IpAddr::V6(_),
+            ..
+        } = lsl
+        {
+            return Err(invalid(
+                key("lsl"),
+                format!("{:?}", f.lsl),
+                "VXLAN over IPv6 is not in the fast path yet",
+            ));
+        }
+        let (gateway, lan) = parse_gateway(&f.gateway)
+            .map_err(|why| invalid(key("gateway"), format!("{:?}", f.gateway), why))?;
+        let mut hosts = BTreeMap::new();
+        for (j, h) in f.hosts.into_iter().enumerate() {
+            let hkey = |field: &str| key(&format!("hosts[{j}].{field}"));
+            let ip = Ipv4Addr::from_str(&h.ip)
+                .map_err(|_| invalid(hkey("ip"), format!("{:?}", h.ip), "not an IPv4 address"))?;
+            if !lan.contains(&ip) || ip == gateway || ip == lan.network() || ip == lan.broadcast() {
+                return Err(invalid(
+                    hkey("ip"),
+                    format!("{:?}", h.ip),
+                    format!("not a host address of the home's LAN {lan} (gateway {gateway})"),
+                ));
+            }
+            let mac = parse_mac(&h.mac).ok_or_else(|| {
+                invalid(
+                    hkey("mac"),
+                    format!("{:?}", h.mac),
+                    "not a unicast MAC address",
+                )
+            })?;
+            if hosts.insert(ip, mac).is_some() {
+                return Err(invalid(hkey("ip"), format!("{:?}", h.ip), "duplicate host"));
+            }
+        }
+        Ok(Self {
+            id: f.id,
+            lsl,
+            gateway,
+            lan,
+            gateway_mac: gateway_mac(f.id),
+            hosts,
+        })
+    }
+}
+
+/// `"a.b.c.d/len"` -> (gateway, LAN prefix); the gateway must be a host address of it.
+fn parse_gateway(s: &str) -> Result<(Ipv4Addr, Ipv4Net), String> {
+    let net = Ipv4Net::from_str(s)
+        .map_err(|_| "expected address/prefix-length, e.g. 192.168.1.1/24".to_owned())?;
+    let gw = net.addr();
+    let lan = net.trunc();
+    if net.prefix_len() > 30 {
+        return Err("the LAN prefix must be /30 or larger".to_owned());
+    }
+    if gw == lan.network() || gw == lan.broadcast() {
+        return Err("the gateway is the network or broadcast address".to_owned());
+    }
+    Ok((gw, lan))
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff` into a unicast MAC.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for byte in &mut mac {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *byte = u8::from_str_radix(p, 16).ok()?;
+    }
+    let unicast = mac[0] & 1 == 0 && mac != [0; 6];
+    (parts.next().is_none() && unicast).then_some(mac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::from_toml(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_full_file_validates() {
+        let c = Config::from_toml(
+            r#"
+            [fastpath]
+            access_interface = "acc0"
+            vtep = "10.0.0.1"
+            stag_tpids = [0x88a8]
+
+            [[subscriber]]
+            id = 1
+            lsl = "vlan:101"
+
+            [[subscriber]]
+            id = 2
+            lsl = "qinq:10.101"
+            gateway = "10.1.0.1/16"
+            hosts = [{ ip = "10.1.2.3", mac = "02:00:00:00:00:01" }]
+
+            [[subscriber]]
+            id = 3
+            lsl = "vxlan:5001@10.0.0.2"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.fastpath.vtep, Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(c.fastpath.vxlan_port, 4789);
+        assert_eq!(c.fastpath.stag_tpids, vec![Tpid::STag]);
+        assert_eq!(c.subscribers.len(), 3);
+        let s1 = &c.subscribers[&1];
+        assert_eq!(s1.gateway, Ipv4Addr::new(192, 168, 1, 1));
+        assert_eq!(s1.lan.to_string(), "192.168.1.0/24");
+        assert_eq!(s1.gateway_mac, [0x02, 0x4e, 0x47, 0, 0, 1]);
+        let s2 = &c.subscribers[&2];
+        assert_eq!(s2.hosts[&Ipv4Addr::new(10, 1, 2, 3)], [2, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn errors_name_key_value_and_reason() {
+        let e = err(
+            "[[subscriber]]\nid = 1\nlsl = \"vlan:101\"\n[[subscriber]]\nid = 2\nlsl = \"vlan:101\"\n",
+        );
+        assert!(
+            e.contains("subscriber[1].lsl")
+                && e.contains("vlan:101")
+                && e.contains("already used by subscriber 1"),
+            "{e}"
+        );
+        let e = err(
+            "[[subscriber]]\nid = 1\nlsl = \"vlan:101\"\n[[subscriber]]\nid = 1\nlsl = \"vlan:102\"\n",
+        );
+        assert!(e.contains("subscriber[1].id = 1: duplicate"), "{e}");
+        let e = err("[[subscriber]]\nid = 0\nlsl = \"vlan:101\"\n");
+        assert!(e.contains("subscriber[0].id = 0: must be in 1..="), "{e}");
+        let e = err("[[subscriber]]\nid = 1\nlsl = \"vlan:4095\"\n");
+        assert!(e.contains("subscriber[0].lsl = \"vlan:4095\""), "{e}");
+        let e = err("[[subscriber]]\nid = 1\nlsl = \"vxlan:5@10.0.0.2\"\n");
+        assert!(e.contains("needs fastpath.vtep"), "{e}");
+        let e = err(
+            "[fastpath]\nstag_tpids = [0x88a8]\n[[subscriber]]\nid = 1\nlsl = \"qinq-9100:1.2\"\n",
+        );
+        assert!(e.contains("0x9100 is not in fastpath.stag_tpids"), "{e}");
+        let e = err("[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\ngateway = \"192.168.1.0/24\"\n");
+        assert!(
+            e.contains("subscriber[0].gateway = \"192.168.1.0/24\": the gateway is the network"),
+            "{e}"
+        );
+        let e = err(
+            "[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nhosts = [{ ip = \"192.168.2.5\", mac = \"02:00:00:00:00:01\" }]\n",
+        );
+        assert!(e.contains("subscriber[0].hosts[0].ip"), "{e}");
+        let e = err(
+            "[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nhosts = [{ ip = \"192.168.1.5\", mac = \"01:00:00:00:00:01\" }]\n",
+        );
+        assert!(
+            e.contains("subscriber[0].hosts[0].mac = \"01:00:00:00:00:01\": not a unicast MAC"),
+            "{e}"
+        );
+        let e = err("[fastpath]\nvtep = \"banana\"\n");
+        assert!(
+            e.contains("fastpath.vtep = \"banana\": not an IPv4 address"),
+            "{e}"
+        );
+        let e = err("[fastpath]\nstag_tpids = [0x0800]\n");
+        assert!(e.contains("fastpath.stag_tpids = 0x0800"), "{e}");
+        let e = err("[fastpath]\nbogus = 1\n");
+        assert!(e.contains("unknown field `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn homes_may_overlap() {
+        let c = Config::from_toml(
+            "[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n[[subscriber]]\nid = 2\nlsl = \"vlan:2\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.subscribers[&1].lan, c.subscribers[&2].lan);
+        assert_ne!(c.subscribers[&1].gateway_mac, c.subscribers[&2].gateway_mac);
+    }
+}

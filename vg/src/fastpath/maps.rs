@@ -1,0 +1,155 @@
+//! Typed writes and reads of the maps the control plane owns: the fast path's configuration,
+//! the LSL tables, the subscriber array and the host table. This is the one place that
+//! knows how the map ABI (`nerg-abi`) is laid out in aya terms.
+
+use aya::{
+    Ebpf,
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray},
+};
+use nerg_abi::{
+    Config, Host, HostKey, SubCounters, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey,
+    map_names,
+};
+
+use super::FastPathError;
+
+/// Borrowed access to a loaded fast path's maps.
+pub struct Maps<'a> {
+    ebpf: &'a mut Ebpf,
+}
+
+fn err(name: &'static str) -> impl FnOnce(MapError) -> FastPathError {
+    move |source| FastPathError::Map { name, source }
+}
+
+fn missing(name: &'static str) -> FastPathError {
+    FastPathError::Map {
+        name,
+        source: MapError::InvalidName {
+            name: name.to_owned(),
+        },
+    }
+}
+
+impl<'a> Maps<'a> {
+    pub(super) fn new(ebpf: &'a mut Ebpf) -> Self {
+        Self { ebpf }
+    }
+
+    fn array<V: aya::Pod>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Array<&mut MapData, V>, FastPathError> {
+        let map = self.ebpf.map_mut(name).ok_or_else(|| missing(name))?;
+        Array::try_from(map).map_err(err(name))
+    }
+
+    /// A typed handle on hash map `name`.
+    pub(super) fn hash_mut<K: aya::Pod, V: aya::Pod>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<HashMap<&mut MapData, K, V>, FastPathError> {
+        self.hash(name)
+    }
+
+    fn hash<K: aya::Pod, V: aya::Pod>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<HashMap<&mut MapData, K, V>, FastPathError> {
+        let map = self.ebpf.map_mut(name).ok_or_else(|| missing(name))?;
+        HashMap::try_from(map).map_err(err(name))
+    }
+
+    /// Writes the fast path's configuration.
+    pub fn set_config(&mut self, config: &Config) -> Result<(), FastPathError> {
+        self.array::<Config>(map_names::CONFIG)?
+            .set(0, config, 0)
+            .map_err(err(map_names::CONFIG))
+    }
+
+    /// Writes subscriber `id`'s slot.
+    pub fn set_subscriber(
+        &mut self,
+        id: SubscriberId,
+        sub: &Subscriber,
+    ) -> Result<(), FastPathError> {
+        self.array::<Subscriber>(map_names::SUBSCRIBERS)?
+            .set(id, sub, 0)
+            .map_err(err(map_names::SUBSCRIBERS))
+    }
+
+    /// Reads subscriber `id`'s slot.
+    pub fn subscriber(&mut self, id: SubscriberId) -> Result<Subscriber, FastPathError> {
+        self.array(map_names::SUBSCRIBERS)?
+            .get(&id, 0)
+            .map_err(err(map_names::SUBSCRIBERS))
+    }
+
+    /// Maps an 802.1Q/QinQ LSL to subscriber `id`.
+    pub fn insert_vlan_lsl(
+        &mut self,
+        key: VlanLslKey,
+        id: SubscriberId,
+    ) -> Result<(), FastPathError> {
+        self.hash(map_names::LSL_VLAN)?
+            .insert(key, id, 0)
+            .map_err(err(map_names::LSL_VLAN))
+    }
+
+    /// Removes an 802.1Q/QinQ LSL.
+    pub fn remove_vlan_lsl(&mut self, key: &VlanLslKey) -> Result<(), FastPathError> {
+        self.hash::<VlanLslKey, SubscriberId>(map_names::LSL_VLAN)?
+            .remove(key)
+            .map_err(err(map_names::LSL_VLAN))
+    }
+
+    /// Maps a VXLAN LSL to subscriber `id`.
+    pub fn insert_vxlan_lsl(
+        &mut self,
+        key: VxlanLslKey,
+        id: SubscriberId,
+    ) -> Result<(), FastPathError> {
+        self.hash(map_names::LSL_VXLAN)?
+            .insert(key, id, 0)
+            .map_err(err(map_names::LSL_VXLAN))
+    }
+
+    /// Removes a VXLAN LSL.
+    pub fn remove_vxlan_lsl(&mut self, key: &VxlanLslKey) -> Result<(), FastPathError> {
+        self.hash::<VxlanLslKey, SubscriberId>(map_names::LSL_VXLAN)?
+            .remove(key)
+            .map_err(err(map_names::LSL_VXLAN))
+    }
+
+    /// Adds or updates a home's host (MAC <-> IP).
+    pub fn insert_host(&mut self, key: HostKey, host: Host) -> Result<(), FastPathError> {
+        self.hash(map_names::HOSTS)?
+            .insert(key, host, 0)
+            .map_err(err(map_names::HOSTS))
+    }
+
+    /// Removes a home's host.
+    pub fn remove_host(&mut self, key: &HostKey) -> Result<(), FastPathError> {
+        self.hash::<HostKey, Host>(map_names::HOSTS)?
+            .remove(key)
+            .map_err(err(map_names::HOSTS))
+    }
+
+    /// Subscriber `id`'s counters, summed over CPUs.
+    pub fn sub_counters(&mut self, id: SubscriberId) -> Result<SubCounters, FastPathError> {
+        let name = map_names::SUB_COUNTERS;
+        let map = self.ebpf.map_mut(name).ok_or_else(|| missing(name))?;
+        let per_cpu: PerCpuArray<&mut MapData, SubCounters> =
+            PerCpuArray::try_from(map).map_err(err(name))?;
+        let values = per_cpu.get(&id, 0).map_err(err(name))?;
+        Ok(values.iter().fold(SubCounters::default(), |mut acc, c| {
+            acc.up_packets += c.up_packets;
+            acc.up_bytes += c.up_bytes;
+            acc.down_packets += c.down_packets;
+            acc.down_bytes += c.down_bytes;
+            acc.up_drops += c.up_drops;
+            acc.punted += c.punted;
+            acc
+        }))
+    }
+}

@@ -1,0 +1,200 @@
+//! Bringing the fast path's maps in line with the configuration: write what is configured,
+//! remove what no longer is. Idempotent; a restarted vgd runs it over the maps it adopted,
+//! so entries of homes deleted while it was down disappear and the others are untouched.
+
+use std::collections::{BTreeSet, HashSet};
+
+use aya::maps::{HashMap, MapData};
+use lsl::LslId;
+use nerg_abi::{
+    Host, HostKey, SubscriberId, VlanLslKey, VxlanLslKey, config_flags, host_flags, lsl_kind,
+    map_names, stag_tpid, sub_flags,
+};
+
+use super::{FastPathError, maps::Maps};
+use crate::config::{Config, SubscriberConfig};
+
+/// What a reconcile pass changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Subscribers written.
+    pub subscribers: usize,
+    /// Subscribers cleared (configured before, not now).
+    pub removed_subscribers: usize,
+    /// LSL entries removed.
+    pub removed_lsls: usize,
+    /// Static hosts written.
+    pub hosts: usize,
+    /// Host entries removed.
+    pub removed_hosts: usize,
+}
+
+/// The raw-byte form of an IPv4 address in the maps (network byte order in memory).
+pub fn ip_raw(ip: std::net::Ipv4Addr) -> u32 {
+    u32::from_ne_bytes(ip.octets())
+}
+
+/// The fast-path record of a configured home.
+pub fn subscriber_record(sub: &SubscriberConfig) -> nerg_abi::Subscriber {
+    let mut rec = nerg_abi::Subscriber {
+        flags: sub_flags::ACTIVE,
+        gw_mac: sub.gateway_mac,
+        gw_ip: ip_raw(sub.gateway),
+        ..Default::default()
+    };
+    match sub.lsl {
+        LslId::Vlan { s_tag: None, c_vid } => {
+            rec.lsl_kind = lsl_kind::DOT1Q;
+            rec.c_vid = c_vid.get();
+        }
+        LslId::Vlan {
+            s_tag: Some(s),
+            c_vid,
+        } => {
+            rec.lsl_kind = lsl_kind::QINQ;
+            rec.s_tpid = s.tpid as u16;
+            rec.s_vid = s.vid.get();
+            rec.c_vid = c_vid.get();
+        }
+        LslId::Vxlan { vni, vtep } => {
+            rec.lsl_kind = lsl_kind::VXLAN4;
+            rec.vni = vni.get();
+            if let std::net::IpAddr::V4(v4) = vtep {
+                rec.remote_vtep = ip_raw(v4);
+            }
+        }
+    }
+    rec
+}
+
+enum LslKey {
+    Vlan(VlanLslKey),
+    Vxlan(VxlanLslKey),
+}
+
+fn lsl_key(lsl: &LslId, ifindex: u32) -> Option<LslKey> {
+    Some(match *lsl {
+        LslId::Vlan { s_tag, c_vid } => LslKey::Vlan(VlanLslKey {
+            ifindex,
+            s_vid: s_tag.map_or(0, |s| s.vid.get()),
+            c_vid: c_vid.get(),
+        }),
+        LslId::Vxlan {
+            vni,
+            vtep: std::net::IpAddr::V4(v4),
+        } => LslKey::Vxlan(VxlanLslKey {
+            vni: vni.get(),
+            remote: ip_raw(v4),
+        }),
+        LslId::Vxlan { .. } => return None,
+    })
+}
+
+/// Removes the entries of `map` that `keep` rejects; returns them.
+fn remove_stale<K: aya::Pod, V: aya::Pod>(
+    map: &mut HashMap<&mut MapData, K, V>,
+    name: &'static str,
+    keep: impl Fn(&K, &V) -> bool,
+) -> Result<Vec<(K, V)>, FastPathError> {
+    // Collect first: deleting while iterating a BPF hash map can skip entries.
+    let stale: Vec<(K, V)> = map
+        .iter()
+        .filter_map(Result::ok)
+        .filter(|(k, v)| !keep(k, v))
+        .collect();
+    for (k, _) in &stale {
+        map.remove(k)
+            .map_err(|source| FastPathError::Map { name, source })?;
+    }
+    Ok(stale)
+}
+
+impl Maps<'_> {
+    /// Makes the maps match `config` for the access interface `ifindex`.
+    pub fn reconcile(
+        &mut self,
+        config: &Config,
+        ifindex: u32,
+    ) -> Result<ReconcileReport, FastPathError> {
+        let mut report = ReconcileReport::default();
+        let fp = &config.fastpath;
+        let tpids = fp.stag_tpids.iter().fold(0u16, |acc, t| {
+            acc | match t {
+                lsl::wire::vlan::Tpid::STag => stag_tpid::AD,
+                lsl::wire::vlan::Tpid::STagLegacy => stag_tpid::LEGACY_9100,
+                lsl::wire::vlan::Tpid::CTag => stag_tpid::DOT1Q,
+            }
+        });
+
+        // Subscribers first, then their LSLs: a frame never finds an LSL whose slot is empty.
+        let mut vlan_keys = HashSet::new();
+        let mut vxlan_keys = HashSet::new();
+        for sub in config.subscribers.values() {
+            self.set_subscriber(sub.id, &subscriber_record(sub))?;
+            report.subscribers += 1;
+            match lsl_key(&sub.lsl, ifindex) {
+                Some(LslKey::Vlan(k)) => {
+                    self.insert_vlan_lsl(k, sub.id)?;
+                    vlan_keys.insert(k);
+                }
+                Some(LslKey::Vxlan(k)) => {
+                    self.insert_vxlan_lsl(k, sub.id)?;
+                    vxlan_keys.insert(k);
+                }
+                None => {}
+            }
+            for (&ip, &mac) in &sub.hosts {
+                self.insert_host(
+                    HostKey {
+                        sub: sub.id,
+                        ip: ip_raw(ip),
+                    },
+                    Host {
+                        mac,
+                        flags: host_flags::STATIC,
+                        _pad: 0,
+                    },
+                )?;
+                report.hosts += 1;
+            }
+        }
+
+        // Then remove what is no longer configured: LSLs, then hosts, then the slots.
+        let configured: BTreeSet<SubscriberId> = config.subscribers.keys().copied().collect();
+        let mut orphaned = BTreeSet::new();
+        let mut map = self.hash_mut::<VlanLslKey, SubscriberId>(map_names::LSL_VLAN)?;
+        let gone = remove_stale(&mut map, map_names::LSL_VLAN, |k, _| vlan_keys.contains(k))?;
+        report.removed_lsls += gone.len();
+        orphaned.extend(gone.into_iter().map(|(_, id)| id));
+        let mut map = self.hash_mut::<VxlanLslKey, SubscriberId>(map_names::LSL_VXLAN)?;
+        let gone = remove_stale(&mut map, map_names::LSL_VXLAN, |k, _| {
+            vxlan_keys.contains(k)
+        })?;
+        report.removed_lsls += gone.len();
+        orphaned.extend(gone.into_iter().map(|(_, id)| id));
+        let mut map = self.hash_mut::<HostKey, Host>(map_names::HOSTS)?;
+        let keep = |k: &HostKey, h: &Host| {
+            let Some(sub) = config.subscribers.get(&k.sub) else {
+                return false;
+            };
+            let is_static = h.flags & host_flags::STATIC != 0;
+            let ip = std::net::Ipv4Addr::from(k.ip.to_ne_bytes());
+            !is_static || sub.hosts.contains_key(&ip)
+        };
+        report.removed_hosts += remove_stale(&mut map, map_names::HOSTS, keep)?.len();
+        for id in orphaned.difference(&configured) {
+            self.set_subscriber(*id, &nerg_abi::Subscriber::default())?;
+            report.removed_subscribers += 1;
+        }
+
+        // Last, switch the fast path on with the current settings.
+        self.set_config(&nerg_abi::Config {
+            vtep_ipv4: fp.vtep.map_or(0, ip_raw),
+            vxlan_port: fp.vxlan_port.to_be(),
+            stag_tpids: tpids,
+            flags: config_flags::VALID,
+            _pad: 0,
+        })?;
+        Ok(report)
+    }
+}

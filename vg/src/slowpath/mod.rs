@@ -1,0 +1,119 @@
+//! The slow path: frames the XDP program hands over (ARP, DHCP, ICMP to the gateway, IPv6)
+//! with the subscriber they came from.
+//!
+//! Mechanism: a BPF ring buffer (`NERG_PUNT`) carrying [`PuntRecord`]s, the whole frame as
+//! received; replies will leave through a packet socket on the access interface with the
+//! home's LSL encapsulation. This increment receives, decapsulates with the `lsl` crate,
+//! counts by reason and drains the ring so that it never fills; the answers (ARP, ICMP,
+//! DHCP) are the control-plane issue's.
+
+use std::os::fd::AsRawFd;
+
+use aya::maps::{MapData, RingBuf};
+use nerg_abi::{PuntHeader, PuntReason};
+use tokio::io::{Interest, unix::AsyncFd};
+use tokio_util::sync::CancellationToken;
+
+/// A frame from the punt ring, parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Punted {
+    /// The header the XDP program wrote.
+    pub header: PuntHeader,
+    /// Why it was punted (`None` for an index this build does not know).
+    pub reason: Option<PuntReason>,
+    /// The frame's bytes (possibly cut at `PUNT_MAX_FRAME`).
+    pub frame: Vec<u8>,
+}
+
+/// Parses one ring-buffer record; `None` when it is malformed (counted by the caller).
+pub fn parse_record(item: &[u8]) -> Option<Punted> {
+    let hdr_len = size_of::<PuntHeader>();
+    let head = item.get(..hdr_len)?;
+    let u32_at = |o: usize| {
+        head.get(o..o + 4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u16_at = |o: usize| head.get(o..o + 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+    let header = PuntHeader {
+        sub: u32_at(0)?,
+        ifindex: u32_at(4)?,
+        reason: u16_at(8)?,
+        len: u16_at(10)?,
+        wire_len: u16_at(12)?,
+        _pad: 0,
+    };
+    let frame = item
+        .get(hdr_len..hdr_len + usize::from(header.len))?
+        .to_vec();
+    let reason = PuntReason::ALL.get(usize::from(header.reason)).copied();
+    Some(Punted {
+        header,
+        reason,
+        frame,
+    })
+}
+
+/// Reads the punt ring until `shutdown`, handing each record to `handle`.
+#[expect(
+    unsafe_code,
+    reason = "tokio's AsyncFd registration is unsafe since tokio#8587"
+)]
+pub async fn run(
+    ring: RingBuf<MapData>,
+    shutdown: CancellationToken,
+    mut handle: impl FnMut(Option<Punted>),
+) -> std::io::Result<()> {
+    // SAFETY: the ring buffer owns its map fd (an OwnedFd inside MapData) for as long as
+    // the AsyncFd owns the ring, and `as_raw_fd` always returns that same fd.
+    let mut fd = unsafe { AsyncFd::register_with_interest(RingFd(ring), Interest::READABLE) }?;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            guard = fd.readable_mut() => {
+                let mut guard = guard?;
+                let ring = &mut guard.get_inner_mut().0;
+                while let Some(item) = ring.next() {
+                    handle(parse_record(&item));
+                }
+                guard.clear_ready();
+            }
+        }
+    }
+}
+
+/// The ring buffer as something tokio can poll (its fd becomes readable on new records).
+struct RingFd(RingBuf<MapData>);
+
+impl AsRawFd for RingFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_parse_and_bad_ones_are_rejected() {
+        let mut rec = Vec::new();
+        rec.extend_from_slice(&7u32.to_ne_bytes());
+        rec.extend_from_slice(&3u32.to_ne_bytes());
+        rec.extend_from_slice(&(PuntReason::Dhcp.index() as u16).to_ne_bytes());
+        rec.extend_from_slice(&4u16.to_ne_bytes());
+        rec.extend_from_slice(&60u16.to_ne_bytes());
+        rec.extend_from_slice(&0u16.to_ne_bytes());
+        rec.extend_from_slice(&[1, 2, 3, 4, 0, 0]);
+        let p = parse_record(&rec).unwrap();
+        assert_eq!(p.header.sub, 7);
+        assert_eq!(p.reason, Some(PuntReason::Dhcp));
+        assert_eq!(p.frame, vec![1, 2, 3, 4]);
+        assert_eq!(parse_record(&rec[..10]), None);
+        let mut long = rec.clone();
+        long[10..12].copy_from_slice(&100u16.to_ne_bytes());
+        assert_eq!(parse_record(&long), None, "length beyond the record");
+        let mut odd = rec;
+        odd[8..10].copy_from_slice(&999u16.to_ne_bytes());
+        assert_eq!(parse_record(&odd).unwrap().reason, None);
+    }
+}
