@@ -3,12 +3,13 @@
 
 use std::net::Ipv4Addr;
 
+pub use lsl::smoltcp::wire::TcpControl;
 use lsl::smoltcp::{
     phy::ChecksumCapabilities,
     wire::{
         ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-        EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket,
-        UdpRepr,
+        EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket,
+        TcpRepr, TcpSeqNumber, UdpPacket, UdpRepr,
     },
 };
 
@@ -59,7 +60,7 @@ pub fn arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, target_ip: Ipv4Addr) -> V
     ethernet(src_mac, BROADCAST, EthernetProtocol::Arp, &arp)
 }
 
-/// A UDP datagram with `payload` in an Ethernet frame.
+/// A UDP datagram with `payload` in an Ethernet frame (TTL 64).
 pub fn udp(
     src_mac: [u8; 6],
     dst_mac: [u8; 6],
@@ -67,12 +68,24 @@ pub fn udp(
     dst: (Ipv4Addr, u16),
     payload: &[u8],
 ) -> Vec<u8> {
+    udp_ttl(src_mac, dst_mac, src, dst, payload, 64)
+}
+
+/// A UDP datagram with `payload` and the given TTL in an Ethernet frame.
+pub fn udp_ttl(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    payload: &[u8],
+    ttl: u8,
+) -> Vec<u8> {
     let udp_repr = UdpRepr {
         src_port: src.1,
         dst_port: dst.1,
     };
     let udp_len = udp_repr.header_len() + payload.len();
-    let (ip_repr, mut buf) = ipv4(src.0, dst.0, IpProtocol::Udp, udp_len, 64);
+    let (ip_repr, mut buf) = ipv4(src.0, dst.0, IpProtocol::Udp, udp_len, ttl);
     let caps = ChecksumCapabilities::default();
     let mut ip = Ipv4Packet::new_unchecked(&mut buf);
     ip_repr.emit(&mut ip, &caps);
@@ -107,7 +120,7 @@ pub fn dhcp_discover(mac: [u8; 6]) -> Vec<u8> {
     )
 }
 
-/// An ICMP echo request.
+/// An ICMP echo request (TTL 64).
 pub fn icmp_echo(
     src_mac: [u8; 6],
     dst_mac: [u8; 6],
@@ -116,16 +129,85 @@ pub fn icmp_echo(
     ident: u16,
     seq: u16,
 ) -> Vec<u8> {
+    icmp_echo_msg(src_mac, dst_mac, src, dst, ident, seq, false, 64)
+}
+
+/// An ICMP echo request or reply with the given TTL.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per header field a test varies"
+)]
+pub fn icmp_echo_msg(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ident: u16,
+    seq: u16,
+    reply: bool,
+    ttl: u8,
+) -> Vec<u8> {
     let data = [0x42u8; 32];
-    let icmp = Icmpv4Repr::EchoRequest {
-        ident,
-        seq_no: seq,
-        data: &data,
+    let icmp = if reply {
+        Icmpv4Repr::EchoReply {
+            ident,
+            seq_no: seq,
+            data: &data,
+        }
+    } else {
+        Icmpv4Repr::EchoRequest {
+            ident,
+            seq_no: seq,
+            data: &data,
+        }
     };
-    let (ip_repr, mut buf) = ipv4(src, dst, IpProtocol::Icmp, icmp.buffer_len(), 64);
+    let (ip_repr, mut buf) = ipv4(src, dst, IpProtocol::Icmp, icmp.buffer_len(), ttl);
     let caps = ChecksumCapabilities::default();
     let mut ip = Ipv4Packet::new_unchecked(&mut buf);
     ip_repr.emit(&mut ip, &caps);
     icmp.emit(&mut Icmpv4Packet::new_unchecked(ip.payload_mut()), &caps);
+    ethernet(src_mac, dst_mac, EthernetProtocol::Ipv4, &buf)
+}
+
+/// A TCP segment (no options) with the given flags, sequence numbers, payload and TTL.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per header field a test varies"
+)]
+pub fn tcp(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    control: TcpControl,
+    seq: u32,
+    ack: Option<u32>,
+    payload: &[u8],
+    ttl: u8,
+) -> Vec<u8> {
+    let repr = TcpRepr {
+        src_port: src.1,
+        dst_port: dst.1,
+        control,
+        seq_number: TcpSeqNumber(seq as i32),
+        ack_number: ack.map(|a| TcpSeqNumber(a as i32)),
+        window_len: 64240,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None, None, None],
+        timestamp: None,
+        payload,
+    };
+    let (ip_repr, mut buf) = ipv4(src.0, dst.0, IpProtocol::Tcp, repr.buffer_len(), ttl);
+    let caps = ChecksumCapabilities::default();
+    let mut ip = Ipv4Packet::new_unchecked(&mut buf);
+    ip_repr.emit(&mut ip, &caps);
+    repr.emit(
+        &mut TcpPacket::new_unchecked(ip.payload_mut()),
+        &src.0.into(),
+        &dst.0.into(),
+        &caps,
+    );
     ethernet(src_mac, dst_mac, EthernetProtocol::Ipv4, &buf)
 }

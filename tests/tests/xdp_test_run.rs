@@ -68,7 +68,7 @@ fn configure(fp: &mut FastPath) {
         vxlan_port: 4789u16.to_be(),
         stag_tpids: stag_tpid::ALL,
         flags: config_flags::VALID,
-        _pad: 0,
+        ..Config::default()
     })
     .unwrap();
     let home = |kind, s_tpid, s_vid, c_vid, vni| Subscriber {
@@ -175,9 +175,9 @@ fn per_encap_rows(name: &str, encap: Encap, sub: SubscriberId) -> Vec<Row> {
             Expect::Punt(sub, PuntReason::ToGateway),
         ),
         (
-            "known host to the internet (NAT lands next)",
+            "known host to the internet, home without a public address",
             udp_from(HOST_MAC, HOST),
-            Expect::Drop(DropReason::NatNotImplemented),
+            Expect::Drop(DropReason::NoPublicAddress),
         ),
         (
             "unknown source address",

@@ -29,7 +29,28 @@ pub mod map_names {
     pub const SUB_COUNTERS: &str = "NERG_SUB_COUNTERS";
     /// Ring buffer of [`PuntRecord`](crate::PuntRecord)s: frames for the slow path.
     pub const PUNT: &str = "NERG_PUNT";
+    /// Hash [`NatFwdKey`](crate::NatFwdKey) -> [`NatMapping`](crate::NatMapping): upstream.
+    pub const NAT_FWD: &str = "NERG_NAT_FWD";
+    /// Hash [`NatRevKey`](crate::NatRevKey) -> [`NatRev`](crate::NatRev): downstream, and
+    /// which public ports are taken.
+    pub const NAT_REV: &str = "NERG_NAT_REV";
+    /// Hash public IPv4 (network byte order) -> flags: the addresses the vG translates to.
+    pub const PUBLIC_IPS: &str = "NERG_PUBLIC_IPS";
+    /// Device map (hash, keyed by ifindex) of the interfaces frames are redirected to.
+    pub const DEVMAP: &str = "NERG_DEVMAP";
 }
+
+/// Capacity of the NAT tables (each mapping takes one entry in both).
+pub const MAX_NAT_MAPPINGS: u32 = 1 << 20;
+/// Public addresses the vG can hold.
+pub const MAX_PUBLIC_IPS: u32 = 65_536;
+/// Port blocks a subscriber can hold on its public address (RFC 6888 REQ-4; osvbng: 4).
+pub const MAX_BLOCKS: usize = 4;
+/// Candidate ports tried when the original one cannot be kept (einat, Cilium: 16..32).
+pub const NAT_MAX_PROBES: u32 = 16;
+/// The probe stride: a prime, so that the sequence visits every port of the subscriber's
+/// blocks before repeating when their total is not a multiple of it.
+pub const NAT_PROBE_STRIDE: u32 = 7919;
 
 /// Default capacity of the per-subscriber maps (`SUBSCRIBERS`, `SUB_COUNTERS`, LSL maps);
 /// vgd may set another at load time.
@@ -46,6 +67,8 @@ pub const PUNT_MAX_FRAME: usize = 1536;
 pub mod program_names {
     /// The access-side XDP entry (LSL termination, upstream NAT).
     pub const ACCESS: &str = "vg_access";
+    /// The core-side XDP entry (downstream NAT, LSL encapsulation).
+    pub const CORE: &str = "vg_core";
     /// A program that passes every frame: attached to veth peers so that native
     /// `XDP_REDIRECT`/`XDP_TX` into a veth is delivered (see `platform.md`).
     pub const PASS: &str = "vg_pass";
@@ -133,6 +156,22 @@ indexed_enum! {
         VerdictAborted = "verdict_aborted",
         /// Frames copied to the slow path (and not passed on).
         VerdictPunt = "verdict_punt",
+        /// Frames seen on the core interface.
+        CoreRxPackets = "core_rx_packets",
+        /// Bytes seen on the core interface.
+        CoreRxBytes = "core_rx_bytes",
+        /// NAT mappings created by the fast path.
+        NatCreated = "nat_created",
+        /// Mappings that kept the original port (RFC 4787 REQ-3 port preservation).
+        NatPortPreserved = "nat_port_preserved",
+        /// Ports probed beyond the first candidate when creating mappings.
+        NatProbes = "nat_probes",
+        /// Upstream frames translated.
+        NatUpstream = "nat_upstream",
+        /// Downstream frames translated.
+        NatDownstream = "nat_downstream",
+        /// FIB `NO_NEIGH`: handed to the stack after translation to resolve the neighbour.
+        FibNoNeigh = "fib_no_neigh",
     }
 }
 
@@ -162,8 +201,30 @@ indexed_enum! {
         UnsupportedEthertype = "unsupported_ethertype",
         /// The slow path's ring buffer was full.
         PuntRingFull = "punt_ring_full",
-        /// IPv4 traffic of a known host: NAT is not in the fast path yet.
-        NatNotImplemented = "nat_not_implemented",
+        /// The home has no public address or no port block (NAT off for it).
+        NoPublicAddress = "no_public_address",
+        /// Every probed port of the home's blocks was taken (RFC 6888 REQ-11).
+        NatPortsExhausted = "nat_ports_exhausted",
+        /// A race with another CPU creating the same mapping could not be resolved.
+        NatInsertFailed = "nat_insert_failed",
+        /// IPv4 fragments are not translated yet.
+        Fragment = "fragment",
+        /// An ICMP type the NAT does not translate (yet): only echo for now.
+        IcmpUnsupported = "icmp_unsupported",
+        /// A transport protocol other than TCP, UDP and ICMP.
+        ProtoUnsupported = "proto_unsupported",
+        /// The FIB has no route (blackhole, unreachable, prohibit) for the destination.
+        NoRoute = "no_route",
+        /// The packet is larger than the egress MTU.
+        FragNeeded = "frag_needed",
+        /// The egress interface is not in the device map.
+        NoEgress = "no_egress",
+        /// To one of our public addresses, but no mapping has that port.
+        NoMapping = "no_mapping",
+        /// Growing the frame for the home's encapsulation failed.
+        EncapFailed = "encap_failed",
+        /// Downstream packet with TTL 1 or 0.
+        TtlExpired = "ttl_expired",
     }
 }
 
@@ -180,6 +241,8 @@ indexed_enum! {
         Ipv6 = "ipv6",
         /// Other IPv4 to the gateway address.
         ToGateway = "to_gateway",
+        /// TTL 1 (or 0): the gateway answers with ICMP time exceeded.
+        TtlExceeded = "ttl_exceeded",
     }
 }
 
@@ -198,8 +261,17 @@ pub struct Config {
     pub stag_tpids: u16,
     /// Bit flags ([`config_flags`]).
     pub flags: u32,
+    /// Ports per NAT block (host byte order); 0 = NAT off.
+    pub nat_block_size: u16,
     /// Explicit padding.
-    pub _pad: u32,
+    pub _pad: u16,
+    /// The access interface (downstream frames are redirected there).
+    pub access_ifindex: u32,
+    /// The access interface's MAC: the destination of frames handed to the stack after
+    /// decapsulation (FIB `NO_NEIGH`), and the outer source MAC of VXLAN.
+    pub access_mac: [u8; 6],
+    /// Explicit padding.
+    pub _pad2: [u8; 2],
 }
 
 /// Bits of [`Config::stag_tpids`]: which outer TPIDs mark an S-tag.
@@ -284,8 +356,100 @@ pub struct Subscriber {
     pub gw_mac: [u8; 6],
     /// The home's gateway IPv4 address, network byte order.
     pub gw_ip: u32,
-    /// The home's public IPv4 address, network byte order.
+    /// The home's public IPv4 address, network byte order; 0 = no NAT for this home.
     pub public_ip: u32,
+    /// How many of `blocks` are assigned.
+    pub block_count: u32,
+    /// First port of each assigned block (host byte order); each block has
+    /// `Config::nat_block_size` ports.
+    pub blocks: [u16; MAX_BLOCKS],
+    /// Most concurrent mappings for this home (RFC 6888 REQ-5); 0 = no limit.
+    pub session_limit: u32,
+}
+
+/// Key of `NERG_NAT_FWD`: one endpoint-independent mapping (RFC 4787 REQ-1): the home, the
+/// private address and port (ICMP: echo identifier), the protocol. No destination.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct NatFwdKey {
+    /// The home.
+    pub sub: SubscriberId,
+    /// Private IPv4, network byte order.
+    pub priv_ip: u32,
+    /// Private port or ICMP identifier, network byte order.
+    pub priv_port: u16,
+    /// IP protocol (6, 17, 1).
+    pub proto: u8,
+    /// Explicit padding.
+    pub _pad: u8,
+}
+
+/// Value of `NERG_NAT_FWD`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct NatMapping {
+    /// Public IPv4, network byte order.
+    pub pub_ip: u32,
+    /// Public port or ICMP identifier, network byte order.
+    pub pub_port: u16,
+    /// TCP flags seen ([`tcp_seen`]), for the expiry timers.
+    pub tcp_seen: u8,
+    /// Bit flags ([`nat_flags`]).
+    pub flags: u8,
+    /// Last upstream packet, `bpf_ktime_get_ns` (CLOCK_MONOTONIC).
+    pub last_seen_ns: u64,
+}
+
+/// Key of `NERG_NAT_REV`: a public transport address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct NatRevKey {
+    /// Public IPv4, network byte order.
+    pub pub_ip: u32,
+    /// Public port or ICMP identifier, network byte order.
+    pub pub_port: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// Explicit padding.
+    pub _pad: u8,
+}
+
+/// Value of `NERG_NAT_REV`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct NatRev {
+    /// The home.
+    pub sub: SubscriberId,
+    /// Private IPv4, network byte order.
+    pub priv_ip: u32,
+    /// Private port or ICMP identifier, network byte order.
+    pub priv_port: u16,
+    /// The private host's MAC (downstream destination).
+    pub host_mac: [u8; 6],
+    /// Bit flags ([`nat_flags`]).
+    pub flags: u8,
+    /// Explicit padding.
+    pub _pad: [u8; 3],
+    /// Last downstream packet, `bpf_ktime_get_ns`.
+    pub last_seen_ns: u64,
+}
+
+/// Bits of [`NatMapping::flags`] and [`NatRev::flags`].
+pub mod nat_flags {
+    /// Created by the control plane (a port forward), never expired by idleness.
+    pub const STATIC: u8 = 1 << 0;
+}
+
+/// Bits of [`NatMapping::tcp_seen`].
+pub mod tcp_seen {
+    /// SYN from the home.
+    pub const SYN_OUT: u8 = 1 << 0;
+    /// FIN from the home.
+    pub const FIN_OUT: u8 = 1 << 1;
+    /// RST either way.
+    pub const RST: u8 = 1 << 2;
+    /// A segment without SYN from the home after its SYN: the connection is established.
+    pub const ESTABLISHED: u8 = 1 << 3;
 }
 
 /// Key of `NERG_HOSTS`: a host in a home.
@@ -388,6 +552,14 @@ mod pod {
     unsafe impl aya::Pod for SubCounters {}
     // SAFETY: see above.
     unsafe impl aya::Pod for PuntHeader {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for NatFwdKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for NatMapping {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for NatRevKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for NatRev {}
 }
 
 /// Value type of the per-CPU counter maps.
@@ -413,6 +585,11 @@ mod tests {
             v.len()
         };
         assert_eq!(size_of::<Subscriber>() % 8, 0);
+        assert_eq!(size_of::<Config>(), 28);
+        assert_eq!(size_of::<NatFwdKey>(), 12);
+        assert_eq!(size_of::<NatRevKey>(), 8);
+        assert_eq!(size_of::<NatMapping>(), 16);
+        assert_eq!(size_of::<NatRev>(), 32);
         assert_eq!(size_of::<PuntHeader>(), 16);
         assert_eq!(
             size_of::<PuntRecord>() % 8,

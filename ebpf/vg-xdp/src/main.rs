@@ -15,27 +15,32 @@
     reason = "eBPF programs read packet memory through raw pointers"
 )]
 
+mod csum;
+mod downstream;
+mod fwd;
 mod lsl;
+mod nat;
 mod packet;
 mod punt;
 
 use aya_ebpf::{
     bindings::xdp_action,
     macros::{map, xdp},
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, DevMapHash, HashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use nerg_abi::{
-    Config, Counter, CounterValue, DropReason, Host, HostKey, MAX_HOSTS, MAX_SUBSCRIBERS,
-    PUNT_RING_BYTES, PuntReason, SubCounters, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey,
-    config_flags, ethertype, sub_flags,
+    Config, Counter, CounterValue, DropReason, Host, HostKey, MAX_HOSTS, MAX_NAT_MAPPINGS,
+    MAX_PUBLIC_IPS, MAX_SUBSCRIBERS, NatFwdKey, NatMapping, NatRev, NatRevKey, PUNT_RING_BYTES,
+    PuntReason, SubCounters, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey, config_flags,
+    ethertype, sub_flags,
 };
 
-use crate::packet::{Cursor, EthHdr, Ipv4Hdr, UdpHdr, ipproto};
+use crate::packet::{Cursor, EthHdr, IcmpHdr, Ipv4Hdr, TcpHdr, UdpHdr, icmptype, ipproto};
 
 /// Per-CPU packet counters, indexed by [`Counter`].
 #[map(name = "NERG_STATS")]
-static NERG_STATS: PerCpuArray<CounterValue> = PerCpuArray::pinned(Counter::COUNT, 0);
+pub(crate) static NERG_STATS: PerCpuArray<CounterValue> = PerCpuArray::pinned(Counter::COUNT, 0);
 
 /// Per-CPU drop counters, indexed by [`DropReason`].
 #[map(name = "NERG_DROPS")]
@@ -43,7 +48,7 @@ static NERG_DROPS: PerCpuArray<CounterValue> = PerCpuArray::pinned(DropReason::C
 
 /// Fast-path configuration, one entry.
 #[map(name = "NERG_CONFIG")]
-static CONFIG: Array<Config> = Array::pinned(1, 0);
+pub(crate) static CONFIG: Array<Config> = Array::pinned(1, 0);
 
 /// 802.1Q / QinQ LSLs.
 #[map(name = "NERG_LSL_VLAN")]
@@ -56,7 +61,7 @@ pub(crate) static LSL_VXLAN: HashMap<VxlanLslKey, SubscriberId> =
 
 /// Subscribers by id.
 #[map(name = "NERG_SUBSCRIBERS")]
-static SUBSCRIBERS: Array<Subscriber> = Array::pinned(MAX_SUBSCRIBERS, 0);
+pub(crate) static SUBSCRIBERS: Array<Subscriber> = Array::pinned(MAX_SUBSCRIBERS, 0);
 
 /// Each home's known hosts (from DHCP leases and static entries).
 #[map(name = "NERG_HOSTS")]
@@ -70,6 +75,22 @@ static SUB_COUNTERS: PerCpuArray<SubCounters> = PerCpuArray::pinned(MAX_SUBSCRIB
 #[map(name = "NERG_PUNT")]
 pub(crate) static PUNT: RingBuf = RingBuf::pinned(PUNT_RING_BYTES, 0);
 
+/// NAT mappings, upstream direction.
+#[map(name = "NERG_NAT_FWD")]
+pub(crate) static NAT_FWD: HashMap<NatFwdKey, NatMapping> = HashMap::pinned(MAX_NAT_MAPPINGS, 0);
+
+/// NAT mappings, downstream direction; also which public ports are taken.
+#[map(name = "NERG_NAT_REV")]
+pub(crate) static NAT_REV: HashMap<NatRevKey, NatRev> = HashMap::pinned(MAX_NAT_MAPPINGS, 0);
+
+/// Our public addresses.
+#[map(name = "NERG_PUBLIC_IPS")]
+pub(crate) static PUBLIC_IPS: HashMap<u32, u32> = HashMap::pinned(MAX_PUBLIC_IPS, 0);
+
+/// Interfaces frames are redirected to, keyed by ifindex.
+#[map(name = "NERG_DEVMAP")]
+pub(crate) static DEVMAP: DevMapHash = DevMapHash::pinned(64, 0);
+
 /// The outcome of a pipeline: what to tell the kernel, and why when dropping.
 #[derive(Clone, Copy)]
 pub(crate) enum Verdict {
@@ -79,6 +100,8 @@ pub(crate) enum Verdict {
     Drop(DropReason),
     /// The frame was copied to the slow path; drop the original.
     Punted,
+    /// The frame was redirected to another interface.
+    Redirect,
 }
 
 /// Access-side ingress: LSL termination and (next) upstream NAT.
@@ -88,6 +111,18 @@ fn vg_access(ctx: XdpContext) -> u32 {
     count_stat(Counter::AccessRxPackets);
     count(&NERG_STATS, Counter::AccessRxBytes.index(), len);
     let verdict = match try_vg_access(&ctx, len) {
+        Ok(verdict) | Err(verdict) => verdict,
+    };
+    finish(verdict)
+}
+
+/// Core-side ingress: downstream NAT and LSL encapsulation.
+#[xdp]
+fn vg_core(ctx: XdpContext) -> u32 {
+    let len = (ctx.data_end() - ctx.data()) as u64;
+    count_stat(Counter::CoreRxPackets);
+    count(&NERG_STATS, Counter::CoreRxBytes.index(), len);
+    let verdict = match downstream::try_vg_core(&ctx, len) {
         Ok(verdict) | Err(verdict) => verdict,
     };
     finish(verdict)
@@ -140,6 +175,14 @@ fn home_frame(
     }
 }
 
+/// The transport header of an IPv4 packet from a home.
+enum L4 {
+    Tcp(TcpHdr),
+    Udp(UdpHdr),
+    Icmp(IcmpHdr),
+    Other,
+}
+
 #[inline(always)]
 fn home_ipv4(
     ctx: &XdpContext,
@@ -147,6 +190,7 @@ fn home_ipv4(
     lsl: &lsl::Classified,
     sub: &Subscriber,
 ) -> Result<Verdict, Verdict> {
+    let ip_off = cur.offset();
     let ip: Ipv4Hdr = cur.read()?;
     // No IPv4 options in the fast path, and a total length the frame can hold.
     if !ip.is_plain_v4()
@@ -155,11 +199,21 @@ fn home_ipv4(
     {
         return Err(Verdict::Drop(DropReason::BadIpHeader));
     }
-    if ip.protocol == ipproto::UDP && !ip.is_fragment() {
-        let udp: UdpHdr = cur.read()?;
-        if udp.dest() == 67 {
-            return Ok(punt::punt(ctx, lsl.sub, PuntReason::Dhcp));
+    // Only a first (or only) fragment carries the transport header.
+    let l4 = if ip.is_fragment() {
+        L4::Other
+    } else {
+        match ip.protocol {
+            ipproto::TCP => L4::Tcp(cur.read()?),
+            ipproto::UDP => L4::Udp(cur.read()?),
+            ipproto::ICMP => L4::Icmp(cur.read()?),
+            _ => L4::Other,
         }
+    };
+    if let L4::Udp(udp) = &l4
+        && udp.dest() == 67
+    {
+        return Ok(punt::punt(ctx, lsl.sub, PuntReason::Dhcp));
     }
     if ip.daddr_raw() == sub.gw_ip {
         let reason = if ip.protocol == ipproto::ICMP {
@@ -174,12 +228,50 @@ fn home_ipv4(
         sub: lsl.sub,
         ip: ip.saddr_raw(),
     };
-    // SAFETY: plain hash map lookup; the MAC is copied out at once.
+    // SAFETY: plain hash map lookup; the MAC is compared at once.
     let known = unsafe { HOSTS.get(key) }.is_some_and(|h| h.mac == lsl.inner_src_mac);
     if !known {
         return Err(Verdict::Drop(DropReason::Spoofed));
     }
-    Err(Verdict::Drop(DropReason::NatNotImplemented))
+    if ip.is_fragment() {
+        return Err(Verdict::Drop(DropReason::Fragment));
+    }
+    if ip.ttl() <= 1 {
+        return Ok(punt::punt(ctx, lsl.sub, PuntReason::TtlExceeded));
+    }
+    let flow = match l4 {
+        L4::Tcp(tcp) => nat::Flow {
+            proto: ipproto::TCP,
+            sport: u16::from_ne_bytes(tcp.source),
+            tcp_flags: tcp.flags,
+        },
+        L4::Udp(udp) => nat::Flow {
+            proto: ipproto::UDP,
+            sport: udp.source_raw(),
+            tcp_flags: 0,
+        },
+        L4::Icmp(icmp) if icmp.icmp_type == icmptype::ECHO_REQUEST && icmp.code == 0 => nat::Flow {
+            proto: ipproto::ICMP,
+            sport: u16::from_ne_bytes(icmp.id),
+            tcp_flags: 0,
+        },
+        L4::Icmp(_) => return Err(Verdict::Drop(DropReason::IcmpUnsupported)),
+        L4::Other => return Err(Verdict::Drop(DropReason::ProtoUnsupported)),
+    };
+    let cfg = CONFIG.get(0).ok_or(Verdict::Pass)?;
+    let public = nat::upstream(lsl.sub, sub, cfg, ip.saddr_raw(), flow, lsl.inner_src_mac)?;
+
+    // Strip the LSL: the IPv4 header moves to offset 14, behind a fresh Ethernet header.
+    fwd::adjust_head(ctx, (ip_off - fwd::IP) as i32)?;
+    fwd::translate(ctx, flow.proto, fwd::Side::Source, public)?;
+    count_stat(Counter::NatUpstream);
+    fwd::forward(
+        ctx,
+        ctx.ingress_ifindex() as u32,
+        cfg.access_mac,
+        lsl.inner_src_mac,
+        flow.proto,
+    )
 }
 
 /// The one exit: counts the verdict (and the drop reason) and maps it to an XDP action.
@@ -192,6 +284,7 @@ fn finish(verdict: Verdict) -> u32 {
             (Counter::VerdictDrop, xdp_action::XDP_DROP)
         }
         Verdict::Punted => (Counter::VerdictPunt, xdp_action::XDP_DROP),
+        Verdict::Redirect => (Counter::VerdictRedirect, xdp_action::XDP_REDIRECT),
     };
     count_stat(counter);
     action
@@ -203,7 +296,7 @@ pub(crate) fn count_stat(counter: Counter) {
 }
 
 #[inline(always)]
-fn count(map: &PerCpuArray<CounterValue>, index: u32, n: u64) {
+pub(crate) fn count(map: &PerCpuArray<CounterValue>, index: u32, n: u64) {
     if let Some(slot) = map.get_ptr_mut(index) {
         // SAFETY: the pointer comes from a successful per-CPU array lookup: it is valid,
         // aligned, and only this CPU writes it while this program runs.
@@ -223,7 +316,17 @@ fn count_sub(sub: SubscriberId, len: u64, verdict: Verdict) {
     match verdict {
         Verdict::Drop(_) => c.up_drops += 1,
         Verdict::Punted => c.punted += 1,
-        Verdict::Pass => {}
+        Verdict::Pass | Verdict::Redirect => {}
+    }
+}
+
+#[inline(always)]
+pub(crate) fn count_sub_down(sub: SubscriberId, len: u64) {
+    if let Some(c) = SUB_COUNTERS.get_ptr_mut(sub) {
+        // SAFETY: per-CPU array slot from a successful lookup; only this CPU writes it.
+        let c = unsafe { &mut *c };
+        c.down_packets += 1;
+        c.down_bytes += len;
     }
 }
 

@@ -92,6 +92,12 @@ impl Ipv4Hdr {
         be16(self.tot_len)
     }
 
+    /// Time to live.
+    #[inline(always)]
+    pub(crate) fn ttl(&self) -> u8 {
+        self._ttl
+    }
+
     /// True when this is a fragment (MF set or a non-zero offset).
     #[inline(always)]
     pub(crate) fn is_fragment(&self) -> bool {
@@ -114,14 +120,102 @@ impl Ipv4Hdr {
 /// IP protocol numbers.
 pub(crate) mod ipproto {
     pub(crate) const ICMP: u8 = 1;
+    pub(crate) const TCP: u8 = 6;
     pub(crate) const UDP: u8 = 17;
+}
+
+/// The first 16 bytes of a TCP header: ports, sequence numbers, offset and flags.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct TcpHdr {
+    /// Network byte order.
+    pub(crate) source: [u8; 2],
+    /// Network byte order.
+    pub(crate) dest: [u8; 2],
+    _seq: [u8; 4],
+    _ack: [u8; 4],
+    _doff: u8,
+    pub(crate) flags: u8,
+    _window: [u8; 2],
+}
+impl Header for TcpHdr {}
+
+/// TCP flag bits (RFC 9293).
+pub(crate) mod tcpflag {
+    pub(crate) const FIN: u8 = 0x01;
+    pub(crate) const SYN: u8 = 0x02;
+    pub(crate) const RST: u8 = 0x04;
+}
+
+/// ICMP header with the echo identifier and sequence (RFC 792).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct IcmpHdr {
+    pub(crate) icmp_type: u8,
+    pub(crate) code: u8,
+    _check: [u8; 2],
+    /// Network byte order.
+    pub(crate) id: [u8; 2],
+    _seq: [u8; 2],
+}
+impl Header for IcmpHdr {}
+
+/// ICMP types.
+pub(crate) mod icmptype {
+    pub(crate) const ECHO_REPLY: u8 = 0;
+    pub(crate) const ECHO_REQUEST: u8 = 8;
+}
+
+/// Field offsets inside an IPv4 header without options.
+pub(crate) mod ipv4off {
+    pub(crate) const TOT_LEN: usize = 2;
+    pub(crate) const TTL: usize = 8;
+    pub(crate) const CHECK: usize = 10;
+    pub(crate) const SADDR: usize = 12;
+    pub(crate) const DADDR: usize = 16;
+    pub(crate) const LEN: usize = 20;
+}
+
+/// Offsets of the port (or ICMP identifier) and checksum fields in each transport header.
+pub(crate) mod l4off {
+    pub(crate) const SPORT: usize = 0;
+    pub(crate) const DPORT: usize = 2;
+    pub(crate) const TCP_CHECK: usize = 16;
+    pub(crate) const UDP_CHECK: usize = 6;
+    pub(crate) const ICMP_CHECK: usize = 2;
+    pub(crate) const ICMP_ID: usize = 4;
+}
+
+/// Reads a `T` at `offset` from the start of the frame, bounds-checked.
+#[inline(always)]
+pub(crate) fn load<T: Copy>(ctx: &XdpContext, offset: usize) -> Result<T, Verdict> {
+    let start = ctx.data() + offset;
+    if start + size_of::<T>() > ctx.data_end() {
+        return Err(Verdict::Drop(DropReason::Truncated));
+    }
+    // SAFETY: [start, start + size_of::<T>()) lies inside the frame (checked above); the
+    // read is unaligned.
+    Ok(unsafe { core::ptr::read_unaligned(start as *const T) })
+}
+
+/// Writes `value` at `offset` from the start of the frame, bounds-checked.
+#[inline(always)]
+pub(crate) fn store<T: Copy>(ctx: &XdpContext, offset: usize, value: T) -> Result<(), Verdict> {
+    let start = ctx.data() + offset;
+    if start + size_of::<T>() > ctx.data_end() {
+        return Err(Verdict::Drop(DropReason::Truncated));
+    }
+    // SAFETY: [start, start + size_of::<T>()) lies inside the frame (checked above); the
+    // write is unaligned. XDP frames are writable.
+    unsafe { core::ptr::write_unaligned(start as *mut T, value) };
+    Ok(())
 }
 
 /// UDP header.
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub(crate) struct UdpHdr {
-    _source: [u8; 2],
+    source: [u8; 2],
     dest: [u8; 2],
     _len: [u8; 2],
     _check: [u8; 2],
@@ -133,6 +227,18 @@ impl UdpHdr {
     #[inline(always)]
     pub(crate) fn dest(&self) -> u16 {
         be16(self.dest)
+    }
+
+    /// Source port as the `u16` whose bytes are in network order.
+    #[inline(always)]
+    pub(crate) fn source_raw(&self) -> u16 {
+        u16::from_ne_bytes(self.source)
+    }
+
+    /// Destination port bytes (network order).
+    #[inline(always)]
+    pub(crate) fn dest_bytes(&self) -> [u8; 2] {
+        self.dest
     }
 
     /// Destination port as the `u16` whose bytes are in network order.
@@ -194,6 +300,12 @@ impl Cursor {
         // SAFETY: the range [start, start + size_of::<T>()) was checked against data_end
         // above, and `T: Header` types are byte arrays with alignment 1.
         Ok(unsafe { core::ptr::read_unaligned(start as *const T) })
+    }
+
+    /// The read position: bytes from the start of the frame.
+    #[inline(always)]
+    pub(crate) fn offset(&self) -> usize {
+        self.offset
     }
 
     /// Bytes from the read position to the end of the frame.

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 use vg::{
     config::Config,
-    fastpath::{AttachMode, Counters, FastPath, bpffs},
+    fastpath::{AttachMode, Counters, FastPath, bpffs, reconcile::Interfaces},
     metrics::Metrics,
 };
 
@@ -135,9 +135,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .context("preparing bpffs for the fast path's maps")?;
     let mut fastpath = FastPath::load(&pin_dir).context("loading the XDP fast path")?;
     info!(pin_dir = %pin_dir.display(), "fast path loaded, maps pinned");
+    let ifaces = Interfaces {
+        access_ifindex: ifindex,
+        access_mac: interface_mac(&access_iface)?,
+        core_ifindex: None,
+    };
     let report = fastpath
         .maps()
-        .reconcile(&config, ifindex)
+        .reconcile(&config, &ifaces)
         .context("writing the configuration into the fast path's maps")?;
     info!(?report, "fast path maps reconciled with the configuration");
     fastpath
@@ -191,6 +196,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
     fastpath.detach_all();
     info!(pin_dir = %pin_dir.display(), "XDP detached; maps stay pinned for the next start");
     Ok(())
+}
+
+/// The MAC address of `iface` (from sysfs, which reflects vgd's network namespace when /sys
+/// was mounted in it, else through `ip`'s netlink view via getifaddrs).
+fn interface_mac(iface: &str) -> anyhow::Result<[u8; 6]> {
+    for ifa in nix::ifaddrs::getifaddrs().context("listing interfaces")? {
+        if ifa.interface_name != iface {
+            continue;
+        }
+        if let Some(mac) = ifa
+            .address
+            .as_ref()
+            .and_then(|a| a.as_link_addr())
+            .and_then(|l| l.addr())
+        {
+            return Ok(mac);
+        }
+    }
+    anyhow::bail!("interface {iface} has no MAC address")
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {

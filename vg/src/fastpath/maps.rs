@@ -4,11 +4,11 @@
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, MapData, MapError, PerCpuArray},
+    maps::{Array, DevMapHash, HashMap, MapData, MapError, PerCpuArray},
 };
 use nerg_abi::{
-    Config, Host, HostKey, SubCounters, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey,
-    map_names,
+    Config, Host, HostKey, NatFwdKey, NatMapping, NatRev, NatRevKey, SubCounters, Subscriber,
+    SubscriberId, VlanLslKey, VxlanLslKey, map_names,
 };
 
 use super::FastPathError;
@@ -133,6 +133,68 @@ impl<'a> Maps<'a> {
         self.hash::<HostKey, Host>(map_names::HOSTS)?
             .remove(key)
             .map_err(err(map_names::HOSTS))
+    }
+
+    /// Reads the fast path's configuration.
+    pub fn config(&mut self) -> Result<Config, FastPathError> {
+        self.array::<Config>(map_names::CONFIG)?
+            .get(&0, 0)
+            .map_err(err(map_names::CONFIG))
+    }
+
+    /// Declares `ip` (raw, network byte order in memory) one of the vG's public addresses.
+    pub fn insert_public_ip(&mut self, ip: u32) -> Result<(), FastPathError> {
+        self.hash::<u32, u32>(map_names::PUBLIC_IPS)?
+            .insert(ip, 1, 0)
+            .map_err(err(map_names::PUBLIC_IPS))
+    }
+
+    /// Removes a public address.
+    pub fn remove_public_ip(&mut self, ip: u32) -> Result<(), FastPathError> {
+        self.hash::<u32, u32>(map_names::PUBLIC_IPS)?
+            .remove(&ip)
+            .map_err(err(map_names::PUBLIC_IPS))
+    }
+
+    /// Allows redirecting frames to interface `ifindex` (in vgd's network namespace).
+    pub fn set_egress(&mut self, ifindex: u32) -> Result<(), FastPathError> {
+        let name = map_names::DEVMAP;
+        let map = self.ebpf.map_mut(name).ok_or_else(|| missing(name))?;
+        let mut devmap = DevMapHash::try_from(map).map_err(err(name))?;
+        devmap
+            .insert(ifindex, ifindex, None, 0)
+            .map_err(FastPathError::Devmap)
+    }
+
+    /// The NAT mapping of a flow, if any.
+    pub fn nat_mapping(&mut self, key: &NatFwdKey) -> Result<Option<NatMapping>, FastPathError> {
+        match self
+            .hash::<NatFwdKey, NatMapping>(map_names::NAT_FWD)?
+            .get(key, 0)
+        {
+            Ok(m) => Ok(Some(m)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(source) => Err(err(map_names::NAT_FWD)(source)),
+        }
+    }
+
+    /// The reverse NAT entry of a public transport address, if any.
+    pub fn nat_reverse(&mut self, key: &NatRevKey) -> Result<Option<NatRev>, FastPathError> {
+        match self
+            .hash::<NatRevKey, NatRev>(map_names::NAT_REV)?
+            .get(key, 0)
+        {
+            Ok(m) => Ok(Some(m)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(source) => Err(err(map_names::NAT_REV)(source)),
+        }
+    }
+
+    /// Writes a reverse NAT entry (a static port forward, or a port held back).
+    pub fn insert_nat_reverse(&mut self, key: NatRevKey, rev: NatRev) -> Result<(), FastPathError> {
+        self.hash(map_names::NAT_REV)?
+            .insert(key, rev, 0)
+            .map_err(err(map_names::NAT_REV))
     }
 
     /// Subscriber `id`'s counters, summed over CPUs.

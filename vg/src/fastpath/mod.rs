@@ -101,6 +101,9 @@ pub enum FastPathError {
         #[source]
         source: ProgramError,
     },
+    /// Writing the device map failed.
+    #[error("map NERG_DEVMAP")]
+    Devmap(#[source] aya::maps::xdp::XdpMapError),
     /// Reading or writing a map failed.
     #[error("map {name}")]
     Map {
@@ -137,7 +140,11 @@ impl FastPath {
             .default_map_pin_directory(pin_dir)
             .load(object)
             .map_err(FastPathError::Load)?;
-        for name in [program_names::ACCESS, program_names::PASS] {
+        for name in [
+            program_names::ACCESS,
+            program_names::CORE,
+            program_names::PASS,
+        ] {
             let prog = xdp_program(&mut ebpf, name)?;
             prog.load()
                 .map_err(|source| FastPathError::Verifier { name, source })?;
@@ -157,6 +164,11 @@ impl FastPath {
     /// Attaches the access-side program to `iface`.
     pub fn attach_access(&mut self, iface: &str, mode: AttachMode) -> Result<(), FastPathError> {
         self.attach(program_names::ACCESS, iface, mode)
+    }
+
+    /// Attaches the core-side program to `iface`.
+    pub fn attach_core(&mut self, iface: &str, mode: AttachMode) -> Result<(), FastPathError> {
+        self.attach(program_names::CORE, iface, mode)
     }
 
     /// Attaches program `name` to `iface` in `mode`; detached when `self` is dropped.

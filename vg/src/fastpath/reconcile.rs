@@ -14,6 +14,17 @@ use nerg_abi::{
 use super::{FastPathError, maps::Maps};
 use crate::config::{Config, SubscriberConfig};
 
+/// The interfaces the fast path forwards between, as vgd found them at start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Interfaces {
+    /// Access interface index.
+    pub access_ifindex: u32,
+    /// Access interface MAC.
+    pub access_mac: [u8; 6],
+    /// Core interface index, when there is one.
+    pub core_ifindex: Option<u32>,
+}
+
 /// What a reconcile pass changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReconcileReport {
@@ -114,8 +125,9 @@ impl Maps<'_> {
     pub fn reconcile(
         &mut self,
         config: &Config,
-        ifindex: u32,
+        ifaces: &Interfaces,
     ) -> Result<ReconcileReport, FastPathError> {
+        let ifindex = ifaces.access_ifindex;
         let mut report = ReconcileReport::default();
         let fp = &config.fastpath;
         let tpids = fp.stag_tpids.iter().fold(0u16, |acc, t| {
@@ -187,13 +199,24 @@ impl Maps<'_> {
             report.removed_subscribers += 1;
         }
 
-        // Last, switch the fast path on with the current settings.
+        // The interfaces frames are redirected to.
+        self.set_egress(ifaces.access_ifindex)?;
+        if let Some(core) = ifaces.core_ifindex {
+            self.set_egress(core)?;
+        }
+
+        // Last, switch the fast path on with the current settings. NAT stays off (block size
+        // 0) until the NAT pool configuration is wired in.
         self.set_config(&nerg_abi::Config {
             vtep_ipv4: fp.vtep.map_or(0, ip_raw),
             vxlan_port: fp.vxlan_port.to_be(),
             stag_tpids: tpids,
             flags: config_flags::VALID,
+            nat_block_size: 0,
             _pad: 0,
+            access_ifindex: ifaces.access_ifindex,
+            access_mac: ifaces.access_mac,
+            _pad2: [0; 2],
         })?;
         Ok(report)
     }

@@ -1,0 +1,198 @@
+//! Core-side ingress: traffic to one of our public addresses is translated back to the home
+//! host, wrapped in the home's LSL encapsulation and redirected to the access interface.
+//! Everything else passes to the kernel stack.
+//!
+//! ```text
+//!  dst public -> reverse mapping -> rewrite dst, TTL, checksums -> push LSL -> redirect
+//!  802.1Q:  host gw | 8100 C | 0800 | IPv4 ...
+//!  QinQ:    host gw | S-TPID S | 8100 C | 0800 | IPv4 ...
+//!  VXLAN:   nh vG | 0800 | IPv4 vtep->brg | UDP sport=flow 4789 | VXLAN vni | host gw | 0800 | IPv4 ...
+//! ```
+
+use aya_ebpf::programs::XdpContext;
+use nerg_abi::{
+    Config, Counter, DropReason, NatRevKey, Subscriber, config_flags, lsl_kind, sub_flags,
+};
+
+use crate::{
+    CONFIG, NAT_REV, PUBLIC_IPS, SUBSCRIBERS, Verdict, count_stat, count_sub_down, csum,
+    fwd::{self, IP, Route, Side},
+    nat::Public,
+    packet::{Cursor, EthHdr, IcmpHdr, Ipv4Hdr, TcpHdr, UdpHdr, icmptype, ipproto, store},
+};
+
+/// Bytes VXLAN over IPv4 adds in front of the inner frame (RFC 7348: 14 + 20 + 8 + 8).
+const VXLAN4_OVERHEAD: i32 = 50;
+
+pub(crate) fn try_vg_core(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict> {
+    let cfg = match CONFIG.get(0) {
+        Some(cfg) if cfg.flags & config_flags::VALID != 0 && cfg.nat_block_size != 0 => cfg,
+        _ => return Ok(Verdict::Pass),
+    };
+    let mut cur = Cursor::new(ctx);
+    let eth: EthHdr = cur.read()?;
+    if eth.ethertype() != nerg_abi::ethertype::IPV4 {
+        return Ok(Verdict::Pass);
+    }
+    let ip: Ipv4Hdr = cur.read()?;
+    // SAFETY: plain hash map lookup, nothing kept.
+    if unsafe { PUBLIC_IPS.get(ip.daddr_raw()) }.is_none() {
+        return Ok(Verdict::Pass);
+    }
+    if !ip.is_plain_v4()
+        || usize::from(ip.tot_len()) < core::mem::size_of::<Ipv4Hdr>()
+        || usize::from(ip.tot_len()) > cur.remaining() + core::mem::size_of::<Ipv4Hdr>()
+    {
+        return Err(Verdict::Drop(DropReason::BadIpHeader));
+    }
+    if ip.is_fragment() {
+        return Err(Verdict::Drop(DropReason::Fragment));
+    }
+    let dport = match ip.protocol {
+        ipproto::TCP => cur.read::<TcpHdr>()?.dest,
+        ipproto::UDP => cur.read::<UdpHdr>()?.dest_bytes(),
+        ipproto::ICMP => {
+            let icmp: IcmpHdr = cur.read()?;
+            if icmp.icmp_type != icmptype::ECHO_REPLY {
+                return Err(Verdict::Drop(DropReason::IcmpUnsupported));
+            }
+            icmp.id
+        }
+        _ => return Err(Verdict::Drop(DropReason::ProtoUnsupported)),
+    };
+    let key = NatRevKey {
+        pub_ip: ip.daddr_raw(),
+        pub_port: u16::from_ne_bytes(dport),
+        proto: ip.protocol,
+        _pad: 0,
+    };
+    // SAFETY: plain hash map lookup; the value is copied out at once.
+    let rev = *unsafe { NAT_REV.get(key) }.ok_or(Verdict::Drop(DropReason::NoMapping))?;
+    let sub = match SUBSCRIBERS.get(rev.sub) {
+        Some(sub) if sub.flags & sub_flags::ACTIVE != 0 => sub,
+        _ => return Err(Verdict::Drop(DropReason::UnknownLsl)),
+    };
+    if ip.ttl() <= 1 {
+        return Err(Verdict::Drop(DropReason::TtlExpired));
+    }
+    fwd::translate(
+        ctx,
+        ip.protocol,
+        Side::Destination,
+        Public {
+            ip: rev.priv_ip,
+            port: rev.priv_port,
+        },
+    )?;
+    count_stat(Counter::NatDownstream);
+    let verdict = encapsulate(ctx, cfg, sub, rev.host_mac, eth.dst, flow_port(&rev))?;
+    count_sub_down(rev.sub, len);
+    Ok(verdict)
+}
+
+/// A VXLAN source port from the inner flow (RFC 7348 §5: 49152..=65535).
+#[inline(always)]
+fn flow_port(rev: &nerg_abi::NatRev) -> u16 {
+    let mut x = rev.priv_ip ^ (u32::from(rev.priv_port) << 16) ^ rev.sub.wrapping_mul(0x9e37_79b1);
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x85eb_ca6b);
+    x ^= x >> 13;
+    49152 + (x % 16384) as u16
+}
+
+/// Pushes the home's LSL encapsulation in front of the (translated) IPv4 packet, whose
+/// Ethernet header is at the start of the frame, and redirects it towards the home.
+#[inline(always)]
+fn encapsulate(
+    ctx: &XdpContext,
+    cfg: &Config,
+    sub: &Subscriber,
+    host_mac: [u8; 6],
+    core_mac: [u8; 6],
+    vxlan_sport: u16,
+) -> Result<Verdict, Verdict> {
+    match sub.lsl_kind {
+        lsl_kind::DOT1Q => {
+            fwd::adjust_head(ctx, -4)?;
+            store(ctx, 0, host_mac)?;
+            store(ctx, 6, sub.gw_mac)?;
+            store(ctx, 12, nerg_abi::ethertype::VLAN.to_be_bytes())?;
+            store(ctx, 14, sub.c_vid.to_be_bytes())?;
+            store(ctx, 16, nerg_abi::ethertype::IPV4.to_be_bytes())?;
+            Ok(fwd::redirect(cfg.access_ifindex))
+        }
+        lsl_kind::QINQ => {
+            fwd::adjust_head(ctx, -8)?;
+            store(ctx, 0, host_mac)?;
+            store(ctx, 6, sub.gw_mac)?;
+            store(ctx, 12, sub.s_tpid.to_be_bytes())?;
+            store(ctx, 14, sub.s_vid.to_be_bytes())?;
+            store(ctx, 16, nerg_abi::ethertype::VLAN.to_be_bytes())?;
+            store(ctx, 18, sub.c_vid.to_be_bytes())?;
+            store(ctx, 20, nerg_abi::ethertype::IPV4.to_be_bytes())?;
+            Ok(fwd::redirect(cfg.access_ifindex))
+        }
+        lsl_kind::VXLAN4 => {
+            // The inner Ethernet header is the one already at the front.
+            fwd::write_eth(ctx, host_mac, sub.gw_mac)?;
+            let inner_len = (ctx.data_end() - ctx.data()) as u16;
+            fwd::adjust_head(ctx, -VXLAN4_OVERHEAD)?;
+            let udp_len = 8 + 8 + inner_len;
+            let tot_len = 20 + udp_len;
+            let src = cfg.vtep_ipv4.to_ne_bytes();
+            let dst = sub.remote_vtep.to_ne_bytes();
+            let tot = tot_len.to_be_bytes();
+            let mut hdr = [
+                0x45, 0, tot[0], tot[1], 0, 0, 0x40, 0, 64, 17, 0, 0, src[0], src[1], src[2],
+                src[3], dst[0], dst[1], dst[2], dst[3],
+            ];
+            let check = csum::ipv4_header(&hdr).to_ne_bytes();
+            hdr[10] = check[0];
+            hdr[11] = check[1];
+            store(ctx, IP, hdr)?;
+            let sport = vxlan_sport.to_be_bytes();
+            let dport = cfg.vxlan_port.to_ne_bytes();
+            let ulen = udp_len.to_be_bytes();
+            // UDP checksum 0: allowed for VXLAN over IPv4 (RFC 7348 §5).
+            store(
+                ctx,
+                IP + 20,
+                [
+                    sport[0], sport[1], dport[0], dport[1], ulen[0], ulen[1], 0, 0,
+                ],
+            )?;
+            let vni = (sub.vni << 8).to_be_bytes();
+            store(
+                ctx,
+                IP + 28,
+                [0x08, 0, 0, 0, vni[0], vni[1], vni[2], vni[3]],
+            )?;
+            let ingress = ctx.ingress_ifindex() as u32;
+            match fwd::route(
+                ctx,
+                ingress,
+                ipproto::UDP,
+                cfg.vtep_ipv4,
+                sub.remote_vtep,
+                tot_len,
+            )? {
+                Route::Via {
+                    ifindex,
+                    smac,
+                    dmac,
+                } => {
+                    fwd::write_eth(ctx, dmac, smac)?;
+                    Ok(fwd::redirect(ifindex))
+                }
+                Route::NoNeigh => {
+                    // Let the stack resolve the BRG's VTEP: the outer packet is a plain
+                    // routed UDP datagram, addressed to this interface.
+                    count_stat(Counter::FibNoNeigh);
+                    fwd::write_eth(ctx, core_mac, cfg.access_mac)?;
+                    Ok(Verdict::Pass)
+                }
+            }
+        }
+        _ => Err(Verdict::Drop(DropReason::UnknownLsl)),
+    }
+}

@@ -1,0 +1,218 @@
+//! Forwarding after NAT: strip or push the LSL encapsulation, rewrite addresses and ports
+//! with incremental checksums, look the route up (`bpf_fib_lookup`), rewrite MACs, redirect
+//! through the device map.
+//!
+//! Every rewrite happens at fixed offsets once the frame is plain Ethernet + IPv4 (the IP
+//! header at 14, the transport header at 34): the verifier sees constant offsets, and each
+//! access is bounds-checked again after `bpf_xdp_adjust_head`.
+
+use aya_ebpf::{
+    EbpfContext as _,
+    bindings::{
+        BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS,
+        bpf_fib_lookup,
+    },
+    helpers::generated::{bpf_fib_lookup as fib_lookup_helper, bpf_xdp_adjust_head},
+    programs::XdpContext,
+};
+use nerg_abi::{Counter, DropReason};
+
+use crate::{
+    DEVMAP, Verdict, count_stat, csum,
+    nat::Public,
+    packet::{ipproto, ipv4off, l4off, load, store},
+};
+
+/// Where the IPv4 header starts once the frame is plain Ethernet.
+pub(crate) const IP: usize = 14;
+/// Where the transport header starts (IPv4 without options).
+pub(crate) const L4: usize = IP + ipv4off::LEN;
+const AF_INET: u8 = 2;
+
+/// Moves the frame's start by `delta` bytes (positive: remove bytes in front).
+#[inline(always)]
+pub(crate) fn adjust_head(ctx: &XdpContext, delta: i32) -> Result<(), Verdict> {
+    // SAFETY: the helper takes the program's own context; it re-validates the new bounds.
+    let rc = unsafe { bpf_xdp_adjust_head(ctx.as_ptr().cast(), delta) };
+    if rc != 0 {
+        return Err(Verdict::Drop(DropReason::EncapFailed));
+    }
+    Ok(())
+}
+
+/// Which address and port a translation rewrites.
+#[derive(Clone, Copy)]
+pub(crate) enum Side {
+    /// Upstream: source address and source port (ICMP: identifier).
+    Source,
+    /// Downstream: destination address and destination port (ICMP: identifier).
+    Destination,
+}
+
+/// Rewrites the IPv4 address and transport port on `side` to `to`, decrements the TTL, and
+/// updates the IPv4 and transport checksums incrementally. The frame must be plain Ethernet
+/// + IPv4 without options.
+#[inline(always)]
+pub(crate) fn translate(
+    ctx: &XdpContext,
+    proto: u8,
+    side: Side,
+    to: Public,
+) -> Result<(), Verdict> {
+    let (addr_off, port_off) = match side {
+        Side::Source => (IP + ipv4off::SADDR, L4 + l4off::SPORT),
+        Side::Destination => (IP + ipv4off::DADDR, L4 + l4off::DPORT),
+    };
+    let old_addr: u32 = load(ctx, addr_off)?;
+    let ttl_proto: [u8; 2] = load(ctx, IP + ipv4off::TTL)?;
+    let new_ttl_proto = [ttl_proto[0].wrapping_sub(1), ttl_proto[1]];
+    let mut check: u16 = load(ctx, IP + ipv4off::CHECK)?;
+    check = csum::replace16(
+        check,
+        u16::from_ne_bytes(ttl_proto),
+        u16::from_ne_bytes(new_ttl_proto),
+    );
+    check = csum::replace32(check, old_addr, to.ip);
+    store(ctx, addr_off, to.ip)?;
+    store(ctx, IP + ipv4off::TTL, new_ttl_proto)?;
+    store(ctx, IP + ipv4off::CHECK, check)?;
+
+    match proto {
+        ipproto::TCP | ipproto::UDP => {
+            let check_off = if proto == ipproto::TCP {
+                L4 + l4off::TCP_CHECK
+            } else {
+                L4 + l4off::UDP_CHECK
+            };
+            let old_port: u16 = load(ctx, port_off)?;
+            let mut l4check: u16 = load(ctx, check_off)?;
+            // UDP over IPv4 may carry no checksum (0): leave it so (RFC 768).
+            if proto == ipproto::TCP || l4check != 0 {
+                l4check = csum::replace32(l4check, old_addr, to.ip);
+                l4check = csum::replace16(l4check, old_port, to.port);
+                if proto == ipproto::UDP && l4check == 0 {
+                    l4check = 0xffff;
+                }
+                store(ctx, check_off, l4check)?;
+            }
+            store(ctx, port_off, to.port)?;
+        }
+        _ => {
+            // ICMP echo: the identifier is the "port"; no pseudo-header in the checksum.
+            let old_id: u16 = load(ctx, L4 + l4off::ICMP_ID)?;
+            let check: u16 = load(ctx, L4 + l4off::ICMP_CHECK)?;
+            store(
+                ctx,
+                L4 + l4off::ICMP_CHECK,
+                csum::replace16(check, old_id, to.port),
+            )?;
+            store(ctx, L4 + l4off::ICMP_ID, to.port)?;
+        }
+    }
+    Ok(())
+}
+
+/// The route to `daddr` (from `saddr`) for a packet that arrived on `ifindex`.
+pub(crate) enum Route {
+    /// Forward out of `ifindex` with these MACs.
+    Via {
+        ifindex: u32,
+        smac: [u8; 6],
+        dmac: [u8; 6],
+    },
+    /// Routed, but the next hop's MAC is unknown: the stack must resolve it.
+    NoNeigh,
+}
+
+/// `bpf_fib_lookup` for an IPv4 packet.
+#[inline(always)]
+pub(crate) fn route(
+    ctx: &XdpContext,
+    ifindex: u32,
+    proto: u8,
+    saddr: u32,
+    daddr: u32,
+    tot_len: u16,
+) -> Result<Route, Verdict> {
+    // SAFETY: bpf_fib_lookup is plain data; all-zero is a valid value.
+    let mut p: bpf_fib_lookup = unsafe { core::mem::zeroed() };
+    p.family = AF_INET;
+    p.l4_protocol = proto;
+    p.__bindgen_anon_1.tot_len = tot_len;
+    p.ifindex = ifindex;
+    p.__bindgen_anon_3.ipv4_src = saddr;
+    p.__bindgen_anon_4.ipv4_dst = daddr;
+    // SAFETY: `p` is a valid, initialised bpf_fib_lookup of the size passed.
+    let rc = unsafe {
+        fib_lookup_helper(
+            ctx.as_ptr(),
+            &mut p,
+            core::mem::size_of::<bpf_fib_lookup>() as i32,
+            0,
+        )
+    };
+    match rc as u32 {
+        BPF_FIB_LKUP_RET_SUCCESS => Ok(Route::Via {
+            ifindex: p.ifindex,
+            smac: p.smac,
+            dmac: p.dmac,
+        }),
+        BPF_FIB_LKUP_RET_NO_NEIGH => Ok(Route::NoNeigh),
+        BPF_FIB_LKUP_RET_FRAG_NEEDED => Err(Verdict::Drop(DropReason::FragNeeded)),
+        _ => Err(Verdict::Drop(DropReason::NoRoute)),
+    }
+}
+
+/// Writes the Ethernet header (`dst`, `src`, IPv4) at the start of the frame.
+#[inline(always)]
+pub(crate) fn write_eth(ctx: &XdpContext, dst: [u8; 6], src: [u8; 6]) -> Result<(), Verdict> {
+    store(ctx, 0, dst)?;
+    store(ctx, 6, src)?;
+    store(ctx, 12, nerg_abi::ethertype::IPV4.to_be_bytes())
+}
+
+/// Redirects the frame out of `ifindex` through the device map.
+#[inline(always)]
+pub(crate) fn redirect(ifindex: u32) -> Verdict {
+    match DEVMAP.redirect(ifindex, 0) {
+        Ok(_) => Verdict::Redirect,
+        Err(_) => Verdict::Drop(DropReason::NoEgress),
+    }
+}
+
+/// After translation: route and redirect, or hand the frame to the stack (addressed to the
+/// ingress interface's own MAC, from `src_mac`) when the next hop's MAC is unknown.
+#[inline(always)]
+pub(crate) fn forward(
+    ctx: &XdpContext,
+    in_ifindex: u32,
+    in_mac: [u8; 6],
+    src_mac: [u8; 6],
+    proto: u8,
+) -> Result<Verdict, Verdict> {
+    let saddr: u32 = load(ctx, IP + ipv4off::SADDR)?;
+    let daddr: u32 = load(ctx, IP + ipv4off::DADDR)?;
+    let tot_len: [u8; 2] = load(ctx, IP + ipv4off::TOT_LEN)?;
+    match route(
+        ctx,
+        in_ifindex,
+        proto,
+        saddr,
+        daddr,
+        u16::from_be_bytes(tot_len),
+    )? {
+        Route::Via {
+            ifindex,
+            smac,
+            dmac,
+        } => {
+            write_eth(ctx, dmac, smac)?;
+            Ok(redirect(ifindex))
+        }
+        Route::NoNeigh => {
+            count_stat(Counter::FibNoNeigh);
+            write_eth(ctx, in_mac, src_mac)?;
+            Ok(Verdict::Pass)
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! L2-aware NAPT44 mappings (Cilium `nat.h` layering): map helpers, then "find or create a
+//! mapping" on top.
+//!
+//! A mapping is endpoint-independent (RFC 4787 REQ-1): keyed by (home, private address,
+//! private port, protocol), with no destination. It lives in the home's port blocks on the
+//! home's one public address (paired pooling, RFC 4787 REQ-2). Creation:
+//! 1. the original port, when it lies in one of the home's blocks (port preservation);
+//! 2. else, and when that port is taken, up to [`NAT_MAX_PROBES`] candidates
+//!    `index = (hash + i * NAT_PROBE_STRIDE) % ports_in_blocks`, `i = 1..`, where the index
+//!    counts through the blocks in order (block `index / block_size`, offset
+//!    `index % block_size`). Never a port outside the home's blocks.
+//!
+//! A candidate is claimed by inserting the reverse entry with `BPF_NOEXIST` (two CPUs cannot
+//! both win the same public port), then the forward entry with `BPF_NOEXIST`; if the forward
+//! insert loses a race for the same flow, the reverse entry is removed again and the winner's
+//! mapping is used. Entries are only ever removed by vgd's expiry (plain hash maps, not LRU:
+//! a live flow is never evicted).
+
+use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
+use nerg_abi::{
+    Config, Counter, DropReason, MAX_BLOCKS, NAT_MAX_PROBES, NAT_PROBE_STRIDE, NatFwdKey,
+    NatMapping, NatRev, NatRevKey, Subscriber, SubscriberId, tcp_seen,
+};
+
+use crate::{
+    NAT_FWD, NAT_REV, Verdict, count, count_stat,
+    packet::{ipproto, tcpflag},
+};
+
+/// The transport identity of a packet from a home.
+#[derive(Clone, Copy)]
+pub(crate) struct Flow {
+    /// IP protocol.
+    pub(crate) proto: u8,
+    /// Source port or ICMP echo identifier, raw (network order in memory).
+    pub(crate) sport: u16,
+    /// TCP flags (0 for other protocols).
+    pub(crate) tcp_flags: u8,
+}
+
+/// A public transport address.
+#[derive(Clone, Copy)]
+pub(crate) struct Public {
+    /// Raw IPv4 address.
+    pub(crate) ip: u32,
+    /// Raw port or identifier.
+    pub(crate) port: u16,
+}
+
+/// Finds the home's mapping for this flow, or creates one.
+#[inline(always)]
+pub(crate) fn upstream(
+    sub_id: SubscriberId,
+    sub: &Subscriber,
+    cfg: &Config,
+    saddr: u32,
+    flow: Flow,
+    host_mac: [u8; 6],
+) -> Result<Public, Verdict> {
+    let key = NatFwdKey {
+        sub: sub_id,
+        priv_ip: saddr,
+        priv_port: flow.sport,
+        proto: flow.proto,
+        _pad: 0,
+    };
+    // SAFETY: `bpf_ktime_get_ns` has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if let Some(m) = NAT_FWD.get_ptr_mut(key) {
+        // SAFETY: a pointer from a successful lookup stays valid for this program run; the
+        // fields written are plain integers (a torn read by vgd only delays expiry).
+        let m = unsafe { &mut *m };
+        m.last_seen_ns = now;
+        if flow.proto == ipproto::TCP {
+            m.tcp_seen |= tcp_bits(m.tcp_seen, flow.tcp_flags);
+        }
+        return Ok(Public {
+            ip: m.pub_ip,
+            port: m.pub_port,
+        });
+    }
+    create(sub_id, sub, cfg, &key, flow, host_mac, now)
+}
+
+/// The `tcp_seen` bits a segment with `flags` adds.
+#[inline(always)]
+fn tcp_bits(seen: u8, flags: u8) -> u8 {
+    let mut bits = 0;
+    if flags & tcpflag::SYN != 0 {
+        bits |= tcp_seen::SYN_OUT;
+    } else if seen & tcp_seen::SYN_OUT != 0 {
+        bits |= tcp_seen::ESTABLISHED;
+    }
+    if flags & tcpflag::FIN != 0 {
+        bits |= tcp_seen::FIN_OUT;
+    }
+    if flags & tcpflag::RST != 0 {
+        bits |= tcp_seen::RST;
+    }
+    bits
+}
+
+/// A well-mixed 32-bit hash of the flow (murmur3 finaliser), to spread probe sequences.
+#[inline(always)]
+fn flow_hash(key: &NatFwdKey) -> u32 {
+    let mut x = key.sub.wrapping_mul(0x9e37_79b1)
+        ^ key.priv_ip
+        ^ (u32::from(key.priv_port) << 16 | u32::from(key.proto));
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x85eb_ca6b);
+    x ^= x >> 13;
+    x = x.wrapping_mul(0xc2b2_ae35);
+    x ^ (x >> 16)
+}
+
+#[inline(always)]
+fn create(
+    sub_id: SubscriberId,
+    sub: &Subscriber,
+    cfg: &Config,
+    key: &NatFwdKey,
+    flow: Flow,
+    host_mac: [u8; 6],
+    now: u64,
+) -> Result<Public, Verdict> {
+    let block_size = u32::from(cfg.nat_block_size);
+    let blocks = if sub.block_count as usize > MAX_BLOCKS {
+        MAX_BLOCKS as u32
+    } else {
+        sub.block_count
+    };
+    let total = blocks * block_size;
+    if sub.public_ip == 0 || total == 0 {
+        return Err(Verdict::Drop(DropReason::NoPublicAddress));
+    }
+    // Port preservation: the original port's index, when it is inside a block.
+    let orig = u32::from(u16::from_be(flow.sport));
+    let mut preserved = u32::MAX;
+    let mut b = 0;
+    while b < MAX_BLOCKS {
+        let start = u32::from(sub.blocks[b]);
+        if (b as u32) < blocks && orig >= start && orig < start + block_size {
+            preserved = b as u32 * block_size + (orig - start);
+        }
+        b += 1;
+    }
+    let hash = flow_hash(key);
+    let rev = NatRev {
+        sub: sub_id,
+        priv_ip: key.priv_ip,
+        priv_port: key.priv_port,
+        host_mac,
+        flags: 0,
+        _pad: [0; 3],
+        last_seen_ns: now,
+    };
+    let mut i = 0;
+    while i < NAT_MAX_PROBES {
+        // checked_*: a zero divisor is excluded above, but only the checked forms keep a
+        // division-by-zero panic path (which the verifier rejects) out of the object.
+        let index = if i == 0 && preserved != u32::MAX {
+            preserved
+        } else {
+            hash.wrapping_add(i.wrapping_mul(NAT_PROBE_STRIDE))
+                .checked_rem(total)
+                .unwrap_or(0)
+        };
+        let block = index.checked_div(block_size).unwrap_or(0) as usize;
+        if block < MAX_BLOCKS {
+            let offset = index.checked_rem(block_size).unwrap_or(0);
+            let port = (u32::from(sub.blocks[block]) + offset) as u16;
+            let public = Public {
+                ip: sub.public_ip,
+                port: port.to_be(),
+            };
+            let seen = if flow.proto == ipproto::TCP {
+                tcp_bits(0, flow.tcp_flags)
+            } else {
+                0
+            };
+            if let Some(result) = claim(key, &rev, public, seen, now) {
+                if result.is_ok() {
+                    count_stat(Counter::NatCreated);
+                    if index == preserved {
+                        count_stat(Counter::NatPortPreserved);
+                    }
+                    count(&crate::NERG_STATS, Counter::NatProbes.index(), u64::from(i));
+                }
+                return result;
+            }
+        }
+        i += 1;
+    }
+    Err(Verdict::Drop(DropReason::NatPortsExhausted))
+}
+
+/// Tries to take `public` for the flow. `None`: the port is taken, try the next one.
+#[inline(always)]
+fn claim(
+    key: &NatFwdKey,
+    rev: &NatRev,
+    public: Public,
+    tcp_seen: u8,
+    now: u64,
+) -> Option<Result<Public, Verdict>> {
+    let rev_key = NatRevKey {
+        pub_ip: public.ip,
+        pub_port: public.port,
+        proto: key.proto,
+        _pad: 0,
+    };
+    if NAT_REV
+        .insert(rev_key, *rev, u64::from(BPF_NOEXIST))
+        .is_err()
+    {
+        return None;
+    }
+    let mapping = NatMapping {
+        pub_ip: public.ip,
+        pub_port: public.port,
+        tcp_seen,
+        flags: 0,
+        last_seen_ns: now,
+    };
+    if NAT_FWD
+        .insert(*key, mapping, u64::from(BPF_NOEXIST))
+        .is_ok()
+    {
+        return Some(Ok(public));
+    }
+    // Another CPU created this flow's mapping meanwhile: give the port back, use theirs.
+    let _ = NAT_REV.remove(rev_key);
+    // SAFETY: plain lookup; the value is copied out at once.
+    Some(match unsafe { NAT_FWD.get(*key) } {
+        Some(m) => Ok(Public {
+            ip: m.pub_ip,
+            port: m.pub_port,
+        }),
+        None => Err(Verdict::Drop(DropReason::NatInsertFailed)),
+    })
+}
