@@ -196,6 +196,22 @@ impl Netns {
         }
     }
 
+    /// Runs `f` on a new thread inside this namespace and returns at once (servers a test
+    /// talks to). Join the handle to get the result.
+    pub fn spawn_thread<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> std::thread::JoinHandle<R> {
+        let file = File::open(self.path())
+            .unwrap_or_else(|e| panic!("opening {}: {e}", self.path().display()));
+        let name = self.name.clone();
+        std::thread::spawn(move || {
+            setns(&file, CloneFlags::CLONE_NEWNET)
+                .unwrap_or_else(|e| panic!("setns into {name}: {e}"));
+            f()
+        })
+    }
+
     /// Sets `dev` up.
     pub fn link_up(&self, dev: &str) {
         self.ip(&["link", "set", dev, "up"]);
