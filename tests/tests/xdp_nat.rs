@@ -266,13 +266,13 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
             )
         })
         .collect();
-    let mut no_nat = homes[0].clone();
+    let mut no_nat = homes[0];
     no_nat.0.id = NO_NAT_HOME;
     no_nat.0.c_vid = 104;
     no_nat.1.c_vid = 104;
     no_nat.1.public_ip = 0;
     no_nat.1.block_count = 0;
-    let mut full = homes[0].clone();
+    let mut full = homes[0];
     full.0.id = FULL_HOME;
     full.0.c_vid = 105;
     full.0.block = 60000;
