@@ -707,3 +707,97 @@ fn upstream_edge_cases() {
     assert_eq!(rig.up(&wrap(frag)).0, XdpVerdict::Drop);
     assert_eq!(rig.drops(DropReason::Fragment) - before, 1);
 }
+
+#[test]
+fn idle_mappings_expire_and_their_ports_are_held_back() {
+    use vg::fastpath::expiry::{Timers, monotonic_ns};
+    let mut rig = rig("natexp");
+    let home = HOMES[0];
+    let wrap = |inner: Vec<u8>| home.encap([0; 6]).encapsulate(&inner).unwrap();
+    assert_eq!(
+        rig.up(&wrap(udp_up(40000, INTERNET, 53))).0,
+        XdpVerdict::Redirect
+    );
+    let syn = frames::tcp(
+        HOST_MAC,
+        [0; 6],
+        (HOST, 50000),
+        (INTERNET, 443),
+        TcpControl::Syn,
+        1,
+        None,
+        &[],
+        64,
+    );
+    assert_eq!(rig.up(&wrap(syn)).0, XdpVerdict::Redirect);
+    let timers = Timers::default();
+    let now = monotonic_ns();
+
+    // Within the timers: nothing expires.
+    let r = rig
+        .fp
+        .maps()
+        .sweep_nat(&timers, now + 200 * 1_000_000_000)
+        .unwrap();
+    assert_eq!((r.mappings, r.expired), (2, 0));
+
+    // 250 s later the half-open TCP mapping is gone (transitory 240 s), the UDP one stays.
+    let r = rig
+        .fp
+        .maps()
+        .sweep_nat(&timers, now + 250 * 1_000_000_000)
+        .unwrap();
+    assert_eq!(r.expired, 1, "{r:?}");
+    assert!(
+        rig.fp
+            .maps()
+            .nat_mapping(&NatFwdKey {
+                sub: home.id,
+                priv_ip: raw(HOST),
+                priv_port: 50000u16.to_be(),
+                proto: 6,
+                _pad: 0
+            })
+            .unwrap()
+            .is_none()
+    );
+
+    // 310 s later UDP (300 s) goes too; its public port is held back and translates nothing.
+    let t_udp = now + 310 * 1_000_000_000;
+    let r = rig.fp.maps().sweep_nat(&timers, t_udp).unwrap();
+    assert_eq!(r.expired, 1, "{r:?}");
+    let key = NatRevKey {
+        pub_ip: raw(PUBLIC1),
+        pub_port: 40000u16.to_be(),
+        proto: 17,
+        _pad: 0,
+    };
+    let held = rig.fp.maps().nat_reverse(&key).unwrap().expect("tombstone");
+    assert_eq!(
+        held.flags & nerg_abi::nat_flags::TOMBSTONE,
+        nerg_abi::nat_flags::TOMBSTONE
+    );
+    let reply = frames::udp(
+        NEXT_HOP_MAC,
+        [0; 6],
+        (INTERNET, 53),
+        (PUBLIC1, 40000),
+        b"late",
+    );
+    let before = rig.drops(DropReason::NoMapping);
+    assert_eq!(
+        rig.down(&reply).0,
+        XdpVerdict::Drop,
+        "a held-back port translates nothing"
+    );
+    assert_eq!(rig.drops(DropReason::NoMapping) - before, 1);
+
+    // After the hold-down the port is free again.
+    let r = rig
+        .fp
+        .maps()
+        .sweep_nat(&timers, t_udp + 121 * 1_000_000_000)
+        .unwrap();
+    assert!(r.released >= 2, "{r:?}");
+    assert!(rig.fp.maps().nat_reverse(&key).unwrap().is_none());
+}

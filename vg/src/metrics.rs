@@ -14,6 +14,12 @@ pub struct Metrics {
     drops: IntCounterVec,
     /// Frames the slow path received, by punt reason.
     pub punts: IntCounterVec,
+    /// NAT mappings in the tables at the last expiry sweep.
+    pub nat_mappings: prometheus::IntGauge,
+    /// NAT mappings expired by idleness.
+    pub nat_expired: prometheus::IntCounter,
+    /// Public ports released after their hold-down.
+    pub nat_ports_released: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -41,14 +47,30 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let nat_mappings =
+            prometheus::IntGauge::new("vg_nat_mappings", "NAT mappings at the last expiry sweep")?;
+        let nat_expired = prometheus::IntCounter::new(
+            "vg_nat_expired_total",
+            "NAT mappings removed after their idle timer",
+        )?;
+        let nat_ports_released = prometheus::IntCounter::new(
+            "vg_nat_ports_released_total",
+            "Public ports released after the hold-down (RFC 6888 REQ-8)",
+        )?;
         registry.register(Box::new(fastpath.clone()))?;
         registry.register(Box::new(drops.clone()))?;
         registry.register(Box::new(punts.clone()))?;
+        registry.register(Box::new(nat_mappings.clone()))?;
+        registry.register(Box::new(nat_expired.clone()))?;
+        registry.register(Box::new(nat_ports_released.clone()))?;
         Ok(Self {
             registry,
             fastpath,
             drops,
             punts,
+            nat_mappings,
+            nat_expired,
+            nat_ports_released,
         })
     }
 

@@ -59,9 +59,10 @@ pub const MAX_SUBSCRIBERS: u32 = 131_072;
 pub const MAX_HOSTS: u32 = 524_288;
 /// Size in bytes of the punt ring buffer (a power of two, a multiple of the page size).
 pub const PUNT_RING_BYTES: u32 = 4 << 20;
-/// Bytes of a punted frame copied to the slow path; longer frames are cut (the slow path's
-/// protocols, ARP, DHCP, ICMP echo to the gateway, fit easily).
-pub const PUNT_MAX_FRAME: usize = 1536;
+/// Bytes of a punted frame copied to the slow path; longer frames are cut. Large enough for
+/// a 1500-byte packet inside VXLAN (1564 bytes), so that the gateway can quote it in an ICMP
+/// error; with the header a record is 2 KiB.
+pub const PUNT_MAX_FRAME: usize = 2032;
 
 /// Names of the programs in the vG object file.
 pub mod program_names {
@@ -438,6 +439,9 @@ pub struct NatRev {
 pub mod nat_flags {
     /// Created by the control plane (a port forward), never expired by idleness.
     pub const STATIC: u8 = 1 << 0;
+    /// On a reverse entry: the mapping expired; the public port is held back (RFC 6888
+    /// REQ-8, 120 s) and translates nothing. vgd removes it when the hold-down ends.
+    pub const TOMBSTONE: u8 = 1 << 1;
 }
 
 /// Bits of [`NatMapping::tcp_seen`].

@@ -11,7 +11,8 @@
 
 use aya_ebpf::programs::XdpContext;
 use nerg_abi::{
-    Config, Counter, DropReason, NatRevKey, Subscriber, config_flags, lsl_kind, sub_flags,
+    Config, Counter, DropReason, NatRevKey, Subscriber, config_flags, lsl_kind, nat_flags,
+    sub_flags,
 };
 
 use crate::{
@@ -68,6 +69,9 @@ pub(crate) fn try_vg_core(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict
     };
     // SAFETY: plain hash map lookup; the value is copied out at once.
     let rev = *unsafe { NAT_REV.get(key) }.ok_or(Verdict::Drop(DropReason::NoMapping))?;
+    if rev.flags & nat_flags::TOMBSTONE != 0 {
+        return Err(Verdict::Drop(DropReason::NoMapping));
+    }
     let sub = match SUBSCRIBERS.get(rev.sub) {
         Some(sub) if sub.flags & sub_flags::ACTIVE != 0 => sub,
         _ => return Err(Verdict::Drop(DropReason::UnknownLsl)),

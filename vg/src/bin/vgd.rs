@@ -21,7 +21,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 use vg::{
     config::Config,
-    fastpath::{AttachMode, Counters, FastPath, bpffs, reconcile::Interfaces},
+    fastpath::{
+        AttachMode, Counters, FastPath, bpffs,
+        expiry::{NatTables, Timers, monotonic_ns},
+        reconcile::Interfaces,
+    },
     metrics::Metrics,
 };
 
@@ -38,6 +42,9 @@ struct Args {
     /// Access-side interface (towards the BRGs' LSLs); overrides `fastpath.access_interface`.
     #[arg(long, env = "VGD_ACCESS_IFACE")]
     access_iface: Option<String>,
+    /// Core-side interface (towards the internet): downstream NAT; none = upstream only.
+    #[arg(long, env = "VGD_CORE_IFACE")]
+    core_iface: Option<String>,
     /// XDP attach mode: native in production; generic only for diagnosis.
     #[arg(long, env = "VGD_XDP_MODE", value_enum, default_value_t = AttachMode::Native)]
     xdp_mode: AttachMode,
@@ -50,6 +57,9 @@ struct Args {
     /// Address of the HTTP listener for /metrics, /health and /ready.
     #[arg(long, env = "VGD_LISTEN", default_value = "127.0.0.1:9180")]
     listen: SocketAddr,
+    /// How often idle NAT mappings are swept (seconds).
+    #[arg(long, env = "VGD_EXPIRY_INTERVAL", default_value = "10", value_parser = parse_secs)]
+    expiry_interval: std::time::Duration,
     /// Log output format.
     #[arg(long, env = "VGD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -62,6 +72,13 @@ struct Args {
 enum LogFormat {
     Text,
     Json,
+}
+
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(std::time::Duration::from_secs(n)),
+        _ => Err("a whole number of seconds, at least 1".into()),
+    }
 }
 
 fn parse_instance(s: &str) -> Result<String, String> {
@@ -135,11 +152,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .context("preparing bpffs for the fast path's maps")?;
     let mut fastpath = FastPath::load(&pin_dir).context("loading the XDP fast path")?;
     info!(pin_dir = %pin_dir.display(), "fast path loaded, maps pinned");
+    let core_ifindex = match &args.core_iface {
+        Some(core) => Some(vg::fastpath::if_index(core).context("checking --core-iface")?),
+        None => None,
+    };
     let ifaces = Interfaces {
         access_ifindex: ifindex,
         access_mac: interface_mac(&access_iface)?,
-        core_ifindex: None,
+        core_ifindex,
     };
+    // bpf_fib_lookup refuses to route (FWD_DISABLED) for interfaces without forwarding.
+    for iface in std::iter::once(&access_iface).chain(args.core_iface.as_ref()) {
+        let path = format!("/proc/sys/net/ipv4/conf/{iface}/forwarding");
+        std::fs::write(&path, "1").with_context(|| format!("enabling IPv4 forwarding ({path})"))?;
+    }
+    info!("IPv4 forwarding enabled on the access and core interfaces");
     let report = fastpath
         .maps()
         .reconcile(&config, &ifaces)
@@ -148,7 +175,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     fastpath
         .attach_access(&access_iface, args.xdp_mode)
         .context("attaching the access-side XDP program")?;
-    info!(iface = %access_iface, mode = %args.xdp_mode, "XDP attached");
+    info!(iface = %access_iface, mode = %args.xdp_mode, "XDP attached (access)");
+    if let Some(core) = &args.core_iface {
+        fastpath
+            .attach_core(core, args.xdp_mode)
+            .context("attaching the core-side XDP program")?;
+        info!(iface = %core, mode = %args.xdp_mode, "XDP attached (core)");
+    }
 
     let state = Arc::new(AppState {
         metrics: Metrics::new().context("creating metrics")?,
@@ -167,6 +200,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
+
+    let tables = NatTables::open(&pin_dir).context("opening the NAT tables")?;
+    let expiry = tokio::spawn(run_expiry(
+        tables,
+        Timers::default(),
+        args.expiry_interval,
+        Arc::clone(&state),
+        shutdown.clone(),
+    ));
 
     let ring = fastpath.take_punt_ring().context("opening the punt ring")?;
     let slow_state = Arc::clone(&state);
@@ -188,6 +230,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .context("HTTP server failed")?;
 
     shutdown.cancel();
+    if let Err(err) = expiry.await {
+        error!(error = %err, "NAT expiry task panicked");
+    }
     match slowpath.await {
         Ok(Ok(())) => {}
         Ok(Err(err)) => error!(error = %err, "slow path reader failed"),
@@ -240,6 +285,52 @@ async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    }
+}
+
+/// Sweeps the NAT tables every `interval` until shutdown (on a blocking thread: a sweep
+/// iterates the maps with one syscall per entry).
+async fn run_expiry(
+    tables: NatTables,
+    timers: Timers,
+    interval: std::time::Duration,
+    state: Arc<AppState>,
+    shutdown: CancellationToken,
+) {
+    let tables = Arc::new(std::sync::Mutex::new(tables));
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let tables = Arc::clone(&tables);
+        let swept = tokio::task::spawn_blocking(move || {
+            let mut tables = tables
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            tables.sweep(&timers, monotonic_ns())
+        })
+        .await;
+        match swept {
+            Ok(Ok(report)) => {
+                state
+                    .metrics
+                    .nat_mappings
+                    .set(i64::try_from(report.mappings - report.expired).unwrap_or(i64::MAX));
+                state.metrics.nat_expired.inc_by(report.expired as u64);
+                state
+                    .metrics
+                    .nat_ports_released
+                    .inc_by(report.released as u64);
+                if report.expired > 0 || report.released > 0 {
+                    tracing::debug!(?report, "NAT expiry sweep");
+                }
+            }
+            Ok(Err(err)) => error!(error = %err, "NAT expiry sweep failed"),
+            Err(err) => error!(error = %err, "NAT expiry sweep panicked"),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod bpffs;
 pub mod counters;
+pub mod expiry;
 pub mod maps;
 pub mod reconcile;
 pub mod test_run;

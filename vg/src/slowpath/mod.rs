@@ -7,6 +7,8 @@
 //! counts by reason and drains the ring so that it never fills; the answers (ARP, ICMP,
 //! DHCP) are the control-plane issue's.
 
+pub mod reply;
+
 use std::os::fd::AsRawFd;
 
 use aya::maps::{MapData, RingBuf};
