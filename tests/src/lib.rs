@@ -7,7 +7,10 @@
 pub mod frames;
 pub mod http;
 pub mod netns;
-pub mod raw;
+/// Raw frames on an interface (the slow path's packet socket).
+pub mod raw {
+    pub use vg::slowpath::packet_socket::PacketSocket as RawSocket;
+}
 pub mod vgd;
 pub mod wait;
 

@@ -14,6 +14,9 @@ pub struct Metrics {
     drops: IntCounterVec,
     /// Frames the slow path received, by punt reason.
     pub punts: IntCounterVec,
+    /// What the slow path did with punted frames: `outcome` (replied, dhcp, ignored,
+    /// send_failed) and a `detail` label.
+    pub slowpath: IntCounterVec,
     /// NAT mappings in the tables at the last expiry sweep.
     pub nat_mappings: prometheus::IntGauge,
     /// NAT mappings expired by idleness.
@@ -47,6 +50,13 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let slowpath = IntCounterVec::new(
+            Opts::new(
+                "vg_slowpath_frames_total",
+                "Punted frames by outcome (replied, dhcp, ignored, send_failed) and detail",
+            ),
+            &["outcome", "detail"],
+        )?;
         let nat_mappings =
             prometheus::IntGauge::new("vg_nat_mappings", "NAT mappings at the last expiry sweep")?;
         let nat_expired = prometheus::IntCounter::new(
@@ -60,6 +70,7 @@ impl Metrics {
         registry.register(Box::new(fastpath.clone()))?;
         registry.register(Box::new(drops.clone()))?;
         registry.register(Box::new(punts.clone()))?;
+        registry.register(Box::new(slowpath.clone()))?;
         registry.register(Box::new(nat_mappings.clone()))?;
         registry.register(Box::new(nat_expired.clone()))?;
         registry.register(Box::new(nat_ports_released.clone()))?;
@@ -68,6 +79,7 @@ impl Metrics {
             fastpath,
             drops,
             punts,
+            slowpath,
             nat_mappings,
             nat_expired,
             nat_ports_released,

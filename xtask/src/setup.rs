@@ -26,6 +26,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("util-linux", "nsenter"),
     ("procps", "sysctl"),
     ("ethtool", "offload settings"),
+    ("iputils-ping", "ping through LSLs and the NAT"),
     ("nftables", "Linux NAT baseline"),
     ("isc-dhcp-client", "dhclient in homes"),
     ("busybox", "udhcpc in homes"),

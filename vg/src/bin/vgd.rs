@@ -27,6 +27,10 @@ use vg::{
         reconcile::Interfaces,
     },
     metrics::Metrics,
+    slowpath::{
+        packet_socket::PacketSocket,
+        responder::{Outcome, Responder},
+    },
 };
 
 /// Command-line flags; each also reads an environment variable.
@@ -211,13 +215,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
     ));
 
     let ring = fastpath.take_punt_ring().context("opening the punt ring")?;
+    let socket = PacketSocket::bind(&access_iface)
+        .with_context(|| format!("opening a packet socket on {access_iface}"))?;
+    let mut responder = Responder::new(&config, socket);
     let slow_state = Arc::clone(&state);
+    let started = std::time::Instant::now();
     let slowpath = tokio::spawn(vg::slowpath::run(ring, shutdown.clone(), move |punted| {
         let reason = punted
             .as_ref()
             .and_then(|p| p.reason)
             .map_or("malformed", |r| r.label());
-        slow_state.metrics.punts.with_label_values(&[reason]).inc();
+        let m = &slow_state.metrics;
+        m.punts.with_label_values(&[reason]).inc();
+        let Some(punted) = punted else { return };
+        let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let (outcome, detail) = match responder.handle(&punted, now_ms) {
+            Outcome::Replied(kind) => ("replied", kind),
+            Outcome::Dhcp => ("dhcp", "pending_engine"),
+            Outcome::Ignored(why) => ("ignored", why),
+            Outcome::SendFailed => ("send_failed", ""),
+        };
+        m.slowpath.with_label_values(&[outcome, detail]).inc();
     }));
 
     state.ready.store(true, Ordering::Release);

@@ -7,7 +7,9 @@
 //! counts by reason and drains the ring so that it never fills; the answers (ARP, ICMP,
 //! DHCP) are the control-plane issue's.
 
+pub mod packet_socket;
 pub mod reply;
+pub mod responder;
 
 use std::os::fd::AsRawFd;
 
