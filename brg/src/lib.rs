@@ -1,1 +1,3 @@
 //! The NERG BRG agent: TR-181 bridging objects on the CWMP engine, applied to Linux.
+
+pub mod tagger;

@@ -1,14 +1,16 @@
-//! Real TCP and UDP stacks through the vG's XDP NAT, over a VXLAN LSL made by a kernel vxlan
-//! device in the BRG namespace:
+//! Real TCP and UDP stacks through the vG's XDP NAT, one home per LSL kind, all with the same
+//! private addresses:
 //!
 //! ```text
-//!  home (h0 192.168.1.10) -- br0 + vxlan0 (BRG, VTEP 10.0.0.2) -- acc0 (vG, VTEP 10.0.0.1)
-//!      XDP vg_access / vg_core -- core0 10.99.0.1 -- up0 10.99.0.2 (internet, 203.0.113.5)
+//!  home1 h0 -- BRG1 br0 [lan0, vxlan0 (kernel VXLAN, VNI 5001)] --+
+//!  home2 h0 -- BRG2 br0 [lan0, lsl0 + tc tagger 802.1Q 100]  -----+-- access br0 -- acc0 vG
+//!  home3 h0 -- BRG3 br0 [lan0, lsl0 + tc tagger QinQ 10.200] -----+        XDP vg_access / vg_core
+//!                                                           core0 10.99.0.1 -- up0 internet 203.0.113.5
 //! ```
 //!
 //! The fast path is loaded and configured by the test itself (vgd's NAT pool configuration
-//! is the control-plane issue's); both ends verify checksums (tx checksum offload is off
-//! where traffic enters, as on a real wire), so corrupted translations would show as lost
+//! is the control-plane issue's). Both ends verify checksums (tx checksum offload is off
+//! where traffic enters, as on a real wire), so a wrong translation would show as lost
 //! datagrams and stalled connections.
 
 use std::{
@@ -17,24 +19,20 @@ use std::{
     time::Duration,
 };
 
+use brg::tagger::{Tagger, Tags};
 use nerg_abi::{
-    Config, Counter, Host, HostKey, NatFwdKey, Subscriber, VxlanLslKey, config_flags, host_flags,
-    lsl_kind, program_names, stag_tpid, sub_flags,
+    Config, Counter, Host, HostKey, NatFwdKey, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey,
+    brg::TagCounter, config_flags, host_flags, lsl_kind, program_names, stag_tpid, sub_flags,
 };
 use nerg_tests::{Netns, PinDir, netns::veth, require_root, wait_until};
 use vg::fastpath::{AttachMode, FastPath, if_index};
 
 const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const BRG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
-const HOST_MAC: [u8; 6] = [0x02, 0x11, 0, 0, 0, 0x10];
-const GW_MAC: [u8; 6] = [0x02, 0x4e, 0x47, 0, 0, 0x01];
+const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
 const PUBLIC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const BLOCK: u16 = 20480;
 const BLOCK_SIZE: u16 = 512;
-const SUB: u32 = 1;
-const VNI: u32 = 5001;
 
 fn raw(ip: Ipv4Addr) -> u32 {
     u32::from_ne_bytes(ip.octets())
@@ -47,77 +45,87 @@ fn mac_str(m: [u8; 6]) -> String {
         .join(":")
 }
 
+#[derive(Clone, Copy)]
+enum Kind {
+    Vxlan { vni: u32, brg_vtep: Ipv4Addr },
+    Vlan { s_vid: Option<u16>, c_vid: u16 },
+}
+
+#[derive(Clone, Copy)]
+struct HomeSpec {
+    id: SubscriberId,
+    kind: Kind,
+    block: u16,
+    mtu: u16,
+}
+
+const HOMES: [HomeSpec; 3] = [
+    HomeSpec {
+        id: 1,
+        kind: Kind::Vxlan {
+            vni: 5001,
+            brg_vtep: Ipv4Addr::new(10, 0, 0, 2),
+        },
+        block: 20480,
+        mtu: 1450,
+    },
+    HomeSpec {
+        id: 2,
+        kind: Kind::Vlan {
+            s_vid: None,
+            c_vid: 100,
+        },
+        block: 20992,
+        mtu: 1500,
+    },
+    HomeSpec {
+        id: 3,
+        kind: Kind::Vlan {
+            s_vid: Some(10),
+            c_vid: 200,
+        },
+        block: 21504,
+        // QinQ's second tag does not fit a 1500-byte veth MTU (platform.md).
+        mtu: 1496,
+    },
+];
+
+fn host_mac(id: SubscriberId) -> [u8; 6] {
+    [0x02, 0x11, 0, 0, 0, id as u8]
+}
+
+fn gw_mac(id: SubscriberId) -> [u8; 6] {
+    [0x02, 0x4e, 0x47, 0, 0, id as u8]
+}
+
+struct Home {
+    spec: HomeSpec,
+    ns: Netns,
+    _brg: Netns,
+    _tagger: Option<Tagger>,
+}
+
 struct Lab {
     fp: FastPath,
-    home: Netns,
-    _brg: Netns,
-    vg: Netns,
+    homes: Vec<Home>,
+    _access: Netns,
+    _vg: Netns,
     inet: Netns,
     _pins: PinDir,
 }
 
 fn lab(tag: &str) -> Lab {
     require_root();
-    let home = Netns::new(&format!("{tag}-home"));
-    let brg = Netns::new(&format!("{tag}-brg"));
+    let access = Netns::new(&format!("{tag}-acc"));
     let vg = Netns::new(&format!("{tag}-vg"));
     let inet = Netns::new(&format!("{tag}-inet"));
-    for ns in [&home, &brg, &vg, &inet] {
+    for ns in [&access, &vg, &inet] {
         ns.disable_ipv6();
     }
-
-    // The home host, with complete checksums and room for VXLAN's 50 bytes.
-    veth(&home, "h0", &brg, "lan0");
-    home.ip(&[
-        "link",
-        "set",
-        "h0",
-        "address",
-        &mac_str(HOST_MAC),
-        "mtu",
-        "1450",
-    ]);
-    home.addr_add("h0", &format!("{HOST}/24"));
-    home.route_add("default", "192.168.1.1");
-    // The gateway's ARP answer comes from vgd's slow path (control-plane issue); here the
-    // host knows it.
-    home.ip(&[
-        "neigh",
-        "replace",
-        "192.168.1.1",
-        "lladdr",
-        &mac_str(GW_MAC),
-        "dev",
-        "h0",
-        "nud",
-        "permanent",
-    ]);
-    home.ethtool_k("h0", &["tx", "off"]);
-
-    // The BRG: LAN port and the VXLAN LSL on one bridge.
-    veth(&brg, "lsl0", &vg, "acc0");
-    brg.addr_add("lsl0", &format!("{BRG_VTEP}/24"));
-    brg.ip(&[
-        "link",
-        "add",
-        "vxlan0",
-        "type",
-        "vxlan",
-        "id",
-        &VNI.to_string(),
-        "local",
-        &BRG_VTEP.to_string(),
-        "remote",
-        &VG_VTEP.to_string(),
-        "dstport",
-        "4789",
-        "dev",
-        "lsl0",
-    ]);
-    brg.ip(&["link", "set", "lan0", "mtu", "1450"]);
-    brg.bridge("br0", &["lan0", "vxlan0"]);
-    brg.link_up("vxlan0");
-    brg.ethtool_k("lsl0", &["tx", "off"]);
+    veth(&vg, "acc0", &access, "vg");
+    access.bridge("br0", &["vg"]);
+    // Tags reach the vG in-line, as on a real access network (platform.md).
+    access.ethtool_k("vg", &["txvlan", "off", "tx-vlan-stag-hw-insert", "off"]);
 
     // The vG and the internet.
     veth(&vg, "core0", &inet, "up0");
@@ -130,9 +138,92 @@ fn lab(tag: &str) -> Lab {
     inet.route_add(&format!("{PUBLIC}/32"), "10.99.0.1");
     inet.ethtool_k("up0", &["tx", "off"]);
 
+    let mut homes = Vec::new();
+    for spec in HOMES {
+        let n = spec.id;
+        let home = Netns::new(&format!("{tag}-h{n}"));
+        let brg = Netns::new(&format!("{tag}-b{n}"));
+        for ns in [&home, &brg] {
+            ns.disable_ipv6();
+        }
+        veth(&home, "h0", &brg, "lan0");
+        home.ip(&[
+            "link",
+            "set",
+            "h0",
+            "address",
+            &mac_str(host_mac(n)),
+            "mtu",
+            &spec.mtu.to_string(),
+        ]);
+        home.addr_add("h0", &format!("{HOST}/24"));
+        home.route_add("default", &GW.to_string());
+        // The gateway's ARP answer comes from vgd's slow path (tests/gateway.rs); this test
+        // runs the fast path alone, so the host knows the gateway.
+        home.ip(&[
+            "neigh",
+            "replace",
+            &GW.to_string(),
+            "lladdr",
+            &mac_str(gw_mac(n)),
+            "dev",
+            "h0",
+            "nud",
+            "permanent",
+        ]);
+        home.ethtool_k("h0", &["tx", "off"]);
+        let port = format!("b{n}");
+        veth(&brg, "lsl0", &access, &port);
+        access.ip(&["link", "set", &port, "master", "br0"]);
+        brg.ethtool_k("lsl0", &["tx", "off"]);
+        let tagger = match spec.kind {
+            Kind::Vxlan { vni, brg_vtep } => {
+                brg.addr_add("lsl0", &format!("{brg_vtep}/24"));
+                brg.ip(&[
+                    "link",
+                    "add",
+                    "vxlan0",
+                    "type",
+                    "vxlan",
+                    "id",
+                    &vni.to_string(),
+                    "local",
+                    &brg_vtep.to_string(),
+                    "remote",
+                    &VG_VTEP.to_string(),
+                    "dstport",
+                    "4789",
+                    "dev",
+                    "lsl0",
+                ]);
+                brg.ip(&["link", "set", "lan0", "mtu", "1450"]);
+                brg.bridge("br0", &["lan0", "vxlan0"]);
+                brg.link_up("vxlan0");
+                None
+            }
+            Kind::Vlan { s_vid, c_vid } => {
+                brg.bridge("br0", &["lan0", "lsl0"]);
+                let tags = Tags {
+                    s_tag: s_vid.map(|s| (0x88a8, s)),
+                    c_vid,
+                };
+                Some(
+                    brg.run(|| Tagger::attach("lsl0", tags))
+                        .expect("attach the BRG tagger"),
+                )
+            }
+        };
+        homes.push(Home {
+            spec,
+            ns: home,
+            _brg: brg,
+            _tagger: tagger,
+        });
+    }
+
     let pins = PinDir::new(tag);
     let access_mac = vg.mac("acc0");
-    let fp = vg.run(|| {
+    let mut fp = vg.run(|| {
         let mut fp = FastPath::load(pins.path()).expect("load the fast path");
         configure(&mut fp, access_mac);
         fp.attach_access("acc0", AttachMode::Native)
@@ -141,17 +232,17 @@ fn lab(tag: &str) -> Lab {
             .expect("attach vg_core");
         fp
     });
-    let mut fp = fp;
     // Native redirects into a veth are delivered only when the peer runs XDP too.
-    brg.run(|| fp.attach(program_names::PASS, "lsl0", AttachMode::Native))
-        .expect("pass program on lsl0");
+    access
+        .run(|| fp.attach(program_names::PASS, "vg", AttachMode::Native))
+        .expect("pass program on the access bridge port");
     inet.run(|| fp.attach(program_names::PASS, "up0", AttachMode::Native))
         .expect("pass program on up0");
     Lab {
         fp,
-        home,
-        _brg: brg,
-        vg,
+        homes,
+        _access: access,
+        _vg: vg,
         inet,
         _pins: pins,
     }
@@ -175,157 +266,200 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
     maps.set_egress(access).unwrap();
     maps.set_egress(core).unwrap();
     maps.insert_public_ip(raw(PUBLIC)).unwrap();
-    maps.set_subscriber(
-        SUB,
-        &Subscriber {
+    for spec in HOMES {
+        let mut sub = Subscriber {
             flags: sub_flags::ACTIVE,
-            lsl_kind: lsl_kind::VXLAN4,
-            vni: VNI,
-            remote_vtep: raw(BRG_VTEP),
-            gw_mac: GW_MAC,
-            gw_ip: raw(Ipv4Addr::new(192, 168, 1, 1)),
+            gw_mac: gw_mac(spec.id),
+            gw_ip: raw(GW),
             public_ip: raw(PUBLIC),
             block_count: 1,
-            blocks: [BLOCK, 0, 0, 0],
+            blocks: [spec.block, 0, 0, 0],
             ..Subscriber::default()
-        },
-    )
-    .unwrap();
-    maps.insert_vxlan_lsl(
-        VxlanLslKey {
-            vni: VNI,
-            remote: raw(BRG_VTEP),
-        },
-        SUB,
-    )
-    .unwrap();
-    maps.insert_host(
-        HostKey {
-            sub: SUB,
-            ip: raw(HOST),
-        },
-        Host {
-            mac: HOST_MAC,
-            flags: host_flags::STATIC,
-            _pad: 0,
-        },
-    )
-    .unwrap();
+        };
+        match spec.kind {
+            Kind::Vxlan { vni, brg_vtep } => {
+                sub.lsl_kind = lsl_kind::VXLAN4;
+                sub.vni = vni;
+                sub.remote_vtep = raw(brg_vtep);
+                maps.insert_vxlan_lsl(
+                    VxlanLslKey {
+                        vni,
+                        remote: raw(brg_vtep),
+                    },
+                    spec.id,
+                )
+                .unwrap();
+            }
+            Kind::Vlan { s_vid, c_vid } => {
+                sub.lsl_kind = if s_vid.is_some() {
+                    lsl_kind::QINQ
+                } else {
+                    lsl_kind::DOT1Q
+                };
+                sub.s_tpid = if s_vid.is_some() { 0x88a8 } else { 0 };
+                sub.s_vid = s_vid.unwrap_or(0);
+                sub.c_vid = c_vid;
+                maps.insert_vlan_lsl(
+                    VlanLslKey {
+                        ifindex: access,
+                        s_vid: s_vid.unwrap_or(0),
+                        c_vid,
+                    },
+                    spec.id,
+                )
+                .unwrap();
+            }
+        }
+        maps.set_subscriber(spec.id, &sub).unwrap();
+        maps.insert_host(
+            HostKey {
+                sub: spec.id,
+                ip: raw(HOST),
+            },
+            Host {
+                mac: host_mac(spec.id),
+                flags: host_flags::STATIC,
+                _pad: 0,
+            },
+        )
+        .unwrap();
+    }
 }
 
 #[test]
-fn udp_and_tcp_cross_the_nat_over_a_vxlan_lsl() {
-    let mut lab = lab("natvx");
+fn udp_and_tcp_cross_the_nat_over_every_lsl_kind() {
+    let mut lab = lab("natlsl");
+    let homes = lab.homes.len();
 
     // UDP: the server echoes the source address it saw.
-    let server = lab.inet.spawn_thread(|| {
+    let server = lab.inet.spawn_thread(move || {
         let sock = UdpSocket::bind((SERVER, 7000)).expect("bind UDP echo");
         sock.set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
         let mut buf = [0u8; 1500];
-        let mut seen = Vec::new();
-        for _ in 0..3 {
-            let (n, from) = sock.recv_from(&mut buf).expect("datagram from the home");
+        let mut seen = std::collections::BTreeSet::new();
+        while seen.len() < homes {
+            let (n, from) = sock.recv_from(&mut buf).expect("datagrams from every home");
             let reply = format!("{from}|{}", String::from_utf8_lossy(&buf[..n]));
             sock.send_to(reply.as_bytes(), from).unwrap();
-            seen.push(from);
+            seen.insert(from);
         }
         seen
     });
-    let replies = lab.home.run(|| {
-        let sock = UdpSocket::bind((HOST, 5555)).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        let mut replies = Vec::new();
-        let mut buf = [0u8; 1500];
-        for i in 0..3 {
+    for home in &lab.homes {
+        let (from, text) = home.ns.run(|| {
+            let sock = UdpSocket::bind((HOST, 5555)).unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut buf = [0u8; 1500];
             // The server may not be bound yet: resend until it answers (bounded).
-            let msg = format!("hello {i}");
-            let mut got = None;
             for _ in 0..40 {
-                sock.send_to(msg.as_bytes(), (SERVER, 7000)).unwrap();
+                sock.send_to(b"hello", (SERVER, 7000)).unwrap();
                 if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                    got = Some((from, String::from_utf8_lossy(&buf[..n]).into_owned()));
-                    break;
+                    return (from, String::from_utf8_lossy(&buf[..n]).into_owned());
                 }
             }
-            replies.push(got.expect("an echo through the NAT"));
-        }
-        replies
-    });
-    let seen = server.join().expect("UDP server");
-    // The server saw the home's public address and a port of its block; the home got the
-    // replies from the server's real address.
-    let public_port = lab
-        .fp
-        .maps()
-        .nat_mapping(&NatFwdKey {
-            sub: SUB,
-            priv_ip: raw(HOST),
-            priv_port: 5555u16.to_be(),
-            proto: 17,
-            _pad: 0,
-        })
-        .unwrap()
-        .expect("a UDP mapping");
-    let port = u16::from_be(public_port.pub_port);
-    assert!((BLOCK..BLOCK + BLOCK_SIZE).contains(&port), "port {port}");
-    for from in &seen {
-        assert_eq!(
-            *from,
-            SocketAddr::from((PUBLIC, port)),
-            "the server saw {from}"
-        );
-    }
-    for (from, text) in &replies {
-        assert_eq!(*from, SocketAddr::from((SERVER, 7000)));
-        assert!(
-            text.starts_with(&format!("{PUBLIC}:{port}|hello")),
-            "{text}"
-        );
-    }
-
-    // TCP: a 4 MiB transfer each way through one connection, checked byte for byte.
-    let payload: Vec<u8> = (0..4u32 << 20).map(|i| (i * 7 + i / 251) as u8).collect();
-    let expect = payload.clone();
-    let tcp_server = lab.inet.spawn_thread(move || {
-        let listener = TcpListener::bind((SERVER, 8000)).expect("bind TCP");
-        let (mut conn, from) = listener.accept().expect("a connection through the NAT");
-        conn.set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let mut got = vec![0u8; expect.len()];
-        conn.read_exact(&mut got).expect("the upload");
-        assert!(got == expect, "upload corrupted");
-        conn.write_all(&got).expect("the download");
-        from
-    });
-    lab.home.run(|| {
-        let addr = SocketAddr::from((SERVER, 8000));
-        let mut conn = None;
-        wait_until("the TCP server to accept", Duration::from_secs(10), || {
-            conn = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok();
-            conn.is_some()
+            panic!("no echo through the NAT for home {}", home.spec.id);
         });
-        let mut conn = conn.unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        conn.write_all(&payload).expect("upload");
-        let mut back = vec![0u8; payload.len()];
-        conn.read_exact(&mut back).expect("download");
-        assert!(back == payload, "download corrupted");
-    });
-    let from = tcp_server.join().expect("TCP server");
-    assert_eq!(from.ip(), PUBLIC, "the server saw the public address");
+        let mapping = lab
+            .fp
+            .maps()
+            .nat_mapping(&NatFwdKey {
+                sub: home.spec.id,
+                priv_ip: raw(HOST),
+                priv_port: 5555u16.to_be(),
+                proto: 17,
+                _pad: 0,
+            })
+            .unwrap()
+            .expect("a UDP mapping");
+        let port = u16::from_be(mapping.pub_port);
+        let block = home.spec.block;
+        assert!(
+            (block..block + BLOCK_SIZE).contains(&port),
+            "home {}: port {port}",
+            home.spec.id
+        );
+        assert_eq!(from, SocketAddr::from((SERVER, 7000)));
+        assert_eq!(
+            text,
+            format!("{PUBLIC}:{port}|hello"),
+            "home {}",
+            home.spec.id
+        );
+    }
+    let seen = server.join().expect("UDP server");
+    assert_eq!(
+        seen.len(),
+        homes,
+        "one public transport address per home: {seen:?}"
+    );
+
+    // TCP: 2 MiB each way through one connection per home, checked byte for byte.
+    for home in &lab.homes {
+        let payload: Vec<u8> = (0..2u32 << 20)
+            .map(|i| (i * 7 + i / 251 + home.spec.id) as u8)
+            .collect();
+        let expect = payload.clone();
+        let tcp_port = 8000 + home.spec.id as u16;
+        let tcp_server = lab.inet.spawn_thread(move || {
+            let listener = TcpListener::bind((SERVER, tcp_port)).expect("bind TCP");
+            let (mut conn, from) = listener.accept().expect("a connection through the NAT");
+            conn.set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            let mut got = vec![0u8; expect.len()];
+            conn.read_exact(&mut got).expect("the upload");
+            assert!(got == expect, "upload corrupted");
+            conn.write_all(&got).expect("the download");
+            from
+        });
+        home.ns.run(|| {
+            let addr = SocketAddr::from((SERVER, tcp_port));
+            let mut conn = None;
+            wait_until("the TCP server to accept", Duration::from_secs(10), || {
+                conn = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok();
+                conn.is_some()
+            });
+            let mut conn = conn.unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            conn.write_all(&payload).expect("upload");
+            let mut back = vec![0u8; payload.len()];
+            conn.read_exact(&mut back).expect("download");
+            assert!(back == payload, "download corrupted");
+        });
+        let from = tcp_server.join().expect("TCP server");
+        assert_eq!(
+            from.ip(),
+            PUBLIC,
+            "home {}: the server saw the public address",
+            home.spec.id
+        );
+    }
 
     let s = lab.fp.counters().unwrap().snapshot().unwrap();
+    assert!(s.total(Counter::LslVxlan) > 100, "frames came over VXLAN");
+    assert!(s.total(Counter::LslDot1q) > 100, "frames came over 802.1Q");
+    assert!(s.total(Counter::LslQinq) > 100, "frames came over QinQ");
     assert!(
-        s.total(Counter::NatUpstream) > 100,
-        "upstream frames went through XDP"
-    );
-    assert!(
-        s.total(Counter::NatDownstream) > 100,
+        s.total(Counter::NatDownstream) > 300,
         "downstream frames went through XDP"
     );
-    assert!(s.total(Counter::VerdictRedirect) > 200);
-    let _ = &lab.vg;
+    for home in &lab.homes {
+        if let Some(tagger) = &home._tagger {
+            let c = tagger.counters().unwrap();
+            let get = |k| c.iter().find(|(n, _)| *n == k).map_or(0, |(_, v)| *v);
+            assert!(
+                get(TagCounter::Tagged) > 100,
+                "home {}: tagged {c:?}",
+                home.spec.id
+            );
+            assert!(
+                get(TagCounter::Untagged) > 100,
+                "home {}: untagged {c:?}",
+                home.spec.id
+            );
+            assert_eq!(get(TagCounter::Failed), 0);
+        }
+    }
 }

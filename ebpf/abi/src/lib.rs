@@ -533,6 +533,72 @@ pub struct PuntRecord {
     pub frame: [u8; PUNT_MAX_FRAME],
 }
 
+/// The BRG's tc tagger: the map ABI between its eBPF programs and `brgd`.
+pub mod brg {
+    /// Names of the BRG object's maps and programs.
+    pub mod names {
+        /// Array with one [`TagConfig`](super::TagConfig) at index 0.
+        pub const LSL: &str = "BRG_LSL";
+        /// Per-CPU array of `u64`, indexed by [`TagCounter`](super::TagCounter).
+        pub const STATS: &str = "BRG_STATS";
+        /// tc egress on the LSL uplink: pushes the LSL's tags in-line.
+        pub const EGRESS: &str = "brg_lsl_egress";
+        /// tc ingress on the LSL uplink: checks and pops the LSL's tags.
+        pub const INGRESS: &str = "brg_lsl_ingress";
+    }
+
+    /// The LSL the uplink carries. All-zero (flags 0): pass everything untouched.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[repr(C)]
+    pub struct TagConfig {
+        /// [`TAG_VALID`] when configured.
+        pub flags: u32,
+        /// S-tag TPID (host byte order); 0 for a single-tagged LSL.
+        pub s_tpid: u16,
+        /// S-VID (host byte order), QinQ only.
+        pub s_vid: u16,
+        /// C-VID (host byte order).
+        pub c_vid: u16,
+        /// Explicit padding.
+        pub _pad: u16,
+    }
+
+    /// [`TagConfig::flags`]: the entry is configured.
+    pub const TAG_VALID: u32 = 1;
+
+    macro_rules! tag_counters {
+        ($($(#[$m:meta])* $v:ident = $l:literal,)+) => {
+            /// Counters of the tagger.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            #[repr(u32)]
+            pub enum TagCounter { $($(#[$m])* $v,)+ }
+            impl TagCounter {
+                /// Every counter, in index order.
+                pub const ALL: &'static [TagCounter] = &[$(TagCounter::$v),+];
+                /// Number of counters.
+                pub const COUNT: u32 = Self::ALL.len() as u32;
+                /// A stable name for metrics.
+                pub const fn label(self) -> &'static str {
+                    match self { $(TagCounter::$v => $l,)+ }
+                }
+            }
+        };
+    }
+
+    tag_counters! {
+        /// Frames tagged on their way to the vG.
+        Tagged = "tagged",
+        /// Frames from the vG whose tags were ours, popped.
+        Untagged = "untagged",
+        /// Frames from the vG with another LSL's tags (dropped).
+        ForeignLsl = "foreign_lsl",
+        /// Untagged frames from the access side (passed: the BRG's own management traffic).
+        Plain = "plain",
+        /// Frames the helpers could not retag or untag (dropped).
+        Failed = "failed",
+    }
+}
+
 #[cfg(feature = "user")]
 mod pod {
     //! `aya::Pod` for the map types: all are `#[repr(C)]` plain data with explicit padding.
@@ -564,6 +630,8 @@ mod pod {
     unsafe impl aya::Pod for NatRevKey {}
     // SAFETY: see above.
     unsafe impl aya::Pod for NatRev {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for brg::TagConfig {}
 }
 
 /// Value type of the per-CPU counter maps.
