@@ -273,7 +273,7 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
             gw_ip: raw(GW),
             public_ip: raw(PUBLIC),
             block_count: 1,
-            blocks: [spec.block, 0, 0, 0],
+            blocks: nerg_abi::blocks_from(&[spec.block]),
             ..Subscriber::default()
         };
         match spec.kind {

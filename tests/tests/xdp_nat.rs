@@ -42,6 +42,8 @@ const NO_NEIGH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 77);
 const PUBLIC1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const PUBLIC2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 const BLOCK_SIZE: u16 = 512;
+/// The NAT flow-hash seed (vgd picks one at random).
+const SEED: u32 = 0x5eed_1234;
 
 fn raw(ip: Ipv4Addr) -> u32 {
     u32::from_ne_bytes(ip.octets())
@@ -233,6 +235,7 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
         stag_tpids: stag_tpid::ALL,
         flags: config_flags::VALID,
         nat_block_size: BLOCK_SIZE,
+        nat_hash_seed: SEED,
         access_ifindex: access,
         access_mac,
         ..Config::default()
@@ -260,7 +263,7 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
                     gw_ip: raw(GW),
                     public_ip: raw(h.public),
                     block_count: 1,
-                    blocks: [h.block, 0, 0, 0],
+                    blocks: nerg_abi::blocks_from(&[h.block]),
                     ..Subscriber::default()
                 },
             )
@@ -278,7 +281,7 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
     full.0.block = 60000;
     full.1.c_vid = 105;
     full.1.public_ip = raw(PUBLIC2);
-    full.1.blocks = [60000, 0, 0, 0];
+    full.1.blocks = nerg_abi::blocks_from(&[60000]);
     homes.push(no_nat);
     homes.push(full);
     for (h, rec) in &homes {
@@ -424,6 +427,18 @@ fn udp_tcp_and_icmp_round_trip_through_every_lsl_kind() {
         if home.in_block(40000) {
             assert_eq!(port, 40000, "{name}: port preservation");
         }
+        // The XDP program picked exactly the port the control plane's reference picks.
+        let reference = vg::nat::select::select_port(
+            &vg::nat::select::SubscriberPorts::new(home.public, BLOCK_SIZE, &[home.block]).unwrap(),
+            40000,
+            nerg_abi::nat_flow_hash(SEED, home.id, 17, raw(HOST), 40000u16.to_be()),
+            |_| true,
+        )
+        .unwrap();
+        assert_eq!(
+            port, reference.port,
+            "{name}: the probe sequence matches vg::nat::select"
+        );
         let want = rig.upstream_out(frames::udp_ttl(
             HOST_MAC,
             [0; 6],

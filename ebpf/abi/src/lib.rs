@@ -44,13 +44,50 @@ pub mod map_names {
 pub const MAX_NAT_MAPPINGS: u32 = 1 << 20;
 /// Public addresses the vG can hold.
 pub const MAX_PUBLIC_IPS: u32 = 65_536;
-/// Port blocks a subscriber can hold on its public address (RFC 6888 REQ-4; osvbng: 4).
-pub const MAX_BLOCKS: usize = 4;
-/// Candidate ports tried when the original one cannot be kept (einat, Cilium: 16..32).
-pub const NAT_MAX_PROBES: u32 = 16;
-/// The probe stride: a prime, so that the sequence visits every port of the subscriber's
-/// blocks before repeating when their total is not a multiple of it.
-pub const NAT_PROBE_STRIDE: u32 = 7919;
+/// Port blocks a subscriber can hold on its public address (RFC 6888 REQ-4); the same bound
+/// as `vg::nat::MAX_BLOCKS_PER_SUBSCRIBER`.
+pub const MAX_BLOCKS: usize = 32;
+/// Pseudo-random candidates tried after the original port (Cilium, einat: 32). The sequence
+/// is `vg::nat::select`'s, bit for bit: `x = x * NAT_PROBE_LCG_MUL + NAT_PROBE_LCG_INC`
+/// (wrapping, starting from the flow hash), `index = (x as u64 * ports_in_blocks) >> 32`.
+pub const NAT_MAX_PROBES: u32 = 32;
+/// Multiplier of the probe LCG (PCG's 32-bit LCG multiplier).
+pub const NAT_PROBE_LCG_MUL: u32 = 747_796_405;
+/// Increment of the probe LCG (odd: full period).
+pub const NAT_PROBE_LCG_INC: u32 = 2_891_336_453;
+
+/// A [`Subscriber::blocks`] array holding `firsts` (at most [`MAX_BLOCKS`]; the rest 0).
+pub const fn blocks_from(firsts: &[u16]) -> [u16; MAX_BLOCKS] {
+    let mut out = [0u16; MAX_BLOCKS];
+    let mut i = 0;
+    while i < firsts.len() && i < MAX_BLOCKS {
+        out[i] = firsts[i];
+        i += 1;
+    }
+    out
+}
+
+/// The keyed flow hash that seeds a new mapping's probe sequence (RFC 6888 REQ-15: ports
+/// hard to guess without the seed). Over what identifies an endpoint-independent mapping:
+/// home, protocol, private address and port (raw, network order in memory), never the
+/// destination. A murmur3-style mix; shared by the XDP program and userspace.
+#[inline(always)]
+pub const fn nat_flow_hash(
+    seed: u32,
+    sub: SubscriberId,
+    proto: u8,
+    priv_ip: u32,
+    priv_port: u16,
+) -> u32 {
+    let mut x = seed ^ sub.wrapping_mul(0x9e37_79b1);
+    x ^= priv_ip.wrapping_mul(0x85eb_ca6b);
+    x ^= ((priv_port as u32) << 8 | proto as u32).wrapping_mul(0xc2b2_ae35);
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x85eb_ca6b);
+    x ^= x >> 13;
+    x = x.wrapping_mul(0xc2b2_ae35);
+    x ^ (x >> 16)
+}
 
 /// Default capacity of the per-subscriber maps (`SUBSCRIBERS`, `SUB_COUNTERS`, LSL maps);
 /// vgd may set another at load time.
@@ -266,6 +303,8 @@ pub struct Config {
     pub nat_block_size: u16,
     /// Explicit padding.
     pub _pad: u16,
+    /// Seed of [`nat_flow_hash`], chosen at random by vgd.
+    pub nat_hash_seed: u32,
     /// The access interface (downstream frames are redirected there).
     pub access_ifindex: u32,
     /// The access interface's MAC: the destination of frames handed to the stack after
@@ -657,7 +696,8 @@ mod tests {
             v.len()
         };
         assert_eq!(size_of::<Subscriber>() % 8, 0);
-        assert_eq!(size_of::<Config>(), 28);
+        assert_eq!(size_of::<Config>(), 32);
+        assert_eq!(size_of::<Subscriber>(), 112);
         assert_eq!(size_of::<NatFwdKey>(), 12);
         assert_eq!(size_of::<NatRevKey>(), 8);
         assert_eq!(size_of::<NatMapping>(), 16);

@@ -13,10 +13,13 @@
 //! On the host (clippy) the crate is an empty binary whose code is only type-checked.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
-#![expect(unsafe_code, reason = "eBPF programs read skb fields through raw pointers")]
+#![expect(
+    unsafe_code,
+    reason = "eBPF programs read skb fields through raw pointers"
+)]
 
 use aya_ebpf::{
-    bindings::{TC_ACT_OK, TC_ACT_SHOT, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC},
+    bindings::bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
     helpers::generated::bpf_skb_vlan_pop,
     macros::{classifier, map},
     maps::{Array, PerCpuArray},
@@ -35,6 +38,12 @@ static BRG_LSL: Array<TagConfig> = Array::with_max_entries(1, 0);
 #[map(name = "BRG_STATS")]
 static BRG_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(TagCounter::COUNT, 0);
 
+/// `TC_ACT_OK` (`<linux/pkt_cls.h>`): continue. Spelled out because the generated binding's
+/// integer type differs between the host and the BPF target.
+const TC_OK: i32 = 0;
+/// `TC_ACT_SHOT`: drop.
+const TC_SHOT: i32 = 2;
+
 /// Offset of the ethertype (after the MAC addresses).
 const ETHERTYPE: usize = 12;
 
@@ -48,26 +57,23 @@ fn count(c: TagCounter) {
 
 #[inline(always)]
 fn config() -> Option<TagConfig> {
-    BRG_LSL
-        .get(0)
-        .copied()
-        .filter(|c| c.flags & TAG_VALID != 0)
+    BRG_LSL.get(0).copied().filter(|c| c.flags & TAG_VALID != 0)
 }
 
 /// Egress on the uplink: push the LSL's tags.
 #[classifier]
 fn brg_lsl_egress(ctx: TcContext) -> i32 {
     let Some(cfg) = config() else {
-        return TC_ACT_OK as i32;
+        return TC_OK;
     };
     match push_tags(&ctx, &cfg) {
         Ok(()) => {
             count(TagCounter::Tagged);
-            TC_ACT_OK as i32
+            TC_OK
         }
         Err(()) => {
             count(TagCounter::Failed);
-            TC_ACT_SHOT as i32
+            TC_SHOT
         }
     }
 }
@@ -103,7 +109,7 @@ fn push_tags(ctx: &TcContext, cfg: &TagConfig) -> Result<(), ()> {
 #[classifier]
 fn brg_lsl_ingress(ctx: TcContext) -> i32 {
     let Some(cfg) = config() else {
-        return TC_ACT_OK as i32;
+        return TC_OK;
     };
     let skb = ctx.skb.skb;
     // SAFETY: `skb` is the program's context; these fields are readable by tc programs.
@@ -111,7 +117,7 @@ fn brg_lsl_ingress(ctx: TcContext) -> i32 {
         unsafe { ((*skb).vlan_present, (*skb).vlan_tci, (*skb).vlan_proto) };
     if present == 0 {
         count(TagCounter::Plain);
-        return TC_ACT_OK as i32;
+        return TC_OK;
     }
     let qinq = cfg.s_tpid != 0;
     let (want_vid, want_tpid) = if qinq {
@@ -122,28 +128,28 @@ fn brg_lsl_ingress(ctx: TcContext) -> i32 {
     // vlan_proto is in network byte order.
     if tci & 0x0fff != u32::from(want_vid) || u16::from_be(proto as u16) != want_tpid {
         count(TagCounter::ForeignLsl);
-        return TC_ACT_SHOT as i32;
+        return TC_SHOT;
     }
     // SAFETY: the helper takes the program's own context.
     if unsafe { bpf_skb_vlan_pop(skb) } != 0 {
         count(TagCounter::Failed);
-        return TC_ACT_SHOT as i32;
+        return TC_SHOT;
     }
     if qinq {
         // SAFETY: as above; the inner tag is now in metadata.
         let (present, tci) = unsafe { ((*skb).vlan_present, (*skb).vlan_tci) };
         if present == 0 || tci & 0x0fff != u32::from(cfg.c_vid) {
             count(TagCounter::ForeignLsl);
-            return TC_ACT_SHOT as i32;
+            return TC_SHOT;
         }
         // SAFETY: as above.
         if unsafe { bpf_skb_vlan_pop(skb) } != 0 {
             count(TagCounter::Failed);
-            return TC_ACT_SHOT as i32;
+            return TC_SHOT;
         }
     }
     count(TagCounter::Untagged);
-    TC_ACT_OK as i32
+    TC_OK
 }
 
 /// License section: GPL-only helpers may be used.

@@ -5,10 +5,10 @@
 //! private port, protocol), with no destination. It lives in the home's port blocks on the
 //! home's one public address (paired pooling, RFC 4787 REQ-2). Creation:
 //! 1. the original port, when it lies in one of the home's blocks (port preservation);
-//! 2. else, and when that port is taken, up to [`NAT_MAX_PROBES`] candidates
-//!    `index = (hash + i * NAT_PROBE_STRIDE) % ports_in_blocks`, `i = 1..`, where the index
-//!    counts through the blocks in order (block `index / block_size`, offset
-//!    `index % block_size`). Never a port outside the home's blocks.
+//! 2. else, and when that port is taken, up to [`NAT_MAX_PROBES`] pseudo-random candidates
+//!    from the keyed flow hash, exactly the sequence of `vg::nat::select::select_port`
+//!    (documented there): `x = x * MUL + INC`, `index = (x * ports_in_blocks) >> 32`, the
+//!    index counting through the blocks in order. Never a port outside the home's blocks.
 //!
 //! A candidate is claimed by inserting the reverse entry with `BPF_NOEXIST` (two CPUs cannot
 //! both win the same public port), then the forward entry with `BPF_NOEXIST`; if the forward
@@ -18,8 +18,8 @@
 
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
 use nerg_abi::{
-    Config, Counter, DropReason, MAX_BLOCKS, NAT_MAX_PROBES, NAT_PROBE_STRIDE, NatFwdKey,
-    NatMapping, NatRev, NatRevKey, Subscriber, SubscriberId, tcp_seen,
+    Config, Counter, DropReason, MAX_BLOCKS, NAT_MAX_PROBES, NAT_PROBE_LCG_INC, NAT_PROBE_LCG_MUL,
+    NatFwdKey, NatMapping, NatRev, NatRevKey, Subscriber, SubscriberId, nat_flow_hash, tcp_seen,
 };
 
 use crate::{
@@ -79,7 +79,27 @@ pub(crate) fn upstream(
             port: m.pub_port,
         });
     }
-    create(sub_id, sub, cfg, &key, flow, host_mac, now)
+    create(&NewMapping {
+        sub_id,
+        sub,
+        cfg,
+        key,
+        flow,
+        host_mac,
+        now,
+    })
+}
+
+/// Everything a new mapping needs, behind one pointer: BPF-to-BPF calls take at most five
+/// arguments.
+struct NewMapping<'a> {
+    sub_id: SubscriberId,
+    sub: &'a Subscriber,
+    cfg: &'a Config,
+    key: NatFwdKey,
+    flow: Flow,
+    host_mac: [u8; 6],
+    now: u64,
 }
 
 /// The `tcp_seen` bits a segment with `flags` adds.
@@ -100,29 +120,20 @@ fn tcp_bits(seen: u8, flags: u8) -> u8 {
     bits
 }
 
-/// A well-mixed 32-bit hash of the flow (murmur3 finaliser), to spread probe sequences.
-#[inline(always)]
-fn flow_hash(key: &NatFwdKey) -> u32 {
-    let mut x = key.sub.wrapping_mul(0x9e37_79b1)
-        ^ key.priv_ip
-        ^ (u32::from(key.priv_port) << 16 | u32::from(key.proto));
-    x ^= x >> 16;
-    x = x.wrapping_mul(0x85eb_ca6b);
-    x ^= x >> 13;
-    x = x.wrapping_mul(0xc2b2_ae35);
-    x ^ (x >> 16)
-}
-
-#[inline(always)]
-fn create(
-    sub_id: SubscriberId,
-    sub: &Subscriber,
-    cfg: &Config,
-    key: &NatFwdKey,
-    flow: Flow,
-    host_mac: [u8; 6],
-    now: u64,
-) -> Result<Public, Verdict> {
+/// Not inlined: a subprogram the verifier walks on its own, instead of multiplying its
+/// 33-candidate search into every path of the access program (which exceeds the verifier's
+/// 1M-instruction budget, E2BIG).
+#[inline(never)]
+fn create(m: &NewMapping) -> Result<Public, Verdict> {
+    let NewMapping {
+        sub_id,
+        sub,
+        cfg,
+        ref key,
+        flow,
+        host_mac,
+        now,
+    } = *m;
     let block_size = u32::from(cfg.nat_block_size);
     let blocks = if sub.block_count as usize > MAX_BLOCKS {
         MAX_BLOCKS as u32
@@ -137,14 +148,15 @@ fn create(
     let orig = u32::from(u16::from_be(flow.sport));
     let mut preserved = u32::MAX;
     let mut b = 0;
-    while b < MAX_BLOCKS {
+    // Stop at the first hit: one state per block leaves the loop, not one per combination.
+    while b < MAX_BLOCKS && (b as u32) < blocks {
         let start = u32::from(sub.blocks[b]);
-        if (b as u32) < blocks && orig >= start && orig < start + block_size {
+        if orig >= start && orig < start + block_size {
             preserved = b as u32 * block_size + (orig - start);
+            break;
         }
         b += 1;
     }
-    let hash = flow_hash(key);
     let rev = NatRev {
         sub: sub_id,
         priv_ip: key.priv_ip,
@@ -154,44 +166,68 @@ fn create(
         _pad: [0; 3],
         last_seen_ns: now,
     };
-    let mut i = 0;
-    while i < NAT_MAX_PROBES {
-        // checked_*: a zero divisor is excluded above, but only the checked forms keep a
-        // division-by-zero panic path (which the verifier rejects) out of the object.
-        let index = if i == 0 && preserved != u32::MAX {
-            preserved
-        } else {
-            hash.wrapping_add(i.wrapping_mul(NAT_PROBE_STRIDE))
-                .checked_rem(total)
-                .unwrap_or(0)
-        };
-        let block = index.checked_div(block_size).unwrap_or(0) as usize;
-        if block < MAX_BLOCKS {
-            let offset = index.checked_rem(block_size).unwrap_or(0);
-            let port = (u32::from(sub.blocks[block]) + offset) as u16;
-            let public = Public {
-                ip: sub.public_ip,
-                port: port.to_be(),
-            };
-            let seen = if flow.proto == ipproto::TCP {
-                tcp_bits(0, flow.tcp_flags)
-            } else {
-                0
-            };
-            if let Some(result) = claim(key, &rev, public, seen, now) {
-                if result.is_ok() {
-                    count_stat(Counter::NatCreated);
-                    if index == preserved {
-                        count_stat(Counter::NatPortPreserved);
-                    }
-                    count(&crate::NERG_STATS, Counter::NatProbes.index(), u64::from(i));
-                }
-                return result;
-            }
+    let seen = if flow.proto == ipproto::TCP {
+        tcp_bits(0, flow.tcp_flags)
+    } else {
+        0
+    };
+    // Probe 0: the original port, when it is in a block.
+    if preserved != u32::MAX
+        && let Some(result) = try_index(sub, key, &rev, preserved, block_size, seen, now)
+    {
+        if result.is_ok() {
+            count_stat(Counter::NatCreated);
+            count_stat(Counter::NatPortPreserved);
         }
-        i += 1;
+        return result;
+    }
+    let mut x = nat_flow_hash(
+        cfg.nat_hash_seed,
+        sub_id,
+        key.proto,
+        key.priv_ip,
+        key.priv_port,
+    );
+    let mut k = 1;
+    while k <= NAT_MAX_PROBES {
+        x = x
+            .wrapping_mul(NAT_PROBE_LCG_MUL)
+            .wrapping_add(NAT_PROBE_LCG_INC);
+        let index = ((u64::from(x) * u64::from(total)) >> 32) as u32;
+        if let Some(result) = try_index(sub, key, &rev, index, block_size, seen, now) {
+            if result.is_ok() {
+                count_stat(Counter::NatCreated);
+                count(&crate::NERG_STATS, Counter::NatProbes.index(), u64::from(k));
+            }
+            return result;
+        }
+        k += 1;
     }
     Err(Verdict::Drop(DropReason::NatPortsExhausted))
+}
+
+/// Tries the port at `index` of the home's blocks. `None`: taken, try the next one.
+#[inline(always)]
+fn try_index(
+    sub: &Subscriber,
+    key: &NatFwdKey,
+    rev: &NatRev,
+    index: u32,
+    block_size: u32,
+    seen: u8,
+    now: u64,
+) -> Option<Result<Public, Verdict>> {
+    // checked_*: a zero block size is excluded by the caller, but only the checked forms keep
+    // a division-by-zero panic path (which the verifier rejects) out of the object.
+    let block = index.checked_div(block_size).unwrap_or(0) as usize;
+    let offset = index.checked_rem(block_size).unwrap_or(0);
+    let first = *sub.blocks.get(block)?;
+    let port = (u32::from(first) + offset) as u16;
+    let public = Public {
+        ip: sub.public_ip,
+        port: port.to_be(),
+    };
+    claim(key, rev, public, seen, now)
 }
 
 /// Tries to take `public` for the flow. `None`: the port is taken, try the next one.

@@ -45,6 +45,17 @@ pub fn ip_raw(ip: std::net::Ipv4Addr) -> u32 {
     u32::from_ne_bytes(ip.octets())
 }
 
+/// A random non-zero seed from the kernel's CSPRNG.
+fn random_seed() -> u32 {
+    use std::io::Read as _;
+    let mut b = [0u8; 4];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    match (read, u32::from_ne_bytes(b)) {
+        (Ok(()), 0) | (Err(_), _) => 0x9e37_79b9,
+        (Ok(()), seed) => seed,
+    }
+}
+
 /// The fast-path record of a configured home.
 pub fn subscriber_record(sub: &SubscriberConfig) -> nerg_abi::Subscriber {
     let mut rec = nerg_abi::Subscriber {
@@ -205,9 +216,17 @@ impl Maps<'_> {
             self.set_egress(core)?;
         }
 
+        // Keep the NAT hash seed across restarts (new mappings keep their port pattern);
+        // pick one on first start.
+        let seed = match self.config() {
+            Ok(c) if c.flags & config_flags::VALID != 0 && c.nat_hash_seed != 0 => c.nat_hash_seed,
+            _ => random_seed(),
+        };
+
         // Last, switch the fast path on with the current settings. NAT stays off (block size
         // 0) until the NAT pool configuration is wired in.
         self.set_config(&nerg_abi::Config {
+            nat_hash_seed: seed,
             vtep_ipv4: fp.vtep.map_or(0, ip_raw),
             vxlan_port: fp.vxlan_port.to_be(),
             stag_tpids: tpids,
