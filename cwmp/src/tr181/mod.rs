@@ -1,0 +1,519 @@
+//! TR-181 Device:2 objects, as [`SchemaBuilder`] fragments an application composes into its
+//! data model, and a reader for the Broadband Forum's XML ([`xml`]).
+//!
+//! Names, types, facets, access, `forcedInform`, `activeNotify`, `hidden` and object-creation
+//! defaults are those of the official `tr-181-2-*.xml` (Device:2.19, CWMP flavour); the tests
+//! read that XML and fail if any parameter or object here differs from it. Enumerations may
+//! be a subset of the official ones (a CPE need not support optional values) and ranges may
+//! be narrower, nothing else. Defaults not given by the XML are this crate's choice.
+//!
+//! Where a value comes from ([`Source`](crate::model::Source)) is an implementation choice: `UpTime` and the
+//! `LastChange` counters are read live from the [`Backend`](crate::model::Backend); status,
+//! names and the like are stored and updated by the application with
+//! [`Model::set`](crate::model::Model::set), which drives value-change notification.
+//!
+//! Not exposed (yet): `Alias` parameters (Alias-based addressing is optional and off), `Stats`
+//! objects, STP, filters and provider bridges.
+//!
+//! ```
+//! let schema = cwmp::tr181::brg()?;
+//! assert!(schema.param("Device.Bridging.Bridge.{i}.Port.{i}.PVID").is_some());
+//! # Ok::<(), cwmp::model::SchemaError>(())
+//! ```
+
+pub mod xml;
+
+#[cfg(test)]
+mod tests;
+
+use crate::model::{
+    Access, ActiveNotify, ListSyntax, ObjectDef, ParamDef, Schema, SchemaBuilder, SchemaError,
+    Syntax,
+};
+
+/// The data-model version the definitions here follow (`Device.RootDataModelVersion`).
+pub const DATA_MODEL_VERSION: &str = "2.19";
+
+const RO: Access = Access::ReadOnly;
+const RW: Access = Access::ReadWrite;
+
+/// The `Status` enumeration of interface objects (TR-181 `BaseInterfaceParams`).
+const IF_STATUS: &[&str] = &[
+    "Up",
+    "Down",
+    "Unknown",
+    "Dormant",
+    "NotPresent",
+    "LowerLayerDown",
+    "Error",
+];
+
+/// `LowerLayers`: a list of up to 1024 characters of object references.
+fn lower_layers() -> ParamDef {
+    ParamDef::read_write(Syntax::string().list(1024)).default_value("")
+}
+
+fn counter(path: &str) -> (String, ParamDef) {
+    (path.to_owned(), ParamDef::read_only(Syntax::unsigned_int()))
+}
+
+/// Adds the parameters every TR-181 interface object has: `Enable`, `Status`, `Name`,
+/// `LastChange` (live), `LowerLayers`; `defaults` selects TR-181's
+/// `BaseInterfaceParamsAddDefaults` (Enable false, Status Down).
+fn interface_params(b: &mut SchemaBuilder, object: &str, defaults: bool) {
+    // Physical interfaces (no TR-181 defaults) start enabled; created objects start disabled.
+    let enable = ParamDef::read_write(Syntax::boolean()).default_value(!defaults);
+    let status = ParamDef::read_only(Syntax::string().enumeration(IF_STATUS)).default_value("Down");
+    b.param(format!("{object}Enable"), enable)
+        .param(format!("{object}Status"), status)
+        .param(
+            format!("{object}Name"),
+            ParamDef::read_only(Syntax::string_max(64)),
+        )
+        .param(
+            format!("{object}LastChange"),
+            ParamDef::read_only(Syntax::unsigned_int())
+                .active_notify(ActiveNotify::CanDeny)
+                .live(),
+        )
+        .param(format!("{object}LowerLayers"), lower_layers());
+}
+
+/// `Device.`: `RootDataModelVersion` and the `InterfaceStack` table (filled by the
+/// application from its own interface graph).
+pub fn root(b: &mut SchemaBuilder) {
+    let (stack_count, stack_count_def) = counter("Device.InterfaceStackNumberOfEntries");
+    b.object("Device.", ObjectDef::single())
+        .param(
+            "Device.RootDataModelVersion",
+            ParamDef::read_only(Syntax::string_max(32))
+                .forced_inform()
+                .default_value(DATA_MODEL_VERSION),
+        )
+        .param(stack_count, stack_count_def)
+        .object(
+            "Device.InterfaceStack.{i}.",
+            ObjectDef::table(RO).num_entries("InterfaceStackNumberOfEntries"),
+        )
+        .param(
+            "Device.InterfaceStack.{i}.HigherLayer",
+            ParamDef::read_only(Syntax::string_max(256)),
+        )
+        .param(
+            "Device.InterfaceStack.{i}.LowerLayer",
+            ParamDef::read_only(Syntax::string_max(256)),
+        );
+}
+
+/// `Device.DeviceInfo.`: identity (set by the application at start), `UpTime` (live).
+pub fn device_info(b: &mut SchemaBuilder) {
+    let o = "Device.DeviceInfo.";
+    let text = |max| ParamDef::read_only(Syntax::string_max(max));
+    b.object(o, ObjectDef::single())
+        .param(format!("{o}Manufacturer"), text(64))
+        .param(
+            format!("{o}ManufacturerOUI"),
+            ParamDef::read_only(Syntax::string_max(6).min_len(6)),
+        )
+        .param(format!("{o}ModelName"), text(64))
+        .param(format!("{o}Description"), text(256))
+        .param(format!("{o}ProductClass"), text(64))
+        .param(format!("{o}SerialNumber"), text(64))
+        .param(format!("{o}HardwareVersion"), text(64).forced_inform())
+        .param(
+            format!("{o}SoftwareVersion"),
+            text(64)
+                .forced_inform()
+                .active_notify(ActiveNotify::ForceEnabled),
+        )
+        .param(
+            format!("{o}ProvisioningCode"),
+            ParamDef::read_write(Syntax::string_max(64))
+                .forced_inform()
+                .active_notify(ActiveNotify::ForceEnabled),
+        )
+        .param(
+            format!("{o}UpTime"),
+            ParamDef::read_only(Syntax::unsigned_int())
+                .active_notify(ActiveNotify::CanDeny)
+                .live(),
+        );
+}
+
+/// `Device.ManagementServer.`: the ACS connection, periodic inform, connection requests,
+/// retry tuning. `ParameterKey` is kept by the model.
+pub fn management_server(b: &mut SchemaBuilder) {
+    let o = "Device.ManagementServer.";
+    let rw = |syntax| ParamDef::read_write(syntax);
+    b.object(o, ObjectDef::single())
+        .param(format!("{o}URL"), rw(Syntax::string_max(2048)))
+        .param(format!("{o}Username"), rw(Syntax::string_max(256)))
+        .param(format!("{o}Password"), rw(Syntax::string_max(256)).hidden())
+        .param(
+            format!("{o}PeriodicInformEnable"),
+            rw(Syntax::boolean()).default_value(true),
+        )
+        .param(
+            format!("{o}PeriodicInformInterval"),
+            rw(Syntax::unsigned_int().min(1)).default_value(3600u32),
+        )
+        .param(format!("{o}PeriodicInformTime"), rw(Syntax::date_time()))
+        .param(
+            format!("{o}ParameterKey"),
+            ParamDef::read_only(Syntax::string_max(32))
+                .forced_inform()
+                .active_notify(ActiveNotify::CanDeny),
+        )
+        .param(
+            format!("{o}ConnectionRequestURL"),
+            ParamDef::read_only(Syntax::string_max(2048))
+                .forced_inform()
+                .active_notify(ActiveNotify::ForceDefaultEnabled),
+        )
+        .param(
+            format!("{o}ConnectionRequestUsername"),
+            rw(Syntax::string_max(256)),
+        )
+        .param(
+            format!("{o}ConnectionRequestPassword"),
+            rw(Syntax::string_max(256)).hidden(),
+        )
+        .param(
+            format!("{o}UpgradesManaged"),
+            rw(Syntax::boolean()).default_value(false),
+        )
+        .param(
+            format!("{o}DefaultActiveNotificationThrottle"),
+            rw(Syntax::unsigned_int()).default_value(0u32),
+        )
+        .param(
+            format!("{o}CWMPRetryMinimumWaitInterval"),
+            rw(Syntax::unsigned_int().range(1, 65535)).default_value(5u32),
+        )
+        .param(
+            format!("{o}CWMPRetryIntervalMultiplier"),
+            rw(Syntax::unsigned_int().range(1000, 65535)).default_value(2000u32),
+        )
+        .param(
+            format!("{o}AliasBasedAddressing"),
+            ParamDef::read_only(Syntax::boolean())
+                .forced_inform()
+                .default_value(false),
+        )
+        .param(
+            format!("{o}SupportedConnReqMethods"),
+            ParamDef::read_only(Syntax::string().enumeration(&["HTTP"]).unbounded_list())
+                .default_value("HTTP"),
+        );
+}
+
+/// `Device.Bridging.`: bridges, their ports, VLANs and VLAN ports (802.1D and 802.1Q).
+pub fn bridging(b: &mut SchemaBuilder) {
+    let o = "Device.Bridging.";
+    let br = "Device.Bridging.Bridge.{i}.";
+    let port = "Device.Bridging.Bridge.{i}.Port.{i}.";
+    let vlan = "Device.Bridging.Bridge.{i}.VLAN.{i}.";
+    let vport = "Device.Bridging.Bridge.{i}.VLANPort.{i}.";
+    let enable = || ParamDef::read_write(Syntax::boolean()).default_value(false);
+    b.object(o, ObjectDef::single());
+    for name in [
+        "MaxBridgeEntries",
+        "MaxDBridgeEntries",
+        "MaxQBridgeEntries",
+        "MaxVLANEntries",
+        "BridgeNumberOfEntries",
+    ] {
+        let (path, def) = counter(&format!("{o}{name}"));
+        b.param(path, def);
+    }
+    b.object(
+        br,
+        ObjectDef::table(RW).num_entries("BridgeNumberOfEntries"),
+    )
+    .param(format!("{br}Enable"), enable())
+    .param(
+        format!("{br}Status"),
+        ParamDef::read_only(Syntax::string().enumeration(&["Disabled", "Enabled", "Error"]))
+            .default_value("Disabled"),
+    )
+    .param(
+        format!("{br}Name"),
+        ParamDef::read_only(Syntax::string_max(64)),
+    )
+    .param(
+        format!("{br}Standard"),
+        ParamDef::read_write(Syntax::string().enumeration(&[
+            "802.1D-2004",
+            "802.1Q-2005",
+            "802.1Q-2011",
+        ]))
+        .default_value("802.1Q-2011"),
+    )
+    .param(
+        format!("{br}AgingTime"),
+        ParamDef::read_write(Syntax::unsigned_int().range(10, 1_000_000)).default_value(300u32),
+    );
+    for name in [
+        "PortNumberOfEntries",
+        "VLANNumberOfEntries",
+        "VLANPortNumberOfEntries",
+    ] {
+        let (path, def) = counter(&format!("{br}{name}"));
+        b.param(path, def);
+    }
+    b.object(
+        port,
+        ObjectDef::table(RW).num_entries("PortNumberOfEntries"),
+    );
+    interface_params(b, port, true);
+    b.param(format!("{port}ManagementPort"), enable())
+        .param(
+            format!("{port}Type"),
+            ParamDef::read_write(Syntax::string().enumeration(&[
+                "ProviderNetworkPort",
+                "CustomerNetworkPort",
+                "CustomerEdgePort",
+                "CustomerVLANPort",
+                "VLANUnawarePort",
+            ]))
+            .default_value("VLANUnawarePort"),
+        )
+        .param(
+            format!("{port}PVID"),
+            ParamDef::read_write(Syntax::int().range(1, 4094)).default_value(1),
+        )
+        .param(
+            format!("{port}TPID"),
+            ParamDef::read_write(Syntax::unsigned_int()).default_value(33024u32),
+        )
+        .param(
+            format!("{port}AcceptableFrameTypes"),
+            ParamDef::read_write(Syntax::string().enumeration(&[
+                "AdmitAll",
+                "AdmitOnlyVLANTagged",
+                "AdmitOnlyPrioUntagged",
+            ]))
+            .default_value("AdmitAll"),
+        );
+    b.object(
+        vlan,
+        ObjectDef::table(RW).num_entries("VLANNumberOfEntries"),
+    )
+    .param(format!("{vlan}Enable"), enable())
+    .param(
+        format!("{vlan}Name"),
+        ParamDef::read_write(Syntax::string_max(64)).default_value(""),
+    )
+    .param(
+        format!("{vlan}VLANID"),
+        ParamDef::read_write(Syntax::int().range(1, 4094)),
+    );
+    b.object(
+        vport,
+        ObjectDef::table(RW).num_entries("VLANPortNumberOfEntries"),
+    )
+    .param(format!("{vport}Enable"), enable())
+    .param(
+        format!("{vport}VLAN"),
+        ParamDef::read_write(Syntax::string_max(256)).default_value(""),
+    )
+    .param(
+        format!("{vport}Port"),
+        ParamDef::read_write(Syntax::string_max(256)).default_value(""),
+    )
+    .param(
+        format!("{vport}Untagged"),
+        ParamDef::read_write(Syntax::boolean()),
+    );
+}
+
+/// `Device.Ethernet.`: physical interfaces (created by the application), links and VLAN
+/// terminations (stack two for QinQ).
+pub fn ethernet(b: &mut SchemaBuilder) {
+    let o = "Device.Ethernet.";
+    let iface = "Device.Ethernet.Interface.{i}.";
+    let link = "Device.Ethernet.Link.{i}.";
+    let vt = "Device.Ethernet.VLANTermination.{i}.";
+    b.object(o, ObjectDef::single());
+    for name in [
+        "InterfaceNumberOfEntries",
+        "LinkNumberOfEntries",
+        "VLANTerminationNumberOfEntries",
+    ] {
+        let (path, def) = counter(&format!("{o}{name}"));
+        b.param(path, def);
+    }
+    b.object(
+        iface,
+        ObjectDef::table(RO).num_entries("InterfaceNumberOfEntries"),
+    );
+    interface_params(b, iface, false);
+    b.param(
+        format!("{iface}MACAddress"),
+        ParamDef::read_only(Syntax::string_max(17)),
+    );
+    b.object(
+        link,
+        ObjectDef::table(RW).num_entries("LinkNumberOfEntries"),
+    );
+    interface_params(b, link, true);
+    b.param(
+        format!("{link}MACAddress"),
+        ParamDef::read_write(Syntax::string_max(17)),
+    )
+    .param(
+        format!("{link}MTU"),
+        ParamDef::read_write(Syntax::unsigned_int()),
+    );
+    b.object(
+        vt,
+        ObjectDef::table(RW).num_entries("VLANTerminationNumberOfEntries"),
+    );
+    interface_params(b, vt, true);
+    b.param(
+        format!("{vt}VLANID"),
+        ParamDef::read_write(Syntax::unsigned_int().range(1, 4094)),
+    )
+    .param(
+        format!("{vt}TPID"),
+        ParamDef::read_write(Syntax::unsigned_int()).default_value(33024u32),
+    );
+}
+
+/// `Device.VXLAN.`: tunnels to the vG's VTEP and their VNI interfaces.
+pub fn vxlan(b: &mut SchemaBuilder) {
+    let o = "Device.VXLAN.";
+    let tunnel = "Device.VXLAN.Tunnel.{i}.";
+    let iface = "Device.VXLAN.Tunnel.{i}.Interface.{i}.";
+    let (count, count_def) = counter(&format!("{o}TunnelNumberOfEntries"));
+    let port = || Syntax::unsigned_int().range(0, 65535);
+    b.object(o, ObjectDef::single()).param(count, count_def);
+    b.object(
+        tunnel,
+        ObjectDef::table(RW).num_entries("TunnelNumberOfEntries"),
+    )
+    .param(
+        format!("{tunnel}Enable"),
+        ParamDef::read_write(Syntax::boolean()).default_value(false),
+    )
+    .param(
+        format!("{tunnel}Status"),
+        ParamDef::read_only(Syntax::string().enumeration(&["Disabled", "Enabled", "Error"]))
+            .default_value("Disabled"),
+    )
+    .param(format!("{tunnel}RemoteEndpoints"), {
+        let mut syntax = Syntax::string_max(256).unbounded_list();
+        syntax.list = syntax.list.map(|l| ListSyntax {
+            max_items: Some(4),
+            ..l
+        });
+        ParamDef::read_write(syntax)
+    })
+    .param(
+        format!("{tunnel}KeepAlivePolicy"),
+        ParamDef::read_write(Syntax::string().enumeration(&["None"])).default_value("None"),
+    )
+    .param(
+        format!("{tunnel}ConnectedRemoteEndpoint"),
+        ParamDef::read_only(Syntax::string_max(256)),
+    )
+    .param(
+        format!("{tunnel}RemotePort"),
+        ParamDef::read_write(port()).default_value(4789u32),
+    )
+    .param(
+        format!("{tunnel}SourcePort"),
+        ParamDef::read_write(port()).default_value(0u32),
+    );
+    let (count, count_def) = counter(&format!("{tunnel}InterfaceNumberOfEntries"));
+    b.param(count, count_def);
+    b.object(
+        iface,
+        ObjectDef::table(RW).num_entries("InterfaceNumberOfEntries"),
+    );
+    interface_params(b, iface, true);
+    b.param(
+        format!("{iface}VNI"),
+        ParamDef::read_write(Syntax::int().range(-1, -1).range(0, 16_777_215)).default_value(1),
+    );
+}
+
+/// `Device.IP.Interface.` for the management side (TR-124 WAN.BRIDGE.3), with its IPv4
+/// addresses.
+pub fn ip_interface(b: &mut SchemaBuilder) {
+    let o = "Device.IP.";
+    let iface = "Device.IP.Interface.{i}.";
+    let addr = "Device.IP.Interface.{i}.IPv4Address.{i}.";
+    let (count, count_def) = counter(&format!("{o}InterfaceNumberOfEntries"));
+    b.object(o, ObjectDef::single()).param(count, count_def);
+    b.object(
+        iface,
+        ObjectDef::table(RW).num_entries("InterfaceNumberOfEntries"),
+    );
+    interface_params(b, iface, true);
+    let (count, count_def) = counter(&format!("{iface}IPv4AddressNumberOfEntries"));
+    b.param(
+        format!("{iface}IPv4Enable"),
+        ParamDef::read_write(Syntax::boolean()).default_value(true),
+    )
+    .param(
+        format!("{iface}Type"),
+        ParamDef::read_only(
+            Syntax::string().enumeration(&["Normal", "Loopback", "Tunnel", "Tunneled"]),
+        )
+        .default_value("Normal"),
+    )
+    .param(count, count_def);
+    b.object(
+        addr,
+        ObjectDef::table(RW).num_entries("IPv4AddressNumberOfEntries"),
+    )
+    .param(
+        format!("{addr}Enable"),
+        ParamDef::read_write(Syntax::boolean()).default_value(false),
+    )
+    .param(
+        format!("{addr}Status"),
+        ParamDef::read_only(Syntax::string().enumeration(&[
+            "Disabled",
+            "Enabled",
+            "Error_Misconfigured",
+            "Error",
+        ]))
+        .default_value("Disabled"),
+    )
+    .param(
+        format!("{addr}IPAddress"),
+        ParamDef::read_write(Syntax::string_max(15)),
+    )
+    .param(
+        format!("{addr}SubnetMask"),
+        ParamDef::read_write(Syntax::string_max(15)).default_value(""),
+    )
+    .param(
+        format!("{addr}AddressingType"),
+        ParamDef::read_only(Syntax::string().enumeration(&["DHCP", "Static"]))
+            .default_value("Static"),
+    );
+}
+
+/// The fragments a bridged residential gateway exposes, in one builder (extend it with
+/// vendor objects before building).
+pub fn brg_builder() -> SchemaBuilder {
+    let mut b = SchemaBuilder::new();
+    root(&mut b);
+    device_info(&mut b);
+    management_server(&mut b);
+    ethernet(&mut b);
+    bridging(&mut b);
+    vxlan(&mut b);
+    ip_interface(&mut b);
+    b
+}
+
+/// The BRG's schema: [`root`], [`device_info`], [`management_server`], [`ethernet`],
+/// [`bridging`], [`vxlan`] and [`ip_interface`]. The fragments are fixed and tested, so this
+/// only fails if they are edited into an inconsistent state.
+pub fn brg() -> Result<Schema, SchemaError> {
+    brg_builder().build()
+}
