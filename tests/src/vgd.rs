@@ -24,7 +24,21 @@ pub fn start_with_config(
     instance: &str,
     config: Option<&std::path::Path>,
 ) -> NsProcess {
+    start_with_config_and_core(ns, access_iface, None, instance, config)
+}
+
+/// [`start`] with a core interface (downstream NAT) and a configuration file.
+pub fn start_with_config_and_core(
+    ns: &Netns,
+    access_iface: &str,
+    core_iface: Option<&str>,
+    instance: &str,
+    config: Option<&std::path::Path>,
+) -> NsProcess {
     let mut cmd = ns.command(bin("vgd"));
+    if let Some(core) = core_iface {
+        cmd.args(["--core-iface", core]);
+    }
     cmd.args([
         "--access-iface",
         access_iface,

@@ -203,6 +203,7 @@ fn lab(tag: &str) -> Lab {
             }
             Kind::Vlan { s_vid, c_vid } => {
                 brg.bridge("br0", &["lan0", "lsl0"]);
+                brg.ethtool_k("lsl0", &["txvlan", "off", "tx-vlan-stag-hw-insert", "off"]);
                 let tags = Tags {
                     s_tag: s_vid.map(|s| (0x88a8, s)),
                     c_vid,

@@ -16,7 +16,19 @@
 //! lsl = "qinq:10.101"           # "vlan:<c>", "qinq:<s>.<c>", "qinq-9100:<s>.<c>", "vxlan:<vni>@<brg vtep>"
 //! gateway = "192.168.1.1/24"    # the home's gateway address and LAN prefix (homes may overlap)
 //! hosts = [{ ip = "192.168.1.10", mac = "02:00:00:00:01:0a" }]   # static hosts
+//! dhcp = { dns_servers = ["192.0.2.53"], reservations = [...] }    # this home's overrides
+//!
+//! [dhcp]                        # defaults for every home's DHCP server (vg::dhcp)
+//! dns_servers = ["192.0.2.53"]
+//! lease_time_secs = 86400
+//!
+//! [nat]                         # public pool and port blocks (vg::nat); no section: no NAT
+//! pool = ["198.51.100.0/28"]
+//! block_size = 512
 //! ```
+//!
+//! A home's DHCP prefix and gateway are its `gateway`; a VXLAN home's DHCP MTU defaults to
+//! 1450 (1500 less VXLAN's 50 bytes).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -28,6 +40,11 @@ use std::{
 
 use ipnet::Ipv4Net;
 use lsl::{LslId, wire::vlan::Tpid};
+
+use crate::{
+    dhcp::{DhcpConfig, DhcpConfigWire},
+    nat::{NatConfig, NatConfigWire},
+};
 use nerg_abi::{MAX_SUBSCRIBERS, SubscriberId};
 use serde::Deserialize;
 use thiserror::Error;
@@ -87,6 +104,12 @@ pub struct ConfigFile {
     /// `[[subscriber]]` entries.
     #[serde(default, rename = "subscriber")]
     pub subscribers: Vec<SubscriberFile>,
+    /// `[dhcp]`: defaults for every home.
+    #[serde(default)]
+    pub dhcp: Option<DhcpConfigWire>,
+    /// `[nat]`: the public pool; absent = no NAT.
+    #[serde(default)]
+    pub nat: Option<NatConfigWire>,
 }
 
 /// `[fastpath]` as written.
@@ -117,6 +140,9 @@ pub struct SubscriberFile {
     /// Static hosts.
     #[serde(default)]
     pub hosts: Vec<HostFile>,
+    /// This home's DHCP settings over the `[dhcp]` defaults.
+    #[serde(default)]
+    pub dhcp: Option<DhcpConfigWire>,
 }
 
 fn default_gateway() -> String {
@@ -140,6 +166,8 @@ pub struct Config {
     pub fastpath: FastPathConfig,
     /// Subscribers by id.
     pub subscribers: BTreeMap<SubscriberId, SubscriberConfig>,
+    /// NAT, when configured.
+    pub nat: Option<NatConfig>,
 }
 
 /// Validated `[fastpath]`.
@@ -173,6 +201,8 @@ pub struct SubscriberConfig {
     pub gateway_mac: [u8; 6],
     /// Static hosts: IP -> MAC.
     pub hosts: BTreeMap<Ipv4Addr, [u8; 6]>,
+    /// The home's DHCP server settings.
+    pub dhcp: DhcpConfig,
 }
 
 /// The gateway MAC of home `id`: locally administered, `02:4e:47` ("NG") + the id.
@@ -213,11 +243,43 @@ impl TryFrom<ConfigFile> for Config {
 
     fn try_from(file: ConfigFile) -> Result<Self, ConfigError> {
         let fastpath = FastPathConfig::try_from(file.fastpath)?;
+        let nat = match file.nat {
+            None => None,
+            Some(wire) => Some(NatConfig::try_from(wire).map_err(|e| ConfigError::Invalid {
+                key: if e.key.starts_with("nat.") {
+                    e.key.clone()
+                } else {
+                    format!("nat.{}", e.key)
+                },
+                value: e.value.clone(),
+                why: e.problem.to_string(),
+            })?),
+        };
+        if let Some(nat) = &nat
+            && usize::from(nat.max_blocks()) > nerg_abi::MAX_BLOCKS
+        {
+            return Err(invalid(
+                "nat.max_blocks_per_subscriber",
+                nat.max_blocks(),
+                format!(
+                    "the fast path holds at most {} blocks per subscriber",
+                    nerg_abi::MAX_BLOCKS
+                ),
+            ));
+        }
+        let dhcp_defaults = file.dhcp.unwrap_or_default();
+        if dhcp_defaults.prefix.is_some() || dhcp_defaults.gateway.is_some() {
+            return Err(invalid(
+                "dhcp.prefix / dhcp.gateway",
+                "set",
+                "each home's LAN and gateway come from its subscriber.gateway",
+            ));
+        }
         let mut subscribers = BTreeMap::new();
         let mut lsls: HashMap<LslId, SubscriberId> = HashMap::new();
         for (i, sub) in file.subscribers.into_iter().enumerate() {
             let key = |field: &str| format!("subscriber[{i}].{field}");
-            let sub = SubscriberConfig::parse(sub, &key)?;
+            let sub = SubscriberConfig::parse(sub, &dhcp_defaults, &key)?;
             if let Some(other) = lsls.insert(sub.lsl, sub.id) {
                 return Err(invalid(
                     key("lsl"),
@@ -255,6 +317,7 @@ impl TryFrom<ConfigFile> for Config {
         Ok(Self {
             fastpath,
             subscribers,
+            nat,
         })
     }
 }
@@ -308,7 +371,11 @@ impl TryFrom<FastPathFile> for FastPathConfig {
 }
 
 impl SubscriberConfig {
-    fn parse(f: SubscriberFile, key: &dyn Fn(&str) -> String) -> Result<Self, ConfigError> {
+    fn parse(
+        f: SubscriberFile,
+        dhcp_defaults: &DhcpConfigWire,
+        key: &dyn Fn(&str) -> String,
+    ) -> Result<Self, ConfigError> {
         if f.id == 0 || f.id >= MAX_SUBSCRIBERS {
             return Err(invalid(
                 key("id"),
@@ -354,6 +421,18 @@ impl SubscriberConfig {
                 return Err(invalid(hkey("ip"), format!("{:?}", h.ip), "duplicate host"));
             }
         }
+        let dhcp = home_dhcp(
+            dhcp_defaults,
+            f.dhcp.unwrap_or_default(),
+            &lsl,
+            gateway,
+            lan,
+        )
+        .map_err(|e| ConfigError::Invalid {
+            key: key(&format!("dhcp.{}", e.key)),
+            value: e.value.clone(),
+            why: e.problem.to_string(),
+        })?;
         Ok(Self {
             id: f.id,
             lsl,
@@ -361,9 +440,42 @@ impl SubscriberConfig {
             lan,
             gateway_mac: gateway_mac(f.id),
             hosts,
+            dhcp,
         })
     }
 }
+
+/// A home's DHCP settings: its own over the defaults, with the LAN and gateway of the home.
+fn home_dhcp(
+    defaults: &DhcpConfigWire,
+    own: DhcpConfigWire,
+    lsl: &LslId,
+    gateway: Ipv4Addr,
+    lan: Ipv4Net,
+) -> Result<DhcpConfig, crate::dhcp::ConfigError> {
+    let vxlan_mtu = matches!(lsl, LslId::Vxlan { .. }).then_some(VXLAN_HOME_MTU);
+    let pick_vec =
+        |own: Vec<Ipv4Addr>, def: &Vec<Ipv4Addr>| if own.is_empty() { def.clone() } else { own };
+    let wire = DhcpConfigWire {
+        prefix: Some(lan),
+        gateway: Some(gateway),
+        range_start: own.range_start.or(defaults.range_start),
+        range_end: own.range_end.or(defaults.range_end),
+        lease_time_secs: own.lease_time_secs.or(defaults.lease_time_secs),
+        offer_hold_secs: own.offer_hold_secs.or(defaults.offer_hold_secs),
+        decline_quarantine_secs: own
+            .decline_quarantine_secs
+            .or(defaults.decline_quarantine_secs),
+        dns_servers: pick_vec(own.dns_servers, &defaults.dns_servers),
+        domain_name: own.domain_name.or_else(|| defaults.domain_name.clone()),
+        mtu: own.mtu.or(defaults.mtu).or(vxlan_mtu),
+        reservations: own.reservations,
+    };
+    DhcpConfig::try_from(wire)
+}
+
+/// The DHCP MTU a VXLAN home gets unless configured: 1500 less VXLAN's 50 bytes (RFC 7348).
+pub const VXLAN_HOME_MTU: u16 = 1450;
 
 /// `"a.b.c.d/len"` -> (gateway, LAN prefix); the gateway must be a host address of it.
 fn parse_gateway(s: &str) -> Result<(Ipv4Addr, Ipv4Net), String> {

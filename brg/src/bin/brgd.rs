@@ -60,6 +60,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.lsl
         ),
     };
+    // The tagger's outer tag is written in-line by the kernel at transmit only when the
+    // uplink has no transmit VLAN offload (see ebpf/brg-tc).
+    let ethtool = std::process::Command::new("ethtool")
+        .args([
+            "-K",
+            &args.uplink,
+            "txvlan",
+            "off",
+            "tx-vlan-stag-hw-insert",
+            "off",
+        ])
+        .output()
+        .context("running ethtool (package ethtool) to switch off transmit VLAN offload")?;
+    if !ethtool.status.success() {
+        anyhow::bail!(
+            "ethtool -K {} txvlan off failed: {}",
+            args.uplink,
+            String::from_utf8_lossy(&ethtool.stderr).trim()
+        );
+    }
+    info!(uplink = %args.uplink, "transmit VLAN offload off: tags go out in-line");
     let tagger = Tagger::attach(&args.uplink, tags)
         .with_context(|| format!("attaching the LSL tagger to {}", args.uplink))?;
     info!(uplink = %args.uplink, lsl = %args.lsl, "LSL tagger attached");

@@ -1,10 +1,13 @@
 //! The BRG's tc tagger on the LSL uplink (TR-124 WAN.BRIDGE with an 802.1Q/QinQ LSL, done in
 //! eBPF so that no kernel VLAN support is needed).
 //!
-//! - egress (towards the vG): push the LSL's tags in-line, C-tag innermost. `bpf_skb_vlan_push`
-//!   would leave the tag in skb metadata with the default offloads, and a veth or NIC peer
-//!   would then see it out of line; `bpf_skb_adjust_room` + stores put it in the frame
-//!   whatever the offloads (shared/reference/platform.md, "VLAN tags on veth").
+//! - egress (towards the vG): push the LSL's tags with `bpf_skb_vlan_push`, C-tag first, then
+//!   the S-tag (which moves the C-tag in-line). The outermost tag sits in skb metadata until
+//!   the uplink transmits the frame: the uplink must have transmit VLAN offload off
+//!   (`txvlan off tx-vlan-stag-hw-insert off`, which brgd sets) so that the kernel writes it
+//!   in-line, as the vG needs (shared/reference/platform.md, "VLAN tags on veth").
+//!   `bpf_skb_adjust_room` would write tags in-line whatever the offloads, but the kernel
+//!   only allows it on IPv4/IPv6 frames, and ARP must be tagged too.
 //! - ingress (from the vG): the kernel has already moved the outer tag into skb metadata;
 //!   check it is ours and pop it (`bpf_skb_vlan_pop` then moves the next in-line tag into
 //!   metadata: pop again for QinQ). Frames with another LSL's tags are dropped (the access
@@ -19,8 +22,7 @@
 )]
 
 use aya_ebpf::{
-    bindings::bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
-    helpers::generated::bpf_skb_vlan_pop,
+    helpers::generated::{bpf_skb_vlan_pop, bpf_skb_vlan_push},
     macros::{classifier, map},
     maps::{Array, PerCpuArray},
     programs::TcContext,
@@ -43,9 +45,6 @@ static BRG_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(TagCounter::C
 const TC_OK: i32 = 0;
 /// `TC_ACT_SHOT`: drop.
 const TC_SHOT: i32 = 2;
-
-/// Offset of the ethertype (after the MAC addresses).
-const ETHERTYPE: usize = 12;
 
 #[inline(always)]
 fn count(c: TagCounter) {
@@ -80,29 +79,20 @@ fn brg_lsl_egress(ctx: TcContext) -> i32 {
 
 #[inline(always)]
 fn push_tags(ctx: &TcContext, cfg: &TagConfig) -> Result<(), ()> {
-    let inner: [u8; 2] = ctx.load(ETHERTYPE).map_err(|_| ())?;
-    let qinq = cfg.s_tpid != 0;
-    let room: i32 = if qinq { 8 } else { 4 };
-    // Room is made after the Ethernet header; the tags go where the ethertype was and the
-    // original ethertype moves behind them.
-    ctx.adjust_room(room, BPF_ADJ_ROOM_MAC, 0).map_err(|_| ())?;
-    let c_tag = {
-        let vid = (cfg.c_vid & 0x0fff).to_be_bytes();
-        let tpid = ethertype::VLAN.to_be_bytes();
-        [tpid[0], tpid[1], vid[0], vid[1]]
-    };
-    if qinq {
-        let s_vid = (cfg.s_vid & 0x0fff).to_be_bytes();
-        let tpid = cfg.s_tpid.to_be_bytes();
-        let tags = [
-            tpid[0], tpid[1], s_vid[0], s_vid[1], c_tag[0], c_tag[1], c_tag[2], c_tag[3], inner[0],
-            inner[1],
-        ];
-        ctx.store(ETHERTYPE, &tags, 0).map_err(|_| ())
-    } else {
-        let tags = [c_tag[0], c_tag[1], c_tag[2], c_tag[3], inner[0], inner[1]];
-        ctx.store(ETHERTYPE, &tags, 0).map_err(|_| ())
+    let skb = ctx.skb.skb;
+    // SAFETY: the helper takes the program's own context; TPIDs in network byte order.
+    let rc = unsafe { bpf_skb_vlan_push(skb, ethertype::VLAN.to_be(), cfg.c_vid & 0x0fff) };
+    if rc != 0 {
+        return Err(());
     }
+    if cfg.s_tpid != 0 {
+        // SAFETY: as above; pushing again moves the C-tag from metadata into the frame.
+        let rc = unsafe { bpf_skb_vlan_push(skb, cfg.s_tpid.to_be(), cfg.s_vid & 0x0fff) };
+        if rc != 0 {
+            return Err(());
+        }
+    }
+    Ok(())
 }
 
 /// Ingress on the uplink: check and pop the LSL's tags.

@@ -24,6 +24,7 @@ use vg::{
     fastpath::{
         AttachMode, Counters, FastPath, bpffs,
         expiry::{NatTables, Timers, monotonic_ns},
+        maps::PinnedHosts,
         reconcile::Interfaces,
     },
     metrics::Metrics,
@@ -171,9 +172,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
         std::fs::write(&path, "1").with_context(|| format!("enabling IPv4 forwarding ({path})"))?;
     }
     info!("IPv4 forwarding enabled on the access and core interfaces");
+    // NAT: every home gets its public address and first port blocks (paired pooling). The
+    // assignment is deterministic for a given configuration; it is persisted with the
+    // store (control-plane issue) so that changes to the pool keep existing homes' blocks.
+    let allocator = match &config.nat {
+        None => None,
+        Some(nat) => {
+            let mut alloc = vg::nat::BlockAllocator::new(nat);
+            let now = vg::nat::UnixTime(unix_now());
+            for sub in config.subscribers.values() {
+                let events = alloc
+                    .add_subscriber(vg::nat::SubscriberId(sub.id), &sub.lsl.to_string(), now)
+                    .with_context(|| format!("allocating NAT ports for subscriber {}", sub.id))?;
+                for event in &events {
+                    event.log();
+                }
+            }
+            Some(alloc)
+        }
+    };
     let report = fastpath
         .maps()
-        .reconcile(&config, &ifaces)
+        .reconcile(&config, &ifaces, allocator.as_ref())
         .context("writing the configuration into the fast path's maps")?;
     info!(?report, "fast path maps reconciled with the configuration");
     fastpath
@@ -208,7 +228,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let tables = NatTables::open(&pin_dir).context("opening the NAT tables")?;
     let expiry = tokio::spawn(run_expiry(
         tables,
-        Timers::default(),
+        config
+            .nat
+            .as_ref()
+            .map_or_else(Timers::default, Timers::from_nat),
         args.expiry_interval,
         Arc::clone(&state),
         shutdown.clone(),
@@ -217,7 +240,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let ring = fastpath.take_punt_ring().context("opening the punt ring")?;
     let socket = PacketSocket::bind(&access_iface)
         .with_context(|| format!("opening a packet socket on {access_iface}"))?;
-    let mut responder = Responder::new(&config, socket);
+    let hosts = PinnedHosts::open(&pin_dir).context("opening the host table")?;
+    // Leases live in memory until the embedded store lands (control-plane issue): a
+    // restart forgets them and clients re-request.
+    let responder = Arc::new(std::sync::Mutex::new(Responder::new(
+        &config,
+        socket,
+        vg::dhcp::MemoryStore::default(),
+        hosts,
+        vg::dhcp::UnixTime(unix_now()),
+    )));
+    tokio::spawn(run_dhcp_timers(Arc::clone(&responder), shutdown.clone()));
     let slow_state = Arc::clone(&state);
     let started = std::time::Instant::now();
     let slowpath = tokio::spawn(vg::slowpath::run(ring, shutdown.clone(), move |punted| {
@@ -229,9 +262,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         m.punts.with_label_values(&[reason]).inc();
         let Some(punted) = punted else { return };
         let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let (outcome, detail) = match responder.handle(&punted, now_ms) {
+        let mut responder = responder
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = vg::dhcp::UnixTime(unix_now());
+        let (outcome, detail) = match responder.handle(&punted, now_ms, now) {
             Outcome::Replied(kind) => ("replied", kind),
-            Outcome::Dhcp => ("dhcp", "pending_engine"),
+            Outcome::Dhcp(kind) => ("dhcp", kind),
             Outcome::Ignored(why) => ("ignored", why),
             Outcome::SendFailed => ("send_failed", ""),
         };
@@ -303,6 +340,35 @@ async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    }
+}
+
+/// Seconds since the UNIX epoch (lease times are wall-clock: they survive restarts).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Ends leases, offers and quarantines when due (once a second).
+async fn run_dhcp_timers<S, L, H>(
+    responder: Arc<std::sync::Mutex<Responder<S, L, H>>>,
+    shutdown: CancellationToken,
+) where
+    S: vg::slowpath::responder::FrameSink + Send + 'static,
+    L: vg::dhcp::LeaseStore + Send + 'static,
+    H: vg::slowpath::responder::HostTable + Send + 'static,
+{
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        responder
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .tick(vg::dhcp::UnixTime(unix_now()));
     }
 }
 

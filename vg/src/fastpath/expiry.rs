@@ -48,6 +48,19 @@ impl Default for Timers {
 }
 
 impl Timers {
+    /// The timers of a `[nat]` configuration (hold-down included).
+    pub fn from_nat(nat: &crate::nat::NatConfig) -> Self {
+        let t = nat.timeouts();
+        let secs = |s: u32| Duration::from_secs(u64::from(s));
+        Self {
+            udp: secs(t.udp_secs()),
+            tcp_established: secs(t.tcp_established_secs()),
+            tcp_transitory: secs(t.tcp_transitory_secs()),
+            icmp: secs(t.icmp_secs()),
+            port_hold_down: secs(nat.hold_down_secs()),
+        }
+    }
+
     /// The idle time after which a mapping of `proto` with `seen` TCP flags expires.
     pub fn idle_limit(&self, proto: u8, seen: u8) -> Duration {
         match proto {

@@ -215,3 +215,59 @@ impl<'a> Maps<'a> {
         }))
     }
 }
+
+/// The host table opened from its bpffs pin: how the slow path (DHCP) adds and removes
+/// hosts, independent of the loaded object.
+pub struct PinnedHosts {
+    map: HashMap<MapData, HostKey, Host>,
+}
+
+impl PinnedHosts {
+    /// Opens `NERG_HOSTS` pinned in `pin_dir`.
+    pub fn open(pin_dir: &std::path::Path) -> Result<Self, FastPathError> {
+        let name = map_names::HOSTS;
+        let data = MapData::from_pin(pin_dir.join(name)).map_err(err(name))?;
+        let map = HashMap::try_from(aya::maps::Map::HashMap(data)).map_err(err(name))?;
+        Ok(Self { map })
+    }
+
+    /// Adds or refreshes a leased host.
+    pub fn add(
+        &mut self,
+        sub: SubscriberId,
+        ip: std::net::Ipv4Addr,
+        mac: [u8; 6],
+    ) -> Result<(), FastPathError> {
+        let key = HostKey {
+            sub,
+            ip: u32::from_ne_bytes(ip.octets()),
+        };
+        let host = Host {
+            mac,
+            flags: nerg_abi::host_flags::LEASED,
+            _pad: 0,
+        };
+        self.map.insert(key, host, 0).map_err(err(map_names::HOSTS))
+    }
+
+    /// Removes a leased host (a static one with the same address stays).
+    pub fn remove(
+        &mut self,
+        sub: SubscriberId,
+        ip: std::net::Ipv4Addr,
+    ) -> Result<(), FastPathError> {
+        let key = HostKey {
+            sub,
+            ip: u32::from_ne_bytes(ip.octets()),
+        };
+        match self.map.get(&key, 0) {
+            Ok(h) if h.flags & nerg_abi::host_flags::STATIC != 0 => Ok(()),
+            Ok(_) => match self.map.remove(&key) {
+                Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+                Err(e) => Err(err(map_names::HOSTS)(e)),
+            },
+            Err(MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(err(map_names::HOSTS)(e)),
+        }
+    }
+}

@@ -12,7 +12,10 @@ use nerg_abi::{
 };
 
 use super::{FastPathError, maps::Maps};
-use crate::config::{Config, SubscriberConfig};
+use crate::{
+    config::{Config, SubscriberConfig},
+    nat::BlockAllocator,
+};
 
 /// The interfaces the fast path forwards between, as vgd found them at start.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -137,6 +140,7 @@ impl Maps<'_> {
         &mut self,
         config: &Config,
         ifaces: &Interfaces,
+        nat: Option<&BlockAllocator>,
     ) -> Result<ReconcileReport, FastPathError> {
         let ifindex = ifaces.access_ifindex;
         let mut report = ReconcileReport::default();
@@ -152,8 +156,19 @@ impl Maps<'_> {
         // Subscribers first, then their LSLs: a frame never finds an LSL whose slot is empty.
         let mut vlan_keys = HashSet::new();
         let mut vxlan_keys = HashSet::new();
+        let mut public_ips = HashSet::new();
         for sub in config.subscribers.values() {
-            self.set_subscriber(sub.id, &subscriber_record(sub))?;
+            let mut rec = subscriber_record(sub);
+            if let (Some(alloc), Some(nat_cfg)) = (nat, config.nat.as_ref())
+                && let Some(ports) = alloc.ports(crate::nat::SubscriberId(sub.id))
+            {
+                rec.public_ip = ip_raw(ports.address());
+                rec.blocks = nerg_abi::blocks_from(ports.firsts());
+                rec.block_count = ports.firsts().len() as u32;
+                rec.session_limit = nat_cfg.max_sessions();
+                public_ips.insert(rec.public_ip);
+            }
+            self.set_subscriber(sub.id, &rec)?;
             report.subscribers += 1;
             match lsl_key(&sub.lsl, ifindex) {
                 Some(LslKey::Vlan(k)) => {
@@ -210,6 +225,15 @@ impl Maps<'_> {
             report.removed_subscribers += 1;
         }
 
+        // Our public addresses: what the core side translates.
+        for ip in &public_ips {
+            self.insert_public_ip(*ip)?;
+        }
+        let mut map = self.hash_mut::<u32, u32>(map_names::PUBLIC_IPS)?;
+        remove_stale(&mut map, map_names::PUBLIC_IPS, |ip, _| {
+            public_ips.contains(ip)
+        })?;
+
         // The interfaces frames are redirected to.
         self.set_egress(ifaces.access_ifindex)?;
         if let Some(core) = ifaces.core_ifindex {
@@ -223,15 +247,17 @@ impl Maps<'_> {
             _ => random_seed(),
         };
 
-        // Last, switch the fast path on with the current settings. NAT stays off (block size
-        // 0) until the NAT pool configuration is wired in.
+        // Last, switch the fast path on with the current settings (NAT off: block size 0).
         self.set_config(&nerg_abi::Config {
             nat_hash_seed: seed,
             vtep_ipv4: fp.vtep.map_or(0, ip_raw),
             vxlan_port: fp.vxlan_port.to_be(),
             stag_tpids: tpids,
             flags: config_flags::VALID,
-            nat_block_size: 0,
+            nat_block_size: match (nat, &config.nat) {
+                (Some(_), Some(n)) => n.block_size(),
+                _ => 0,
+            },
             _pad: 0,
             access_ifindex: ifaces.access_ifindex,
             access_mac: ifaces.access_mac,

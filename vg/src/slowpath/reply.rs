@@ -2423,6 +2423,7 @@ mod tests {
             lan: "192.168.1.0/24".parse().expect("a prefix"),
             gateway_mac: crate::config::gateway_mac(7),
             hosts: Default::default(),
+            dhcp: crate::dhcp::DhcpConfig::default(),
         };
         let from_config = Home::from(&config);
         assert_eq!(from_config, home(&encaps()[0]));

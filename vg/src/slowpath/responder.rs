@@ -1,17 +1,51 @@
 //! The slow path's dispatcher: for each punted frame, find the home, apply its rate limit,
-//! and send the gateway's answer (ARP, ICMP echo, ICMP errors) back out on the home's LSL.
-//! DHCP goes to the DHCP engine (wired by the control plane); everything else is counted.
+//! and send the gateway's answer back out on the home's LSL: ARP, ICMP echo, ICMP errors,
+//! and DHCP through the home's DHCP engine. A lease is made durable in the lease store
+//! before its ACK leaves, and every lease change updates the fast path's host table
+//! (anti-spoofing, downstream delivery) before the client can use the address.
 
 use std::collections::HashMap;
 
-use lsl::encap::DecapOptions;
+use lsl::{encap::DecapOptions, smoltcp::wire::EthernetAddress};
 use nerg_abi::{PuntReason, SubscriberId};
 
 use super::{
     Punted,
-    reply::{self, Answer, HomeLimiter, IcmpError, RateLimit},
+    reply::{self, Answer, DhcpRequest, GatewayDatagram, HomeLimiter, IcmpError, RateLimit},
 };
-use crate::config::Config;
+use crate::{
+    config::Config,
+    dhcp::{self, Destination, HomeServer, Homes, HostChange, LeaseStore, UnixTime},
+};
+
+/// Where lease changes go: the fast path's host table (a map in tests).
+pub trait HostTable {
+    /// The host `ip` of home `sub` has `mac`.
+    fn add(
+        &mut self,
+        sub: SubscriberId,
+        ip: std::net::Ipv4Addr,
+        mac: [u8; 6],
+    ) -> Result<(), String>;
+    /// The host `ip` of home `sub` is gone.
+    fn remove(&mut self, sub: SubscriberId, ip: std::net::Ipv4Addr) -> Result<(), String>;
+}
+
+impl HostTable for std::collections::BTreeMap<(SubscriberId, std::net::Ipv4Addr), [u8; 6]> {
+    fn add(
+        &mut self,
+        sub: SubscriberId,
+        ip: std::net::Ipv4Addr,
+        mac: [u8; 6],
+    ) -> Result<(), String> {
+        self.insert((sub, ip), mac);
+        Ok(())
+    }
+    fn remove(&mut self, sub: SubscriberId, ip: std::net::Ipv4Addr) -> Result<(), String> {
+        std::collections::BTreeMap::remove(self, &(sub, ip));
+        Ok(())
+    }
+}
 
 /// Where reply frames go (the access interface's packet socket; a `Vec` in tests).
 pub trait FrameSink {
@@ -37,8 +71,8 @@ impl FrameSink for Vec<Vec<u8>> {
 pub enum Outcome {
     /// A reply was sent; the label names its kind.
     Replied(&'static str),
-    /// A DHCP request, for the DHCP engine.
-    Dhcp,
+    /// A DHCP message handled by the engine; the label names the reply (or why none).
+    Dhcp(&'static str),
     /// Not answered; the label says why.
     Ignored(&'static str),
     /// The reply could not be sent.
@@ -46,28 +80,132 @@ pub enum Outcome {
 }
 
 /// Answers punted frames on behalf of every home's gateway.
-pub struct Responder<S> {
+pub struct Responder<S, L, H> {
     homes: HashMap<SubscriberId, reply::Home>,
+    dhcp: Homes,
+    leases: L,
+    hosts: H,
     limiter: HomeLimiter,
     options: DecapOptions,
     sink: S,
 }
 
-impl<S: FrameSink> Responder<S> {
-    /// A responder for the homes of `config`, sending through `sink`.
-    pub fn new(config: &Config, sink: S) -> Self {
-        Self {
+impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
+    /// A responder for the homes of `config`, sending through `sink`, keeping leases in
+    /// `leases` (restored from it) and hosts in `hosts`.
+    pub fn new(config: &Config, sink: S, leases: L, hosts: H, now: UnixTime) -> Self {
+        let mut dhcp = Homes::new();
+        let mut responder = Self {
             homes: config
                 .subscribers
                 .values()
                 .map(|s| (s.id, reply::Home::from(s)))
                 .collect(),
+            dhcp: Homes::new(),
+            leases,
+            hosts,
             limiter: HomeLimiter::new(RateLimit::default()),
             options: DecapOptions {
                 vxlan_port: config.fastpath.vxlan_port,
                 ..DecapOptions::default()
             },
             sink,
+        };
+        for sub in config.subscribers.values() {
+            match dhcp.restore_from(&responder.leases, sub.id, sub.dhcp.clone(), now) {
+                Ok(outcome) => {
+                    // Restored leases re-enter the host table; a restore sends nothing.
+                    let _ = responder.apply_outcome(outcome);
+                }
+                Err(err) => {
+                    tracing::error!(sub = sub.id, error = %err, "restoring leases failed; starting the home empty");
+                    dhcp.insert(HomeServer::new(sub.id, sub.dhcp.clone()));
+                }
+            }
+        }
+        responder.dhcp = dhcp;
+        responder
+    }
+
+    /// The host table (tests read it).
+    pub fn hosts(&self) -> &H {
+        &self.hosts
+    }
+
+    /// Ends what is due at `now` (lease expiry, offer holds, quarantines).
+    pub fn tick(&mut self, now: UnixTime) {
+        for outcome in self.dhcp.expire(now) {
+            self.apply_outcome(outcome);
+        }
+    }
+
+    /// Persists an engine outcome, then applies its host changes; returns its reply.
+    fn apply_outcome(&mut self, outcome: dhcp::Outcome) -> Option<dhcp::Reply> {
+        let home = outcome.home;
+        let committed = match outcome.commit(&self.leases) {
+            Ok(c) => c,
+            Err(err) => {
+                // Nothing is sent: the client retransmits and gets the same answer.
+                tracing::error!(sub = home, error = %err, "lease store write failed");
+                return None;
+            }
+        };
+        for event in &committed.events {
+            let change = match event.host_change() {
+                Some(HostChange::Add { mac, ip }) => self.hosts.add(home, ip, mac.0),
+                Some(HostChange::Remove { ip, .. }) => self.hosts.remove(home, ip),
+                None => Ok(()),
+            };
+            if let Err(err) = change {
+                tracing::error!(sub = home, error = %err, "updating the host table failed");
+            }
+            tracing::debug!(sub = home, ?event, "dhcp");
+        }
+        committed.reply
+    }
+
+    fn dhcp(
+        &mut self,
+        sub: SubscriberId,
+        home: reply::Home,
+        req: &DhcpRequest<'_>,
+        now: UnixTime,
+    ) -> Outcome {
+        let outcome = match self.dhcp.handle_bytes(sub, now, req.payload()) {
+            Ok(o) => o,
+            Err(why) => return Outcome::Ignored(why.label()),
+        };
+        let Some(reply) = self.apply_outcome(outcome) else {
+            return Outcome::Dhcp("no_reply");
+        };
+        let kind = match reply.message_type {
+            dhcproto::v4::MessageType::Offer => "offer",
+            dhcproto::v4::MessageType::Ack => "ack",
+            dhcproto::v4::MessageType::Nak => "nak",
+            _ => "other",
+        };
+        let (dst, dst_mac) = match reply.dst {
+            Destination::Broadcast => (std::net::Ipv4Addr::BROADCAST, EthernetAddress([0xff; 6])),
+            Destination::Unicast { ip, mac } => (ip, EthernetAddress(mac.0)),
+        };
+        let datagram = GatewayDatagram {
+            dst_mac,
+            dst,
+            src_port: dhcp::SERVER_PORT,
+            dst_port: dhcp::CLIENT_PORT,
+            payload: &reply.payload,
+        };
+        let frame = match reply::udp_from_gateway(&home, &req.decapsulated.reply_encap(), &datagram)
+        {
+            Ok(f) => f,
+            Err(_) => return Outcome::Ignored("encap"),
+        };
+        match self.sink.send(&frame) {
+            Ok(()) => Outcome::Dhcp(kind),
+            Err(err) => {
+                tracing::warn!(sub, error = %err, "sending a DHCP reply failed");
+                Outcome::SendFailed
+            }
         }
     }
 
@@ -76,20 +214,21 @@ impl<S: FrameSink> Responder<S> {
         &self.sink
     }
 
-    /// Handles one punted frame at `now_ms` (a monotonic millisecond clock).
-    pub fn handle(&mut self, punted: &Punted, now_ms: u64) -> Outcome {
+    /// Handles one punted frame at `now_ms` (a monotonic millisecond clock) and `now`
+    /// (wall-clock time, for leases).
+    pub fn handle(&mut self, punted: &Punted, now_ms: u64, now: UnixTime) -> Outcome {
         let sub = punted.header.sub;
-        let Some(home) = self.homes.get(&sub) else {
+        let Some(&home) = self.homes.get(&sub) else {
             return Outcome::Ignored("unknown_home");
         };
         if let Err(why) = self.limiter.admit(sub, now_ms) {
             return Outcome::Ignored(why.label());
         }
         let answered = if punted.reason == Some(PuntReason::TtlExceeded) {
-            reply::icmp_error(home, &punted.frame, &self.options, IcmpError::TimeExceeded)
+            reply::icmp_error(&home, &punted.frame, &self.options, IcmpError::TimeExceeded)
                 .map(Answer::Reply)
         } else {
-            reply::answer(home, &punted.frame, &self.options)
+            reply::answer(&home, &punted.frame, &self.options)
         };
         match answered {
             Ok(Answer::Reply(reply)) => match self.sink.send(&reply.frame) {
@@ -99,8 +238,22 @@ impl<S: FrameSink> Responder<S> {
                     Outcome::SendFailed
                 }
             },
-            Ok(Answer::Dhcp(_)) => Outcome::Dhcp,
+            Ok(Answer::Dhcp(req)) => self.dhcp(sub, home, &req, now),
             Err(why) => Outcome::Ignored(why.label()),
         }
+    }
+}
+
+impl HostTable for crate::fastpath::maps::PinnedHosts {
+    fn add(
+        &mut self,
+        sub: SubscriberId,
+        ip: std::net::Ipv4Addr,
+        mac: [u8; 6],
+    ) -> Result<(), String> {
+        crate::fastpath::maps::PinnedHosts::add(self, sub, ip, mac).map_err(|e| format!("{e:#}"))
+    }
+    fn remove(&mut self, sub: SubscriberId, ip: std::net::Ipv4Addr) -> Result<(), String> {
+        crate::fastpath::maps::PinnedHosts::remove(self, sub, ip).map_err(|e| format!("{e:#}"))
     }
 }

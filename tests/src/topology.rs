@@ -1,0 +1,441 @@
+//! A whole NERG in namespaces: homes with real DHCP clients behind BRGs, an access network,
+//! the vG running `vgd`, and an "internet". Used by the end-to-end tests and by the lab.
+//!
+//! ```text
+//!  home i (hI, DHCP client) -- BRG i br0 [lan0, uplink] -- access br0 -- acc0 vG core0 -- up0 internet
+//!     uplink: lsl0 + brgd's tc tagger (802.1Q / QinQ), or vxlan0 over lsl0 (VXLAN)
+//! ```
+//!
+//! Addresses: every home's LAN is 192.168.1.0/24 with gateway .1 (homes overlap); the vG's
+//! VTEP is 10.255.0.1/16 on acc0, BRG i's VTEP 10.255.1.i; the core link is 10.99.0.0/24;
+//! the internet's servers are 203.0.113.5 and .6 (a second address for STUN); the public
+//! pool is 198.51.100.0/28.
+
+use std::{
+    fmt::Write as _,
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use crate::{Netns, NsProcess, bin, netns::veth, vgd, wait_until_some};
+
+/// The vG's VTEP address.
+pub const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 1);
+/// Every home's gateway.
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
+/// The internet server addresses.
+pub const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
+/// The internet's second address (STUN needs two).
+pub const SERVER2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 6);
+/// The public pool.
+pub const PUBLIC_POOL: &str = "198.51.100.0/28";
+
+/// A home's LSL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HomeLsl {
+    /// 802.1Q C-tag.
+    Vlan(u16),
+    /// QinQ: S-VID, C-VID (S-tag 0x88A8).
+    Qinq(u16, u16),
+    /// VXLAN VNI.
+    Vxlan(u32),
+}
+
+impl HomeLsl {
+    /// The LSL's text form for BRG `brg_vtep` (VXLAN).
+    pub fn text(&self, brg_vtep: Ipv4Addr) -> String {
+        match *self {
+            HomeLsl::Vlan(c) => format!("vlan:{c}"),
+            HomeLsl::Qinq(s, c) => format!("qinq:{s}.{c}"),
+            HomeLsl::Vxlan(vni) => format!("vxlan:{vni}@{brg_vtep}"),
+        }
+    }
+
+    /// The home's MTU: 50 bytes less for VXLAN, 4 less for QinQ on a 1500-byte access.
+    pub fn home_mtu(&self) -> u16 {
+        match self {
+            HomeLsl::Vlan(_) => 1500,
+            HomeLsl::Qinq(..) => 1496,
+            HomeLsl::Vxlan(_) => 1450,
+        }
+    }
+}
+
+/// The DHCP client a home runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DhcpClient {
+    /// ISC dhclient.
+    Dhclient,
+    /// busybox udhcpc.
+    Udhcpc,
+    /// dhcpcd.
+    Dhcpcd,
+}
+
+impl DhcpClient {
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DhcpClient::Dhclient => "dhclient",
+            DhcpClient::Udhcpc => "udhcpc",
+            DhcpClient::Dhcpcd => "dhcpcd",
+        }
+    }
+}
+
+/// One home of the topology.
+#[derive(Clone, Copy, Debug)]
+pub struct HomeSpec {
+    /// Subscriber id (1..).
+    pub id: u32,
+    /// Its LSL.
+    pub lsl: HomeLsl,
+    /// Its DHCP client.
+    pub client: DhcpClient,
+}
+
+/// A home as built.
+pub struct Home {
+    /// The spec.
+    pub spec: HomeSpec,
+    /// The home's LAN host namespace; its interface is `iface()`.
+    pub host: Netns,
+    /// The BRG namespace.
+    pub brg: Netns,
+    /// brgd (VLAN and QinQ homes).
+    pub brgd: Option<NsProcess>,
+    /// The BRG's VTEP (VXLAN homes).
+    pub brg_vtep: Ipv4Addr,
+}
+
+impl Home {
+    /// The host's interface name (unique per home: dhcpcd keys its lease files by it).
+    pub fn iface(&self) -> String {
+        format!("h{}", self.spec.id)
+    }
+
+    /// The LSL's text form.
+    pub fn lsl_text(&self) -> String {
+        self.spec.lsl.text(self.brg_vtep)
+    }
+
+    /// The IPv4 address the host's interface has, if any.
+    pub fn address(&self) -> Option<Ipv4Addr> {
+        let out = self
+            .host
+            .ip(&["-4", "-o", "addr", "show", "dev", &self.iface()]);
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .skip_while(|w| *w != "inet")
+            .nth(1)
+            .and_then(|cidr| cidr.split('/').next()?.parse().ok())
+    }
+}
+
+/// How namespaces are named: uniquely per test, or fixed for the lab.
+#[derive(Clone, Debug)]
+pub enum Naming {
+    /// `nt-<pid>-<seq>-<tag>-...`, removed on drop.
+    Test(String),
+    /// `<prefix><name>`, replaced if present (the lab).
+    Fixed(String),
+}
+
+impl Naming {
+    fn ns(&self, name: &str) -> Netns {
+        match self {
+            Naming::Test(tag) => Netns::new(&format!("{tag}-{name}")),
+            Naming::Fixed(prefix) => Netns::named(&format!("{prefix}{name}")),
+        }
+    }
+}
+
+/// The whole topology. Field order is drop order: processes first, then namespaces.
+pub struct Topology {
+    /// vgd.
+    pub vgd: NsProcess,
+    /// The homes.
+    pub homes: Vec<Home>,
+    /// The access network (a bridge).
+    pub access: Netns,
+    /// The vG.
+    pub vg: Netns,
+    /// The internet.
+    pub inet: Netns,
+    /// vgd's instance name (bpffs pins).
+    pub instance: String,
+    /// Where this topology keeps its files (vgd config, DHCP client scripts and leases).
+    pub dir: PathBuf,
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+        let _ = std::fs::remove_dir_all(vg::fastpath::bpffs::pin_dir(
+            Path::new(vg::fastpath::bpffs::DEFAULT_MOUNT),
+            &self.instance,
+        ));
+    }
+}
+
+/// A shell script that applies a lease the way the clients' own scripts would, minus
+/// /etc/resolv.conf (which is the host's: namespaces share the mount namespace).
+const CLIENT_SCRIPT: &str = r#"#!/bin/sh
+# dhclient: $reason, $interface, $new_ip_address, $new_subnet_mask, $new_routers, $new_interface_mtu
+# udhcpc:   $1, $interface, $ip, $mask, $router, $mtu
+case "$reason$1" in
+  BOUND|RENEW|REBIND|REBOOT)
+    ip addr flush dev "$interface"
+    ip addr add "$new_ip_address/$new_subnet_mask" dev "$interface"
+    [ -n "$new_interface_mtu" ] && ip link set "$interface" mtu "$new_interface_mtu"
+    for r in $new_routers; do ip route replace default via "$r" dev "$interface"; break; done ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/$mask" dev "$interface"
+    [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
+    for r in $router; do ip route replace default via "$r" dev "$interface"; break; done ;;
+  deconfig|EXPIRE|FAIL|RELEASE|STOP)
+    ip addr flush dev "$interface" ;;
+esac
+exit 0
+"#;
+
+impl Topology {
+    /// Builds the topology and starts vgd and the BRGs; the homes' DHCP clients are started
+    /// by [`Topology::dhcp`].
+    pub fn build(naming: Naming, homes: &[HomeSpec], instance: &str) -> Self {
+        crate::require_root();
+        let dir = std::env::temp_dir().join(format!("nerg-topology-{instance}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("topology dir");
+        let script = dir.join("dhcp-client-script");
+        std::fs::write(&script, CLIENT_SCRIPT).expect("client script");
+        crate::run(Command::new("chmod").arg("755").arg(&script));
+
+        let access = naming.ns("access");
+        let vg = naming.ns("vg");
+        let inet = naming.ns("inet");
+        for ns in [&access, &vg, &inet] {
+            ns.disable_ipv6();
+        }
+        veth(&vg, "acc0", &access, "vg");
+        access.bridge("br0", &["vg"]);
+        // Tags reach the vG in-line, as on a real access network; GRO on the peers of the
+        // interfaces the vG redirects into makes native XDP redirects deliver (platform.md).
+        access.ethtool_k(
+            "vg",
+            &[
+                "txvlan",
+                "off",
+                "tx-vlan-stag-hw-insert",
+                "off",
+                "gro",
+                "on",
+            ],
+        );
+        vg.addr_add("acc0", &format!("{VG_VTEP}/16"));
+        veth(&vg, "core0", &inet, "up0");
+        vg.addr_add("core0", "10.99.0.1/24");
+        vg.route_add("default", "10.99.0.2");
+        inet.addr_add("up0", "10.99.0.2/24");
+        inet.addr_add("lo", &format!("{SERVER}/32"));
+        inet.addr_add("lo", &format!("{SERVER2}/32"));
+        inet.route_add(PUBLIC_POOL, "10.99.0.1");
+        inet.ethtool_k("up0", &["tx", "off", "gro", "on"]);
+
+        let mut built = Vec::new();
+        for spec in homes {
+            built.push(build_home(&naming, &access, *spec));
+        }
+
+        let config = dir.join("vgd.toml");
+        std::fs::write(&config, vgd_config(&built)).expect("vgd config");
+        let vgd =
+            vgd::start_with_config_and_core(&vg, "acc0", Some("core0"), instance, Some(&config));
+        Topology {
+            vgd,
+            homes: built,
+            access,
+            vg,
+            inet,
+            instance: instance.to_owned(),
+            dir,
+        }
+    }
+
+    /// Runs each home's DHCP client until it has a lease (or `timeout`); returns, per home,
+    /// the address or the client's output.
+    pub fn dhcp(&self, timeout: Duration) -> Vec<Result<Ipv4Addr, String>> {
+        let script = self.dir.join("dhcp-client-script");
+        let mut children = Vec::new();
+        for home in &self.homes {
+            let iface = home.iface();
+            let mut cmd = match home.spec.client {
+                DhcpClient::Dhclient => {
+                    let mut c = home.host.command("dhclient");
+                    c.args(["-4", "-1", "-v", "-sf"])
+                        .arg(&script)
+                        .arg("-lf")
+                        .arg(self.dir.join(format!("dhclient-{iface}.leases")))
+                        .arg("-pf")
+                        .arg(self.dir.join(format!("dhclient-{iface}.pid")))
+                        .arg(&iface);
+                    c
+                }
+                DhcpClient::Udhcpc => {
+                    let mut c = home.host.command("busybox");
+                    c.args([
+                        "udhcpc", "-f", "-q", "-n", "-t", "10", "-T", "1", "-i", &iface, "-s",
+                    ])
+                    .arg(&script);
+                    c
+                }
+                DhcpClient::Dhcpcd => {
+                    let mut c = home.host.command("dhcpcd");
+                    c.args([
+                        "-4",
+                        "-1",
+                        "-B",
+                        "-w",
+                        "-t",
+                        "20",
+                        "--nohook",
+                        "resolv.conf",
+                        "--noipv4ll",
+                        "--noarp",
+                        &iface,
+                    ]);
+                    c
+                }
+            };
+            let out = self
+                .dir
+                .join(format!("{}-{iface}.out", home.spec.client.name()));
+            let file = std::fs::File::create(&out).expect("client output file");
+            let err = file.try_clone().expect("dup");
+            let child = cmd
+                .stdin(std::process::Stdio::null())
+                .stdout(file)
+                .stderr(err)
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {}: {e}", home.spec.client.name()));
+            children.push((child, out));
+        }
+        let mut results = Vec::new();
+        for (home, (mut child, out)) in self.homes.iter().zip(children) {
+            let addr = wait_until_some(
+                &format!(
+                    "home {} ({}) to get a lease",
+                    home.spec.id,
+                    home.spec.client.name()
+                ),
+                timeout,
+                || {
+                    home.address().or_else(|| {
+                        child
+                            .try_wait()
+                            .ok()
+                            .flatten()
+                            .map(|_| Ipv4Addr::UNSPECIFIED)
+                    })
+                },
+            );
+            // Only dhcpcd keeps running (as a daemon) after the lease; stop it.
+            let _ = child.kill();
+            let _ = child.wait();
+            results.push(if addr.is_unspecified() {
+                Err(std::fs::read_to_string(&out).unwrap_or_default())
+            } else {
+                Ok(addr)
+            });
+        }
+        results
+    }
+}
+
+fn build_home(naming: &Naming, access: &Netns, spec: HomeSpec) -> Home {
+    let n = spec.id;
+    let host = naming.ns(&format!("home{n}"));
+    let brg = naming.ns(&format!("brg{n}"));
+    for ns in [&host, &brg] {
+        ns.disable_ipv6();
+    }
+    let iface = format!("h{n}");
+    veth(&host, &iface, &brg, "lan0");
+    let mtu = spec.lsl.home_mtu().to_string();
+    host.ip(&["link", "set", &iface, "mtu", &mtu]);
+    // Complete checksums, as on a real wire (platform.md).
+    host.ethtool_k(&iface, &["tx", "off"]);
+    let port = format!("b{n}");
+    veth(&brg, "lsl0", access, &port);
+    access.ip(&["link", "set", &port, "master", "br0"]);
+    access.ethtool_k(&port, &["gro", "on"]);
+    brg.ethtool_k("lsl0", &["tx", "off"]);
+    let brg_vtep = Ipv4Addr::new(10, 255, 1, n as u8);
+    let brgd = match spec.lsl {
+        HomeLsl::Vxlan(vni) => {
+            brg.addr_add("lsl0", &format!("{brg_vtep}/16"));
+            brg.ip(&[
+                "link",
+                "add",
+                "vxlan0",
+                "type",
+                "vxlan",
+                "id",
+                &vni.to_string(),
+                "local",
+                &brg_vtep.to_string(),
+                "remote",
+                &VG_VTEP.to_string(),
+                "dstport",
+                "4789",
+                "dev",
+                "lsl0",
+            ]);
+            brg.ip(&["link", "set", "lan0", "mtu", "1450"]);
+            brg.bridge("br0", &["lan0", "vxlan0"]);
+            brg.link_up("vxlan0");
+            None
+        }
+        HomeLsl::Vlan(_) | HomeLsl::Qinq(..) => {
+            brg.bridge("br0", &["lan0", "lsl0"]);
+            let lsl = spec.lsl.text(brg_vtep);
+            let mut brgd = brg.spawn(
+                "brgd",
+                brg.command(bin("brgd"))
+                    .args(["--uplink", "lsl0", "--lsl", &lsl]),
+            );
+            wait_until_some("brgd to attach its tagger", Duration::from_secs(20), || {
+                brgd.assert_running();
+                brgd.log().contains("LSL tagger attached").then_some(())
+            });
+            Some(brgd)
+        }
+    };
+    Home {
+        spec,
+        host,
+        brg,
+        brgd,
+        brg_vtep,
+    }
+}
+
+fn vgd_config(homes: &[Home]) -> String {
+    let mut c = format!(
+        "[fastpath]\nvtep = \"{VG_VTEP}\"\n\n[nat]\npool = [\"{PUBLIC_POOL}\"]\nblock_size = 512\n\n[dhcp]\nlease_time_secs = 3600\ndns_servers = [\"{SERVER}\"]\n"
+    );
+    for h in homes {
+        let _ = write!(
+            c,
+            "\n[[subscriber]]\nid = {}\nlsl = \"{}\"\ngateway = \"{GATEWAY}/24\"\n",
+            h.spec.id,
+            h.lsl_text()
+        );
+    }
+    c
+}
