@@ -121,6 +121,15 @@ impl Home {
         self.spec.lsl.text(self.brg_vtep)
     }
 
+    /// The leased address, once the lease is fully applied: the address on the interface
+    /// and the default route through the gateway (clients add them one after the other).
+    pub fn lease(&self) -> Option<Ipv4Addr> {
+        let routes = self.host.ip(&["-4", "route", "show", "default"]);
+        let has_default =
+            String::from_utf8_lossy(&routes.stdout).contains(&format!("via {GATEWAY}"));
+        has_default.then(|| self.address()).flatten()
+    }
+
     /// The IPv4 address the host's interface has, if any.
     pub fn address(&self) -> Option<Ipv4Addr> {
         let out = self

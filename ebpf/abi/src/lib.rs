@@ -107,6 +107,8 @@ pub mod program_names {
     pub const ACCESS: &str = "vg_access";
     /// The core-side XDP entry (downstream NAT, LSL encapsulation).
     pub const CORE: &str = "vg_core";
+    /// tc ingress on the access interface: lets frames XDP handed to the stack in.
+    pub const ACCESS_TC: &str = "vg_access_tc";
     /// A program that passes every frame: attached to veth peers so that native
     /// `XDP_REDIRECT`/`XDP_TX` into a veth is delivered (see `platform.md`).
     pub const PASS: &str = "vg_pass";

@@ -25,9 +25,10 @@ mod punt;
 
 use aya_ebpf::{
     bindings::xdp_action,
-    macros::{map, xdp},
+    helpers::generated::bpf_skb_change_type,
+    macros::{classifier, map, xdp},
     maps::{Array, DevMapHash, HashMap, PerCpuArray, RingBuf},
-    programs::XdpContext,
+    programs::{TcContext, XdpContext},
 };
 use nerg_abi::{
     Config, Counter, CounterValue, DropReason, Host, HostKey, MAX_HOSTS, MAX_NAT_MAPPINGS,
@@ -127,6 +128,33 @@ fn vg_core(ctx: XdpContext) -> u32 {
     };
     finish(verdict)
 }
+
+/// tc ingress on the access interface, behind `vg_access`: a frame the XDP program handed
+/// to the stack after decapsulation (FIB `NO_NEIGH`: the stack resolves the next hop) is
+/// addressed to this interface, but on veth the packet type was set from the frame's
+/// original destination (the home's gateway MAC) before XDP ran, so the stack would drop it
+/// as PACKET_OTHERHOST. On a physical NIC XDP runs first and this program changes nothing.
+#[classifier]
+fn vg_access_tc(ctx: TcContext) -> i32 {
+    const PACKET_HOST: u32 = 0;
+    const PACKET_OTHERHOST: u32 = 3;
+    let skb = ctx.skb.skb;
+    // SAFETY: `skb` is the program's context; pkt_type is readable by tc programs.
+    if unsafe { (*skb).pkt_type } != PACKET_OTHERHOST {
+        return TC_OK;
+    }
+    let (Some(cfg), Ok(dst)) = (CONFIG.get(0), ctx.load::<[u8; 6]>(0)) else {
+        return TC_OK;
+    };
+    if cfg.flags & config_flags::VALID != 0 && dst == cfg.access_mac {
+        // SAFETY: the helper takes the program's own context.
+        unsafe { bpf_skb_change_type(skb, PACKET_HOST) };
+    }
+    TC_OK
+}
+
+/// `TC_ACT_OK` (`<linux/pkt_cls.h>`), spelled out: the binding's type differs by target.
+const TC_OK: i32 = 0;
 
 /// Passes every frame. Attached to veth peers: a native redirect or `XDP_TX` into a veth is
 /// only delivered when the peer has an XDP program of its own.

@@ -5,8 +5,10 @@
 
 use std::path::Path;
 
-use aya::maps::{Map, MapData, MapError, PerCpuArray};
-use nerg_abi::{Counter, CounterValue, DropReason, map_names};
+use aya::maps::{Array, Map, MapData, MapError, PerCpuArray};
+use nerg_abi::{
+    Counter, CounterValue, DropReason, SubCounters, Subscriber, SubscriberId, map_names,
+};
 use serde::Serialize;
 
 use super::FastPathError;
@@ -15,6 +17,7 @@ use super::FastPathError;
 pub struct Counters {
     stats: PerCpuArray<MapData, CounterValue>,
     drops: PerCpuArray<MapData, CounterValue>,
+    pin_dir: std::path::PathBuf,
 }
 
 impl Counters {
@@ -23,7 +26,28 @@ impl Counters {
         Ok(Self {
             stats: open_per_cpu(pin_dir, map_names::STATS)?,
             drops: open_per_cpu(pin_dir, map_names::DROPS)?,
+            pin_dir: pin_dir.to_owned(),
         })
+    }
+
+    /// Subscriber `id`'s fast-path record (public address, blocks, LSL).
+    pub fn subscriber(&self, id: SubscriberId) -> Result<Subscriber, FastPathError> {
+        let name = map_names::SUBSCRIBERS;
+        let map_err = |source: MapError| FastPathError::Map { name, source };
+        let data = MapData::from_pin(self.pin_dir.join(name)).map_err(map_err)?;
+        let array: Array<MapData, Subscriber> =
+            Array::try_from(Map::Array(data)).map_err(map_err)?;
+        array.get(&id, 0).map_err(map_err)
+    }
+
+    /// Subscriber `id`'s traffic counters, summed over CPUs.
+    pub fn subscriber_counters(&self, id: SubscriberId) -> Result<SubCounters, FastPathError> {
+        let name = map_names::SUB_COUNTERS;
+        let map_err = |source: MapError| FastPathError::Map { name, source };
+        let data = MapData::from_pin(self.pin_dir.join(name)).map_err(map_err)?;
+        let per_cpu: PerCpuArray<MapData, SubCounters> =
+            PerCpuArray::try_from(Map::PerCpuArray(data)).map_err(map_err)?;
+        Ok(sum_sub_counters(&per_cpu.get(&id, 0).map_err(map_err)?))
     }
 
     /// Reads every counter, per CPU.
@@ -43,6 +67,19 @@ impl Counters {
             .collect::<Result<_, FastPathError>>()?;
         Ok(CounterSnapshot { counters, drops })
     }
+}
+
+/// The sum over CPUs of per-CPU subscriber counters.
+pub fn sum_sub_counters(per_cpu: &[SubCounters]) -> SubCounters {
+    per_cpu.iter().fold(SubCounters::default(), |mut a, c| {
+        a.up_packets += c.up_packets;
+        a.up_bytes += c.up_bytes;
+        a.down_packets += c.down_packets;
+        a.down_bytes += c.down_bytes;
+        a.up_drops += c.up_drops;
+        a.punted += c.punted;
+        a
+    })
 }
 
 fn open_per_cpu(

@@ -204,15 +204,7 @@ impl<'a> Maps<'a> {
         let per_cpu: PerCpuArray<&mut MapData, SubCounters> =
             PerCpuArray::try_from(map).map_err(err(name))?;
         let values = per_cpu.get(&id, 0).map_err(err(name))?;
-        Ok(values.iter().fold(SubCounters::default(), |mut acc, c| {
-            acc.up_packets += c.up_packets;
-            acc.up_bytes += c.up_bytes;
-            acc.down_packets += c.down_packets;
-            acc.down_bytes += c.down_bytes;
-            acc.up_drops += c.up_drops;
-            acc.punted += c.punted;
-            acc
-        }))
+        Ok(super::counters::sum_sub_counters(&values))
     }
 }
 

@@ -15,7 +15,10 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{ProgramError, Xdp, XdpMode, xdp::XdpLinkId},
+    programs::{
+        ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode, tc::SchedClassifierLinkId,
+        xdp::XdpLinkId,
+    },
 };
 use nerg_abi::program_names;
 use thiserror::Error;
@@ -121,6 +124,7 @@ pub struct FastPath {
     ebpf: Ebpf,
     pin_dir: PathBuf,
     attached: Vec<(String, XdpLinkId)>,
+    tc_attached: Vec<SchedClassifierLinkId>,
 }
 
 impl FastPath {
@@ -150,10 +154,22 @@ impl FastPath {
             prog.load()
                 .map_err(|source| FastPathError::Verifier { name, source })?;
         }
+        let name = program_names::ACCESS_TC;
+        let tc: &mut SchedClassifier = ebpf
+            .program_mut(name)
+            .ok_or(FastPathError::MissingProgram { name, source: None })?
+            .try_into()
+            .map_err(|source| FastPathError::MissingProgram {
+                name,
+                source: Some(source),
+            })?;
+        tc.load()
+            .map_err(|source| FastPathError::Verifier { name, source })?;
         Ok(Self {
             ebpf,
             pin_dir: pin_dir.to_owned(),
             attached: Vec::new(),
+            tc_attached: Vec::new(),
         })
     }
 
@@ -162,9 +178,29 @@ impl FastPath {
         &self.pin_dir
     }
 
-    /// Attaches the access-side program to `iface`.
+    /// Attaches the access-side programs to `iface`: XDP, and the tc ingress fix-up for
+    /// frames XDP hands to the stack.
     pub fn attach_access(&mut self, iface: &str, mode: AttachMode) -> Result<(), FastPathError> {
-        self.attach(program_names::ACCESS, iface, mode)
+        self.attach(program_names::ACCESS, iface, mode)?;
+        let name = program_names::ACCESS_TC;
+        let tc: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(name)
+            .ok_or(FastPathError::MissingProgram { name, source: None })?
+            .try_into()
+            .map_err(|source| FastPathError::MissingProgram {
+                name,
+                source: Some(source),
+            })?;
+        let link =
+            tc.attach(iface, TcAttachType::Ingress)
+                .map_err(|source| FastPathError::Attach {
+                    iface: iface.to_owned(),
+                    mode,
+                    source,
+                })?;
+        self.tc_attached.push(link);
+        Ok(())
     }
 
     /// Attaches the core-side program to `iface`.
@@ -223,6 +259,17 @@ impl FastPath {
 
     /// Detaches every program this instance attached (also done on drop).
     pub fn detach_all(&mut self) {
+        if let Some(tc) = self
+            .ebpf
+            .program_mut(program_names::ACCESS_TC)
+            .and_then(|p| <&mut SchedClassifier>::try_from(p).ok())
+        {
+            for link in self.tc_attached.drain(..) {
+                if let Err(err) = tc.detach(link) {
+                    tracing::warn!(error = %err, "detaching the tc program failed");
+                }
+            }
+        }
         for (name, link) in self.attached.drain(..) {
             let prog = self
                 .ebpf
