@@ -8,6 +8,7 @@ pub mod frames;
 pub mod http;
 pub mod netns;
 pub mod topology;
+pub mod traffic;
 /// Raw frames on an interface (the slow path's packet socket).
 pub mod raw {
     pub use vg::slowpath::packet_socket::PacketSocket as RawSocket;

@@ -3,15 +3,14 @@
 //! XDP NAT with UDP and TCP. All homes use the same private addresses.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
+    net::{SocketAddr, UdpSocket},
     time::Duration,
 };
 
 use nerg_tests::{
     http,
     topology::{DhcpClient, GATEWAY, HomeLsl, HomeSpec, Naming, SERVER, Topology},
-    vgd, wait_until,
+    traffic, vgd,
 };
 
 const HOMES: [HomeSpec; 3] = [
@@ -142,36 +141,17 @@ fn homes_lease_ping_and_reach_the_internet() {
     // TCP: 1 MiB each way per home, checked byte for byte.
     for home in &topo.homes {
         let port = 8000 + home.spec.id as u16;
-        let payload: Vec<u8> = (0..1u32 << 20)
-            .map(|i| (i * 13 + home.spec.id) as u8)
-            .collect();
-        let expect = payload.clone();
-        let srv = topo.inet.spawn_thread(move || {
-            let listener = TcpListener::bind((SERVER, port)).expect("bind TCP");
-            let (mut conn, _) = listener.accept().expect("accept");
-            conn.set_read_timeout(Some(Duration::from_secs(30)))
-                .unwrap();
-            let mut got = vec![0u8; expect.len()];
-            conn.read_exact(&mut got).expect("upload");
-            assert!(got == expect, "upload corrupted");
-            conn.write_all(&got).expect("download");
-        });
-        home.host.run(|| {
-            let addr = SocketAddr::from((SERVER, port));
-            let mut conn = None;
-            wait_until("the TCP server to accept", Duration::from_secs(10), || {
-                conn = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok();
-                conn.is_some()
-            });
-            let mut conn = conn.unwrap();
-            conn.set_read_timeout(Some(Duration::from_secs(30)))
-                .unwrap();
-            conn.write_all(&payload).expect("upload");
-            let mut back = vec![0u8; payload.len()];
-            conn.read_exact(&mut back).expect("download");
-            assert!(back == payload, "home {}: download corrupted", home.spec.id);
-        });
-        srv.join().expect("TCP server");
+        let from = traffic::tcp_echo(
+            &home.host,
+            &topo.inet,
+            SocketAddr::from((SERVER, port)),
+            traffic::pattern(1 << 20, home.spec.id),
+        );
+        assert!(
+            from.ip().to_string().starts_with("198.51.100."),
+            "home {}: {from}",
+            home.spec.id
+        );
     }
 
     // vgd counted what it did.

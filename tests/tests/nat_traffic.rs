@@ -14,8 +14,7 @@
 //! datagrams and stalled connections.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    net::{Ipv4Addr, SocketAddr, UdpSocket},
     time::Duration,
 };
 
@@ -24,7 +23,7 @@ use nerg_abi::{
     Config, Counter, Host, HostKey, NatFwdKey, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey,
     brg::TagCounter, config_flags, host_flags, lsl_kind, program_names, stag_tpid, sub_flags,
 };
-use nerg_tests::{Netns, PinDir, netns::veth, require_root, wait_until};
+use nerg_tests::{Netns, PinDir, netns::veth, require_root, traffic};
 use vg::fastpath::{AttachMode, FastPath, if_index};
 
 const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -398,38 +397,12 @@ fn udp_and_tcp_cross_the_nat_over_every_lsl_kind() {
 
     // TCP: 2 MiB each way through one connection per home, checked byte for byte.
     for home in &lab.homes {
-        let payload: Vec<u8> = (0..2u32 << 20)
-            .map(|i| (i * 7 + i / 251 + home.spec.id) as u8)
-            .collect();
-        let expect = payload.clone();
-        let tcp_port = 8000 + home.spec.id as u16;
-        let tcp_server = lab.inet.spawn_thread(move || {
-            let listener = TcpListener::bind((SERVER, tcp_port)).expect("bind TCP");
-            let (mut conn, from) = listener.accept().expect("a connection through the NAT");
-            conn.set_read_timeout(Some(Duration::from_secs(30)))
-                .unwrap();
-            let mut got = vec![0u8; expect.len()];
-            conn.read_exact(&mut got).expect("the upload");
-            assert!(got == expect, "upload corrupted");
-            conn.write_all(&got).expect("the download");
-            from
-        });
-        home.ns.run(|| {
-            let addr = SocketAddr::from((SERVER, tcp_port));
-            let mut conn = None;
-            wait_until("the TCP server to accept", Duration::from_secs(10), || {
-                conn = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok();
-                conn.is_some()
-            });
-            let mut conn = conn.unwrap();
-            conn.set_read_timeout(Some(Duration::from_secs(30)))
-                .unwrap();
-            conn.write_all(&payload).expect("upload");
-            let mut back = vec![0u8; payload.len()];
-            conn.read_exact(&mut back).expect("download");
-            assert!(back == payload, "download corrupted");
-        });
-        let from = tcp_server.join().expect("TCP server");
+        let from = traffic::tcp_echo(
+            &home.ns,
+            &lab.inet,
+            SocketAddr::from((SERVER, 8000 + home.spec.id as u16)),
+            traffic::pattern(2 << 20, home.spec.id),
+        );
         assert_eq!(
             from.ip(),
             PUBLIC,

@@ -1,0 +1,50 @@
+//! Real traffic between namespaces, checked byte for byte.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{SocketAddr, TcpListener, TcpStream},
+    time::Duration,
+};
+
+use crate::{Netns, wait_until};
+
+/// Uploads `payload` over one TCP connection from `client` to a server started in `server`
+/// on `addr`, which sends it back; both directions are compared byte for byte (a wrong
+/// translation or checksum shows as a stall or a mismatch). Returns the peer address the
+/// server saw (the client's public address behind a NAT).
+pub fn tcp_echo(client: &Netns, server: &Netns, addr: SocketAddr, payload: Vec<u8>) -> SocketAddr {
+    let expect = payload.clone();
+    let srv = server.spawn_thread(move || {
+        let listener = TcpListener::bind(addr).expect("bind TCP");
+        let (mut conn, from) = listener.accept().expect("a connection");
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut got = vec![0u8; expect.len()];
+        conn.read_exact(&mut got).expect("the upload");
+        assert!(got == expect, "upload corrupted");
+        conn.write_all(&got).expect("the download");
+        from
+    });
+    client.run(|| {
+        let mut conn = None;
+        wait_until("the TCP server to accept", Duration::from_secs(10), || {
+            conn = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok();
+            conn.is_some()
+        });
+        let mut conn = conn.expect("connected");
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        conn.write_all(&payload).expect("upload");
+        let mut back = vec![0u8; payload.len()];
+        conn.read_exact(&mut back).expect("download");
+        assert!(back == payload, "download corrupted");
+    });
+    srv.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// `len` bytes of a pattern that differs per `seed` (so a mix-up between flows shows).
+pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| (i.wrapping_mul(7) + i / 251 + seed) as u8)
+        .collect()
+}
