@@ -182,7 +182,8 @@ fn frames_across_a_veth_are_classified_counted_and_punted() {
         "vgctl stats --json: {json}"
     );
 
-    // SIGTERM: clean exit, XDP detached, maps left pinned for the next start.
+    // SIGTERM: clean exit; the program stays attached through its pinned link (forwarding
+    // goes on while vgd restarts), the maps stay pinned for the next start.
     let status = lab.vgd.terminate(Duration::from_secs(10));
     assert!(
         status.success(),
@@ -190,10 +191,19 @@ fn frames_across_a_veth_are_classified_counted_and_punted() {
         lab.vgd.log()
     );
     assert!(
-        !lab.vg.has_xdp("acc0"),
-        "XDP still attached after vgd exited"
+        lab.vg.has_native_xdp("acc0"),
+        "XDP detached when vgd exited"
     );
     assert!(lab.pins.path().join(nerg_abi::map_names::STATS).exists());
+    let link = lab.pins.path().join("link_vg_access_acc0");
+    assert!(link.exists(), "no pinned XDP link");
+    // Removing the pin (what `--detach-on-exit` does) detaches the program.
+    std::fs::remove_file(&link).unwrap();
+    wait_until(
+        "XDP to detach once unpinned",
+        Duration::from_secs(5),
+        || !lab.vg.has_xdp("acc0"),
+    );
 }
 
 #[test]

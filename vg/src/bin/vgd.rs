@@ -62,6 +62,10 @@ struct Args {
     /// Address of the HTTP listener for /metrics, /health and /ready.
     #[arg(long, env = "VGD_LISTEN", default_value = "127.0.0.1:9180")]
     listen: SocketAddr,
+    /// Detach the XDP programs on exit. By default they stay attached through their pinned
+    /// links, so that forwarding goes on while vgd restarts or is upgraded.
+    #[arg(long, env = "VGD_DETACH_ON_EXIT")]
+    detach_on_exit: bool,
     /// How often idle NAT mappings are swept (seconds).
     #[arg(long, env = "VGD_EXPIRY_INTERVAL", default_value = "10", value_parser = parse_secs)]
     expiry_interval: std::time::Duration,
@@ -293,8 +297,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Ok(Err(err)) => error!(error = %err, "slow path reader failed"),
         Err(err) => error!(error = %err, "slow path task panicked"),
     }
-    fastpath.detach_all();
-    info!(pin_dir = %pin_dir.display(), "XDP detached; maps stay pinned for the next start");
+    if args.detach_on_exit {
+        fastpath.detach_all();
+        info!(pin_dir = %pin_dir.display(), "XDP detached; maps stay pinned for the next start");
+    } else {
+        info!(
+            pin_dir = %pin_dir.display(),
+            "XDP stays attached (pinned links) and keeps forwarding; the next vgd takes over"
+        );
+    }
     Ok(())
 }
 

@@ -16,8 +16,10 @@ use std::{
 use aya::{
     Ebpf, EbpfLoader,
     programs::{
-        ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode, tc::SchedClassifierLinkId,
-        xdp::XdpLinkId,
+        ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
+        links::{FdLink, PinnedLink},
+        tc::SchedClassifierLinkId,
+        xdp::{XdpLink, XdpLinkId},
     },
 };
 use nerg_abi::program_names;
@@ -105,6 +107,15 @@ pub enum FastPathError {
         #[source]
         source: ProgramError,
     },
+    /// Pinning an XDP link, or taking over a pinned one, failed.
+    #[error("XDP link pin {path}")]
+    LinkPin {
+        /// The pin.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Writing the device map failed.
     #[error("map NERG_DEVMAP")]
     Devmap(#[source] aya::maps::xdp::XdpMapError),
@@ -123,7 +134,7 @@ pub enum FastPathError {
 pub struct FastPath {
     ebpf: Ebpf,
     pin_dir: PathBuf,
-    attached: Vec<(String, XdpLinkId)>,
+    attached: Vec<(String, XdpLinkId, PathBuf)>,
     tc_attached: Vec<SchedClassifierLinkId>,
 }
 
@@ -208,7 +219,11 @@ impl FastPath {
         self.attach(program_names::CORE, iface, mode)
     }
 
-    /// Attaches program `name` to `iface` in `mode`; detached when `self` is dropped.
+    /// Attaches program `name` to `iface` in `mode` so that it stays attached when this
+    /// process exits (hitless restarts and upgrades): the XDP link is pinned at
+    /// `<pin_dir>/link_<name>_<iface>`. A link pinned by an earlier vgd is taken over and its
+    /// program replaced atomically (`bpf_link_update`): no frame ever meets no program.
+    /// [`FastPath::detach_all`] removes the pins, and with them the attachments.
     pub fn attach(
         &mut self,
         name: &'static str,
@@ -216,15 +231,42 @@ impl FastPath {
         mode: AttachMode,
     ) -> Result<(), FastPathError> {
         let ifindex = if_index(iface)?;
+        let pin = self.pin_dir.join(format!("link_{name}_{iface}"));
+        let attach_err = |source| FastPathError::Attach {
+            iface: iface.to_owned(),
+            mode,
+            source,
+        };
+        let pin_err = |e: &dyn std::fmt::Display| FastPathError::LinkPin {
+            path: pin.clone(),
+            source: std::io::Error::other(e.to_string()),
+        };
         let prog = xdp_program(&mut self.ebpf, name)?;
-        let link = prog
+        if let Ok(pinned) = PinnedLink::from_pin(&pin) {
+            let link = XdpLink::try_from(FdLink::from(pinned)).map_err(|e| pin_err(&e))?;
+            let id = prog.attach_to_link(link).map_err(attach_err)?;
+            self.attached.push((name.to_owned(), id, pin));
+            return Ok(());
+        }
+        // A pin that cannot be opened is stale (its interface is gone): replace it.
+        let _ = std::fs::remove_file(&pin);
+        let id = prog
             .attach_to_if_index(ifindex, mode.xdp_mode())
-            .map_err(|source| FastPathError::Attach {
-                iface: iface.to_owned(),
-                mode,
-                source,
-            })?;
-        self.attached.push((name.to_owned(), link));
+            .map_err(attach_err)?;
+        // bpf_link attachments (kernel 5.9+) can be pinned; a netlink one cannot and is
+        // detached when this process exits.
+        let link = prog.take_link(id).map_err(attach_err)?;
+        match FdLink::try_from(link) {
+            Ok(fd) => {
+                let pinned = fd.pin(&pin).map_err(|e| pin_err(&e))?;
+                let link = XdpLink::try_from(FdLink::from(pinned)).map_err(|e| pin_err(&e))?;
+                let id = prog.attach_to_link(link).map_err(attach_err)?;
+                self.attached.push((name.to_owned(), id, pin));
+            }
+            Err(_) => {
+                tracing::warn!(%iface, "XDP attached through netlink: it will not survive a restart");
+            }
+        }
         Ok(())
     }
 
@@ -257,7 +299,9 @@ impl FastPath {
         Counters::open(&self.pin_dir)
     }
 
-    /// Detaches every program this instance attached (also done on drop).
+    /// Detaches every program this instance attached. Dropping a [`FastPath`] without this
+    /// leaves the XDP programs attached through their pinned links (a restart takes them
+    /// over); the tc program goes with the process.
     pub fn detach_all(&mut self) {
         if let Some(tc) = self
             .ebpf
@@ -270,7 +314,11 @@ impl FastPath {
                 }
             }
         }
-        for (name, link) in self.attached.drain(..) {
+        for (name, link, pin) in self.attached.drain(..) {
+            // Without its pin the link lives only as long as this process holds it.
+            if let Err(err) = std::fs::remove_file(&pin) {
+                tracing::warn!(pin = %pin.display(), error = %err, "unpinning the XDP link failed");
+            }
             let prog = self
                 .ebpf
                 .program_mut(&name)
@@ -279,12 +327,6 @@ impl FastPath {
                 tracing::warn!(program = %name, error = %err, "detaching XDP failed");
             }
         }
-    }
-}
-
-impl Drop for FastPath {
-    fn drop(&mut self) {
-        self.detach_all();
     }
 }
 
