@@ -309,8 +309,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The MAC address of `iface` (from sysfs, which reflects vgd's network namespace when /sys
-/// was mounted in it, else through `ip`'s netlink view via getifaddrs).
+/// The MAC address of `iface` in vgd's network namespace (getifaddrs' link-layer entry).
 fn interface_mac(iface: &str) -> anyhow::Result<[u8; 6]> {
     for ifa in nix::ifaddrs::getifaddrs().context("listing interfaces")? {
         if ifa.interface_name != iface {

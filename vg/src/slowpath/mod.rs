@@ -1,11 +1,10 @@
 //! The slow path: frames the XDP program hands over (ARP, DHCP, ICMP to the gateway, IPv6)
 //! with the subscriber they came from.
 //!
-//! Mechanism: a BPF ring buffer (`NERG_PUNT`) carrying [`PuntRecord`]s, the whole frame as
-//! received; replies will leave through a packet socket on the access interface with the
-//! home's LSL encapsulation. This increment receives, decapsulates with the `lsl` crate,
-//! counts by reason and drains the ring so that it never fills; the answers (ARP, ICMP,
-//! DHCP) are the control-plane issue's.
+//! Mechanism: a BPF ring buffer (`NERG_PUNT`) carrying `PuntRecord`s (the whole frame as
+//! received, with the subscriber id); [`responder`] decapsulates them with the `lsl` crate
+//! and answers (ARP, ICMP, DHCP through the engine), and the replies leave through a
+//! [`packet_socket`] on the access interface, wrapped in the home's LSL encapsulation.
 
 pub mod packet_socket;
 pub mod reply;
