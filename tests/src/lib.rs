@@ -108,5 +108,6 @@ impl PinDir {
 impl Drop for PinDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+        let _ = std::fs::remove_dir_all(vgd::state_dir(&self.instance));
     }
 }

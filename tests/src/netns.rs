@@ -347,6 +347,14 @@ impl NsProcess {
         std::mem::take(&mut self.log)
     }
 
+    /// Kills the process with SIGKILL (a crash, `kill -9`) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Sends SIGTERM and waits up to `timeout` for the exit; returns the status.
     pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let pid = Pid::from_raw(self.pid() as i32);

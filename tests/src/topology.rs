@@ -188,6 +188,7 @@ impl Drop for Topology {
             Path::new(vg::fastpath::bpffs::DEFAULT_MOUNT),
             &self.instance,
         ));
+        let _ = std::fs::remove_dir_all(vgd::state_dir(&self.instance));
     }
 }
 

@@ -36,6 +36,7 @@ pub fn start_with_config_and_core(
     config: Option<&std::path::Path>,
 ) -> NsProcess {
     let mut cmd = ns.command(bin("vgd"));
+    cmd.arg("--state-dir").arg(state_dir(instance));
     if let Some(core) = core_iface {
         cmd.args(["--core-iface", core]);
     }
@@ -58,6 +59,13 @@ pub fn start_with_config_and_core(
             .is_some_and(|(code, _)| code == 200)
     });
     vgd
+}
+
+/// Where a test vgd of `instance` keeps its state (the lease store): under the temp dir, so
+/// that a restarted vgd finds it and tests never touch /var/lib. Removed with the instance's
+/// pins ([`crate::PinDir`], [`crate::topology::Topology`]).
+pub fn state_dir(instance: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("{instance}.state"))
 }
 
 /// The address vgd listens on inside the test namespace.

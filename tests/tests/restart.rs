@@ -88,3 +88,37 @@ fn a_tcp_transfer_survives_a_vgd_restart() {
         "only {received} bytes crossed the NAT in 5 s"
     );
 }
+
+#[test]
+fn acknowledged_leases_survive_kill_9() {
+    let instance = nerg_tests::netns::unique_name("kill9");
+    let homes = [HomeSpec {
+        id: 1,
+        lsl: HomeLsl::Vxlan(5001),
+        client: DhcpClient::Udhcpc,
+    }];
+    let mut topo = Topology::build(Naming::Test("kill9".into()), &homes, &instance);
+    let first = topo.dhcp(Duration::from_secs(30)).remove(0);
+    let first = first.unwrap_or_else(|out| panic!("no lease: {out}"));
+
+    // A crash right after the ACK, then a new vgd on the same state.
+    topo.vgd.kill();
+    let config = topo.dir.join("vgd.toml");
+    topo.vgd =
+        vgd::start_with_config_and_core(&topo.vg, "acc0", Some("core0"), &instance, Some(&config));
+
+    // Another host (another MAC) asks for a lease: the first one's address is still taken.
+    let home = &topo.homes[0];
+    let iface = home.iface();
+    home.host.ip(&["link", "set", &iface, "down"]);
+    home.host.ip(&["addr", "flush", "dev", &iface]);
+    home.host
+        .ip(&["link", "set", &iface, "address", "02:99:00:00:00:02"]);
+    home.host.ip(&["link", "set", &iface, "up"]);
+    let second = topo.dhcp(Duration::from_secs(30)).remove(0);
+    let second = second.unwrap_or_else(|out| panic!("no second lease: {out}"));
+    assert_ne!(
+        first, second,
+        "vgd forgot the lease of {first} across kill -9 and gave it to another host"
+    );
+}

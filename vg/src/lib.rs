@@ -6,3 +6,4 @@ pub mod fastpath;
 pub mod metrics;
 pub mod nat;
 pub mod slowpath;
+pub mod store;

@@ -32,6 +32,7 @@ use vg::{
         packet_socket::PacketSocket,
         responder::{Outcome, Responder},
     },
+    store::RedbStore,
 };
 
 /// Command-line flags; each also reads an environment variable.
@@ -62,6 +63,10 @@ struct Args {
     /// Address of the HTTP listener for /metrics, /health and /ready.
     #[arg(long, env = "VGD_LISTEN", default_value = "127.0.0.1:9180")]
     listen: SocketAddr,
+    /// Where vgd keeps its state (the lease store `leases.redb`); default
+    /// `/var/lib/nerg/<instance>`.
+    #[arg(long, env = "VGD_STATE_DIR")]
+    state_dir: Option<PathBuf>,
     /// Detach the XDP programs on exit. By default they stay attached through their pinned
     /// links, so that forwarding goes on while vgd restarts or is upgraded.
     #[arg(long, env = "VGD_DETACH_ON_EXIT")]
@@ -245,12 +250,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let socket = PacketSocket::bind(&access_iface)
         .with_context(|| format!("opening a packet socket on {access_iface}"))?;
     let hosts = PinnedHosts::open(&pin_dir).context("opening the host table")?;
-    // Leases live in memory until the embedded store lands (control-plane issue): a
-    // restart forgets them and clients re-request.
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/var/lib/nerg").join(&args.instance));
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
+    let leases =
+        RedbStore::open(&state_dir.join("leases.redb")).context("opening the lease store")?;
+    info!(state_dir = %state_dir.display(), "lease store open");
+    // Restores every home's leases from the store (and their hosts into the fast path).
     let responder = Arc::new(std::sync::Mutex::new(Responder::new(
         &config,
         socket,
-        vg::dhcp::MemoryStore::default(),
+        leases,
         hosts,
         vg::dhcp::UnixTime(unix_now()),
     )));
