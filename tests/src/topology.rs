@@ -388,27 +388,7 @@ fn build_home(naming: &Naming, access: &Netns, spec: HomeSpec) -> Home {
     let brg_vtep = Ipv4Addr::new(10, 255, 1, n as u8);
     let brgd = match spec.lsl {
         HomeLsl::Vxlan(vni) => {
-            brg.addr_add("lsl0", &format!("{brg_vtep}/16"));
-            brg.ip(&[
-                "link",
-                "add",
-                "vxlan0",
-                "type",
-                "vxlan",
-                "id",
-                &vni.to_string(),
-                "local",
-                &brg_vtep.to_string(),
-                "remote",
-                &VG_VTEP.to_string(),
-                "dstport",
-                "4789",
-                "dev",
-                "lsl0",
-            ]);
-            brg.ip(&["link", "set", "lan0", "mtu", "1450"]);
-            brg.bridge("br0", &["lan0", "vxlan0"]);
-            brg.link_up("vxlan0");
+            vxlan_uplink(&brg, vni, &format!("{brg_vtep}/16"), VG_VTEP);
             None
         }
         HomeLsl::Vlan(_) | HomeLsl::Qinq(..) => {
@@ -433,6 +413,21 @@ fn build_home(naming: &Naming, access: &Netns, spec: HomeSpec) -> Home {
         brgd,
         brg_vtep,
     }
+}
+
+/// Makes the BRG in `brg` a VXLAN one: its VTEP address `vtep_cidr` on `lsl0`, a kernel
+/// vxlan device towards `remote` for VNI `vni`, and a bridge `br0` joining it to `lan0`.
+pub fn vxlan_uplink(brg: &Netns, vni: u32, vtep_cidr: &str, remote: Ipv4Addr) {
+    brg.addr_add("lsl0", vtep_cidr);
+    let local = vtep_cidr.split('/').next().unwrap_or(vtep_cidr);
+    let (vni, remote) = (vni.to_string(), remote.to_string());
+    brg.ip(&[
+        "link", "add", "vxlan0", "type", "vxlan", "id", &vni, "local", local, "remote", &remote,
+        "dstport", "4789", "dev", "lsl0",
+    ]);
+    brg.ip(&["link", "set", "lan0", "mtu", "1450"]);
+    brg.bridge("br0", &["lan0", "vxlan0"]);
+    brg.link_up("vxlan0");
 }
 
 fn vgd_config(homes: &[Home]) -> String {

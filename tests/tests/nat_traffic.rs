@@ -23,7 +23,7 @@ use nerg_abi::{
     Config, Counter, Host, HostKey, NatFwdKey, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey,
     brg::TagCounter, config_flags, host_flags, lsl_kind, program_names, stag_tpid, sub_flags,
 };
-use nerg_tests::{Netns, PinDir, netns::veth, require_root, traffic};
+use nerg_tests::{Netns, PinDir, netns::veth, require_root, topology::vxlan_uplink, traffic};
 use vg::fastpath::{AttachMode, FastPath, if_index};
 
 const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -177,27 +177,7 @@ fn lab(tag: &str) -> Lab {
         brg.ethtool_k("lsl0", &["tx", "off"]);
         let tagger = match spec.kind {
             Kind::Vxlan { vni, brg_vtep } => {
-                brg.addr_add("lsl0", &format!("{brg_vtep}/24"));
-                brg.ip(&[
-                    "link",
-                    "add",
-                    "vxlan0",
-                    "type",
-                    "vxlan",
-                    "id",
-                    &vni.to_string(),
-                    "local",
-                    &brg_vtep.to_string(),
-                    "remote",
-                    &VG_VTEP.to_string(),
-                    "dstport",
-                    "4789",
-                    "dev",
-                    "lsl0",
-                ]);
-                brg.ip(&["link", "set", "lan0", "mtu", "1450"]);
-                brg.bridge("br0", &["lan0", "vxlan0"]);
-                brg.link_up("vxlan0");
+                vxlan_uplink(&brg, vni, &format!("{brg_vtep}/24"), VG_VTEP);
                 None
             }
             Kind::Vlan { s_vid, c_vid } => {
