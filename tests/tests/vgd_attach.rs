@@ -66,6 +66,11 @@ fn lab(tag: &str) -> Lab {
         vg.has_native_xdp("acc0"),
         "vgd is ready but acc0 has no native XDP program"
     );
+    let features = vg.exec("ethtool", &["-k", "acc0"]);
+    assert!(
+        String::from_utf8_lossy(&features.stdout).contains("rx-vlan-offload: off"),
+        "vgd left receive VLAN offload on"
+    );
     Lab {
         vgd,
         brg,

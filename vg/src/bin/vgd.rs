@@ -175,6 +175,33 @@ async fn run(args: Args) -> anyhow::Result<()> {
         access_mac: interface_mac(&access_iface)?,
         core_ifindex,
     };
+    // A NIC strips received VLAN tags into metadata by default, where XDP cannot see them
+    // (and a redirect loses them): the fast path parses tags in-line.
+    let ethtool = std::process::Command::new("ethtool")
+        .args([
+            "-K",
+            &access_iface,
+            "rxvlan",
+            "off",
+            "rx-vlan-stag-hw-parse",
+            "off",
+        ])
+        .output();
+    match ethtool {
+        Ok(out) if out.status.success() => {
+            info!(iface = %access_iface, "receive VLAN offload off: tags stay in-line for XDP");
+        }
+        Ok(out) => tracing::warn!(
+            iface = %access_iface,
+            error = %String::from_utf8_lossy(&out.stderr).trim(),
+            "could not switch off receive VLAN offload; tagged LSLs may arrive untagged"
+        ),
+        Err(err) => tracing::warn!(
+            iface = %access_iface,
+            error = %err,
+            "ethtool not found: receive VLAN offload left as it is"
+        ),
+    }
     // bpf_fib_lookup refuses to route (FWD_DISABLED) for interfaces without forwarding.
     for iface in std::iter::once(&access_iface).chain(args.core_iface.as_ref()) {
         let path = format!("/proc/sys/net/ipv4/conf/{iface}/forwarding");
