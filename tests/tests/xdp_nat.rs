@@ -387,7 +387,8 @@ impl Rig {
     fn punts(&mut self) -> Vec<u16> {
         let mut reasons = Vec::new();
         while let Some(item) = self.ring.next() {
-            reasons.push(u16::from_ne_bytes([item[8], item[9]]));
+            let p = vg::slowpath::parse_record(&item).expect("a well-formed punt record");
+            reasons.push(p.header.reason);
         }
         reasons
     }

@@ -344,21 +344,8 @@ fn snapshot(fp: &FastPath) -> CounterSnapshot {
 fn read_punts(ring: &mut RingBuf<MapData>) -> Vec<(PuntHeader, Vec<u8>)> {
     let mut out = Vec::new();
     while let Some(item) = ring.next() {
-        let hdr_len = size_of::<PuntHeader>();
-        assert!(item.len() >= hdr_len, "short punt record");
-        // The header is plain little-endian u32/u16 fields (see nerg-abi).
-        let u32_at = |o: usize| u32::from_ne_bytes(item[o..o + 4].try_into().unwrap());
-        let u16_at = |o: usize| u16::from_ne_bytes(item[o..o + 2].try_into().unwrap());
-        let hdr = PuntHeader {
-            sub: u32_at(0),
-            ifindex: u32_at(4),
-            reason: u16_at(8),
-            len: u16_at(10),
-            wire_len: u16_at(12),
-            _pad: 0,
-        };
-        let frame = item[hdr_len..hdr_len + usize::from(hdr.len)].to_vec();
-        out.push((hdr, frame));
+        let p = vg::slowpath::parse_record(&item).expect("a well-formed punt record");
+        out.push((p.header, p.frame));
     }
     out
 }

@@ -142,11 +142,10 @@ impl Maps<'_> {
         now_ns: u64,
     ) -> Result<SweepReport, FastPathError> {
         let mut fwd: HashMap<&mut MapData, NatFwdKey, NatMapping> =
-            self.hash_mut(map_names::NAT_FWD)?;
+            self.hash(map_names::NAT_FWD)?;
         // Collect the expired ones with this handle, then take the other table.
         let expired_keys = expire_fwd(&mut fwd, timers, now_ns)?;
-        let mut rev: HashMap<&mut MapData, NatRevKey, NatRev> =
-            self.hash_mut(map_names::NAT_REV)?;
+        let mut rev: HashMap<&mut MapData, NatRevKey, NatRev> = self.hash(map_names::NAT_REV)?;
         finish_rev(&mut rev, expired_keys, timers, now_ns)
     }
 }

@@ -45,14 +45,8 @@ impl<'a> Maps<'a> {
     }
 
     /// A typed handle on hash map `name`.
-    pub(super) fn hash_mut<K: aya::Pod, V: aya::Pod>(
-        &mut self,
-        name: &'static str,
-    ) -> Result<HashMap<&mut MapData, K, V>, FastPathError> {
-        self.hash(name)
-    }
-
-    fn hash<K: aya::Pod, V: aya::Pod>(
+    /// A typed handle on hash map `name`.
+    pub(super) fn hash<K: aya::Pod, V: aya::Pod>(
         &mut self,
         name: &'static str,
     ) -> Result<HashMap<&mut MapData, K, V>, FastPathError> {

@@ -200,17 +200,17 @@ impl Maps<'_> {
         // Then remove what is no longer configured: LSLs, then hosts, then the slots.
         let configured: BTreeSet<SubscriberId> = config.subscribers.keys().copied().collect();
         let mut orphaned = BTreeSet::new();
-        let mut map = self.hash_mut::<VlanLslKey, SubscriberId>(map_names::LSL_VLAN)?;
+        let mut map = self.hash::<VlanLslKey, SubscriberId>(map_names::LSL_VLAN)?;
         let gone = remove_stale(&mut map, map_names::LSL_VLAN, |k, _| vlan_keys.contains(k))?;
         report.removed_lsls += gone.len();
         orphaned.extend(gone.into_iter().map(|(_, id)| id));
-        let mut map = self.hash_mut::<VxlanLslKey, SubscriberId>(map_names::LSL_VXLAN)?;
+        let mut map = self.hash::<VxlanLslKey, SubscriberId>(map_names::LSL_VXLAN)?;
         let gone = remove_stale(&mut map, map_names::LSL_VXLAN, |k, _| {
             vxlan_keys.contains(k)
         })?;
         report.removed_lsls += gone.len();
         orphaned.extend(gone.into_iter().map(|(_, id)| id));
-        let mut map = self.hash_mut::<HostKey, Host>(map_names::HOSTS)?;
+        let mut map = self.hash::<HostKey, Host>(map_names::HOSTS)?;
         let keep = |k: &HostKey, h: &Host| {
             let Some(sub) = config.subscribers.get(&k.sub) else {
                 return false;
@@ -229,7 +229,7 @@ impl Maps<'_> {
         for ip in &public_ips {
             self.insert_public_ip(*ip)?;
         }
-        let mut map = self.hash_mut::<u32, u32>(map_names::PUBLIC_IPS)?;
+        let mut map = self.hash::<u32, u32>(map_names::PUBLIC_IPS)?;
         remove_stale(&mut map, map_names::PUBLIC_IPS, |ip, _| {
             public_ips.contains(ip)
         })?;
