@@ -370,6 +370,10 @@ pub mod lsl_kind {
 pub mod sub_flags {
     /// The slot holds a live subscriber.
     pub const ACTIVE: u32 = 1 << 0;
+    /// Address-and-port-dependent filtering (RFC 4787 REQ-8 "APDF"): inbound packets reach
+    /// a mapping only from a remote address and port the home has sent to through it.
+    /// Clear: endpoint-independent filtering (EIF).
+    pub const FILTER_APDF: u32 = 1 << 1;
 }
 
 /// One home, as the fast path needs it (`NERG_SUBSCRIBERS[id]`).
@@ -407,6 +411,13 @@ pub struct Subscriber {
     pub blocks: [u16; MAX_BLOCKS],
     /// Most concurrent mappings for this home (RFC 6888 REQ-5); 0 = no limit.
     pub session_limit: u32,
+    /// Clamp the MSS option of TCP SYNs in both directions to this value (host byte
+    /// order); 0 = no clamping. A VXLAN LSL needs it (its MTU is 50 bytes smaller).
+    pub tcp_mss: u16,
+    /// Explicit padding.
+    pub _pad1: u16,
+    /// Reserved (zero).
+    pub _reserved: u32,
 }
 
 /// Key of `NERG_NAT_FWD`: one endpoint-independent mapping (RFC 4787 REQ-1): the home, the
@@ -699,7 +710,7 @@ mod tests {
         };
         assert_eq!(size_of::<Subscriber>() % 8, 0);
         assert_eq!(size_of::<Config>(), 32);
-        assert_eq!(size_of::<Subscriber>(), 112);
+        assert_eq!(size_of::<Subscriber>(), 120);
         assert_eq!(size_of::<NatFwdKey>(), 12);
         assert_eq!(size_of::<NatRevKey>(), 8);
         assert_eq!(size_of::<NatMapping>(), 16);
