@@ -211,3 +211,113 @@ pub fn tcp(
     );
     ethernet(src_mac, dst_mac, EthernetProtocol::Ipv4, &buf)
 }
+
+/// A TCP SYN (with `ack`: a SYN-ACK) carrying `options` verbatim (a multiple of 4 bytes; see
+/// [`mss_option`]), with a complete checksum.
+pub fn tcp_syn(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    ack: Option<u32>,
+    options: &[u8],
+    ttl: u8,
+) -> Vec<u8> {
+    assert_eq!(options.len() % 4, 0, "TCP options fill 32-bit words");
+    let mut seg = vec![0u8; 20 + options.len()];
+    let mut tcp = TcpPacket::new_unchecked(&mut seg);
+    tcp.set_src_port(src.1);
+    tcp.set_dst_port(dst.1);
+    tcp.set_seq_number(TcpSeqNumber(1000));
+    tcp.set_header_len((20 + options.len()) as u8);
+    tcp.clear_flags();
+    tcp.set_syn(true);
+    if let Some(a) = ack {
+        tcp.set_ack(true);
+        tcp.set_ack_number(TcpSeqNumber(a as i32));
+    }
+    tcp.set_window_len(64240);
+    tcp.options_mut().copy_from_slice(options);
+    tcp.fill_checksum(&src.0.into(), &dst.0.into());
+    ip_frame(src_mac, dst_mac, src.0, dst.0, IpProtocol::Tcp, &seg, ttl)
+}
+
+/// The TCP maximum-segment-size option (kind 2, length 4).
+pub fn mss_option(mss: u16) -> [u8; 4] {
+    let v = mss.to_be_bytes();
+    [2, 4, v[0], v[1]]
+}
+
+/// An ICMP error (`icmp_type`/`code`) that quotes the IPv4 packet of `quoted_frame` (an
+/// Ethernet frame) verbatim: its header and `quote_l4` bytes of what follows, as a router
+/// does (RFC 792: 8 bytes; RFC 1812 allows more).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per header field a test varies"
+)]
+pub fn icmp_error(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    icmp_type: u8,
+    code: u8,
+    quoted_frame: &[u8],
+    quote_l4: usize,
+    ttl: u8,
+) -> Vec<u8> {
+    let quoted = &quoted_frame[14..];
+    let ihl = usize::from(quoted[0] & 0x0f) * 4;
+    let end = quoted.len().min(ihl + quote_l4);
+    let mut msg = vec![icmp_type, code, 0, 0, 0, 0, 0, 0];
+    msg.extend_from_slice(&quoted[..end]);
+    Icmpv4Packet::new_unchecked(&mut msg).fill_checksum();
+    ip_frame(src_mac, dst_mac, src, dst, IpProtocol::Icmp, &msg, ttl)
+}
+
+/// The IPv4 packet of `frame` split into two fragments with identification `ident`: the
+/// first carries `first_len` bytes of the payload (a multiple of 8) and MF, the second the
+/// rest at offset `first_len`. Headers other than length, flags, offset and checksum are
+/// kept.
+pub fn fragments(frame: &[u8], first_len: usize, ident: u16) -> [Vec<u8>; 2] {
+    assert_eq!(first_len % 8, 0, "fragment offsets count 8-byte units");
+    let (eth, ip) = frame.split_at(14);
+    let (hdr, payload) = ip.split_at(20);
+    assert!(first_len < payload.len());
+    let piece = |data: &[u8], offset: usize, more: bool| {
+        let mut out = eth.to_vec();
+        let mut pkt = hdr.to_vec();
+        pkt.extend_from_slice(data);
+        let mut p = Ipv4Packet::new_unchecked(&mut pkt);
+        p.set_total_len((20 + data.len()) as u16);
+        p.set_ident(ident);
+        p.set_dont_frag(false);
+        p.set_more_frags(more);
+        p.set_frag_offset(offset as u16);
+        p.fill_checksum();
+        out.extend_from_slice(&pkt);
+        out
+    };
+    [
+        piece(&payload[..first_len], 0, true),
+        piece(&payload[first_len..], first_len, false),
+    ]
+}
+
+/// An IPv4 packet around `payload` (already complete, checksums included) in an Ethernet
+/// frame.
+fn ip_frame(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: IpProtocol,
+    payload: &[u8],
+    ttl: u8,
+) -> Vec<u8> {
+    let (repr, mut buf) = ipv4(src, dst, protocol, payload.len(), ttl);
+    let mut ip = Ipv4Packet::new_unchecked(&mut buf);
+    repr.emit(&mut ip, &ChecksumCapabilities::default());
+    ip.payload_mut().copy_from_slice(payload);
+    ethernet(src_mac, dst_mac, EthernetProtocol::Ipv4, &buf)
+}

@@ -158,7 +158,7 @@ struct Rig {
     vg: Netns,
     _brg: Netns,
     _inet: Netns,
-    _pins: PinDir,
+    pins: PinDir,
     access_mac: [u8; 6],
     core_mac: [u8; 6],
 }
@@ -219,7 +219,7 @@ fn rig(tag: &str) -> Rig {
         vg,
         _brg: brg,
         _inet: inet,
-        _pins: pins,
+        pins,
         access_mac,
         core_mac,
     }
@@ -391,6 +391,25 @@ impl Rig {
             reasons.push(p.header.reason);
         }
         reasons
+    }
+
+    /// The NAT tables as vgd's expiry task opens them (from the pins).
+    fn tables(&self) -> vg::fastpath::expiry::NatTables {
+        vg::fastpath::expiry::NatTables::open(self.pins.path()).unwrap()
+    }
+
+    /// Changes home `id`'s fast-path record.
+    fn edit_home(&mut self, id: SubscriberId, edit: impl FnOnce(&mut Subscriber)) {
+        let mut maps = self.fp.maps();
+        let mut rec = maps.subscriber(id).unwrap();
+        edit(&mut rec);
+        maps.set_subscriber(id, &rec).unwrap();
+    }
+
+    /// The mapping of home `sub`'s `port` as `(public, port)`.
+    fn public_of(&mut self, sub: SubscriberId, port: u16, proto: u8) -> (Ipv4Addr, u16) {
+        let (ip, port, _) = self.mapping(sub, port, proto);
+        (ip, port)
     }
 
     /// A frame as it leaves towards the internet: from core0 to the next hop.
@@ -637,11 +656,12 @@ fn downstream_edge_cases() {
     assert_eq!(rig.down(&to(PUBLIC1, 40000, 1)).0, XdpVerdict::Drop);
     assert_eq!(rig.drops(DropReason::TtlExpired) - before, 1);
 
+    // A later fragment of a datagram whose first fragment never came: nowhere to go.
     let mut frag = to(PUBLIC1, 40000, 64);
-    frag[14 + 6] |= 0x20; // MF
-    let before = rig.drops(DropReason::Fragment);
+    frag[14 + 7] = 8; // offset 64 bytes
+    let before = rig.drops(DropReason::FragmentOrphan);
     assert_eq!(rig.down(&frag).0, XdpVerdict::Drop);
-    assert_eq!(rig.drops(DropReason::Fragment) - before, 1);
+    assert_eq!(rig.drops(DropReason::FragmentOrphan) - before, 1);
 }
 
 #[test]
@@ -711,13 +731,14 @@ fn upstream_edge_cases() {
         .unwrap();
     assert_eq!(taken.sub, 99, "the other owner keeps its port");
 
-    // ICMP other than echo is not translated yet; fragments neither.
+    // An ICMP error whose quote is not an IPv4 header without options: not translated.
     let mut unreach = frames::icmp_echo_msg(HOST_MAC, [0; 6], HOST, INTERNET, 7, 1, false, 64);
-    unreach[34] = 3; // destination unreachable
+    unreach[34] = 3; // destination unreachable, "quoting" echo data
     let before = rig.drops(DropReason::IcmpUnsupported);
     assert_eq!(rig.up(&wrap(unreach)).0, XdpVerdict::Drop);
     assert_eq!(rig.drops(DropReason::IcmpUnsupported) - before, 1);
-    let mut frag = udp_up(40000, INTERNET, 53);
+    // Fragmented ICMP is not translated.
+    let mut frag = frames::icmp_echo_msg(HOST_MAC, [0; 6], HOST, INTERNET, 7, 1, false, 64);
     frag[14 + 6] |= 0x20;
     let before = rig.drops(DropReason::Fragment);
     assert_eq!(rig.up(&wrap(frag)).0, XdpVerdict::Drop);
@@ -750,19 +771,12 @@ fn idle_mappings_expire_and_their_ports_are_held_back() {
     let now = monotonic_ns();
 
     // Within the timers: nothing expires.
-    let r = rig
-        .fp
-        .maps()
-        .sweep_nat(&timers, now + 200 * 1_000_000_000)
-        .unwrap();
+    let mut tables = rig.tables();
+    let r = tables.sweep(&timers, now + 200 * 1_000_000_000).unwrap();
     assert_eq!((r.mappings, r.expired), (2, 0));
 
     // 250 s later the half-open TCP mapping is gone (transitory 240 s), the UDP one stays.
-    let r = rig
-        .fp
-        .maps()
-        .sweep_nat(&timers, now + 250 * 1_000_000_000)
-        .unwrap();
+    let r = tables.sweep(&timers, now + 250 * 1_000_000_000).unwrap();
     assert_eq!(r.expired, 1, "{r:?}");
     assert!(
         rig.fp
@@ -780,7 +794,7 @@ fn idle_mappings_expire_and_their_ports_are_held_back() {
 
     // 310 s later UDP (300 s) goes too; its public port is held back and translates nothing.
     let t_udp = now + 310 * 1_000_000_000;
-    let r = rig.fp.maps().sweep_nat(&timers, t_udp).unwrap();
+    let r = tables.sweep(&timers, t_udp).unwrap();
     assert_eq!(r.expired, 1, "{r:?}");
     let key = NatRevKey {
         pub_ip: raw(PUBLIC1),
@@ -809,11 +823,637 @@ fn idle_mappings_expire_and_their_ports_are_held_back() {
     assert_eq!(rig.drops(DropReason::NoMapping) - before, 1);
 
     // After the hold-down the port is free again.
-    let r = rig
-        .fp
-        .maps()
-        .sweep_nat(&timers, t_udp + 121 * 1_000_000_000)
-        .unwrap();
+    let r = tables.sweep(&timers, t_udp + 121 * 1_000_000_000).unwrap();
     assert!(r.released >= 2, "{r:?}");
     assert!(rig.fp.maps().nat_reverse(&key).unwrap().is_none());
+}
+
+/// A router on the path towards the internet (source of ICMP errors).
+const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+
+/// The home's downstream output for `inner`, with the VXLAN source port the program chose.
+fn down_frame(rig: &Rig, home: &Home, out: &[u8], inner: &[u8]) -> Vec<u8> {
+    let sport = u16::from_be_bytes([out[34], out[35]]);
+    home.down_encap(rig.access_mac, sport)
+        .encapsulate(inner)
+        .unwrap()
+}
+
+#[test]
+fn icmp_errors_are_translated_both_ways() {
+    let mut rig = rig("naticmp");
+    let errors0 = rig.counter(Counter::NatIcmpError);
+    for home in HOMES {
+        let name = home.name;
+        let gw = gw_mac(home.id);
+        let access_mac = rig.access_mac;
+        let wrap = |inner: Vec<u8>| home.encap(access_mac).encapsulate(&inner).unwrap();
+
+        // UDP out; a router answers "time exceeded", quoting 8 bytes of the datagram.
+        let (v, out) = rig.up(&wrap(udp_up(40000, INTERNET, 53)));
+        assert_eq!(v, XdpVerdict::Redirect);
+        let (public, port) = rig.public_of(home.id, 40000, 17);
+        let err = frames::icmp_error(
+            NEXT_HOP_MAC,
+            rig.core_mac,
+            ROUTER,
+            public,
+            11,
+            0,
+            &out,
+            8,
+            64,
+        );
+        let (v, got) = rig.down(&err);
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: time exceeded downstream");
+        let sent = frames::udp_ttl(HOST_MAC, [0; 6], (HOST, 40000), (INTERNET, 53), b"ping", 63);
+        let inner = frames::icmp_error(gw, HOST_MAC, ROUTER, HOST, 11, 0, &sent, 8, 63);
+        assert_eq!(
+            got,
+            down_frame(&rig, &home, &got, &inner),
+            "{name}: quoted UDP"
+        );
+
+        // TCP SYN out; "fragmentation needed" quoting the whole segment: the quoted TCP
+        // checksum is rewritten too.
+        let syn = |src: (Ipv4Addr, u16), ttl| {
+            frames::tcp_syn(
+                HOST_MAC,
+                [0; 6],
+                src,
+                (INTERNET, 443),
+                None,
+                &frames::mss_option(1460),
+                ttl,
+            )
+        };
+        let (v, out) = rig.up(&wrap(syn((HOST, 50000), 64)));
+        assert_eq!(v, XdpVerdict::Redirect);
+        let err = frames::icmp_error(
+            NEXT_HOP_MAC,
+            rig.core_mac,
+            ROUTER,
+            public,
+            3,
+            4,
+            &out,
+            64,
+            64,
+        );
+        let (v, got) = rig.down(&err);
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: frag needed downstream");
+        let inner = frames::icmp_error(
+            gw,
+            HOST_MAC,
+            ROUTER,
+            HOST,
+            3,
+            4,
+            &syn((HOST, 50000), 63),
+            64,
+            63,
+        );
+        assert_eq!(
+            got,
+            down_frame(&rig, &home, &got, &inner),
+            "{name}: quoted TCP"
+        );
+
+        // An echo request out; "time exceeded" quoting it: the identifier goes back.
+        let echo = |src, id, ttl| {
+            frames::icmp_echo_msg(HOST_MAC, [0; 6], src, INTERNET, id, 1, false, ttl)
+        };
+        let (v, out) = rig.up(&wrap(echo(HOST, 7, 64)));
+        assert_eq!(v, XdpVerdict::Redirect);
+        let err = frames::icmp_error(
+            NEXT_HOP_MAC,
+            rig.core_mac,
+            ROUTER,
+            public,
+            11,
+            0,
+            &out,
+            8,
+            64,
+        );
+        let (v, got) = rig.down(&err);
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: quoted echo");
+        let inner =
+            frames::icmp_error(gw, HOST_MAC, ROUTER, HOST, 11, 0, &echo(HOST, 7, 63), 8, 63);
+        assert_eq!(
+            got,
+            down_frame(&rig, &home, &got, &inner),
+            "{name}: quoted echo"
+        );
+
+        // The home host answers a datagram it got with "port unreachable": upstream, the
+        // outer source and the quoted destination become the mapping's.
+        let delivered = frames::udp_ttl(gw, HOST_MAC, (INTERNET, 53), (HOST, 40000), b"pong", 63);
+        let unreach = frames::icmp_error(HOST_MAC, gw, HOST, INTERNET, 3, 3, &delivered, 8, 64);
+        let (v, got) = rig.up(&wrap(unreach));
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: port unreachable upstream");
+        let seen = frames::udp_ttl(
+            NEXT_HOP_MAC,
+            rig.core_mac,
+            (INTERNET, 53),
+            (public, port),
+            b"pong",
+            63,
+        );
+        let want = rig.upstream_out(frames::icmp_error(
+            HOST_MAC, [0; 6], public, INTERNET, 3, 3, &seen, 8, 63,
+        ));
+        assert_eq!(got, want, "{name}: translated port unreachable");
+
+        // An error quoting a port nobody maps: dropped, counted.
+        let stray = frames::udp_ttl(HOST_MAC, [0; 6], (public, 1), (INTERNET, 53), b"x", 63);
+        let err = frames::icmp_error(
+            NEXT_HOP_MAC,
+            rig.core_mac,
+            ROUTER,
+            public,
+            11,
+            0,
+            &stray,
+            8,
+            64,
+        );
+        let before = rig.drops(DropReason::NoMapping);
+        assert_eq!(rig.down(&err).0, XdpVerdict::Drop, "{name}: unmapped quote");
+        assert_eq!(rig.drops(DropReason::NoMapping) - before, 1);
+    }
+    assert_eq!(rig.counter(Counter::NatIcmpError) - errors0, 4 * 3);
+}
+
+#[test]
+fn hairpinning_delivers_between_homes_with_external_addresses() {
+    let mut rig = rig("nathair");
+    let [h1, h2, h3] = HOMES;
+    let wrap =
+        |rig: &Rig, h: &Home, inner: Vec<u8>| h.encap(rig.access_mac).encapsulate(&inner).unwrap();
+
+    // Home 3 (VXLAN) has a mapping from talking to the internet.
+    assert_eq!(
+        rig.up(&wrap(&rig, &h3, udp_up(40000, INTERNET, 53))).0,
+        XdpVerdict::Redirect
+    );
+    let (p3_ip, p3) = rig.public_of(h3.id, 40000, 17);
+
+    // Home 1 (802.1Q) sends to home 3's public address and port: delivered straight to
+    // home 3, from home 1's own external address and port.
+    let (v, out) = rig.up(&wrap(&rig, &h1, udp_up(41000, p3_ip, p3)));
+    assert_eq!(v, XdpVerdict::Redirect, "hairpin 1 -> 3");
+    let (p1_ip, p1) = rig.public_of(h1.id, 41000, 17);
+    let inner = frames::udp_ttl(
+        gw_mac(h3.id),
+        HOST_MAC,
+        (p1_ip, p1),
+        (HOST, 40000),
+        b"ping",
+        63,
+    );
+    assert_eq!(out, down_frame(&rig, &h3, &out, &inner));
+
+    // A home reaching its own public address and port.
+    let (v, out) = rig.up(&wrap(&rig, &h1, udp_up(41001, p1_ip, p1)));
+    assert_eq!(v, XdpVerdict::Redirect, "hairpin 1 -> 1");
+    let (_, p1b) = rig.public_of(h1.id, 41001, 17);
+    let inner = frames::udp_ttl(
+        gw_mac(h1.id),
+        HOST_MAC,
+        (p1_ip, p1b),
+        (HOST, 41000),
+        b"ping",
+        63,
+    );
+    assert_eq!(out, down_frame(&rig, &h1, &out, &inner));
+    assert_eq!(rig.counter(Counter::NatHairpin), 2);
+
+    // To a public port nobody maps, or ICMP to a public address: dropped, counted.
+    let before = rig.drops(DropReason::NoMapping);
+    assert_eq!(
+        rig.up(&wrap(&rig, &h1, udp_up(41002, p3_ip, 7))).0,
+        XdpVerdict::Drop
+    );
+    let ping = frames::icmp_echo_msg(HOST_MAC, [0; 6], HOST, p3_ip, 9, 1, false, 64);
+    assert_eq!(rig.up(&wrap(&rig, &h1, ping)).0, XdpVerdict::Drop);
+    assert_eq!(rig.drops(DropReason::NoMapping) - before, 2);
+
+    // The target's filtering applies: with APDF, home 3 takes home 2's packets only once it
+    // has sent to home 2's external address and port.
+    rig.edit_home(h3.id, |r| r.flags |= sub_flags::FILTER_APDF);
+    assert_eq!(
+        rig.up(&wrap(&rig, &h2, udp_up(42000, INTERNET, 53))).0,
+        XdpVerdict::Redirect
+    );
+    let (p2_ip, p2) = rig.public_of(h2.id, 42000, 17);
+    let before = rig.drops(DropReason::Filtered);
+    assert_eq!(
+        rig.up(&wrap(&rig, &h2, udp_up(42000, p3_ip, p3))).0,
+        XdpVerdict::Drop
+    );
+    assert_eq!(
+        rig.drops(DropReason::Filtered) - before,
+        1,
+        "filtered at home 3"
+    );
+    let (v, out) = rig.up(&wrap(&rig, &h3, udp_up(40000, p2_ip, p2)));
+    assert_eq!(
+        v,
+        XdpVerdict::Redirect,
+        "hairpin 3 -> 2 (home 2 filters nothing)"
+    );
+    let inner = frames::udp_ttl(
+        gw_mac(h2.id),
+        HOST_MAC,
+        (p3_ip, p3),
+        (HOST, 42000),
+        b"ping",
+        63,
+    );
+    assert_eq!(out, down_frame(&rig, &h2, &out, &inner));
+    assert_eq!(
+        rig.up(&wrap(&rig, &h2, udp_up(42000, p3_ip, p3))).0,
+        XdpVerdict::Redirect,
+        "now permitted"
+    );
+
+    // Fragments are not hairpinned.
+    let [first, _] = frames::fragments(&udp_up(41003, p3_ip, p3), 8, 0x77);
+    let before = rig.drops(DropReason::Fragment);
+    assert_eq!(rig.up(&wrap(&rig, &h1, first)).0, XdpVerdict::Drop);
+    assert_eq!(rig.drops(DropReason::Fragment) - before, 1);
+}
+
+#[test]
+fn address_and_port_dependent_filtering() {
+    use vg::fastpath::expiry::{Timers, monotonic_ns};
+    let mut rig = rig("natapdf");
+    let [h1, h2, _] = HOMES;
+    rig.edit_home(h1.id, |r| r.flags |= sub_flags::FILTER_APDF);
+    for h in [h1, h2] {
+        let up = h
+            .encap(rig.access_mac)
+            .encapsulate(&udp_up(40000, INTERNET, 53))
+            .unwrap();
+        assert_eq!(rig.up(&up).0, XdpVerdict::Redirect);
+    }
+    let from = |rig: &Rig, src: (Ipv4Addr, u16), to: (Ipv4Addr, u16)| {
+        frames::udp(NEXT_HOP_MAC, rig.core_mac, src, to, b"in")
+    };
+    let (p1_ip, p1) = rig.public_of(h1.id, 40000, 17);
+    let (p2_ip, p2) = rig.public_of(h2.id, 40000, 17);
+    let before = rig.drops(DropReason::Filtered);
+    assert_eq!(
+        rig.down(&from(&rig, (INTERNET, 53), (p1_ip, p1))).0,
+        XdpVerdict::Redirect
+    );
+    assert_eq!(
+        rig.down(&from(&rig, (INTERNET, 54), (p1_ip, p1))).0,
+        XdpVerdict::Drop,
+        "other port"
+    );
+    assert_eq!(
+        rig.down(&from(&rig, (INTERNET2, 53), (p1_ip, p1))).0,
+        XdpVerdict::Drop,
+        "other address"
+    );
+    assert_eq!(rig.drops(DropReason::Filtered) - before, 2);
+    // Endpoint-independent filtering (home 2): anyone reaches the mapping.
+    assert_eq!(
+        rig.down(&from(&rig, (INTERNET2, 99), (p2_ip, p2))).0,
+        XdpVerdict::Redirect
+    );
+
+    // Permissions go with their mapping.
+    let mut tables = rig.tables();
+    let r = tables
+        .sweep(&Timers::default(), monotonic_ns() + 310 * 1_000_000_000)
+        .unwrap();
+    assert_eq!(
+        (r.expired, r.permits, r.permits_expired),
+        (2, 1, 1),
+        "{r:?}"
+    );
+}
+
+/// Writes a port forward the way the control plane does: a static mapping pair.
+fn port_forward(
+    rig: &Rig,
+    sub: SubscriberId,
+    public: (Ipv4Addr, u16),
+    private: (Ipv4Addr, u16),
+    proto: u8,
+) {
+    use aya::maps::HashMap;
+    use nerg_abi::{NatMapping, map_names, nat_flags};
+    let open = |name: &str| MapData::from_pin(rig.pins.path().join(name)).unwrap();
+    let mut fwd: HashMap<MapData, NatFwdKey, NatMapping> =
+        HashMap::try_from(aya::maps::Map::HashMap(open(map_names::NAT_FWD))).unwrap();
+    let mut rev: HashMap<MapData, NatRevKey, NatRev> =
+        HashMap::try_from(aya::maps::Map::HashMap(open(map_names::NAT_REV))).unwrap();
+    let (pub_ip, pub_port) = (raw(public.0), public.1.to_be());
+    rev.insert(
+        NatRevKey {
+            pub_ip,
+            pub_port,
+            proto,
+            _pad: 0,
+        },
+        NatRev {
+            sub,
+            priv_ip: raw(private.0),
+            priv_port: private.1.to_be(),
+            flags: nat_flags::STATIC,
+            ..NatRev::default()
+        },
+        0,
+    )
+    .unwrap();
+    fwd.insert(
+        NatFwdKey {
+            sub,
+            priv_ip: raw(private.0),
+            priv_port: private.1.to_be(),
+            proto,
+            _pad: 0,
+        },
+        NatMapping {
+            pub_ip,
+            pub_port,
+            flags: nat_flags::STATIC,
+            ..NatMapping::default()
+        },
+        0,
+    )
+    .unwrap();
+}
+
+#[test]
+fn port_forwards_reach_a_home_host_and_answer_from_the_forwarded_port() {
+    use vg::fastpath::expiry::{Timers, monotonic_ns};
+    let mut rig = rig("natfwd");
+    let h2 = HOMES[1];
+    // Even a home that filters by address and port takes unsolicited port-forward traffic.
+    rig.edit_home(h2.id, |r| r.flags |= sub_flags::FILTER_APDF);
+    port_forward(&rig, h2.id, (PUBLIC1, 40500), (HOST, 8080), 6);
+    let syn = frames::tcp(
+        NEXT_HOP_MAC,
+        rig.core_mac,
+        (INTERNET, 5555),
+        (PUBLIC1, 40500),
+        TcpControl::Syn,
+        77,
+        None,
+        &[],
+        64,
+    );
+    let (v, out) = rig.down(&syn);
+    assert_eq!(v, XdpVerdict::Redirect, "forwarded");
+    let inner = frames::tcp(
+        gw_mac(h2.id),
+        HOST_MAC,
+        (INTERNET, 5555),
+        (HOST, 8080),
+        TcpControl::Syn,
+        77,
+        None,
+        &[],
+        63,
+    );
+    assert_eq!(out, down_frame(&rig, &h2, &out, &inner));
+
+    let synack = frames::tcp(
+        HOST_MAC,
+        [0; 6],
+        (HOST, 8080),
+        (INTERNET, 5555),
+        TcpControl::Syn,
+        900,
+        Some(78),
+        &[],
+        64,
+    );
+    let (v, out) = rig.up(&h2.encap(rig.access_mac).encapsulate(&synack).unwrap());
+    assert_eq!(v, XdpVerdict::Redirect, "answer");
+    let want = rig.upstream_out(frames::tcp(
+        HOST_MAC,
+        [0; 6],
+        (PUBLIC1, 40500),
+        (INTERNET, 5555),
+        TcpControl::Syn,
+        900,
+        Some(78),
+        &[],
+        63,
+    ));
+    assert_eq!(out, want, "from the forwarded public port");
+
+    // A forward to an address the home has no host at: the vG knows no MAC for it.
+    port_forward(
+        &rig,
+        h2.id,
+        (PUBLIC1, 40501),
+        (Ipv4Addr::new(192, 168, 1, 99), 22),
+        6,
+    );
+    let before = rig.drops(DropReason::NoHost);
+    let syn = frames::tcp(
+        NEXT_HOP_MAC,
+        rig.core_mac,
+        (INTERNET, 5555),
+        (PUBLIC1, 40501),
+        TcpControl::Syn,
+        1,
+        None,
+        &[],
+        64,
+    );
+    assert_eq!(rig.down(&syn).0, XdpVerdict::Drop);
+    assert_eq!(rig.drops(DropReason::NoHost) - before, 1);
+
+    // Forwards never expire, and are not sessions.
+    let mut tables = rig.tables();
+    let r = tables
+        .sweep(&Timers::default(), monotonic_ns() + 100_000 * 1_000_000_000)
+        .unwrap();
+    assert_eq!(r.expired, 0, "{r:?}");
+    assert_eq!(tables.sessions(h2.id).unwrap(), 0);
+}
+
+#[test]
+fn session_limit_caps_a_homes_mappings() {
+    use vg::fastpath::expiry::{Timers, monotonic_ns};
+    let mut rig = rig("natlimit");
+    let h1 = HOMES[0];
+    rig.edit_home(h1.id, |r| r.session_limit = 2);
+    let up = |rig: &mut Rig, port| {
+        let f = h1
+            .encap(rig.access_mac)
+            .encapsulate(&udp_up(port, INTERNET, 53))
+            .unwrap();
+        rig.up(&f).0
+    };
+    assert_eq!(up(&mut rig, 40000), XdpVerdict::Redirect);
+    assert_eq!(up(&mut rig, 40001), XdpVerdict::Redirect);
+    let before = rig.drops(DropReason::SessionLimit);
+    assert_eq!(up(&mut rig, 40002), XdpVerdict::Drop, "third mapping");
+    assert_eq!(rig.drops(DropReason::SessionLimit) - before, 1);
+    assert_eq!(
+        up(&mut rig, 40000),
+        XdpVerdict::Redirect,
+        "existing flows go on"
+    );
+
+    // The sweep writes the exact count; once the mappings expire, new ones fit again.
+    let mut tables = rig.tables();
+    let now = monotonic_ns();
+    tables.sweep(&Timers::default(), now).unwrap();
+    assert_eq!(tables.sessions(h1.id).unwrap(), 2);
+    tables
+        .sweep(&Timers::default(), now + 310 * 1_000_000_000)
+        .unwrap();
+    assert_eq!(tables.sessions(h1.id).unwrap(), 0);
+    assert_eq!(up(&mut rig, 40002), XdpVerdict::Redirect, "room again");
+    assert_eq!(tables.sessions(h1.id).unwrap(), 1, "the fast path counts");
+}
+
+#[test]
+fn mss_is_clamped_on_syns_in_both_directions() {
+    let mut rig = rig("natmss");
+    let [h1, _, h3] = HOMES;
+    rig.edit_home(h3.id, |r| r.tcp_mss = 1410);
+    let syn = |src: (Ipv4Addr, u16), opts: &[u8], ttl| {
+        frames::tcp_syn(HOST_MAC, [0; 6], src, (INTERNET, 443), None, opts, ttl)
+    };
+    let nop_mss = |mss: u16| {
+        let m = frames::mss_option(mss);
+        [1, m[0], m[1], m[2], m[3], 1, 1, 1]
+    };
+    let cases: [(&str, Home, Vec<u8>, Vec<u8>); 4] = [
+        (
+            "lowered",
+            h3,
+            frames::mss_option(1460).to_vec(),
+            frames::mss_option(1410).to_vec(),
+        ),
+        (
+            "already lower",
+            h3,
+            frames::mss_option(1400).to_vec(),
+            frames::mss_option(1400).to_vec(),
+        ),
+        (
+            "odd offset",
+            h3,
+            nop_mss(1460).to_vec(),
+            nop_mss(1410).to_vec(),
+        ),
+        (
+            "home without clamp",
+            h1,
+            frames::mss_option(1460).to_vec(),
+            frames::mss_option(1460).to_vec(),
+        ),
+    ];
+    for (i, (name, home, sent, want_opts)) in cases.into_iter().enumerate() {
+        let port = 50000 + i as u16;
+        let f = home
+            .encap(rig.access_mac)
+            .encapsulate(&syn((HOST, port), &sent, 64))
+            .unwrap();
+        let (v, out) = rig.up(&f);
+        assert_eq!(v, XdpVerdict::Redirect, "{name}");
+        let public = rig.public_of(home.id, port, 6);
+        assert_eq!(out, rig.upstream_out(syn(public, &want_opts, 63)), "{name}");
+    }
+    assert_eq!(rig.counter(Counter::MssClamped), 2);
+
+    // Downstream: the SYN-ACK to the VXLAN home is clamped too.
+    let public = rig.public_of(h3.id, 50000, 6);
+    let synack = frames::tcp_syn(
+        NEXT_HOP_MAC,
+        rig.core_mac,
+        (INTERNET, 443),
+        public,
+        Some(1001),
+        &frames::mss_option(1460),
+        64,
+    );
+    let (v, out) = rig.down(&synack);
+    assert_eq!(v, XdpVerdict::Redirect);
+    let inner = frames::tcp_syn(
+        gw_mac(h3.id),
+        HOST_MAC,
+        (INTERNET, 443),
+        (HOST, 50000),
+        Some(1001),
+        &frames::mss_option(1410),
+        63,
+    );
+    assert_eq!(out, down_frame(&rig, &h3, &out, &inner));
+}
+
+#[test]
+fn fragments_follow_their_first_fragment() {
+    let mut rig = rig("natfrag");
+    let payload = [0x5a; 64];
+    for (i, home) in HOMES.into_iter().enumerate() {
+        let name = home.name;
+        let ident = 0x1000 + i as u16;
+        let access_mac = rig.access_mac;
+        let wrap = |inner: Vec<u8>| home.encap(access_mac).encapsulate(&inner).unwrap();
+        let sent = frames::udp(HOST_MAC, [0; 6], (HOST, 40000), (INTERNET, 53), &payload);
+        let [first, second] = frames::fragments(&sent, 32, ident);
+        let (v, out1) = rig.up(&wrap(first));
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: first fragment up");
+        let (v, out2) = rig.up(&wrap(second));
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: second fragment up");
+        let (public, port) = rig.public_of(home.id, 40000, 17);
+        let translated = frames::udp_ttl(
+            HOST_MAC,
+            [0; 6],
+            (public, port),
+            (INTERNET, 53),
+            &payload,
+            63,
+        );
+        let [want1, want2] = frames::fragments(&translated, 32, ident);
+        assert_eq!(out1, rig.upstream_out(want1), "{name}: first fragment");
+        assert_eq!(out2, rig.upstream_out(want2), "{name}: second fragment");
+
+        let reply = frames::udp(
+            NEXT_HOP_MAC,
+            rig.core_mac,
+            (INTERNET, 53),
+            (public, port),
+            &payload,
+        );
+        let [first, second] = frames::fragments(&reply, 32, ident);
+        let (v, out1) = rig.down(&first);
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: first fragment down");
+        let (v, out2) = rig.down(&second);
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: second fragment down");
+        let delivered = frames::udp_ttl(
+            gw_mac(home.id),
+            HOST_MAC,
+            (INTERNET, 53),
+            (HOST, 40000),
+            &payload,
+            63,
+        );
+        let [want1, want2] = frames::fragments(&delivered, 32, ident);
+        assert_eq!(
+            out1,
+            down_frame(&rig, &home, &out1, &want1),
+            "{name}: first fragment"
+        );
+        // The same VXLAN source port for both: one flow to the BRG.
+        assert_eq!(
+            out2,
+            down_frame(&rig, &home, &out1, &want2),
+            "{name}: second fragment"
+        );
+    }
+    assert_eq!(rig.counter(Counter::FragmentFollowed), 2 * 3);
 }

@@ -38,12 +38,26 @@ pub mod map_names {
     pub const PUBLIC_IPS: &str = "NERG_PUBLIC_IPS";
     /// Device map (hash, keyed by ifindex) of the interfaces frames are redirected to.
     pub const DEVMAP: &str = "NERG_DEVMAP";
+    /// Hash [`NatPermitKey`](crate::NatPermitKey) -> last use (`bpf_ktime_get_ns`): the
+    /// remote endpoints each mapping of an APDF home has sent to (RFC 4787 REQ-8).
+    pub const NAT_PERMIT: &str = "NERG_NAT_PERMIT";
+    /// Array of `u64`, indexed by subscriber id: the home's mappings, for its session limit.
+    /// The fast path adds one per mapping it creates; vgd's expiry sweep rewrites the exact
+    /// count.
+    pub const SUB_SESSIONS: &str = "NERG_SUB_SESSIONS";
+    /// LRU hash [`FragKey`](crate::FragKey) -> [`FragTarget`](crate::FragTarget): where the
+    /// later fragments of a datagram whose first fragment was translated downstream go.
+    pub const FRAGS: &str = "NERG_FRAGS";
 }
 
 /// Capacity of the NAT tables (each mapping takes one entry in both).
 pub const MAX_NAT_MAPPINGS: u32 = 1 << 20;
 /// Public addresses the vG can hold.
 pub const MAX_PUBLIC_IPS: u32 = 65_536;
+/// Capacity of the APDF permission table (remote endpoints per mapping, all homes).
+pub const MAX_NAT_PERMITS: u32 = 1 << 20;
+/// Capacity of the fragment table (datagrams in reassembly-free transit, LRU).
+pub const MAX_FRAGS: u32 = 16_384;
 /// Port blocks a subscriber can hold on its public address (RFC 6888 REQ-4); the same bound
 /// as `vg::nat::MAX_BLOCKS_PER_SUBSCRIBER`.
 pub const MAX_BLOCKS: usize = 32;
@@ -212,6 +226,14 @@ indexed_enum! {
         NatDownstream = "nat_downstream",
         /// FIB `NO_NEIGH`: handed to the stack after translation to resolve the neighbour.
         FibNoNeigh = "fib_no_neigh",
+        /// Home-to-public-address packets translated and delivered to a home directly.
+        NatHairpin = "nat_hairpin",
+        /// ICMP errors translated (embedded header included), both directions.
+        NatIcmpError = "nat_icmp_error",
+        /// TCP SYNs whose MSS option was lowered.
+        MssClamped = "mss_clamped",
+        /// Non-first IPv4 fragments translated by following their first fragment.
+        FragmentFollowed = "fragment_followed",
     }
 }
 
@@ -247,9 +269,14 @@ indexed_enum! {
         NatPortsExhausted = "nat_ports_exhausted",
         /// A race with another CPU creating the same mapping could not be resolved.
         NatInsertFailed = "nat_insert_failed",
-        /// IPv4 fragments are not translated yet.
+        /// An IPv4 fragment the fast path does not translate: a fragmented ICMP message,
+        /// or a fragment of a hairpinned datagram.
         Fragment = "fragment",
-        /// An ICMP type the NAT does not translate (yet): only echo for now.
+        /// A later fragment of a datagram whose first fragment was not seen (out of order,
+        /// or the first fragment was dropped): nothing says where it goes.
+        FragmentOrphan = "fragment_orphan",
+        /// An ICMP type the NAT does not translate (queries other than echo, redirects,
+        /// errors quoting a packet with IP options).
         IcmpUnsupported = "icmp_unsupported",
         /// A transport protocol other than TCP, UDP and ICMP.
         ProtoUnsupported = "proto_unsupported",
@@ -265,6 +292,14 @@ indexed_enum! {
         EncapFailed = "encap_failed",
         /// Downstream packet with TTL 1 or 0.
         TtlExpired = "ttl_expired",
+        /// Inbound packet from a remote endpoint the mapping never sent to, for a home with
+        /// address-and-port-dependent filtering (RFC 4787 REQ-8).
+        Filtered = "filtered",
+        /// The home already has its most concurrent mappings (RFC 6888 REQ-5).
+        SessionLimit = "session_limit",
+        /// A port forward to a private address the home has no host at (no lease, no static
+        /// entry): the vG does not know its MAC.
+        NoHost = "no_host",
     }
 }
 
@@ -496,6 +531,54 @@ pub mod nat_flags {
     pub const TOMBSTONE: u8 = 1 << 1;
 }
 
+/// Key of `NERG_NAT_PERMIT`: a remote endpoint one mapping of an APDF home has sent to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct NatPermitKey {
+    /// The mapping's public IPv4, network byte order.
+    pub pub_ip: u32,
+    /// The remote IPv4, network byte order.
+    pub remote_ip: u32,
+    /// The mapping's public port or ICMP identifier, network byte order.
+    pub pub_port: u16,
+    /// The remote port, network byte order (0 for ICMP).
+    pub remote_port: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// Explicit padding.
+    pub _pad: [u8; 3],
+}
+
+/// Key of `NERG_FRAGS`: one IPv4 datagram (RFC 791: source, destination, protocol, ID).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct FragKey {
+    /// Source IPv4, network byte order.
+    pub src: u32,
+    /// Destination IPv4 (one of our public addresses), network byte order.
+    pub dst: u32,
+    /// IP identification, network byte order.
+    pub id: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// Explicit padding.
+    pub _pad: u8,
+}
+
+/// Value of `NERG_FRAGS`: the home host the datagram's first fragment was translated to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct FragTarget {
+    /// The home.
+    pub sub: SubscriberId,
+    /// Private IPv4, network byte order.
+    pub priv_ip: u32,
+    /// The host's MAC.
+    pub host_mac: [u8; 6],
+    /// Private port, network byte order (keeps the VXLAN source port of the first fragment).
+    pub priv_port: u16,
+}
+
 /// Bits of [`NatMapping::tcp_seen`].
 pub mod tcp_seen {
     /// SYN from the home.
@@ -682,6 +765,12 @@ mod pod {
     unsafe impl aya::Pod for NatRevKey {}
     // SAFETY: see above.
     unsafe impl aya::Pod for NatRev {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for NatPermitKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for FragKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for FragTarget {}
     // SAFETY: see above.
     unsafe impl aya::Pod for brg::TagConfig {}
 }
@@ -715,6 +804,9 @@ mod tests {
         assert_eq!(size_of::<NatRevKey>(), 8);
         assert_eq!(size_of::<NatMapping>(), 16);
         assert_eq!(size_of::<NatRev>(), 32);
+        assert_eq!(size_of::<NatPermitKey>(), 16);
+        assert_eq!(size_of::<FragKey>(), 12);
+        assert_eq!(size_of::<FragTarget>(), 16);
         assert_eq!(size_of::<PuntHeader>(), 16);
         assert_eq!(
             size_of::<PuntRecord>() % 8,

@@ -11,15 +11,18 @@
 
 use aya_ebpf::programs::XdpContext;
 use nerg_abi::{
-    Config, Counter, DropReason, NatRevKey, Subscriber, config_flags, lsl_kind, nat_flags,
-    sub_flags,
+    Config, Counter, DropReason, FragKey, FragTarget, HostKey, NatPermitKey, NatRevKey, Subscriber,
+    SubscriberId, config_flags, lsl_kind, nat_flags, sub_flags,
 };
 
 use crate::{
-    CONFIG, NAT_REV, PUBLIC_IPS, SUBSCRIBERS, Verdict, count_stat, count_sub_down, csum,
-    fwd::{self, IP, Route, Side},
+    CONFIG, FRAGS, HOSTS, NAT_PERMIT, NAT_REV, PUBLIC_IPS, SUBSCRIBERS, Verdict, count_stat,
+    count_sub_down, csum,
+    fwd::{self, IP, L4, Route, Side},
     nat::Public,
-    packet::{Cursor, EthHdr, IcmpHdr, Ipv4Hdr, TcpHdr, UdpHdr, icmptype, ipproto, store},
+    packet::{
+        Cursor, EthHdr, IcmpHdr, Ipv4Hdr, TcpHdr, UdpHdr, icmptype, ipproto, load, store, tcpflag,
+    },
 };
 
 /// Bytes VXLAN over IPv4 adds in front of the inner frame (RFC 7348: 14 + 20 + 8 + 8).
@@ -46,25 +49,103 @@ pub(crate) fn try_vg_core(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict
     {
         return Err(Verdict::Drop(DropReason::BadIpHeader));
     }
-    if ip.is_fragment() {
+    if ip.is_later_fragment() {
+        return later_fragment(ctx, cfg, &ip, eth.dst, len);
+    }
+    if ip.is_fragment() && ip.protocol == ipproto::ICMP {
         return Err(Verdict::Drop(DropReason::Fragment));
     }
-    let dport = match ip.protocol {
-        ipproto::TCP => cur.read::<TcpHdr>()?.dest,
-        ipproto::UDP => cur.read::<UdpHdr>()?.dest_bytes(),
+    let (sport, dport) = match ip.protocol {
+        ipproto::TCP => {
+            let tcp: TcpHdr = cur.read()?;
+            (tcp.source, tcp.dest)
+        }
+        ipproto::UDP => {
+            let udp: UdpHdr = cur.read()?;
+            (udp.source_raw().to_ne_bytes(), udp.dest_bytes())
+        }
         ipproto::ICMP => {
             let icmp: IcmpHdr = cur.read()?;
+            if icmptype::is_error(icmp.icmp_type) {
+                return crate::icmp_error::downstream(ctx, cfg);
+            }
             if icmp.icmp_type != icmptype::ECHO_REPLY {
                 return Err(Verdict::Drop(DropReason::IcmpUnsupported));
             }
-            icmp.id
+            ([0; 2], icmp.id)
         }
         _ => return Err(Verdict::Drop(DropReason::ProtoUnsupported)),
     };
+    let t = lookup(
+        ip.daddr_raw(),
+        u16::from_ne_bytes(dport),
+        ip.protocol,
+        Some((ip.saddr_raw(), u16::from_ne_bytes(sport))),
+    )?;
+    if ip.ttl() <= 1 {
+        return Err(Verdict::Drop(DropReason::TtlExpired));
+    }
+    if ip.is_fragment() {
+        // The first fragment: its followers carry no ports, remember where it went.
+        let key = FragKey {
+            src: ip.saddr_raw(),
+            dst: ip.daddr_raw(),
+            id: ip.id_raw(),
+            proto: ip.protocol,
+            _pad: 0,
+        };
+        let target = FragTarget {
+            sub: t.sub_id,
+            priv_ip: t.priv_ip,
+            host_mac: t.host_mac,
+            priv_port: t.priv_port,
+        };
+        let _ = FRAGS.insert(key, target, 0);
+    }
+    let syn = ip.protocol == ipproto::TCP && load::<u8>(ctx, L4 + 13)? & tcpflag::SYN != 0;
+    fwd::translate(
+        ctx,
+        ip.protocol,
+        Side::Destination,
+        Public {
+            ip: t.priv_ip,
+            port: t.priv_port,
+        },
+    )?;
+    if syn && t.sub.tcp_mss != 0 {
+        crate::mss::clamp(ctx, t.sub.tcp_mss)?;
+    }
+    count_stat(Counter::NatDownstream);
+    let verdict = encapsulate(ctx, cfg, &t, eth.dst)?;
+    count_sub_down(t.sub_id, len);
+    Ok(verdict)
+}
+
+/// The home host a packet to one of our public transport addresses goes to.
+pub(crate) struct Target {
+    pub(crate) sub_id: SubscriberId,
+    pub(crate) sub: &'static Subscriber,
+    /// Raw private address and port (ICMP: identifier).
+    pub(crate) priv_ip: u32,
+    pub(crate) priv_port: u16,
+    pub(crate) host_mac: [u8; 6],
+}
+
+/// The reverse mapping of public `pub_ip:pub_port` for `proto`, checked: not held back, the
+/// home active, the host known (a port forward names an address; its MAC comes from the
+/// host table), and, for a home with address-and-port-dependent filtering, `remote` (raw
+/// address and port; ICMP: port 0) allowed. `remote: None` skips filtering (ICMP errors).
+#[inline(always)]
+pub(crate) fn lookup(
+    pub_ip: u32,
+    pub_port: u16,
+    proto: u8,
+    remote: Option<(u32, u16)>,
+) -> Result<Target, Verdict> {
     let key = NatRevKey {
-        pub_ip: ip.daddr_raw(),
-        pub_port: u16::from_ne_bytes(dport),
-        proto: ip.protocol,
+        pub_ip,
+        pub_port,
+        proto,
         _pad: 0,
     };
     // SAFETY: plain hash map lookup; the value is copied out at once.
@@ -76,28 +157,89 @@ pub(crate) fn try_vg_core(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict
         Some(sub) if sub.flags & sub_flags::ACTIVE != 0 => sub,
         _ => return Err(Verdict::Drop(DropReason::UnknownLsl)),
     };
+    let mut host_mac = rev.host_mac;
+    if rev.flags & nat_flags::STATIC != 0 {
+        let host = HostKey {
+            sub: rev.sub,
+            ip: rev.priv_ip,
+        };
+        // SAFETY: plain hash map lookup; the MAC is copied out at once.
+        host_mac = unsafe { HOSTS.get(host) }
+            .ok_or(Verdict::Drop(DropReason::NoHost))?
+            .mac;
+    } else if let Some((remote_ip, remote_port)) = remote
+        && sub.flags & sub_flags::FILTER_APDF != 0
+    {
+        let permit = NatPermitKey {
+            pub_ip,
+            remote_ip,
+            pub_port,
+            remote_port: if proto == ipproto::ICMP {
+                0
+            } else {
+                remote_port
+            },
+            proto,
+            _pad: [0; 3],
+        };
+        // SAFETY: plain hash map lookup, nothing kept.
+        if unsafe { NAT_PERMIT.get(permit) }.is_none() {
+            return Err(Verdict::Drop(DropReason::Filtered));
+        }
+    }
+    Ok(Target {
+        sub_id: rev.sub,
+        sub,
+        priv_ip: rev.priv_ip,
+        priv_port: rev.priv_port,
+        host_mac,
+    })
+}
+
+/// A later fragment of a datagram whose first fragment went to a home: the same home and
+/// host, the destination address rewritten (no transport header to touch).
+#[inline(always)]
+fn later_fragment(
+    ctx: &XdpContext,
+    cfg: &Config,
+    ip: &Ipv4Hdr,
+    in_mac: [u8; 6],
+    len: u64,
+) -> Result<Verdict, Verdict> {
+    let key = FragKey {
+        src: ip.saddr_raw(),
+        dst: ip.daddr_raw(),
+        id: ip.id_raw(),
+        proto: ip.protocol,
+        _pad: 0,
+    };
+    // SAFETY: plain hash map lookup; the value is copied out at once.
+    let f = *unsafe { FRAGS.get(key) }.ok_or(Verdict::Drop(DropReason::FragmentOrphan))?;
+    let sub = match SUBSCRIBERS.get(f.sub) {
+        Some(sub) if sub.flags & sub_flags::ACTIVE != 0 => sub,
+        _ => return Err(Verdict::Drop(DropReason::UnknownLsl)),
+    };
     if ip.ttl() <= 1 {
         return Err(Verdict::Drop(DropReason::TtlExpired));
     }
-    fwd::translate(
-        ctx,
-        ip.protocol,
-        Side::Destination,
-        Public {
-            ip: rev.priv_ip,
-            port: rev.priv_port,
-        },
-    )?;
-    count_stat(Counter::NatDownstream);
-    let verdict = encapsulate(ctx, cfg, sub, rev.host_mac, eth.dst, flow_port(&rev))?;
-    count_sub_down(rev.sub, len);
+    fwd::rewrite_ip(ctx, Side::Destination, f.priv_ip, true)?;
+    count_stat(Counter::FragmentFollowed);
+    let t = Target {
+        sub_id: f.sub,
+        sub,
+        priv_ip: f.priv_ip,
+        priv_port: f.priv_port,
+        host_mac: f.host_mac,
+    };
+    let verdict = encapsulate(ctx, cfg, &t, in_mac)?;
+    count_sub_down(f.sub, len);
     Ok(verdict)
 }
 
 /// A VXLAN source port from the inner flow (RFC 7348 §5: 49152..=65535).
 #[inline(always)]
-fn flow_port(rev: &nerg_abi::NatRev) -> u16 {
-    let mut x = rev.priv_ip ^ (u32::from(rev.priv_port) << 16) ^ rev.sub.wrapping_mul(0x9e37_79b1);
+fn flow_port(t: &Target) -> u16 {
+    let mut x = t.priv_ip ^ (u32::from(t.priv_port) << 16) ^ t.sub_id.wrapping_mul(0x9e37_79b1);
     x ^= x >> 16;
     x = x.wrapping_mul(0x85eb_ca6b);
     x ^= x >> 13;
@@ -106,15 +248,17 @@ fn flow_port(rev: &nerg_abi::NatRev) -> u16 {
 
 /// Pushes the home's LSL encapsulation in front of the (translated) IPv4 packet, whose
 /// Ethernet header is at the start of the frame, and redirects it towards the home.
+/// `in_mac` is the MAC of the interface the frame came in on: the destination when the
+/// stack must resolve the BRG's VTEP.
 #[inline(always)]
-fn encapsulate(
+pub(crate) fn encapsulate(
     ctx: &XdpContext,
     cfg: &Config,
-    sub: &Subscriber,
-    host_mac: [u8; 6],
-    core_mac: [u8; 6],
-    vxlan_sport: u16,
+    t: &Target,
+    in_mac: [u8; 6],
 ) -> Result<Verdict, Verdict> {
+    let sub = t.sub;
+    let host_mac = t.host_mac;
     match sub.lsl_kind {
         lsl_kind::DOT1Q => {
             fwd::adjust_head(ctx, -4)?;
@@ -154,7 +298,7 @@ fn encapsulate(
             hdr[10] = check[0];
             hdr[11] = check[1];
             store(ctx, IP, hdr)?;
-            let sport = vxlan_sport.to_be_bytes();
+            let sport = flow_port(t).to_be_bytes();
             let dport = cfg.vxlan_port.to_ne_bytes();
             let ulen = udp_len.to_be_bytes();
             // UDP checksum 0: allowed for VXLAN over IPv4 (RFC 7348 §5).
@@ -192,7 +336,7 @@ fn encapsulate(
                     // Let the stack resolve the BRG's VTEP: the outer packet is a plain
                     // routed UDP datagram, addressed to this interface.
                     count_stat(Counter::FibNoNeigh);
-                    fwd::write_eth(ctx, core_mac, cfg.access_mac)?;
+                    fwd::write_eth(ctx, in_mac, cfg.access_mac)?;
                     Ok(Verdict::Pass)
                 }
             }

@@ -51,7 +51,7 @@ pub(crate) enum Side {
 
 /// Rewrites the IPv4 address and transport port on `side` to `to`, decrements the TTL, and
 /// updates the IPv4 and transport checksums incrementally. The frame must be plain Ethernet
-/// + IPv4 without options.
+/// + IPv4 without options, with the transport header in it (not a later fragment).
 #[inline(always)]
 pub(crate) fn translate(
     ctx: &XdpContext,
@@ -59,24 +59,57 @@ pub(crate) fn translate(
     side: Side,
     to: Public,
 ) -> Result<(), Verdict> {
-    let (addr_off, port_off) = match side {
-        Side::Source => (IP + ipv4off::SADDR, L4 + l4off::SPORT),
-        Side::Destination => (IP + ipv4off::DADDR, L4 + l4off::DPORT),
+    let old_addr = rewrite_ip(ctx, side, to.ip, true)?;
+    rewrite_l4(ctx, proto, side, old_addr, to)
+}
+
+/// Rewrites the IPv4 address on `side` to `addr` (and decrements the TTL when `dec_ttl`),
+/// updating the header checksum; returns the old address. Alone, this translates a later
+/// fragment, which has no transport header.
+#[inline(always)]
+pub(crate) fn rewrite_ip(
+    ctx: &XdpContext,
+    side: Side,
+    addr: u32,
+    dec_ttl: bool,
+) -> Result<u32, Verdict> {
+    let addr_off = match side {
+        Side::Source => IP + ipv4off::SADDR,
+        Side::Destination => IP + ipv4off::DADDR,
     };
     let old_addr: u32 = load(ctx, addr_off)?;
-    let ttl_proto: [u8; 2] = load(ctx, IP + ipv4off::TTL)?;
-    let new_ttl_proto = [ttl_proto[0].wrapping_sub(1), ttl_proto[1]];
     let mut check: u16 = load(ctx, IP + ipv4off::CHECK)?;
-    check = csum::replace16(
-        check,
-        u16::from_ne_bytes(ttl_proto),
-        u16::from_ne_bytes(new_ttl_proto),
-    );
-    check = csum::replace32(check, old_addr, to.ip);
-    store(ctx, addr_off, to.ip)?;
-    store(ctx, IP + ipv4off::TTL, new_ttl_proto)?;
+    if dec_ttl {
+        let ttl_proto: [u8; 2] = load(ctx, IP + ipv4off::TTL)?;
+        let new_ttl_proto = [ttl_proto[0].wrapping_sub(1), ttl_proto[1]];
+        check = csum::replace16(
+            check,
+            u16::from_ne_bytes(ttl_proto),
+            u16::from_ne_bytes(new_ttl_proto),
+        );
+        store(ctx, IP + ipv4off::TTL, new_ttl_proto)?;
+    }
+    check = csum::replace32(check, old_addr, addr);
+    store(ctx, addr_off, addr)?;
     store(ctx, IP + ipv4off::CHECK, check)?;
+    Ok(old_addr)
+}
 
+/// Rewrites the transport port on `side` (ICMP echo: the identifier) to `to.port` and the
+/// transport checksum for the address change `old_addr -> to.ip` (TCP and UDP cover the
+/// pseudo-header; ICMP does not).
+#[inline(always)]
+pub(crate) fn rewrite_l4(
+    ctx: &XdpContext,
+    proto: u8,
+    side: Side,
+    old_addr: u32,
+    to: Public,
+) -> Result<(), Verdict> {
+    let port_off = match side {
+        Side::Source => L4 + l4off::SPORT,
+        Side::Destination => L4 + l4off::DPORT,
+    };
     match proto {
         ipproto::TCP | ipproto::UDP => {
             let check_off = if proto == ipproto::TCP {

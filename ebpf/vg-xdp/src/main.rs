@@ -10,6 +10,9 @@
 //! only type-checked; the real object is built for `bpfel-unknown-none` by `vg/build.rs`.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
+// `atomic_xadd`: the BPF target lacks compare-and-swap, hence `fetch_add` (see nat.rs).
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(target_arch = "bpf", allow(internal_features))]
 #![expect(
     unsafe_code,
     reason = "eBPF programs read packet memory through raw pointers"
@@ -18,7 +21,9 @@
 mod csum;
 mod downstream;
 mod fwd;
+mod icmp_error;
 mod lsl;
+mod mss;
 mod nat;
 mod packet;
 mod punt;
@@ -27,17 +32,21 @@ use aya_ebpf::{
     bindings::xdp_action,
     helpers::generated::bpf_skb_change_type,
     macros::{classifier, map, xdp},
-    maps::{Array, DevMapHash, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, DevMapHash, HashMap, LruHashMap, PerCpuArray, RingBuf},
     programs::{TcContext, XdpContext},
 };
 use nerg_abi::{
-    Config, Counter, CounterValue, DropReason, Host, HostKey, MAX_HOSTS, MAX_NAT_MAPPINGS,
-    MAX_PUBLIC_IPS, MAX_SUBSCRIBERS, NatFwdKey, NatMapping, NatRev, NatRevKey, PUNT_RING_BYTES,
-    PuntReason, SubCounters, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey, config_flags,
-    ethertype, sub_flags,
+    Config, Counter, CounterValue, DropReason, FragKey, FragTarget, Host, HostKey, MAX_FRAGS,
+    MAX_HOSTS, MAX_NAT_MAPPINGS, MAX_NAT_PERMITS, MAX_PUBLIC_IPS, MAX_SUBSCRIBERS, NatFwdKey,
+    NatMapping, NatPermitKey, NatRev, NatRevKey, PUNT_RING_BYTES, PuntReason, SubCounters,
+    Subscriber, SubscriberId, VlanLslKey, VxlanLslKey, config_flags, ethertype, sub_flags,
 };
 
-use crate::packet::{Cursor, EthHdr, IcmpHdr, Ipv4Hdr, TcpHdr, UdpHdr, icmptype, ipproto};
+use crate::{
+    fwd::Side,
+    nat::Public,
+    packet::{Cursor, EthHdr, IcmpHdr, Ipv4Hdr, TcpHdr, UdpHdr, icmptype, ipproto, tcpflag},
+};
 
 /// Per-CPU packet counters, indexed by [`Counter`].
 #[map(name = "NERG_STATS")]
@@ -66,7 +75,7 @@ pub(crate) static SUBSCRIBERS: Array<Subscriber> = Array::pinned(MAX_SUBSCRIBERS
 
 /// Each home's known hosts (from DHCP leases and static entries).
 #[map(name = "NERG_HOSTS")]
-static HOSTS: HashMap<HostKey, Host> = HashMap::pinned(MAX_HOSTS, 0);
+pub(crate) static HOSTS: HashMap<HostKey, Host> = HashMap::pinned(MAX_HOSTS, 0);
 
 /// Per-subscriber counters.
 #[map(name = "NERG_SUB_COUNTERS")]
@@ -87,6 +96,19 @@ pub(crate) static NAT_REV: HashMap<NatRevKey, NatRev> = HashMap::pinned(MAX_NAT_
 /// Our public addresses.
 #[map(name = "NERG_PUBLIC_IPS")]
 pub(crate) static PUBLIC_IPS: HashMap<u32, u32> = HashMap::pinned(MAX_PUBLIC_IPS, 0);
+
+/// Remote endpoints the mappings of APDF homes have sent to.
+#[map(name = "NERG_NAT_PERMIT")]
+pub(crate) static NAT_PERMIT: HashMap<NatPermitKey, u64> = HashMap::pinned(MAX_NAT_PERMITS, 0);
+
+/// Each home's mapping count, for its session limit.
+#[map(name = "NERG_SUB_SESSIONS")]
+pub(crate) static SUB_SESSIONS: Array<u64> = Array::pinned(MAX_SUBSCRIBERS, 0);
+
+/// Where later fragments go, from their datagram's first fragment (LRU: an entry is only
+/// needed for the datagram's few microseconds in flight).
+#[map(name = "NERG_FRAGS")]
+pub(crate) static FRAGS: LruHashMap<FragKey, FragTarget> = LruHashMap::pinned(MAX_FRAGS, 0);
 
 /// Interfaces frames are redirected to, keyed by ifindex.
 #[map(name = "NERG_DEVMAP")]
@@ -208,7 +230,8 @@ enum L4 {
     Tcp(TcpHdr),
     Udp(UdpHdr),
     Icmp(IcmpHdr),
-    Other,
+    /// A later fragment (no transport header) or another protocol.
+    None,
 }
 
 #[inline(always)]
@@ -228,14 +251,14 @@ fn home_ipv4(
         return Err(Verdict::Drop(DropReason::BadIpHeader));
     }
     // Only a first (or only) fragment carries the transport header.
-    let l4 = if ip.is_fragment() {
-        L4::Other
+    let l4 = if ip.is_later_fragment() {
+        L4::None
     } else {
         match ip.protocol {
             ipproto::TCP => L4::Tcp(cur.read()?),
             ipproto::UDP => L4::Udp(cur.read()?),
             ipproto::ICMP => L4::Icmp(cur.read()?),
-            _ => L4::Other,
+            _ => L4::None,
         }
     };
     if let L4::Udp(udp) = &l4
@@ -261,37 +284,86 @@ fn home_ipv4(
     if !known {
         return Err(Verdict::Drop(DropReason::Spoofed));
     }
-    if ip.is_fragment() {
-        return Err(Verdict::Drop(DropReason::Fragment));
-    }
     if ip.ttl() <= 1 {
         return Ok(punt::punt(ctx, lsl.sub, PuntReason::TtlExceeded));
     }
-    let flow = match l4 {
-        L4::Tcp(tcp) => nat::Flow {
-            proto: ipproto::TCP,
-            sport: u16::from_ne_bytes(tcp.source),
-            tcp_flags: tcp.flags,
-        },
-        L4::Udp(udp) => nat::Flow {
-            proto: ipproto::UDP,
-            sport: udp.source_raw(),
-            tcp_flags: 0,
-        },
-        L4::Icmp(icmp) if icmp.icmp_type == icmptype::ECHO_REQUEST && icmp.code == 0 => nat::Flow {
-            proto: ipproto::ICMP,
-            sport: u16::from_ne_bytes(icmp.id),
-            tcp_flags: 0,
-        },
-        L4::Icmp(_) => return Err(Verdict::Drop(DropReason::IcmpUnsupported)),
-        L4::Other => return Err(Verdict::Drop(DropReason::ProtoUnsupported)),
-    };
     let cfg = CONFIG.get(0).ok_or(Verdict::Pass)?;
+    // SAFETY: plain hash map lookup, nothing kept.
+    let to_public = unsafe { PUBLIC_IPS.get(ip.daddr_raw()) }.is_some();
+    if ip.is_fragment() && (to_public || ip.protocol == ipproto::ICMP) {
+        return Err(Verdict::Drop(DropReason::Fragment));
+    }
+    let (flow, dport) = match l4 {
+        L4::Tcp(tcp) => (
+            nat::Flow {
+                proto: ipproto::TCP,
+                sport: u16::from_ne_bytes(tcp.source),
+                tcp_flags: tcp.flags,
+            },
+            u16::from_ne_bytes(tcp.dest),
+        ),
+        L4::Udp(udp) => (
+            nat::Flow {
+                proto: ipproto::UDP,
+                sport: udp.source_raw(),
+                tcp_flags: 0,
+            },
+            udp.dest_raw(),
+        ),
+        L4::Icmp(_) if to_public => return Err(Verdict::Drop(DropReason::NoMapping)),
+        L4::Icmp(icmp) if icmp.icmp_type == icmptype::ECHO_REQUEST && icmp.code == 0 => (
+            nat::Flow {
+                proto: ipproto::ICMP,
+                sport: u16::from_ne_bytes(icmp.id),
+                tcp_flags: 0,
+            },
+            0,
+        ),
+        L4::Icmp(icmp) if icmptype::is_error(icmp.icmp_type) => {
+            return icmp_error::upstream(
+                ctx,
+                &icmp_error::FromHome {
+                    cfg,
+                    sub_id: lsl.sub,
+                    ip_off,
+                    saddr: ip.saddr_raw(),
+                    host_mac: lsl.inner_src_mac,
+                },
+            );
+        }
+        L4::Icmp(_) => return Err(Verdict::Drop(DropReason::IcmpUnsupported)),
+        L4::None if ip.is_later_fragment() => {
+            return later_fragment(ctx, cfg, sub, ip_off, lsl.inner_src_mac);
+        }
+        L4::None => return Err(Verdict::Drop(DropReason::ProtoUnsupported)),
+    };
     let public = nat::upstream(lsl.sub, sub, cfg, ip.saddr_raw(), flow, lsl.inner_src_mac)?;
+    if sub.flags & sub_flags::FILTER_APDF != 0 {
+        nat::permit(public, flow.proto, ip.daddr_raw(), dport);
+    }
+    let syn = flow.proto == ipproto::TCP && flow.tcp_flags & tcpflag::SYN != 0;
+    if to_public {
+        return hairpin(
+            ctx,
+            &Hairpin {
+                cfg,
+                src: sub,
+                ip_off,
+                proto: flow.proto,
+                public,
+                daddr: ip.daddr_raw(),
+                dport,
+                syn,
+            },
+        );
+    }
 
     // Strip the LSL: the IPv4 header moves to offset 14, behind a fresh Ethernet header.
     fwd::adjust_head(ctx, (ip_off - fwd::IP) as i32)?;
-    fwd::translate(ctx, flow.proto, fwd::Side::Source, public)?;
+    fwd::translate(ctx, flow.proto, Side::Source, public)?;
+    if syn && sub.tcp_mss != 0 {
+        mss::clamp(ctx, sub.tcp_mss)?;
+    }
     count_stat(Counter::NatUpstream);
     fwd::forward(
         ctx,
@@ -300,6 +372,87 @@ fn home_ipv4(
         lsl.inner_src_mac,
         flow.proto,
     )
+}
+
+/// A later fragment from a home: its first fragment was translated with the home's one
+/// public address, so this one only needs the source address (no transport header).
+#[inline(always)]
+fn later_fragment(
+    ctx: &XdpContext,
+    cfg: &Config,
+    sub: &Subscriber,
+    ip_off: usize,
+    host_mac: [u8; 6],
+) -> Result<Verdict, Verdict> {
+    if sub.public_ip == 0 {
+        return Err(Verdict::Drop(DropReason::NoPublicAddress));
+    }
+    let proto: u8 = packet::load(ctx, ip_off + 9)?;
+    fwd::adjust_head(ctx, (ip_off - fwd::IP) as i32)?;
+    fwd::rewrite_ip(ctx, Side::Source, sub.public_ip, true)?;
+    count_stat(Counter::FragmentFollowed);
+    fwd::forward(
+        ctx,
+        ctx.ingress_ifindex() as u32,
+        cfg.access_mac,
+        host_mac,
+        proto,
+    )
+}
+
+/// What [`hairpin`] needs, behind one pointer (BPF calls take five arguments at most).
+struct Hairpin<'a> {
+    cfg: &'a Config,
+    /// The sending home.
+    src: &'a Subscriber,
+    ip_off: usize,
+    proto: u8,
+    /// The sender's mapping.
+    public: Public,
+    /// The public transport address it sent to (raw).
+    daddr: u32,
+    dport: u16,
+    syn: bool,
+}
+
+/// A home sending to one of our public addresses (RFC 4787 REQ-9, RFC 5382 REQ-8): the
+/// packet is translated twice, source to the sender's mapping and destination to the
+/// target's host, and delivered straight to the target home with the target's LSL; the
+/// target sees the sender's external address and port. The target's filtering applies.
+#[inline(never)]
+fn hairpin(ctx: &XdpContext, h: &Hairpin) -> Result<Verdict, Verdict> {
+    let t = downstream::lookup(
+        h.daddr,
+        h.dport,
+        h.proto,
+        Some((h.public.ip, h.public.port)),
+    )?;
+    fwd::adjust_head(ctx, (h.ip_off - fwd::IP) as i32)?;
+    fwd::translate(ctx, h.proto, Side::Source, h.public)?;
+    let old_dst = fwd::rewrite_ip(ctx, Side::Destination, t.priv_ip, false)?;
+    fwd::rewrite_l4(
+        ctx,
+        h.proto,
+        Side::Destination,
+        old_dst,
+        Public {
+            ip: t.priv_ip,
+            port: t.priv_port,
+        },
+    )?;
+    if h.syn {
+        // The smaller of the two homes' clamps (0: none).
+        let (a, b) = (h.src.tcp_mss, t.sub.tcp_mss);
+        let mss = if a == 0 || (b != 0 && b < a) { b } else { a };
+        if mss != 0 {
+            mss::clamp(ctx, mss)?;
+        }
+    }
+    count_stat(Counter::NatHairpin);
+    let len = (ctx.data_end() - ctx.data()) as u64;
+    let verdict = downstream::encapsulate(ctx, h.cfg, &t, h.cfg.access_mac)?;
+    count_sub_down(t.sub_id, len);
+    Ok(verdict)
 }
 
 /// The one exit: counts the verdict (and the drop reason) and maps it to an XDP action.

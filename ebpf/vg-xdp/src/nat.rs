@@ -19,11 +19,12 @@
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
 use nerg_abi::{
     Config, Counter, DropReason, MAX_BLOCKS, NAT_MAX_PROBES, NAT_PROBE_LCG_INC, NAT_PROBE_LCG_MUL,
-    NatFwdKey, NatMapping, NatRev, NatRevKey, Subscriber, SubscriberId, nat_flow_hash, tcp_seen,
+    NatFwdKey, NatMapping, NatPermitKey, NatRev, NatRevKey, Subscriber, SubscriberId,
+    nat_flow_hash, tcp_seen,
 };
 
 use crate::{
-    NAT_FWD, NAT_REV, Verdict, count, count_stat,
+    NAT_FWD, NAT_PERMIT, NAT_REV, SUB_SESSIONS, Verdict, count, count_stat,
     packet::{ipproto, tcpflag},
 };
 
@@ -90,6 +91,34 @@ pub(crate) fn upstream(
     })
 }
 
+/// Records that the mapping `public` sent to `remote_ip:remote_port` (raw; ICMP: 0), for
+/// address-and-port-dependent filtering: downstream, only such endpoints get through.
+#[inline(always)]
+pub(crate) fn permit(public: Public, proto: u8, remote_ip: u32, remote_port: u16) {
+    let key = NatPermitKey {
+        pub_ip: public.ip,
+        remote_ip,
+        pub_port: public.port,
+        remote_port: if proto == ipproto::ICMP {
+            0
+        } else {
+            remote_port
+        },
+        proto,
+        _pad: [0; 3],
+    };
+    // SAFETY: `bpf_ktime_get_ns` has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    match NAT_PERMIT.get_ptr_mut(key) {
+        // SAFETY: a pointer from a successful lookup; a plain integer store.
+        Some(last) => unsafe { *last = now },
+        // Full table: the packet still goes out; the answer will be filtered (counted).
+        None => {
+            let _ = NAT_PERMIT.insert(key, now, 0);
+        }
+    }
+}
+
 /// Everything a new mapping needs, behind one pointer: BPF-to-BPF calls take at most five
 /// arguments.
 struct NewMapping<'a> {
@@ -144,6 +173,18 @@ fn create(m: &NewMapping) -> Result<Public, Verdict> {
     if sub.public_ip == 0 || total == 0 {
         return Err(Verdict::Drop(DropReason::NoPublicAddress));
     }
+    // The session limit (RFC 6888 REQ-5). The count is vgd's exact number from its last
+    // expiry sweep plus the fast path's increments since. It runs ahead of the truth until the
+    // next sweep (mappings expired meanwhile still count); a mapping created in the instant
+    // vgd writes a new count is missed until the sweep after.
+    let sessions = SUB_SESSIONS.get_ptr_mut(sub_id);
+    if sub.session_limit != 0
+        && let Some(n) = sessions
+        // SAFETY: a pointer from a successful array lookup; a plain integer read.
+        && unsafe { *n } >= u64::from(sub.session_limit)
+    {
+        return Err(Verdict::Drop(DropReason::SessionLimit));
+    }
     // Port preservation: the original port's index, when it is inside a block.
     let orig = u32::from(u16::from_be(flow.sport));
     let mut preserved = u32::MAX;
@@ -178,6 +219,7 @@ fn create(m: &NewMapping) -> Result<Public, Verdict> {
         if result.is_ok() {
             count_stat(Counter::NatCreated);
             count_stat(Counter::NatPortPreserved);
+            add_session(sessions);
         }
         return result;
     }
@@ -198,12 +240,32 @@ fn create(m: &NewMapping) -> Result<Public, Verdict> {
             if result.is_ok() {
                 count_stat(Counter::NatCreated);
                 count(&crate::NERG_STATS, Counter::NatProbes.index(), u64::from(k));
+                add_session(sessions);
             }
             return result;
         }
         k += 1;
     }
     Err(Verdict::Drop(DropReason::NatPortsExhausted))
+}
+
+/// One more mapping for the home: an atomic add (BPF_ATOMIC_ADD), since every CPU creates
+/// mappings. The BPF target has no compare-and-swap, so `AtomicU64::fetch_add` does not
+/// exist there; the intrinsic lowers to the one instruction the verifier accepts.
+#[inline(always)]
+fn add_session(sessions: Option<*mut u64>) {
+    #[cfg(target_arch = "bpf")]
+    if let Some(n) = sessions {
+        // SAFETY: a pointer from a successful array lookup, valid for this run and aligned;
+        // other writers are atomic adds, or vgd replacing the whole value by syscall.
+        unsafe {
+            core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+                n, 1,
+            )
+        };
+    }
+    #[cfg(not(target_arch = "bpf"))]
+    let _ = sessions;
 }
 
 /// Tries the port at `index` of the home's blocks. `None`: taken, try the next one.

@@ -67,7 +67,7 @@ pub(crate) struct Ipv4Hdr {
     version_ihl: u8,
     _tos: u8,
     tot_len: [u8; 2],
-    _id: [u8; 2],
+    id: [u8; 2],
     frag_off: [u8; 2],
     _ttl: u8,
     pub(crate) protocol: u8,
@@ -102,6 +102,18 @@ impl Ipv4Hdr {
     #[inline(always)]
     pub(crate) fn is_fragment(&self) -> bool {
         be16(self.frag_off) & 0x3fff != 0
+    }
+
+    /// True for a fragment other than the first (non-zero offset): no transport header.
+    #[inline(always)]
+    pub(crate) fn is_later_fragment(&self) -> bool {
+        be16(self.frag_off) & 0x1fff != 0
+    }
+
+    /// The identification field, raw (network order in memory).
+    #[inline(always)]
+    pub(crate) fn id_raw(&self) -> u16 {
+        u16::from_ne_bytes(self.id)
     }
 
     /// Source address as the `u32` whose in-memory bytes are the network-order address.
@@ -164,6 +176,16 @@ impl Header for IcmpHdr {}
 pub(crate) mod icmptype {
     pub(crate) const ECHO_REPLY: u8 = 0;
     pub(crate) const ECHO_REQUEST: u8 = 8;
+    pub(crate) const DEST_UNREACH: u8 = 3;
+    pub(crate) const TIME_EXCEEDED: u8 = 11;
+    pub(crate) const PARAM_PROBLEM: u8 = 12;
+
+    /// The ICMP errors the NAT translates (RFC 5508 §4): they quote the packet that caused
+    /// them.
+    #[inline(always)]
+    pub(crate) fn is_error(t: u8) -> bool {
+        t == DEST_UNREACH || t == TIME_EXCEEDED || t == PARAM_PROBLEM
+    }
 }
 
 /// Field offsets inside an IPv4 header without options.

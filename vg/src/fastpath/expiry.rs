@@ -15,10 +15,15 @@
 
 use std::time::Duration;
 
-use aya::maps::{HashMap, MapData};
-use nerg_abi::{NatFwdKey, NatMapping, NatRev, NatRevKey, map_names, nat_flags, tcp_seen};
+use std::collections::BTreeMap;
 
-use super::{FastPathError, maps::Maps};
+use aya::maps::{Array, HashMap, MapData};
+use nerg_abi::{
+    NatFwdKey, NatMapping, NatPermitKey, NatRev, NatRevKey, SubscriberId, map_names, nat_flags,
+    tcp_seen,
+};
+
+use super::FastPathError;
 
 /// The idle timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +101,10 @@ pub struct SweepReport {
     pub expired: usize,
     /// Held-back ports released.
     pub released: usize,
+    /// Filtering permissions (APDF homes' remote endpoints) looked at.
+    pub permits: usize,
+    /// Permissions removed: idle, or their mapping gone.
+    pub permits_expired: usize,
 }
 
 /// The current CLOCK_MONOTONIC time in nanoseconds: the clock `bpf_ktime_get_ns` reads.
@@ -110,67 +119,89 @@ pub fn monotonic_ns() -> u64 {
 pub struct NatTables {
     fwd: HashMap<MapData, NatFwdKey, NatMapping>,
     rev: HashMap<MapData, NatRevKey, NatRev>,
+    permits: HashMap<MapData, NatPermitKey, u64>,
+    sessions: Array<MapData, u64>,
+    /// The session counts this sweep wrote last (non-zero only): a home whose last mapping
+    /// expired gets its count reset to 0 without scanning the whole array.
+    written: BTreeMap<SubscriberId, u64>,
 }
 
 impl NatTables {
     /// Opens the NAT tables pinned in `pin_dir`.
     pub fn open(pin_dir: &std::path::Path) -> Result<Self, FastPathError> {
-        let open = |name: &'static str| {
-            let err = move |source| FastPathError::Map { name, source };
-            MapData::from_pin(pin_dir.join(name))
-                .map(aya::maps::Map::HashMap)
-                .map_err(err)
-        };
-        let err = |name: &'static str| move |source| FastPathError::Map { name, source };
+        fn data(dir: &std::path::Path, name: &'static str) -> Result<MapData, FastPathError> {
+            MapData::from_pin(dir.join(name)).map_err(|source| FastPathError::Map { name, source })
+        }
+        fn hash<K: aya::Pod, V: aya::Pod>(
+            dir: &std::path::Path,
+            name: &'static str,
+        ) -> Result<HashMap<MapData, K, V>, FastPathError> {
+            HashMap::try_from(aya::maps::Map::HashMap(data(dir, name)?))
+                .map_err(|source| FastPathError::Map { name, source })
+        }
+        let name = map_names::SUB_SESSIONS;
+        let sessions = Array::try_from(aya::maps::Map::Array(data(pin_dir, name)?))
+            .map_err(|source| FastPathError::Map { name, source })?;
         Ok(Self {
-            fwd: HashMap::try_from(open(map_names::NAT_FWD)?).map_err(err(map_names::NAT_FWD))?,
-            rev: HashMap::try_from(open(map_names::NAT_REV)?).map_err(err(map_names::NAT_REV))?,
+            fwd: hash(pin_dir, map_names::NAT_FWD)?,
+            rev: hash(pin_dir, map_names::NAT_REV)?,
+            permits: hash(pin_dir, map_names::NAT_PERMIT)?,
+            sessions,
+            written: BTreeMap::new(),
         })
     }
 
-    /// One expiry pass at `now_ns`.
+    /// One expiry pass at `now_ns`: idle mappings become held-back ports, held-back ports
+    /// whose hold-down ended are released, idle or orphaned filtering permissions go, and
+    /// every home's session count is rewritten exactly.
     pub fn sweep(&mut self, timers: &Timers, now_ns: u64) -> Result<SweepReport, FastPathError> {
-        sweep(&mut self.fwd, &mut self.rev, timers, now_ns)
+        let (mappings, freed, live) = expire_fwd(&mut self.fwd, timers, now_ns)?;
+        let mut report = finish_rev(&mut self.rev, (mappings, freed), timers, now_ns)?;
+        (report.permits, report.permits_expired) =
+            expire_permits(&mut self.permits, &self.rev, timers, now_ns)?;
+        self.write_sessions(live)?;
+        Ok(report)
+    }
+
+    /// The session count the fast path holds for `sub` (what the limit is checked against).
+    pub fn sessions(&self, sub: SubscriberId) -> Result<u64, FastPathError> {
+        self.sessions
+            .get(&sub, 0)
+            .map_err(|source| FastPathError::Map {
+                name: map_names::SUB_SESSIONS,
+                source,
+            })
+    }
+
+    fn write_sessions(&mut self, live: BTreeMap<SubscriberId, u64>) -> Result<(), FastPathError> {
+        let err = |source| FastPathError::Map {
+            name: map_names::SUB_SESSIONS,
+            source,
+        };
+        for sub in self.written.keys() {
+            if !live.contains_key(sub) {
+                self.sessions.set(*sub, 0, 0).map_err(err)?;
+            }
+        }
+        for (sub, n) in &live {
+            self.sessions.set(*sub, n, 0).map_err(err)?;
+        }
+        self.written = live;
+        Ok(())
     }
 }
 
-impl Maps<'_> {
-    /// One expiry pass over the NAT tables at `now_ns`.
-    pub fn sweep_nat(
-        &mut self,
-        timers: &Timers,
-        now_ns: u64,
-    ) -> Result<SweepReport, FastPathError> {
-        let mut fwd: HashMap<&mut MapData, NatFwdKey, NatMapping> =
-            self.hash(map_names::NAT_FWD)?;
-        // Collect the expired ones with this handle, then take the other table.
-        let expired_keys = expire_fwd(&mut fwd, timers, now_ns)?;
-        let mut rev: HashMap<&mut MapData, NatRevKey, NatRev> = self.hash(map_names::NAT_REV)?;
-        finish_rev(&mut rev, expired_keys, timers, now_ns)
-    }
-}
-
-fn sweep<F, R>(
-    fwd: &mut HashMap<F, NatFwdKey, NatMapping>,
-    rev: &mut HashMap<R, NatRevKey, NatRev>,
-    timers: &Timers,
-    now_ns: u64,
-) -> Result<SweepReport, FastPathError>
-where
-    F: std::borrow::BorrowMut<MapData>,
-    R: std::borrow::BorrowMut<MapData>,
-{
-    let expired_keys = expire_fwd(fwd, timers, now_ns)?;
-    finish_rev(rev, expired_keys, timers, now_ns)
-}
-
-/// Removes the expired forward entries; returns how many were looked at and the public
-/// transport addresses they held.
+/// Removes the expired forward entries; returns how many were looked at, the public
+/// transport addresses the expired ones held, and each home's remaining dynamic mappings.
+#[expect(
+    clippy::type_complexity,
+    reason = "three results of one pass, named at the one call site"
+)]
 fn expire_fwd<F: std::borrow::BorrowMut<MapData>>(
     fwd: &mut HashMap<F, NatFwdKey, NatMapping>,
     timers: &Timers,
     now_ns: u64,
-) -> Result<(usize, Vec<NatRevKey>), FastPathError> {
+) -> Result<(usize, Vec<NatRevKey>, BTreeMap<SubscriberId, u64>), FastPathError> {
     let err = |source| FastPathError::Map {
         name: map_names::NAT_FWD,
         source,
@@ -178,14 +209,23 @@ fn expire_fwd<F: std::borrow::BorrowMut<MapData>>(
     // Collect first: deleting while iterating a BPF hash map can skip or repeat entries.
     let entries: Vec<(NatFwdKey, NatMapping)> = fwd.iter().filter_map(Result::ok).collect();
     let mut freed = Vec::new();
+    let mut live = BTreeMap::new();
     for (key, m) in &entries {
         if !expired(timers, key.proto, m, now_ns) {
+            // Port forwards are configuration, not sessions: they do not count.
+            if m.flags & nat_flags::STATIC == 0 {
+                *live.entry(key.sub).or_insert(0) += 1;
+            }
             continue;
         }
         // Re-read: a packet may have refreshed it since the iteration.
         match fwd.get(key, 0) {
             Ok(current) if expired(timers, key.proto, &current, now_ns) => {}
-            _ => continue,
+            Ok(_) => {
+                *live.entry(key.sub).or_insert(0) += 1;
+                continue;
+            }
+            Err(_) => continue,
         }
         match fwd.remove(key) {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
@@ -198,7 +238,7 @@ fn expire_fwd<F: std::borrow::BorrowMut<MapData>>(
             _pad: 0,
         });
     }
-    Ok((entries.len(), freed))
+    Ok((entries.len(), freed, live))
 }
 
 /// Turns the freed ports into tombstones and releases the tombstones whose hold-down ended.
@@ -215,7 +255,7 @@ fn finish_rev<R: std::borrow::BorrowMut<MapData>>(
     let mut report = SweepReport {
         mappings,
         expired: freed.len(),
-        released: 0,
+        ..SweepReport::default()
     };
     for key in freed {
         let tombstone = NatRev {
@@ -242,6 +282,49 @@ fn finish_rev<R: std::borrow::BorrowMut<MapData>>(
         }
     }
     Ok(report)
+}
+
+/// Removes the filtering permissions that are idle for longer than their protocol's longest
+/// timer, or whose mapping is gone (expired or held back); returns (looked at, removed).
+fn expire_permits<P, R>(
+    permits: &mut HashMap<P, NatPermitKey, u64>,
+    rev: &HashMap<R, NatRevKey, NatRev>,
+    timers: &Timers,
+    now_ns: u64,
+) -> Result<(usize, usize), FastPathError>
+where
+    P: std::borrow::BorrowMut<MapData>,
+    R: std::borrow::Borrow<MapData>,
+{
+    let entries: Vec<(NatPermitKey, u64)> = permits.iter().filter_map(Result::ok).collect();
+    let mut removed = 0;
+    for (key, last) in &entries {
+        let limit = timers.idle_limit(key.proto, tcp_seen::SYN_OUT | tcp_seen::ESTABLISHED);
+        let idle = u128::from(now_ns.saturating_sub(*last)) > limit.as_nanos();
+        let mapping = rev.get(
+            &NatRevKey {
+                pub_ip: key.pub_ip,
+                pub_port: key.pub_port,
+                proto: key.proto,
+                _pad: 0,
+            },
+            0,
+        );
+        let orphan = !matches!(mapping, Ok(r) if r.flags & nat_flags::TOMBSTONE == 0);
+        if !(idle || orphan) {
+            continue;
+        }
+        match permits.remove(key) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => removed += 1,
+            Err(source) => {
+                return Err(FastPathError::Map {
+                    name: map_names::NAT_PERMIT,
+                    source,
+                });
+            }
+        }
+    }
+    Ok((entries.len(), removed))
 }
 
 #[cfg(test)]
