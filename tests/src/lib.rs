@@ -6,6 +6,7 @@
 
 pub mod frames;
 pub mod http;
+pub mod nat;
 pub mod netns;
 pub mod topology;
 pub mod traffic;

@@ -13,9 +13,21 @@ use crate::{Netns, wait_until};
 /// translation or checksum shows as a stall or a mismatch). Returns the peer address the
 /// server saw (the client's public address behind a NAT).
 pub fn tcp_echo(client: &Netns, server: &Netns, addr: SocketAddr, payload: Vec<u8>) -> SocketAddr {
+    tcp_echo_via(client, server, addr, addr, payload)
+}
+
+/// [`tcp_echo`] with a server bound to `bind` that the client reaches at `connect` (a port
+/// forward's public address, say).
+pub fn tcp_echo_via(
+    client: &Netns,
+    server: &Netns,
+    bind: SocketAddr,
+    connect: SocketAddr,
+    payload: Vec<u8>,
+) -> SocketAddr {
     let expect = payload.clone();
     let srv = server.spawn_thread(move || {
-        let listener = TcpListener::bind(addr).expect("bind TCP");
+        let listener = TcpListener::bind(bind).expect("bind TCP");
         let (mut conn, from) = listener.accept().expect("a connection");
         conn.set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
@@ -28,7 +40,7 @@ pub fn tcp_echo(client: &Netns, server: &Netns, addr: SocketAddr, payload: Vec<u
     client.run(|| {
         let mut conn = None;
         wait_until("the TCP server to accept", Duration::from_secs(10), || {
-            conn = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok();
+            conn = TcpStream::connect_timeout(&connect, Duration::from_millis(500)).ok();
             conn.is_some()
         });
         let mut conn = conn.expect("connected");

@@ -30,6 +30,8 @@ const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
 const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
+/// The STUN server's second address (RFC 3489 CHANGE-REQUEST).
+const SERVER2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 6);
 const PUBLIC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const BLOCK_SIZE: u16 = 512;
 
@@ -66,7 +68,9 @@ const HOMES: [HomeSpec; 3] = [
             brg_vtep: Ipv4Addr::new(10, 0, 0, 2),
         },
         block: 20480,
-        mtu: 1450,
+        // The host does not know its LSL is VXLAN: MSS clamping keeps its TCP segments
+        // inside the LSL's 1450 bytes (the BRG's LAN port has MTU 1450, larger frames die).
+        mtu: 1500,
     },
     HomeSpec {
         id: 2,
@@ -110,7 +114,7 @@ struct Lab {
     _access: Netns,
     _vg: Netns,
     inet: Netns,
-    _pins: PinDir,
+    pins: PinDir,
 }
 
 fn lab(tag: &str) -> Lab {
@@ -134,6 +138,7 @@ fn lab(tag: &str) -> Lab {
     vg.exec("sysctl", &["-qw", "net.ipv4.conf.all.forwarding=1"]);
     inet.addr_add("up0", "10.99.0.2/24");
     inet.addr_add("lo", &format!("{SERVER}/32"));
+    inet.addr_add("lo", &format!("{SERVER2}/32"));
     inet.route_add(&format!("{PUBLIC}/32"), "10.99.0.1");
     inet.ethtool_k("up0", &["tx", "off"]);
 
@@ -224,7 +229,7 @@ fn lab(tag: &str) -> Lab {
         _access: access,
         _vg: vg,
         inet,
-        _pins: pins,
+        pins,
     }
 }
 
@@ -259,6 +264,7 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
         match spec.kind {
             Kind::Vxlan { vni, brg_vtep } => {
                 sub.lsl_kind = lsl_kind::VXLAN4;
+                sub.tcp_mss = 1410;
                 sub.vni = vni;
                 sub.remote_vtep = raw(brg_vtep);
                 maps.insert_vxlan_lsl(
@@ -416,4 +422,174 @@ fn udp_and_tcp_cross_the_nat_over_every_lsl_kind() {
             assert_eq!(get(TagCounter::Failed), 0);
         }
     }
+}
+
+impl Lab {
+    /// The public transport address of home `id`'s UDP mapping for private `port`.
+    fn udp_public_port(&mut self, id: SubscriberId, port: u16) -> u16 {
+        let m = self
+            .fp
+            .maps()
+            .nat_mapping(&NatFwdKey {
+                sub: id,
+                priv_ip: raw(HOST),
+                priv_port: port.to_be(),
+                proto: 17,
+                _pad: 0,
+            })
+            .unwrap()
+            .unwrap_or_else(|| panic!("home {id}: no mapping for UDP {port}"));
+        u16::from_be(m.pub_port)
+    }
+}
+
+#[test]
+fn hairpinning_and_port_forwards_with_real_stacks() {
+    let mut lab = lab("nathair");
+    let [vxlan, dot1q, qinq] = [0, 1, 2];
+
+    // UDP: home 2 (802.1Q) opens a mapping towards the internet; home 1 (VXLAN) reaches it
+    // through the public address and gets an answer from it.
+    let (h1, h2) = (&lab.homes[vxlan], &lab.homes[dot1q]);
+    let sock2 = h2.ns.run(|| {
+        let s = UdpSocket::bind((HOST, 6000)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.send_to(b"open", (SERVER, 7100)).unwrap();
+        s
+    });
+    let (id1, id2) = (h1.spec.id, h2.spec.id);
+    let p2 = lab.udp_public_port(id2, 6000);
+    let (h1, h2) = (&lab.homes[vxlan], &lab.homes[dot1q]);
+    let sock1 = h1.ns.run(|| {
+        let s = UdpSocket::bind((HOST, 6001)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.send_to(b"hairpin", (PUBLIC, p2)).unwrap();
+        s
+    });
+    let mut buf = [0u8; 64];
+    let (n, from1) = h2
+        .ns
+        .run(|| sock2.recv_from(&mut buf))
+        .expect("home 2 hears home 1");
+    assert_eq!(&buf[..n], b"hairpin");
+    assert_eq!(from1.ip(), PUBLIC, "home 2 sees home 1's external address");
+    h2.ns.run(|| sock2.send_to(b"back", from1)).unwrap();
+    let (n, from2) = h1
+        .ns
+        .run(|| sock1.recv_from(&mut buf))
+        .expect("home 1 hears back");
+    assert_eq!(&buf[..n], b"back");
+    assert_eq!(
+        from2,
+        SocketAddr::from((PUBLIC, p2)),
+        "from home 2's mapping"
+    );
+    let p1 = lab.udp_public_port(id1, 6001);
+    assert_eq!(from1.port(), p1);
+
+    // TCP: a port forward to a server in home 3 (QinQ), from the internet and, hairpinned,
+    // from home 1.
+    let h3 = &lab.homes[qinq];
+    let public = SocketAddr::from((PUBLIC, h3.spec.block + 100));
+    nerg_tests::nat::port_forward(
+        lab.pins.path(),
+        h3.spec.id,
+        (PUBLIC, public.port()),
+        (HOST, 8080),
+        6,
+    );
+    let bind = SocketAddr::from((HOST, 8080));
+    let from = traffic::tcp_echo_via(
+        &lab.inet,
+        &h3.ns,
+        bind,
+        public,
+        traffic::pattern(1 << 20, 7),
+    );
+    // The internet namespace reaches PUBLIC from its link address.
+    assert_eq!(
+        from.ip(),
+        Ipv4Addr::new(10, 99, 0, 2),
+        "the home server sees the internet client, untranslated"
+    );
+    let from = traffic::tcp_echo_via(
+        &lab.homes[vxlan].ns,
+        &lab.homes[qinq].ns,
+        bind,
+        public,
+        traffic::pattern(1 << 20, 8),
+    );
+    assert_eq!(
+        from.ip(),
+        PUBLIC,
+        "hairpinned: home 3 sees home 1's external address"
+    );
+    let s = lab.fp.counters().unwrap().snapshot().unwrap();
+    assert!(s.total(Counter::NatHairpin) > 100, "hairpinned in XDP");
+    assert!(
+        s.total(Counter::MssClamped) >= 2,
+        "the VXLAN home's SYNs were clamped"
+    );
+}
+
+/// Runs Debian's classic STUN client (RFC 3489 tests) from `home` against `stund` and
+/// returns its report line.
+fn stun(home: &Netns) -> String {
+    let out = home
+        .command("stun")
+        .args([&SERVER.to_string(), "-v"])
+        .output()
+        .expect("running stun (package stun-client)");
+    // The exit status encodes the NAT type; the text says it.
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find(|l| l.starts_with("Primary:"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no verdict from stun:\n{text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+        .to_owned()
+}
+
+#[test]
+fn stun_sees_endpoint_independent_mapping_through_every_lsl_kind() {
+    let mut lab = lab("natstun");
+    let mut stund = lab.inet.spawn(
+        "stund",
+        lab.inet
+            .command("stund")
+            .args(["-h", &SERVER.to_string(), "-a", &SERVER2.to_string()]),
+    );
+    let inet = &lab.inet;
+    nerg_tests::wait_until("stund to listen", Duration::from_secs(10), || {
+        let out = inet.exec("ss", &["-Hlun", "sport = :3478"]);
+        !out.stdout.is_empty()
+    });
+    for home in &lab.homes {
+        let verdict = stun(&home.ns);
+        assert!(
+            verdict.contains("Independent Mapping") && verdict.contains("Independent Filter"),
+            "home {}: {verdict}",
+            home.spec.id
+        );
+        assert!(
+            verdict.contains("will hairpin"),
+            "home {}: {verdict}",
+            home.spec.id
+        );
+    }
+    // Address-and-port-dependent filtering, configured for one home.
+    let id = lab.homes[1].spec.id;
+    let mut maps = lab.fp.maps();
+    let mut rec = maps.subscriber(id).unwrap();
+    rec.flags |= sub_flags::FILTER_APDF;
+    maps.set_subscriber(id, &rec).unwrap();
+    let verdict = stun(&lab.homes[1].ns);
+    assert!(
+        verdict.contains("Independent Mapping") && verdict.contains("Port Dependent Filter"),
+        "APDF home: {verdict}"
+    );
+    stund.assert_running();
 }

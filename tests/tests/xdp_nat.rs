@@ -1137,7 +1137,6 @@ fn address_and_port_dependent_filtering() {
     );
 }
 
-/// Writes a port forward the way the control plane does: a static mapping pair.
 fn port_forward(
     rig: &Rig,
     sub: SubscriberId,
@@ -1145,48 +1144,7 @@ fn port_forward(
     private: (Ipv4Addr, u16),
     proto: u8,
 ) {
-    use aya::maps::HashMap;
-    use nerg_abi::{NatMapping, map_names, nat_flags};
-    let open = |name: &str| MapData::from_pin(rig.pins.path().join(name)).unwrap();
-    let mut fwd: HashMap<MapData, NatFwdKey, NatMapping> =
-        HashMap::try_from(aya::maps::Map::HashMap(open(map_names::NAT_FWD))).unwrap();
-    let mut rev: HashMap<MapData, NatRevKey, NatRev> =
-        HashMap::try_from(aya::maps::Map::HashMap(open(map_names::NAT_REV))).unwrap();
-    let (pub_ip, pub_port) = (raw(public.0), public.1.to_be());
-    rev.insert(
-        NatRevKey {
-            pub_ip,
-            pub_port,
-            proto,
-            _pad: 0,
-        },
-        NatRev {
-            sub,
-            priv_ip: raw(private.0),
-            priv_port: private.1.to_be(),
-            flags: nat_flags::STATIC,
-            ..NatRev::default()
-        },
-        0,
-    )
-    .unwrap();
-    fwd.insert(
-        NatFwdKey {
-            sub,
-            priv_ip: raw(private.0),
-            priv_port: private.1.to_be(),
-            proto,
-            _pad: 0,
-        },
-        NatMapping {
-            pub_ip,
-            pub_port,
-            flags: nat_flags::STATIC,
-            ..NatMapping::default()
-        },
-        0,
-    )
-    .unwrap();
+    nerg_tests::nat::port_forward(rig.pins.path(), sub, public, private, proto);
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! Everything else passes to the kernel stack.
 //!
 //! ```text
-//!  dst public -> reverse mapping -> rewrite dst, TTL, checksums -> push LSL -> redirect
+//!  dst public -> reverse mapping (held back? home active? port forward: host MAC from the
+//!    host table; APDF home: remote endpoint permitted?) -> rewrite dst, TTL, checksums
+//!    -> MSS clamp on SYN -> push LSL -> redirect
 //!  802.1Q:  host gw | 8100 C | 0800 | IPv4 ...
 //!  QinQ:    host gw | S-TPID S | 8100 C | 0800 | IPv4 ...
 //!  VXLAN:   nh vG | 0800 | IPv4 vtep->brg | UDP sport=flow 4789 | VXLAN vni | host gw | 0800 | IPv4 ...

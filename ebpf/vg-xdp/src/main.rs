@@ -4,7 +4,11 @@
 //! returns `Result<Next, Verdict>` and one exit function ([`finish`]) counts every verdict
 //! and drop reason. The access side reads top to bottom:
 //! parse L2 -> classify the LSL ([`lsl`]) -> subscriber -> control traffic to the slow path
-//! ([`punt`]) -> anti-spoofing -> (next) NAT -> FIB -> rewrite -> redirect.
+//! ([`punt`]) -> anti-spoofing -> NAT ([`nat`]; filtering permissions, session limit) ->
+//! strip the LSL -> translate ([`fwd`], MSS clamp [`mss`]) -> FIB -> rewrite -> redirect.
+//! Side branches: ICMP errors ([`icmp_error`]), later fragments, and hairpinning (a home
+//! sending to one of our public addresses is delivered straight to the target home through
+//! [`downstream`]'s lookup and encapsulation).
 //!
 //! On the host (clippy, `cargo build --workspace`) the crate is an empty binary whose code is
 //! only type-checked; the real object is built for `bpfel-unknown-none` by `vg/build.rs`.
@@ -127,7 +131,7 @@ pub(crate) enum Verdict {
     Redirect,
 }
 
-/// Access-side ingress: LSL termination and (next) upstream NAT.
+/// Access-side ingress: LSL termination and upstream NAT.
 #[xdp]
 fn vg_access(ctx: XdpContext) -> u32 {
     let len = (ctx.data_end() - ctx.data()) as u64;
@@ -207,7 +211,7 @@ fn try_vg_access(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict> {
 }
 
 /// A frame from a home, after its LSL: control traffic to the slow path, the rest checked
-/// against the home's hosts and (next) translated.
+/// against the home's hosts and translated.
 #[inline(always)]
 fn home_frame(
     ctx: &XdpContext,
