@@ -415,6 +415,110 @@ fn build_home(naming: &Naming, access: &Netns, spec: HomeSpec) -> Home {
     }
 }
 
+/// The internet's servers: a web server, an iperf3 server and a STUN server on the two
+/// server addresses. Dropped: stopped.
+pub struct Servers {
+    /// busybox httpd on SERVER:80, serving `index.html` = [`WEB_PAGE`].
+    pub httpd: NsProcess,
+    /// iperf3 on SERVER:5201 (one test at a time).
+    pub iperf3: NsProcess,
+    /// stund (RFC 3489) on SERVER and SERVER2, ports 3478 and 3479.
+    pub stund: NsProcess,
+}
+
+/// What the web server serves.
+pub const WEB_PAGE: &str = "hello from the internet\n";
+
+impl Topology {
+    /// Starts the internet's servers and waits until each listens.
+    pub fn start_servers(&self) -> Servers {
+        let www = self.dir.join("www");
+        std::fs::create_dir_all(&www).expect("www dir");
+        std::fs::write(www.join("index.html"), WEB_PAGE).expect("index.html");
+        let inet = &self.inet;
+        let mut httpd = inet.spawn(
+            "httpd",
+            inet.command("busybox")
+                .args(["httpd", "-f", "-p", &format!("{SERVER}:80"), "-h"])
+                .arg(&www),
+        );
+        let mut iperf3 = inet.spawn(
+            "iperf3",
+            inet.command("iperf3")
+                .args(["-s", "-B", &SERVER.to_string(), "-p", "5201"]),
+        );
+        let mut stund = inet.spawn(
+            "stund",
+            inet.command("stund")
+                .args(["-h", &SERVER.to_string(), "-a", &SERVER2.to_string()]),
+        );
+        crate::wait_until(
+            "the internet's servers to listen",
+            Duration::from_secs(10),
+            || {
+                httpd.assert_running();
+                iperf3.assert_running();
+                stund.assert_running();
+                let tcp = |port| inet.run(|| std::net::TcpStream::connect((SERVER, port)).is_ok());
+                let udp = inet.exec("ss", &["-Hlun", "sport = :3478"]);
+                tcp(80) && tcp(5201) && !udp.stdout.is_empty()
+            },
+        );
+        Servers {
+            httpd,
+            iperf3,
+            stund,
+        }
+    }
+}
+
+/// Runs Debian's classic STUN client (RFC 3489) in `ns` against the internet's stund and
+/// returns its verdict line (`Primary: Independent Mapping, Independent Filter, random port,
+/// will hairpin`, say), or what it printed.
+pub fn stun(ns: &Netns) -> Result<String, String> {
+    let out = ns
+        .command("stun")
+        .args([&SERVER.to_string(), "-v"])
+        .output()
+        .map_err(|e| format!("running stun (package stun-client): {e}"))?;
+    // The exit status encodes the NAT type; the text says it.
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find(|l| l.starts_with("Primary:"))
+        .map(|l| l.trim_start_matches("Primary:").trim().to_owned())
+        .ok_or_else(|| format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Whether a STUN verdict is what a NAT that keeps peer-to-peer working gives:
+/// endpoint-independent mapping, and hairpinning.
+pub fn stun_is_eim_with_hairpin(verdict: &str) -> bool {
+    verdict.contains("Independent Mapping") && verdict.contains("will hairpin")
+}
+
+/// Runs an iperf3 TCP test of `seconds` from `ns` to the internet's server; the rate the
+/// server received, in Mbit/s.
+pub fn iperf3_tcp(ns: &Netns, seconds: u32) -> Result<f64, String> {
+    let out = ns
+        .command("iperf3")
+        .args(["-c", &SERVER.to_string(), "-p", "5201", "-J", "-t"])
+        .arg(seconds.to_string())
+        .output()
+        .map_err(|e| format!("running iperf3: {e}"))?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "iperf3 output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    if let Some(err) = json.get("error").and_then(|e| e.as_str()) {
+        return Err(format!("iperf3: {err}"));
+    }
+    json.pointer("/end/sum_received/bits_per_second")
+        .and_then(serde_json::Value::as_f64)
+        .map(|bps| bps / 1e6)
+        .ok_or_else(|| "iperf3 reported no received rate".to_owned())
+}
+
 /// Makes the BRG in `brg` a VXLAN one: its VTEP address `vtep_cidr` on `lsl0`, a kernel
 /// vxlan device towards `remote` for VNI `vni`, and a bridge `br0` joining it to `lan0`.
 pub fn vxlan_uplink(brg: &Netns, vni: u32, vtep_cidr: &str, remote: Ipv4Addr) {

@@ -1,6 +1,8 @@
 //! End to end: homes on every LSL kind, each with another real DHCP client, get a lease from
 //! vgd through their BRG and LSL, ping their gateway, and reach the internet through the
-//! XDP NAT with UDP and TCP. All homes use the same private addresses.
+//! XDP NAT with UDP, TCP and iperf3; Debian's STUN client finds an endpoint-independent
+//! mapping that hairpins, and two homes reach each other through their public addresses.
+//! All homes use the same private addresses.
 
 use std::{
     net::{SocketAddr, UdpSocket},
@@ -9,7 +11,7 @@ use std::{
 
 use nerg_tests::{
     http,
-    topology::{DhcpClient, GATEWAY, HomeLsl, HomeSpec, Naming, SERVER, Topology},
+    topology::{self, DhcpClient, GATEWAY, HomeLsl, HomeSpec, Naming, SERVER, Topology},
     traffic, vgd,
 };
 
@@ -154,6 +156,72 @@ fn homes_lease_ping_and_reach_the_internet() {
         );
     }
 
+    // iperf3 TCP and Debian's STUN client from every home.
+    let _servers = topo.start_servers();
+    for home in &topo.homes {
+        let id = home.spec.id;
+        let rate = topology::iperf3_tcp(&home.host, 1)
+            .unwrap_or_else(|e| panic!("home {id} ({}): {e}", home.lsl_text()));
+        assert!(rate > 0.0, "home {id}: iperf3 moved nothing");
+        let verdict = topology::stun(&home.host)
+            .unwrap_or_else(|out| panic!("home {id}: no STUN verdict:\n{out}"));
+        assert!(
+            topology::stun_is_eim_with_hairpin(&verdict),
+            "home {id} ({}): {verdict}",
+            home.lsl_text()
+        );
+    }
+
+    // Hairpinning between two homes: home 3 learns its public address:port from a server,
+    // home 1 sends there, and home 3 sees home 1's public address.
+    let reflector = topo.inet.spawn_thread(|| {
+        let sock = UdpSocket::bind((SERVER, 7001)).expect("bind the reflector");
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let (_, from) = sock.recv_from(&mut buf).expect("a datagram");
+        sock.send_to(from.to_string().as_bytes(), from).unwrap();
+    });
+    let (a, b) = (&topo.homes[2], &topo.homes[0]);
+    let a_local = a.address().expect("leased");
+    let a_sock = a.host.run(|| {
+        let s = UdpSocket::bind((a_local, 6000)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        s
+    });
+    let a_public: SocketAddr = a.host.run(|| {
+        let mut buf = [0u8; 64];
+        (0..40)
+            .find_map(|_| {
+                a_sock.send_to(b"who am i", (SERVER, 7001)).unwrap();
+                let (n, _) = a_sock.recv_from(&mut buf).ok()?;
+                String::from_utf8_lossy(&buf[..n]).parse().ok()
+            })
+            .expect("the reflector's answer")
+    });
+    reflector.join().expect("reflector");
+    let b_local = b.address().expect("leased");
+    b.host.run(|| {
+        let s = UdpSocket::bind((b_local, 6001)).unwrap();
+        s.send_to(b"hairpin", a_public).unwrap();
+    });
+    let (from, text) = a.host.run(|| {
+        a_sock
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = a_sock
+            .recv_from(&mut buf)
+            .expect("home 1's datagram, hairpinned");
+        (from, buf[..n].to_vec())
+    });
+    assert_eq!(text, b"hairpin");
+    assert!(
+        from.ip().to_string().starts_with("198.51.100.") && from != a_public,
+        "home 3 sees home 1's public address, not {from}"
+    );
+
     // vgd counted what it did.
     let m = vgd::metrics(&topo.vg);
     let dhcp = |kind| {
@@ -168,4 +236,5 @@ fn homes_lease_ping_and_reach_the_internet() {
         http::metric_sum(&m, "vg_xdp_counter_total", &[("counter", "nat_created")])
             >= 2 * homes as u64
     );
+    assert!(http::metric_sum(&m, "vg_xdp_counter_total", &[("counter", "nat_hairpin")]) >= 1);
 }

@@ -532,25 +532,8 @@ fn hairpinning_and_port_forwards_with_real_stacks() {
     );
 }
 
-/// Runs Debian's classic STUN client (RFC 3489 tests) from `home` against `stund` and
-/// returns its report line.
 fn stun(home: &Netns) -> String {
-    let out = home
-        .command("stun")
-        .args([&SERVER.to_string(), "-v"])
-        .output()
-        .expect("running stun (package stun-client)");
-    // The exit status encodes the NAT type; the text says it.
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines()
-        .find(|l| l.starts_with("Primary:"))
-        .unwrap_or_else(|| {
-            panic!(
-                "no verdict from stun:\n{text}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
-        .to_owned()
+    nerg_tests::topology::stun(home).unwrap_or_else(|out| panic!("no verdict from stun:\n{out}"))
 }
 
 #[test]

@@ -1086,53 +1086,68 @@ fn hairpinning_delivers_between_homes_with_external_addresses() {
 }
 
 #[test]
-fn address_and_port_dependent_filtering() {
+fn address_and_port_dependent_filtering_for_every_lsl_kind() {
     use vg::fastpath::expiry::{Timers, monotonic_ns};
     let mut rig = rig("natapdf");
-    let [h1, h2, _] = HOMES;
-    rig.edit_home(h1.id, |r| r.flags |= sub_flags::FILTER_APDF);
-    for h in [h1, h2] {
-        let up = h
-            .encap(rig.access_mac)
-            .encapsulate(&udp_up(40000, INTERNET, 53))
-            .unwrap();
-        assert_eq!(rig.up(&up).0, XdpVerdict::Redirect);
-    }
     let from = |rig: &Rig, src: (Ipv4Addr, u16), to: (Ipv4Addr, u16)| {
         frames::udp(NEXT_HOP_MAC, rig.core_mac, src, to, b"in")
     };
-    let (p1_ip, p1) = rig.public_of(h1.id, 40000, 17);
-    let (p2_ip, p2) = rig.public_of(h2.id, 40000, 17);
-    let before = rig.drops(DropReason::Filtered);
-    assert_eq!(
-        rig.down(&from(&rig, (INTERNET, 53), (p1_ip, p1))).0,
-        XdpVerdict::Redirect
-    );
-    assert_eq!(
-        rig.down(&from(&rig, (INTERNET, 54), (p1_ip, p1))).0,
-        XdpVerdict::Drop,
-        "other port"
-    );
-    assert_eq!(
-        rig.down(&from(&rig, (INTERNET2, 53), (p1_ip, p1))).0,
-        XdpVerdict::Drop,
-        "other address"
-    );
-    assert_eq!(rig.drops(DropReason::Filtered) - before, 2);
-    // Endpoint-independent filtering (home 2): anyone reaches the mapping.
-    assert_eq!(
-        rig.down(&from(&rig, (INTERNET2, 99), (p2_ip, p2))).0,
-        XdpVerdict::Redirect
-    );
+    for home in HOMES {
+        let name = home.name;
+        // Endpoint-independent filtering first: anyone reaches the mapping.
+        let up = |rig: &Rig, port| {
+            let f = udp_up(port, INTERNET, 53);
+            home.encap(rig.access_mac).encapsulate(&f).unwrap()
+        };
+        assert_eq!(rig.up(&up(&rig, 40000)).0, XdpVerdict::Redirect);
+        let eif = rig.public_of(home.id, 40000, 17);
+        let (v, out) = rig.down(&from(&rig, (INTERNET2, 99), eif));
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: EIF");
+        let inner = frames::udp_ttl(
+            gw_mac(home.id),
+            HOST_MAC,
+            (INTERNET2, 99),
+            (HOST, 40000),
+            b"in",
+            63,
+        );
+        assert_eq!(
+            out,
+            down_frame(&rig, &home, &out, &inner),
+            "{name}: EIF delivery"
+        );
 
-    // Permissions go with their mapping.
+        // Address-and-port-dependent: only the endpoint the mapping sent to.
+        rig.edit_home(home.id, |r| r.flags |= sub_flags::FILTER_APDF);
+        assert_eq!(rig.up(&up(&rig, 40001)).0, XdpVerdict::Redirect);
+        let apdf = rig.public_of(home.id, 40001, 17);
+        let before = rig.drops(DropReason::Filtered);
+        assert_eq!(
+            rig.down(&from(&rig, (INTERNET, 53), apdf)).0,
+            XdpVerdict::Redirect,
+            "{name}: the peer"
+        );
+        assert_eq!(
+            rig.down(&from(&rig, (INTERNET, 54), apdf)).0,
+            XdpVerdict::Drop,
+            "{name}: other port"
+        );
+        assert_eq!(
+            rig.down(&from(&rig, (INTERNET2, 53), apdf)).0,
+            XdpVerdict::Drop,
+            "{name}: other address"
+        );
+        assert_eq!(rig.drops(DropReason::Filtered) - before, 2, "{name}");
+    }
+
+    // Permissions go with their mapping (one per APDF mapping above).
     let mut tables = rig.tables();
     let r = tables
         .sweep(&Timers::default(), monotonic_ns() + 310 * 1_000_000_000)
         .unwrap();
     assert_eq!(
         (r.expired, r.permits, r.permits_expired),
-        (2, 1, 1),
+        (6, 3, 3),
         "{r:?}"
     );
 }
@@ -1148,87 +1163,91 @@ fn port_forward(
 }
 
 #[test]
-fn port_forwards_reach_a_home_host_and_answer_from_the_forwarded_port() {
+fn port_forwards_reach_a_home_host_over_every_lsl_kind() {
     use vg::fastpath::expiry::{Timers, monotonic_ns};
     let mut rig = rig("natfwd");
-    let h2 = HOMES[1];
-    // Even a home that filters by address and port takes unsolicited port-forward traffic.
-    rig.edit_home(h2.id, |r| r.flags |= sub_flags::FILTER_APDF);
-    port_forward(&rig, h2.id, (PUBLIC1, 40500), (HOST, 8080), 6);
-    let syn = frames::tcp(
-        NEXT_HOP_MAC,
-        rig.core_mac,
-        (INTERNET, 5555),
-        (PUBLIC1, 40500),
-        TcpControl::Syn,
-        77,
-        None,
-        &[],
-        64,
-    );
-    let (v, out) = rig.down(&syn);
-    assert_eq!(v, XdpVerdict::Redirect, "forwarded");
-    let inner = frames::tcp(
-        gw_mac(h2.id),
-        HOST_MAC,
-        (INTERNET, 5555),
-        (HOST, 8080),
-        TcpControl::Syn,
-        77,
-        None,
-        &[],
-        63,
-    );
-    assert_eq!(out, down_frame(&rig, &h2, &out, &inner));
+    for home in HOMES {
+        let name = home.name;
+        let public = (home.public, home.block + 100);
+        // Even a home that filters by address and port takes unsolicited forwarded traffic.
+        rig.edit_home(home.id, |r| r.flags |= sub_flags::FILTER_APDF);
+        port_forward(&rig, home.id, public, (HOST, 8080), 6);
+        let syn = frames::tcp(
+            NEXT_HOP_MAC,
+            rig.core_mac,
+            (INTERNET, 5555),
+            public,
+            TcpControl::Syn,
+            77,
+            None,
+            &[],
+            64,
+        );
+        let (v, out) = rig.down(&syn);
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: forwarded");
+        let inner = frames::tcp(
+            gw_mac(home.id),
+            HOST_MAC,
+            (INTERNET, 5555),
+            (HOST, 8080),
+            TcpControl::Syn,
+            77,
+            None,
+            &[],
+            63,
+        );
+        assert_eq!(out, down_frame(&rig, &home, &out, &inner), "{name}");
 
-    let synack = frames::tcp(
-        HOST_MAC,
-        [0; 6],
-        (HOST, 8080),
-        (INTERNET, 5555),
-        TcpControl::Syn,
-        900,
-        Some(78),
-        &[],
-        64,
-    );
-    let (v, out) = rig.up(&h2.encap(rig.access_mac).encapsulate(&synack).unwrap());
-    assert_eq!(v, XdpVerdict::Redirect, "answer");
-    let want = rig.upstream_out(frames::tcp(
-        HOST_MAC,
-        [0; 6],
-        (PUBLIC1, 40500),
-        (INTERNET, 5555),
-        TcpControl::Syn,
-        900,
-        Some(78),
-        &[],
-        63,
-    ));
-    assert_eq!(out, want, "from the forwarded public port");
+        let synack = frames::tcp(
+            HOST_MAC,
+            [0; 6],
+            (HOST, 8080),
+            (INTERNET, 5555),
+            TcpControl::Syn,
+            900,
+            Some(78),
+            &[],
+            64,
+        );
+        let (v, out) = rig.up(&home.encap(rig.access_mac).encapsulate(&synack).unwrap());
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: answer");
+        let want = rig.upstream_out(frames::tcp(
+            HOST_MAC,
+            [0; 6],
+            public,
+            (INTERNET, 5555),
+            TcpControl::Syn,
+            900,
+            Some(78),
+            &[],
+            63,
+        ));
+        assert_eq!(out, want, "{name}: from the forwarded public port");
 
-    // A forward to an address the home has no host at: the vG knows no MAC for it.
-    port_forward(
-        &rig,
-        h2.id,
-        (PUBLIC1, 40501),
-        (Ipv4Addr::new(192, 168, 1, 99), 22),
-        6,
-    );
-    let before = rig.drops(DropReason::NoHost);
-    let syn = frames::tcp(
-        NEXT_HOP_MAC,
-        rig.core_mac,
-        (INTERNET, 5555),
-        (PUBLIC1, 40501),
-        TcpControl::Syn,
-        1,
-        None,
-        &[],
-        64,
-    );
-    assert_eq!(rig.down(&syn).0, XdpVerdict::Drop);
-    assert_eq!(rig.drops(DropReason::NoHost) - before, 1);
+        // A forward to an address the home has no host at: the vG knows no MAC for it.
+        let other = (home.public, home.block + 101);
+        port_forward(
+            &rig,
+            home.id,
+            other,
+            (Ipv4Addr::new(192, 168, 1, 99), 22),
+            6,
+        );
+        let before = rig.drops(DropReason::NoHost);
+        let syn = frames::tcp(
+            NEXT_HOP_MAC,
+            rig.core_mac,
+            (INTERNET, 5555),
+            other,
+            TcpControl::Syn,
+            1,
+            None,
+            &[],
+            64,
+        );
+        assert_eq!(rig.down(&syn).0, XdpVerdict::Drop, "{name}");
+        assert_eq!(rig.drops(DropReason::NoHost) - before, 1, "{name}");
+    }
 
     // Forwards never expire, and are not sessions.
     let mut tables = rig.tables();
@@ -1236,7 +1255,9 @@ fn port_forwards_reach_a_home_host_and_answer_from_the_forwarded_port() {
         .sweep(&Timers::default(), monotonic_ns() + 100_000 * 1_000_000_000)
         .unwrap();
     assert_eq!(r.expired, 0, "{r:?}");
-    assert_eq!(tables.sessions(h2.id).unwrap(), 0);
+    for home in HOMES {
+        assert_eq!(tables.sessions(home.id).unwrap(), 0, "{}", home.name);
+    }
 }
 
 #[test]

@@ -1,11 +1,14 @@
 //! `nerg-lab`: the NERG lab in network namespaces (run it through `cargo xtask lab`).
 //!
-//! Brings up a whole NERG ([`nerg_tests::topology`]): an internet with a web server, the vG
+//! Brings up a whole NERG ([`nerg_tests::topology`]): an internet with web, iperf3 and STUN
+//! servers, the vG
 //! running `vgd` (XDP fast path, DHCP, NAT), an access network, and N homes, each a BRG
 //! (`brgd`'s tagger for 802.1Q/QinQ, a kernel vxlan device for VXLAN) with a LAN host
 //! running a real DHCP client (dhclient, udhcpc, dhcpcd in turn). Every home gets a lease,
-//! pings its gateway and fetches a page from the internet through the NAT; the lab prints a
-//! status table and a PASS/FAIL line per check, and exits non-zero if any home fails.
+//! pings its gateway, fetches a page from the internet through the NAT, runs a one-second
+//! iperf3 TCP test and asks Debian's STUN client what NAT it is behind (endpoint-independent
+//! mapping and hairpinning expected); the lab prints a status table and a PASS/FAIL line per
+//! check, and exits non-zero if any home fails.
 //! Not yet in the lab: the test ACS and TR-069 zero-touch (the BRG issue).
 
 use std::{process::ExitCode, time::Duration};
@@ -13,8 +16,8 @@ use std::{process::ExitCode, time::Duration};
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use nerg_tests::{
-    Netns, NsProcess,
-    topology::{DhcpClient, GATEWAY, HomeLsl, HomeSpec, Naming, SERVER, Topology},
+    Netns,
+    topology::{self, DhcpClient, GATEWAY, HomeLsl, HomeSpec, Naming, SERVER, Topology, WEB_PAGE},
     vgd,
 };
 use vg::fastpath::{Counters, bpffs};
@@ -132,6 +135,10 @@ struct Status {
     lease: Result<std::net::Ipv4Addr, String>,
     ping: bool,
     http: bool,
+    /// iperf3 TCP upload, Mbit/s.
+    iperf3: Result<f64, String>,
+    /// Debian's STUN client's verdict.
+    stun: Result<String, String>,
 }
 
 fn up(args: &Args) -> anyhow::Result<bool> {
@@ -143,16 +150,13 @@ fn up(args: &Args) -> anyhow::Result<bool> {
     progress("internet, vG (vgd), access network and the homes' BRGs");
     let topo = Topology::build(Naming::Fixed(NS_PREFIX.into()), &specs(args), INSTANCE);
 
-    progress("a web server on the internet (busybox httpd)");
-    let www = topo.dir.join("www");
-    std::fs::create_dir_all(&www)?;
-    std::fs::write(www.join("index.html"), "hello from the internet\n")?;
-    let httpd = start_httpd(&topo, &www);
+    progress("servers on the internet: web (busybox httpd), iperf3, STUN (stund)");
+    let servers = topo.start_servers();
 
     progress("the homes' DHCP clients (dhclient, udhcpc, dhcpcd)");
     let leases = topo.dhcp(Duration::from_secs(30));
 
-    progress("each home pings its gateway and fetches a page through the NAT");
+    progress("each home pings its gateway, fetches a page, runs iperf3 and STUN through the NAT");
     let mut statuses = Vec::new();
     for (home, lease) in topo.homes.iter().zip(leases) {
         let ok = lease.is_ok();
@@ -167,10 +171,24 @@ fn up(args: &Args) -> anyhow::Result<bool> {
             && home
                 .host
                 .run(|| nerg_tests::http::get((SERVER, 80).into(), "/"))
-                .is_some_and(|(code, body)| {
-                    code == 200 && body.starts_with("hello from the internet")
-                });
-        statuses.push(Status { lease, ping, http });
+                .is_some_and(|(code, body)| code == 200 && body == WEB_PAGE);
+        let iperf3 = if ok {
+            topology::iperf3_tcp(&home.host, 1)
+        } else {
+            Err("no lease".to_owned())
+        };
+        let stun = if ok {
+            topology::stun(&home.host)
+        } else {
+            Err("no lease".to_owned())
+        };
+        statuses.push(Status {
+            lease,
+            ping,
+            http,
+            iperf3,
+            stun,
+        });
     }
 
     let counters = Counters::open(&bpffs::pin_dir(bpffs::DEFAULT_MOUNT.as_ref(), INSTANCE))
@@ -180,10 +198,16 @@ fn up(args: &Args) -> anyhow::Result<bool> {
     println!();
     let mut all_ok = true;
     for (home, s) in topo.homes.iter().zip(&statuses) {
+        let stun_ok = s
+            .stun
+            .as_ref()
+            .is_ok_and(|v| topology::stun_is_eim_with_hairpin(v));
         for (what, ok) in [
             ("DHCP lease", s.lease.is_ok()),
             ("ping gateway", s.ping),
             ("HTTP through NAT", s.http),
+            ("iperf3 TCP through NAT", s.iperf3.is_ok()),
+            ("STUN: endpoint-independent mapping, hairpinning", stun_ok),
         ] {
             all_ok &= ok;
             println!(
@@ -201,12 +225,20 @@ fn up(args: &Args) -> anyhow::Result<bool> {
                 out.trim().replace('\n', "\n     ")
             );
         }
+        match &s.stun {
+            Ok(v) if !stun_ok => println!("     stun said: {v}"),
+            Err(out) if s.lease.is_ok() => println!("     stun said: {}", out.trim()),
+            _ => {}
+        }
+        if let (Err(e), Ok(_)) = (&s.iperf3, &s.lease) {
+            println!("     {e}");
+        }
     }
 
     if args.keep {
         let log = topo.dir.join("vgd.log");
         std::fs::write(&log, topo.vgd.log()).ok();
-        std::mem::forget(httpd);
+        std::mem::forget(servers);
         let dir = topo.dir.clone();
         // Leave every namespace and process in place; `cargo xtask lab down` removes them.
         std::mem::forget(topo);
@@ -227,27 +259,18 @@ fn up(args: &Args) -> anyhow::Result<bool> {
     Ok(all_ok)
 }
 
-fn start_httpd(topo: &Topology, www: &std::path::Path) -> NsProcess {
-    let mut httpd = topo.inet.spawn(
-        "httpd",
-        topo.inet
-            .command("busybox")
-            .args(["httpd", "-f", "-p", &format!("{SERVER}:80"), "-h"])
-            .arg(www),
-    );
-    nerg_tests::wait_until("httpd to listen", Duration::from_secs(10), || {
-        httpd.assert_running();
-        topo.inet
-            .run(|| std::net::TcpStream::connect((SERVER, 80)).is_ok())
-    });
-    httpd
-}
-
 fn print_table(topo: &Topology, statuses: &[Status], counters: &Counters) {
     println!();
     println!(
-        "{:<5} {:<26} {:<9} {:<15} {:<24} {:>9} {:>9}",
-        "HOME", "LSL", "CLIENT", "LEASE", "PUBLIC ADDRESS:PORTS", "PKTS UP", "PKTS DOWN"
+        "{:<5} {:<26} {:<9} {:<15} {:<24} {:>9} {:>9} {:>10}  STUN",
+        "HOME",
+        "LSL",
+        "CLIENT",
+        "LEASE",
+        "PUBLIC ADDRESS:PORTS",
+        "PKTS UP",
+        "PKTS DOWN",
+        "TCP Mbit/s"
     );
     for (home, s) in topo.homes.iter().zip(statuses) {
         let lease = s.lease.as_ref().map_or("-".to_owned(), ToString::to_string);
@@ -262,15 +285,22 @@ fn print_table(topo: &Topology, statuses: &[Status], counters: &Counters) {
         let c = counters
             .subscriber_counters(home.spec.id)
             .unwrap_or_default();
+        let rate = s
+            .iperf3
+            .as_ref()
+            .map_or("-".to_owned(), |r| format!("{r:.0}"));
+        let stun = s.stun.as_deref().unwrap_or("-");
         println!(
-            "{:<5} {:<26} {:<9} {:<15} {:<24} {:>9} {:>9}",
+            "{:<5} {:<26} {:<9} {:<15} {:<24} {:>9} {:>9} {:>10}  {}",
             home.spec.id,
             home.lsl_text(),
             home.spec.client.name(),
             lease,
             public,
             c.up_packets,
-            c.down_packets
+            c.down_packets,
+            rate,
+            stun
         );
     }
 }
