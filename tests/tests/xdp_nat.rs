@@ -1436,3 +1436,170 @@ fn fragments_follow_their_first_fragment() {
     }
     assert_eq!(rig.counter(Counter::FragmentFollowed), 2 * 3);
 }
+
+/// A small deterministic generator (xorshift64*): the same mutations on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn mutated_frames_never_abort_and_every_verdict_is_counted() {
+    let mut rig = rig("natfuzz");
+    let access_mac = rig.access_mac;
+    let core_mac = rig.core_mac;
+    // Valid frames of every kind both ways, then mutated: bytes flipped in the headers,
+    // lengths cut and extended.
+    let mut up_seeds = Vec::new();
+    for home in HOMES {
+        let encap = home.encap(access_mac);
+        let sent = frames::udp(HOST_MAC, [0; 6], (HOST, 40000), (INTERNET, 53), &[7; 64]);
+        let [f1, f2] = frames::fragments(&sent, 32, 9);
+        for inner in [
+            udp_up(40000, INTERNET, 53),
+            udp_up(40001, PUBLIC1, 40000),
+            frames::tcp_syn(
+                HOST_MAC,
+                [0; 6],
+                (HOST, 50000),
+                (INTERNET, 443),
+                None,
+                &frames::mss_option(1460),
+                64,
+            ),
+            frames::icmp_echo_msg(HOST_MAC, [0; 6], HOST, INTERNET, 7, 1, false, 64),
+            frames::icmp_error(
+                HOST_MAC,
+                [0; 6],
+                HOST,
+                INTERNET,
+                3,
+                3,
+                &udp_up(53, HOST, 40000),
+                8,
+                64,
+            ),
+            frames::arp_request(HOST_MAC, HOST, GW),
+            frames::dhcp_discover(HOST_MAC),
+            f1,
+            f2,
+        ] {
+            up_seeds.push(encap.encapsulate(&inner).unwrap());
+        }
+    }
+    let down_seeds = [
+        frames::udp(
+            NEXT_HOP_MAC,
+            core_mac,
+            (INTERNET, 53),
+            (PUBLIC1, 40000),
+            b"x",
+        ),
+        frames::tcp_syn(
+            NEXT_HOP_MAC,
+            core_mac,
+            (INTERNET, 443),
+            (PUBLIC1, 50000),
+            Some(1),
+            &frames::mss_option(1460),
+            64,
+        ),
+        frames::icmp_echo_msg(NEXT_HOP_MAC, core_mac, INTERNET, PUBLIC2, 7, 1, true, 64),
+        frames::icmp_error(
+            NEXT_HOP_MAC,
+            core_mac,
+            ROUTER,
+            PUBLIC1,
+            11,
+            0,
+            &udp_up(40000, INTERNET, 53),
+            8,
+            64,
+        ),
+    ];
+    let before = rig.fp.counters().unwrap().snapshot().unwrap();
+    let runs = 6000;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let fp = &mut rig.fp;
+    let aborted = rig.vg.run(|| {
+        let mut aborted = Vec::new();
+        for i in 0..runs {
+            let (prog, seeds) = if i % 3 == 2 {
+                (program_names::CORE, &down_seeds[..])
+            } else {
+                (program_names::ACCESS, &up_seeds[..])
+            };
+            let mut frame = seeds[rng.below(seeds.len())].clone();
+            for _ in 0..1 + rng.below(4) {
+                match rng.below(4) {
+                    0 | 1 if !frame.is_empty() => {
+                        // Flip a byte in the first 96: tags, VXLAN, IPv4, L4 headers.
+                        let at = rng.below(frame.len().min(96));
+                        frame[at] ^= 1 << rng.below(8);
+                    }
+                    0 | 1 => {}
+                    2 => frame.truncate(rng.below(frame.len() + 1)),
+                    _ => frame.extend((0..rng.below(64)).map(|_| rng.next() as u8)),
+                }
+            }
+            if frame.len() < 14 {
+                frame.resize(14, 0); // the kernel refuses shorter test frames
+            }
+            let p = fp.program(prog).unwrap();
+            let out = run_xdp(p, &frame, 1).expect("BPF_PROG_TEST_RUN");
+            if matches!(out.verdict, XdpVerdict::Aborted | XdpVerdict::Unknown(_)) {
+                aborted.push((prog, frame));
+            }
+        }
+        aborted
+    });
+    assert!(
+        aborted.is_empty(),
+        "aborted on {} frames, first: {:02x?}",
+        aborted.len(),
+        aborted.first()
+    );
+    let after = rig.fp.counters().unwrap().snapshot().unwrap();
+    let delta = |c| after.total(c) - before.total(c);
+    let verdicts: u64 = [
+        Counter::VerdictPass,
+        Counter::VerdictDrop,
+        Counter::VerdictRedirect,
+        Counter::VerdictPunt,
+        Counter::VerdictTx,
+        Counter::VerdictAborted,
+    ]
+    .into_iter()
+    .map(delta)
+    .sum();
+    let seen = delta(Counter::AccessRxPackets) + delta(Counter::CoreRxPackets);
+    assert_eq!(seen, runs, "every frame seen");
+    assert_eq!(verdicts, runs, "exactly one verdict per frame");
+    let drops: u64 = DropReason::ALL
+        .iter()
+        .map(|&r| after.drops(r) - before.drops(r))
+        .sum();
+    assert_eq!(
+        drops,
+        delta(Counter::VerdictDrop),
+        "every drop has a reason"
+    );
+    assert!(
+        delta(Counter::VerdictDrop) > runs / 10,
+        "mutations are mostly caught"
+    );
+    assert!(
+        delta(Counter::VerdictRedirect) > 0,
+        "and some frames survive intact"
+    );
+}
