@@ -21,7 +21,7 @@
 //!      802.1Q:-> Device.Ethernet.VLANTermination.{c}          (TPID 33024 = 0x8100, VLANID = C-VID)
 //!                 -> Device.Ethernet.Link.{l} -> Device.Ethernet.Interface.{u}   (the uplink)
 //!      QinQ:  -> VLANTermination.{c} (C-tag as above)
-//!                 -> VLANTermination.{s} (TPID 0x88A8, 0x9100 or 0x8100; VLANID = S-VID)
+//!                 -> VLANTermination.{s} (TPID 0x88A8 or 0x8100; VLANID = S-VID)
 //!                 -> Device.Ethernet.Link.{l} -> Device.Ethernet.Interface.{u}
 //!      VXLAN: -> Device.VXLAN.Tunnel.{t}.Interface.{v}       (VNI 0..16777215)
 //!                 [-> Device.IP.Interface.{n}: the underlay: its Name is the vxlan device's
@@ -44,7 +44,8 @@
 //! Refused (`validate`): bridge `VLAN`/`VLANPort` entries that are enabled and port `Type`s
 //! other than `VLANUnawarePort` (the kernel has no bridge VLAN filtering: the LSL's tags are
 //! modelled by VLANTerminations), more than one lower layer per object, a C-tag TPID other
-//! than 0x8100, more than two stacked terminations, `Ethernet.Link` `MTU`/`MACAddress`,
+//! than 0x8100, an S-tag TPID other than 0x88A8 or 0x8100 (the legacy 0x9100 included: the
+//! kernel's `bpf_skb_vlan_push` rewrites it to 0x8100), more than two stacked terminations, `Ethernet.Link` `MTU`/`MACAddress`,
 //! several or non-IP `RemoteEndpoints` (no name resolution, no failover), VNI -1 (CPE-chosen),
 //! references to objects of the wrong kind or that do not exist, one Linux device under two
 //! ports, and the management interface (any `Ethernet.Interface` under a
@@ -74,12 +75,13 @@ pub mod record;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use cwmp::fault::{Fault, FaultCode, SetParameterValuesFault};
 use cwmp::model::{Backend, Change, ChangeKind, Model, ModelError, PathRef, Value, View};
 use cwmp::soap::Status;
-use rtnetlink::packet_route::link::State;
+use rtnetlink::packet_route::link::State as OperState;
 use tracing::{info, warn};
 
 pub use desired::{
@@ -106,6 +108,15 @@ pub struct ApplierConfig {
 pub struct LinuxApplier {
     worker: Worker,
     protected: Protected,
+    /// Behind a lock so that the boot and refresh calls take `&self` and can be made with
+    /// the model's own view (`model.backend().apply_initial(&model.view())`).
+    state: Mutex<State>,
+}
+
+/// What the applier remembers between calls.
+#[derive(Debug, Default)]
+struct State {
+    /// The configuration in force.
     last_good: Desired,
     /// Problems of the configuration in force: not new, so not a reason to refuse a write.
     known: BTreeSet<Problem>,
@@ -122,10 +133,12 @@ impl LinuxApplier {
             protected: Protected {
                 devices: config.protected,
             },
-            last_good: Desired::default(),
-            known: BTreeSet::new(),
-            devices: BTreeMap::new(),
+            state: Mutex::new(State::default()),
         })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The plan for `view`, with its problems.
@@ -136,22 +149,23 @@ impl LinuxApplier {
     /// Applies the (restored) model once at boot: everything valid is applied, devices
     /// created by a previous run that the model no longer has are deleted. Returns the
     /// problems of the parts left out (they are logged too).
-    pub fn apply_initial(&mut self, view: &View<'_>) -> Result<Vec<Problem>, ApplyError> {
+    pub fn apply_initial(&self, view: &View<'_>) -> Result<Vec<Problem>, ApplyError> {
         let (desired, problems) = self.plan(view);
         for p in &problems {
             warn!(problem = %p, "stored configuration: left out");
         }
-        self.refresh(view);
         let plan = desired.clone();
         match self.worker.call(move |k| k.reconcile(&plan))? {
             Ok(()) => {
                 info!(lsls = ?desired.lsls(), "stored configuration applied");
-                self.last_good = desired;
-                self.known = problems.iter().cloned().collect();
+                let mut state = self.state();
+                state.last_good = desired;
+                state.known = problems.iter().cloned().collect();
+                state.devices = device_map(view, &state.last_good);
                 Ok(problems)
             }
             Err(e) => {
-                let previous = self.last_good.clone();
+                let previous = self.state().last_good.clone();
                 if let Ok(Err(rb)) = self.worker.call(move |k| k.reconcile(&previous)) {
                     warn!(error = %chain(&rb), "rolling back failed");
                 }
@@ -161,14 +175,15 @@ impl LinuxApplier {
     }
 
     /// The configuration in force in Linux.
-    pub fn desired(&self) -> &Desired {
-        &self.last_good
+    pub fn desired(&self) -> Desired {
+        self.state().last_good.clone()
     }
 
     /// Re-reads the model's device names for live reads (call after adding
     /// `Ethernet.Interface` or `IP.Interface` instances outside an ACS write).
-    pub fn refresh(&mut self, view: &View<'_>) {
-        self.devices = device_map(view, &self.last_good);
+    pub fn refresh(&self, view: &View<'_>) {
+        let mut state = self.state();
+        state.devices = device_map(view, &state.last_good);
     }
 
     /// The devices the applier created, as recorded.
@@ -184,7 +199,10 @@ impl LinuxApplier {
     /// The operational state of every device the model names, as TR-181 `Status` and
     /// `MACAddress` values to store with [`Model::set`] (see [`publish_status`]).
     pub fn status(&self, view: &View<'_>) -> Vec<(String, Value)> {
-        let devices = self.devices.clone();
+        let (devices, last_good) = {
+            let state = self.state();
+            (state.devices.clone(), state.last_good.clone())
+        };
         let links = self
             .worker
             .call(|k| k.links())
@@ -220,7 +238,7 @@ impl LinuxApplier {
         for b in view.instances("Device.Bridging.Bridge.") {
             let o = format!("Device.Bridging.Bridge.{b}.");
             let name = bridge_name(b);
-            let status = match (self.last_good.bridge(b), links.get(&name)) {
+            let status = match (last_good.bridge(b), links.get(&name)) {
                 (None, _) => "Disabled",
                 (Some(_), Some(l)) if l.up => "Enabled",
                 (Some(_), _) => "Error",
@@ -252,16 +270,16 @@ pub fn publish_status(model: &mut Model<LinuxApplier>) -> Result<(), ModelError>
 }
 
 /// TR-181 interface `Status` for a Linux operational state.
-fn if_status(state: &State) -> &'static str {
+fn if_status(state: &OperState) -> &'static str {
     match state {
-        State::Up => "Up",
-        State::Down => "Down",
-        State::LowerLayerDown => "LowerLayerDown",
-        State::Dormant => "Dormant",
-        State::NotPresent => "NotPresent",
+        OperState::Up => "Up",
+        OperState::Down => "Down",
+        OperState::LowerLayerDown => "LowerLayerDown",
+        OperState::Dormant => "Dormant",
+        OperState::NotPresent => "NotPresent",
         // Virtual devices without carrier tracking (bridges with no ports, vxlan) report
         // "unknown" while passing traffic.
-        State::Unknown => "Up",
+        OperState::Unknown => "Up",
         _ => "Unknown",
     }
 }
@@ -365,7 +383,7 @@ impl Backend for LinuxApplier {
                 .ok_or_else(|| Fault::with_string(FaultCode::InternalError, "no /proc/uptime"));
         }
         if let Some(object) = param.path.strip_suffix("LastChange") {
-            let Some(dev) = self.devices.get(object).cloned() else {
+            let Some(dev) = self.state().devices.get(object).cloned() else {
                 return Ok(Value::Unsigned(0));
             };
             let secs = self
@@ -389,6 +407,7 @@ impl Backend for LinuxApplier {
             .filter(|c| matches!(c.kind, ChangeKind::Set { .. }))
             .map(|c| c.path.as_str())
             .collect();
+        let known = self.state().known.clone();
         let mut per_param: BTreeMap<String, String> = BTreeMap::new();
         let mut other = Vec::new();
         for p in problems {
@@ -403,7 +422,7 @@ impl Backend for LinuxApplier {
                         .entry(hit.clone())
                         .or_insert_with(|| p.message.clone());
                 }
-            } else if !p.dangling && !self.known.contains(&p) {
+            } else if !p.dangling && !known.contains(&p) {
                 other.push(p.message);
             }
         }
@@ -437,18 +456,19 @@ impl Backend for LinuxApplier {
             .and_then(|r| r);
         match result {
             Ok(()) => {
-                if desired != self.last_good {
+                let mut state = self.state();
+                if desired != state.last_good {
                     info!(lsls = ?desired.lsls(), bridges = desired.bridges.len(), "configuration applied");
                 }
-                self.last_good = desired;
-                self.known = problems.into_iter().collect();
-                self.refresh(view);
+                state.last_good = desired;
+                state.known = problems.into_iter().collect();
+                state.devices = device_map(view, &state.last_good);
                 Ok(Status::Applied)
             }
             Err(e) => {
                 let why = chain(&e);
                 warn!(error = %why, "applying failed: rolling back");
-                let previous = self.last_good.clone();
+                let previous = self.state().last_good.clone();
                 let rollback = match self.worker.call(move |k| k.reconcile(&previous)) {
                     Ok(Ok(())) => "rolled back to the last good configuration".to_owned(),
                     Ok(Err(rb)) => format!("rolling back failed too: {}", chain(&rb)),
