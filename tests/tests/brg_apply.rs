@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use brg::apply::{ApplierConfig, CreatedKind, LinuxApplier};
+use brg::apply::{ApplierConfig, CreatedKind, LinuxApplier, publish_status};
 use brg::tagger::Tags;
 use cwmp::fault::{Fault, FaultCode};
 use cwmp::model::Model;
@@ -727,4 +727,79 @@ fn restart_deletes_stale_devices_and_never_touches_foreign_ones() {
     assert!(rig.link("br1").is_some(), "a foreign device was deleted");
     drop(rig);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn live_reads_and_published_status() {
+    let mut rig = rig(None);
+    rig.lan_bridge();
+    rig.vlan_lsl(100, None);
+    // Every live parameter reads (a GetParameterValues of the whole tree must not fail).
+    let all = rig
+        .model
+        .get_parameter_values(&["Device.".to_owned()])
+        .expect("GetParameterValues Device.");
+    let value = |name: &str| {
+        all.iter()
+            .find(|pv| pv.name == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .value
+            .clone()
+    };
+    let uptime: u64 = value("Device.DeviceInfo.UpTime").parse().expect("UpTime");
+    assert!(uptime > 0);
+    let since: u64 = value("Device.Bridging.Bridge.1.Port.2.LastChange")
+        .parse()
+        .expect("LastChange");
+    assert!(since < 60, "LastChange {since}");
+
+    publish_status(&mut rig.model).expect("publish");
+    let get = |model: &Model<LinuxApplier>, name: &str| model.get(name).expect(name).to_string();
+    assert_eq!(
+        get(&rig.model, "Device.Bridging.Bridge.1.Status"),
+        "Enabled"
+    );
+    assert_eq!(
+        get(&rig.model, "Device.Bridging.Bridge.1.Port.1.Name"),
+        "br0"
+    );
+    assert_eq!(
+        get(&rig.model, "Device.Bridging.Bridge.1.Port.2.Name"),
+        "lan0"
+    );
+    assert_eq!(
+        get(&rig.model, "Device.Bridging.Bridge.1.Port.3.Name"),
+        "lsl0"
+    );
+    assert_eq!(
+        get(&rig.model, "Device.Bridging.Bridge.1.Port.3.Status"),
+        "Up"
+    );
+    assert_eq!(get(&rig.model, "Device.Ethernet.Link.1.Name"), "lsl0");
+    assert_eq!(
+        get(&rig.model, "Device.Ethernet.Interface.1.MACAddress").to_lowercase(),
+        mac_text(rig.brg.mac("lan0"))
+    );
+    // A disabled port reads Down once published again.
+    rig.spv(
+        &[("Device.Bridging.Bridge.1.Port.3.Enable", "false")],
+        "off",
+    )
+    .expect("disable");
+    publish_status(&mut rig.model).expect("publish");
+    assert_eq!(
+        get(&rig.model, "Device.Bridging.Bridge.1.Port.3.Status"),
+        "Down"
+    );
+    rig.spv(&[("Device.Bridging.Bridge.1.Enable", "false")], "br off")
+        .expect("disable bridge");
+    publish_status(&mut rig.model).expect("publish");
+    assert_eq!(
+        get(&rig.model, "Device.Bridging.Bridge.1.Status"),
+        "Disabled"
+    );
+    assert!(
+        rig.link("br0").is_none(),
+        "a disabled bridge is not in Linux"
+    );
 }

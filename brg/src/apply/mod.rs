@@ -229,8 +229,11 @@ impl LinuxApplier {
                     Value::from(mac.join(":").as_str()),
                 ));
             }
-            if !object.starts_with("Device.Ethernet.Interface.")
-                && !object.starts_with("Device.IP.Interface.")
+            // Names of the objects brgd realises as Linux devices. (A VLANTermination has
+            // no device of its own here: the tagger works on the uplink.)
+            if ["Device.Bridging.", "Device.Ethernet.Link.", "Device.VXLAN."]
+                .iter()
+                .any(|prefix| object.starts_with(prefix))
             {
                 out.push((format!("{object}Name"), Value::from(dev.as_str())));
             }
