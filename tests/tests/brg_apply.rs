@@ -13,7 +13,9 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use brg::apply::{ApplierConfig, CreatedKind, LinuxApplier, publish_status};
+use brg::apply::{
+    ApplierConfig, CreatedKind, LinuxApplier, publish_interface_stack, publish_status,
+};
 use brg::tagger::Tags;
 use cwmp::fault::{Fault, FaultCode};
 use cwmp::model::Model;
@@ -514,6 +516,16 @@ fn qinq_lsl_pushes_both_tags() {
         "Device.Ethernet.VLANTermination.2.TPID"
     );
     assert_eq!(lsl_of(&rig.frame_from_home("acc0")), "qinq-8100:10.200");
+    // Deleting the S-tag termination is accepted (TR-181: a strong reference to a deleted
+    // object reads as empty): the LSL goes, the tagger detaches, the uplink is released.
+    assert_eq!(
+        rig.model
+            .delete_object("Device.Ethernet.VLANTermination.2.", "del-s"),
+        Ok(Status::Applied)
+    );
+    assert!(rig.taggers().is_empty());
+    assert_eq!(master(&rig.link("lsl0").expect("lsl0")), None);
+    assert_eq!(master(&rig.link("lan0").expect("lan0")), Some("br0"));
 }
 
 #[test]
@@ -776,6 +788,15 @@ fn live_reads_and_published_status() {
         "Up"
     );
     assert_eq!(get(&rig.model, "Device.Ethernet.Link.1.Name"), "lsl0");
+    publish_interface_stack(&mut rig.model).expect("stack");
+    assert_eq!(get(&rig.model, "Device.InterfaceStackNumberOfEntries"), "5");
+    let rows = rig.model.instances("Device.InterfaceStack.").expect("rows");
+    publish_interface_stack(&mut rig.model).expect("stack again");
+    assert_eq!(
+        rig.model.instances("Device.InterfaceStack.").expect("rows"),
+        rows,
+        "an unchanged stack was rewritten"
+    );
     assert_eq!(
         get(&rig.model, "Device.Ethernet.Interface.1.MACAddress").to_lowercase(),
         mac_text(rig.brg.mac("lan0"))

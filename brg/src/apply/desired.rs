@@ -779,5 +779,44 @@ fn underlay(r: &mut Reader<'_, '_>, i: u32, remote: IpAddr) -> (Option<String>, 
     (dev, local)
 }
 
+/// The `Device.InterfaceStack` pairs `(HigherLayer, LowerLayer)` of the model: one per
+/// existing reference in the `LowerLayers` of an interface object brgd applies (bridge
+/// ports, Ethernet links and VLAN terminations, VXLAN interfaces, IP interfaces), in
+/// TR-181's form (no trailing dot).
+pub fn interface_stack(view: &View<'_>) -> Vec<(String, String)> {
+    let mut objects = Vec::new();
+    for b in view.instances("Device.Bridging.Bridge.") {
+        for p in view.instances(&format!("Device.Bridging.Bridge.{b}.Port.")) {
+            objects.push(format!("Device.Bridging.Bridge.{b}.Port.{p}"));
+        }
+    }
+    for table in ["Link", "VLANTermination"] {
+        for n in view.instances(&format!("Device.Ethernet.{table}.")) {
+            objects.push(format!("Device.Ethernet.{table}.{n}"));
+        }
+    }
+    for t in view.instances("Device.VXLAN.Tunnel.") {
+        for n in view.instances(&format!("Device.VXLAN.Tunnel.{t}.Interface.")) {
+            objects.push(format!("Device.VXLAN.Tunnel.{t}.Interface.{n}"));
+        }
+    }
+    for n in view.instances("Device.IP.Interface.") {
+        objects.push(format!("Device.IP.Interface.{n}"));
+    }
+    let mut out = Vec::new();
+    for higher in objects {
+        let Some(value) = view.get(&format!("{higher}.LowerLayers")) else {
+            continue;
+        };
+        for item in value.list_items() {
+            let lower = item.trim_end_matches('.');
+            if Ref::parse(lower).is_some() && view.exists(&format!("{lower}.")) {
+                out.push((higher.clone(), lower.to_owned()));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;

@@ -85,7 +85,8 @@ use rtnetlink::packet_route::link::State as OperState;
 use tracing::{info, warn};
 
 pub use desired::{
-    BridgeSpec, Desired, Member, MemberKind, Problem, Protected, VxlanSpec, bridge_name, vxlan_name,
+    BridgeSpec, Desired, Member, MemberKind, Problem, Protected, VxlanSpec, bridge_name,
+    interface_stack, vxlan_name,
 };
 pub use linux::ApplyError;
 pub use record::{CreatedKind, Record};
@@ -268,6 +269,41 @@ pub fn publish_status(model: &mut Model<LinuxApplier>) -> Result<(), ModelError>
     let updates = model.backend().status(&model.view());
     for (path, value) in updates {
         model.set(&path, value)?;
+    }
+    Ok(())
+}
+
+/// Rewrites `Device.InterfaceStack` from the model's `LowerLayers` ([`interface_stack`]);
+/// leaves the table alone when it already matches (instance numbers are never reused, so
+/// rewriting it for nothing would only churn them).
+pub fn publish_interface_stack<B: Backend>(model: &mut Model<B>) -> Result<(), ModelError> {
+    let want = interface_stack(&model.view());
+    let rows = model.instances("Device.InterfaceStack.")?;
+    let mut have = Vec::new();
+    for n in &rows {
+        let get = |p: &str| {
+            model
+                .get(&format!("Device.InterfaceStack.{n}.{p}"))
+                .map(|v| v.to_string())
+        };
+        have.push((get("HigherLayer")?, get("LowerLayer")?));
+    }
+    if have == want {
+        return Ok(());
+    }
+    for n in rows {
+        model.delete_instance(&format!("Device.InterfaceStack.{n}."))?;
+    }
+    for (higher, lower) in want {
+        let n = model.add_instance("Device.InterfaceStack.", None)?;
+        model.set(
+            &format!("Device.InterfaceStack.{n}.HigherLayer"),
+            higher.as_str(),
+        )?;
+        model.set(
+            &format!("Device.InterfaceStack.{n}.LowerLayer"),
+            lower.as_str(),
+        )?;
     }
     Ok(())
 }

@@ -505,3 +505,41 @@ fn fresh_objects_are_accepted_silently() {
     assert!(problems.is_empty(), "{}", messages(&problems));
     assert!(d.bridges.is_empty());
 }
+
+#[test]
+fn interface_stack_lists_existing_references() {
+    let mut m = model();
+    lan_bridge(&mut m);
+    vlan_port(&mut m, 200, Some((0x88a8, 10)));
+    let stack = interface_stack(&m.view());
+    let pairs: Vec<(&str, &str)> = stack
+        .iter()
+        .map(|(h, l)| (h.as_str(), l.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            (
+                "Device.Bridging.Bridge.1.Port.1",
+                "Device.Bridging.Bridge.1.Port.2"
+            ),
+            (
+                "Device.Bridging.Bridge.1.Port.2",
+                "Device.Ethernet.Interface.1"
+            ),
+            (
+                "Device.Bridging.Bridge.1.Port.3",
+                "Device.Ethernet.VLANTermination.1"
+            ),
+            ("Device.Ethernet.Link.1", "Device.Ethernet.Interface.2"),
+            (
+                "Device.Ethernet.VLANTermination.1",
+                "Device.Ethernet.VLANTermination.2"
+            ),
+            (
+                "Device.Ethernet.VLANTermination.2",
+                "Device.Ethernet.Link.1"
+            ),
+        ]
+    );
+}
