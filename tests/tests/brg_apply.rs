@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use brg::apply::{
-    ApplierConfig, CreatedKind, LinuxApplier, publish_interface_stack, publish_status,
+    ApplierConfig, CreatedKind, LinuxApplier, inventory, publish_interface_stack, publish_status,
 };
 use brg::tagger::Tags;
 use cwmp::fault::{Fault, FaultCode};
@@ -71,14 +71,7 @@ fn rig(state_dir: Option<PathBuf>) -> Rig {
 
 /// What brgd's inventory puts in the model at start.
 fn populate(model: &mut Model<LinuxApplier>) {
-    for name in ["lan0", "lsl0", "mgmt0"] {
-        let n = model
-            .add_instance("Device.Ethernet.Interface.", None)
-            .expect("interface");
-        model
-            .set(&format!("Device.Ethernet.Interface.{n}.Name"), name)
-            .expect("name");
-    }
+    inventory(model, &["lan0", "lsl0", "mgmt0"]).expect("inventory");
     let ip = model
         .add_instance("Device.IP.Interface.", None)
         .expect("ip");
@@ -361,8 +354,13 @@ fn up(link: &Json) -> bool {
 fn dot1q_lsl_bridges_lan_and_uplink_tags_frames_and_retargets() {
     let mut rig = rig(None);
     let mgmt_before = rig.link("mgmt0").expect("mgmt0");
+    let started = std::time::Instant::now();
     rig.lan_bridge();
     rig.vlan_lsl(100, None);
+    eprintln!(
+        "ACS writes to a bridged 802.1Q LSL (6 AddObject, 2 SetParameterValues, tagger load): {:?}",
+        started.elapsed()
+    );
 
     let br = rig.link("br0").expect("br0 created");
     assert_eq!(kind(&br), Some("bridge"));
@@ -390,6 +388,7 @@ fn dot1q_lsl_bridges_lan_and_uplink_tags_frames_and_retargets() {
 
     // Idempotence: the same configuration again changes nothing in the kernel.
     let before = rig.links();
+    let started = std::time::Instant::now();
     assert_eq!(
         rig.spv(
             &[
@@ -400,6 +399,7 @@ fn dot1q_lsl_bridges_lan_and_uplink_tags_frames_and_retargets() {
         ),
         Ok(Status::Applied)
     );
+    eprintln!("an idempotent SetParameterValues: {:?}", started.elapsed());
     rig.model
         .backend()
         .apply_initial(&rig.model.view())
@@ -697,22 +697,37 @@ fn restart_deletes_stale_devices_and_never_touches_foreign_ones() {
     let mut restored = Model::new(cwmp::tr181::brg().expect("schema"), applier);
     let report = restored.restore(&stored).expect("restore");
     assert!(report.skipped.is_empty(), "{report:?}");
-    // The inventory names the interfaces again (names are not stored).
-    for (n, name) in [(1, "lan0"), (2, "lsl0"), (3, "mgmt0")] {
+    // The inventory names the interfaces again (names are not stored), with the same
+    // instance numbers.
+    inventory(&mut restored, &["lan0", "lsl0", "mgmt0"]).expect("inventory");
+    assert_eq!(
         restored
-            .set(&format!("Device.Ethernet.Interface.{n}.Name"), name)
-            .expect("name");
-    }
+            .instances("Device.Ethernet.Interface.")
+            .expect("rows"),
+        vec![1, 2, 3]
+    );
     restored
         .set("Device.IP.Interface.1.Name", "mgmt0")
         .expect("ip name");
+    // And the stored model has a port the applier cannot use (over the management
+    // interface): boot applies the rest and reports it.
+    let bad = restored
+        .add_instance("Device.Bridging.Bridge.1.Port.", None)
+        .expect("port");
+    restored
+        .set(
+            &format!("Device.Bridging.Bridge.1.Port.{bad}.LowerLayers"),
+            "Device.Ethernet.Interface.3",
+        )
+        .expect("bad port");
     drop(std::mem::replace(&mut rig.model, restored));
     let problems = rig
         .model
         .backend()
         .apply_initial(&rig.model.view())
         .expect("boot apply");
-    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].message.contains("management"), "{problems:?}");
     assert!(
         rig.link("vx1-1").is_none(),
         "the stale vxlan device survived"
@@ -723,6 +738,15 @@ fn restart_deletes_stale_devices_and_never_touches_foreign_ones() {
     assert_eq!(
         rig.model.backend().created().expect("record").created,
         BTreeMap::from([("br0".to_owned(), CreatedKind::Bridge)])
+    );
+
+    // The known problem does not block unrelated writes.
+    rig.spv(&[("Device.Bridging.Bridge.1.AgingTime", "120")], "ageing")
+        .expect("an unrelated write refused for an old problem");
+    let br = rig.link("br0").expect("br0");
+    assert_eq!(
+        br["linkinfo"]["info_data"]["ageing_time"].as_u64(),
+        Some(12000)
     );
 
     // A bridge someone else made is never adopted nor deleted.

@@ -68,6 +68,18 @@
 //! fault 9002, and the model rolls its tree back: both stay on the last good configuration.
 //! At boot, [`LinuxApplier::apply_initial`] applies the restored model once, deleting
 //! devices a previous run created that the model no longer has.
+//!
+//! # Use in brgd
+//! ```text
+//! let applier = LinuxApplier::new(ApplierConfig { state_dir, protected: vec![mgmt] })?;
+//!                                    // in brgd's network namespace, before the ACS session
+//! let mut model = Model::new(cwmp::tr181::brg()?, applier);
+//! model.restore(&stored)?;           // the stored model (values and instances)
+//! inventory(&mut model, &["lan0", "lan1", "lsl0", mgmt])?;   // fixed order = fixed numbers
+//! model.set("Device.IP.Interface.1.Name", mgmt)?;            // the management IP interface
+//! model.backend().apply_initial(&model.view())?;            // once, before talking to the ACS
+//! publish_status(&mut model)?; publish_interface_stack(&mut model)?;  // after each ACS write
+//! ```
 
 pub mod desired;
 pub mod linux;
@@ -269,6 +281,29 @@ pub fn publish_status(model: &mut Model<LinuxApplier>) -> Result<(), ModelError>
     let updates = model.backend().status(&model.view());
     for (path, value) in updates {
         model.set(&path, value)?;
+    }
+    Ok(())
+}
+
+/// Lists the BRG's Ethernet ports in `Device.Ethernet.Interface` (a table only the device
+/// fills): `devices[k]` is instance `k + 1` on every start, with its `Name`, so that the
+/// ACS's references (`Device.Ethernet.Interface.2`) keep naming the same port across
+/// restarts (names are read-only, hence not stored with the model). Instances past the
+/// list are removed.
+pub fn inventory<B: Backend>(model: &mut Model<B>, devices: &[&str]) -> Result<(), ModelError> {
+    let table = "Device.Ethernet.Interface.";
+    let existing = model.instances(table)?;
+    for n in &existing {
+        if usize::try_from(*n).map_or(true, |n| n > devices.len()) {
+            model.delete_instance(&format!("{table}{n}."))?;
+        }
+    }
+    for (k, dev) in devices.iter().enumerate() {
+        let n = u32::try_from(k + 1).map_err(|_| ModelError::TableFull(table.to_owned()))?;
+        if !existing.contains(&n) {
+            model.add_instance(table, Some(n))?;
+        }
+        model.set(&format!("{table}{n}.Name"), *dev)?;
     }
     Ok(())
 }
