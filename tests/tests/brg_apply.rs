@@ -848,3 +848,52 @@ fn live_reads_and_published_status() {
         "a disabled bridge is not in Linux"
     );
 }
+
+#[test]
+fn a_failed_lsl_change_rolls_back_to_the_tagged_lsl() {
+    let mut rig = rig(None);
+    rig.lan_bridge();
+    rig.vlan_lsl(100, None);
+    let before = rig.links();
+    // Move the port to a VXLAN tunnel over an IP interface whose device has gone: the model
+    // accepts it, the kernel cannot. On the way the tagger was detached and lsl0 released;
+    // rolling back must bring both back.
+    let ip = rig
+        .model
+        .add_instance("Device.IP.Interface.", None)
+        .expect("ip");
+    rig.model
+        .set(&format!("Device.IP.Interface.{ip}.Name"), "ghost1")
+        .expect("name");
+    rig.add("Device.VXLAN.Tunnel.");
+    rig.add("Device.VXLAN.Tunnel.1.Interface.");
+    let underlay = format!("Device.IP.Interface.{ip}");
+    let fault = rig
+        .spv(
+            &[
+                ("Device.VXLAN.Tunnel.1.Enable", "true"),
+                ("Device.VXLAN.Tunnel.1.RemoteEndpoints", VG_VTEP),
+                ("Device.VXLAN.Tunnel.1.Interface.1.Enable", "true"),
+                ("Device.VXLAN.Tunnel.1.Interface.1.LowerLayers", &underlay),
+                (
+                    "Device.Bridging.Bridge.1.Port.3.LowerLayers",
+                    "Device.VXLAN.Tunnel.1.Interface.1",
+                ),
+            ],
+            "to-vxlan",
+        )
+        .expect_err("a missing underlay accepted");
+    assert_eq!(fault.code, FaultCode::InternalError, "{fault:?}");
+    assert!(fault.string.contains("ghost1"), "{}", fault.string);
+    assert!(fault.string.contains("rolled back"), "{}", fault.string);
+    assert_eq!(rig.links(), before, "Linux not rolled back");
+    assert_eq!(rig.taggers()["lsl0"].c_vid, 100);
+    assert_eq!(lsl_of(&rig.frame_from_home("acc0")), "vlan:100");
+    assert_eq!(
+        rig.model
+            .get("Device.Bridging.Bridge.1.Port.3.LowerLayers")
+            .expect("get")
+            .to_string(),
+        "Device.Ethernet.VLANTermination.1"
+    );
+}

@@ -32,6 +32,8 @@ const VXLAN_OVERHEAD_V4: u32 = 50;
 const VXLAN_OVERHEAD_V6: u32 = 70;
 /// The MTU assumed for the underlay when the tunnel is not bound to a device.
 const DEFAULT_MTU: u32 = 1500;
+/// The smallest MTU set on a vxlan device (the IPv4 minimum, RFC 791).
+const MIN_MTU: u32 = 68;
 
 /// Why applying to the kernel failed.
 #[derive(Debug, thiserror::Error)]
@@ -387,7 +389,13 @@ impl Kernel {
                 CreatedKind::Bridge => bridges.contains(name.as_str()),
                 CreatedKind::Vxlan => vxlans.contains_key(name.as_str()),
             };
+            let kind_now = match kind {
+                CreatedKind::Bridge => InfoKind::Bridge,
+                CreatedKind::Vxlan => InfoKind::Vxlan,
+            };
             match links.get(&name) {
+                // Someone replaced it with another kind of device: not ours any more.
+                Some(link) if link.kind.as_ref() != Some(&kind_now) => self.forget(&name)?,
                 Some(link) if !wanted => self.delete(&name, link.index)?,
                 Some(_) => {}
                 None => self.forget(&name)?,
@@ -516,7 +524,12 @@ impl Kernel {
         } else {
             VXLAN_OVERHEAD_V6
         };
-        let mtu = underlay.as_ref().map_or(DEFAULT_MTU, |u| u.mtu) - overhead;
+        // At least the IPv4 minimum (RFC 791) whatever the underlay claims.
+        let mtu = underlay
+            .as_ref()
+            .map_or(DEFAULT_MTU, |u| u.mtu)
+            .saturating_sub(overhead)
+            .max(MIN_MTU);
         let want = vxlan_attrs(spec, underlay.as_ref().map(|u| u.index));
         if let Some(link) = self.link(name)? {
             if !self.record.created.contains_key(name) || link.kind != Some(InfoKind::Vxlan) {
