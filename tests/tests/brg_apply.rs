@@ -614,6 +614,19 @@ fn impossible_changes_fault_and_leave_linux_and_model_unchanged() {
             .contains("management"),
         "{fault:?}"
     );
+    // Putting the management IP interface on a bridged LAN port breaks a parameter the
+    // request does not name: refused as a whole with 9001.
+    let fault = rig
+        .spv(
+            &[(
+                "Device.IP.Interface.1.LowerLayers",
+                "Device.Ethernet.Interface.1",
+            )],
+            "ip",
+        )
+        .expect_err("management IP over a bridged port accepted");
+    assert_eq!(fault.code, FaultCode::RequestDenied, "{fault:?}");
+    assert!(fault.string.contains("management"), "{}", fault.string);
     // Bridge VLAN filtering.
     rig.add("Device.Bridging.Bridge.1.VLAN.");
     let fault = rig
