@@ -533,7 +533,12 @@ fn vxlan_lsl_creates_the_device_and_follows_the_vni() {
     let mut rig = rig(None);
     let mgmt_before = rig.link("mgmt0").expect("mgmt0");
     rig.lan_bridge();
+    let started = std::time::Instant::now();
     rig.vxlan_lsl(5001);
+    eprintln!(
+        "ACS writes adding a VXLAN LSL port (3 AddObject, 1 SetParameterValues): {:?}",
+        started.elapsed()
+    );
 
     let vx = rig.link("vx1-1").expect("vxlan device");
     assert_eq!(kind(&vx), Some("vxlan"));

@@ -666,3 +666,61 @@ fn txvlan_off(dev: &str) -> Result<(), ApplyError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> VxlanSpec {
+        VxlanSpec {
+            name: "vx1-1".into(),
+            vni: 5001,
+            remote: "10.255.0.1".parse().expect("ip"),
+            local: None,
+            underlay: None,
+            dst_port: 4789,
+            src_port: None,
+        }
+    }
+
+    #[test]
+    fn a_kernel_dump_with_defaults_matches() {
+        let want = vxlan_attrs(&spec(), None);
+        // What the kernel reports for a device created with `want`: its defaults too.
+        let mut have = want.clone();
+        have.extend([
+            InfoVxlan::Local("0.0.0.0".parse().expect("ip")),
+            InfoVxlan::Link(0),
+            InfoVxlan::Ttl(0),
+            InfoVxlan::Ageing(300),
+            InfoVxlan::PortRange((0, 0)),
+            InfoVxlan::UDPCsum(false),
+        ]);
+        assert!(vxlan_matches(&have, &want));
+    }
+
+    #[test]
+    fn any_difference_is_a_mismatch() {
+        let want = vxlan_attrs(&spec(), None);
+        let changed = |f: &dyn Fn(&mut VxlanSpec)| {
+            let mut s = spec();
+            f(&mut s);
+            vxlan_attrs(&s, None)
+        };
+        for have in [
+            changed(&|s| s.vni = 6001),
+            changed(&|s| s.remote = "10.255.0.2".parse().expect("ip")),
+            changed(&|s| s.dst_port = 8472),
+            changed(&|s| s.local = Some("10.255.1.1".parse().expect("ip"))),
+            changed(&|s| s.src_port = Some(5000)),
+            vxlan_attrs(&spec(), Some(7)),
+        ] {
+            assert!(!vxlan_matches(&have, &want), "{have:?}");
+        }
+        // Learning on (a device someone else set up) does not match either.
+        let mut learning = want.clone();
+        learning.retain(|a| !matches!(a, InfoVxlan::Learning(_)));
+        learning.push(InfoVxlan::Learning(true));
+        assert!(!vxlan_matches(&learning, &want));
+    }
+}
