@@ -4,7 +4,7 @@
 //!
 //! Why a thread: [`Backend`](cwmp::model::Backend) methods are synchronous and brgd calls
 //! them from inside its own tokio runtime, where `block_on` would panic. The worker is
-//! started by [`Worker::spawn`] and inherits the caller's network namespace, so netlink,
+//! started by `Worker::spawn` and inherits the caller's network namespace, so netlink,
 //! the taggers' tcx links and `ethtool` all act on the same namespace whoever calls.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,7 +2,7 @@
 //! uplink (the tc tagger for 802.1Q/QinQ, a kernel vxlan device for VXLAN).
 //!
 //! [`Desired`] is what the model asks for, computed without I/O from a
-//! [`View`](cwmp::model::View); [`LinuxApplier`] is the [`Backend`] that validates ACS writes
+//! [`View`]; [`LinuxApplier`] is the [`Backend`] that validates ACS writes
 //! against the shapes below and reconciles the kernel to the result through rtnetlink.
 //!
 //! # Accepted TR-181 shapes
@@ -45,21 +45,29 @@
 //! other than `VLANUnawarePort` (the kernel has no bridge VLAN filtering: the LSL's tags are
 //! modelled by VLANTerminations), more than one lower layer per object, a C-tag TPID other
 //! than 0x8100, an S-tag TPID other than 0x88A8 or 0x8100 (the legacy 0x9100 included: the
-//! kernel's `bpf_skb_vlan_push` rewrites it to 0x8100), more than two stacked terminations, `Ethernet.Link` `MTU`/`MACAddress`,
-//! several or non-IP `RemoteEndpoints` (no name resolution, no failover), VNI -1 (CPE-chosen),
-//! references to objects of the wrong kind or that do not exist, one Linux device under two
-//! ports, and the management interface (any `Ethernet.Interface` under a
-//! `Device.IP.Interface`, and the devices brgd names) as a bridge member: the management IP
-//! stack stays outside the subscriber bridge (TR-124 WAN.BRIDGE.3). It may be a VXLAN
-//! underlay, which only reads it. An ACS that sets an offending parameter gets a
-//! SetParameterValues fault (9003) with a 9007 entry for it; a change that breaks the
-//! configuration otherwise is refused with 9001 naming what is unsupported. A reference
-//! whose target the ACS deletes reads as empty (TR-181 strong references): the port goes
-//! down instead of the delete being refused.
+//! kernel's `bpf_skb_vlan_push` rewrites it to 0x8100), more than two stacked terminations,
+//! `Ethernet.Link` `MTU`/`MACAddress`, several or non-IP `RemoteEndpoints` (no name
+//! resolution, no failover), VNI -1 (CPE-chosen), references to objects of the wrong kind or
+//! that do not exist, one Linux device under two ports, and the management interface (any
+//! `Ethernet.Interface` under a `Device.IP.Interface`, and the devices brgd names) as a
+//! bridge member: the management IP stack stays outside the subscriber bridge (TR-124
+//! WAN.BRIDGE.3). It may be a VXLAN underlay, which only reads it. An ACS that sets an
+//! offending parameter gets a SetParameterValues fault (9003) with a 9007 entry for it; a
+//! change that breaks the configuration otherwise is refused with 9001 naming what is
+//! unsupported. A reference whose target the ACS deletes reads as empty (TR-181 strong
+//! references): the port goes down instead of the delete being refused. Problems of a
+//! stored configuration (reported by [`LinuxApplier::apply_initial`]) do not block later
+//! writes that leave them as they are.
+//!
+//! Live values: `DeviceInfo.UpTime` (`/proc/uptime`) and every interface's `LastChange`
+//! (seconds since brgd last saw its operational state change) come through
+//! [`Backend::read`]; `Status`, `Name` and `MACAddress` are stored parameters that
+//! [`publish_status`] refreshes from netlink, and [`publish_interface_stack`] keeps
+//! `Device.InterfaceStack` in line with the `LowerLayers`.
 //!
 //! # Applying
 //! The kernel work runs on one worker thread (see [`linux`]) that owns the rtnetlink
-//! connection on a current-thread tokio runtime, the taggers, and the [record](record) of
+//! connection on a current-thread tokio runtime, the taggers, and the [`record`] of
 //! the devices it created (persisted in the state directory). Reconciling changes only what
 //! differs, so applying the same [`Desired`] twice changes nothing. It deletes only devices
 //! it created, and touches other devices only when the model names them (LAN ports and
