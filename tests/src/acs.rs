@@ -139,6 +139,7 @@ struct State {
     next_cookie: u64,
     auth_rejections: u32,
     missing_cookie: u32,
+    connections: u32,
     undecodable: u32,
 }
 
@@ -197,6 +198,7 @@ impl Acs {
                             Err(_) => continue,
                         },
                     };
+                    state.lock().unwrap_or_else(|e| e.into_inner()).connections += 1;
                     let state = state.clone();
                     let config = config.clone();
                     let tls = tls.clone();
@@ -275,6 +277,11 @@ impl Acs {
     /// POSTs answered 401 so far.
     pub fn auth_rejections(&self) -> u32 {
         self.lock().auth_rejections
+    }
+
+    /// TCP connections accepted so far (a keep-alive CPE uses one per session).
+    pub fn connections(&self) -> u32 {
+        self.lock().connections
     }
 
     /// Session POSTs that came without the session cookie.

@@ -736,8 +736,17 @@ fn auth_roundtrip(tag: &str, auth: AcsAuth, user: &str, pass: &str) {
         value_of(&s.answers[0].body, "Device.DeviceInfo.SerialNumber"),
         "TEST0001"
     );
-    assert!(acs.auth_rejections() >= 1, "the ACS challenged");
+    assert_eq!(
+        acs.auth_rejections(),
+        1,
+        "one challenge, then every request authenticated"
+    );
     assert_eq!(acs.missing_cookies(), 0);
+    assert_eq!(
+        acs.connections(),
+        1,
+        "the challenge is answered on the same connection"
+    );
     brgd.assert_running();
 }
 
@@ -1153,4 +1162,133 @@ fn raw_http(addr: &str, request: &str) -> Option<u16> {
     let n = stream.read(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf[..n]);
     text.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn periodic_and_scheduled_informs() {
+    let mut brgd = Brgd::new("cwmp-periodic");
+    std::fs::write(
+        brgd.dir.join("factory"),
+        FACTORY.replace("PeriodicInformEnable false", "PeriodicInformEnable true")
+            + "V Device.ManagementServer.PeriodicInformInterval 2\n",
+    )
+    .expect("factory defaults");
+    let acs = Acs::start(AcsConfig::default());
+    acs.script(vec![
+        rpc(Body::ScheduleInform(cwmp::soap::ScheduleInform {
+            delay_seconds: 1,
+            command_key: "sched-1".into(),
+        })),
+        // DelaySeconds 0 is invalid (TR-069 A.4.1.1).
+        rpc(Body::ScheduleInform(cwmp::soap::ScheduleInform {
+            delay_seconds: 0,
+            command_key: "sched-0".into(),
+        })),
+    ]);
+    brgd.start(&acs.url());
+    let s = session(&acs, 1);
+    assert!(
+        matches!(s.answers[0].body, Body::ScheduleInformResponse),
+        "{s:?}"
+    );
+    assert_eq!(
+        fault_of(&s.answers[1].body).code,
+        FaultCode::InvalidArguments
+    );
+    let sessions =
+        nerg_tests::wait_until_some("a scheduled and two periodic informs", TIMEOUT, || {
+            let all = acs.sessions();
+            let scheduled = all.iter().any(|s| {
+                s.has_event("3 SCHEDULED", None) && s.has_event("M ScheduleInform", Some("sched-1"))
+            });
+            let periodic = all
+                .iter()
+                .filter(|s| s.has_event("2 PERIODIC", None))
+                .count();
+            (scheduled && periodic >= 2).then_some(all)
+        });
+    assert!(
+        !sessions
+            .iter()
+            .any(|s| s.has_event("M ScheduleInform", Some("sched-0")))
+    );
+    brgd.assert_running();
+}
+
+/// ACSs answer in the namespace they speak (cwmp-1-0 .. cwmp-1-3 in the field): brgd answers
+/// each request in the request's namespace.
+#[test]
+fn answers_in_the_namespace_of_the_request() {
+    for ns in [cwmp::soap::CwmpVersion::V1_0, cwmp::soap::CwmpVersion::V1_3] {
+        let acs = Acs::start(AcsConfig {
+            request_ns: Some(ns),
+            ..AcsConfig::default()
+        });
+        acs.script(vec![
+            rpc(Body::GetParameterNames(GetParameterNames {
+                parameter_path: String::new(),
+                next_level: true,
+            })),
+            gpv(&["Device.DeviceInfo.SerialNumber"]),
+        ]);
+        let mut brgd = Brgd::new("cwmp-ns");
+        brgd.start(&acs.url());
+        let s = session(&acs, 1);
+        assert_eq!(s.answers.len(), 2, "{s:?}");
+        for a in &s.answers {
+            assert_eq!(a.ns, ns, "{a:?}");
+        }
+        let Body::GetParameterNamesResponse(r) = &s.answers[0].body else {
+            panic!("GPN answer: {:?}", s.answers[0])
+        };
+        let names: Vec<&str> = r.parameter_list.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Device."],
+            "empty path with NextLevel true names the root"
+        );
+        assert_eq!(
+            value_of(&s.answers[1].body, "Device.DeviceInfo.SerialNumber"),
+            "TEST0001"
+        );
+    }
+}
+
+/// An ACS that hands the CPE over to another one: the new URL gets `0 BOOTSTRAP`.
+#[test]
+fn acs_url_change_bootstraps_the_new_acs() {
+    let old = Acs::start(AcsConfig::default());
+    let new = Acs::start(AcsConfig::default());
+    old.script(vec![spv(
+        &[(&format!("{MS}URL"), &new.url(), ValueType::String)],
+        "move",
+    )]);
+    let mut brgd = Brgd::new("cwmp-move");
+    brgd.start(&old.url());
+    session(&old, 1);
+    let s = session(&new, 1);
+    assert!(s.has_event("0 BOOTSTRAP", None), "{s:?}");
+    assert_eq!(s.param(&format!("{MS}ParameterKey")), Some("move"));
+    assert_eq!(old.sessions().len(), 1);
+    brgd.assert_running();
+}
+
+/// Footprint guard: brgd's resident memory after a session stays small (a release build
+/// idles at about 7 MiB; this debug build is allowed far more, but not a runaway).
+#[test]
+fn idle_memory_after_a_session_is_bounded() {
+    let (_acs, mut brgd, _) = setup("cwmp-rss", AcsConfig::default());
+    let pid = brgd.child.as_ref().expect("running").id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    eprintln!("brgd idle VmRSS: {rss_kib} KiB");
+    assert!(
+        rss_kib > 0 && rss_kib < 48 * 1024,
+        "brgd idles at {rss_kib} KiB"
+    );
+    brgd.assert_running();
 }

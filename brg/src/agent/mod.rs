@@ -50,6 +50,10 @@ use self::store::StateDir;
 
 const MS: &str = "Device.ManagementServer.";
 
+/// Most HTTP exchanges in one session: an ACS that never ends its session (a bug or an
+/// attack) cannot hold the CPE forever.
+const MAX_EXCHANGES_PER_SESSION: u32 = 100_000;
+
 /// What the device reports about itself in `Device.DeviceInfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -285,7 +289,7 @@ impl<B: Backend> Agent<B> {
             }
         }
         agent.model.clear_value_changes();
-        agent.apply_local_settings(None);
+        agent.apply_local_settings(None, true);
         if previous.is_none() {
             // Nothing to compare with: the first values are not changes.
             agent.model.clear_value_changes();
@@ -297,6 +301,9 @@ impl<B: Backend> Agent<B> {
         }
         agent.check_bootstrap()?;
         agent.persist()?;
+        if agent.text(&format!("{MS}URL")).is_empty() {
+            tracing::warn!("no ACS URL (--acs-url or ManagementServer.URL): no sessions");
+        }
         Ok(agent)
     }
 
@@ -310,10 +317,11 @@ impl<B: Backend> Agent<B> {
         self.cr.as_ref().map(CrServer::local_addr)
     }
 
-    /// Writes the identity, the flag overrides and the Connection Request URL into the model
-    /// (as the device: read-only parameters included). `local_ip` is our address towards the
-    /// ACS, used when the CR server listens on a wildcard address.
-    fn apply_local_settings(&mut self, local_ip: Option<std::net::IpAddr>) {
+    /// Writes the identity, the flag overrides (when `flags`: at start and after a factory
+    /// reset, so an ACS may still change the URL at run time) and the Connection Request URL
+    /// into the model (as the device: read-only parameters included). `local_ip` is our
+    /// address towards the ACS, used when the CR server listens on a wildcard address.
+    fn apply_local_settings(&mut self, local_ip: Option<std::net::IpAddr>, flags: bool) {
         let id = self.config.identity.clone();
         let mut set = |path: &str, value: &str| {
             if let Err(e) = self.model.set(path, value) {
@@ -327,14 +335,17 @@ impl<B: Backend> Agent<B> {
         set("Device.DeviceInfo.SerialNumber", &id.serial_number);
         set("Device.DeviceInfo.HardwareVersion", &id.hardware_version);
         set("Device.DeviceInfo.SoftwareVersion", &id.software_version);
-        if let Some(url) = &self.config.acs_url {
-            set(&format!("{MS}URL"), url);
-        }
-        if let Some(user) = &self.config.acs_username {
-            set(&format!("{MS}Username"), user);
-        }
-        if let Some(pass) = &self.config.acs_password {
-            set(&format!("{MS}Password"), pass);
+        if flags {
+            let c = &self.config;
+            for (name, value) in [
+                ("URL", &c.acs_url),
+                ("Username", &c.acs_username),
+                ("Password", &c.acs_password),
+            ] {
+                if let Some(value) = value {
+                    set(&format!("{MS}{name}"), value);
+                }
+            }
         }
         let mut device_values = String::new();
         for name in [
@@ -591,7 +602,7 @@ impl<B: Backend> Agent<B> {
                 Vec::new(),
             )
         })?;
-        self.apply_local_settings(Some(local.ip()));
+        self.apply_local_settings(Some(local.ip()), false);
         let (mut session, inform) = Session::start(
             &self.session_config,
             &self.model,
@@ -605,7 +616,7 @@ impl<B: Backend> Agent<B> {
             "session: Inform"
         );
         let mut body = inform;
-        loop {
+        for _ in 0..MAX_EXCHANGES_PER_SESSION {
             let content_type = (!body.is_empty()).then_some("text/xml; charset=\"utf-8\"");
             let response = match http.request(Method::POST, body, content_type).await {
                 Ok(r) => r,
@@ -632,6 +643,12 @@ impl<B: Backend> Agent<B> {
                 Step::Failed(e) => return Err((anyhow::Error::new(e), session.take_actions())),
             }
         }
+        Err((
+            anyhow::anyhow!(
+                "the ACS did not end the session after {MAX_EXCHANGES_PER_SESSION} messages"
+            ),
+            session.take_actions(),
+        ))
     }
 
     async fn act(&mut self, action: Action) -> anyhow::Result<Option<Exit>> {
@@ -662,7 +679,7 @@ impl<B: Backend> Agent<B> {
             Action::FactoryReset => {
                 tracing::info!("FactoryReset: restoring the factory defaults");
                 load_factory_defaults(&mut self.model, self.config.factory_defaults.as_deref());
-                self.apply_local_settings(None);
+                self.apply_local_settings(None, true);
                 self.model.clear_value_changes();
                 self.queue = EventQueue::new();
                 self.queue.push(Event::new(EventCode::Boot));
