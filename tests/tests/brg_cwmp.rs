@@ -1292,3 +1292,38 @@ fn idle_memory_after_a_session_is_bounded() {
     );
     brgd.assert_running();
 }
+
+/// A download cut short by a crash is still reported: TransferComplete with 9010 after the
+/// restart, with `7 TRANSFER COMPLETE` and `M Download`.
+#[test]
+fn interrupted_download_is_reported_after_restart() {
+    let acs = Acs::start(AcsConfig::default());
+    acs.serve_file("/fw.bin", b"NERG-FIRMWARE".to_vec());
+    acs.script(vec![rpc(Body::Download(Download {
+        command_key: "dl-crash".into(),
+        file_type: "1 Firmware Upgrade Image".into(),
+        url: format!("http://{}/fw.bin", acs.addr()),
+        delay_seconds: 3600,
+        ..Download::default()
+    }))]);
+    let mut brgd = Brgd::new("cwmp-dl-crash");
+    brgd.start(&acs.url());
+    let s = session(&acs, 1);
+    assert!(
+        matches!(s.answers[0].body, Body::DownloadResponse(_)),
+        "{s:?}"
+    );
+    brgd.kill9();
+    brgd.start(&acs.url());
+    let after = session(&acs, 2);
+    assert!(after.has_event("1 BOOT", None), "{after:?}");
+    assert!(after.has_event("7 TRANSFER COMPLETE", None), "{after:?}");
+    assert!(after.has_event("M Download", Some("dl-crash")), "{after:?}");
+    assert_eq!(transfer_fault(&after), Some(9010), "{after:?}");
+    // Acknowledged: not reported again.
+    brgd.kill9();
+    brgd.start(&acs.url());
+    let third = session(&acs, 3);
+    assert_eq!(third.event_codes(), ["1 BOOT"], "{third:?}");
+    assert!(third.cpe_requests.is_empty());
+}

@@ -35,10 +35,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use cwmp::fault::Fault;
+use cwmp::fault::{Fault, FaultCode};
 use cwmp::model::{Backend, Change, Model, PathRef, Value, View};
 use cwmp::session::{Action, EventQueue, RetryPolicy, Session, SessionConfig, Step};
-use cwmp::soap::{Event, EventCode, Status, TransferComplete};
+use cwmp::soap::{Event, EventCode, Status, TransferComplete, TransferFault};
 use hyper::{Method, StatusCode};
 use rand::RngExt as _;
 use tokio::sync::mpsc;
@@ -155,8 +155,10 @@ pub struct Agent<B: Backend> {
     session_config: SessionConfig,
     cr: Option<CrServer>,
     cr_rx: mpsc::Receiver<()>,
-    downloads_tx: mpsc::Sender<TransferComplete>,
-    downloads_rx: mpsc::Receiver<TransferComplete>,
+    /// Finished downloads: the TransferComplete and the marker file to remove once it is
+    /// queued durably.
+    downloads_tx: mpsc::Sender<(TransferComplete, PathBuf)>,
+    downloads_rx: mpsc::Receiver<(TransferComplete, PathBuf)>,
     cancel: CancellationToken,
     retry_count: u32,
     retry_at: Option<Instant>,
@@ -299,6 +301,7 @@ impl<B: Backend> Agent<B> {
             tracing::info!("first start: bootstrapping");
             agent.store.remove("acs-url")?;
         }
+        agent.recover_downloads()?;
         agent.check_bootstrap()?;
         agent.persist()?;
         if agent.text(&format!("{MS}URL")).is_empty() {
@@ -404,6 +407,37 @@ impl<B: Backend> Agent<B> {
         }
     }
 
+    /// Reports the downloads a previous run accepted but did not finish (their marker files
+    /// remain) as failed TransferCompletes, and removes partial files.
+    fn recover_downloads(&mut self) -> anyhow::Result<()> {
+        let dir = self.store.downloads();
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?;
+        let now = cwmp::time::format(unix_now());
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("pending-") {
+                let command_key = std::fs::read_to_string(&path).unwrap_or_default();
+                tracing::warn!(%command_key, "a download was interrupted by a restart: reporting it failed");
+                self.queue.transfer_complete(TransferComplete {
+                    command_key,
+                    fault: Some(TransferFault {
+                        code: FaultCode::DownloadFailure,
+                        string: "interrupted by a restart of the device".to_owned(),
+                    }),
+                    start_time: cwmp::time::UNKNOWN_TIME.to_owned(),
+                    complete_time: now.clone(),
+                });
+                self.store.save_events(&self.queue)?;
+            }
+            if name.starts_with("pending-") || name.starts_with("download-") {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        Ok(())
+    }
+
     /// Queues `0 BOOTSTRAP` when the ACS URL is not the one last bootstrapped with.
     fn check_bootstrap(&mut self) -> anyhow::Result<()> {
         let url = self.text(&format!("{MS}URL"));
@@ -448,9 +482,12 @@ impl<B: Backend> Agent<B> {
                     self.session_wanted = true;
                     self.retry_at = None;
                 }
-                Some(message) = self.downloads_rx.recv() => {
+                Some((message, marker)) = self.downloads_rx.recv() => {
                     self.queue.transfer_complete(message);
                     self.store.save_events(&self.queue)?;
+                    if let Err(e) = std::fs::remove_file(&marker) {
+                        tracing::warn!(marker = %marker.display(), "removing the download marker: {e}");
+                    }
                     self.session_wanted = true;
                 }
                 _ = live_tick.tick() => {
@@ -698,6 +735,14 @@ impl<B: Backend> Agent<B> {
                 Ok(None)
             }
             Action::Download(request) => {
+                // A marker in the state directory until the TransferComplete is queued: a
+                // download cut short by a crash or reboot is still reported (as failed).
+                let marker = self.store.downloads().join(format!(
+                    "pending-{}",
+                    digest::hex(&rand::rng().random::<[u8; 8]>())
+                ));
+                store::write_atomic(&marker, request.command_key.as_bytes())
+                    .with_context(|| format!("writing {}", marker.display()))?;
                 let job = download::Job {
                     request,
                     client: self.client.clone(),
@@ -708,7 +753,7 @@ impl<B: Backend> Agent<B> {
                 let tx = self.downloads_tx.clone();
                 tokio::spawn(async move {
                     let message = job.run().await;
-                    let _ = tx.send(message).await;
+                    let _ = tx.send((message, marker)).await;
                 });
                 Ok(None)
             }
