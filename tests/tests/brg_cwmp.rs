@@ -1327,3 +1327,38 @@ fn interrupted_download_is_reported_after_restart() {
     assert_eq!(third.event_codes(), ["1 BOOT"], "{third:?}");
     assert!(third.cpe_requests.is_empty());
 }
+
+/// An ACS that accepts the connection and never answers: the request times out
+/// (`--acs-timeout`), the session fails and is retried; brgd keeps running. Also checks the
+/// JSON log format.
+#[test]
+fn silent_acs_times_out_and_is_retried() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let url = format!("http://{}/acs", listener.local_addr().expect("addr"));
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let held = held.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                held.lock().expect("lock").push(stream); // accepted, never answered
+            }
+        });
+    }
+    let mut brgd = Brgd::new("cwmp-silent")
+        .arg("--acs-timeout")
+        .arg("1")
+        .arg("--log-format")
+        .arg("json");
+    brgd.start(&url);
+    wait_until("two timed-out attempts", TIMEOUT, || {
+        brgd.log().matches("timed out waiting for the response").count() >= 2
+    });
+    assert!(held.lock().expect("lock").len() >= 2, "a new connection per attempt");
+    brgd.assert_running();
+    for line in brgd.log().lines().filter(|l| !l.is_empty()) {
+        assert!(
+            line.starts_with('{') && line.ends_with('}') && line.contains("\"level\""),
+            "not a JSON log line: {line}"
+        );
+    }
+}
