@@ -62,6 +62,8 @@ pub struct AcsConfig {
     pub tls: Option<(String, String)>,
     /// Namespace of the ACS's requests; `None`: the one of the CPE's Inform.
     pub request_ns: Option<CwmpVersion>,
+    /// Answer every Inform with `307 Temporary Redirect` to this URL (a load balancer).
+    pub redirect: Option<String>,
 }
 
 /// One item of a session script.
@@ -140,6 +142,7 @@ struct State {
     auth_rejections: u32,
     missing_cookie: u32,
     connections: u32,
+    redirected: u32,
     undecodable: u32,
 }
 
@@ -284,6 +287,11 @@ impl Acs {
         self.lock().connections
     }
 
+    /// Informs answered with a redirect.
+    pub fn redirected(&self) -> u32 {
+        self.lock().redirected
+    }
+
     /// Session POSTs that came without the session cookie.
     pub fn missing_cookies(&self) -> u32 {
         self.lock().missing_cookie
@@ -388,6 +396,22 @@ async fn handle(
         }
     };
     let mut st = lock();
+    if let (
+        Some(to),
+        Some(Envelope {
+            body: Body::Inform(_),
+            ..
+        }),
+    ) = (&config.redirect, &env)
+    {
+        st.redirected += 1;
+        let mut r = reply(StatusCode::TEMPORARY_REDIRECT, Vec::new());
+        r.headers_mut().insert(
+            header::LOCATION,
+            HeaderValue::from_str(to).expect("Location"),
+        );
+        return r;
+    }
     // A new session.
     if let Some(Envelope {
         body: Body::Inform(inform),

@@ -1351,9 +1351,15 @@ fn silent_acs_times_out_and_is_retried() {
         .arg("json");
     brgd.start(&url);
     wait_until("two timed-out attempts", TIMEOUT, || {
-        brgd.log().matches("timed out waiting for the response").count() >= 2
+        brgd.log()
+            .matches("timed out waiting for the response")
+            .count()
+            >= 2
     });
-    assert!(held.lock().expect("lock").len() >= 2, "a new connection per attempt");
+    assert!(
+        held.lock().expect("lock").len() >= 2,
+        "a new connection per attempt"
+    );
     brgd.assert_running();
     for line in brgd.log().lines().filter(|l| !l.is_empty()) {
         assert!(
@@ -1361,4 +1367,27 @@ fn silent_acs_times_out_and_is_retried() {
             "not a JSON log line: {line}"
         );
     }
+}
+
+/// TR-069 3.4.5: an ACS (or its load balancer) redirects the Inform; the whole session runs
+/// at the new location, the configured URL stays (no BOOTSTRAP at the next session).
+#[test]
+fn inform_follows_a_redirect() {
+    let target = Acs::start(AcsConfig::default());
+    let front = Acs::start(AcsConfig {
+        redirect: Some(target.url()),
+        ..AcsConfig::default()
+    });
+    target.script(vec![gpv(&[&format!("{MS}URL")])]);
+    let mut brgd = Brgd::new("cwmp-redirect");
+    brgd.start(&front.url());
+    let s = session(&target, 1);
+    assert_eq!(s.event_codes(), ["0 BOOTSTRAP", "1 BOOT"], "{s:?}");
+    assert_eq!(
+        value_of(&s.answers[0].body, &format!("{MS}URL")),
+        front.url()
+    );
+    assert_eq!(front.redirected(), 1);
+    assert!(front.sessions().is_empty());
+    brgd.assert_running();
 }

@@ -242,6 +242,22 @@ impl HttpSession {
         })
     }
 
+    /// The credentials this session answers challenges with.
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.credentials.as_ref()
+    }
+
+    /// Resolves a `Location` against this session's URL: absolute URLs as they are, paths
+    /// (`/x`) on the same scheme and authority.
+    pub fn resolve(&self, location: &str) -> String {
+        if location.starts_with('/') {
+            let scheme = if self.target.https { "https" } else { "http" };
+            format!("{scheme}://{}{location}", self.target.authority)
+        } else {
+            location.to_owned()
+        }
+    }
+
     /// Opens the connection now (if not open) and returns our local address on it: the
     /// address the server sees, which brgd advertises in its ConnectionRequestURL.
     pub async fn connect(&mut self) -> Result<SocketAddr, HttpError> {

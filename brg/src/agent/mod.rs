@@ -54,6 +54,9 @@ const MS: &str = "Device.ManagementServer.";
 /// attack) cannot hold the CPE forever.
 const MAX_EXCHANGES_PER_SESSION: u32 = 100_000;
 
+/// Most redirects of a session's Inform that are followed (TR-069 3.4.5 asks for at least 5).
+const MAX_REDIRECTS: u32 = 5;
+
 /// What the device reports about itself in `Device.DeviceInfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -653,12 +656,40 @@ impl<B: Backend> Agent<B> {
             "session: Inform"
         );
         let mut body = inform;
-        for _ in 0..MAX_EXCHANGES_PER_SESSION {
+        let mut redirects = 0;
+        for n in 0..MAX_EXCHANGES_PER_SESSION {
             let content_type = (!body.is_empty()).then_some("text/xml; charset=\"utf-8\"");
+            // The Inform is kept for a redirect (TR-069 3.4.5: the ACS may redirect the
+            // session's first request; the session then continues at the new location).
+            // Each redirect uses one iteration: the Inform is message number `redirects`.
+            let inform = (n == redirects).then(|| body.clone());
             let response = match http.request(Method::POST, body, content_type).await {
                 Ok(r) => r,
                 Err(e) => return Err((anyhow::Error::new(e), session.take_actions())),
             };
+            if let (Some(inform), true) = (inform, response.status.is_redirection()) {
+                let location = response
+                    .headers
+                    .get(hyper::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|l| http.resolve(l));
+                let Some(location) = location.filter(|_| redirects < MAX_REDIRECTS) else {
+                    return Err((
+                        anyhow::anyhow!(
+                            "redirect {} without a usable Location, or too many",
+                            response.status
+                        ),
+                        Vec::new(),
+                    ));
+                };
+                tracing::info!(%location, status = %response.status, "session redirected");
+                redirects += 1;
+                http =
+                    HttpSession::new(&location, http.credentials().cloned(), self.client.clone())
+                        .map_err(|e| (anyhow::Error::new(e), Vec::new()))?;
+                body = inform;
+                continue;
+            }
             let reply: &[u8] = match response.status {
                 StatusCode::OK => &response.body,
                 StatusCode::NO_CONTENT => b"",
