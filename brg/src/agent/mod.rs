@@ -818,3 +818,21 @@ fn load_factory_defaults<B: Backend>(model: &mut Model<B>, path: Option<&std::pa
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cwmp::model::{Model, NoBackend};
+
+    /// The sample factory defaults shipped in `deploy/` fit the schema, record for record.
+    #[test]
+    fn shipped_factory_defaults_restore_cleanly() {
+        let text = include_str!("../../../deploy/brgd/factory-defaults");
+        let mut model = Model::new(cwmp::tr181::brg().expect("schema"), NoBackend);
+        let report = model.restore(text).expect("a model file");
+        assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+        let interval = model
+            .get("Device.ManagementServer.PeriodicInformInterval")
+            .expect("parameter");
+        assert_eq!(interval.as_u64(), Some(3600));
+    }
+}
