@@ -1391,3 +1391,32 @@ fn inform_follows_a_redirect() {
     assert!(front.sessions().is_empty());
     brgd.assert_running();
 }
+
+/// A ScheduleInform survives a restart: the scheduled session still comes, with
+/// `3 SCHEDULED` and `M ScheduleInform`.
+#[test]
+fn scheduled_inform_survives_a_restart() {
+    let acs = Acs::start(AcsConfig::default());
+    acs.script(vec![rpc(Body::ScheduleInform(
+        cwmp::soap::ScheduleInform {
+            delay_seconds: 2,
+            command_key: "after-restart".into(),
+        },
+    ))]);
+    let mut brgd = Brgd::new("cwmp-sched");
+    brgd.start(&acs.url());
+    let s = session(&acs, 1);
+    assert!(
+        matches!(s.answers[0].body, Body::ScheduleInformResponse),
+        "{s:?}"
+    );
+    brgd.kill9();
+    brgd.start(&acs.url());
+    let scheduled = nerg_tests::wait_until_some("the scheduled inform", TIMEOUT, || {
+        acs.sessions()
+            .into_iter()
+            .find(|s| s.has_event("M ScheduleInform", Some("after-restart")))
+    });
+    assert!(scheduled.has_event("3 SCHEDULED", None), "{scheduled:?}");
+    brgd.assert_running();
+}

@@ -166,7 +166,8 @@ pub struct Agent<B: Backend> {
     retry_count: u32,
     retry_at: Option<Instant>,
     session_wanted: bool,
-    scheduled: Vec<(Instant, String)>,
+    /// Pending ScheduleInforms: Unix time and CommandKey (persisted in `scheduled`).
+    scheduled: Vec<(i64, String)>,
     /// Next periodic Inform (Unix seconds) and the settings it was computed from.
     periodic: Option<(i64, (bool, u64, String))>,
     last_value_change_session: Option<Instant>,
@@ -264,6 +265,7 @@ impl<B: Backend> Agent<B> {
             None => None,
         };
         let (downloads_tx, downloads_rx) = mpsc::channel(8);
+        let scheduled = load_scheduled(store.read("scheduled").as_deref());
         let mut agent = Self {
             config,
             model,
@@ -279,7 +281,7 @@ impl<B: Backend> Agent<B> {
             retry_count: 0,
             retry_at: None,
             session_wanted: true,
-            scheduled: Vec::new(),
+            scheduled,
             periodic: None,
             last_value_change_session: None,
         };
@@ -410,6 +412,18 @@ impl<B: Backend> Agent<B> {
         }
     }
 
+    /// Stores the pending ScheduleInforms (a restart keeps them; one past due fires at once).
+    fn save_scheduled(&self) {
+        let text: String = self
+            .scheduled
+            .iter()
+            .map(|(at, key)| format!("{at} {}\n", digest::hex(key.as_bytes())))
+            .collect();
+        if let Err(e) = self.store.write("scheduled", &text) {
+            tracing::error!("{e:#}");
+        }
+    }
+
     /// Reports the downloads a previous run accepted but did not finish (their marker files
     /// remain) as failed TransferCompletes, and removes partial files.
     fn recover_downloads(&mut self) -> anyhow::Result<()> {
@@ -504,9 +518,11 @@ impl<B: Backend> Agent<B> {
     /// Queues the events of timers that are due; wants a session for them.
     fn fire_timers(&mut self) {
         let now = Instant::now();
+        let unix = unix_now();
         let mut fired = false;
+        let pending = self.scheduled.len();
         self.scheduled.retain(|(at, key)| {
-            if *at > now {
+            if *at > unix {
                 return true;
             }
             self.queue.push(Event::new(EventCode::Scheduled));
@@ -517,8 +533,10 @@ impl<B: Backend> Agent<B> {
             fired = true;
             false
         });
+        if self.scheduled.len() != pending {
+            self.save_scheduled();
+        }
         let settings = self.periodic_settings();
-        let unix = unix_now();
         match &self.periodic {
             Some((at, s)) if *s == settings => {
                 if *at <= unix {
@@ -580,12 +598,15 @@ impl<B: Backend> Agent<B> {
         {
             deadline = deadline.min(at);
         }
+        let unix = unix_now();
+        let at_unix = |at: i64| {
+            now + Duration::from_secs(u64::try_from(at.saturating_sub(unix)).unwrap_or(0))
+        };
         for (at, _) in &self.scheduled {
-            deadline = deadline.min(*at);
+            deadline = deadline.min(at_unix(*at));
         }
         if let Some((at, _)) = &self.periodic {
-            let secs = u64::try_from(at.saturating_sub(unix_now())).unwrap_or(0);
-            deadline = deadline.min(now + Duration::from_secs(secs));
+            deadline = deadline.min(at_unix(*at));
         }
         deadline
     }
@@ -761,8 +782,9 @@ impl<B: Backend> Agent<B> {
                 delay_seconds,
                 command_key,
             } => {
-                let at = Instant::now() + Duration::from_secs(u64::from(delay_seconds));
+                let at = unix_now().saturating_add(i64::from(delay_seconds));
                 self.scheduled.push((at, command_key));
+                self.save_scheduled();
                 Ok(None)
             }
             Action::Download(request) => {
@@ -790,6 +812,30 @@ impl<B: Backend> Agent<B> {
             }
         }
     }
+}
+
+/// Reads the `scheduled` file: `<unix time> <hex of the CommandKey>` lines; malformed lines
+/// are logged and skipped.
+fn load_scheduled(text: Option<&str>) -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    for line in text.unwrap_or_default().lines().filter(|l| !l.is_empty()) {
+        let parsed = line.split_once(' ').and_then(|(at, key)| {
+            let at = at.parse().ok()?;
+            let bytes = (0..key.len())
+                .step_by(2)
+                .map(|i| {
+                    key.get(i..i + 2)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                })
+                .collect::<Option<Vec<u8>>>()?;
+            Some((at, String::from_utf8(bytes).ok()?))
+        });
+        match parsed {
+            Some(entry) => out.push(entry),
+            None => tracing::warn!(%line, "stored ScheduleInform unreadable: skipped"),
+        }
+    }
+    out
 }
 
 /// Replaces the model by the factory defaults file (or the schema's defaults when there is
@@ -822,6 +868,19 @@ fn load_factory_defaults<B: Backend>(model: &mut Model<B>, path: Option<&std::pa
 #[cfg(test)]
 mod tests {
     use cwmp::model::{Model, NoBackend};
+
+    #[test]
+    fn scheduled_informs_round_trip() {
+        let text = format!(
+            "100 {}\n200 \nbad line\n300 zz\n",
+            super::digest::hex("key\t1".as_bytes())
+        );
+        assert_eq!(
+            super::load_scheduled(Some(&text)),
+            [(100, "key\t1".to_owned()), (200, String::new())]
+        );
+        assert!(super::load_scheduled(None).is_empty());
+    }
 
     /// The sample factory defaults shipped in `deploy/` fit the schema, record for record.
     #[test]
