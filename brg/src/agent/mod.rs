@@ -22,7 +22,12 @@
 //! - FactoryReset: the model is replaced by the factory defaults, pending events are dropped
 //!   and `0 BOOTSTRAP` is queued.
 //! - Download: fetched over HTTP(S) with the ACS's credentials, size-checked, handed to the
-//!   `--firmware-command`, and reported by TransferComplete with the fault that applies.
+//!   `--firmware-command`, and reported by TransferComplete with the fault that applies; one
+//!   interrupted by a restart is reported failed (9010) after it.
+//! - ScheduleInform: persisted; fires after a restart too.
+//! - Value changes of read-only values the device sets (SoftwareVersion, the Connection
+//!   Request URL) are detected across restarts and informed under their notification.
+//! - A redirect of the Inform (301/302/307/308) moves the session (up to 5 times).
 
 pub mod cr;
 pub mod digest;

@@ -6,7 +6,9 @@
 //! | `events`      | undelivered events and TransferCompletes ([`EventQueue::save`]) |
 //! | `acs-url`     | the ACS URL the last `0 BOOTSTRAP` was for                     |
 //! | `cr-path`     | the random path of the Connection Request URL                  |
-//! | `downloads/`  | files being downloaded                                         |
+//! | `device-values` | read-only values the device set (identity, CR URL), to detect changes across restarts |
+//! | `scheduled`   | pending ScheduleInforms (`<unix time> <hex CommandKey>`)       |
+//! | `downloads/`  | files being downloaded; `pending-*` markers of accepted Downloads |
 //!
 //! Every file is replaced atomically ([`write_atomic`]): a reader sees the old content or
 //! the new, never a mix, even across a power cut.
