@@ -1,4 +1,11 @@
 //! The NERG BRG agent: TR-181 bridging objects on the CWMP engine, applied to Linux.
+//!
+//! - [`agent`]: the TR-069 CPE (ACS sessions over HTTP(S), connection requests,
+//!   persistence, Reboot/FactoryReset/Download), generic over the model's backend.
+//! - [`apply`]: the TR-181 model applied to Linux (bridge, vxlan device, tagger) through
+//!   rtnetlink: the model's backend.
+//! - [`tagger`]: the eBPF 802.1Q/QinQ tagger on the LSL uplink.
 
+pub mod agent;
 pub mod apply;
 pub mod tagger;

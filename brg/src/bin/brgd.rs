@@ -1,28 +1,93 @@
 //! `brgd`: the NERG BRG agent.
 //!
-//! This increment applies the LSL uplink: it attaches the eBPF tagger to the uplink with the
-//! LSL's 802.1Q or QinQ tags and runs until SIGTERM/SIGINT (detaching on exit). The TR-069
-//! CPE (ACS sessions, the TR-181 model, bridge and VXLAN reconcile) lands with the BRG issue.
+//! Runs the TR-069 CPE ([`brg::agent`]): sessions with the ACS, the Connection Request
+//! server, the persisted TR-181 model. `--uplink` with `--lsl` additionally attaches the eBPF
+//! LSL tagger by hand (until the Linux applier drives it from the model).
+//!
+//! Exit: 0 on SIGTERM/SIGINT and after an ACS-requested Reboot (the reboot command has run;
+//! a supervisor restarts brgd, which then informs `1 BOOT` + `M Reboot`), 1 on a fatal error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use brg::agent::{Agent, AgentConfig, Exit, Identity};
 use brg::tagger::{Tagger, Tags};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+use cwmp::fault::Fault;
+use cwmp::model::{Backend, Change, View};
+use cwmp::soap::Status;
 use lsl::LslId;
+use tokio_util::sync::CancellationToken;
 use tracing::info;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Command-line flags; each also reads an environment variable.
 #[derive(Debug, Parser)]
-#[command(version, about = "NERG BRG agent")]
+#[command(version, about = "NERG BRG agent (TR-069 CPE)")]
 struct Args {
-    /// The LSL uplink interface (the bridge port towards the access network).
-    #[arg(long, env = "BRGD_UPLINK")]
-    uplink: String,
-    /// The LSL, e.g. `vlan:100` or `qinq:10.200` (VXLAN uses a kernel vxlan device).
-    #[arg(long, env = "BRGD_LSL")]
-    lsl: LslId,
+    /// ACS URL (http:// or https://); overrides Device.ManagementServer.URL of the stored
+    /// model at every start. Without it the stored (or factory) URL is used.
+    #[arg(long, env = "BRGD_ACS_URL")]
+    acs_url: Option<String>,
+    /// User name towards the ACS (overrides ManagementServer.Username).
+    #[arg(long, env = "BRGD_ACS_USERNAME")]
+    acs_username: Option<String>,
+    /// Password towards the ACS (overrides ManagementServer.Password).
+    #[arg(long, env = "BRGD_ACS_PASSWORD", hide_env_values = true)]
+    acs_password: Option<String>,
+    /// PEM file of the CA certificates to trust for an https ACS (default: system roots).
+    #[arg(long, env = "BRGD_ACS_CA")]
+    acs_ca: Option<PathBuf>,
+    /// Timeout of one HTTP request to the ACS, in seconds.
+    #[arg(long, env = "BRGD_ACS_TIMEOUT", default_value_t = 30)]
+    acs_timeout: u64,
+    /// State directory: the model, undelivered events, downloads (default /var/lib/brgd).
+    #[arg(long, env = "BRGD_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Factory defaults (the model's text format: `cwmp-model 1` then `V <path> <value>`
+    /// lines); used on first start, after FactoryReset and when the stored model is corrupt.
+    #[arg(long, env = "BRGD_FACTORY_DEFAULTS")]
+    factory_defaults: Option<PathBuf>,
+    /// Connection Request server address, e.g. `0.0.0.0:7547` (no server without it).
+    #[arg(long, env = "BRGD_CR_LISTEN")]
+    cr_listen: Option<SocketAddr>,
+    /// Least seconds between two accepted connection requests (others get 503).
+    #[arg(long, env = "BRGD_CR_MIN_INTERVAL", default_value_t = 5)]
+    cr_min_interval: u64,
+    /// Program run when the ACS asks for a Reboot (brgd exits after it).
+    #[arg(long, env = "BRGD_REBOOT_COMMAND")]
+    reboot_command: Option<PathBuf>,
+    /// Program applying a downloaded firmware image, given its path; non-zero exit = refused.
+    #[arg(long, env = "BRGD_FIRMWARE_COMMAND")]
+    firmware_command: Option<PathBuf>,
+    /// Largest download accepted, in bytes.
+    #[arg(long, env = "BRGD_DOWNLOAD_MAX_BYTES", default_value_t = 256 << 20)]
+    download_max_bytes: u64,
+    /// DeviceInfo.SerialNumber (default: from /etc/machine-id).
+    #[arg(long, env = "BRGD_SERIAL_NUMBER")]
+    serial_number: Option<String>,
+    /// DeviceInfo.ManufacturerOUI (six hex digits).
+    #[arg(long, env = "BRGD_OUI", default_value = "00005E")]
+    oui: String,
+    /// The LSL uplink interface (manual tagger override, with --lsl).
+    #[arg(long, env = "BRGD_UPLINK", requires = "lsl")]
+    uplink: Option<String>,
+    /// The LSL, e.g. `vlan:100` or `qinq:10.200` (manual tagger override, with --uplink).
+    #[arg(long, env = "BRGD_LSL", requires = "uplink")]
+    lsl: Option<LslId>,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "BRGD_LOG", default_value = "info")]
     log: String,
+    /// Log format.
+    #[arg(long, env = "BRGD_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -35,11 +100,15 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().init(),
+    }
     match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -49,23 +118,144 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// The model's backend in brgd today: accepts every change and logs it.
+///
+/// APPLIER PLUG-IN POINT: `brg::apply::LinuxApplier` (bridge, vxlan device, tagger driven by
+/// the TR-181 Bridging/Ethernet/VXLAN objects) replaces this type in [`backend`]; nothing
+/// else in brgd changes, the agent is generic over `cwmp::model::Backend`.
+#[derive(Debug, Default)]
+struct LoggingBackend;
+
+impl Backend for LoggingBackend {
+    fn read(&self, param: cwmp::model::PathRef<'_>) -> Result<cwmp::model::Value, Fault> {
+        // The `LastChange` counters of interfaces: nothing is applied yet, so nothing changed.
+        if param.path.ends_with(".LastChange") {
+            return Ok(cwmp::model::Value::Unsigned(0));
+        }
+        Err(Fault::new(cwmp::fault::FaultCode::InternalError))
+    }
+
+    fn apply(&mut self, _view: &View<'_>, changes: &[Change]) -> Result<Status, Fault> {
+        for change in changes {
+            info!(path = %change.path, change = ?change.kind, "model change (not applied: no applier yet)");
+        }
+        Ok(Status::Applied)
+    }
+}
+
+/// The single place where the Linux applier is plugged in (see [`LoggingBackend`]).
+fn backend() -> impl Backend {
+    LoggingBackend
+}
+
+fn serial_number() -> String {
+    std::fs::read_to_string("/etc/machine-id")
+        .ok()
+        .map(|id| {
+            id.trim()
+                .chars()
+                .take(12)
+                .collect::<String>()
+                .to_ascii_uppercase()
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "000000000000".to_owned())
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
-    let tags = match args.lsl {
+    let _tagger = match (&args.uplink, &args.lsl) {
+        (Some(uplink), Some(lsl)) => Some(attach_tagger(uplink, lsl)?),
+        _ => None,
+    };
+    if args.uplink.is_some()
+        && args.acs_url.is_none()
+        && args.state_dir.is_none()
+        && args.factory_defaults.is_none()
+    {
+        // The manual tagger alone (the lab's homes): no TR-069 agent, no state written.
+        info!("no --acs-url, --state-dir or --factory-defaults: TR-069 agent off");
+        return wait_for_signal().await;
+    }
+    let identity = Identity {
+        manufacturer: "NERG".to_owned(),
+        oui: args.oui.clone(),
+        model_name: "nerg-brg".to_owned(),
+        product_class: "BRG".to_owned(),
+        serial_number: args.serial_number.clone().unwrap_or_else(serial_number),
+        hardware_version: std::env::consts::ARCH.to_owned(),
+        software_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let config = AgentConfig {
+        state_dir: args
+            .state_dir
+            .unwrap_or_else(|| PathBuf::from("/var/lib/brgd")),
+        factory_defaults: args.factory_defaults,
+        acs_url: args.acs_url,
+        acs_username: args.acs_username,
+        acs_password: args.acs_password,
+        acs_ca: args.acs_ca,
+        cr_listen: args.cr_listen,
+        cr_min_interval: Duration::from_secs(args.cr_min_interval),
+        reboot_command: args.reboot_command,
+        firmware_command: args.firmware_command,
+        download_max_bytes: args.download_max_bytes,
+        request_timeout: Duration::from_secs(args.acs_timeout.max(1)),
+        identity,
+    };
+    let cancel = CancellationToken::new();
+    let agent = Agent::new(config, backend(), cancel.clone()).await?;
+    if let Some(addr) = agent.cr_addr() {
+        info!(%addr, "brgd ready");
+    }
+
+    let stop = cancel.clone();
+    let signals = wait_for_signal();
+    tokio::spawn(async move {
+        if let Err(e) = signals.await {
+            tracing::error!("{e:#}");
+        }
+        stop.cancel();
+    });
+    match agent.run().await? {
+        Exit::Shutdown => info!("stopped"),
+        Exit::Reboot => info!("exiting for the reboot"),
+    }
+    cancel.cancel();
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT (the handlers are installed before this returns its future).
+fn wait_for_signal() -> impl Future<Output = anyhow::Result<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let handlers = signal(SignalKind::terminate())
+        .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+        .context("installing SIGTERM/SIGINT handlers");
+    async move {
+        let (mut term, mut int) = handlers?;
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: shutting down"),
+            _ = int.recv() => info!("SIGINT: shutting down"),
+        }
+        Ok(())
+    }
+}
+
+fn attach_tagger(uplink: &str, lsl: &LslId) -> anyhow::Result<Tagger> {
+    let tags = match *lsl {
         LslId::Vlan { s_tag, c_vid } => Tags {
             s_tag: s_tag.map(|s| (s.tpid as u16, s.vid.get())),
             c_vid: c_vid.get(),
         },
-        LslId::Vxlan { .. } => anyhow::bail!(
-            "--lsl {}: a VXLAN LSL uses a kernel vxlan device, not the tagger",
-            args.lsl
-        ),
+        LslId::Vxlan { .. } => {
+            anyhow::bail!("--lsl {lsl}: a VXLAN LSL uses a kernel vxlan device, not the tagger")
+        }
     };
     // The tagger's outer tag is written in-line by the kernel at transmit only when the
     // uplink has no transmit VLAN offload (see ebpf/brg-tc).
     let ethtool = std::process::Command::new("ethtool")
         .args([
             "-K",
-            &args.uplink,
+            uplink,
             "txvlan",
             "off",
             "tx-vlan-stag-hw-insert",
@@ -75,24 +265,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .context("running ethtool (package ethtool) to switch off transmit VLAN offload")?;
     if !ethtool.status.success() {
         anyhow::bail!(
-            "ethtool -K {} txvlan off failed: {}",
-            args.uplink,
+            "ethtool -K {uplink} txvlan off failed: {}",
             String::from_utf8_lossy(&ethtool.stderr).trim()
         );
     }
-    info!(uplink = %args.uplink, "transmit VLAN offload off: tags go out in-line");
-    let tagger = Tagger::attach(&args.uplink, tags)
-        .with_context(|| format!("attaching the LSL tagger to {}", args.uplink))?;
-    info!(uplink = %args.uplink, lsl = %args.lsl, "LSL tagger attached");
-
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM: shutting down"),
-        _ = int.recv() => info!("SIGINT: shutting down"),
-    }
-    drop(tagger);
-    info!("tagger detached");
-    Ok(())
+    info!(%uplink, "transmit VLAN offload off: tags go out in-line");
+    let tagger = Tagger::attach(uplink, tags)
+        .with_context(|| format!("attaching the LSL tagger to {uplink}"))?;
+    info!(%uplink, %lsl, "LSL tagger attached");
+    Ok(tagger)
 }
