@@ -134,6 +134,8 @@ struct Active {
 #[derive(Debug, Default)]
 struct State {
     scripts: VecDeque<Vec<AcsRequest>>,
+    /// Scripts for one device (by DeviceId.SerialNumber), taken before the shared ones.
+    device_scripts: HashMap<String, VecDeque<Vec<AcsRequest>>>,
     sessions: Vec<SessionLog>,
     active: HashMap<String, Active>,
     files: HashMap<String, Vec<u8>>,
@@ -257,6 +259,26 @@ impl Acs {
     /// Queues a script: the RPCs of the next session that has no script yet.
     pub fn script(&self, requests: Vec<AcsRequest>) {
         self.lock().scripts.push_back(requests);
+    }
+
+    /// Queues a script for the next session of the device with this serial number (what an
+    /// ACS keyed by DeviceId does: provisioning per device, zero touch).
+    pub fn script_for(&self, serial_number: &str, requests: Vec<AcsRequest>) {
+        self.lock()
+            .device_scripts
+            .entry(serial_number.to_owned())
+            .or_default()
+            .push_back(requests);
+    }
+
+    /// The sessions of the device with this serial number, so far.
+    pub fn sessions_of(&self, serial_number: &str) -> Vec<SessionLog> {
+        self.lock()
+            .sessions
+            .iter()
+            .filter(|s| s.inform.device_id.serial_number == serial_number)
+            .cloned()
+            .collect()
     }
 
     /// Serves `bytes` at `path` to GET requests (for Download).
@@ -422,7 +444,13 @@ async fn handle(
     {
         st.next_cookie += 1;
         let cookie = format!("s{}", st.next_cookie);
-        let script = st.scripts.pop_front().unwrap_or_default();
+        let serial = inform.device_id.serial_number.clone();
+        let script = st
+            .device_scripts
+            .get_mut(&serial)
+            .and_then(VecDeque::pop_front)
+            .or_else(|| st.scripts.pop_front())
+            .unwrap_or_default();
         st.sessions.push(SessionLog {
             inform,
             ns,

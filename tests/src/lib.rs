@@ -9,6 +9,7 @@ pub mod frames;
 pub mod http;
 pub mod nat;
 pub mod netns;
+pub mod provision;
 pub mod topology;
 pub mod traffic;
 /// Raw frames on an interface (the slow path's packet socket).

@@ -3,11 +3,18 @@
 //!
 //! ```text
 //!  home i (hI, DHCP client) -- BRG i br0 [lan0, uplink] -- access br0 -- acc0 vG core0 -- up0 internet
-//!     uplink: lsl0 + brgd's tc tagger (802.1Q / QinQ), or vxlan0 over lsl0 (VXLAN)
+//!     uplink: lsl0 + brgd's tc tagger (802.1Q / QinQ), or vx1-1 over lsl0 (VXLAN)
+//!  BRG i mgmt0 -- mgmt br0 -- the ACS (10.254.0.1:7547)
 //! ```
 //!
+//! Zero touch: each BRG starts `brgd` with nothing but the ACS's URL and its ports; its first
+//! Inform (0 BOOTSTRAP) gets the whole bridge and LSL configuration pushed by the ACS
+//! ([`crate::provision`]), which brgd applies to Linux. The vG knows the homes from its
+//! configuration file.
+//!
 //! Addresses: every home's LAN is 192.168.1.0/24 with gateway .1 (homes overlap); the vG's
-//! VTEP is 10.255.0.1/16 on acc0, BRG i's VTEP 10.255.1.i; the core link is 10.99.0.0/24;
+//! VTEP is 10.255.0.1/16 on acc0, BRG i's VTEP 10.255.1.i; the management network is
+//! 10.254.0.0/16 (the ACS .0.1, BRG i 10.254.1.i); the core link is 10.99.0.0/24;
 //! the internet's servers are 203.0.113.5 and .6 (a second address for STUN); the public
 //! pool is 198.51.100.0/28.
 
@@ -19,7 +26,13 @@ use std::{
     time::Duration,
 };
 
-use crate::{Netns, NsProcess, bin, netns::veth, vgd, wait_until_some};
+use crate::{
+    Netns, NsProcess,
+    acs::{Acs, AcsConfig},
+    bin,
+    netns::veth,
+    provision, vgd, wait_until_some,
+};
 
 /// The vG's VTEP address.
 pub const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 1);
@@ -31,6 +44,10 @@ pub const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
 pub const SERVER2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 6);
 /// The public pool.
 pub const PUBLIC_POOL: &str = "198.51.100.0/28";
+/// The ACS on the management network.
+pub const ACS_ADDR: Ipv4Addr = Ipv4Addr::new(10, 254, 0, 1);
+/// The ACS's port (TR-069's registered port).
+pub const ACS_PORT: u16 = 7547;
 
 /// A home's LSL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +121,7 @@ pub struct Home {
     pub host: Netns,
     /// The BRG namespace.
     pub brg: Netns,
-    /// brgd (VLAN and QinQ homes).
+    /// brgd, provisioned by the ACS.
     pub brgd: Option<NsProcess>,
     /// The BRG's VTEP (VXLAN homes).
     pub brg_vtep: Ipv4Addr,
@@ -119,6 +136,11 @@ impl Home {
     /// The LSL's text form.
     pub fn lsl_text(&self) -> String {
         self.spec.lsl.text(self.brg_vtep)
+    }
+
+    /// brgd's serial number (what the ACS knows it by).
+    pub fn serial(&self) -> String {
+        format!("BRG{:04}", self.spec.id)
     }
 
     /// The leased address, once the lease is fully applied: the address on the interface
@@ -167,6 +189,10 @@ pub struct Topology {
     pub vgd: NsProcess,
     /// The homes.
     pub homes: Vec<Home>,
+    /// The ACS (on the management network).
+    pub acs: Acs,
+    /// The management network (a bridge; the ACS listens here).
+    pub mgmt: Netns,
     /// The access network (a bridge).
     pub access: Netns,
     /// The vG.
@@ -257,9 +283,25 @@ impl Topology {
         inet.route_add(PUBLIC_POOL, "10.99.0.1");
         inet.ethtool_k("up0", &["tx", "off", "gro", "on"]);
 
+        // The operator's management network and its ACS.
+        let mgmt = naming.ns("mgmt");
+        mgmt.disable_ipv6();
+        mgmt.ip(&["link", "add", "br0", "type", "bridge"]);
+        mgmt.link_up("br0");
+        mgmt.addr_add("br0", &format!("{ACS_ADDR}/16"));
+        let acs = mgmt.run(|| {
+            Acs::start_at(
+                std::net::SocketAddr::from((ACS_ADDR, ACS_PORT)),
+                AcsConfig::default(),
+            )
+        });
+
         let mut built = Vec::new();
         for spec in homes {
-            built.push(build_home(&naming, &access, *spec));
+            built.push(build_home(&naming, &access, &mgmt, &acs, &dir, *spec));
+        }
+        for home in &mut built {
+            wait_provisioned(home, &acs);
         }
 
         let config = dir.join("vgd.toml");
@@ -269,6 +311,8 @@ impl Topology {
         Topology {
             vgd,
             homes: built,
+            acs,
+            mgmt,
             access,
             vg,
             inet,
@@ -367,7 +411,14 @@ impl Topology {
     }
 }
 
-fn build_home(naming: &Naming, access: &Netns, spec: HomeSpec) -> Home {
+fn build_home(
+    naming: &Naming,
+    access: &Netns,
+    mgmt: &Netns,
+    acs: &Acs,
+    dir: &Path,
+    spec: HomeSpec,
+) -> Home {
     let n = spec.id;
     let host = naming.ns(&format!("home{n}"));
     let brg = naming.ns(&format!("brg{n}"));
@@ -386,32 +437,85 @@ fn build_home(naming: &Naming, access: &Netns, spec: HomeSpec) -> Home {
     access.ethtool_k(&port, &["gro", "on"]);
     brg.ethtool_k("lsl0", &["tx", "off"]);
     let brg_vtep = Ipv4Addr::new(10, 255, 1, n as u8);
-    let brgd = match spec.lsl {
-        HomeLsl::Vxlan(vni) => {
-            vxlan_uplink(&brg, vni, &format!("{brg_vtep}/16"), VG_VTEP);
-            None
-        }
-        HomeLsl::Vlan(_) | HomeLsl::Qinq(..) => {
-            brg.bridge("br0", &["lan0", "lsl0"]);
-            let lsl = spec.lsl.text(brg_vtep);
-            let mut brgd = brg.spawn(
-                "brgd",
-                brg.command(bin("brgd"))
-                    .args(["--uplink", "lsl0", "--lsl", &lsl]),
-            );
-            wait_until_some("brgd to attach its tagger", Duration::from_secs(20), || {
-                brgd.assert_running();
-                brgd.log().contains("LSL tagger attached").then_some(())
-            });
-            Some(brgd)
-        }
-    };
-    Home {
+    if let HomeLsl::Vxlan(_) = spec.lsl {
+        // The BRG's access-side address: the VXLAN underlay towards the vG's VTEP.
+        brg.addr_add("lsl0", &format!("{brg_vtep}/16"));
+        brg.ip(&["link", "set", "lan0", "mtu", "1450"]);
+    }
+    brg.link_up("lan0");
+    brg.link_up("lsl0");
+
+    // The management interface, outside the subscriber bridge.
+    let mport = format!("m{n}");
+    veth(&brg, "mgmt0", mgmt, &mport);
+    mgmt.ip(&["link", "set", &mport, "master", "br0"]);
+    let mgmt_ip = Ipv4Addr::new(10, 254, 1, n as u8);
+    brg.addr_add("mgmt0", &format!("{mgmt_ip}/16"));
+
+    let home = Home {
         spec,
         host,
         brg,
-        brgd,
+        brgd: None,
         brg_vtep,
+    };
+    // Zero touch: the ACS has this BRG's provisioning ready before it first calls in.
+    acs.script_for(&home.serial(), provision::brg_script(spec.lsl, VG_VTEP));
+    let state = dir.join(format!("brgd-{n}"));
+    let brgd = home.brg.spawn(
+        "brgd",
+        home.brg
+            .command(bin("brgd"))
+            .arg("--acs-url")
+            .arg(format!("http://{ACS_ADDR}:{ACS_PORT}/acs"))
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["--interface", "lan0", "--interface", "lsl0"])
+            .args(["--mgmt-interface", "mgmt0"])
+            .arg("--cr-listen")
+            .arg(format!("{mgmt_ip}:7547"))
+            .args(["--serial-number", &home.serial()]),
+    );
+    Home {
+        brgd: Some(brgd),
+        ..home
+    }
+}
+
+/// Waits until the ACS provisioned `home`'s BRG and its bridge joins the LAN port and the
+/// LSL in Linux; on a timeout, panics with brgd's log and what the ACS heard.
+fn wait_provisioned(home: &mut Home, acs: &Acs) {
+    let uplink = match home.spec.lsl {
+        HomeLsl::Vxlan(_) => "vx1-1",
+        HomeLsl::Vlan(_) | HomeLsl::Qinq(..) => "lsl0",
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (serial, lsl, id) = (home.serial(), home.lsl_text(), home.spec.id);
+    let brgd = home.brgd.as_mut().expect("brgd started");
+    loop {
+        brgd.assert_running();
+        let out = home.brg.ip(&["-o", "link", "show", "master", "br0"]);
+        let members = String::from_utf8_lossy(&out.stdout).into_owned();
+        let has = |dev: &str| {
+            members.contains(&format!(" {dev}:")) || members.contains(&format!(" {dev}@"))
+        };
+        if has("lan0") && has(uplink) {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            let answers: Vec<String> = acs
+                .sessions_of(&serial)
+                .iter()
+                .flat_map(|s| s.answers.iter().map(|a| format!("{:?}", a.body)))
+                .collect();
+            panic!(
+                "BRG {} ({}) not provisioned after 60 s; bridge members: {members}\nACS got: {answers:#?}\nbrgd:\n{}",
+                id,
+                lsl,
+                brgd.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -97,6 +97,8 @@ impl Brgd {
             .arg("--cr-listen")
             .arg(format!("127.0.0.1:{}", self.cr_port))
             .args(["--log", "debug", "--serial-number", "TEST0001"])
+            // These tests run on the host's loopback: the TR-069 side only, the box alone.
+            .args(["--apply", "log"])
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

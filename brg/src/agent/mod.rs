@@ -108,6 +108,9 @@ pub struct AgentConfig {
     pub download_max_bytes: u64,
     /// Timeout of one HTTP request to the ACS.
     pub request_timeout: Duration,
+    /// The BRG's Ethernet ports, listed in `Device.Ethernet.Interface` in this order (the
+    /// ACS names them in `LowerLayers`).
+    pub interfaces: Vec<String>,
     /// `Device.DeviceInfo`.
     pub identity: Identity,
 }
@@ -150,6 +153,10 @@ impl<B: Backend> Backend for AgentBackend<B> {
 
     fn apply(&mut self, view: &View<'_>, changes: &[Change]) -> Result<Status, Fault> {
         self.inner.apply(view, changes)
+    }
+
+    fn restored(&self, view: &View<'_>) {
+        self.inner.restored(view);
     }
 }
 
@@ -302,6 +309,7 @@ impl<B: Backend> Agent<B> {
         }
         agent.model.clear_value_changes();
         agent.apply_local_settings(None, true);
+        agent.device_reset();
         if previous.is_none() {
             // Nothing to compare with: the first values are not changes.
             agent.model.clear_value_changes();
@@ -318,6 +326,19 @@ impl<B: Backend> Agent<B> {
             tracing::warn!("no ACS URL (--acs-url or ManagementServer.URL): no sessions");
         }
         Ok(agent)
+    }
+
+    /// After the tree was replaced wholesale (restored, factory defaults): the port
+    /// inventory and the interface stack are put back, and the backend applies the tree.
+    fn device_reset(&mut self) {
+        let ports: Vec<&str> = self.config.interfaces.iter().map(String::as_str).collect();
+        if let Err(e) = crate::apply::inventory(&mut self.model, &ports) {
+            tracing::error!("listing the Ethernet ports in the model: {e}");
+        }
+        if let Err(e) = crate::apply::publish_interface_stack(&mut self.model) {
+            tracing::warn!("publishing the interface stack: {e}");
+        }
+        self.model.backend().restored(&self.model.view());
     }
 
     /// The model (for inspection).
@@ -773,6 +794,7 @@ impl<B: Backend> Agent<B> {
             Action::FactoryReset => {
                 tracing::info!("FactoryReset: restoring the factory defaults");
                 load_factory_defaults(&mut self.model, self.config.factory_defaults.as_deref());
+                self.device_reset();
                 self.apply_local_settings(None, true);
                 self.model.clear_value_changes();
                 self.queue = EventQueue::new();

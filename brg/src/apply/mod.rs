@@ -563,4 +563,10 @@ impl Backend for LinuxApplier {
             }
         }
     }
+
+    fn restored(&self, view: &View<'_>) {
+        if let Err(e) = self.apply_initial(view) {
+            warn!(error = %chain(&e), "applying the stored configuration failed");
+        }
+    }
 }

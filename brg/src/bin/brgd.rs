@@ -12,8 +12,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use brg::agent::{Agent, AgentConfig, Exit, Identity};
 use brg::tagger::{Tagger, Tags};
+use brg::{
+    agent::{Agent, AgentConfig, Exit, Identity},
+    apply::{ApplierConfig, LinuxApplier},
+};
 use clap::{Parser, ValueEnum};
 use cwmp::fault::Fault;
 use cwmp::model::{Backend, Change, View};
@@ -76,6 +79,17 @@ struct Args {
     /// DeviceInfo.ManufacturerOUI (six hex digits).
     #[arg(long, env = "BRGD_OUI", default_value = "00005E")]
     oui: String,
+    /// The BRG's Ethernet ports, in `Device.Ethernet.Interface` order (repeat the flag):
+    /// the LAN ports and the LSL uplink the ACS bridges by `LowerLayers`.
+    #[arg(long = "interface", env = "BRGD_INTERFACES", value_delimiter = ',')]
+    interfaces: Vec<String>,
+    /// The management interface (TR-069's own IP stack): never a bridge member.
+    #[arg(long, env = "BRGD_MGMT_INTERFACE")]
+    mgmt_interface: Option<String>,
+    /// How the TR-181 model reaches the box: `linux` applies it (bridge, vxlan device,
+    /// tagger through rtnetlink); `log` only logs changes (for tests of the TR-069 side).
+    #[arg(long, env = "BRGD_APPLY", value_enum, default_value = "linux")]
+    apply: ApplyMode,
     /// The LSL uplink interface (manual tagger override, with --lsl).
     #[arg(long, env = "BRGD_UPLINK", requires = "lsl")]
     uplink: Option<String>,
@@ -118,17 +132,22 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// The model's backend in brgd today: accepts every change and logs it.
-///
-/// APPLIER PLUG-IN POINT: `brg::apply::LinuxApplier` (bridge, vxlan device, tagger driven by
-/// the TR-181 Bridging/Ethernet/VXLAN objects) replaces this type in [`backend`]; nothing
-/// else in brgd changes, the agent is generic over `cwmp::model::Backend`.
+/// How the model is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ApplyMode {
+    /// To Linux (`brg::apply::LinuxApplier`).
+    Linux,
+    /// Changes are logged, the box is left alone.
+    Log,
+}
+
+/// A backend that accepts every change and logs it (`--apply log`).
 #[derive(Debug, Default)]
 struct LoggingBackend;
 
 impl Backend for LoggingBackend {
     fn read(&self, param: cwmp::model::PathRef<'_>) -> Result<cwmp::model::Value, Fault> {
-        // The `LastChange` counters of interfaces: nothing is applied yet, so nothing changed.
+        // The `LastChange` counters of interfaces: nothing is applied, so nothing changed.
         if param.path.ends_with(".LastChange") {
             return Ok(cwmp::model::Value::Unsigned(0));
         }
@@ -137,15 +156,60 @@ impl Backend for LoggingBackend {
 
     fn apply(&mut self, _view: &View<'_>, changes: &[Change]) -> Result<Status, Fault> {
         for change in changes {
-            info!(path = %change.path, change = ?change.kind, "model change (not applied: no applier yet)");
+            info!(path = %change.path, change = ?change.kind, "model change (--apply log: not applied)");
         }
         Ok(Status::Applied)
     }
 }
 
-/// The single place where the Linux applier is plugged in (see [`LoggingBackend`]).
-fn backend() -> impl Backend {
-    LoggingBackend
+/// The model's backend: the Linux applier, or the logging one.
+enum BrgBackend {
+    Linux(LinuxApplier),
+    Log(LoggingBackend),
+}
+
+impl Backend for BrgBackend {
+    fn read(&self, param: cwmp::model::PathRef<'_>) -> Result<cwmp::model::Value, Fault> {
+        match self {
+            BrgBackend::Linux(b) => b.read(param),
+            BrgBackend::Log(b) => b.read(param),
+        }
+    }
+
+    fn validate(&self, view: &View<'_>, changes: &[Change]) -> Result<(), Fault> {
+        match self {
+            BrgBackend::Linux(b) => b.validate(view, changes),
+            BrgBackend::Log(b) => b.validate(view, changes),
+        }
+    }
+
+    fn apply(&mut self, view: &View<'_>, changes: &[Change]) -> Result<Status, Fault> {
+        match self {
+            BrgBackend::Linux(b) => b.apply(view, changes),
+            BrgBackend::Log(b) => b.apply(view, changes),
+        }
+    }
+
+    fn restored(&self, view: &View<'_>) {
+        match self {
+            BrgBackend::Linux(b) => b.restored(view),
+            BrgBackend::Log(b) => b.restored(view),
+        }
+    }
+}
+
+fn backend(args: &Args, state_dir: &std::path::Path) -> anyhow::Result<BrgBackend> {
+    Ok(match args.apply {
+        ApplyMode::Log => BrgBackend::Log(LoggingBackend),
+        ApplyMode::Linux => {
+            let applier = LinuxApplier::new(ApplierConfig {
+                state_dir: Some(state_dir.join("applier")),
+                protected: args.mgmt_interface.iter().cloned().collect(),
+            })
+            .context("starting the Linux applier (rtnetlink)")?;
+            BrgBackend::Linux(applier)
+        }
+    })
 }
 
 fn serial_number() -> String {
@@ -185,10 +249,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         hardware_version: std::env::consts::ARCH.to_owned(),
         software_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/var/lib/brgd"));
+    let backend = backend(&args, &state_dir)?;
     let config = AgentConfig {
-        state_dir: args
-            .state_dir
-            .unwrap_or_else(|| PathBuf::from("/var/lib/brgd")),
+        state_dir,
+        interfaces: args.interfaces,
         factory_defaults: args.factory_defaults,
         acs_url: args.acs_url,
         acs_username: args.acs_username,
@@ -203,7 +271,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         identity,
     };
     let cancel = CancellationToken::new();
-    let agent = Agent::new(config, backend(), cancel.clone()).await?;
+    let agent = Agent::new(config, backend, cancel.clone()).await?;
     if let Some(addr) = agent.cr_addr() {
         info!(%addr, "brgd ready");
     }

@@ -128,6 +128,13 @@ pub trait Backend {
         let _ = (view, changes);
         Ok(Status::Applied)
     }
+
+    /// The whole tree was replaced without a change set (restored from storage at start,
+    /// or reset to factory defaults): bring the device in line with `view`, as far as it
+    /// can be applied. Nothing is refused here; problems are the backend's to report.
+    fn restored(&self, view: &View<'_>) {
+        let _ = view;
+    }
 }
 
 /// A backend that owns nothing: no live parameters, every change accepted.

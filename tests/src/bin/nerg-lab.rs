@@ -9,7 +9,8 @@
 //! iperf3 TCP test and asks Debian's STUN client what NAT it is behind (endpoint-independent
 //! mapping and hairpinning expected); the lab prints a status table and a PASS/FAIL line per
 //! check, and exits non-zero if any home fails.
-//! Not yet in the lab: the test ACS and TR-069 zero-touch (the BRG issue).
+//! Zero touch: every BRG starts `brgd` with only the ACS's URL; the lab's ACS (on a
+//! management network) pushes its bridge and LSL over TR-069 on its first Inform.
 
 use std::{process::ExitCode, time::Duration};
 
@@ -147,7 +148,7 @@ fn up(args: &Args) -> anyhow::Result<bool> {
     }
     down()?;
     eprintln!("==> lab: {} homes, LSL {:?}", args.homes, args.lsl);
-    progress("internet, vG (vgd), access network and the homes' BRGs");
+    progress("internet, vG (vgd), access network, ACS; BRGs provisioned over TR-069 (zero touch)");
     let topo = Topology::build(Naming::Fixed(NS_PREFIX.into()), &specs(args), INSTANCE);
 
     progress("servers on the internet: web (busybox httpd), iperf3, STUN (stund)");
@@ -259,12 +260,36 @@ fn up(args: &Args) -> anyhow::Result<bool> {
     Ok(all_ok)
 }
 
+/// What the ACS knows of a BRG: its sessions, and whether provisioning went through.
+fn brg_state(topo: &Topology, home: &nerg_tests::topology::Home) -> String {
+    let sessions = topo.acs.sessions_of(&home.serial());
+    let Some(first) = sessions.first() else {
+        return "no Inform".to_owned();
+    };
+    let faulted = first
+        .answers
+        .iter()
+        .any(|a| matches!(a.body, cwmp::soap::Body::Fault(_)));
+    let state = if first.ended && !faulted {
+        "provisioned"
+    } else {
+        "FAULT"
+    };
+    let n = sessions.len();
+    format!(
+        "{} {state} ({n} session{})",
+        home.serial(),
+        if n == 1 { "" } else { "s" }
+    )
+}
+
 fn print_table(topo: &Topology, statuses: &[Status], counters: &Counters) {
     println!();
     println!(
-        "{:<5} {:<26} {:<9} {:<15} {:<24} {:>9} {:>9} {:>10}  STUN",
+        "{:<5} {:<26} {:<32} {:<9} {:<15} {:<24} {:>9} {:>9} {:>10}  STUN",
         "HOME",
         "LSL",
+        "BRG (TR-069)",
         "CLIENT",
         "LEASE",
         "PUBLIC ADDRESS:PORTS",
@@ -291,9 +316,10 @@ fn print_table(topo: &Topology, statuses: &[Status], counters: &Counters) {
             .map_or("-".to_owned(), |r| format!("{r:.0}"));
         let stun = s.stun.as_deref().unwrap_or("-");
         println!(
-            "{:<5} {:<26} {:<9} {:<15} {:<24} {:>9} {:>9} {:>10}  {}",
+            "{:<5} {:<26} {:<32} {:<9} {:<15} {:<24} {:>9} {:>9} {:>10}  {}",
             home.spec.id,
             home.lsl_text(),
+            brg_state(topo, home),
             home.spec.client.name(),
             lease,
             public,
