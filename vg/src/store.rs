@@ -107,7 +107,7 @@ pub struct StoredState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SubscriberOp {
     /// Insert or replace a home.
-    Put(StoredSubscriber),
+    Put(Box<StoredSubscriber>),
     /// Delete a home with everything it had: its leases and its NAT assignment.
     Remove(u32),
     /// Insert or replace a home's NAT assignment.
@@ -319,7 +319,7 @@ impl SubscriberStore for MemorySubscriberStore {
         for op in ops {
             match op {
                 SubscriberOp::Put(s) => {
-                    st.subscribers.insert(s.subscriber.id, s.clone());
+                    st.subscribers.insert(s.subscriber.id, (**s).clone());
                 }
                 SubscriberOp::Remove(id) => {
                     st.subscribers.remove(id);
@@ -493,8 +493,8 @@ mod tests {
             store.put(&record(2, 100)).unwrap();
             store
                 .commit(&[
-                    SubscriberOp::Put(home(1, "vlan:1")),
-                    SubscriberOp::Put(home(2, "vlan:2")),
+                    SubscriberOp::Put(Box::new(home(1, "vlan:1"))),
+                    SubscriberOp::Put(Box::new(home(2, "vlan:2"))),
                     SubscriberOp::PutNat(1, nat.clone()),
                     SubscriberOp::PutNat(2, nat.clone()),
                     SubscriberOp::PutHeld(held),

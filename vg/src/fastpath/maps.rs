@@ -568,9 +568,39 @@ impl PinnedMaps {
         }
     }
 
-    /// Removes home `sub`'s NAT mappings (both directions; `dynamic_only` keeps its static
-    /// port forwards) and the tombstones on `public_ip`'s ports in `ports` (its released
-    /// blocks). One pass over each table; returns how many mappings went.
+    /// Removes the static mappings whose forward key is not in `keep` (port forwards no
+    /// home has any more); returns how many went.
+    pub fn remove_static_except(
+        &mut self,
+        keep: &std::collections::HashSet<NatFwdKey>,
+    ) -> Result<usize, FastPathError> {
+        let stale: Vec<(NatFwdKey, NatMapping)> = self
+            .fwd
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(k, m)| m.flags & nerg_abi::nat_flags::STATIC != 0 && !keep.contains(k))
+            .collect();
+        for (k, m) in &stale {
+            let rev_key = NatRevKey {
+                pub_ip: m.pub_ip,
+                pub_port: m.pub_port,
+                proto: k.proto,
+                _pad: 0,
+            };
+            erase_static(
+                &mut self.fwd,
+                &mut self.rev,
+                &StaticMapping {
+                    fwd_key: *k,
+                    rev_key,
+                },
+            )?;
+        }
+        Ok(stale.len())
+    }
+
+    /// Removes home `sub`'s NAT mappings, both directions (`dynamic_only` keeps its static
+    /// port forwards). One pass over the forward table; returns how many went.
     pub fn remove_nat_of(
         &mut self,
         sub: SubscriberId,
