@@ -668,6 +668,23 @@ fn homes_and_blocks_survive_a_restart() {
         Ipv4Addr::from(rec.public_ip.to_ne_bytes()),
         Ipv4Addr::new(198, 51, 100, 9)
     );
+    // A bigger pool (the operator adds addresses): every home keeps its address and blocks.
+    topo.vgd.terminate(Duration::from_secs(10));
+    let text = std::fs::read_to_string(&config).expect("config");
+    let grown = text.replace(
+        "pool = [\"198.51.100.0/28\"]",
+        "pool = [\"198.51.100.0/28\", \"198.51.100.64/27\"]",
+    );
+    assert_ne!(grown, text, "the topology's pool line moved");
+    std::fs::write(&config, grown).expect("config");
+    topo.vgd =
+        vgd::start_with_config_and_core(&topo.vg, "acc0", Some("core0"), &instance, Some(&config));
+    let (_, after) = api(&topo.vg, "GET", "/api/v1/nat/blocks", None);
+    assert_eq!(
+        strip(&json(&after)),
+        strip(&before),
+        "blocks changed when the pool grew"
+    );
     // No block was logged twice: one alloc per block, no release.
     let log = std::fs::read_to_string(vgd::state_dir(&instance).join("nat-blocks.log"))
         .expect("block log");
@@ -682,4 +699,139 @@ fn homes_and_blocks_survive_a_restart() {
         0,
         "{log}"
     );
+}
+
+/// Homes in the provisioning benchmark (the benchmark issue's target: 100,000 in <= 10 s).
+const BULK_HOMES: u32 = 100_000;
+
+#[test]
+fn a_bulk_call_provisions_100k_homes() {
+    nerg_tests::require_root();
+    let vg_ns = nerg_tests::Netns::new("apibulk-vg");
+    let peer = nerg_tests::Netns::new("apibulk-brg");
+    vg_ns.disable_ipv6();
+    nerg_tests::netns::veth(&vg_ns, "acc0", &peer, "lsl0");
+    let pins = nerg_tests::PinDir::new("apibulk");
+    // A /19 of public addresses: 8190 * 126 blocks of 512 ports, room for every home.
+    let config = std::env::temp_dir().join(format!("{}.toml", pins.instance()));
+    std::fs::write(
+        &config,
+        "[nat]\npool = [\"100.64.0.0/19\"]\nblock_size = 512\n",
+    )
+    .expect("config");
+    let mut vgd = vgd::start_with_config(&vg_ns, "acc0", pins.instance(), Some(&config));
+    let _ = std::fs::remove_file(&config);
+
+    let mut body = String::from(r#"{"subscribers": ["#);
+    for id in 1..=BULK_HOMES {
+        if id > 1 {
+            body.push(',');
+        }
+        let (s, c) = (id / 4000 + 1, id % 4000 + 1);
+        body.push_str(&format!(r#"{{"id":{id},"lsl":"qinq:{s}.{c}"}}"#));
+    }
+    body.push_str("]}");
+    let started = std::time::Instant::now();
+    let (code, answer) = api(&vg_ns, "POST", "/api/v1/subscribers/bulk", Some(&body));
+    let took = started.elapsed();
+    assert_eq!(code, 201, "{answer}\n{}", vgd.log());
+    assert_eq!(json(&answer)["created"], BULK_HOMES);
+    eprintln!(
+        "provisioned {BULK_HOMES} homes through the API in {:.2} s",
+        took.as_secs_f64()
+    );
+    for line in vgd.log().lines().filter(|l| l.contains("homes created")) {
+        eprintln!("{line}");
+    }
+    // Every home is in the fast path (spot checks at both ends and in the middle).
+    let counters = vg::fastpath::Counters::open(pins.path()).expect("counters");
+    for id in [1, BULK_HOMES / 2, BULK_HOMES] {
+        let rec = counters.subscriber(id).expect("slot");
+        assert_eq!(rec.flags & nerg_abi::sub_flags::ACTIVE, 1, "home {id}");
+        assert_eq!(rec.block_count, 1, "home {id}");
+    }
+    let m = vgd::metrics(&vg_ns);
+    assert_eq!(
+        http::metric_sum(&m, "vg_subscribers", &[]),
+        u64::from(BULK_HOMES)
+    );
+    // Durable single-item calls stay fast with that many homes.
+    let started = std::time::Instant::now();
+    let (code, body) = api(
+        &vg_ns,
+        "POST",
+        "/api/v1/subscribers",
+        Some(r#"{"id": 131000, "lsl": "vlan:7"}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    let one = started.elapsed();
+    eprintln!("one more home: {:.1} ms", one.as_secs_f64() * 1e3);
+    assert!(
+        one < Duration::from_secs(1),
+        "a single create took {one:?} with {BULK_HOMES} homes"
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "provisioning {BULK_HOMES} homes took {took:?}"
+    );
+    vgd.assert_running();
+}
+
+#[test]
+fn a_dhcp_flood_from_one_home_does_not_starve_another() {
+    let instance = nerg_tests::netns::unique_name("apiflood");
+    let mut topo = Topology::build(
+        Naming::Test("apiflood".into()),
+        &[home(1, HomeLsl::Vlan(101)), home(2, HomeLsl::Vlan(102))],
+        &instance,
+    );
+    // Home 1's host floods DISCOVERs (new MAC each) for 4 s, through its BRG's tagger.
+    let iface = topo.homes[0].iface();
+    let flood = topo.homes[0].host.spawn_thread(move || {
+        let sock = nerg_tests::raw::RawSocket::bind(&iface).expect("raw socket");
+        let until = std::time::Instant::now() + Duration::from_secs(4);
+        let mut sent = 0u32;
+        while std::time::Instant::now() < until {
+            let b = sent.to_be_bytes();
+            let frame = nerg_tests::frames::dhcp_discover([0x02, 0xee, b[0], b[1], b[2], b[3]]);
+            if sock.send(&frame).is_ok() {
+                sent += 1;
+            }
+        }
+        sent
+    });
+    // Home 2's real client gets its lease meanwhile.
+    wait_until(
+        "the flood to be rate limited",
+        Duration::from_secs(10),
+        || {
+            http::metric_sum(
+                &vgd::metrics(&topo.vg),
+                "vg_slowpath_frames_total",
+                &[("outcome", "ignored"), ("detail", "rate_limited")],
+            ) > 0
+        },
+    );
+    let started = std::time::Instant::now();
+    let both = topo.dhcp(Duration::from_secs(30));
+    let lease2 = both[1]
+        .as_ref()
+        .unwrap_or_else(|out| panic!("home 2 got no lease during home 1's flood:\n{out}"));
+    let sent = flood.join().expect("flood thread");
+    assert!(sent > 1000, "the flood sent only {sent} frames");
+    eprintln!(
+        "home 2 leased {lease2} in {:.1} s during a flood of {sent} DISCOVERs from home 1",
+        started.elapsed().as_secs_f64()
+    );
+    let m = vgd::metrics(&topo.vg);
+    let limited = http::metric_sum(
+        &m,
+        "vg_slowpath_frames_total",
+        &[("outcome", "ignored"), ("detail", "rate_limited")],
+    );
+    assert!(
+        limited > u64::from(sent) / 2,
+        "only {limited} of {sent} flood frames were rate limited"
+    );
+    topo.vgd.assert_running();
 }

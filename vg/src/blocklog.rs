@@ -8,8 +8,8 @@
 //! ```
 //!
 //! A release carries the start time of the allocation it ends, so that each release line
-//! alone says who held which ports when. Each record also goes to the `tracing` log under
-//! [`crate::nat::LOG_TARGET`] in the allocator's text form.
+//! alone says who held which ports when. Without a file (`BlockLog::disabled`), records go
+//! to the `tracing` log under [`crate::nat::LOG_TARGET`] in the allocator's text form.
 
 use std::{
     fs::{File, OpenOptions},
@@ -97,9 +97,10 @@ impl BlockLog {
     }
 
     /// Writes one record (buffered: call [`BlockLog::flush`] at the end of the operation).
+    /// Without a file, the record goes to the `tracing` log instead.
     pub fn write(&mut self, ev: &BlockEvent, start: Option<UnixTime>) {
-        ev.log();
         let Some((path, out)) = &mut self.out else {
+            ev.log();
             return;
         };
         let record = BlockRecord::new(ev, start);

@@ -10,6 +10,7 @@
 //! vtep = "10.0.0.1"             # the vG's VXLAN VTEP address; VXLAN LSLs need it
 //! vxlan_port = 4789
 //! stag_tpids = [0x88a8, 0x9100] # outer TPIDs accepted on QinQ LSLs (default: 88a8 9100 8100)
+//! tcp_mss_clamp = 1400          # default MSS clamp for every home (default: 1410 for VXLAN homes, off for the others)
 //!
 //! [[subscriber]]
 //! id = 1                        # 1 ..= 131071: the home's slot in the fast path
@@ -17,6 +18,9 @@
 //! gateway = "192.168.1.1/24"    # the home's gateway address and LAN prefix (homes may overlap)
 //! hosts = [{ ip = "192.168.1.10", mac = "02:00:00:00:01:0a" }]   # static hosts
 //! dhcp = { dns_servers = ["192.0.2.53"], reservations = [...] }    # this home's overrides
+//! nat = { public_ip = "198.51.100.7", blocks = 2, session_limit = 4000, filtering = "address-and-port-dependent" }
+//! port_forwards = [{ proto = "tcp", public_port = 1600, private_ip = "192.168.1.10", private_port = 22 }]
+//! tcp_mss = 1400                # this home's MSS clamp (0 = off)
 //!
 //! [dhcp]                        # defaults for every home's DHCP server (vg::dhcp)
 //! dns_servers = ["192.0.2.53"]
@@ -28,7 +32,11 @@
 //! ```
 //!
 //! A home's DHCP prefix and gateway are its `gateway`; a VXLAN home's DHCP MTU defaults to
-//! 1450 (1500 less VXLAN's 50 bytes).
+//! 1450 (1500 less VXLAN's 50 bytes). Its NAT policy fields default to the `[nat]` section;
+//! a port forward's public port must be in one of the home's port blocks (checked when the
+//! blocks are allocated: a file forward outside them is skipped with an error at start, an
+//! API one is refused). The same `[[subscriber]]` fields, as JSON, are the REST API's body
+//! ([`SubscriberFile`]).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -847,6 +855,93 @@ mod tests {
         assert!(e.contains("fastpath.stag_tpids = 0x0800"), "{e}");
         let e = err("[fastpath]\nbogus = 1\n");
         assert!(e.contains("unknown field `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn nat_policy_forwards_and_mss_are_checked() {
+        let nat = "[nat]\npool = [\"198.51.100.0/28\"]\n";
+        let c = Config::from_toml(&format!(
+            "[fastpath]\nvtep = \"10.0.0.1\"\n{nat}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n\
+             nat = {{ public_ip = \"198.51.100.3\", blocks = 2, filtering = \"address-and-port-dependent\" }}\n\
+             port_forwards = [{{ proto = \"tcp\", public_port = 1100, private_ip = \"192.168.1.10\", private_port = 22 }}]\n\
+             [[subscriber]]\nid = 2\nlsl = \"vxlan:5@10.0.0.2\"\n\
+             [[subscriber]]\nid = 3\nlsl = \"vlan:3\"\ntcp_mss = 0\n"
+        ))
+        .unwrap();
+        let s1 = &c.subscribers[&1];
+        assert_eq!(s1.nat.blocks, Some(2));
+        assert_eq!(s1.nat.filtering, Some(Filtering::AddressAndPortDependent));
+        assert_eq!(s1.port_forwards[&(Proto::Tcp, 1100)].private_port, 22);
+        assert_eq!(s1.tcp_mss, 0, "no clamp on a VLAN home by default");
+        assert_eq!(c.subscribers[&2].tcp_mss, VXLAN_HOME_MSS);
+        assert_eq!(c.subscribers[&3].tcp_mss, 0);
+        // The file form is kept as written, for the store and the API.
+        assert_eq!(c.files[&1].nat.as_ref().unwrap().blocks, Some(2));
+
+        let e = err(&format!(
+            "{nat}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nnat = {{ public_ip = \"192.0.2.1\" }}\n"
+        ));
+        assert!(
+            e.contains("subscriber[0].nat.public_ip = 192.0.2.1: not in nat.pool"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{nat}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nnat = {{ blocks = 9 }}\n"
+        ));
+        assert!(
+            e.contains("subscriber[0].nat.blocks = 9: must be in 1..=4"),
+            "{e}"
+        );
+        let e = err("[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nnat = { blocks = 1 }\n");
+        assert!(e.contains("need a [nat] section"), "{e}");
+        let fwd = |ip: &str, pp: u16| {
+            format!(
+                "{nat}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nport_forwards = [\
+                 {{ proto = \"udp\", public_port = 2000, private_ip = \"{ip}\", private_port = {pp} }}]\n"
+            )
+        };
+        let e = err(&fwd("192.168.1.1", 53));
+        assert!(
+            e.contains("subscriber[0].port_forwards[0].private_ip = 192.168.1.1"),
+            "{e}"
+        );
+        let e = err(&fwd("192.168.1.9", 0));
+        assert!(
+            e.contains("port_forwards[0].private_port = 0: port 0"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{nat}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nport_forwards = [\
+             {{ proto = \"udp\", public_port = 2000, private_ip = \"192.168.1.9\", private_port = 1 }},\
+             {{ proto = \"udp\", public_port = 2000, private_ip = \"192.168.1.8\", private_port = 2 }}]\n"
+        ));
+        assert!(e.contains("udp port 2000 is forwarded twice"), "{e}");
+        let e = err("[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\ntcp_mss = 100\n");
+        assert!(
+            e.contains("subscriber[0].tcp_mss = 100: 0 (off) or 536..=9000"),
+            "{e}"
+        );
+        let e = err("[fastpath]\ntcp_mss_clamp = 10\n");
+        assert!(e.contains("fastpath.tcp_mss_clamp = 10"), "{e}");
+    }
+
+    #[test]
+    fn api_bodies_use_the_same_checks_with_their_own_keys() {
+        let c = Config::from_toml("[fastpath]\ntcp_mss_clamp = 1300\n").unwrap();
+        let body: SubscriberFile = serde_json::from_str(r#"{"id": 4, "lsl": "qinq:2.4"}"#).unwrap();
+        let sub = c.subscriber(body).unwrap();
+        assert_eq!(sub.tcp_mss, 1300, "the [fastpath] default applies");
+        let body: SubscriberFile =
+            serde_json::from_str(r#"{"id": 4, "lsl": "vxlan:9@10.0.0.9"}"#).unwrap();
+        let e = c.subscriber(body).unwrap_err().to_string();
+        assert!(
+            e.contains("subscriber.lsl") && e.contains("needs fastpath.vtep"),
+            "{e}"
+        );
+        let e = serde_json::from_str::<SubscriberFile>(r#"{"id": 4, "lsl": "vlan:4", "x": 1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `x`"), "{e}");
     }
 
     #[test]

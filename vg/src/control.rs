@@ -336,6 +336,13 @@ impl Control {
                     released.push((*id, n.clone()));
                 }
             }
+            // A block is handed out again only after its hold-down ended, so held records
+            // are never removed when a block is taken: expired ones are purged here.
+            for h in &stored.held {
+                if h.until <= now {
+                    ops.push(SubscriberOp::RemoveHeld(h.address, h.first_port));
+                }
+            }
             if same_geometry {
                 snapshot.held = stored
                     .held
@@ -344,7 +351,16 @@ impl Control {
                     .copied()
                     .collect();
             }
-            let mut alloc = match BlockAllocator::restore(&nat_cfg, &snapshot, now) {
+            let restored = BlockAllocator::restore(&nat_cfg, &snapshot, now).or_else(|err| {
+                // Hold-downs only protect released ports: without them, homes keep theirs.
+                tracing::warn!(error = %err, "stored hold-downs do not fit; restoring without them");
+                let bare = Snapshot {
+                    held: Vec::new(),
+                    ..snapshot.clone()
+                };
+                BlockAllocator::restore(&nat_cfg, &bare, now)
+            });
+            let mut alloc = match restored {
                 Ok(a) => a,
                 Err(err) => {
                     tracing::error!(error = %err, "stored NAT blocks cannot be restored: every home gets new blocks");
@@ -507,7 +523,6 @@ impl Control {
                         .entry(id)
                         .or_default()
                         .insert(ev.first_port, ev.time);
-                    ops.push(SubscriberOp::RemoveHeld(ev.address, ev.first_port));
                     self.log.write(ev, None);
                 }
                 BlockAction::Release => {
@@ -555,6 +570,7 @@ impl Control {
         now: UnixTime,
     ) -> Result<usize, ControlError> {
         // Validate everything before changing anything.
+        let t0 = std::time::Instant::now();
         let mut subs = Vec::with_capacity(files.len());
         let mut new_ids = std::collections::HashSet::new();
         let mut new_lsls = HashMap::new();
@@ -586,6 +602,7 @@ impl Control {
             new_lsls.insert(sub.lsl, sub.id);
             subs.push((file, sub));
         }
+        let t_valid = t0.elapsed();
         // NAT: allocate, reserve forwards; undo everything on the first failure.
         let mut ops = Vec::with_capacity(subs.len() * 2);
         let mut events = Vec::new();
@@ -638,7 +655,6 @@ impl Control {
                 .entry(ev.subscriber.0)
                 .or_default()
                 .insert(ev.first_port, ev.time);
-            ops.push(SubscriberOp::RemoveHeld(ev.address, ev.first_port));
         }
         if let Some(alloc) = &self.alloc {
             for (_, sub) in &subs {
@@ -647,6 +663,7 @@ impl Control {
                 }
             }
         }
+        let t_nat = t0.elapsed();
         if let Err(err) = self.store.commit(&ops) {
             if let Some(alloc) = self.alloc.as_mut() {
                 for (_, sub) in &subs {
@@ -656,10 +673,12 @@ impl Control {
             }
             return Err(err.into());
         }
+        let t_commit = t0.elapsed();
         for ev in &events {
             self.log.write(ev, None);
         }
         self.log.flush();
+        let t_log = t0.elapsed();
         let n = subs.len();
         let mut first_err = None;
         for (file, sub) in subs {
@@ -671,6 +690,17 @@ impl Control {
             if let Some(slow) = &self.slow {
                 slow.add_home(&sub);
             }
+        }
+        if n > 1 {
+            tracing::info!(
+                homes = n,
+                validate_ms = t_valid.as_millis() as u64,
+                nat_ms = (t_nat - t_valid).as_millis() as u64,
+                commit_ms = (t_commit - t_nat).as_millis() as u64,
+                log_ms = (t_log - t_commit).as_millis() as u64,
+                apply_ms = (t0.elapsed() - t_log).as_millis() as u64,
+                "homes created"
+            );
         }
         match first_err {
             Some(err) => Err(err),
@@ -837,9 +867,7 @@ impl Control {
         let mut event_ops = Vec::new();
         for ev in &events {
             match ev.action {
-                BlockAction::Alloc => {
-                    event_ops.push(SubscriberOp::RemoveHeld(ev.address, ev.first_port));
-                }
+                BlockAction::Alloc => {}
                 BlockAction::Release => {
                     if let Some(secs) = hold {
                         event_ops.push(SubscriberOp::PutHeld(HeldBlock {
@@ -1256,5 +1284,130 @@ fn remove_lsl(maps: &mut PinnedMaps, lsl: &LslId, ifindex: u32) -> Result<(), Fa
         Some(LslKey::Vlan(k)) => maps.remove_vlan_lsl(&k),
         Some(LslKey::Vxlan(k)) => maps.remove_vxlan_lsl(&k),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemorySubscriberStore;
+
+    const NAT: &str = "[nat]\npool = [\"198.51.100.0/30\"]\nblock_size = 4032\n";
+
+    fn file(id: u32, lsl: &str) -> SubscriberFile {
+        serde_json::from_value(serde_json::json!({"id": id, "lsl": lsl})).unwrap()
+    }
+
+    fn api_home(id: u32, lsl: &str) -> SubscriberOp {
+        SubscriberOp::Put(Box::new(StoredSubscriber {
+            source: Source::Api,
+            subscriber: file(id, lsl),
+        }))
+    }
+
+    fn start(toml: &str, store: &Arc<MemorySubscriberStore>) -> Control {
+        let config = Config::from_toml(toml).unwrap();
+        let store: Arc<dyn SubscriberStore> = Arc::clone(store) as _;
+        Control::start(config, store, BlockLog::disabled(), 1, UnixTime(1_000)).unwrap()
+    }
+
+    #[test]
+    fn the_file_wins_and_api_homes_come_back() {
+        let store = Arc::new(MemorySubscriberStore::default());
+        store
+            .commit(&[
+                api_home(5, "vlan:5"),
+                // Same id as a file home: the file replaces it.
+                api_home(1, "vlan:99"),
+                // Its LSL is a file home's: skipped, kept in the store.
+                api_home(6, "vlan:2"),
+                SubscriberOp::Put(Box::new(StoredSubscriber {
+                    source: Source::Config,
+                    subscriber: file(3, "vlan:3"),
+                })),
+            ])
+            .unwrap();
+        let c = start(
+            &format!(
+                "{NAT}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n[[subscriber]]\nid = 2\nlsl = \"vlan:2\"\n"
+            ),
+            &store,
+        );
+        let ids: Vec<u32> = c.list().iter().map(|v| v.subscriber.id).collect();
+        assert_eq!(ids, vec![1, 2, 5]);
+        assert_eq!(c.get(1).unwrap().subscriber.lsl, "vlan:1");
+        assert_eq!(c.get(1).unwrap().source, Source::Config);
+        assert_eq!(c.get(5).unwrap().source, Source::Api);
+        let state = store.load_state().unwrap();
+        assert!(
+            !state.subscribers.contains_key(&3),
+            "a home removed from the file is deleted"
+        );
+        assert!(
+            state.subscribers.contains_key(&6),
+            "a skipped API home stays stored"
+        );
+        assert_eq!(state.subscribers[&1].source, Source::Config);
+        // Every loaded home has blocks, stored with their start time.
+        for id in [1, 2, 5] {
+            let n = &state.nat[&id];
+            assert_eq!(n.blocks.len(), 1);
+            assert_eq!(n.blocks[0].since, UnixTime(1_000));
+        }
+        assert!(c.get(6).is_err());
+    }
+
+    #[test]
+    fn blocks_survive_restarts_and_a_bigger_pool() {
+        let store = Arc::new(MemorySubscriberStore::default());
+        let homes = "[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n[[subscriber]]\nid = 2\nlsl = \"vlan:2\"\n\
+                     [[subscriber]]\nid = 3\nlsl = \"vlan:3\"\nnat = { blocks = 2 }\n";
+        let first = start(&format!("{NAT}{homes}"), &store).nat_blocks();
+        let again = start(&format!("{NAT}{homes}"), &store).nat_blocks();
+        let key = |v: &Vec<NatAssignmentView>| {
+            v.iter()
+                .map(|a| {
+                    (
+                        a.subscriber,
+                        a.public_ip,
+                        a.blocks
+                            .iter()
+                            .map(|b| (b.first_port, b.since))
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(key(&again), key(&first));
+        assert_eq!(
+            first
+                .iter()
+                .find(|a| a.subscriber == 3)
+                .unwrap()
+                .blocks
+                .len(),
+            2
+        );
+        let grown = NAT.replace(
+            "[\"198.51.100.0/30\"]",
+            "[\"198.51.100.0/30\", \"203.0.113.0/29\"]",
+        );
+        let bigger = start(&format!("{grown}{homes}"), &store).nat_blocks();
+        assert_eq!(key(&bigger), key(&first), "a bigger pool moved homes");
+        // A smaller pool: the homes on the removed address get new blocks elsewhere.
+        let moved_from: Vec<u32> = first
+            .iter()
+            .filter(|a| a.public_ip == Ipv4Addr::new(198, 51, 100, 2))
+            .map(|a| a.subscriber)
+            .collect();
+        let smaller = NAT.replace("[\"198.51.100.0/30\"]", "[\"198.51.100.1/32\"]");
+        let after = start(&format!("{smaller}{homes}"), &store).nat_blocks();
+        for a in &after {
+            assert_eq!(a.public_ip, Ipv4Addr::new(198, 51, 100, 1));
+            if !moved_from.contains(&a.subscriber) {
+                let before = first.iter().find(|b| b.subscriber == a.subscriber).unwrap();
+                assert_eq!(a.blocks[0].first_port, before.blocks[0].first_port);
+            }
+        }
     }
 }

@@ -4,6 +4,14 @@
 //! interface in native mode, and serves `/metrics`, `/health` and `/ready`. Runs in the
 //! foreground (systemd, containers); SIGTERM or SIGINT detach the programs and exit, the
 //! pinned maps stay for the next start.
+//!
+//! Homes come from the configuration file and from the REST API ([`vg::api`]); both are
+//! kept in the store `<state-dir>/leases.redb` with the leases and each home's NAT blocks,
+//! merged at start by the rule in [`vg::control`] (the file wins for the homes it lists).
+//! The API needs a bearer token (`--api-token-file`, or `VGD_API_TOKEN`): without one it is
+//! off (logged). It shares the `--listen` listener with /metrics unless `--api-listen`
+//! names a separate management address. NAT block records go to
+//! `<state-dir>/nat-blocks.log` (`--nat-block-log`), one JSON line each.
 
 use std::{
     net::SocketAddr,
