@@ -835,3 +835,59 @@ fn a_dhcp_flood_from_one_home_does_not_starve_another() {
     );
     topo.vgd.assert_running();
 }
+
+#[test]
+fn a_forward_on_a_port_a_live_session_holds_is_a_conflict() {
+    let instance = nerg_tests::netns::unique_name("apifwd");
+    let topo = Topology::build(
+        Naming::Test("apifwd".into()),
+        &[home(1, HomeLsl::Vxlan(5001))],
+        &instance,
+    );
+    let lease = topo.dhcp(Duration::from_secs(30)).remove(0);
+    let lease = lease.unwrap_or_else(|out| panic!("no lease: {out}"));
+    // A UDP session from the home creates a dynamic mapping.
+    let server = topo.inet.spawn_thread(|| {
+        let sock = std::net::UdpSocket::bind((SERVER, 7001)).expect("bind");
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = sock.recv_from(&mut buf).expect("a datagram");
+        sock.send_to(&buf[..n], from).unwrap();
+        from
+    });
+    let echoed = topo.homes[0].host.run(|| {
+        let sock = std::net::UdpSocket::bind((lease, 4444)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        (0..40).find_map(|_| {
+            sock.send_to(b"hi", (SERVER, 7001)).unwrap();
+            sock.recv_from(&mut buf).ok().map(|(n, _)| n)
+        })
+    });
+    assert_eq!(echoed, Some(2), "no UDP echo through the NAT");
+    let public = server.join().expect("server");
+    // A forward of that public port to another host port: refused while the session lives.
+    let body = format!(
+        r#"{{"proto": "udp", "public_port": {}, "private_ip": "192.168.1.77", "private_port": 53}}"#,
+        public.port()
+    );
+    let (code, answer) = api(
+        &topo.vg,
+        "POST",
+        "/api/v1/subscribers/1/port-forwards",
+        Some(&body),
+    );
+    assert_eq!(code, 409, "{answer}");
+    assert!(answer.contains("live NAT session"), "{answer}");
+    // The same port for TCP is free.
+    let body = body.replace("udp", "tcp");
+    let (code, answer) = api(
+        &topo.vg,
+        "POST",
+        "/api/v1/subscribers/1/port-forwards",
+        Some(&body),
+    );
+    assert_eq!(code, 201, "{answer}");
+}

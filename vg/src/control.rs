@@ -200,6 +200,9 @@ pub struct Control {
     slow: Option<Box<dyn SlowPathHomes>>,
     log: BlockLog,
     access_ifindex: u32,
+    /// Public addresses already in `NERG_PUBLIC_IPS` (the start-up reconcile writes the
+    /// whole pool): no syscall per home for them.
+    public_ips: std::collections::HashSet<u32>,
 }
 
 fn mac_text(m: [u8; 6]) -> String {
@@ -242,6 +245,7 @@ impl Control {
             slow: None,
             log,
             access_ifindex,
+            public_ips: std::collections::HashSet::new(),
         };
         // File homes first: they win every clash.
         for (id, sub) in &file_config.subscribers {
@@ -489,6 +493,14 @@ impl Control {
                 Err(err) => tracing::error!(error = %err, "removing stale port forwards failed"),
             }
         }
+        if let Some(nat) = &self.config.nat {
+            self.public_ips = nat
+                .pool()
+                .addresses()
+                .iter()
+                .map(|&ip| ip_raw(ip))
+                .collect();
+        }
         self.maps = Some(maps);
         self.slow = Some(slow);
     }
@@ -732,9 +744,10 @@ impl Control {
         let rec = self.record(sub);
         let public = self.public_ip(sub.id);
         let ifindex = self.access_ifindex;
+        let new_ip = rec.public_ip != 0 && self.public_ips.insert(rec.public_ip);
         let maps = self.maps()?;
         maps.set_subscriber(sub.id, &rec)?;
-        if rec.public_ip != 0 {
+        if new_ip {
             maps.insert_public_ip(rec.public_ip)?;
         }
         for (&ip, &mac) in &sub.hosts {
@@ -948,6 +961,7 @@ impl Control {
             // found and removed by home below.
             public
         };
+        let new_ip = rec.public_ip != 0 && self.public_ips.insert(rec.public_ip);
         let maps = self.maps()?;
         // New key first, then the slot, then the old key: no frame of the home is lost to
         // an LSL that has no slot, and the old tag stops at once.
@@ -955,7 +969,7 @@ impl Control {
             insert_lsl(maps, &sub.lsl, ifindex, sub.id)?;
         }
         maps.set_subscriber(sub.id, &rec)?;
-        if rec.public_ip != 0 {
+        if new_ip {
             maps.insert_public_ip(rec.public_ip)?;
         }
         if old.lsl != sub.lsl {
