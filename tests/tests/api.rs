@@ -328,6 +328,36 @@ fn crud_auth_and_error_answers() {
     );
     assert_eq!(updated["tcp_mss_effective"], 0);
 
+    // A merge patch changes only what it names; `null` goes back to the default.
+    let (code, body) = api(
+        ns,
+        "PATCH",
+        "/api/v1/subscribers/2",
+        Some(r#"{"tcp_mss": 1380}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json(&body)["tcp_mss_effective"], 1380);
+    assert_eq!(json(&body)["lsl"], "vlan:204");
+    let (code, body) = api(
+        ns,
+        "PATCH",
+        "/api/v1/subscribers/2",
+        Some(r#"{"tcp_mss": null}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json(&body)["tcp_mss_effective"], 0);
+    let (code, body) = api(ns, "PATCH", "/api/v1/subscribers/2", Some(r#"{"id": 3}"#));
+    assert_eq!(code, 422, "{body}");
+    let (code, body) = api(ns, "PATCH", "/api/v1/subscribers/2", Some("[1]"));
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = api(
+        ns,
+        "PATCH",
+        "/api/v1/subscribers/2",
+        Some(r#"{"nat": {"blocks": "many"}}"#),
+    );
+    assert_eq!(code, 422, "{body}");
+
     // vgctl over the API: table and JSON.
     let token = vgd::state_dir(&instance).join("api-token");
     let vgctl = |args: &[&str]| {
@@ -482,12 +512,13 @@ fn api_homes_lease_move_and_go_while_a_neighbour_keeps_flowing() {
         ]),
     );
 
-    // LSL change: the old tag is an unknown LSL at once, the new one works.
+    // LSL change (a merge patch, as an ACS-driven change would send): the old tag is an
+    // unknown LSL at once, the new one works.
     let (code, body) = api(
         &topo.vg,
-        "PUT",
+        "PATCH",
         "/api/v1/subscribers/2",
-        Some(r#"{"id": 2, "lsl": "vlan:202"}"#),
+        Some(r#"{"lsl": "vlan:202"}"#),
     );
     assert_eq!(code, 200, "{body}");
     let before = unknown_lsl_drops(&topo);

@@ -210,4 +210,26 @@ mod tests {
         assert!(text.contains(r#"vg_xdp_counter_total{counter="access_rx_packets",cpu="1"} 4"#));
         assert!(text.contains(r#"vg_xdp_drops_total{cpu="1",reason="truncated"} 1"#));
     }
+
+    #[test]
+    fn per_subscriber_series_follow_the_map() {
+        let m = Metrics::new().unwrap();
+        let mut c = nerg_abi::SubCounters {
+            up_packets: 5,
+            up_bytes: 700,
+            ..Default::default()
+        };
+        m.update_subscriber(42, &c);
+        c.up_packets = 9;
+        m.update_subscriber(42, &c);
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains(r#"vg_subscriber_packets_total{direction="up",subscriber="42"} 9"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"vg_subscriber_bytes_total{direction="up",subscriber="42"} 700"#),
+            "{text}"
+        );
+    }
 }

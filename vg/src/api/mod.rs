@@ -8,6 +8,7 @@
 //! | `POST /api/v1/subscribers/bulk` | create many homes in one transaction (body: `{"subscribers": [..]}`) -> 201 |
 //! | `GET /api/v1/subscribers/{id}` | one home |
 //! | `PUT /api/v1/subscribers/{id}` | replace a home (LSL, LAN, DHCP, NAT policy, forwards, MSS) |
+//! | `PATCH /api/v1/subscribers/{id}` | change some fields (RFC 7396 JSON merge patch, e.g. `{"lsl": "vlan:202"}`) |
 //! | `DELETE /api/v1/subscribers/{id}` | delete a home -> 204 |
 //! | `GET /api/v1/subscribers/{id}/port-forwards` | its port forwards |
 //! | `POST /api/v1/subscribers/{id}/port-forwards` | add one (`{"proto","public_port","private_ip","private_port"}`) -> 201 |
@@ -149,7 +150,7 @@ pub fn router(control: Arc<Mutex<Control>>, token: Vec<u8>) -> Router {
         .route("/api/v1/subscribers", get(list).post(create))
         .route(
             "/api/v1/subscribers/{id}",
-            get(get_one).put(replace).delete(remove),
+            get(get_one).put(replace).patch(patch).delete(remove),
         )
         .route(
             "/api/v1/subscribers/{id}/port-forwards",
@@ -320,6 +321,60 @@ async fn replace(
     }
 }
 
+/// RFC 7396: objects merge key by key, `null` removes a key, anything else replaces.
+fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
+    use serde_json::Value;
+    match patch {
+        Value::Object(fields) => {
+            if !target.is_object() {
+                *target = Value::Object(serde_json::Map::new());
+            }
+            if let Value::Object(t) = target {
+                for (k, v) in fields {
+                    if v.is_null() {
+                        t.remove(&k);
+                    } else {
+                        merge_patch(t.entry(k).or_insert(Value::Null), v);
+                    }
+                }
+            }
+        }
+        other => *target = other,
+    }
+}
+
+async fn patch(
+    State(s): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let id = match id_of(&id) {
+        Ok(i) => i,
+        Err(r) => return r.into_response(),
+    };
+    let patch: serde_json::Value = match parse(body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    if !patch.is_object() {
+        return error(StatusCode::BAD_REQUEST, "a merge patch is a JSON object");
+    }
+    let result = with_control(&s, move |c| {
+        let current = c.get(id)?.subscriber;
+        let mut doc = serde_json::to_value(current)
+            .map_err(|e| ControlError::Unprocessable(e.to_string()))?;
+        merge_patch(&mut doc, patch);
+        let file: SubscriberFile = serde_json::from_value(doc)
+            .map_err(|e| ControlError::Unprocessable(format!("the patched home: {e}")))?;
+        c.update(id, file, now())
+    })
+    .await;
+    match result {
+        Ok(v) => ok(StatusCode::OK, v),
+        Err(r) => r.into_response(),
+    }
+}
+
 async fn remove(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
     let id = match id_of(&id) {
         Ok(i) => i,
@@ -434,5 +489,23 @@ async fn pool(State(s): State<Arc<ApiState>>) -> Response {
     {
         Ok(v) => ok(StatusCode::OK, v),
         Err(r) => r.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut doc = serde_json::json!({"id": 1, "lsl": "vlan:1", "nat": {"blocks": 2, "session_limit": 9}, "tcp_mss": 1400});
+        merge_patch(
+            &mut doc,
+            serde_json::json!({"lsl": "vlan:2", "nat": {"session_limit": null, "filtering": "endpoint-independent"}, "tcp_mss": null}),
+        );
+        assert_eq!(
+            doc,
+            serde_json::json!({"id": 1, "lsl": "vlan:2", "nat": {"blocks": 2, "filtering": "endpoint-independent"}})
+        );
     }
 }
