@@ -800,6 +800,7 @@ impl Control {
         let mut ops = Vec::new();
         let mut events = Vec::new();
         let mut realloc = false;
+        let mut grow_only = false;
         let mut new_alloc = None;
         if let (Some(alloc), Some(nat_cfg)) = (&self.alloc, &self.config.nat) {
             let current = alloc.assignment(nsub(id));
@@ -812,8 +813,10 @@ impl Control {
             };
             realloc = moved || usize::from(want_blocks) < have;
             let grow = !realloc && usize::from(want_blocks) > have;
-            let forwards_changed = sub.port_forwards != old_sub.port_forwards;
-            if realloc || grow || forwards_changed {
+            grow_only = grow;
+            // A changed allocation is worked out on a copy (rare; O(homes)); forwards alone
+            // are counters on the allocator, changed in place below (O(1)).
+            if realloc || grow {
                 let mut a = alloc.clone();
                 let lsl = sub.lsl.to_string();
                 if realloc {
@@ -871,6 +874,17 @@ impl Control {
                 new_alloc = Some(a);
             }
         }
+        let forwards_in_place = self.alloc.is_some()
+            && !realloc
+            && !grow_only
+            && sub.port_forwards != old_sub.port_forwards;
+        if forwards_in_place {
+            self.swap_forwards(id, &old_sub.port_forwards, &sub.port_forwards)?;
+            if let Err(err) = self.check_live(id, &old_sub, &sub) {
+                let _ = self.swap_forwards(id, &sub.port_forwards, &old_sub.port_forwards);
+                return Err(err);
+            }
+        }
         ops.push(SubscriberOp::Put(Box::new(StoredSubscriber {
             source,
             subscriber: file.clone(),
@@ -922,7 +936,12 @@ impl Control {
                 },
             ));
         }
-        self.store.commit(&ops)?;
+        if let Err(err) = self.store.commit(&ops) {
+            if forwards_in_place {
+                let _ = self.swap_forwards(id, &sub.port_forwards, &old_sub.port_forwards);
+            }
+            return Err(err.into());
+        }
         // Committed: now the in-memory state and the log.
         if let Some(a) = new_alloc {
             self.alloc = Some(a);
@@ -945,6 +964,75 @@ impl Control {
             slow.update_home(&sub, now);
         }
         self.get(id)
+    }
+
+    /// Moves the allocator's forward reservations of home `id` from `from` to `to`; on a
+    /// refusal (a port outside its blocks) it puts `from` back and says why.
+    fn swap_forwards(
+        &mut self,
+        id: SubscriberId,
+        from: &BTreeMap<(Proto, u16), PortForward>,
+        to: &BTreeMap<(Proto, u16), PortForward>,
+    ) -> Result<(), ControlError> {
+        let Some(alloc) = self.alloc.as_mut() else {
+            return Ok(());
+        };
+        let removed: Vec<u16> = from
+            .iter()
+            .filter(|(k, pf)| to.get(k) != Some(pf))
+            .map(|(_, pf)| pf.public_port)
+            .collect();
+        for &port in &removed {
+            let _ = alloc.remove_forward(nsub(id), port);
+        }
+        let mut added = Vec::new();
+        for (k, pf) in to {
+            if from.get(k) == Some(pf) {
+                continue;
+            }
+            if let Err(e) = alloc.add_forward(nsub(id), pf.public_port) {
+                for &port in &added {
+                    let _ = alloc.remove_forward(nsub(id), port);
+                }
+                for &port in &removed {
+                    let _ = alloc.add_forward(nsub(id), port);
+                }
+                return Err(ControlError::Unprocessable(format!(
+                    "port forward {} {}: {e}",
+                    pf.proto, pf.public_port
+                )));
+            }
+            added.push(pf.public_port);
+        }
+        Ok(())
+    }
+
+    /// Refuses a new forward on a public port a live dynamic session of the home holds.
+    fn check_live(
+        &self,
+        id: SubscriberId,
+        old: &SubscriberConfig,
+        sub: &SubscriberConfig,
+    ) -> Result<(), ControlError> {
+        let (Some(public), Some(maps)) = (self.public_ip(id), self.maps.as_ref()) else {
+            return Ok(());
+        };
+        for (k, pf) in &sub.port_forwards {
+            if old.port_forwards.get(k) == Some(pf) {
+                continue;
+            }
+            let m = static_mapping(id, public, pf);
+            if let Some(r) = maps.nat_reverse(&m.rev_key)?
+                && r.flags & (nerg_abi::nat_flags::STATIC | nerg_abi::nat_flags::TOMBSTONE) == 0
+            {
+                return Err(ControlError::Conflict(format!(
+                    "public port {} {} is in use by a live NAT session of the home; \
+                     retry when it ends",
+                    pf.proto, pf.public_port
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn apply_update(
