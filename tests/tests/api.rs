@@ -59,6 +59,18 @@ fn unknown_lsl_drops(topo: &Topology) -> u64 {
     )
 }
 
+/// How many NAT forward entries home `sub` has.
+fn nat_entries_of(instance: &str, sub: u32) -> usize {
+    let data = aya::maps::MapData::from_pin(pin_dir(instance).join(nerg_abi::map_names::NAT_FWD))
+        .expect("pinned NAT table");
+    let fwd: aya::maps::HashMap<_, NatFwdKey, nerg_abi::NatMapping> =
+        aya::maps::HashMap::try_from(aya::maps::Map::HashMap(data)).expect("hash map");
+    fwd.keys()
+        .filter_map(Result::ok)
+        .filter(|k| k.sub == sub)
+        .count()
+}
+
 /// Replaces home `i`'s brgd with one tagging `lsl` (SIGTERM detaches the old tagger).
 fn retag(topo: &mut Topology, i: usize, lsl: &str) {
     let h = &mut topo.homes[i];
@@ -484,6 +496,12 @@ fn api_homes_lease_move_and_go_while_a_neighbour_keeps_flowing() {
         });
     }
     let lease2 = *leases[1].as_ref().unwrap();
+    // The client script adds the address, then the default route.
+    wait_until(
+        "the leases' default routes",
+        Duration::from_secs(10),
+        || topo.homes.iter().all(|h| h.lease().is_some()),
+    );
     assert!(
         ping(&topo.homes[1].host, GATEWAY, 2),
         "the API home pings its gateway"
@@ -540,7 +558,11 @@ fn api_homes_lease_move_and_go_while_a_neighbour_keeps_flowing() {
         "the moved home does not reach the internet"
     );
 
-    // Delete: traffic stops, leases, hosts and blocks go; the block log says so.
+    // Delete: traffic stops, leases, hosts, mappings and blocks go; the block log says so.
+    assert!(
+        nat_entries_of(&instance, 2) > 0,
+        "the moved home made no NAT mapping"
+    );
     let (code, body) = api(&topo.vg, "DELETE", "/api/v1/subscribers/2", None);
     assert_eq!(code, 204, "{body}");
     let before = unknown_lsl_drops(&topo);
@@ -554,6 +576,15 @@ fn api_homes_lease_move_and_go_while_a_neighbour_keeps_flowing() {
         maps.hosts_of(2).is_empty(),
         "hosts left: {:?}",
         maps.hosts_of(2)
+    );
+    assert_eq!(
+        nat_entries_of(&instance, 2),
+        0,
+        "NAT mappings of the deleted home left"
+    );
+    assert!(
+        nat_entries_of(&instance, 1) > 0,
+        "the neighbour's mappings went too"
     );
     let (code, _) = api(&topo.vg, "GET", "/api/v1/subscribers/2/leases", None);
     assert_eq!(code, 404);
@@ -877,6 +908,10 @@ fn a_forward_on_a_port_a_live_session_holds_is_a_conflict() {
     );
     let lease = topo.dhcp(Duration::from_secs(30)).remove(0);
     let lease = lease.unwrap_or_else(|out| panic!("no lease: {out}"));
+    // The client script adds the address, then the default route.
+    wait_until("the lease's default route", Duration::from_secs(10), || {
+        topo.homes[0].lease().is_some()
+    });
     // A UDP session from the home creates a dynamic mapping.
     let server = topo.inet.spawn_thread(|| {
         let sock = std::net::UdpSocket::bind((SERVER, 7001)).expect("bind");

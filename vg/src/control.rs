@@ -799,6 +799,7 @@ impl Control {
         // allocator itself, forwards only.
         let mut ops = Vec::new();
         let mut events = Vec::new();
+        let old_assignment = self.alloc.as_ref().and_then(|a| a.assignment(nsub(id)));
         let mut realloc = false;
         let mut grow_only = false;
         let mut new_alloc = None;
@@ -959,7 +960,20 @@ impl Control {
         self.since.insert(id, since);
         self.remove_entry(id);
         self.insert_entry(source, file, sub.clone());
-        self.apply_update(&old_sub, &sub, realloc)?;
+        let old_nat = if realloc {
+            old_assignment.map(|a| {
+                let size = self.config.nat.as_ref().map_or(1, |n| n.block_size());
+                let blocks: Vec<(u16, u16)> = a
+                    .blocks
+                    .iter()
+                    .map(|&f| (f, f.saturating_add(size.saturating_sub(1))))
+                    .collect();
+                (a.address, blocks)
+            })
+        } else {
+            None
+        };
+        self.apply_update(&old_sub, &sub, realloc, old_nat)?;
         if let Some(slow) = &self.slow {
             slow.update_home(&sub, now);
         }
@@ -1040,6 +1054,7 @@ impl Control {
         old: &SubscriberConfig,
         sub: &SubscriberConfig,
         realloc: bool,
+        old_nat: Option<(Ipv4Addr, Vec<(u16, u16)>)>,
     ) -> Result<(), ControlError> {
         let rec = self.record(sub);
         let public = self.public_ip(sub.id);
@@ -1074,7 +1089,10 @@ impl Control {
             }
         }
         if realloc {
-            maps.remove_nat_of(sub.id, false)?;
+            // Its sessions and forwards lived on the old blocks: they end.
+            if let Some((ip, blocks)) = &old_nat {
+                maps.remove_nat_in_blocks(sub.id, *ip, blocks)?;
+            }
         } else if let Some(public) = old_public {
             for (k, pf) in &old.port_forwards {
                 if sub.port_forwards.get(k) != Some(pf) {
@@ -1101,40 +1119,47 @@ impl Control {
             return Err(ControlError::NotFound(format!("no subscriber {id}")));
         };
         let sub = entry.sub.clone();
+        // What it holds, found by home (never by scanning whole tables): its leased hosts
+        // from the lease store, its NAT mappings inside its own blocks.
+        let leased: Vec<Ipv4Addr> = match &self.slow {
+            Some(slow) => slow
+                .leases(id)
+                .map_err(ControlError::Conflict)?
+                .iter()
+                .map(|l| l.ip)
+                .collect(),
+            None => Vec::new(),
+        };
+        let size = self.config.nat.as_ref().map_or(0, |n| n.block_size());
+        let assignment = self.alloc.as_ref().and_then(|a| a.assignment(nsub(id)));
         // No new leases for it from here on.
         if let Some(slow) = &self.slow {
             slow.remove_home(id);
         }
         let mut ops = vec![SubscriberOp::Remove(id)];
-        let mut a2 = None;
-        let mut events = Vec::new();
-        if let Some(alloc) = &self.alloc
-            && alloc.ports(nsub(id)).is_some()
-        {
-            let mut a = alloc.clone();
-            events = a
-                .remove_subscriber(nsub(id), &sub.lsl.to_string(), now)
-                .map_err(|e| ControlError::Conflict(e.to_string()))?;
-            a2 = Some(a);
-        }
-        let hold = self.config.nat.as_ref().map(|n| n.hold_down_secs());
-        if let Some(secs) = hold {
-            for ev in &events {
+        if let (Some(a), Some(nat)) = (&assignment, &self.config.nat) {
+            for &first_port in &a.blocks {
                 ops.push(SubscriberOp::PutHeld(HeldBlock {
-                    address: ev.address,
-                    first_port: ev.first_port,
-                    until: ev.time.plus(u64::from(secs)),
+                    address: a.address,
+                    first_port,
+                    until: now.plus(u64::from(nat.hold_down_secs())),
                 }));
             }
         }
         if let Err(err) = self.store.commit(&ops) {
             if let Some(slow) = &self.slow {
-                slow.add_home(&sub);
+                // Back as it was: its server restored from the store.
+                slow.update_home(&sub, now);
             }
             return Err(err.into());
         }
-        if let Some(a) = a2 {
-            self.alloc = Some(a);
+        let mut events = Vec::new();
+        if let Some(alloc) = self.alloc.as_mut()
+            && assignment.is_some()
+        {
+            events = alloc
+                .remove_subscriber(nsub(id), &sub.lsl.to_string(), now)
+                .unwrap_or_default();
         }
         self.note_events(&events, None);
         self.log.flush();
@@ -1142,12 +1167,20 @@ impl Control {
         self.remove_entry(id);
         let ifindex = self.access_ifindex;
         let maps = self.maps()?;
+        // The LSL key first: its traffic stops here.
         remove_lsl(maps, &sub.lsl, ifindex)?;
         maps.set_subscriber(id, &nerg_abi::Subscriber::default())?;
-        for (ip, _) in maps.hosts_of(id) {
-            maps.remove_host(&host_key(id, ip))?;
+        for ip in leased.iter().chain(sub.hosts.keys()) {
+            maps.remove_host(&host_key(id, *ip))?;
         }
-        maps.remove_nat_of(id, false)?;
+        if let Some(a) = &assignment {
+            let blocks: Vec<(u16, u16)> = a
+                .blocks
+                .iter()
+                .map(|&f| (f, f.saturating_add(size.saturating_sub(1))))
+                .collect();
+            maps.remove_nat_in_blocks(id, a.address, &blocks)?;
+        }
         Ok(())
     }
 

@@ -599,6 +599,51 @@ impl PinnedMaps {
         Ok(stale.len())
     }
 
+    /// Removes home `sub`'s NAT mappings on `public_ip` in the port ranges `blocks` (first,
+    /// last), both directions, static ones included: one lookup per port and protocol, so
+    /// the cost follows the home's blocks, not the size of the tables. Tombstones stay (the
+    /// sweeper ends them). Returns how many mappings went.
+    pub fn remove_nat_in_blocks(
+        &mut self,
+        sub: SubscriberId,
+        public_ip: std::net::Ipv4Addr,
+        blocks: &[(u16, u16)],
+    ) -> Result<usize, FastPathError> {
+        let pub_ip = u32::from_ne_bytes(public_ip.octets());
+        let mut n = 0;
+        for &(first, last) in blocks {
+            for port in first..=last {
+                for proto in [6u8, 17, 1] {
+                    let rk = NatRevKey {
+                        pub_ip,
+                        pub_port: port.to_be(),
+                        proto,
+                        _pad: 0,
+                    };
+                    let r = match self.rev.get(&rk, 0) {
+                        Ok(r) => r,
+                        Err(MapError::KeyNotFound) => continue,
+                        Err(e) => return Err(err(map_names::NAT_REV)(e)),
+                    };
+                    if r.sub != sub || r.flags & nerg_abi::nat_flags::TOMBSTONE != 0 {
+                        continue;
+                    }
+                    let fk = NatFwdKey {
+                        sub,
+                        priv_ip: r.priv_ip,
+                        priv_port: r.priv_port,
+                        proto,
+                        _pad: 0,
+                    };
+                    ignore_missing(self.fwd.remove(&fk)).map_err(err(map_names::NAT_FWD))?;
+                    ignore_missing(self.rev.remove(&rk)).map_err(err(map_names::NAT_REV))?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
     /// Removes home `sub`'s NAT mappings, both directions (`dynamic_only` keeps its static
     /// port forwards). One pass over the forward table; returns how many went.
     pub fn remove_nat_of(

@@ -145,6 +145,7 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
     /// acknowledged stay; offers in flight are forgotten and the clients retry).
     pub fn update_home(&mut self, sub: &crate::config::SubscriberConfig, now: UnixTime) {
         self.homes.insert(sub.id, reply::Home::from(sub));
+        // A home without a server (just removed) is restored from the store too.
         let same = self
             .dhcp
             .get(sub.id)
