@@ -59,6 +59,25 @@ fn unknown_lsl_drops(topo: &Topology) -> u64 {
     )
 }
 
+/// Runs vgctl in `ns` against the test vgd of `instance` (its token file); returns stdout.
+fn vgctl(ns: &nerg_tests::Netns, instance: &str, args: &[&str]) -> String {
+    let out = ns
+        .command(bin("vgctl"))
+        .arg("--api")
+        .arg(format!("http://{}", vgd::listen_addr()))
+        .arg("--token-file")
+        .arg(vgd::state_dir(instance).join("api-token"))
+        .args(args)
+        .output()
+        .expect("vgctl");
+    assert!(
+        out.status.success(),
+        "vgctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// How many NAT forward entries home `sub` has.
 fn nat_entries_of(instance: &str, sub: u32) -> usize {
     let data = aya::maps::MapData::from_pin(pin_dir(instance).join(nerg_abi::map_names::NAT_FWD))
@@ -371,24 +390,7 @@ fn crud_auth_and_error_answers() {
     assert_eq!(code, 422, "{body}");
 
     // vgctl over the API: table and JSON.
-    let token = vgd::state_dir(&instance).join("api-token");
-    let vgctl = |args: &[&str]| {
-        let out = ns
-            .command(bin("vgctl"))
-            .arg("--api")
-            .arg(format!("http://{addr}"))
-            .arg("--token-file")
-            .arg(&token)
-            .args(args)
-            .output()
-            .expect("vgctl");
-        assert!(
-            out.status.success(),
-            "vgctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let vgctl = |args: &[&str]| vgctl(ns, &instance, args);
     let table = vgctl(&["subscribers", "list"]);
     assert!(table.starts_with("ID"), "{table}");
     assert!(
@@ -443,7 +445,7 @@ fn crud_auth_and_error_answers() {
     let out = ns
         .command(bin("vgctl"))
         .args(["--api", &format!("http://{addr}"), "--token-file"])
-        .arg(&token)
+        .arg(vgd::state_dir(&instance).join("api-token"))
         .args(["subscribers", "get", "7"])
         .output()
         .expect("vgctl");
@@ -509,6 +511,18 @@ fn api_homes_lease_move_and_go_while_a_neighbour_keeps_flowing() {
     let (code, body) = api(&topo.vg, "GET", "/api/v1/subscribers/2/leases", None);
     assert_eq!(code, 200);
     assert!(body.contains(&lease2.to_string()), "{body}");
+    let hosts = vgctl(&topo.vg, &instance, &["hosts", "2"]);
+    assert!(
+        hosts.contains(&lease2.to_string()) && hosts.contains("leased"),
+        "{hosts}"
+    );
+    let leases = vgctl(&topo.vg, &instance, &["leases", "2", "--json"]);
+    assert_eq!(json(&leases)[0]["ip"], lease2.to_string(), "{leases}");
+    let pool = vgctl(&topo.vg, &instance, &["nat", "pool"]);
+    assert!(
+        pool.starts_with("ADDRESS") && pool.contains("198.51.100."),
+        "{pool}"
+    );
     let (code, body) = api(&topo.vg, "GET", "/api/v1/subscribers/2/hosts", None);
     assert_eq!(code, 200);
     assert!(
