@@ -653,7 +653,7 @@ fn api_homes_lease_move_and_go_while_a_neighbour_keeps_flowing() {
 }
 
 #[test]
-fn homes_and_blocks_survive_a_restart() {
+fn homes_and_blocks_survive_kill_9_and_a_restart() {
     let instance = nerg_tests::netns::unique_name("apirestart");
     let mut topo = Topology::build(
         Naming::Test("apirestart".into()),
@@ -697,8 +697,8 @@ fn homes_and_blocks_survive_a_restart() {
     assert_eq!(five["public_ip"], "198.51.100.9");
     assert_eq!(five["blocks"].as_array().unwrap().len(), 3);
 
-    let status = topo.vgd.terminate(Duration::from_secs(10));
-    assert!(status.success(), "vgd stopped badly:\n{}", topo.vgd.log());
+    // A crash right after the answers: what was acknowledged is durable.
+    topo.vgd.kill();
     let config = topo.dir.join("vgd.toml");
     topo.vgd =
         vgd::start_with_config_and_core(&topo.vg, "acc0", Some("core0"), &instance, Some(&config));
