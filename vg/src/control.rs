@@ -413,7 +413,7 @@ impl Control {
                 let blocks = policy.blocks.unwrap_or(nat_cfg.initial_blocks());
                 match alloc.add_subscriber_with(nsub(id), &lsl, policy.public_ip, blocks, now) {
                     Ok(events) => {
-                        this.note_events(&events, None);
+                        this.note_events(&events);
                         if let Some(n) = this.stored_nat(&alloc, id) {
                             ops.push(SubscriberOp::PutNat(id, n));
                         }
@@ -523,10 +523,9 @@ impl Control {
         })
     }
 
-    /// Logs block events and keeps the allocation times; returns the held-block ops of
-    /// releases.
-    fn note_events(&mut self, events: &[BlockEvent], hold_secs: Option<u32>) -> Vec<SubscriberOp> {
-        let mut ops = Vec::new();
+    /// Logs block events and keeps the allocation times (a release's record carries the
+    /// start time of its block).
+    fn note_events(&mut self, events: &[BlockEvent]) {
         for ev in events {
             let id = ev.subscriber.0;
             match ev.action {
@@ -542,18 +541,10 @@ impl Control {
                         .since
                         .get_mut(&id)
                         .and_then(|s| s.remove(&ev.first_port));
-                    if let Some(secs) = hold_secs {
-                        ops.push(SubscriberOp::PutHeld(HeldBlock {
-                            address: ev.address,
-                            first_port: ev.first_port,
-                            until: ev.time.plus(u64::from(secs)),
-                        }));
-                    }
                     self.log.write(ev, Some(since.unwrap_or_default()));
                 }
             }
         }
-        ops
     }
 
     fn maps(&mut self) -> Result<&mut PinnedMaps, ControlError> {
@@ -1059,11 +1050,6 @@ impl Control {
         let rec = self.record(sub);
         let public = self.public_ip(sub.id);
         let ifindex = self.access_ifindex;
-        let old_public = {
-            // Before a re-allocation the forwards sat on the old address; their entries are
-            // found and removed by home below.
-            public
-        };
         let new_ip = rec.public_ip != 0 && self.public_ips.insert(rec.public_ip);
         let maps = self.maps()?;
         // New key first, then the slot, then the old key: no frame of the home is lost to
@@ -1093,7 +1079,7 @@ impl Control {
             if let Some((ip, blocks)) = &old_nat {
                 maps.remove_nat_in_blocks(sub.id, *ip, blocks)?;
             }
-        } else if let Some(public) = old_public {
+        } else if let Some(public) = public {
             for (k, pf) in &old.port_forwards {
                 if sub.port_forwards.get(k) != Some(pf) {
                     maps.remove_static(&static_mapping(sub.id, public, pf))?;
@@ -1161,7 +1147,7 @@ impl Control {
                 .remove_subscriber(nsub(id), &sub.lsl.to_string(), now)
                 .unwrap_or_default();
         }
-        self.note_events(&events, None);
+        self.note_events(&events);
         self.log.flush();
         self.since.remove(&id);
         self.remove_entry(id);
