@@ -152,7 +152,7 @@ fn crud_auth_and_error_answers() {
         "POST",
         "/api/v1/subscribers",
         Some(
-            r#"{"id": 2, "lsl": "vlan:202", "nat": {"blocks": 2, "filtering": "address-and-port-dependent", "session_limit": 500}, "tcp_mss": 1400}"#,
+            r#"{"id": 2, "lsl": "vlan:202", "nat": {"blocks": 2, "filtering": "address-and-port-dependent", "session_limit": 500}, "tcp_mss": 1400, "hosts": [{"ip": "192.168.1.20", "mac": "02:00:00:00:00:20"}]}"#,
         ),
     );
     assert_eq!(code, 201, "{body}");
@@ -183,6 +183,13 @@ fn crud_auth_and_error_answers() {
     assert_eq!(rec.tcp_mss, 1400);
     assert_eq!(rec.block_count, 2);
     assert_eq!(Ipv4Addr::from(rec.public_ip.to_ne_bytes()), public);
+
+    let (code, body) = api(ns, "GET", "/api/v1/subscribers/2/hosts", None);
+    assert_eq!(code, 200);
+    assert_eq!(
+        json(&body),
+        serde_json::json!([{"ip": "192.168.1.20", "mac": "02:00:00:00:00:20", "kind": "static"}])
+    );
 
     // Conflicts: the same id, the same LSL.
     let (code, body) = api(
@@ -358,6 +365,10 @@ fn crud_auth_and_error_answers() {
         "same address"
     );
     assert_eq!(updated["tcp_mss_effective"], 0);
+    // Its static host went with the update (the body has none).
+    let (code, body) = api(ns, "GET", "/api/v1/subscribers/2/hosts", None);
+    assert_eq!(code, 200);
+    assert_eq!(json(&body).as_array().unwrap().len(), 0, "{body}");
 
     // A merge patch changes only what it names; `null` goes back to the default.
     let (code, body) = api(

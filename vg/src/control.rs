@@ -1282,27 +1282,40 @@ impl Control {
             .clone())
     }
 
-    /// A home's hosts, from the fast path's host table.
+    /// A home's hosts, from the fast path's host table: its static hosts and the addresses
+    /// of its lease records, each looked up (the cost follows the home, not the table).
     pub fn hosts(&self, id: SubscriberId) -> Result<Vec<HostView>, ControlError> {
-        if !self.homes.contains_key(&id) {
+        let Some(e) = self.homes.get(&id) else {
             return Err(ControlError::NotFound(format!("no subscriber {id}")));
-        }
+        };
         let Some(maps) = &self.maps else {
             return Ok(Vec::new());
         };
-        Ok(maps
-            .hosts_of(id)
-            .into_iter()
-            .map(|(ip, h)| HostView {
-                ip,
-                mac: mac_text(h.mac),
-                kind: if h.flags & host_flags::STATIC != 0 {
-                    "static"
-                } else {
-                    "leased"
-                },
-            })
-            .collect())
+        let mut candidates: std::collections::BTreeSet<Ipv4Addr> =
+            e.sub.hosts.keys().copied().collect();
+        if let Some(slow) = &self.slow {
+            candidates.extend(
+                slow.leases(id)
+                    .map_err(ControlError::Conflict)?
+                    .iter()
+                    .map(|l| l.ip),
+            );
+        }
+        let mut out = Vec::new();
+        for ip in candidates {
+            if let Some(h) = maps.host(&host_key(id, ip))? {
+                out.push(HostView {
+                    ip,
+                    mac: mac_text(h.mac),
+                    kind: if h.flags & host_flags::STATIC != 0 {
+                        "static"
+                    } else {
+                        "leased"
+                    },
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// A home's leases.

@@ -520,6 +520,15 @@ impl PinnedMaps {
         ignore_missing(self.hosts.remove(key)).map_err(err(map_names::HOSTS))
     }
 
+    /// One host of a home, if the table has it.
+    pub fn host(&self, key: &HostKey) -> Result<Option<Host>, FastPathError> {
+        match self.hosts.get(key, 0) {
+            Ok(h) => Ok(Some(h)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(err(map_names::HOSTS)(e)),
+        }
+    }
+
     /// The hosts of home `sub` (one pass over the host table).
     pub fn hosts_of(&self, sub: SubscriberId) -> Vec<(std::net::Ipv4Addr, Host)> {
         let mut out: Vec<_> = self
