@@ -244,6 +244,17 @@ impl Topology {
     /// Builds the topology and starts vgd and the BRGs; the homes' DHCP clients are started
     /// by [`Topology::dhcp`].
     pub fn build(naming: Naming, homes: &[HomeSpec], instance: &str) -> Self {
+        Self::build_with(naming, homes, instance, |_| true)
+    }
+
+    /// [`Topology::build`], with only the homes `in_config` accepts in vgd's configuration
+    /// file (the others are built, BRG and host, for a test to create through the API).
+    pub fn build_with(
+        naming: Naming,
+        homes: &[HomeSpec],
+        instance: &str,
+        in_config: impl Fn(&HomeSpec) -> bool,
+    ) -> Self {
         crate::require_root();
         let dir = std::env::temp_dir().join(format!("nerg-topology-{instance}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -305,7 +316,8 @@ impl Topology {
         }
 
         let config = dir.join("vgd.toml");
-        std::fs::write(&config, vgd_config(&built)).expect("vgd config");
+        let configured: Vec<&Home> = built.iter().filter(|h| in_config(&h.spec)).collect();
+        std::fs::write(&config, vgd_config(&configured)).expect("vgd config");
         let vgd =
             vgd::start_with_config_and_core(&vg, "acc0", Some("core0"), instance, Some(&config));
         Topology {
@@ -638,7 +650,7 @@ pub fn vxlan_uplink(brg: &Netns, vni: u32, vtep_cidr: &str, remote: Ipv4Addr) {
     brg.link_up("vxlan0");
 }
 
-fn vgd_config(homes: &[Home]) -> String {
+fn vgd_config(homes: &[&Home]) -> String {
     let mut c = format!(
         "[fastpath]\nvtep = \"{VG_VTEP}\"\n\n[nat]\npool = [\"{PUBLIC_POOL}\"]\nblock_size = 512\n\n[dhcp]\nlease_time_secs = 3600\ndns_servers = [\"{SERVER}\"]\n"
     );

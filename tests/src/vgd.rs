@@ -7,6 +7,9 @@ use crate::{Netns, NsProcess, bin, http, wait_until};
 /// Where each test's vgd listens, inside its own namespace (so it never clashes).
 pub const LISTEN: &str = "127.0.0.1:9180";
 
+/// The REST API token every test vgd gets (`--api-token-file`).
+pub const API_TOKEN: &str = "nerg-test-api-token-0123456789";
+
 /// How long vgd may take to load, attach and answer `/ready`.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -36,7 +39,12 @@ pub fn start_with_config_and_core(
     config: Option<&std::path::Path>,
 ) -> NsProcess {
     let mut cmd = ns.command(bin("vgd"));
-    cmd.arg("--state-dir").arg(state_dir(instance));
+    let state = state_dir(instance);
+    std::fs::create_dir_all(&state).expect("vgd state dir");
+    let token = state.join("api-token");
+    std::fs::write(&token, API_TOKEN).expect("API token file");
+    cmd.arg("--state-dir").arg(&state);
+    cmd.arg("--api-token-file").arg(&token);
     if let Some(core) = core_iface {
         cmd.args(["--core-iface", core]);
     }
@@ -80,4 +88,24 @@ pub fn metrics(ns: &Netns) -> String {
         .expect("vgd answers /metrics");
     assert_eq!(code, 200, "/metrics: {body}");
     body
+}
+
+/// Calls vgd's REST API in `ns` with the test token: `method path` with a JSON `body`;
+/// returns status and body.
+pub fn api(ns: &Netns, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let auth = format!("Bearer {API_TOKEN}");
+    let mut headers = vec![("Authorization", auth.as_str())];
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    ns.run(|| {
+        http::request(
+            listen_addr(),
+            method,
+            path,
+            &headers,
+            body.unwrap_or("").as_bytes(),
+        )
+    })
+    .unwrap_or_else(|| panic!("vgd does not answer {method} {path}"))
 }

@@ -10,6 +10,7 @@
 //! vtep = "10.0.0.1"             # the vG's VXLAN VTEP address; VXLAN LSLs need it
 //! vxlan_port = 4789
 //! stag_tpids = [0x88a8, 0x9100] # outer TPIDs accepted on QinQ LSLs (default: 88a8 9100 8100)
+//! tcp_mss_clamp = 1400          # default MSS clamp for every home (default: 1410 for VXLAN homes, off for the others)
 //!
 //! [[subscriber]]
 //! id = 1                        # 1 ..= 131071: the home's slot in the fast path
@@ -17,6 +18,9 @@
 //! gateway = "192.168.1.1/24"    # the home's gateway address and LAN prefix (homes may overlap)
 //! hosts = [{ ip = "192.168.1.10", mac = "02:00:00:00:01:0a" }]   # static hosts
 //! dhcp = { dns_servers = ["192.0.2.53"], reservations = [...] }    # this home's overrides
+//! nat = { public_ip = "198.51.100.7", blocks = 2, session_limit = 4000, filtering = "address-and-port-dependent" }
+//! port_forwards = [{ proto = "tcp", public_port = 1600, private_ip = "192.168.1.10", private_port = 22 }]
+//! tcp_mss = 1400                # this home's MSS clamp (0 = off)
 //!
 //! [dhcp]                        # defaults for every home's DHCP server (vg::dhcp)
 //! dns_servers = ["192.0.2.53"]
@@ -28,7 +32,11 @@
 //! ```
 //!
 //! A home's DHCP prefix and gateway are its `gateway`; a VXLAN home's DHCP MTU defaults to
-//! 1450 (1500 less VXLAN's 50 bytes).
+//! 1450 (1500 less VXLAN's 50 bytes). Its NAT policy fields default to the `[nat]` section;
+//! a port forward's public port must be in one of the home's port blocks (checked when the
+//! blocks are allocated: a file forward outside them is skipped with an error at start, an
+//! API one is refused). The same `[[subscriber]]` fields, as JSON, are the REST API's body
+//! ([`SubscriberFile`]).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -43,10 +51,10 @@ use lsl::{LslId, wire::vlan::Tpid};
 
 use crate::{
     dhcp::{DhcpConfig, DhcpConfigWire},
-    nat::{NatConfig, NatConfigWire},
+    nat::{Filtering, NatConfig, NatConfigWire},
 };
 use nerg_abi::{MAX_SUBSCRIBERS, SubscriberId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// A configuration error: the key (a TOML path), the offending value and why.
@@ -124,10 +132,14 @@ pub struct FastPathFile {
     pub vxlan_port: Option<u16>,
     /// Accepted S-tag TPIDs.
     pub stag_tpids: Option<Vec<u16>>,
+    /// Default TCP MSS clamp for every home (0 = off); a home's own `tcp_mss` wins. Without
+    /// it, VXLAN homes clamp to [`VXLAN_HOME_MSS`] and the others do not clamp.
+    pub tcp_mss_clamp: Option<u16>,
 }
 
-/// `[[subscriber]]` as written.
-#[derive(Debug, Deserialize)]
+/// `[[subscriber]]` as written, and the body of the REST API's subscriber calls (the same
+/// serde type, so a home reads the same in the file, in the API and in the store).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriberFile {
     /// Slot id.
@@ -138,11 +150,21 @@ pub struct SubscriberFile {
     #[serde(default = "default_gateway")]
     pub gateway: String,
     /// Static hosts.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<HostFile>,
     /// This home's DHCP settings over the `[dhcp]` defaults.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhcp: Option<DhcpConfigWire>,
+    /// This home's NAT policy over the `[nat]` defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<NatPolicyFile>,
+    /// Port forwards (static NAT mappings) into the home.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub port_forwards: Vec<PortForwardFile>,
+    /// TCP MSS clamp for this home (0 = off); default `fastpath.tcp_mss_clamp`, else 1410
+    /// for VXLAN homes and off for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_mss: Option<u16>,
 }
 
 fn default_gateway() -> String {
@@ -150,7 +172,7 @@ fn default_gateway() -> String {
 }
 
 /// A static host as written.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostFile {
     /// IPv4 address.
@@ -158,6 +180,94 @@ pub struct HostFile {
     /// MAC address.
     pub mac: String,
 }
+
+/// A home's NAT policy as written; every field defaults to the `[nat]` section.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatPolicyFile {
+    /// Pin the home to this public address (it must be in `nat.pool`); default: the
+    /// least-loaded address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_ip: Option<Ipv4Addr>,
+    /// Port blocks the home holds; default `nat.initial_blocks_per_subscriber`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<u8>,
+    /// Most concurrent NAT sessions (0 = no limit); default
+    /// `nat.max_sessions_per_subscriber`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_limit: Option<u32>,
+    /// Inbound filtering; default `nat.filtering`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filtering: Option<Filtering>,
+}
+
+/// The transport protocol of a port forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// TCP (IP protocol 6).
+    Tcp,
+    /// UDP (IP protocol 17).
+    Udp,
+}
+
+impl Proto {
+    /// The IP protocol number.
+    pub const fn number(self) -> u8 {
+        match self {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+        }
+    }
+
+    /// `tcp` or `udp`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Proto {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tcp" => Ok(Proto::Tcp),
+            "udp" => Ok(Proto::Udp),
+            _ => Err(format!("{s:?} is not a port-forward protocol (tcp or udp)")),
+        }
+    }
+}
+
+/// A port forward: the home's public address and `public_port` reach
+/// `private_ip:private_port` in the home. The public port must be in one of the home's port
+/// blocks (its public address is shared with other homes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortForwardFile {
+    /// `tcp` or `udp`.
+    pub proto: Proto,
+    /// The public port.
+    pub public_port: u16,
+    /// The host in the home.
+    pub private_ip: Ipv4Addr,
+    /// The port on that host.
+    pub private_port: u16,
+}
+
+/// A validated home NAT policy (fields the home does not set stay `None`: the `[nat]`
+/// defaults apply when blocks are allocated).
+pub type NatPolicy = NatPolicyFile;
+
+/// A validated port forward.
+pub type PortForward = PortForwardFile;
 
 /// The validated configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,6 +278,10 @@ pub struct Config {
     pub subscribers: BTreeMap<SubscriberId, SubscriberConfig>,
     /// NAT, when configured.
     pub nat: Option<NatConfig>,
+    /// `[dhcp]`: the defaults every home's DHCP settings start from (API-created homes too).
+    pub dhcp_defaults: DhcpConfigWire,
+    /// Each configured home as written (what the store and the API keep).
+    pub files: BTreeMap<SubscriberId, SubscriberFile>,
 }
 
 /// Validated `[fastpath]`.
@@ -181,7 +295,16 @@ pub struct FastPathConfig {
     pub vxlan_port: u16,
     /// Accepted S-tag TPIDs.
     pub stag_tpids: Vec<Tpid>,
+    /// Default TCP MSS clamp, if configured.
+    pub tcp_mss_clamp: Option<u16>,
 }
+
+/// The TCP MSS clamp of VXLAN homes unless configured: their MTU (1450) less 40 bytes of
+/// IPv4 and TCP headers.
+pub const VXLAN_HOME_MSS: u16 = 1410;
+
+/// The smallest MSS clamp accepted (RFC 879's default MSS); 0 switches clamping off.
+pub const MIN_TCP_MSS: u16 = 536;
 
 /// The VXLAN port (RFC 7348 §5).
 pub const DEFAULT_VXLAN_PORT: u16 = 4789;
@@ -203,6 +326,12 @@ pub struct SubscriberConfig {
     pub hosts: BTreeMap<Ipv4Addr, [u8; 6]>,
     /// The home's DHCP server settings.
     pub dhcp: DhcpConfig,
+    /// The home's NAT policy (unset fields: the `[nat]` defaults).
+    pub nat: NatPolicy,
+    /// Its port forwards, by (protocol, public port).
+    pub port_forwards: BTreeMap<(Proto, u16), PortForward>,
+    /// The TCP MSS clamp the fast path applies (0 = off), defaults resolved.
+    pub tcp_mss: u16,
 }
 
 /// The gateway MAC of home `id`: locally administered, `02:4e:47` ("NG") + the id.
@@ -275,11 +404,17 @@ impl TryFrom<ConfigFile> for Config {
                 "each home's LAN and gateway come from its subscriber.gateway",
             ));
         }
-        let mut subscribers = BTreeMap::new();
+        let mut this = Self {
+            fastpath,
+            subscribers: BTreeMap::new(),
+            nat,
+            dhcp_defaults,
+            files: BTreeMap::new(),
+        };
         let mut lsls: HashMap<LslId, SubscriberId> = HashMap::new();
-        for (i, sub) in file.subscribers.into_iter().enumerate() {
+        for (i, file) in file.subscribers.into_iter().enumerate() {
             let key = |field: &str| format!("subscriber[{i}].{field}");
-            let sub = SubscriberConfig::parse(sub, &dhcp_defaults, &key)?;
+            let sub = this.subscriber_with_keys(file.clone(), &key)?;
             if let Some(other) = lsls.insert(sub.lsl, sub.id) {
                 return Err(invalid(
                     key("lsl"),
@@ -287,38 +422,54 @@ impl TryFrom<ConfigFile> for Config {
                     format!("already used by subscriber {other}"),
                 ));
             }
-            match sub.lsl {
-                LslId::Vxlan { .. } if fastpath.vtep.is_none() => {
-                    return Err(invalid(
-                        key("lsl"),
-                        format!("{:?}", sub.lsl.to_string()),
-                        "a VXLAN LSL needs fastpath.vtep",
-                    ));
-                }
-                LslId::Vlan {
-                    s_tag: Some(stag), ..
-                } if !fastpath.stag_tpids.contains(&stag.tpid) => {
-                    return Err(invalid(
-                        key("lsl"),
-                        format!("{:?}", sub.lsl.to_string()),
-                        format!(
-                            "S-tag TPID {:#06x} is not in fastpath.stag_tpids",
-                            stag.tpid as u16
-                        ),
-                    ));
-                }
-                _ => {}
-            }
             let id = sub.id;
-            if subscribers.insert(id, sub).is_some() {
+            if this.subscribers.insert(id, sub).is_some() {
                 return Err(invalid(key("id"), id, "duplicate subscriber id"));
             }
+            this.files.insert(id, file);
         }
-        Ok(Self {
-            fastpath,
-            subscribers,
-            nat,
-        })
+        Ok(this)
+    }
+}
+
+impl Config {
+    /// Validates one home (from the API or the store) against this configuration: its own
+    /// fields, its LSL against the fast path's settings, its NAT policy against `[nat]`.
+    /// Errors name the key as `subscriber.<field>`. Conflicts with other homes (id, LSL) are
+    /// the caller's to check.
+    pub fn subscriber(&self, file: SubscriberFile) -> Result<SubscriberConfig, ConfigError> {
+        self.subscriber_with_keys(file, &|field: &str| format!("subscriber.{field}"))
+    }
+
+    fn subscriber_with_keys(
+        &self,
+        file: SubscriberFile,
+        key: &dyn Fn(&str) -> String,
+    ) -> Result<SubscriberConfig, ConfigError> {
+        let sub = SubscriberConfig::parse(file, self, key)?;
+        match sub.lsl {
+            LslId::Vxlan { .. } if self.fastpath.vtep.is_none() => {
+                return Err(invalid(
+                    key("lsl"),
+                    format!("{:?}", sub.lsl.to_string()),
+                    "a VXLAN LSL needs fastpath.vtep",
+                ));
+            }
+            LslId::Vlan {
+                s_tag: Some(stag), ..
+            } if !self.fastpath.stag_tpids.contains(&stag.tpid) => {
+                return Err(invalid(
+                    key("lsl"),
+                    format!("{:?}", sub.lsl.to_string()),
+                    format!(
+                        "S-tag TPID {:#06x} is not in fastpath.stag_tpids",
+                        stag.tpid as u16
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        Ok(sub)
     }
 }
 
@@ -361,11 +512,15 @@ impl TryFrom<FastPathFile> for FastPathConfig {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        if let Some(mss) = f.tcp_mss_clamp {
+            check_mss(mss).map_err(|why| invalid("fastpath.tcp_mss_clamp", mss, why))?;
+        }
         Ok(Self {
             access_interface: f.access_interface,
             vtep,
             vxlan_port,
             stag_tpids,
+            tcp_mss_clamp: f.tcp_mss_clamp,
         })
     }
 }
@@ -373,9 +528,10 @@ impl TryFrom<FastPathFile> for FastPathConfig {
 impl SubscriberConfig {
     fn parse(
         f: SubscriberFile,
-        dhcp_defaults: &DhcpConfigWire,
+        config: &Config,
         key: &dyn Fn(&str) -> String,
     ) -> Result<Self, ConfigError> {
+        let dhcp_defaults = &config.dhcp_defaults;
         if f.id == 0 || f.id >= MAX_SUBSCRIBERS {
             return Err(invalid(
                 key("id"),
@@ -433,6 +589,34 @@ impl SubscriberConfig {
             value: e.value.clone(),
             why: e.problem.to_string(),
         })?;
+        let has_policy = f.nat.is_some();
+        let nat = f.nat.unwrap_or_default();
+        if has_policy || !f.port_forwards.is_empty() {
+            check_nat_policy(&nat, config.nat.as_ref(), key)?;
+        }
+        let mut port_forwards = BTreeMap::new();
+        for (j, pf) in f.port_forwards.into_iter().enumerate() {
+            let pkey = |field: &str| key(&format!("port_forwards[{j}].{field}"));
+            check_forward(&pf, gateway, lan, &pkey)?;
+            if port_forwards
+                .insert((pf.proto, pf.public_port), pf)
+                .is_some()
+            {
+                return Err(invalid(
+                    pkey("public_port"),
+                    pf.public_port,
+                    format!("{} port {} is forwarded twice", pf.proto, pf.public_port),
+                ));
+            }
+        }
+        let tcp_mss = match f.tcp_mss.or(config.fastpath.tcp_mss_clamp) {
+            Some(mss) => {
+                check_mss(mss).map_err(|why| invalid(key("tcp_mss"), mss, why))?;
+                mss
+            }
+            None if matches!(lsl, LslId::Vxlan { .. }) => VXLAN_HOME_MSS,
+            None => 0,
+        };
         Ok(Self {
             id: f.id,
             lsl,
@@ -441,8 +625,77 @@ impl SubscriberConfig {
             gateway_mac: gateway_mac(f.id),
             hosts,
             dhcp,
+            nat,
+            port_forwards,
+            tcp_mss,
         })
     }
+}
+
+/// An MSS clamp is 0 (off) or a sensible segment size.
+fn check_mss(mss: u16) -> Result<(), String> {
+    if mss == 0 || (MIN_TCP_MSS..=9000).contains(&mss) {
+        Ok(())
+    } else {
+        Err(format!("0 (off) or {MIN_TCP_MSS}..=9000"))
+    }
+}
+
+/// A home's NAT policy against `[nat]`.
+fn check_nat_policy(
+    p: &NatPolicy,
+    nat: Option<&NatConfig>,
+    key: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    let Some(nat) = nat else {
+        return Err(invalid(
+            key("nat"),
+            "set",
+            "NAT policy or port forwards need a [nat] section",
+        ));
+    };
+    if let Some(ip) = p.public_ip
+        && !nat.pool().contains(ip)
+    {
+        return Err(invalid(key("nat.public_ip"), ip, "not in nat.pool"));
+    }
+    if let Some(b) = p.blocks
+        && (b == 0 || b > nat.max_blocks())
+    {
+        return Err(invalid(
+            key("nat.blocks"),
+            b,
+            format!(
+                "must be in 1..={} (nat.max_blocks_per_subscriber)",
+                nat.max_blocks()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A port forward's own fields: a host of the home, non-zero ports.
+fn check_forward(
+    pf: &PortForward,
+    gateway: Ipv4Addr,
+    lan: Ipv4Net,
+    key: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    let ip = pf.private_ip;
+    if !lan.contains(&ip) || ip == gateway || ip == lan.network() || ip == lan.broadcast() {
+        return Err(invalid(
+            key("private_ip"),
+            ip,
+            format!("not a host address of the home's LAN {lan} (gateway {gateway})"),
+        ));
+    }
+    if pf.public_port == 0 {
+        return Err(invalid(key("public_port"), 0, "port 0"));
+    }
+    if pf.private_port == 0 {
+        return Err(invalid(key("private_port"), 0, "port 0"));
+    }
+    Ok(())
 }
 
 /// A home's DHCP settings: its own over the defaults, with the LAN and gateway of the home.
@@ -602,6 +855,93 @@ mod tests {
         assert!(e.contains("fastpath.stag_tpids = 0x0800"), "{e}");
         let e = err("[fastpath]\nbogus = 1\n");
         assert!(e.contains("unknown field `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn nat_policy_forwards_and_mss_are_checked() {
+        let nat = "[nat]\npool = [\"198.51.100.0/28\"]\n";
+        let c = Config::from_toml(&format!(
+            "[fastpath]\nvtep = \"10.0.0.1\"\n{nat}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n\
+             nat = {{ public_ip = \"198.51.100.3\", blocks = 2, filtering = \"address-and-port-dependent\" }}\n\
+             port_forwards = [{{ proto = \"tcp\", public_port = 1100, private_ip = \"192.168.1.10\", private_port = 22 }}]\n\
+             [[subscriber]]\nid = 2\nlsl = \"vxlan:5@10.0.0.2\"\n\
+             [[subscriber]]\nid = 3\nlsl = \"vlan:3\"\ntcp_mss = 0\n"
+        ))
+        .unwrap();
+        let s1 = &c.subscribers[&1];
+        assert_eq!(s1.nat.blocks, Some(2));
+        assert_eq!(s1.nat.filtering, Some(Filtering::AddressAndPortDependent));
+        assert_eq!(s1.port_forwards[&(Proto::Tcp, 1100)].private_port, 22);
+        assert_eq!(s1.tcp_mss, 0, "no clamp on a VLAN home by default");
+        assert_eq!(c.subscribers[&2].tcp_mss, VXLAN_HOME_MSS);
+        assert_eq!(c.subscribers[&3].tcp_mss, 0);
+        // The file form is kept as written, for the store and the API.
+        assert_eq!(c.files[&1].nat.as_ref().unwrap().blocks, Some(2));
+
+        let e = err(&format!(
+            "{nat}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nnat = {{ public_ip = \"192.0.2.1\" }}\n"
+        ));
+        assert!(
+            e.contains("subscriber[0].nat.public_ip = 192.0.2.1: not in nat.pool"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{nat}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nnat = {{ blocks = 9 }}\n"
+        ));
+        assert!(
+            e.contains("subscriber[0].nat.blocks = 9: must be in 1..=4"),
+            "{e}"
+        );
+        let e = err("[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nnat = { blocks = 1 }\n");
+        assert!(e.contains("need a [nat] section"), "{e}");
+        let fwd = |ip: &str, pp: u16| {
+            format!(
+                "{nat}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nport_forwards = [\
+                 {{ proto = \"udp\", public_port = 2000, private_ip = \"{ip}\", private_port = {pp} }}]\n"
+            )
+        };
+        let e = err(&fwd("192.168.1.1", 53));
+        assert!(
+            e.contains("subscriber[0].port_forwards[0].private_ip = 192.168.1.1"),
+            "{e}"
+        );
+        let e = err(&fwd("192.168.1.9", 0));
+        assert!(
+            e.contains("port_forwards[0].private_port = 0: port 0"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{nat}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nport_forwards = [\
+             {{ proto = \"udp\", public_port = 2000, private_ip = \"192.168.1.9\", private_port = 1 }},\
+             {{ proto = \"udp\", public_port = 2000, private_ip = \"192.168.1.8\", private_port = 2 }}]\n"
+        ));
+        assert!(e.contains("udp port 2000 is forwarded twice"), "{e}");
+        let e = err("[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\ntcp_mss = 100\n");
+        assert!(
+            e.contains("subscriber[0].tcp_mss = 100: 0 (off) or 536..=9000"),
+            "{e}"
+        );
+        let e = err("[fastpath]\ntcp_mss_clamp = 10\n");
+        assert!(e.contains("fastpath.tcp_mss_clamp = 10"), "{e}");
+    }
+
+    #[test]
+    fn api_bodies_use_the_same_checks_with_their_own_keys() {
+        let c = Config::from_toml("[fastpath]\ntcp_mss_clamp = 1300\n").unwrap();
+        let body: SubscriberFile = serde_json::from_str(r#"{"id": 4, "lsl": "qinq:2.4"}"#).unwrap();
+        let sub = c.subscriber(body).unwrap();
+        assert_eq!(sub.tcp_mss, 1300, "the [fastpath] default applies");
+        let body: SubscriberFile =
+            serde_json::from_str(r#"{"id": 4, "lsl": "vxlan:9@10.0.0.9"}"#).unwrap();
+        let e = c.subscriber(body).unwrap_err().to_string();
+        assert!(
+            e.contains("subscriber.lsl") && e.contains("needs fastpath.vtep"),
+            "{e}"
+        );
+        let e = serde_json::from_str::<SubscriberFile>(r#"{"id": 4, "lsl": "vlan:4", "x": 1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `x`"), "{e}");
     }
 
     #[test]

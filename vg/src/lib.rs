@@ -1,6 +1,9 @@
 //! The NERG virtual Gateway: fast-path loader, control plane, API and metrics.
 
+pub mod api;
+pub mod blocklog;
 pub mod config;
+pub mod control;
 pub mod dhcp;
 pub mod fastpath;
 pub mod metrics;

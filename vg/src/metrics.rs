@@ -23,6 +23,16 @@ pub struct Metrics {
     pub nat_expired: prometheus::IntCounter,
     /// Public ports released after their hold-down.
     pub nat_ports_released: prometheus::IntCounter,
+    /// Homes configured (file and API).
+    pub subscribers: prometheus::IntGauge,
+    /// Bound DHCP leases over all homes.
+    pub leases_in_use: prometheus::IntGauge,
+    /// NAT port blocks per public address and state (owned, held, free).
+    pub nat_blocks: prometheus::IntGaugeVec,
+    /// Per-subscriber traffic (only with `--per-subscriber-metrics`): packets.
+    pub sub_packets: IntCounterVec,
+    /// Per-subscriber traffic: bytes.
+    pub sub_bytes: IntCounterVec,
 }
 
 impl Metrics {
@@ -67,6 +77,36 @@ impl Metrics {
             "vg_nat_ports_released_total",
             "Public ports released after the hold-down (RFC 6888 REQ-8)",
         )?;
+        let subscribers =
+            prometheus::IntGauge::new("vg_subscribers", "Homes configured (file and API)")?;
+        let leases_in_use =
+            prometheus::IntGauge::new("vg_dhcp_leases_in_use", "Bound DHCP leases, all homes")?;
+        let nat_blocks = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "vg_nat_port_blocks",
+                "NAT port blocks per public address, by state (owned, held, free)",
+            ),
+            &["address", "state"],
+        )?;
+        let sub_packets = IntCounterVec::new(
+            Opts::new(
+                "vg_subscriber_packets_total",
+                "Packets per home and direction (up, down, up_dropped); --per-subscriber-metrics",
+            ),
+            &["subscriber", "direction"],
+        )?;
+        let sub_bytes = IntCounterVec::new(
+            Opts::new(
+                "vg_subscriber_bytes_total",
+                "Bytes per home and direction (up, down); --per-subscriber-metrics",
+            ),
+            &["subscriber", "direction"],
+        )?;
+        registry.register(Box::new(subscribers.clone()))?;
+        registry.register(Box::new(leases_in_use.clone()))?;
+        registry.register(Box::new(nat_blocks.clone()))?;
+        registry.register(Box::new(sub_packets.clone()))?;
+        registry.register(Box::new(sub_bytes.clone()))?;
         registry.register(Box::new(fastpath.clone()))?;
         registry.register(Box::new(drops.clone()))?;
         registry.register(Box::new(punts.clone()))?;
@@ -83,7 +123,41 @@ impl Metrics {
             nat_mappings,
             nat_expired,
             nat_ports_released,
+            subscribers,
+            leases_in_use,
+            nat_blocks,
+            sub_packets,
+            sub_bytes,
         })
+    }
+
+    /// Sets the NAT block gauges from the pool usage.
+    pub fn update_pool(&self, pool: &crate::control::PoolView) {
+        for a in &pool.addresses {
+            let ip = a.address.to_string();
+            for (state, n) in [("owned", a.owned), ("held", a.held), ("free", a.free)] {
+                self.nat_blocks
+                    .with_label_values(&[ip.as_str(), state])
+                    .set(i64::from(n));
+            }
+        }
+    }
+
+    /// Advances home `id`'s traffic counters to `c`.
+    pub fn update_subscriber(&self, id: u32, c: &nerg_abi::SubCounters) {
+        let id = id.to_string();
+        for (family, dir, v) in [
+            (&self.sub_packets, "up", c.up_packets),
+            (&self.sub_packets, "down", c.down_packets),
+            (&self.sub_packets, "up_dropped", c.up_drops),
+            (&self.sub_bytes, "up", c.up_bytes),
+            (&self.sub_bytes, "down", c.down_bytes),
+        ] {
+            let counter = family.with_label_values(&[id.as_str(), dir]);
+            if let Some(delta) = v.checked_sub(counter.get()) {
+                counter.inc_by(delta);
+            }
+        }
     }
 
     /// Advances the counters to the values in `snapshot`.
@@ -135,5 +209,27 @@ mod tests {
         assert!(text.contains(r#"vg_xdp_counter_total{counter="access_rx_packets",cpu="0"} 10"#));
         assert!(text.contains(r#"vg_xdp_counter_total{counter="access_rx_packets",cpu="1"} 4"#));
         assert!(text.contains(r#"vg_xdp_drops_total{cpu="1",reason="truncated"} 1"#));
+    }
+
+    #[test]
+    fn per_subscriber_series_follow_the_map() {
+        let m = Metrics::new().unwrap();
+        let mut c = nerg_abi::SubCounters {
+            up_packets: 5,
+            up_bytes: 700,
+            ..Default::default()
+        };
+        m.update_subscriber(42, &c);
+        c.up_packets = 9;
+        m.update_subscriber(42, &c);
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains(r#"vg_subscriber_packets_total{direction="up",subscriber="42"} 9"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"vg_subscriber_bytes_total{direction="up",subscriber="42"} 700"#),
+            "{text}"
+        );
     }
 }

@@ -1,19 +1,145 @@
-//! The embedded, crash-safe store: one redb file (copy-on-write B-trees, a commit is
-//! durable when it returns). It keeps every DHCP lease vgd acknowledged, so that a restart
-//! (or `kill -9`) loses none; the DHCP engine persists before it replies
-//! ([`crate::dhcp::Outcome::commit`]). Behind [`LeaseStore`], so that a shared store can
+//! The embedded, crash-safe store: one redb file, `<state-dir>/leases.redb` (copy-on-write
+//! B-trees, a commit is durable when it returns). It keeps
+//! - every DHCP lease vgd acknowledged, so that a restart (or `kill -9`) loses none; the
+//!   DHCP engine persists before it replies ([`crate::dhcp::Outcome::commit`]);
+//! - every subscriber (home) with where it came from (config file or API), and each home's
+//!   NAT assignment (public address, port blocks, since when) and the blocks in hold-down,
+//!   so that a restart keeps every home's public address and ports.
+//!
+//! Behind two traits, [`LeaseStore`] and [`SubscriberStore`], so that a shared store can
 //! replace it when several vG instances share subscribers.
 //!
-//! Layout: table `leases`, key `(home, IPv4 address as u32)`, value the record as JSON (a
-//! format that survives adding fields).
+//! Layout (values are JSON: a format that survives adding fields):
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `leases` | (home, IPv4 as u32) | [`LeaseRecord`] |
+//! | `subscribers` | home id | [`StoredSubscriber`] |
+//! | `nat_blocks` | home id | [`StoredNat`] |
+//! | `nat_held` | (IPv4 as u32, first port) | hold-down end, UNIX seconds |
+//! | `meta` | name | `nat_geometry`: [`NatGeometry`] |
 
-use std::{net::Ipv4Addr, path::Path};
+use std::{
+    collections::BTreeMap,
+    net::Ipv4Addr,
+    path::Path,
+    sync::{Arc, Mutex, PoisonError},
+};
 
-use redb::{Database, ReadableDatabase as _, TableDefinition};
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use serde::{Deserialize, Serialize};
 
-use crate::dhcp::{HomeId, LeaseRecord, LeaseStore, StoreError, StoreOp};
+use crate::{
+    config::SubscriberFile,
+    dhcp::{HomeId, LeaseRecord, LeaseStore, StoreError, StoreOp},
+    nat::{HeldBlock, PortRange, UnixTime},
+};
 
 const LEASES: TableDefinition<(u32, u32), &[u8]> = TableDefinition::new("leases");
+const SUBSCRIBERS: TableDefinition<u32, &[u8]> = TableDefinition::new("subscribers");
+const NAT_BLOCKS: TableDefinition<u32, &[u8]> = TableDefinition::new("nat_blocks");
+const NAT_HELD: TableDefinition<(u32, u16), u64> = TableDefinition::new("nat_held");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const NAT_GEOMETRY: &str = "nat_geometry";
+
+/// Where a home came from: it decides what a restart does with it (see
+/// [`crate::control`]'s precedence rule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The configuration file lists it: the file is its source of truth at every start.
+    Config,
+    /// Created through the REST API: the store is its source of truth.
+    Api,
+}
+
+/// A home as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSubscriber {
+    /// Where it came from.
+    pub source: Source,
+    /// The home as written (file or API body).
+    pub subscriber: SubscriberFile,
+}
+
+/// One port block of a home as stored: its first port and when the home got it (the start
+/// time of its block log record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredBlock {
+    /// First port.
+    pub first_port: u16,
+    /// Allocated at.
+    pub since: UnixTime,
+}
+
+/// A home's NAT assignment as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredNat {
+    /// Its public address.
+    pub address: Ipv4Addr,
+    /// Its blocks, ascending.
+    pub blocks: Vec<StoredBlock>,
+}
+
+/// The block geometry the stored blocks were cut with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatGeometry {
+    /// `nat.port_range`.
+    pub port_range: PortRange,
+    /// `nat.block_size`.
+    pub block_size: u16,
+}
+
+/// Everything the store holds about homes and NAT, as loaded at start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredState {
+    /// Homes by id.
+    pub subscribers: BTreeMap<u32, StoredSubscriber>,
+    /// NAT assignments by home id.
+    pub nat: BTreeMap<u32, StoredNat>,
+    /// Blocks in hold-down.
+    pub held: Vec<HeldBlock>,
+    /// The geometry of the stored blocks, if any were stored.
+    pub geometry: Option<NatGeometry>,
+}
+
+/// One change of a [`SubscriberStore`] transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubscriberOp {
+    /// Insert or replace a home.
+    Put(Box<StoredSubscriber>),
+    /// Delete a home with everything it had: its leases and its NAT assignment.
+    Remove(u32),
+    /// Insert or replace a home's NAT assignment.
+    PutNat(u32, StoredNat),
+    /// Delete a home's NAT assignment.
+    RemoveNat(u32),
+    /// A block enters hold-down.
+    PutHeld(HeldBlock),
+    /// A block leaves hold-down (it has an owner again).
+    RemoveHeld(Ipv4Addr, u16),
+    /// Record the block geometry.
+    SetGeometry(NatGeometry),
+}
+
+/// A failed subscriber-store operation.
+#[derive(Debug, thiserror::Error)]
+#[error("subscriber store: {what}")]
+pub struct SubscriberStoreError {
+    /// What was being done.
+    pub what: &'static str,
+    /// The backend's error.
+    #[source]
+    pub source: crate::dhcp::BoxError,
+}
+
+/// Where homes and NAT assignments live. A commit is atomic and durable when it returns.
+pub trait SubscriberStore: Send + Sync {
+    /// Everything stored.
+    fn load_state(&self) -> Result<StoredState, SubscriberStoreError>;
+    /// Applies `ops` in one transaction (one commit, one fsync).
+    fn commit(&self, ops: &[SubscriberOp]) -> Result<(), SubscriberStoreError>;
+}
 
 /// Errors opening the store.
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +152,11 @@ pub struct OpenError {
     pub source: redb::Error,
 }
 
-/// The redb store.
+/// The redb store; clones share the one open database (redb opens a file once per
+/// process).
+#[derive(Clone)]
 pub struct RedbStore {
-    db: Database,
+    db: Arc<Database>,
 }
 
 impl RedbStore {
@@ -42,8 +170,12 @@ impl RedbStore {
         // Create the table, so that reads of an empty store find it.
         let txn = db.begin_write().map_err(|e| err(e.into()))?;
         txn.open_table(LEASES).map_err(|e| err(e.into()))?;
+        txn.open_table(SUBSCRIBERS).map_err(|e| err(e.into()))?;
+        txn.open_table(NAT_BLOCKS).map_err(|e| err(e.into()))?;
+        txn.open_table(NAT_HELD).map_err(|e| err(e.into()))?;
+        txn.open_table(META).map_err(|e| err(e.into()))?;
         txn.commit().map_err(|e| err(e.into()))?;
-        Ok(Self { db })
+        Ok(Self { db: Arc::new(db) })
     }
 
     fn write(&self, ops: &[StoreOp]) -> Result<(), redb::Error> {
@@ -70,6 +202,149 @@ impl RedbStore {
 
 fn boxed(e: redb::Error) -> crate::dhcp::BoxError {
     Box::new(e)
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, redb::Error> {
+    serde_json::to_vec(v).map_err(|e| redb::Error::Corrupted(e.to_string()))
+}
+
+fn unjson<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, redb::Error> {
+    serde_json::from_slice(b).map_err(|e| redb::Error::Corrupted(e.to_string()))
+}
+
+impl RedbStore {
+    fn load_state_inner(&self) -> Result<StoredState, redb::Error> {
+        let txn = self.db.begin_read()?;
+        let mut state = StoredState::default();
+        for entry in txn.open_table(SUBSCRIBERS)?.iter()? {
+            let (k, v) = entry?;
+            state.subscribers.insert(k.value(), unjson(v.value())?);
+        }
+        for entry in txn.open_table(NAT_BLOCKS)?.iter()? {
+            let (k, v) = entry?;
+            state.nat.insert(k.value(), unjson(v.value())?);
+        }
+        for entry in txn.open_table(NAT_HELD)?.iter()? {
+            let (k, v) = entry?;
+            let (ip, port) = k.value();
+            state.held.push(HeldBlock {
+                address: Ipv4Addr::from(ip),
+                first_port: port,
+                until: UnixTime(v.value()),
+            });
+        }
+        if let Some(v) = txn.open_table(META)?.get(NAT_GEOMETRY)? {
+            state.geometry = Some(unjson(v.value())?);
+        }
+        Ok(state)
+    }
+
+    fn commit_inner(&self, ops: &[SubscriberOp]) -> Result<(), redb::Error> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut subs = txn.open_table(SUBSCRIBERS)?;
+            let mut nat = txn.open_table(NAT_BLOCKS)?;
+            let mut held = txn.open_table(NAT_HELD)?;
+            let mut meta = txn.open_table(META)?;
+            let mut leases = txn.open_table(LEASES)?;
+            for op in ops {
+                match op {
+                    SubscriberOp::Put(s) => {
+                        subs.insert(s.subscriber.id, json(s)?.as_slice())?;
+                    }
+                    SubscriberOp::Remove(id) => {
+                        subs.remove(*id)?;
+                        nat.remove(*id)?;
+                        leases.retain_in((*id, 0)..=(*id, u32::MAX), |_, _| false)?;
+                    }
+                    SubscriberOp::PutNat(id, n) => {
+                        nat.insert(*id, json(n)?.as_slice())?;
+                    }
+                    SubscriberOp::RemoveNat(id) => {
+                        nat.remove(*id)?;
+                    }
+                    SubscriberOp::PutHeld(h) => {
+                        held.insert((u32::from(h.address), h.first_port), h.until.0)?;
+                    }
+                    SubscriberOp::RemoveHeld(ip, port) => {
+                        held.remove((u32::from(*ip), *port))?;
+                    }
+                    SubscriberOp::SetGeometry(g) => {
+                        meta.insert(NAT_GEOMETRY, json(g)?.as_slice())?;
+                    }
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+impl SubscriberStore for RedbStore {
+    fn load_state(&self) -> Result<StoredState, SubscriberStoreError> {
+        self.load_state_inner().map_err(|e| SubscriberStoreError {
+            what: "loading homes and NAT assignments",
+            source: boxed(e),
+        })
+    }
+
+    fn commit(&self, ops: &[SubscriberOp]) -> Result<(), SubscriberStoreError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.commit_inner(ops).map_err(|e| SubscriberStoreError {
+            what: "committing a change of homes",
+            source: boxed(e),
+        })
+    }
+}
+
+/// A [`SubscriberStore`] in memory: for tests, and for running without persistence.
+#[derive(Debug, Default)]
+pub struct MemorySubscriberStore {
+    state: Mutex<StoredState>,
+}
+
+impl SubscriberStore for MemorySubscriberStore {
+    fn load_state(&self) -> Result<StoredState, SubscriberStoreError> {
+        Ok(self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone())
+    }
+
+    fn commit(&self, ops: &[SubscriberOp]) -> Result<(), SubscriberStoreError> {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        for op in ops {
+            match op {
+                SubscriberOp::Put(s) => {
+                    st.subscribers.insert(s.subscriber.id, (**s).clone());
+                }
+                SubscriberOp::Remove(id) => {
+                    st.subscribers.remove(id);
+                    st.nat.remove(id);
+                }
+                SubscriberOp::PutNat(id, n) => {
+                    st.nat.insert(*id, n.clone());
+                }
+                SubscriberOp::RemoveNat(id) => {
+                    st.nat.remove(id);
+                }
+                SubscriberOp::PutHeld(h) => {
+                    st.held
+                        .retain(|x| (x.address, x.first_port) != (h.address, h.first_port));
+                    st.held.push(*h);
+                }
+                SubscriberOp::RemoveHeld(ip, port) => {
+                    st.held
+                        .retain(|x| (x.address, x.first_port) != (*ip, *port));
+                }
+                SubscriberOp::SetGeometry(g) => st.geometry = Some(*g),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl LeaseStore for RedbStore {
@@ -174,6 +449,71 @@ mod tests {
         store.remove(2, Ipv4Addr::new(192, 168, 1, 100)).unwrap();
         store.remove(2, Ipv4Addr::new(192, 168, 1, 100)).unwrap();
         assert!(store.load(2).unwrap().is_empty());
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn home(id: u32, lsl: &str) -> StoredSubscriber {
+        StoredSubscriber {
+            source: Source::Api,
+            subscriber: SubscriberFile {
+                id,
+                lsl: lsl.into(),
+                gateway: "192.168.1.1/24".into(),
+                hosts: vec![],
+                dhcp: None,
+                nat: None,
+                port_forwards: vec![],
+                tcp_mss: None,
+            },
+        }
+    }
+
+    #[test]
+    fn homes_and_nat_survive_reopening_and_a_removal_takes_the_leases() {
+        let dir = std::env::temp_dir().join(format!("nerg-substore-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("leases.redb");
+        let _ = std::fs::remove_file(&path);
+        let nat = StoredNat {
+            address: Ipv4Addr::new(198, 51, 100, 1),
+            blocks: vec![StoredBlock {
+                first_port: 1024,
+                since: crate::nat::UnixTime(5),
+            }],
+        };
+        let held = HeldBlock {
+            address: Ipv4Addr::new(198, 51, 100, 1),
+            first_port: 1536,
+            until: crate::nat::UnixTime(99),
+        };
+        {
+            let store = RedbStore::open(&path).unwrap();
+            store.put(&record(1, 100)).unwrap();
+            store.put(&record(2, 100)).unwrap();
+            store
+                .commit(&[
+                    SubscriberOp::Put(Box::new(home(1, "vlan:1"))),
+                    SubscriberOp::Put(Box::new(home(2, "vlan:2"))),
+                    SubscriberOp::PutNat(1, nat.clone()),
+                    SubscriberOp::PutNat(2, nat.clone()),
+                    SubscriberOp::PutHeld(held),
+                ])
+                .unwrap();
+            store.commit(&[SubscriberOp::Remove(2)]).unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        let state = store.load_state().unwrap();
+        assert_eq!(state.subscribers.len(), 1);
+        assert_eq!(state.subscribers[&1], home(1, "vlan:1"));
+        assert_eq!(state.nat.get(&1), Some(&nat));
+        assert!(!state.nat.contains_key(&2));
+        assert_eq!(state.held, vec![held]);
+        assert_eq!(store.load(1).unwrap().len(), 1);
+        assert!(
+            store.load(2).unwrap().is_empty(),
+            "home 2's leases went with it"
+        );
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }

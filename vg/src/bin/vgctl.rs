@@ -1,24 +1,42 @@
 //! `vgctl`: operate a running vG.
 //!
 //! `vgctl stats` reads the fast path's counters straight from their bpffs pins, so it works
-//! even when vgd's API is unreachable.
+//! even when vgd's API is unreachable. Everything else goes through vgd's REST API
+//! (`--api`, default `http://127.0.0.1:9180`) with the bearer token from `--token-file` or
+//! `VGCTL_TOKEN`. Tables for people, `--json` for scripts (the API's JSON, unchanged).
 
-use std::path::PathBuf;
+use std::{net::Ipv4Addr, path::PathBuf, time::Duration};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use vg::fastpath::{Counters, bpffs};
+use serde_json::Value;
+use vg::{
+    config::{NatPolicyFile, PortForwardFile, Proto, SubscriberFile},
+    fastpath::{Counters, bpffs},
+    nat::Filtering,
+};
 
 /// Command-line interface.
 #[derive(Debug, Parser)]
 #[command(version, about = "Operate a NERG virtual Gateway")]
 struct Args {
-    /// Where bpffs is mounted.
+    /// Where bpffs is mounted (stats).
     #[arg(long, env = "VGD_BPFFS", default_value = bpffs::DEFAULT_MOUNT, global = true)]
     bpffs: PathBuf,
-    /// vgd instance name.
+    /// vgd instance name (stats).
     #[arg(long, env = "VGD_INSTANCE", default_value = "default", global = true)]
     instance: String,
+    /// vgd's API base URL.
+    #[arg(
+        long,
+        env = "VGCTL_API",
+        default_value = "http://127.0.0.1:9180",
+        global = true
+    )]
+    api: String,
+    /// File holding the API token (else `VGCTL_TOKEN`).
+    #[arg(long, env = "VGCTL_TOKEN_FILE", global = true)]
+    token_file: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
@@ -28,15 +46,543 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Fast-path counters and drops, per CPU.
+    /// Fast-path counters and drops, per CPU (from bpffs; no API needed).
     Stats,
+    /// Homes.
+    #[command(subcommand)]
+    Subscribers(SubCmd),
+    /// A home's port forwards.
+    #[command(subcommand, name = "port-forwards")]
+    PortForwards(FwdCmd),
+    /// A home's hosts (the fast path's host table).
+    Hosts {
+        /// Subscriber id.
+        id: u32,
+    },
+    /// A home's DHCP leases.
+    Leases {
+        /// Subscriber id.
+        id: u32,
+    },
+    /// NAT.
+    #[command(subcommand)]
+    Nat(NatCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum SubCmd {
+    /// Every home.
+    List,
+    /// One home.
+    Get {
+        /// Subscriber id.
+        id: u32,
+    },
+    /// Create a home (from flags, or `--body` with the API's JSON).
+    Add(SubFields),
+    /// Change a home: the flags given replace those fields.
+    Update(SubFields),
+    /// Delete a home.
+    Delete {
+        /// Subscriber id.
+        id: u32,
+    },
+    /// Create many homes in one transaction from a JSON file `{"subscribers": [...]}`.
+    Bulk {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct SubFields {
+    /// Subscriber id.
+    id: u32,
+    /// LSL: `vlan:<c>`, `qinq:<s>.<c>`, `vxlan:<vni>@<brg vtep>`.
+    #[arg(long)]
+    lsl: Option<String>,
+    /// Gateway address and LAN prefix, e.g. 192.168.1.1/24.
+    #[arg(long)]
+    gateway: Option<String>,
+    /// Pin the public address.
+    #[arg(long)]
+    public_ip: Option<Ipv4Addr>,
+    /// Port blocks.
+    #[arg(long)]
+    blocks: Option<u8>,
+    /// Session limit (0 = none).
+    #[arg(long)]
+    session_limit: Option<u32>,
+    /// Filtering: endpoint-independent or address-and-port-dependent.
+    #[arg(long, value_parser = parse_filtering)]
+    filtering: Option<Filtering>,
+    /// TCP MSS clamp (0 = off).
+    #[arg(long)]
+    tcp_mss: Option<u16>,
+    /// The whole body as JSON (a file); flags given override its fields.
+    #[arg(long)]
+    body: Option<PathBuf>,
+}
+
+fn parse_filtering(s: &str) -> Result<Filtering, String> {
+    match s {
+        "endpoint-independent" | "eif" => Ok(Filtering::EndpointIndependent),
+        "address-and-port-dependent" | "apdf" => Ok(Filtering::AddressAndPortDependent),
+        _ => Err("endpoint-independent or address-and-port-dependent".into()),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum FwdCmd {
+    /// A home's port forwards.
+    List {
+        /// Subscriber id.
+        id: u32,
+    },
+    /// Forward a public port of the home to a host.
+    Add {
+        /// Subscriber id.
+        id: u32,
+        /// tcp or udp.
+        #[arg(long)]
+        proto: Proto,
+        /// Public port (inside the home's blocks).
+        #[arg(long)]
+        public_port: u16,
+        /// The host.
+        #[arg(long)]
+        private_ip: Ipv4Addr,
+        /// The host's port.
+        #[arg(long)]
+        private_port: u16,
+    },
+    /// Remove a forward.
+    Delete {
+        /// Subscriber id.
+        id: u32,
+        /// tcp or udp.
+        proto: Proto,
+        /// Public port.
+        port: u16,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NatCmd {
+    /// Public address and port blocks per home.
+    Blocks {
+        /// Only this home.
+        #[arg(long)]
+        subscriber: Option<u32>,
+    },
+    /// Pool usage per public address.
+    Pool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    match args.command {
+    match &args.command {
         Command::Stats => stats(&args),
+        _ => api(&args),
     }
+}
+
+/// The API client: base URL, token, an agent that returns error statuses as responses.
+struct Client {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    fn new(args: &Args) -> anyhow::Result<Self> {
+        let token = match &args.token_file {
+            Some(p) => std::fs::read_to_string(p)
+                .with_context(|| format!("reading the token file {}", p.display()))?,
+            None => std::env::var("VGCTL_TOKEN")
+                .context("no API token: give --token-file or set VGCTL_TOKEN")?,
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .new_agent();
+        Ok(Self {
+            base: args.api.trim_end_matches('/').to_owned(),
+            token: token.trim().to_owned(),
+            agent,
+        })
+    }
+
+    /// Sends a call; returns the JSON answer (Null for 204), or the API's error message.
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let sent = match (method, body) {
+            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
+            ("DELETE", _) => self
+                .agent
+                .delete(&url)
+                .header("Authorization", &auth)
+                .call(),
+            ("POST", Some(b)) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(b),
+            ("PUT", Some(b)) => self
+                .agent
+                .put(&url)
+                .header("Authorization", &auth)
+                .send_json(b),
+            _ => bail!("internal: {method} without a body"),
+        };
+        let mut resp =
+            sent.with_context(|| format!("calling {url} (is vgd running with an API token?)"))?;
+        let status = resp.status();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("reading the answer of {url}"))?;
+        if status.as_u16() == 204 {
+            return Ok(Value::Null);
+        }
+        let value: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{url} answered {status} with non-JSON: {text}"))?;
+        if !status.is_success() {
+            let msg = value
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or(text.as_str());
+            bail!("{status}: {msg}");
+        }
+        Ok(value)
+    }
+}
+
+fn api(args: &Args) -> anyhow::Result<()> {
+    let c = Client::new(args)?;
+    let (value, table): (Value, fn(&Value)) = match &args.command {
+        Command::Stats => unreachable!("handled in main"),
+        Command::Subscribers(SubCmd::List) => (
+            c.call("GET", "/api/v1/subscribers", None)?,
+            subscribers_table,
+        ),
+        Command::Subscribers(SubCmd::Get { id }) => (
+            c.call("GET", &format!("/api/v1/subscribers/{id}"), None)?,
+            one_subscriber,
+        ),
+        Command::Subscribers(SubCmd::Add(f)) => {
+            let body = fields_to_body(f, None)?;
+            (
+                c.call("POST", "/api/v1/subscribers", Some(&body))?,
+                one_subscriber,
+            )
+        }
+        Command::Subscribers(SubCmd::Update(f)) => {
+            let current = c.call("GET", &format!("/api/v1/subscribers/{}", f.id), None)?;
+            let body = fields_to_body(f, Some(current))?;
+            (
+                c.call("PUT", &format!("/api/v1/subscribers/{}", f.id), Some(&body))?,
+                one_subscriber,
+            )
+        }
+        Command::Subscribers(SubCmd::Delete { id }) => {
+            c.call("DELETE", &format!("/api/v1/subscribers/{id}"), None)?;
+            (serde_json::json!({"deleted": id}), |_| println!("deleted"))
+        }
+        Command::Subscribers(SubCmd::Bulk { file }) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let body: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            (
+                c.call("POST", "/api/v1/subscribers/bulk", Some(&body))?,
+                |v| println!("created {}", v["created"]),
+            )
+        }
+        Command::PortForwards(FwdCmd::List { id }) => (
+            c.call(
+                "GET",
+                &format!("/api/v1/subscribers/{id}/port-forwards"),
+                None,
+            )?,
+            forwards_table,
+        ),
+        Command::PortForwards(FwdCmd::Add {
+            id,
+            proto,
+            public_port,
+            private_ip,
+            private_port,
+        }) => {
+            let body = serde_json::to_value(PortForwardFile {
+                proto: *proto,
+                public_port: *public_port,
+                private_ip: *private_ip,
+                private_port: *private_port,
+            })?;
+            (
+                c.call(
+                    "POST",
+                    &format!("/api/v1/subscribers/{id}/port-forwards"),
+                    Some(&body),
+                )?,
+                |v| forwards_table(&Value::Array(vec![v.clone()])),
+            )
+        }
+        Command::PortForwards(FwdCmd::Delete { id, proto, port }) => {
+            c.call(
+                "DELETE",
+                &format!("/api/v1/subscribers/{id}/port-forwards/{proto}/{port}"),
+                None,
+            )?;
+            (serde_json::json!({"deleted": true}), |_| {
+                println!("deleted")
+            })
+        }
+        Command::Hosts { id } => (
+            c.call("GET", &format!("/api/v1/subscribers/{id}/hosts"), None)?,
+            |v| {
+                table(
+                    &["IP", "MAC", "KIND"],
+                    rows(v, &[&["ip"], &["mac"], &["kind"]]),
+                )
+            },
+        ),
+        Command::Leases { id } => (
+            c.call("GET", &format!("/api/v1/subscribers/{id}/leases"), None)?,
+            |v| {
+                table(
+                    &["IP", "MAC", "STATE", "UNTIL", "HOSTNAME"],
+                    rows(
+                        v,
+                        &[&["ip"], &["mac"], &["state"], &["time"], &["hostname"]],
+                    ),
+                )
+            },
+        ),
+        Command::Nat(NatCmd::Blocks { subscriber }) => match subscriber {
+            Some(id) => (
+                c.call("GET", &format!("/api/v1/subscribers/{id}/nat-blocks"), None)?,
+                |v| blocks_table(&Value::Array(vec![v.clone()])),
+            ),
+            None => (c.call("GET", "/api/v1/nat/blocks", None)?, blocks_table),
+        },
+        Command::Nat(NatCmd::Pool) => (c.call("GET", "/api/v1/nat/pool", None)?, |v| {
+            table(
+                &["ADDRESS", "SUBSCRIBERS", "OWNED", "HELD", "FREE"],
+                rows(
+                    &v["addresses"],
+                    &[
+                        &["address"],
+                        &["subscribers"],
+                        &["owned"],
+                        &["held"],
+                        &["free"],
+                    ],
+                ),
+            )
+        }),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        table(&value);
+    }
+    Ok(())
+}
+
+/// The API body of `add`/`update`: `--body` or the current home, then the flags.
+fn fields_to_body(f: &SubFields, current: Option<Value>) -> anyhow::Result<Value> {
+    let mut sub: SubscriberFile = match (&f.body, current) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?
+        }
+        (None, Some(mut cur)) => {
+            // What the API shows beyond the home as written.
+            if let Some(o) = cur.as_object_mut() {
+                for k in ["source", "tcp_mss_effective", "nat_assignment"] {
+                    o.remove(k);
+                }
+            }
+            serde_json::from_value(cur).context("the API's answer is not a home")?
+        }
+        (None, None) => SubscriberFile {
+            id: f.id,
+            lsl: f.lsl.clone().context("--lsl is needed to create a home")?,
+            gateway: "192.168.1.1/24".into(),
+            hosts: Vec::new(),
+            dhcp: None,
+            nat: None,
+            port_forwards: Vec::new(),
+            tcp_mss: None,
+        },
+    };
+    sub.id = f.id;
+    if let Some(l) = &f.lsl {
+        sub.lsl = l.clone();
+    }
+    if let Some(g) = &f.gateway {
+        sub.gateway = g.clone();
+    }
+    if f.public_ip.is_some()
+        || f.blocks.is_some()
+        || f.session_limit.is_some()
+        || f.filtering.is_some()
+    {
+        let nat = sub.nat.get_or_insert_with(NatPolicyFile::default);
+        if f.public_ip.is_some() {
+            nat.public_ip = f.public_ip;
+        }
+        if f.blocks.is_some() {
+            nat.blocks = f.blocks;
+        }
+        if f.session_limit.is_some() {
+            nat.session_limit = f.session_limit;
+        }
+        if f.filtering.is_some() {
+            nat.filtering = f.filtering;
+        }
+    }
+    if f.tcp_mss.is_some() {
+        sub.tcp_mss = f.tcp_mss;
+    }
+    Ok(serde_json::to_value(sub)?)
+}
+
+fn cell(v: &Value, path: &[&str]) -> String {
+    let mut cur = v;
+    for k in path {
+        cur = &cur[*k];
+    }
+    match cur {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn rows(v: &Value, cols: &[&[&str]]) -> Vec<Vec<String>> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|item| cols.iter().map(|c| cell(item, c)).collect())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn table(header: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| (*h).to_owned()).collect());
+    for r in rows {
+        line(r);
+    }
+}
+
+fn blocks_of(v: &Value) -> String {
+    v["nat_assignment"]["blocks"]
+        .as_array()
+        .or_else(|| v["blocks"].as_array())
+        .map(|b| {
+            b.iter()
+                .map(|x| format!("{}-{}", x["first_port"], x["last_port"]))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+fn subscribers_table(v: &Value) {
+    let rows = v
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    vec![
+                        cell(s, &["id"]),
+                        cell(s, &["lsl"]),
+                        cell(s, &["gateway"]),
+                        cell(s, &["source"]),
+                        cell(s, &["nat_assignment", "public_ip"]),
+                        blocks_of(s),
+                        s["port_forwards"]
+                            .as_array()
+                            .map_or(0, Vec::len)
+                            .to_string(),
+                        cell(s, &["tcp_mss_effective"]),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    table(
+        &[
+            "ID",
+            "LSL",
+            "GATEWAY",
+            "SOURCE",
+            "PUBLIC IP",
+            "BLOCKS",
+            "FWDS",
+            "MSS",
+        ],
+        rows,
+    );
+}
+
+fn one_subscriber(v: &Value) {
+    subscribers_table(&Value::Array(vec![v.clone()]));
+}
+
+fn forwards_table(v: &Value) {
+    table(
+        &["PROTO", "PUBLIC PORT", "PRIVATE IP", "PRIVATE PORT"],
+        rows(
+            v,
+            &[
+                &["proto"],
+                &["public_port"],
+                &["private_ip"],
+                &["private_port"],
+            ],
+        ),
+    );
+}
+
+fn blocks_table(v: &Value) {
+    let rows = v
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    vec![
+                        cell(s, &["subscriber"]),
+                        cell(s, &["lsl"]),
+                        cell(s, &["public_ip"]),
+                        blocks_of(s),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    table(&["SUBSCRIBER", "LSL", "PUBLIC IP", "PORTS"], rows);
 }
 
 fn stats(args: &Args) -> anyhow::Result<()> {

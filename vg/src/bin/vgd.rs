@@ -4,6 +4,14 @@
 //! interface in native mode, and serves `/metrics`, `/health` and `/ready`. Runs in the
 //! foreground (systemd, containers); SIGTERM or SIGINT detach the programs and exit, the
 //! pinned maps stay for the next start.
+//!
+//! Homes come from the configuration file and from the REST API ([`vg::api`]); both are
+//! kept in the store `<state-dir>/leases.redb` with the leases and each home's NAT blocks,
+//! merged at start by the rule in [`vg::control`] (the file wins for the homes it lists).
+//! The API needs a bearer token (`--api-token-file`, or `VGD_API_TOKEN`): without one it is
+//! off (logged). It shares the `--listen` listener with /metrics unless `--api-listen`
+//! names a separate management address. NAT block records go to
+//! `<state-dir>/nat-blocks.log` (`--nat-block-log`), one JSON line each.
 
 use std::{
     net::SocketAddr,
@@ -20,11 +28,13 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 use vg::{
+    blocklog::BlockLog,
     config::Config,
+    control::Control,
     fastpath::{
         AttachMode, Counters, FastPath, bpffs,
         expiry::{NatTables, Timers, monotonic_ns},
-        maps::PinnedHosts,
+        maps::{PinnedHosts, PinnedMaps},
         reconcile::Interfaces,
     },
     metrics::Metrics,
@@ -80,6 +90,41 @@ struct Args {
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `vg=debug`).
     #[arg(long, env = "VGD_LOG", default_value = "info")]
     log: String,
+    /// File holding the REST API's bearer token (one line; at least 16 characters). Without
+    /// a token (this or `VGD_API_TOKEN`) the API is off: vgd logs it and serves only
+    /// /metrics, /health and /ready.
+    #[arg(long, env = "VGD_API_TOKEN_FILE")]
+    api_token_file: Option<PathBuf>,
+    /// Management address for the REST API. Default: the API shares the `--listen`
+    /// listener; given, it is served there only.
+    #[arg(long, env = "VGD_API_LISTEN")]
+    api_listen: Option<SocketAddr>,
+    /// The NAT port-block log (one JSON line per block allocation and release); default
+    /// `<state-dir>/nat-blocks.log`.
+    #[arg(long, env = "VGD_NAT_BLOCK_LOG")]
+    nat_block_log: Option<PathBuf>,
+    /// Export per-subscriber packet and byte series (one series set per home: mind the
+    /// cardinality).
+    #[arg(long, env = "VGD_PER_SUBSCRIBER_METRICS")]
+    per_subscriber_metrics: bool,
+}
+
+/// The API token from `--api-token-file` or `VGD_API_TOKEN`.
+fn api_token(args: &Args) -> anyhow::Result<Option<Vec<u8>>> {
+    let token = match &args.api_token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the API token file {}", path.display()))?,
+        ),
+        None => std::env::var("VGD_API_TOKEN").ok(),
+    };
+    let Some(token) = token else { return Ok(None) };
+    let token = token.trim();
+    anyhow::ensure!(
+        token.len() >= 16 && token.bytes().all(|b| b.is_ascii_graphic()),
+        "the API token must be at least 16 printable characters without spaces"
+    );
+    Ok(Some(token.as_bytes().to_vec()))
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -111,6 +156,8 @@ struct AppState {
     metrics: Metrics,
     counters: Counters,
     ready: AtomicBool,
+    control: Arc<std::sync::Mutex<Control>>,
+    per_subscriber: bool,
 }
 
 #[tokio::main]
@@ -208,28 +255,39 @@ async fn run(args: Args) -> anyhow::Result<()> {
         std::fs::write(&path, "1").with_context(|| format!("enabling IPv4 forwarding ({path})"))?;
     }
     info!("IPv4 forwarding enabled on the access and core interfaces");
-    // NAT: every home gets its public address and first port blocks (paired pooling). The
-    // assignment is deterministic for a given configuration; it is persisted with the
-    // store (control-plane issue) so that changes to the pool keep existing homes' blocks.
-    let allocator = match &config.nat {
-        None => None,
-        Some(nat) => {
-            let mut alloc = vg::nat::BlockAllocator::new(nat);
-            let now = vg::nat::UnixTime(unix_now());
-            for sub in config.subscribers.values() {
-                let events = alloc
-                    .add_subscriber(vg::nat::SubscriberId(sub.id), &sub.lsl.to_string(), now)
-                    .with_context(|| format!("allocating NAT ports for subscriber {}", sub.id))?;
-                for event in &events {
-                    event.log();
-                }
-            }
-            Some(alloc)
-        }
-    };
+    // State: the store (leases, homes, NAT blocks) and the block log, then the runtime
+    // state merged from the file and the store (vg::control: the precedence rule).
+    let api_token = api_token(&args)?;
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/var/lib/nerg").join(&args.instance));
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
+    let store = RedbStore::open(&state_dir.join("leases.redb")).context("opening the store")?;
+    info!(state_dir = %state_dir.display(), "store open");
+    let block_log_path = args
+        .nat_block_log
+        .clone()
+        .unwrap_or_else(|| state_dir.join("nat-blocks.log"));
+    let block_log = BlockLog::open(&block_log_path)
+        .with_context(|| format!("opening the NAT block log {}", block_log_path.display()))?;
+    let control = Control::start(
+        config.clone(),
+        Arc::new(store.clone()),
+        block_log,
+        ifindex,
+        vg::nat::UnixTime(unix_now()),
+    )
+    .context("loading subscribers and NAT blocks")?;
+    info!(
+        subscribers = control.len(),
+        from_file = config.subscribers.len(),
+        "subscribers loaded"
+    );
     let report = fastpath
         .maps()
-        .reconcile(&config, &ifaces, allocator.as_ref())
+        .reconcile(control.config(), &ifaces, control.allocator())
         .context("writing the configuration into the fast path's maps")?;
     info!(?report, "fast path maps reconciled with the configuration");
     fastpath
@@ -243,23 +301,67 @@ async fn run(args: Args) -> anyhow::Result<()> {
         info!(iface = %core, mode = %args.xdp_mode, "XDP attached (core)");
     }
 
+    let shutdown = CancellationToken::new();
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+
+    let ring = fastpath.take_punt_ring().context("opening the punt ring")?;
+    let socket = PacketSocket::bind(&access_iface)
+        .with_context(|| format!("opening a packet socket on {access_iface}"))?;
+    let hosts = PinnedHosts::open(&pin_dir).context("opening the host table")?;
+    // Restores every home's leases from the store (and their hosts into the fast path).
+    let responder = Arc::new(std::sync::Mutex::new(Responder::new(
+        control.config(),
+        socket,
+        store,
+        hosts,
+        vg::dhcp::UnixTime(unix_now()),
+    )));
+    let mut control = control;
+    control.attach(
+        PinnedMaps::open(&pin_dir).context("opening the fast path's maps")?,
+        Box::new(Arc::clone(&responder)),
+    );
+    let control = Arc::new(std::sync::Mutex::new(control));
+
     let state = Arc::new(AppState {
         metrics: Metrics::new().context("creating metrics")?,
         counters: fastpath.counters().context("opening the counter maps")?,
         ready: AtomicBool::new(false),
+        control: Arc::clone(&control),
+        per_subscriber: args.per_subscriber_metrics,
     });
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
         .with_state(Arc::clone(&state));
+    let mut api_server = None;
+    match (api_token, args.api_listen) {
+        (None, _) => {
+            tracing::warn!("no API token (--api-token-file or VGD_API_TOKEN): the REST API is off")
+        }
+        (Some(token), None) => {
+            app = app.merge(vg::api::router(Arc::clone(&control), token));
+            info!(listen = %args.listen, "REST API on the metrics listener");
+        }
+        (Some(token), Some(addr)) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the API listener on {addr}"))?;
+            let api = vg::api::router(Arc::clone(&control), token);
+            let stop = shutdown.clone();
+            api_server = Some(tokio::spawn(async move {
+                axum::serve(listener, api)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+            }));
+            info!(listen = %addr, "REST API on its own listener");
+        }
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding the HTTP listener on {}", args.listen))?;
     info!(listen = %args.listen, "serving /metrics, /health, /ready");
-
-    let shutdown = CancellationToken::new();
-    tokio::spawn(wait_for_signal(shutdown.clone()));
 
     let tables = NatTables::open(&pin_dir).context("opening the NAT tables")?;
     let expiry = tokio::spawn(run_expiry(
@@ -272,28 +374,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Arc::clone(&state),
         shutdown.clone(),
     ));
-
-    let ring = fastpath.take_punt_ring().context("opening the punt ring")?;
-    let socket = PacketSocket::bind(&access_iface)
-        .with_context(|| format!("opening a packet socket on {access_iface}"))?;
-    let hosts = PinnedHosts::open(&pin_dir).context("opening the host table")?;
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("/var/lib/nerg").join(&args.instance));
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
-    let leases =
-        RedbStore::open(&state_dir.join("leases.redb")).context("opening the lease store")?;
-    info!(state_dir = %state_dir.display(), "lease store open");
-    // Restores every home's leases from the store (and their hosts into the fast path).
-    let responder = Arc::new(std::sync::Mutex::new(Responder::new(
-        &config,
-        socket,
-        leases,
-        hosts,
-        vg::dhcp::UnixTime(unix_now()),
-    )));
     tokio::spawn(run_dhcp_timers(Arc::clone(&responder), shutdown.clone()));
     let slow_state = Arc::clone(&state);
     let started = std::time::Instant::now();
@@ -329,6 +409,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .context("HTTP server failed")?;
 
     shutdown.cancel();
+    if let Some(api) = api_server {
+        match api.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => error!(error = %err, "API server failed"),
+            Err(err) => error!(error = %err, "API server task panicked"),
+        }
+    }
     if let Err(err) = expiry.await {
         error!(error = %err, "NAT expiry task panicked");
     }
@@ -368,14 +455,46 @@ fn interface_mac(iface: &str) -> anyhow::Result<[u8; 6]> {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let text = state
-        .counters
-        .snapshot()
-        .map_err(anyhow::Error::from)
-        .and_then(|snap| {
-            state.metrics.update(&snap);
-            state.metrics.encode().map_err(anyhow::Error::from)
-        });
+    // Reading maps and the control state blocks: off the async threads.
+    let st = Arc::clone(&state);
+    let text = tokio::task::spawn_blocking(move || {
+        let state = st;
+        let ids = {
+            let control = state
+                .control
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let m = &state.metrics;
+            m.subscribers
+                .set(i64::try_from(control.len()).unwrap_or(i64::MAX));
+            m.leases_in_use
+                .set(i64::try_from(control.leases_in_use()).unwrap_or(i64::MAX));
+            if let Some(pool) = control.pool() {
+                m.update_pool(&pool);
+            }
+            if state.per_subscriber {
+                control.config().subscribers.keys().copied().collect()
+            } else {
+                Vec::new()
+            }
+        };
+        for id in ids {
+            if let Ok(c) = state.counters.subscriber_counters(id) {
+                state.metrics.update_subscriber(id, &c);
+            }
+        }
+        state
+            .counters
+            .snapshot()
+            .map_err(anyhow::Error::from)
+            .and_then(|snap| {
+                state.metrics.update(&snap);
+                state.metrics.encode().map_err(anyhow::Error::from)
+            })
+    })
+    .await
+    .map_err(anyhow::Error::from)
+    .and_then(|r| r);
     match text {
         Ok(text) => (StatusCode::OK, text),
         Err(err) => (

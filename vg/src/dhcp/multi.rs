@@ -105,6 +105,18 @@ impl Homes {
             .collect()
     }
 
+    /// Bound leases over all homes.
+    pub fn bound_leases(&self) -> usize {
+        self.servers
+            .values()
+            .map(|s| {
+                s.leases()
+                    .filter(|l| l.state == super::store::LeaseState::Bound)
+                    .count()
+            })
+            .sum()
+    }
+
     /// The earliest deadline over all homes.
     pub fn next_deadline(&self) -> Option<UnixTime> {
         self.servers

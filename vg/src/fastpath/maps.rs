@@ -257,3 +257,427 @@ impl PinnedHosts {
         }
     }
 }
+
+/// A static NAT mapping pair (a port forward) as the fast path stores it: keys and values
+/// in the map ABI's byte orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaticMapping {
+    /// `NERG_NAT_FWD` key: the home, the private address and port, the protocol.
+    pub fwd_key: NatFwdKey,
+    /// `NERG_NAT_REV` key: the public address and port, the protocol.
+    pub rev_key: NatRevKey,
+}
+
+impl StaticMapping {
+    /// The pair for home `sub`: `proto` `public_ip:public_port` <-> `private_ip:private_port`
+    /// (addresses and ports in host form; stored in network byte order).
+    pub fn new(
+        sub: SubscriberId,
+        proto: u8,
+        public_ip: std::net::Ipv4Addr,
+        public_port: u16,
+        private_ip: std::net::Ipv4Addr,
+        private_port: u16,
+    ) -> Self {
+        Self {
+            fwd_key: NatFwdKey {
+                sub,
+                priv_ip: u32::from_ne_bytes(private_ip.octets()),
+                priv_port: private_port.to_be(),
+                proto,
+                _pad: 0,
+            },
+            rev_key: NatRevKey {
+                pub_ip: u32::from_ne_bytes(public_ip.octets()),
+                pub_port: public_port.to_be(),
+                proto,
+                _pad: 0,
+            },
+        }
+    }
+
+    /// The forward value: `STATIC`, never expired by idleness.
+    pub fn mapping(&self) -> NatMapping {
+        NatMapping {
+            pub_ip: self.rev_key.pub_ip,
+            pub_port: self.rev_key.pub_port,
+            tcp_seen: 0,
+            flags: nerg_abi::nat_flags::STATIC,
+            last_seen_ns: 0,
+        }
+    }
+
+    /// The reverse value: `STATIC`, MAC zero (the data plane looks it up in `NERG_HOSTS`).
+    pub fn reverse(&self) -> NatRev {
+        NatRev {
+            sub: self.fwd_key.sub,
+            priv_ip: self.fwd_key.priv_ip,
+            priv_port: self.fwd_key.priv_port,
+            host_mac: [0; 6],
+            flags: nerg_abi::nat_flags::STATIC,
+            _pad: [0; 3],
+            last_seen_ns: 0,
+        }
+    }
+}
+
+/// Why a static mapping could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum StaticMappingError {
+    /// A live dynamic mapping holds the public port.
+    #[error(
+        "public port {port}/{proto} is in use by a live NAT session of the home ({priv_ip}:{priv_port}); \
+         retry when it ends"
+    )]
+    InUse {
+        /// Protocol number.
+        proto: u8,
+        /// The public port.
+        port: u16,
+        /// Private address of the session holding it.
+        priv_ip: std::net::Ipv4Addr,
+        /// Private port of that session.
+        priv_port: u16,
+    },
+    /// A map operation failed.
+    #[error(transparent)]
+    Map(#[from] FastPathError),
+}
+
+type Fwd<M> = HashMap<M, NatFwdKey, NatMapping>;
+type Rev<M> = HashMap<M, NatRevKey, NatRev>;
+
+fn ignore_missing(r: Result<(), MapError>) -> Result<(), MapError> {
+    match r {
+        Err(MapError::KeyNotFound) => Ok(()),
+        other => other,
+    }
+}
+
+/// Writes a static pair: reverse first, then forward, rolling the reverse back on failure
+/// (a frame never finds a forward entry without its reverse). A live dynamic mapping on
+/// the public port refuses; a tombstone (a port held after its mapping expired, in the
+/// home's own block) is replaced; a dynamic mapping of the same private endpoint is
+/// replaced (its reverse removed).
+fn write_static<F, R>(
+    fwd: &mut Fwd<F>,
+    rev: &mut Rev<R>,
+    m: &StaticMapping,
+) -> Result<(), StaticMappingError>
+where
+    F: std::borrow::BorrowMut<MapData>,
+    R: std::borrow::BorrowMut<MapData>,
+{
+    use nerg_abi::nat_flags;
+    match rev.get(&m.rev_key, 0) {
+        Ok(r)
+            if r.flags & (nat_flags::STATIC | nat_flags::TOMBSTONE) == 0
+                && !(r.sub == m.fwd_key.sub
+                    && r.priv_ip == m.fwd_key.priv_ip
+                    && r.priv_port == m.fwd_key.priv_port) =>
+        {
+            return Err(StaticMappingError::InUse {
+                proto: m.rev_key.proto,
+                port: u16::from_be(m.rev_key.pub_port),
+                priv_ip: std::net::Ipv4Addr::from(r.priv_ip.to_ne_bytes()),
+                priv_port: u16::from_be(r.priv_port),
+            });
+        }
+        Ok(_) | Err(MapError::KeyNotFound) => {}
+        Err(e) => return Err(err(map_names::NAT_REV)(e).into()),
+    }
+    if let Ok(old) = fwd.get(&m.fwd_key, 0)
+        && (old.pub_ip != m.rev_key.pub_ip || old.pub_port != m.rev_key.pub_port)
+    {
+        let old_rev = NatRevKey {
+            pub_ip: old.pub_ip,
+            pub_port: old.pub_port,
+            proto: m.fwd_key.proto,
+            _pad: 0,
+        };
+        ignore_missing(rev.remove(&old_rev)).map_err(err(map_names::NAT_REV))?;
+    }
+    rev.insert(m.rev_key, m.reverse(), 0)
+        .map_err(err(map_names::NAT_REV))?;
+    if let Err(e) = fwd.insert(m.fwd_key, m.mapping(), 0) {
+        let _ = rev.remove(&m.rev_key);
+        return Err(err(map_names::NAT_FWD)(e).into());
+    }
+    Ok(())
+}
+
+/// Removes a static pair: forward first, then reverse. Missing entries are not an error.
+fn erase_static<F, R>(
+    fwd: &mut Fwd<F>,
+    rev: &mut Rev<R>,
+    m: &StaticMapping,
+) -> Result<(), FastPathError>
+where
+    F: std::borrow::BorrowMut<MapData>,
+    R: std::borrow::BorrowMut<MapData>,
+{
+    ignore_missing(fwd.remove(&m.fwd_key)).map_err(err(map_names::NAT_FWD))?;
+    ignore_missing(rev.remove(&m.rev_key)).map_err(err(map_names::NAT_REV))?;
+    Ok(())
+}
+
+/// The maps the control plane changes at run time, opened from their bpffs pins: what
+/// [`crate::control`] holds, independent of the loaded object (like [`PinnedHosts`]).
+/// Every write touches one home's entries only.
+pub struct PinnedMaps {
+    subscribers: Array<MapData, Subscriber>,
+    lsl_vlan: HashMap<MapData, VlanLslKey, SubscriberId>,
+    lsl_vxlan: HashMap<MapData, VxlanLslKey, SubscriberId>,
+    hosts: HashMap<MapData, HostKey, Host>,
+    public_ips: HashMap<MapData, u32, u32>,
+    fwd: Fwd<MapData>,
+    rev: Rev<MapData>,
+}
+
+fn open_pin(pin_dir: &std::path::Path, name: &'static str) -> Result<MapData, FastPathError> {
+    MapData::from_pin(pin_dir.join(name)).map_err(err(name))
+}
+
+impl PinnedMaps {
+    /// Opens the maps pinned in `pin_dir`.
+    pub fn open(pin_dir: &std::path::Path) -> Result<Self, FastPathError> {
+        use aya::maps::Map;
+        let hash = |name: &'static str| open_pin(pin_dir, name).map(Map::HashMap);
+        Ok(Self {
+            subscribers: Array::try_from(Map::Array(open_pin(pin_dir, map_names::SUBSCRIBERS)?))
+                .map_err(err(map_names::SUBSCRIBERS))?,
+            lsl_vlan: HashMap::try_from(hash(map_names::LSL_VLAN)?)
+                .map_err(err(map_names::LSL_VLAN))?,
+            lsl_vxlan: HashMap::try_from(hash(map_names::LSL_VXLAN)?)
+                .map_err(err(map_names::LSL_VXLAN))?,
+            hosts: HashMap::try_from(hash(map_names::HOSTS)?).map_err(err(map_names::HOSTS))?,
+            public_ips: HashMap::try_from(hash(map_names::PUBLIC_IPS)?)
+                .map_err(err(map_names::PUBLIC_IPS))?,
+            fwd: HashMap::try_from(hash(map_names::NAT_FWD)?).map_err(err(map_names::NAT_FWD))?,
+            rev: HashMap::try_from(hash(map_names::NAT_REV)?).map_err(err(map_names::NAT_REV))?,
+        })
+    }
+
+    /// Writes subscriber `id`'s slot.
+    pub fn set_subscriber(
+        &mut self,
+        id: SubscriberId,
+        sub: &Subscriber,
+    ) -> Result<(), FastPathError> {
+        self.subscribers
+            .set(id, sub, 0)
+            .map_err(err(map_names::SUBSCRIBERS))
+    }
+
+    /// Reads subscriber `id`'s slot.
+    pub fn subscriber(&self, id: SubscriberId) -> Result<Subscriber, FastPathError> {
+        self.subscribers
+            .get(&id, 0)
+            .map_err(err(map_names::SUBSCRIBERS))
+    }
+
+    /// Maps an 802.1Q/QinQ LSL to `id`.
+    pub fn insert_vlan_lsl(
+        &mut self,
+        key: VlanLslKey,
+        id: SubscriberId,
+    ) -> Result<(), FastPathError> {
+        self.lsl_vlan
+            .insert(key, id, 0)
+            .map_err(err(map_names::LSL_VLAN))
+    }
+
+    /// Removes an 802.1Q/QinQ LSL (absent: fine).
+    pub fn remove_vlan_lsl(&mut self, key: &VlanLslKey) -> Result<(), FastPathError> {
+        ignore_missing(self.lsl_vlan.remove(key)).map_err(err(map_names::LSL_VLAN))
+    }
+
+    /// Maps a VXLAN LSL to `id`.
+    pub fn insert_vxlan_lsl(
+        &mut self,
+        key: VxlanLslKey,
+        id: SubscriberId,
+    ) -> Result<(), FastPathError> {
+        self.lsl_vxlan
+            .insert(key, id, 0)
+            .map_err(err(map_names::LSL_VXLAN))
+    }
+
+    /// Removes a VXLAN LSL (absent: fine).
+    pub fn remove_vxlan_lsl(&mut self, key: &VxlanLslKey) -> Result<(), FastPathError> {
+        ignore_missing(self.lsl_vxlan.remove(key)).map_err(err(map_names::LSL_VXLAN))
+    }
+
+    /// Adds or updates a host.
+    pub fn insert_host(&mut self, key: HostKey, host: Host) -> Result<(), FastPathError> {
+        self.hosts
+            .insert(key, host, 0)
+            .map_err(err(map_names::HOSTS))
+    }
+
+    /// Removes a host (absent: fine).
+    pub fn remove_host(&mut self, key: &HostKey) -> Result<(), FastPathError> {
+        ignore_missing(self.hosts.remove(key)).map_err(err(map_names::HOSTS))
+    }
+
+    /// One host of a home, if the table has it.
+    pub fn host(&self, key: &HostKey) -> Result<Option<Host>, FastPathError> {
+        match self.hosts.get(key, 0) {
+            Ok(h) => Ok(Some(h)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(err(map_names::HOSTS)(e)),
+        }
+    }
+
+    /// The hosts of home `sub` (one pass over the host table).
+    pub fn hosts_of(&self, sub: SubscriberId) -> Vec<(std::net::Ipv4Addr, Host)> {
+        let mut out: Vec<_> = self
+            .hosts
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(k, _)| k.sub == sub)
+            .map(|(k, h)| (std::net::Ipv4Addr::from(k.ip.to_ne_bytes()), h))
+            .collect();
+        out.sort_by_key(|(ip, _)| *ip);
+        out
+    }
+
+    /// Declares `ip` (raw) one of the vG's public addresses.
+    pub fn insert_public_ip(&mut self, ip: u32) -> Result<(), FastPathError> {
+        self.public_ips
+            .insert(ip, 1, 0)
+            .map_err(err(map_names::PUBLIC_IPS))
+    }
+
+    /// Writes a port forward's static mapping pair; see [`StaticMappingError`] for refusals.
+    pub fn insert_static(&mut self, m: &StaticMapping) -> Result<(), StaticMappingError> {
+        write_static(&mut self.fwd, &mut self.rev, m)
+    }
+
+    /// Removes a port forward's static mapping pair.
+    pub fn remove_static(&mut self, m: &StaticMapping) -> Result<(), FastPathError> {
+        erase_static(&mut self.fwd, &mut self.rev, m)
+    }
+
+    /// The reverse NAT entry of a public transport address, if any.
+    pub fn nat_reverse(&self, key: &NatRevKey) -> Result<Option<NatRev>, FastPathError> {
+        match self.rev.get(key, 0) {
+            Ok(r) => Ok(Some(r)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(err(map_names::NAT_REV)(e)),
+        }
+    }
+
+    /// The forward NAT entry of a private endpoint, if any.
+    pub fn nat_mapping(&self, key: &NatFwdKey) -> Result<Option<NatMapping>, FastPathError> {
+        match self.fwd.get(key, 0) {
+            Ok(r) => Ok(Some(r)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(err(map_names::NAT_FWD)(e)),
+        }
+    }
+
+    /// Removes the static mappings whose forward key is not in `keep` (port forwards no
+    /// home has any more); returns how many went.
+    pub fn remove_static_except(
+        &mut self,
+        keep: &std::collections::HashSet<NatFwdKey>,
+    ) -> Result<usize, FastPathError> {
+        let stale: Vec<(NatFwdKey, NatMapping)> = self
+            .fwd
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(k, m)| m.flags & nerg_abi::nat_flags::STATIC != 0 && !keep.contains(k))
+            .collect();
+        for (k, m) in &stale {
+            let rev_key = NatRevKey {
+                pub_ip: m.pub_ip,
+                pub_port: m.pub_port,
+                proto: k.proto,
+                _pad: 0,
+            };
+            erase_static(
+                &mut self.fwd,
+                &mut self.rev,
+                &StaticMapping {
+                    fwd_key: *k,
+                    rev_key,
+                },
+            )?;
+        }
+        Ok(stale.len())
+    }
+
+    /// Removes home `sub`'s NAT mappings on `public_ip` in the port ranges `blocks` (first,
+    /// last), both directions, static ones included: one lookup per port and protocol, so
+    /// the cost follows the home's blocks, not the size of the tables. Tombstones stay (the
+    /// sweeper ends them). Returns how many mappings went.
+    pub fn remove_nat_in_blocks(
+        &mut self,
+        sub: SubscriberId,
+        public_ip: std::net::Ipv4Addr,
+        blocks: &[(u16, u16)],
+    ) -> Result<usize, FastPathError> {
+        let pub_ip = u32::from_ne_bytes(public_ip.octets());
+        let mut n = 0;
+        for &(first, last) in blocks {
+            for port in first..=last {
+                for proto in [6u8, 17, 1] {
+                    let rk = NatRevKey {
+                        pub_ip,
+                        pub_port: port.to_be(),
+                        proto,
+                        _pad: 0,
+                    };
+                    let r = match self.rev.get(&rk, 0) {
+                        Ok(r) => r,
+                        Err(MapError::KeyNotFound) => continue,
+                        Err(e) => return Err(err(map_names::NAT_REV)(e)),
+                    };
+                    if r.sub != sub || r.flags & nerg_abi::nat_flags::TOMBSTONE != 0 {
+                        continue;
+                    }
+                    let fk = NatFwdKey {
+                        sub,
+                        priv_ip: r.priv_ip,
+                        priv_port: r.priv_port,
+                        proto,
+                        _pad: 0,
+                    };
+                    ignore_missing(self.fwd.remove(&fk)).map_err(err(map_names::NAT_FWD))?;
+                    ignore_missing(self.rev.remove(&rk)).map_err(err(map_names::NAT_REV))?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Removes home `sub`'s NAT mappings, both directions (`dynamic_only` keeps its static
+    /// port forwards). One pass over the forward table; returns how many went.
+    pub fn remove_nat_of(
+        &mut self,
+        sub: SubscriberId,
+        dynamic_only: bool,
+    ) -> Result<usize, FastPathError> {
+        use nerg_abi::nat_flags;
+        // Collect first: deleting while iterating a BPF hash map can skip entries.
+        let mine: Vec<(NatFwdKey, NatMapping)> = self
+            .fwd
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(k, m)| k.sub == sub && !(dynamic_only && m.flags & nat_flags::STATIC != 0))
+            .collect();
+        for (k, m) in &mine {
+            ignore_missing(self.fwd.remove(k)).map_err(err(map_names::NAT_FWD))?;
+            let rk = NatRevKey {
+                pub_ip: m.pub_ip,
+                pub_port: m.pub_port,
+                proto: k.proto,
+                _pad: 0,
+            };
+            ignore_missing(self.rev.remove(&rk)).map_err(err(map_names::NAT_REV))?;
+        }
+        Ok(mine.len())
+    }
+}

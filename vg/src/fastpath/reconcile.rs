@@ -59,12 +59,13 @@ fn random_seed() -> u32 {
     }
 }
 
-/// The fast-path record of a configured home.
+/// The fast-path record of a configured home, without NAT (see [`apply_nat`]).
 pub fn subscriber_record(sub: &SubscriberConfig) -> nerg_abi::Subscriber {
     let mut rec = nerg_abi::Subscriber {
         flags: sub_flags::ACTIVE,
         gw_mac: sub.gateway_mac,
         gw_ip: ip_raw(sub.gateway),
+        tcp_mss: sub.tcp_mss,
         ..Default::default()
     };
     match sub.lsl {
@@ -92,12 +93,38 @@ pub fn subscriber_record(sub: &SubscriberConfig) -> nerg_abi::Subscriber {
     rec
 }
 
-enum LslKey {
+/// Fills in a home's NAT: its public address and blocks, its session limit and filtering
+/// (its own policy over the `[nat]` defaults).
+pub fn apply_nat(
+    rec: &mut nerg_abi::Subscriber,
+    sub: &SubscriberConfig,
+    nat: &crate::nat::NatConfig,
+    ports: &crate::nat::SubscriberPorts,
+) {
+    rec.public_ip = ip_raw(ports.address());
+    rec.blocks = nerg_abi::blocks_from(ports.firsts());
+    rec.block_count = ports.firsts().len() as u32;
+    rec.session_limit = sub.nat.session_limit.unwrap_or(nat.max_sessions());
+    let filtering = sub.nat.filtering.unwrap_or(nat.filtering());
+    if filtering == crate::nat::Filtering::AddressAndPortDependent {
+        rec.flags |= sub_flags::FILTER_APDF;
+    } else {
+        rec.flags &= !sub_flags::FILTER_APDF;
+    }
+}
+
+/// A home's key in one of the LSL tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LslKey {
+    /// 802.1Q / QinQ.
     Vlan(VlanLslKey),
+    /// VXLAN over IPv4.
     Vxlan(VxlanLslKey),
 }
 
-fn lsl_key(lsl: &LslId, ifindex: u32) -> Option<LslKey> {
+/// The LSL table key of `lsl` on access interface `ifindex` (`None`: not in the fast path,
+/// VXLAN over IPv6).
+pub fn lsl_key(lsl: &LslId, ifindex: u32) -> Option<LslKey> {
     Some(match *lsl {
         LslId::Vlan { s_tag, c_vid } => LslKey::Vlan(VlanLslKey {
             ifindex,
@@ -162,10 +189,7 @@ impl Maps<'_> {
             if let (Some(alloc), Some(nat_cfg)) = (nat, config.nat.as_ref())
                 && let Some(ports) = alloc.ports(crate::nat::SubscriberId(sub.id))
             {
-                rec.public_ip = ip_raw(ports.address());
-                rec.blocks = nerg_abi::blocks_from(ports.firsts());
-                rec.block_count = ports.firsts().len() as u32;
-                rec.session_limit = nat_cfg.max_sessions();
+                apply_nat(&mut rec, sub, nat_cfg, &ports);
                 public_ips.insert(rec.public_ip);
             }
             self.set_subscriber(sub.id, &rec)?;
@@ -225,7 +249,11 @@ impl Maps<'_> {
             report.removed_subscribers += 1;
         }
 
-        // Our public addresses: what the core side translates.
+        // Our public addresses: what the core side translates. The whole pool, so that homes
+        // added at run time on an address nobody used yet need no extra write.
+        if let (Some(_), Some(nat_cfg)) = (nat, config.nat.as_ref()) {
+            public_ips.extend(nat_cfg.pool().addresses().iter().map(|&ip| ip_raw(ip)));
+        }
         for ip in &public_ips {
             self.insert_public_ip(*ip)?;
         }

@@ -226,6 +226,14 @@ pub enum AddError {
         /// Most free blocks on any address.
         best: u32,
     },
+    /// A pinned address is not in the pool.
+    #[error("subscriber {subscriber}'s pinned address {address} is not in nat.pool")]
+    NotInPool {
+        /// The subscriber.
+        subscriber: SubscriberId,
+        /// The address asked for.
+        address: Ipv4Addr,
+    },
 }
 
 /// Why a subscriber got no additional block.
@@ -446,6 +454,21 @@ impl BlockAllocator {
         private_id: &str,
         now: UnixTime,
     ) -> Result<Vec<BlockEvent>, AddError> {
+        let needed = self.initial_blocks;
+        self.add_subscriber_with(subscriber, private_id, None, needed, now)
+    }
+
+    /// Gives a new subscriber `needed` blocks (clamped to 1 ..= the maximum) on `address`
+    /// when given (a pinned address; it must be in the pool), else on the least-loaded
+    /// address; one [`BlockAction::Alloc`] event per block.
+    pub fn add_subscriber_with(
+        &mut self,
+        subscriber: SubscriberId,
+        private_id: &str,
+        address: Option<Ipv4Addr>,
+        needed: u8,
+        now: UnixTime,
+    ) -> Result<Vec<BlockEvent>, AddError> {
         if let Some(s) = self.subscribers.get(&subscriber) {
             return Err(AddError::Exists {
                 subscriber,
@@ -453,10 +476,21 @@ impl BlockAllocator {
             });
         }
         self.expire_holds(now);
-        let needed = self.initial_blocks;
-        let (best, address) = match self.by_load.first() {
-            Some(&(Reverse(free), _, index)) => (free, index),
-            None => (0, 0),
+        let needed = needed.clamp(1, self.max_blocks.max(1));
+        let (best, address) = match address {
+            Some(ip) => match self.addresses.binary_search_by_key(&ip, |a| a.ip) {
+                Ok(i) => (self.addresses[i].free(self.blocks_per_address), i as u32),
+                Err(_) => {
+                    return Err(AddError::NotInPool {
+                        subscriber,
+                        address: ip,
+                    });
+                }
+            },
+            None => match self.by_load.first() {
+                Some(&(Reverse(free), _, index)) => (free, index),
+                None => (0, 0),
+            },
         };
         if best < u32::from(needed) || self.addresses.is_empty() {
             return Err(AddError::PoolExhausted {
@@ -533,6 +567,25 @@ impl BlockAllocator {
             index,
             now,
         ))
+    }
+
+    /// Undoes an [`Self::add_subscriber_with`] that its caller could not complete (a later
+    /// check or the store failed): the blocks go straight back to free, without hold-down
+    /// and without log records (no packet ever used them). Unknown subscribers: no-op.
+    pub fn cancel_subscriber(&mut self, subscriber: SubscriberId) {
+        let Some(s) = self.subscribers.remove(&subscriber) else {
+            return;
+        };
+        self.blocks_owned = self.blocks_owned.saturating_sub(s.blocks.len() as u64);
+        self.update(s.address, |a, _| {
+            a.subscribers = a.subscribers.saturating_sub(1);
+            for b in s.blocks.iter().rev() {
+                if let Some(slot) = a.slots.get_mut(usize::from(b.index)) {
+                    *slot = Slot::Free;
+                    a.recycled.push_front(b.index);
+                }
+            }
+        });
     }
 
     /// Releases all of a deleted subscriber's blocks into hold-down; one
@@ -1022,6 +1075,49 @@ impl Address {
         let slot = self.slots.get_mut(usize::from(index))?;
         *slot = Slot::Owned(owner);
         Some(index)
+    }
+}
+
+#[cfg(test)]
+mod cancel_tests {
+    use super::*;
+
+    #[test]
+    fn a_cancelled_add_frees_its_blocks_at_once() {
+        let wire: crate::nat::NatConfigWire = toml::from_str(
+            "pool = [\"198.51.100.1/32\"]\nblock_size = 4032\ninitial_blocks_per_subscriber = 2\nmax_blocks_per_subscriber = 4\n",
+        )
+        .expect("wire");
+        let config = NatConfig::try_from(wire).expect("valid");
+        let mut a = BlockAllocator::new(&config);
+        let before = a.stats();
+        a.add_subscriber(SubscriberId(1), "x", UnixTime(10))
+            .expect("add");
+        a.cancel_subscriber(SubscriberId(1));
+        assert_eq!(a.stats(), before);
+        a.check_invariants();
+        // The same blocks are handed out again, with no hold-down.
+        let pinned = a
+            .add_subscriber_with(
+                SubscriberId(2),
+                "y",
+                Some(Ipv4Addr::new(198, 51, 100, 1)),
+                3,
+                UnixTime(11),
+            )
+            .expect("add again");
+        assert_eq!(pinned.len(), 3);
+        a.check_invariants();
+        assert!(matches!(
+            a.add_subscriber_with(
+                SubscriberId(3),
+                "z",
+                Some(Ipv4Addr::new(192, 0, 2, 1)),
+                1,
+                UnixTime(12)
+            ),
+            Err(AddError::NotInPool { .. })
+        ));
     }
 }
 

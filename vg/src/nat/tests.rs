@@ -159,6 +159,9 @@ fn random_operations_keep_every_invariant() {
                         assert!(most < u32::from(c.initial_blocks()));
                         "add: pool exhausted"
                     }
+                    Err(e @ AddError::NotInPool { .. }) => {
+                        panic!("add_subscriber pins no address: {e}")
+                    }
                 },
                 25..=64 => match a.grow(id, &who, now) {
                     Ok(e) => {

@@ -2424,6 +2424,9 @@ mod tests {
             gateway_mac: crate::config::gateway_mac(7),
             hosts: Default::default(),
             dhcp: crate::dhcp::DhcpConfig::default(),
+            nat: Default::default(),
+            port_forwards: Default::default(),
+            tcp_mss: 0,
         };
         let from_config = Home::from(&config);
         assert_eq!(from_config, home(&encaps()[0]));

@@ -132,6 +132,59 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
         &self.hosts
     }
 
+    /// Adds a home created at run time: its gateway answers and an empty DHCP server (a new
+    /// home has no leases: deleting a home deletes its leases).
+    pub fn add_home(&mut self, sub: &crate::config::SubscriberConfig) {
+        self.homes.insert(sub.id, reply::Home::from(sub));
+        self.dhcp.insert(HomeServer::new(sub.id, sub.dhcp.clone()));
+        self.limiter.forget(sub.id);
+    }
+
+    /// Updates a home in place: its gateway answers (LSL, addresses) at once; its DHCP server
+    /// is rebuilt from the lease store only when its DHCP settings changed (the leases it
+    /// acknowledged stay; offers in flight are forgotten and the clients retry).
+    pub fn update_home(&mut self, sub: &crate::config::SubscriberConfig, now: UnixTime) {
+        self.homes.insert(sub.id, reply::Home::from(sub));
+        // A home without a server (just removed) is restored from the store too.
+        let same = self
+            .dhcp
+            .get(sub.id)
+            .is_some_and(|server| *server.config() == sub.dhcp);
+        if same {
+            return;
+        }
+        match self
+            .dhcp
+            .restore_from(&self.leases, sub.id, sub.dhcp.clone(), now)
+        {
+            Ok(outcome) => {
+                let _ = self.apply_outcome(outcome);
+            }
+            Err(err) => {
+                tracing::error!(sub = sub.id, error = %err, "reloading leases failed; the home's DHCP starts empty");
+                self.dhcp.insert(HomeServer::new(sub.id, sub.dhcp.clone()));
+            }
+        }
+    }
+
+    /// Removes a home: no more answers or leases for it. Its leases stay in the store and its
+    /// hosts in the host table: the caller deletes them (one transaction with the home).
+    pub fn remove_home(&mut self, id: SubscriberId) {
+        self.homes.remove(&id);
+        self.dhcp.remove(id);
+        self.limiter.forget(id);
+    }
+
+    /// A home's lease records, from the store.
+    pub fn leases(&self, id: SubscriberId) -> Result<Vec<dhcp::LeaseRecord>, dhcp::StoreError> {
+        self.leases.load(id)
+    }
+
+    /// Homes with a DHCP server and their bound leases (for the leases-in-use metric).
+    pub fn leases_in_use(&self) -> usize {
+        self.dhcp.bound_leases()
+    }
+
     /// Ends what is due at `now` (lease expiry, offer holds, quarantines).
     pub fn tick(&mut self, now: UnixTime) {
         for outcome in self.dhcp.expire(now) {

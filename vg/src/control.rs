@@ -1,0 +1,1547 @@
+//! The control plane's runtime state: the current homes, their NAT blocks, and the one place
+//! that changes them while vgd runs (the REST API calls in here).
+//!
+//! Every operation is validated first, then **persisted** (one store transaction), then
+//! **applied** incrementally: only the home's own map entries (its subscriber slot, LSL
+//! keys, hosts, NAT mappings), its DHCP server and its NAT blocks change; other homes are
+//! never touched and nothing iterates over all homes. The block log gets one record per
+//! block allocated or released.
+//!
+//! # Start-up and the precedence rule
+//!
+//! [`Control::start`] merges the configuration file with the store:
+//! - a home listed in the file is written to the store as it is in the file (source
+//!   `config`), replacing whatever the store had under its id (also an API-created one);
+//! - a stored `config` home no longer in the file was deleted from the file: it is deleted
+//!   (blocks released, leases dropped);
+//! - a stored `api` home is loaded as stored, unless it is no longer valid with this file
+//!   (e.g. its VXLAN LSL now lacks `fastpath.vtep`) or its LSL is taken by a file home: it
+//!   is then skipped with an error in the log, and kept in the store for the operator;
+//! - API changes to a file home last until the next start, when the file applies again.
+//!
+//! NAT blocks: each stored home keeps its stored public address and blocks when the block
+//! geometry (`nat.port_range`, `nat.block_size`) is unchanged and the address is still in
+//! `nat.pool`; otherwise it gets new ones (logged as releases and allocations).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::Ipv4Addr,
+    sync::Arc,
+};
+
+use lsl::LslId;
+use nerg_abi::{Host, HostKey, SubscriberId, host_flags};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::{
+    blocklog::BlockLog,
+    config::{Config, ConfigError, PortForward, Proto, SubscriberConfig, SubscriberFile},
+    dhcp::LeaseRecord,
+    fastpath::{
+        FastPathError,
+        maps::{PinnedMaps, StaticMapping, StaticMappingError},
+        reconcile::{LslKey, apply_nat, ip_raw, lsl_key, subscriber_record},
+    },
+    nat::{self, BlockAction, BlockAllocator, BlockEvent, HeldBlock, Snapshot, UnixTime},
+    store::{
+        NatGeometry, Source, StoredBlock, StoredNat, StoredSubscriber, SubscriberOp,
+        SubscriberStore, SubscriberStoreError,
+    },
+};
+
+/// Why an operation was refused or failed; each maps to one HTTP status.
+#[derive(Debug, Error)]
+pub enum ControlError {
+    /// The body is not a valid home (422).
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+    /// A value is wrong in a way the configuration checks cannot see (422).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// It clashes with another home or with live state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// No such home or port forward (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The store failed: nothing changed (500).
+    #[error(transparent)]
+    Store(#[from] SubscriberStoreError),
+    /// A map write failed after the change was stored (500); the next start repairs it.
+    #[error("the change is stored but the fast path refused it: {0}")]
+    FastPath(#[from] FastPathError),
+}
+
+/// Where the slow path keeps its homes (the responder; a fake in tests).
+pub trait SlowPathHomes: Send {
+    /// A home was created.
+    fn add_home(&self, sub: &SubscriberConfig);
+    /// A home changed.
+    fn update_home(&self, sub: &SubscriberConfig, now: UnixTime);
+    /// A home was deleted.
+    fn remove_home(&self, id: SubscriberId);
+    /// A home's leases.
+    fn leases(&self, id: SubscriberId) -> Result<Vec<LeaseRecord>, String>;
+    /// Bound leases over all homes.
+    fn leases_in_use(&self) -> usize;
+}
+
+impl<S, L, H> SlowPathHomes
+    for Arc<std::sync::Mutex<crate::slowpath::responder::Responder<S, L, H>>>
+where
+    S: crate::slowpath::responder::FrameSink + Send,
+    L: crate::dhcp::LeaseStore + Send,
+    H: crate::slowpath::responder::HostTable + Send,
+{
+    fn add_home(&self, sub: &SubscriberConfig) {
+        self.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .add_home(sub);
+    }
+    fn update_home(&self, sub: &SubscriberConfig, now: UnixTime) {
+        self.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .update_home(sub, crate::dhcp::UnixTime(now.0));
+    }
+    fn remove_home(&self, id: SubscriberId) {
+        self.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove_home(id);
+    }
+    fn leases(&self, id: SubscriberId) -> Result<Vec<LeaseRecord>, String> {
+        self.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .leases(id)
+            .map_err(|e| format!("{e:#}"))
+    }
+    fn leases_in_use(&self) -> usize {
+        self.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .leases_in_use()
+    }
+}
+
+/// A home as the API shows it: as written, plus where it came from and what it got.
+#[derive(Clone, Debug, Serialize)]
+pub struct SubscriberView {
+    /// The home as written.
+    #[serde(flatten)]
+    pub subscriber: SubscriberFile,
+    /// `config` or `api`.
+    pub source: Source,
+    /// The TCP MSS clamp in force (0 = off).
+    pub tcp_mss_effective: u16,
+    /// Its NAT assignment, when NAT is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat_assignment: Option<NatAssignmentView>,
+}
+
+/// A home's public address and port blocks.
+#[derive(Clone, Debug, Serialize)]
+pub struct NatAssignmentView {
+    /// The subscriber.
+    pub subscriber: u32,
+    /// Its LSL.
+    pub lsl: String,
+    /// Its public address.
+    pub public_ip: Ipv4Addr,
+    /// Its blocks.
+    pub blocks: Vec<BlockView>,
+}
+
+/// One port block.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct BlockView {
+    /// First port.
+    pub first_port: u16,
+    /// Last port.
+    pub last_port: u16,
+    /// Allocated at (UNIX seconds).
+    pub since: u64,
+}
+
+/// A host of a home, from the fast path's host table.
+#[derive(Clone, Debug, Serialize)]
+pub struct HostView {
+    /// Its address.
+    pub ip: Ipv4Addr,
+    /// Its MAC.
+    pub mac: String,
+    /// `static` or `leased`.
+    pub kind: &'static str,
+}
+
+/// Pool usage per public address.
+#[derive(Clone, Debug, Serialize)]
+pub struct PoolView {
+    /// Totals.
+    pub stats: nat::PoolStats,
+    /// Per address.
+    pub addresses: Vec<nat::AddressUsage>,
+}
+
+/// One home of the runtime state.
+struct Entry {
+    source: Source,
+    file: SubscriberFile,
+    sub: SubscriberConfig,
+}
+
+/// The runtime state (see the module doc).
+pub struct Control {
+    config: Config,
+    homes: BTreeMap<SubscriberId, Entry>,
+    lsls: HashMap<LslId, SubscriberId>,
+    alloc: Option<BlockAllocator>,
+    since: HashMap<SubscriberId, BTreeMap<u16, UnixTime>>,
+    store: Arc<dyn SubscriberStore>,
+    maps: Option<PinnedMaps>,
+    slow: Option<Box<dyn SlowPathHomes>>,
+    log: BlockLog,
+    access_ifindex: u32,
+    /// Public addresses already in `NERG_PUBLIC_IPS` (the start-up reconcile writes the
+    /// whole pool): no syscall per home for them.
+    public_ips: std::collections::HashSet<u32>,
+}
+
+fn mac_text(m: [u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+fn nsub(id: SubscriberId) -> nat::SubscriberId {
+    nat::SubscriberId(id)
+}
+
+impl Control {
+    /// Merges `file_config` with the store (see the module doc), restores or allocates NAT
+    /// blocks, and commits the merged state. The result's [`Control::config`] lists every
+    /// home; write it into the fast path (reconcile), build the slow path from it, then
+    /// [`Control::attach`] the maps and the slow path.
+    pub fn start(
+        file_config: Config,
+        store: Arc<dyn SubscriberStore>,
+        log: BlockLog,
+        access_ifindex: u32,
+        now: UnixTime,
+    ) -> Result<Self, ControlError> {
+        let stored = store.load_state()?;
+        let mut ops = Vec::new();
+        let mut this = Self {
+            config: Config {
+                subscribers: BTreeMap::new(),
+                files: BTreeMap::new(),
+                ..file_config.clone()
+            },
+            homes: BTreeMap::new(),
+            lsls: HashMap::new(),
+            alloc: None,
+            since: HashMap::new(),
+            store,
+            maps: None,
+            slow: None,
+            log,
+            access_ifindex,
+            public_ips: std::collections::HashSet::new(),
+        };
+        // File homes first: they win every clash.
+        for (id, sub) in &file_config.subscribers {
+            let file = file_config.files[id].clone();
+            let rec = StoredSubscriber {
+                source: Source::Config,
+                subscriber: file.clone(),
+            };
+            if stored.subscribers.get(id) != Some(&rec) {
+                ops.push(SubscriberOp::Put(Box::new(rec)));
+            }
+            this.insert_entry(Source::Config, file, sub.clone());
+        }
+        let mut dropped = Vec::new();
+        for (id, rec) in &stored.subscribers {
+            if file_config.subscribers.contains_key(id) {
+                continue;
+            }
+            match rec.source {
+                Source::Config => {
+                    tracing::info!(
+                        sub = id,
+                        "home removed from the configuration file: deleting it"
+                    );
+                    ops.push(SubscriberOp::Remove(*id));
+                    dropped.push(*id);
+                }
+                Source::Api => match this.config.subscriber(rec.subscriber.clone()) {
+                    Ok(sub) => {
+                        if let Some(other) = this.lsls.get(&sub.lsl) {
+                            tracing::error!(
+                                sub = id,
+                                lsl = %sub.lsl,
+                                other,
+                                "API-created home skipped: its LSL belongs to a home of the \
+                                 configuration file (kept in the store; fix or delete one)"
+                            );
+                            continue;
+                        }
+                        this.insert_entry(Source::Api, rec.subscriber.clone(), sub);
+                    }
+                    Err(err) => tracing::error!(
+                        sub = id,
+                        error = %err,
+                        "API-created home skipped: not valid with this configuration (kept in the store)"
+                    ),
+                },
+            }
+        }
+        if let Some(nat_cfg) = this.config.nat.clone() {
+            let geometry = NatGeometry {
+                port_range: nat_cfg.port_range(),
+                block_size: nat_cfg.block_size(),
+            };
+            let same_geometry = stored.geometry.is_none_or(|g| g == geometry);
+            if !same_geometry {
+                tracing::error!(
+                    ?stored.geometry,
+                    ?geometry,
+                    "NAT block geometry changed: every home gets new blocks"
+                );
+            }
+            if stored.geometry != Some(geometry) {
+                ops.push(SubscriberOp::SetGeometry(geometry));
+            }
+            let pool = nat_cfg.pool();
+            let mut snapshot = Snapshot {
+                port_range: geometry.port_range,
+                block_size: geometry.block_size,
+                subscribers: Vec::new(),
+                held: Vec::new(),
+            };
+            let mut released = Vec::new();
+            for (id, n) in &stored.nat {
+                let keep = same_geometry
+                    && pool.contains(n.address)
+                    && this.homes.contains_key(id)
+                    && !n.blocks.is_empty();
+                if keep {
+                    snapshot.subscribers.push(nat::Assignment {
+                        subscriber: nsub(*id),
+                        address: n.address,
+                        blocks: n.blocks.iter().map(|b| b.first_port).collect(),
+                    });
+                    this.since.insert(
+                        *id,
+                        n.blocks.iter().map(|b| (b.first_port, b.since)).collect(),
+                    );
+                } else {
+                    // Its blocks end now: log them, forget them.
+                    ops.push(SubscriberOp::RemoveNat(*id));
+                    released.push((*id, n.clone()));
+                }
+            }
+            // A block is handed out again only after its hold-down ended, so held records
+            // are never removed when a block is taken: expired ones are purged here.
+            for h in &stored.held {
+                if h.until <= now {
+                    ops.push(SubscriberOp::RemoveHeld(h.address, h.first_port));
+                }
+            }
+            if same_geometry {
+                snapshot.held = stored
+                    .held
+                    .iter()
+                    .filter(|h| pool.contains(h.address))
+                    .copied()
+                    .collect();
+            }
+            let restored = BlockAllocator::restore(&nat_cfg, &snapshot, now).or_else(|err| {
+                // Hold-downs only protect released ports: without them, homes keep theirs.
+                tracing::warn!(error = %err, "stored hold-downs do not fit; restoring without them");
+                let bare = Snapshot {
+                    held: Vec::new(),
+                    ..snapshot.clone()
+                };
+                BlockAllocator::restore(&nat_cfg, &bare, now)
+            });
+            let mut alloc = match restored {
+                Ok(a) => a,
+                Err(err) => {
+                    tracing::error!(error = %err, "stored NAT blocks cannot be restored: every home gets new blocks");
+                    for a in &snapshot.subscribers {
+                        if let Some(n) = stored.nat.get(&a.subscriber.0) {
+                            released.push((a.subscriber.0, n.clone()));
+                        }
+                    }
+                    this.since.clear();
+                    BlockAllocator::new(&nat_cfg)
+                }
+            };
+            for (id, n) in &released {
+                let lsl = stored
+                    .subscribers
+                    .get(id)
+                    .map(|s| s.subscriber.lsl.clone())
+                    .unwrap_or_default();
+                for b in &n.blocks {
+                    let last = b
+                        .first_port
+                        .saturating_add(geometry.block_size.saturating_sub(1));
+                    this.log.write(
+                        &BlockEvent {
+                            time: now,
+                            action: BlockAction::Release,
+                            subscriber: nsub(*id),
+                            private_id: lsl.clone(),
+                            address: n.address,
+                            first_port: b.first_port,
+                            last_port: last,
+                        },
+                        Some(b.since),
+                    );
+                }
+            }
+            let ids: Vec<SubscriberId> = this.homes.keys().copied().collect();
+            for id in ids {
+                if alloc.ports(nsub(id)).is_some() {
+                    continue;
+                }
+                let (lsl, policy) = {
+                    let e = &this.homes[&id];
+                    (e.sub.lsl.to_string(), e.sub.nat.clone())
+                };
+                let blocks = policy.blocks.unwrap_or(nat_cfg.initial_blocks());
+                match alloc.add_subscriber_with(nsub(id), &lsl, policy.public_ip, blocks, now) {
+                    Ok(events) => {
+                        this.note_events(&events);
+                        if let Some(n) = this.stored_nat(&alloc, id) {
+                            ops.push(SubscriberOp::PutNat(id, n));
+                        }
+                    }
+                    Err(err) => {
+                        tracing::error!(sub = id, error = %err, "no NAT blocks for this home");
+                    }
+                }
+            }
+            // Forwards reserve their ports (outside the blocks: dropped with an error).
+            for (id, e) in &mut this.homes {
+                e.sub.port_forwards.retain(|_, pf| {
+                    match alloc.add_forward(nsub(*id), pf.public_port) {
+                        Ok(_) => true,
+                        Err(err) => {
+                            tracing::error!(sub = id, error = %err, "port forward skipped");
+                            false
+                        }
+                    }
+                });
+            }
+            this.alloc = Some(alloc);
+        }
+        this.store.commit(&ops)?;
+        this.log.flush();
+        if !dropped.is_empty() {
+            tracing::info!(count = dropped.len(), "homes deleted at start");
+        }
+        Ok(this)
+    }
+
+    fn insert_entry(&mut self, source: Source, file: SubscriberFile, sub: SubscriberConfig) {
+        self.lsls.insert(sub.lsl, sub.id);
+        self.config.subscribers.insert(sub.id, sub.clone());
+        self.config.files.insert(sub.id, file.clone());
+        self.homes.insert(sub.id, Entry { source, file, sub });
+    }
+
+    fn remove_entry(&mut self, id: SubscriberId) -> Option<Entry> {
+        let e = self.homes.remove(&id)?;
+        self.lsls.remove(&e.sub.lsl);
+        self.config.subscribers.remove(&id);
+        self.config.files.remove(&id);
+        Some(e)
+    }
+
+    /// Every home (the merged configuration), for the start-up reconcile and slow path.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The NAT allocator, when NAT is on.
+    pub fn allocator(&self) -> Option<&BlockAllocator> {
+        self.alloc.as_ref()
+    }
+
+    /// Hands over the maps and the slow path, and writes every home's port forwards (their
+    /// static mappings) and removes static mappings no home has any more.
+    pub fn attach(&mut self, mut maps: PinnedMaps, slow: Box<dyn SlowPathHomes>) {
+        if let Some(alloc) = &self.alloc {
+            let mut wanted = std::collections::HashSet::new();
+            for e in self.homes.values() {
+                let Some(ports) = alloc.ports(nsub(e.sub.id)) else {
+                    continue;
+                };
+                for pf in e.sub.port_forwards.values() {
+                    let m = static_mapping(e.sub.id, ports.address(), pf);
+                    wanted.insert(m.fwd_key);
+                    if let Err(err) = maps.insert_static(&m) {
+                        tracing::error!(sub = e.sub.id, error = %err, "writing a port forward failed");
+                    }
+                }
+            }
+            match maps.remove_static_except(&wanted) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "stale port forwards removed"),
+                Err(err) => tracing::error!(error = %err, "removing stale port forwards failed"),
+            }
+        }
+        if let Some(nat) = &self.config.nat {
+            self.public_ips = nat
+                .pool()
+                .addresses()
+                .iter()
+                .map(|&ip| ip_raw(ip))
+                .collect();
+        }
+        self.maps = Some(maps);
+        self.slow = Some(slow);
+    }
+
+    fn stored_nat(&self, alloc: &BlockAllocator, id: SubscriberId) -> Option<StoredNat> {
+        let a = alloc.assignment(nsub(id))?;
+        let since = self.since.get(&id);
+        Some(StoredNat {
+            address: a.address,
+            blocks: a
+                .blocks
+                .iter()
+                .map(|&first_port| StoredBlock {
+                    first_port,
+                    since: since
+                        .and_then(|s| s.get(&first_port).copied())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Logs block events and keeps the allocation times (a release's record carries the
+    /// start time of its block).
+    fn note_events(&mut self, events: &[BlockEvent]) {
+        for ev in events {
+            let id = ev.subscriber.0;
+            match ev.action {
+                BlockAction::Alloc => {
+                    self.since
+                        .entry(id)
+                        .or_default()
+                        .insert(ev.first_port, ev.time);
+                    self.log.write(ev, None);
+                }
+                BlockAction::Release => {
+                    let since = self
+                        .since
+                        .get_mut(&id)
+                        .and_then(|s| s.remove(&ev.first_port));
+                    self.log.write(ev, Some(since.unwrap_or_default()));
+                }
+            }
+        }
+    }
+
+    fn maps(&mut self) -> Result<&mut PinnedMaps, ControlError> {
+        self.maps
+            .as_mut()
+            .ok_or_else(|| ControlError::Conflict("vgd is still starting".into()))
+    }
+
+    /// Creates one home; see [`Control::create_many`].
+    pub fn create(
+        &mut self,
+        file: SubscriberFile,
+        now: UnixTime,
+    ) -> Result<SubscriberView, ControlError> {
+        let id = file.id;
+        self.create_many(vec![file], now)?;
+        self.get(id)
+    }
+
+    /// Creates homes in one store transaction (all or none), then applies each to the fast
+    /// path and the slow path. Duplicate ids or LSLs (among them or with existing homes)
+    /// are conflicts; a port forward outside the home's blocks is unprocessable.
+    pub fn create_many(
+        &mut self,
+        files: Vec<SubscriberFile>,
+        now: UnixTime,
+    ) -> Result<usize, ControlError> {
+        // Validate everything before changing anything.
+        let t0 = std::time::Instant::now();
+        let mut subs = Vec::with_capacity(files.len());
+        let mut new_ids = std::collections::HashSet::new();
+        let mut new_lsls = HashMap::new();
+        let many = files.len() > 1;
+        for (i, file) in files.into_iter().enumerate() {
+            let where_ = |s: String| {
+                if many {
+                    format!("subscribers[{i}]: {s}")
+                } else {
+                    s
+                }
+            };
+            let sub = self
+                .config
+                .subscriber(file.clone())
+                .map_err(|e| ControlError::Unprocessable(where_(e.to_string())))?;
+            if self.homes.contains_key(&sub.id) || !new_ids.insert(sub.id) {
+                return Err(ControlError::Conflict(where_(format!(
+                    "subscriber {} already exists",
+                    sub.id
+                ))));
+            }
+            if let Some(other) = self.lsls.get(&sub.lsl).or_else(|| new_lsls.get(&sub.lsl)) {
+                return Err(ControlError::Conflict(where_(format!(
+                    "LSL {} is already used by subscriber {other}",
+                    sub.lsl
+                ))));
+            }
+            new_lsls.insert(sub.lsl, sub.id);
+            subs.push((file, sub));
+        }
+        let t_valid = t0.elapsed();
+        // NAT: allocate, reserve forwards; undo everything on the first failure.
+        let mut ops = Vec::with_capacity(subs.len() * 2);
+        let mut events = Vec::new();
+        if let (Some(alloc), Some(nat_cfg)) = (self.alloc.as_mut(), self.config.nat.as_ref()) {
+            let mut done: Vec<SubscriberId> = Vec::new();
+            let mut failure = None;
+            for (_, sub) in &subs {
+                let blocks = sub.nat.blocks.unwrap_or(nat_cfg.initial_blocks());
+                let lsl = sub.lsl.to_string();
+                match alloc.add_subscriber_with(nsub(sub.id), &lsl, sub.nat.public_ip, blocks, now)
+                {
+                    Ok(ev) => {
+                        done.push(sub.id);
+                        events.extend(ev);
+                    }
+                    Err(err) => {
+                        failure = Some(ControlError::Conflict(err.to_string()));
+                        break;
+                    }
+                }
+                for pf in sub.port_forwards.values() {
+                    if let Err(err) = alloc.add_forward(nsub(sub.id), pf.public_port) {
+                        failure = Some(ControlError::Unprocessable(format!(
+                            "port forward {} {}: {err}",
+                            pf.proto, pf.public_port
+                        )));
+                        break;
+                    }
+                }
+                if failure.is_some() {
+                    break;
+                }
+            }
+            if let Some(err) = failure {
+                for id in done {
+                    alloc.cancel_subscriber(nsub(id));
+                }
+                return Err(err);
+            }
+        }
+        for (file, _) in &subs {
+            ops.push(SubscriberOp::Put(Box::new(StoredSubscriber {
+                source: Source::Api,
+                subscriber: file.clone(),
+            })));
+        }
+        // Times first (stored with the assignment), then the ops.
+        for ev in &events {
+            self.since
+                .entry(ev.subscriber.0)
+                .or_default()
+                .insert(ev.first_port, ev.time);
+        }
+        if let Some(alloc) = &self.alloc {
+            for (_, sub) in &subs {
+                if let Some(n) = self.stored_nat(alloc, sub.id) {
+                    ops.push(SubscriberOp::PutNat(sub.id, n));
+                }
+            }
+        }
+        let t_nat = t0.elapsed();
+        if let Err(err) = self.store.commit(&ops) {
+            if let Some(alloc) = self.alloc.as_mut() {
+                for (_, sub) in &subs {
+                    alloc.cancel_subscriber(nsub(sub.id));
+                    self.since.remove(&sub.id);
+                }
+            }
+            return Err(err.into());
+        }
+        let t_commit = t0.elapsed();
+        for ev in &events {
+            self.log.write(ev, None);
+        }
+        self.log.flush();
+        let t_log = t0.elapsed();
+        let n = subs.len();
+        let mut first_err = None;
+        for (file, sub) in subs {
+            self.insert_entry(Source::Api, file, sub.clone());
+            if let Err(err) = self.apply_new(&sub) {
+                tracing::error!(sub = sub.id, error = %err, "applying a new home failed");
+                first_err.get_or_insert(err);
+            }
+            if let Some(slow) = &self.slow {
+                slow.add_home(&sub);
+            }
+        }
+        if n > 1 {
+            tracing::info!(
+                homes = n,
+                validate_ms = t_valid.as_millis() as u64,
+                nat_ms = (t_nat - t_valid).as_millis() as u64,
+                commit_ms = (t_commit - t_nat).as_millis() as u64,
+                log_ms = (t_log - t_commit).as_millis() as u64,
+                apply_ms = (t0.elapsed() - t_log).as_millis() as u64,
+                "homes created"
+            );
+        }
+        match first_err {
+            Some(err) => Err(err),
+            None => Ok(n),
+        }
+    }
+
+    /// The fast-path record of `sub` with its NAT.
+    fn record(&self, sub: &SubscriberConfig) -> nerg_abi::Subscriber {
+        let mut rec = subscriber_record(sub);
+        if let (Some(alloc), Some(nat_cfg)) = (&self.alloc, &self.config.nat)
+            && let Some(ports) = alloc.ports(nsub(sub.id))
+        {
+            apply_nat(&mut rec, sub, nat_cfg, &ports);
+        }
+        rec
+    }
+
+    fn public_ip(&self, id: SubscriberId) -> Option<Ipv4Addr> {
+        self.alloc
+            .as_ref()
+            .and_then(|a| a.ports(nsub(id)))
+            .map(|p| p.address())
+    }
+
+    /// Writes a new home: slot, static hosts, forwards, then its LSL key (a frame never
+    /// finds an LSL whose slot is empty).
+    fn apply_new(&mut self, sub: &SubscriberConfig) -> Result<(), ControlError> {
+        let rec = self.record(sub);
+        let public = self.public_ip(sub.id);
+        let ifindex = self.access_ifindex;
+        let new_ip = rec.public_ip != 0 && self.public_ips.insert(rec.public_ip);
+        let maps = self.maps()?;
+        maps.set_subscriber(sub.id, &rec)?;
+        if new_ip {
+            maps.insert_public_ip(rec.public_ip)?;
+        }
+        for (&ip, &mac) in &sub.hosts {
+            maps.insert_host(host_key(sub.id, ip), static_host(mac))?;
+        }
+        if let Some(public) = public {
+            for pf in sub.port_forwards.values() {
+                maps.insert_static(&static_mapping(sub.id, public, pf))
+                    .map_err(static_err)?;
+            }
+        }
+        insert_lsl(maps, &sub.lsl, ifindex, sub.id)?;
+        Ok(())
+    }
+
+    /// Replaces home `id` with `file` (the same id). An LSL change inserts the new key,
+    /// rewrites the slot, then removes the old key. A changed public address or fewer
+    /// blocks re-allocates the home's NAT (its sessions end); more blocks grow it.
+    pub fn update(
+        &mut self,
+        id: SubscriberId,
+        file: SubscriberFile,
+        now: UnixTime,
+    ) -> Result<SubscriberView, ControlError> {
+        let Some(old) = self.homes.get(&id) else {
+            return Err(ControlError::NotFound(format!("no subscriber {id}")));
+        };
+        if file.id != id {
+            return Err(ControlError::Unprocessable(format!(
+                "subscriber.id = {}: the body's id must be the path's ({id})",
+                file.id
+            )));
+        }
+        let old_sub = old.sub.clone();
+        let source = old.source;
+        let sub = self
+            .config
+            .subscriber(file.clone())
+            .map_err(|e| ControlError::Unprocessable(e.to_string()))?;
+        if let Some(&other) = self.lsls.get(&sub.lsl)
+            && other != id
+        {
+            return Err(ControlError::Conflict(format!(
+                "LSL {} is already used by subscriber {other}",
+                sub.lsl
+            )));
+        }
+        // NAT: work on a copy only when the allocation changes (rare); otherwise on the
+        // allocator itself, forwards only.
+        let mut ops = Vec::new();
+        let mut events = Vec::new();
+        let old_assignment = self.alloc.as_ref().and_then(|a| a.assignment(nsub(id)));
+        let mut realloc = false;
+        let mut grow_only = false;
+        let mut new_alloc = None;
+        if let (Some(alloc), Some(nat_cfg)) = (&self.alloc, &self.config.nat) {
+            let current = alloc.assignment(nsub(id));
+            let want_blocks = sub.nat.blocks.unwrap_or(nat_cfg.initial_blocks());
+            let have = current.as_ref().map_or(0, |a| a.blocks.len());
+            let moved = match (&current, sub.nat.public_ip) {
+                (Some(a), Some(ip)) => a.address != ip,
+                (None, _) => true,
+                _ => false,
+            };
+            realloc = moved || usize::from(want_blocks) < have;
+            let grow = !realloc && usize::from(want_blocks) > have;
+            grow_only = grow;
+            // A changed allocation is worked out on a copy (rare; O(homes)); forwards alone
+            // are counters on the allocator, changed in place below (O(1)).
+            if realloc || grow {
+                let mut a = alloc.clone();
+                let lsl = sub.lsl.to_string();
+                if realloc {
+                    if current.is_some() {
+                        let ev = a
+                            .remove_subscriber(nsub(id), &old_sub.lsl.to_string(), now)
+                            .map_err(|e| ControlError::Conflict(e.to_string()))?;
+                        events.extend(ev);
+                    }
+                    let ev = a
+                        .add_subscriber_with(nsub(id), &lsl, sub.nat.public_ip, want_blocks, now)
+                        .map_err(|e| ControlError::Conflict(e.to_string()))?;
+                    events.extend(ev);
+                } else {
+                    for _ in have..usize::from(want_blocks) {
+                        let ev = a
+                            .grow(nsub(id), &lsl, now)
+                            .map_err(|e| ControlError::Conflict(e.to_string()))?;
+                        events.push(ev);
+                    }
+                    for pf in old_sub.port_forwards.values() {
+                        let _ = a.remove_forward(nsub(id), pf.public_port);
+                    }
+                }
+                for pf in sub.port_forwards.values() {
+                    a.add_forward(nsub(id), pf.public_port).map_err(|e| {
+                        ControlError::Unprocessable(format!(
+                            "port forward {} {}: {e}",
+                            pf.proto, pf.public_port
+                        ))
+                    })?;
+                }
+                // A new forward on a port a live session of the home holds: refuse now.
+                if let (false, Some(ports), Some(maps)) =
+                    (realloc, a.ports(nsub(id)), self.maps.as_ref())
+                {
+                    for (k, pf) in &sub.port_forwards {
+                        if old_sub.port_forwards.get(k) == Some(pf) {
+                            continue;
+                        }
+                        let m = static_mapping(id, ports.address(), pf);
+                        if let Some(r) = maps.nat_reverse(&m.rev_key)?
+                            && r.flags
+                                & (nerg_abi::nat_flags::STATIC | nerg_abi::nat_flags::TOMBSTONE)
+                                == 0
+                        {
+                            return Err(ControlError::Conflict(format!(
+                                "public port {} {} is in use by a live NAT session of the home; \
+                                 retry when it ends",
+                                pf.proto, pf.public_port
+                            )));
+                        }
+                    }
+                }
+                new_alloc = Some(a);
+            }
+        }
+        let forwards_in_place = self.alloc.is_some()
+            && !realloc
+            && !grow_only
+            && sub.port_forwards != old_sub.port_forwards;
+        if forwards_in_place {
+            self.swap_forwards(id, &old_sub.port_forwards, &sub.port_forwards)?;
+            if let Err(err) = self.check_live(id, &old_sub, &sub) {
+                let _ = self.swap_forwards(id, &sub.port_forwards, &old_sub.port_forwards);
+                return Err(err);
+            }
+        }
+        ops.push(SubscriberOp::Put(Box::new(StoredSubscriber {
+            source,
+            subscriber: file.clone(),
+        })));
+        let hold = self.config.nat.as_ref().map(|n| n.hold_down_secs());
+        // Note the events on the new allocator's behalf (times, held blocks).
+        let mut event_ops = Vec::new();
+        for ev in &events {
+            match ev.action {
+                BlockAction::Alloc => {}
+                BlockAction::Release => {
+                    if let Some(secs) = hold {
+                        event_ops.push(SubscriberOp::PutHeld(HeldBlock {
+                            address: ev.address,
+                            first_port: ev.first_port,
+                            until: ev.time.plus(u64::from(secs)),
+                        }));
+                    }
+                }
+            }
+        }
+        let old_since = self.since.get(&id).cloned();
+        let mut since = if realloc {
+            BTreeMap::new()
+        } else {
+            old_since.clone().unwrap_or_default()
+        };
+        for ev in &events {
+            if ev.action == BlockAction::Alloc {
+                since.insert(ev.first_port, ev.time);
+            }
+        }
+        ops.extend(event_ops);
+        if let Some(a) = new_alloc.as_ref().or(self.alloc.as_ref())
+            && let Some(asg) = a.assignment(nsub(id))
+        {
+            ops.push(SubscriberOp::PutNat(
+                id,
+                StoredNat {
+                    address: asg.address,
+                    blocks: asg
+                        .blocks
+                        .iter()
+                        .map(|&p| StoredBlock {
+                            first_port: p,
+                            since: since.get(&p).copied().unwrap_or(now),
+                        })
+                        .collect(),
+                },
+            ));
+        }
+        if let Err(err) = self.store.commit(&ops) {
+            if forwards_in_place {
+                let _ = self.swap_forwards(id, &sub.port_forwards, &old_sub.port_forwards);
+            }
+            return Err(err.into());
+        }
+        // Committed: now the in-memory state and the log.
+        if let Some(a) = new_alloc {
+            self.alloc = Some(a);
+        }
+        for ev in &events {
+            let start = old_since
+                .as_ref()
+                .and_then(|s| s.get(&ev.first_port).copied());
+            match ev.action {
+                BlockAction::Alloc => self.log.write(ev, None),
+                BlockAction::Release => self.log.write(ev, Some(start.unwrap_or_default())),
+            }
+        }
+        self.log.flush();
+        self.since.insert(id, since);
+        self.remove_entry(id);
+        self.insert_entry(source, file, sub.clone());
+        let old_nat = if realloc {
+            old_assignment.map(|a| {
+                let size = self.config.nat.as_ref().map_or(1, |n| n.block_size());
+                let blocks: Vec<(u16, u16)> = a
+                    .blocks
+                    .iter()
+                    .map(|&f| (f, f.saturating_add(size.saturating_sub(1))))
+                    .collect();
+                (a.address, blocks)
+            })
+        } else {
+            None
+        };
+        self.apply_update(&old_sub, &sub, realloc, old_nat)?;
+        if let Some(slow) = &self.slow {
+            slow.update_home(&sub, now);
+        }
+        self.get(id)
+    }
+
+    /// Moves the allocator's forward reservations of home `id` from `from` to `to`; on a
+    /// refusal (a port outside its blocks) it puts `from` back and says why.
+    fn swap_forwards(
+        &mut self,
+        id: SubscriberId,
+        from: &BTreeMap<(Proto, u16), PortForward>,
+        to: &BTreeMap<(Proto, u16), PortForward>,
+    ) -> Result<(), ControlError> {
+        let Some(alloc) = self.alloc.as_mut() else {
+            return Ok(());
+        };
+        let removed: Vec<u16> = from
+            .iter()
+            .filter(|(k, pf)| to.get(k) != Some(pf))
+            .map(|(_, pf)| pf.public_port)
+            .collect();
+        for &port in &removed {
+            let _ = alloc.remove_forward(nsub(id), port);
+        }
+        let mut added = Vec::new();
+        for (k, pf) in to {
+            if from.get(k) == Some(pf) {
+                continue;
+            }
+            if let Err(e) = alloc.add_forward(nsub(id), pf.public_port) {
+                for &port in &added {
+                    let _ = alloc.remove_forward(nsub(id), port);
+                }
+                for &port in &removed {
+                    let _ = alloc.add_forward(nsub(id), port);
+                }
+                return Err(ControlError::Unprocessable(format!(
+                    "port forward {} {}: {e}",
+                    pf.proto, pf.public_port
+                )));
+            }
+            added.push(pf.public_port);
+        }
+        Ok(())
+    }
+
+    /// Refuses a new forward on a public port a live dynamic session of the home holds.
+    fn check_live(
+        &self,
+        id: SubscriberId,
+        old: &SubscriberConfig,
+        sub: &SubscriberConfig,
+    ) -> Result<(), ControlError> {
+        let (Some(public), Some(maps)) = (self.public_ip(id), self.maps.as_ref()) else {
+            return Ok(());
+        };
+        for (k, pf) in &sub.port_forwards {
+            if old.port_forwards.get(k) == Some(pf) {
+                continue;
+            }
+            let m = static_mapping(id, public, pf);
+            if let Some(r) = maps.nat_reverse(&m.rev_key)?
+                && r.flags & (nerg_abi::nat_flags::STATIC | nerg_abi::nat_flags::TOMBSTONE) == 0
+            {
+                return Err(ControlError::Conflict(format!(
+                    "public port {} {} is in use by a live NAT session of the home; \
+                     retry when it ends",
+                    pf.proto, pf.public_port
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_update(
+        &mut self,
+        old: &SubscriberConfig,
+        sub: &SubscriberConfig,
+        realloc: bool,
+        old_nat: Option<(Ipv4Addr, Vec<(u16, u16)>)>,
+    ) -> Result<(), ControlError> {
+        let rec = self.record(sub);
+        let public = self.public_ip(sub.id);
+        let ifindex = self.access_ifindex;
+        let new_ip = rec.public_ip != 0 && self.public_ips.insert(rec.public_ip);
+        let maps = self.maps()?;
+        // New key first, then the slot, then the old key: no frame of the home is lost to
+        // an LSL that has no slot, and the old tag stops at once.
+        if old.lsl != sub.lsl {
+            insert_lsl(maps, &sub.lsl, ifindex, sub.id)?;
+        }
+        maps.set_subscriber(sub.id, &rec)?;
+        if new_ip {
+            maps.insert_public_ip(rec.public_ip)?;
+        }
+        if old.lsl != sub.lsl {
+            remove_lsl(maps, &old.lsl, ifindex)?;
+        }
+        for ip in old.hosts.keys() {
+            if !sub.hosts.contains_key(ip) {
+                maps.remove_host(&host_key(sub.id, *ip))?;
+            }
+        }
+        for (&ip, &mac) in &sub.hosts {
+            if old.hosts.get(&ip) != Some(&mac) {
+                maps.insert_host(host_key(sub.id, ip), static_host(mac))?;
+            }
+        }
+        if realloc {
+            // Its sessions and forwards lived on the old blocks: they end.
+            if let Some((ip, blocks)) = &old_nat {
+                maps.remove_nat_in_blocks(sub.id, *ip, blocks)?;
+            }
+        } else if let Some(public) = public {
+            for (k, pf) in &old.port_forwards {
+                if sub.port_forwards.get(k) != Some(pf) {
+                    maps.remove_static(&static_mapping(sub.id, public, pf))?;
+                }
+            }
+        }
+        if let Some(public) = public {
+            for (k, pf) in &sub.port_forwards {
+                if realloc || old.port_forwards.get(k) != Some(pf) {
+                    maps.insert_static(&static_mapping(sub.id, public, pf))
+                        .map_err(static_err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes home `id`: its traffic stops (LSL key first), its slot, hosts and NAT
+    /// mappings go, its blocks are released (logged) and its leases dropped (with the home,
+    /// in one store transaction).
+    pub fn delete(&mut self, id: SubscriberId, now: UnixTime) -> Result<(), ControlError> {
+        let Some(entry) = self.homes.get(&id) else {
+            return Err(ControlError::NotFound(format!("no subscriber {id}")));
+        };
+        let sub = entry.sub.clone();
+        // What it holds, found by home (never by scanning whole tables): its leased hosts
+        // from the lease store, its NAT mappings inside its own blocks.
+        let leased: Vec<Ipv4Addr> = match &self.slow {
+            Some(slow) => slow
+                .leases(id)
+                .map_err(ControlError::Conflict)?
+                .iter()
+                .map(|l| l.ip)
+                .collect(),
+            None => Vec::new(),
+        };
+        let size = self.config.nat.as_ref().map_or(0, |n| n.block_size());
+        let assignment = self.alloc.as_ref().and_then(|a| a.assignment(nsub(id)));
+        // No new leases for it from here on.
+        if let Some(slow) = &self.slow {
+            slow.remove_home(id);
+        }
+        let mut ops = vec![SubscriberOp::Remove(id)];
+        if let (Some(a), Some(nat)) = (&assignment, &self.config.nat) {
+            for &first_port in &a.blocks {
+                ops.push(SubscriberOp::PutHeld(HeldBlock {
+                    address: a.address,
+                    first_port,
+                    until: now.plus(u64::from(nat.hold_down_secs())),
+                }));
+            }
+        }
+        if let Err(err) = self.store.commit(&ops) {
+            if let Some(slow) = &self.slow {
+                // Back as it was: its server restored from the store.
+                slow.update_home(&sub, now);
+            }
+            return Err(err.into());
+        }
+        let mut events = Vec::new();
+        if let Some(alloc) = self.alloc.as_mut()
+            && assignment.is_some()
+        {
+            events = alloc
+                .remove_subscriber(nsub(id), &sub.lsl.to_string(), now)
+                .unwrap_or_default();
+        }
+        self.note_events(&events);
+        self.log.flush();
+        self.since.remove(&id);
+        self.remove_entry(id);
+        let ifindex = self.access_ifindex;
+        let maps = self.maps()?;
+        // The LSL key first: its traffic stops here.
+        remove_lsl(maps, &sub.lsl, ifindex)?;
+        maps.set_subscriber(id, &nerg_abi::Subscriber::default())?;
+        for ip in leased.iter().chain(sub.hosts.keys()) {
+            maps.remove_host(&host_key(id, *ip))?;
+        }
+        if let Some(a) = &assignment {
+            let blocks: Vec<(u16, u16)> = a
+                .blocks
+                .iter()
+                .map(|&f| (f, f.saturating_add(size.saturating_sub(1))))
+                .collect();
+            maps.remove_nat_in_blocks(id, a.address, &blocks)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a port forward to home `id`.
+    pub fn add_forward(
+        &mut self,
+        id: SubscriberId,
+        pf: PortForward,
+        now: UnixTime,
+    ) -> Result<SubscriberView, ControlError> {
+        let Some(e) = self.homes.get(&id) else {
+            return Err(ControlError::NotFound(format!("no subscriber {id}")));
+        };
+        if e.file
+            .port_forwards
+            .iter()
+            .any(|f| f.proto == pf.proto && f.public_port == pf.public_port)
+        {
+            return Err(ControlError::Conflict(format!(
+                "subscriber {id} already forwards {} port {}",
+                pf.proto, pf.public_port
+            )));
+        }
+        let mut file = e.file.clone();
+        file.port_forwards.push(pf);
+        self.update(id, file, now)
+    }
+
+    /// Removes a port forward of home `id`.
+    pub fn remove_forward(
+        &mut self,
+        id: SubscriberId,
+        proto: Proto,
+        port: u16,
+        now: UnixTime,
+    ) -> Result<SubscriberView, ControlError> {
+        let Some(e) = self.homes.get(&id) else {
+            return Err(ControlError::NotFound(format!("no subscriber {id}")));
+        };
+        let mut file = e.file.clone();
+        let before = file.port_forwards.len();
+        file.port_forwards
+            .retain(|f| !(f.proto == proto && f.public_port == port));
+        if file.port_forwards.len() == before {
+            return Err(ControlError::NotFound(format!(
+                "subscriber {id} has no {proto} port forward on port {port}"
+            )));
+        }
+        self.update(id, file, now)
+    }
+
+    /// One home.
+    pub fn get(&self, id: SubscriberId) -> Result<SubscriberView, ControlError> {
+        let e = self
+            .homes
+            .get(&id)
+            .ok_or_else(|| ControlError::NotFound(format!("no subscriber {id}")))?;
+        Ok(self.view(e))
+    }
+
+    fn view(&self, e: &Entry) -> SubscriberView {
+        SubscriberView {
+            subscriber: e.file.clone(),
+            source: e.source,
+            tcp_mss_effective: e.sub.tcp_mss,
+            nat_assignment: self.nat_view(e.sub.id),
+        }
+    }
+
+    fn nat_view(&self, id: SubscriberId) -> Option<NatAssignmentView> {
+        let a = self.alloc.as_ref()?.assignment(nsub(id))?;
+        let size = self.config.nat.as_ref()?.block_size();
+        let since = self.since.get(&id);
+        Some(NatAssignmentView {
+            subscriber: id,
+            lsl: self.homes.get(&id)?.sub.lsl.to_string(),
+            public_ip: a.address,
+            blocks: a
+                .blocks
+                .iter()
+                .map(|&p| BlockView {
+                    first_port: p,
+                    last_port: p.saturating_add(size - 1),
+                    since: since.and_then(|s| s.get(&p)).map_or(0, |t| t.0),
+                })
+                .collect(),
+        })
+    }
+
+    /// Every home, by id.
+    pub fn list(&self) -> Vec<SubscriberView> {
+        self.homes.values().map(|e| self.view(e)).collect()
+    }
+
+    /// Number of homes.
+    pub fn len(&self) -> usize {
+        self.homes.len()
+    }
+
+    /// True without homes.
+    pub fn is_empty(&self) -> bool {
+        self.homes.is_empty()
+    }
+
+    /// A home's port forwards.
+    pub fn forwards(&self, id: SubscriberId) -> Result<Vec<PortForward>, ControlError> {
+        Ok(self
+            .homes
+            .get(&id)
+            .ok_or_else(|| ControlError::NotFound(format!("no subscriber {id}")))?
+            .file
+            .port_forwards
+            .clone())
+    }
+
+    /// A home's hosts, from the fast path's host table: its static hosts and the addresses
+    /// of its lease records, each looked up (the cost follows the home, not the table).
+    pub fn hosts(&self, id: SubscriberId) -> Result<Vec<HostView>, ControlError> {
+        let Some(e) = self.homes.get(&id) else {
+            return Err(ControlError::NotFound(format!("no subscriber {id}")));
+        };
+        let Some(maps) = &self.maps else {
+            return Ok(Vec::new());
+        };
+        let mut candidates: std::collections::BTreeSet<Ipv4Addr> =
+            e.sub.hosts.keys().copied().collect();
+        if let Some(slow) = &self.slow {
+            candidates.extend(
+                slow.leases(id)
+                    .map_err(ControlError::Conflict)?
+                    .iter()
+                    .map(|l| l.ip),
+            );
+        }
+        let mut out = Vec::new();
+        for ip in candidates {
+            if let Some(h) = maps.host(&host_key(id, ip))? {
+                out.push(HostView {
+                    ip,
+                    mac: mac_text(h.mac),
+                    kind: if h.flags & host_flags::STATIC != 0 {
+                        "static"
+                    } else {
+                        "leased"
+                    },
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A home's leases.
+    pub fn leases(&self, id: SubscriberId) -> Result<Vec<LeaseRecord>, ControlError> {
+        if !self.homes.contains_key(&id) {
+            return Err(ControlError::NotFound(format!("no subscriber {id}")));
+        }
+        match &self.slow {
+            Some(slow) => slow.leases(id).map_err(ControlError::Conflict),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Bound leases over all homes.
+    pub fn leases_in_use(&self) -> usize {
+        self.slow.as_ref().map_or(0, |s| s.leases_in_use())
+    }
+
+    /// Every home's NAT assignment.
+    pub fn nat_blocks(&self) -> Vec<NatAssignmentView> {
+        self.homes
+            .keys()
+            .filter_map(|&id| self.nat_view(id))
+            .collect()
+    }
+
+    /// One home's NAT assignment.
+    pub fn nat_blocks_of(&self, id: SubscriberId) -> Result<NatAssignmentView, ControlError> {
+        if !self.homes.contains_key(&id) {
+            return Err(ControlError::NotFound(format!("no subscriber {id}")));
+        }
+        self.nat_view(id)
+            .ok_or_else(|| ControlError::NotFound(format!("subscriber {id} has no NAT blocks")))
+    }
+
+    /// Pool usage.
+    pub fn pool(&self) -> Option<PoolView> {
+        let alloc = self.alloc.as_ref()?;
+        let nat = self.config.nat.as_ref()?;
+        Some(PoolView {
+            stats: alloc.stats(),
+            addresses: nat
+                .pool()
+                .addresses()
+                .iter()
+                .filter_map(|&ip| alloc.address_usage(ip))
+                .collect(),
+        })
+    }
+}
+
+fn host_key(sub: SubscriberId, ip: Ipv4Addr) -> HostKey {
+    HostKey {
+        sub,
+        ip: ip_raw(ip),
+    }
+}
+
+fn static_host(mac: [u8; 6]) -> Host {
+    Host {
+        mac,
+        flags: host_flags::STATIC,
+        _pad: 0,
+    }
+}
+
+fn static_mapping(sub: SubscriberId, public: Ipv4Addr, pf: &PortForward) -> StaticMapping {
+    StaticMapping::new(
+        sub,
+        pf.proto.number(),
+        public,
+        pf.public_port,
+        pf.private_ip,
+        pf.private_port,
+    )
+}
+
+fn static_err(e: StaticMappingError) -> ControlError {
+    match e {
+        StaticMappingError::InUse { .. } => ControlError::Conflict(e.to_string()),
+        StaticMappingError::Map(m) => ControlError::FastPath(m),
+    }
+}
+
+fn insert_lsl(
+    maps: &mut PinnedMaps,
+    lsl: &LslId,
+    ifindex: u32,
+    id: SubscriberId,
+) -> Result<(), FastPathError> {
+    match lsl_key(lsl, ifindex) {
+        Some(LslKey::Vlan(k)) => maps.insert_vlan_lsl(k, id),
+        Some(LslKey::Vxlan(k)) => maps.insert_vxlan_lsl(k, id),
+        None => Ok(()),
+    }
+}
+
+fn remove_lsl(maps: &mut PinnedMaps, lsl: &LslId, ifindex: u32) -> Result<(), FastPathError> {
+    match lsl_key(lsl, ifindex) {
+        Some(LslKey::Vlan(k)) => maps.remove_vlan_lsl(&k),
+        Some(LslKey::Vxlan(k)) => maps.remove_vxlan_lsl(&k),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemorySubscriberStore;
+
+    const NAT: &str = "[nat]\npool = [\"198.51.100.0/30\"]\nblock_size = 4032\n";
+
+    fn file(id: u32, lsl: &str) -> SubscriberFile {
+        serde_json::from_value(serde_json::json!({"id": id, "lsl": lsl})).unwrap()
+    }
+
+    fn api_home(id: u32, lsl: &str) -> SubscriberOp {
+        SubscriberOp::Put(Box::new(StoredSubscriber {
+            source: Source::Api,
+            subscriber: file(id, lsl),
+        }))
+    }
+
+    fn start(toml: &str, store: &Arc<MemorySubscriberStore>) -> Control {
+        let config = Config::from_toml(toml).unwrap();
+        let store: Arc<dyn SubscriberStore> = Arc::clone(store) as _;
+        Control::start(config, store, BlockLog::disabled(), 1, UnixTime(1_000)).unwrap()
+    }
+
+    #[test]
+    fn the_file_wins_and_api_homes_come_back() {
+        let store = Arc::new(MemorySubscriberStore::default());
+        store
+            .commit(&[
+                api_home(5, "vlan:5"),
+                // Same id as a file home: the file replaces it.
+                api_home(1, "vlan:99"),
+                // Its LSL is a file home's: skipped, kept in the store.
+                api_home(6, "vlan:2"),
+                SubscriberOp::Put(Box::new(StoredSubscriber {
+                    source: Source::Config,
+                    subscriber: file(3, "vlan:3"),
+                })),
+            ])
+            .unwrap();
+        let c = start(
+            &format!(
+                "{NAT}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n[[subscriber]]\nid = 2\nlsl = \"vlan:2\"\n"
+            ),
+            &store,
+        );
+        let ids: Vec<u32> = c.list().iter().map(|v| v.subscriber.id).collect();
+        assert_eq!(ids, vec![1, 2, 5]);
+        assert_eq!(c.get(1).unwrap().subscriber.lsl, "vlan:1");
+        assert_eq!(c.get(1).unwrap().source, Source::Config);
+        assert_eq!(c.get(5).unwrap().source, Source::Api);
+        let state = store.load_state().unwrap();
+        assert!(
+            !state.subscribers.contains_key(&3),
+            "a home removed from the file is deleted"
+        );
+        assert!(
+            state.subscribers.contains_key(&6),
+            "a skipped API home stays stored"
+        );
+        assert_eq!(state.subscribers[&1].source, Source::Config);
+        // Every loaded home has blocks, stored with their start time.
+        for id in [1, 2, 5] {
+            let n = &state.nat[&id];
+            assert_eq!(n.blocks.len(), 1);
+            assert_eq!(n.blocks[0].since, UnixTime(1_000));
+        }
+        assert!(c.get(6).is_err());
+    }
+
+    #[test]
+    fn blocks_survive_restarts_and_a_bigger_pool() {
+        let store = Arc::new(MemorySubscriberStore::default());
+        let homes = "[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n[[subscriber]]\nid = 2\nlsl = \"vlan:2\"\n\
+                     [[subscriber]]\nid = 3\nlsl = \"vlan:3\"\nnat = { blocks = 2 }\n";
+        let first = start(&format!("{NAT}{homes}"), &store).nat_blocks();
+        let again = start(&format!("{NAT}{homes}"), &store).nat_blocks();
+        let key = |v: &Vec<NatAssignmentView>| {
+            v.iter()
+                .map(|a| {
+                    (
+                        a.subscriber,
+                        a.public_ip,
+                        a.blocks
+                            .iter()
+                            .map(|b| (b.first_port, b.since))
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(key(&again), key(&first));
+        assert_eq!(
+            first
+                .iter()
+                .find(|a| a.subscriber == 3)
+                .unwrap()
+                .blocks
+                .len(),
+            2
+        );
+        let grown = NAT.replace(
+            "[\"198.51.100.0/30\"]",
+            "[\"198.51.100.0/30\", \"203.0.113.0/29\"]",
+        );
+        let bigger = start(&format!("{grown}{homes}"), &store).nat_blocks();
+        assert_eq!(key(&bigger), key(&first), "a bigger pool moved homes");
+        // A smaller pool: the homes on the removed address get new blocks elsewhere.
+        let moved_from: Vec<u32> = first
+            .iter()
+            .filter(|a| a.public_ip == Ipv4Addr::new(198, 51, 100, 2))
+            .map(|a| a.subscriber)
+            .collect();
+        let smaller = NAT.replace("[\"198.51.100.0/30\"]", "[\"198.51.100.1/32\"]");
+        let after = start(&format!("{smaller}{homes}"), &store).nat_blocks();
+        for a in &after {
+            assert_eq!(a.public_ip, Ipv4Addr::new(198, 51, 100, 1));
+            if !moved_from.contains(&a.subscriber) {
+                let before = first.iter().find(|b| b.subscriber == a.subscriber).unwrap();
+                assert_eq!(a.blocks[0].first_port, before.blocks[0].first_port);
+            }
+        }
+    }
+}
