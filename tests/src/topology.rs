@@ -506,8 +506,14 @@ fn wait_provisioned(home: &mut Home, acs: &Acs) {
     let brgd = home.brgd.as_mut().expect("brgd started");
     loop {
         brgd.assert_running();
-        let out = home.brg.ip(&["-o", "link", "show", "master", "br0"]);
-        let members = String::from_utf8_lossy(&out.stdout).into_owned();
+        // Not `Netns::ip`: until the ACS's session, br0 does not exist and ip fails.
+        let members = home
+            .brg
+            .command("ip")
+            .args(["-o", "link", "show", "master", "br0"])
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default();
         let has = |dev: &str| {
             members.contains(&format!(" {dev}:")) || members.contains(&format!(" {dev}@"))
         };
