@@ -62,8 +62,20 @@ fn set(pairs: &[(&str, String)], key: &str) -> AcsRequest {
     }))
 }
 
-/// The whole provisioning of a fresh BRG for `lsl`, towards the vG's VTEP `vg_vtep` (VXLAN).
-pub fn brg_script(lsl: HomeLsl, vg_vtep: Ipv4Addr) -> Vec<AcsRequest> {
+/// The Connection Request user name the ACS gives the BRG with this serial number.
+pub fn cr_username(serial: &str) -> String {
+    format!("cr-{serial}")
+}
+
+/// The Connection Request password the ACS gives the BRG with this serial number (a lab's
+/// secret: derived, so that the lab can be driven by hand with `--keep`).
+pub fn cr_password(serial: &str) -> String {
+    format!("lab-secret-{serial}")
+}
+
+/// The whole provisioning of a fresh BRG for `lsl`, towards the vG's VTEP `vg_vtep` (VXLAN),
+/// with its Connection Request credentials.
+pub fn brg_script(serial: &str, lsl: HomeLsl, vg_vtep: Ipv4Addr) -> Vec<AcsRequest> {
     let b = "Device.Bridging.Bridge.1.";
     let mut script = vec![
         add("Device.Bridging.Bridge.", "zt-bridge"),
@@ -88,6 +100,19 @@ pub fn brg_script(lsl: HomeLsl, vg_vtep: Ipv4Addr) -> Vec<AcsRequest> {
             "zt-lan",
         ),
     ];
+    script.push(set(
+        &[
+            (
+                "Device.ManagementServer.ConnectionRequestUsername",
+                cr_username(serial),
+            ),
+            (
+                "Device.ManagementServer.ConnectionRequestPassword",
+                cr_password(serial),
+            ),
+        ],
+        "zt-cr",
+    ));
     script.extend(lsl_objects(lsl, vg_vtep));
     script
 }

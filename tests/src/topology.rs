@@ -472,7 +472,10 @@ fn build_home(
         brg_vtep,
     };
     // Zero touch: the ACS has this BRG's provisioning ready before it first calls in.
-    acs.script_for(&home.serial(), provision::brg_script(spec.lsl, VG_VTEP));
+    acs.script_for(
+        &home.serial(),
+        provision::brg_script(&home.serial(), spec.lsl, VG_VTEP),
+    );
     let state = dir.join(format!("brgd-{n}"));
     let brgd = home.brg.spawn(
         "brgd",
@@ -491,6 +494,66 @@ fn build_home(
     Home {
         brgd: Some(brgd),
         ..home
+    }
+}
+
+impl Topology {
+    /// The ACS moves home `i`'s BRG to another LSL of the same kind, as an operator does: it
+    /// queues the change, knocks with a Connection Request (Digest), and waits for the
+    /// session that applies it. The vG's side is the API's (or the configuration's).
+    pub fn acs_change_lsl(&mut self, i: usize, lsl: HomeLsl) {
+        let home = &mut self.homes[i];
+        let serial = home.serial();
+        let sessions = self.acs.sessions_of(&serial).len();
+        let url = self
+            .acs
+            .sessions_of(&serial)
+            .iter()
+            .rev()
+            .find_map(|s| {
+                s.param("Device.ManagementServer.ConnectionRequestURL")
+                    .map(str::to_owned)
+            })
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| {
+                panic!("BRG {serial} never told the ACS its Connection Request URL")
+            });
+        self.acs.script_for(&serial, provision::lsl_change(lsl));
+        let (user, pass) = (
+            provision::cr_username(&serial),
+            provision::cr_password(&serial),
+        );
+        let status = self
+            .mgmt
+            .run(|| crate::acs::connection_request(&url, &user, &pass));
+        assert_eq!(status, 200, "connection request to {url}");
+        let acs = &self.acs;
+        let brgd = home.brgd.as_mut().expect("brgd");
+        let session = wait_until_some(
+            &format!("BRG {serial}'s session for the LSL change"),
+            Duration::from_secs(30),
+            || {
+                brgd.assert_running();
+                acs.sessions_of(&serial)
+                    .into_iter()
+                    .skip(sessions)
+                    .find(|s| s.ended && !s.answers.is_empty())
+            },
+        );
+        assert!(
+            session
+                .answers
+                .iter()
+                .all(|a| !matches!(a.body, cwmp::soap::Body::Fault(_))),
+            "BRG {serial} refused the LSL change: {:?}",
+            session.answers
+        );
+        assert!(
+            session.has_event("6 CONNECTION REQUEST", None),
+            "the session was not the connection request's: {:?}",
+            session.event_codes()
+        );
+        home.spec.lsl = lsl;
     }
 }
 

@@ -91,24 +91,6 @@ fn nat_entries_of(instance: &str, sub: u32) -> usize {
 }
 
 /// Replaces home `i`'s brgd with one tagging `lsl` (SIGTERM detaches the old tagger).
-fn retag(topo: &mut Topology, i: usize, lsl: &str) {
-    let h = &mut topo.homes[i];
-    if let Some(mut old) = h.brgd.take() {
-        old.terminate(Duration::from_secs(10));
-    }
-    let mut brgd = h.brg.spawn(
-        "brgd",
-        h.brg
-            .command(bin("brgd"))
-            .args(["--uplink", "lsl0", "--lsl", lsl]),
-    );
-    wait_until("brgd to attach its tagger", Duration::from_secs(20), || {
-        brgd.assert_running();
-        brgd.log().contains("LSL tagger attached")
-    });
-    h.brgd = Some(brgd);
-}
-
 #[test]
 fn crud_auth_and_error_answers() {
     let instance = nerg_tests::netns::unique_name("apicrud");
@@ -573,7 +555,8 @@ fn api_homes_lease_move_and_go_while_a_neighbour_keeps_flowing() {
         unknown_lsl_drops(&topo) > before,
         "the old tag is not counted as unknown"
     );
-    retag(&mut topo, 1, "vlan:202");
+    // The ACS moves the BRG to VLAN 202 over TR-069 (connection request, SetParameterValues).
+    topo.acs_change_lsl(1, HomeLsl::Vlan(202));
     assert!(
         ping(&topo.homes[1].host, GATEWAY, 3),
         "the new VLAN does not reach the gateway"

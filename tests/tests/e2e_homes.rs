@@ -37,6 +37,7 @@ const HOMES: [HomeSpec; 3] = [
 fn homes_lease_ping_and_reach_the_internet() {
     let instance = nerg_tests::netns::unique_name("e2e");
     let topo = Topology::build(Naming::Test("e2e".into()), &HOMES, &instance);
+    // (mutable later: the ACS changes a home's LSL)
 
     // DHCP through every LSL kind, with every client.
     let leases = topo.dhcp(Duration::from_secs(30));
@@ -220,6 +221,107 @@ fn homes_lease_ping_and_reach_the_internet() {
     assert!(
         from.ip().to_string().starts_with("198.51.100.") && from != a_public,
         "home 3 sees home 1's public address, not {from}"
+    );
+
+    // A port forward, set through the API, to a TCP server in home 2 (QinQ): reached from
+    // the internet, and from home 1 through the public address (hairpinned).
+    let server_home = &topo.homes[1];
+    let id = server_home.spec.id;
+    let (code, body) = vgd::api(&topo.vg, "GET", &format!("/api/v1/subscribers/{id}"), None);
+    assert_eq!(code, 200, "{body}");
+    let sub: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let nat = &sub["nat_assignment"];
+    let public: std::net::Ipv4Addr = nat["public_ip"]
+        .as_str()
+        .expect("public_ip")
+        .parse()
+        .unwrap();
+    let port = nat["blocks"][0]["first_port"].as_u64().expect("first_port") as u16 + 11;
+    let local = server_home.address().expect("leased");
+    let forward = format!(
+        r#"{{"proto": "tcp", "public_port": {port}, "private_ip": "{local}", "private_port": 8080}}"#
+    );
+    let (code, body) = vgd::api(
+        &topo.vg,
+        "POST",
+        &format!("/api/v1/subscribers/{id}/port-forwards"),
+        Some(&forward),
+    );
+    assert_eq!(code, 201, "{body}");
+    let bind = SocketAddr::from((local, 8080));
+    let public_addr = SocketAddr::from((public, port));
+    let from = traffic::tcp_echo_via(
+        &topo.inet,
+        &server_home.host,
+        bind,
+        public_addr,
+        traffic::pattern(1 << 20, 21),
+    );
+    assert!(
+        !from.ip().to_string().starts_with("198.51.100."),
+        "from the internet: {from}"
+    );
+    let from = traffic::tcp_echo_via(
+        &topo.homes[0].host,
+        &server_home.host,
+        bind,
+        public_addr,
+        traffic::pattern(1 << 20, 22),
+    );
+    assert!(
+        from.ip().to_string().starts_with("198.51.100."),
+        "hairpinned: {from}"
+    );
+
+    // The ACS moves the VXLAN home to another VNI over TR-069, the operator moves the vG's
+    // side through the API: traffic follows.
+    let mut topo = topo;
+    let vx = 2;
+    let vx_id = topo.homes[vx].spec.id;
+    let brg_vtep = topo.homes[vx].brg_vtep;
+    topo.acs_change_lsl(vx, HomeLsl::Vxlan(6003));
+    // Until the vG knows the new VNI, the home's frames are an unknown LSL.
+    let unknown = |topo: &Topology| {
+        http::metric_sum(
+            &vgd::metrics(&topo.vg),
+            "vg_xdp_drops_total",
+            &[("reason", "unknown_lsl")],
+        )
+    };
+    let before = unknown(&topo);
+    let lost = topo.homes[vx]
+        .host
+        .command("ping")
+        .args(["-c", "1", "-W", "1", &SERVER.to_string()])
+        .output()
+        .expect("ping");
+    assert!(
+        !lost.status.success(),
+        "the new VNI worked before the vG was told"
+    );
+    assert!(
+        unknown(&topo) > before,
+        "the new VNI's frames were not counted as unknown"
+    );
+    let (code, body) = vgd::api(
+        &topo.vg,
+        "PATCH",
+        &format!("/api/v1/subscribers/{vx_id}"),
+        Some(&format!(r#"{{"lsl": "vxlan:6003@{brg_vtep}"}}"#)),
+    );
+    assert_eq!(code, 200, "{body}");
+    let moved = &topo.homes[vx];
+    nerg_tests::wait_until(
+        "the VXLAN home to reach the internet over its new VNI",
+        Duration::from_secs(20),
+        || {
+            moved
+                .host
+                .command("ping")
+                .args(["-c", "1", "-W", "1", &SERVER.to_string()])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        },
     );
 
     // vgd counted what it did.
