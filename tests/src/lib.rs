@@ -4,6 +4,7 @@
 //! (also when the test panics), and swept on the next run if a crashed run left it behind.
 //! Tests call [`require_root`] first: they fail loudly, never skip, without privileges.
 
+pub mod bench;
 pub mod frames;
 pub mod http;
 pub mod netns;

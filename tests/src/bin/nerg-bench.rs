@@ -1,0 +1,89 @@
+//! `nerg-bench`: the NERG benchmarks (run them through `cargo xtask bench`; needs root).
+//!
+//! Runs each benchmark of [`nerg_tests::bench`], writes every figure to
+//! `target/bench/summary.json` (one flat JSON object, numbers only, units in the key names)
+//! and prints a table. `--quick` runs everything with tiny counts: it proves the code works
+//! (`cargo xtask test` runs it), its figures mean nothing.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+use nerg_tests::bench::{self, Effort, Summary};
+
+/// Flags.
+#[derive(Debug, Parser)]
+#[command(name = "nerg-bench", about = "NERG benchmarks")]
+struct Args {
+    /// Tiny counts: checks that every benchmark runs; the figures mean nothing.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the summary.
+    #[arg(long, default_value = "target/bench/summary.json")]
+    out: PathBuf,
+    /// Run only these benchmarks (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Which>,
+}
+
+/// The benchmarks, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Which {
+    /// 1: fast-path cost per packet (BPF_PROG_TEST_RUN).
+    Fastpath,
+}
+
+type BenchFn = fn(Effort, &mut Summary) -> anyhow::Result<()>;
+
+const ALL: &[(Which, BenchFn)] = &[(Which::Fastpath, bench::fastpath::run)];
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    nerg_tests::require_root();
+    let effort = Effort::new(args.quick);
+    let mut summary = Summary::default();
+    let mut failed = Vec::new();
+    for (which, run) in ALL {
+        if !args.only.is_empty() && !args.only.contains(which) {
+            continue;
+        }
+        eprintln!("==> bench {which:?}");
+        let started = std::time::Instant::now();
+        if let Err(e) = run(effort, &mut summary) {
+            eprintln!("bench {which:?} failed: {e:#}");
+            failed.push(*which);
+        }
+        eprintln!(
+            "    {which:?} took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if let Err(e) = finish(&args, &summary) {
+        eprintln!("nerg-bench: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("nerg-bench: failed: {failed:?}");
+        ExitCode::FAILURE
+    }
+}
+
+fn finish(args: &Args, summary: &Summary) -> anyhow::Result<()> {
+    summary
+        .write_json(&args.out)
+        .context("writing the summary")?;
+    println!(
+        "NERG benchmarks{} on {}",
+        if args.quick {
+            " (quick: figures mean nothing)"
+        } else {
+            ""
+        },
+        bench::machine()
+    );
+    print!("{}", summary.table());
+    println!("summary: {}", args.out.display());
+    Ok(())
+}
