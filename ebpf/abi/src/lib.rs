@@ -686,15 +686,39 @@ pub mod bench {
 
     /// Most fields the generator varies in one frame.
     pub const GEN_FIELDS: usize = 2;
+    /// Most header bytes the generator rewrites in each frame (a multiple of 8).
+    pub const GEN_HEADER_MAX: usize = 128;
 
     /// What the generator does to each frame before transmitting it.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    ///
+    /// Live-frames mode recycles its pages without restoring their contents, and the
+    /// forwarder under test rewrites the headers of the frames it receives in place
+    /// (decapsulation, NAT), so the generator writes the template's first `header_len`
+    /// bytes into every frame before varying the fields.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[repr(C)]
     pub struct GenConfig {
+        /// How many bytes of `header` to write (a multiple of 8, at most the frame size).
+        pub header_len: u32,
+        /// Explicit padding.
+        pub _pad: u32,
+        /// The template's first bytes.
+        pub header: [u8; GEN_HEADER_MAX],
         /// The varied fields (e.g. the home's VLAN/VNI, and the flow's source port). The
         /// fields must not be covered by a checksum, or the frame must carry none (UDP
         /// checksum 0, as the generator's frames do).
         pub fields: [GenField; GEN_FIELDS],
+    }
+
+    impl Default for GenConfig {
+        fn default() -> Self {
+            Self {
+                header_len: 0,
+                _pad: 0,
+                header: [0; GEN_HEADER_MAX],
+                fields: [GenField::default(); GEN_FIELDS],
+            }
+        }
     }
 
     macro_rules! bench_counters {

@@ -2,7 +2,8 @@
 //!
 //! - [`bench_gen`]: the traffic generator, run with `BPF_PROG_RUN` in live-frames mode
 //!   (`BPF_F_TEST_XDP_LIVE_FRAMES`): the kernel hands it a fresh copy of a template frame per
-//!   run; it writes up to [`GEN_FIELDS`] varied fields (the home's VLAN/VNI, the flow's source
+//!   run (pages are recycled without their contents being restored, so it first writes the
+//!   template's headers back); it writes up to [`GEN_FIELDS`] varied fields (the home's VLAN/VNI, the flow's source
 //!   port) and returns `XDP_TX`, which sends the frame out of the test run's interface.
 //! - [`bench_fib`]: the baseline the vG's fast path is compared with: `bpf_fib_lookup` + MAC
 //!   rewrite + redirect through a device map, nothing else (no TTL, no counters).
@@ -27,7 +28,7 @@ use aya_ebpf::{
     maps::{Array, DevMapHash, PerCpuArray},
     programs::XdpContext,
 };
-use nerg_abi::bench::{BenchCounter, GEN_FIELDS, GenConfig, GenField};
+use nerg_abi::bench::{BenchCounter, GEN_FIELDS, GEN_HEADER_MAX, GenConfig, GenField};
 
 /// The generator's configuration.
 #[map(name = "BENCH_GEN")]
@@ -124,11 +125,36 @@ fn vary(ctx: &XdpContext, f: &GenField, n: u64) {
     }
 }
 
-/// The live-frames generator: vary the configured fields, transmit.
+/// Writes the template's first `header_len` bytes into the frame, 8 bytes at a time.
+#[inline(always)]
+fn restore_header(ctx: &XdpContext, cfg: &GenConfig) {
+    let len = cfg.header_len as usize;
+    let mut off = 0;
+    // Bounded by a constant: the verifier sees at most GEN_HEADER_MAX / 8 iterations.
+    while off < GEN_HEADER_MAX {
+        if off + 8 > len {
+            break;
+        }
+        let Some(p) = ptr_at(ctx, off, 8) else {
+            break;
+        };
+        // SAFETY: `off + 8 <= GEN_HEADER_MAX` indexes inside the map value's array; `p` has
+        // 8 bytes inside the frame (checked by `ptr_at`).
+        unsafe {
+            let v = (cfg.header.as_ptr().add(off) as *const u64).read_unaligned();
+            (p as *mut u64).write_unaligned(v);
+        }
+        off += 8;
+    }
+}
+
+/// The live-frames generator: restore the template's headers, vary the configured fields,
+/// transmit.
 #[xdp]
 fn bench_gen(ctx: XdpContext) -> u32 {
     let n = count(BenchCounter::Generated, 1);
     if let Some(cfg) = BENCH_GEN.get(0) {
+        restore_header(&ctx, cfg);
         let mut i = 0;
         while i < GEN_FIELDS {
             vary(&ctx, &cfg.fields[i], n);

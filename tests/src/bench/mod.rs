@@ -7,7 +7,9 @@
 //! numbers only, the unit in each key's name) and prints a table in which every figure the
 //! issue asks for appears, measured or "not yet measured".
 
+pub mod dhcp;
 pub mod fastpath;
+pub mod live;
 
 use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
@@ -141,7 +143,7 @@ pub const REQUIRED: &[Figure] = &[
     ),
     fig(
         "dhcp_engine_leases_per_s",
-        "DORA in the DHCP engine alone (with the redb store)",
+        "DORA in the DHCP engine alone (in-memory store)",
         Some(Target::AtLeast(20_000.0)),
     ),
     fig(

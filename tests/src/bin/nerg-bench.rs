@@ -31,11 +31,22 @@ struct Args {
 enum Which {
     /// 1: fast-path cost per packet (BPF_PROG_TEST_RUN).
     Fastpath,
+    /// 2: forwarding rate on veth: the vG, Linux NAT, a no-op XDP redirect.
+    Live,
+    /// 3: the DHCP engine alone.
+    DhcpEngine,
+    /// 3: DHCP over the wire, perfdhcp against vgd and Kea.
+    DhcpWire,
 }
 
 type BenchFn = fn(Effort, &mut Summary) -> anyhow::Result<()>;
 
-const ALL: &[(Which, BenchFn)] = &[(Which::Fastpath, bench::fastpath::run)];
+const ALL: &[(Which, BenchFn)] = &[
+    (Which::Fastpath, bench::fastpath::run),
+    (Which::DhcpEngine, bench::dhcp::engine),
+    (Which::Live, bench::live::run),
+    (Which::DhcpWire, bench::dhcp::wire),
+];
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -49,9 +60,20 @@ fn main() -> ExitCode {
         }
         eprintln!("==> bench {which:?}");
         let started = std::time::Instant::now();
-        if let Err(e) = run(effort, &mut summary) {
-            eprintln!("bench {which:?} failed: {e:#}");
-            failed.push(*which);
+        // The namespace harness panics on set-up failures (it is shared with the tests): a
+        // failed benchmark is reported and the others still run.
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(effort, &mut summary)));
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                eprintln!("bench {which:?} failed: {e:#}");
+                failed.push(*which);
+            }
+            Err(_) => {
+                eprintln!("bench {which:?} panicked (message above)");
+                failed.push(*which);
+            }
         }
         eprintln!(
             "    {which:?} took {:.1} s",
