@@ -58,7 +58,7 @@ const FIRST_C_VID: u16 = 100;
 const S_VID: u16 = 10;
 const FIRST_VNI: u32 = 10_000;
 const FIRST_SPORT: u16 = 10_000;
-/// Interface MTU on the generator's side: a QinQ-tagged 1500-byte packet must fit.
+/// Interface MTU of every link: a QinQ-tagged 1500-byte packet must fit.
 const ACCESS_MTU: &str = "1600";
 /// Live-frames batch size (the kernel's default is 64).
 const BATCH: u32 = 64;
@@ -219,7 +219,10 @@ fn chain(kind: Forwarder, vg_homes: &[(Lsl, u32)]) -> anyhow::Result<Chain> {
     veth(&gen_ns, "g0", &fwd, "acc0");
     veth(&fwd, "core0", &sink, "s0");
     gen_ns.ip(&["link", "set", "g0", "mtu", ACCESS_MTU]);
-    fwd.ip(&["link", "set", "acc0", "mtu", ACCESS_MTU]);
+    // Every link takes a tagged 1500-byte packet: the no-op redirect forwards it as it is.
+    for (ns, dev) in [(&fwd, "acc0"), (&fwd, "core0"), (&sink, "s0")] {
+        ns.ip(&["link", "set", dev, "mtu", ACCESS_MTU]);
+    }
     fwd.addr_add("acc0", &format!("{VG_VTEP}/24"));
     fwd.addr_add("core0", "10.99.0.1/24");
     let sink_mac = sink.mac("s0");
