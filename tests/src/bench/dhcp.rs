@@ -245,18 +245,31 @@ fn perfdhcp(home: &Netns, iface: &str, rate: u32, secs: u32) -> anyhow::Result<P
     })
 }
 
-/// The highest rate in `rates` that `home` sustains with at most [`MAX_DROP_RATIO`] drops:
-/// the completed exchanges per second at that step (0 if none).
-fn search(home: &Netns, iface: &str, rates: &[u32], secs: u32) -> anyhow::Result<f64> {
-    let mut best = 0.0f64;
+/// What a rate search found.
+#[derive(Clone, Copy, Debug, Default)]
+struct Search {
+    /// Completed exchanges/s at the highest step with at most [`MAX_DROP_RATIO`] drops.
+    sustained: f64,
+    /// Completed exchanges/s at any step, drops or not.
+    peak: f64,
+    /// The drop share (%) at the first step that failed (0 if none failed).
+    failed_step_drop_pct: f64,
+}
+
+/// Steps through `rates` until more than [`MAX_DROP_RATIO`] of the exchanges drop.
+fn search(home: &Netns, iface: &str, rates: &[u32], secs: u32) -> anyhow::Result<Search> {
+    let mut found = Search::default();
     for &rate in rates {
         let run = perfdhcp(home, iface, rate, secs)?;
+        let done = run.acks as f64 / f64::from(secs);
+        found.peak = found.peak.max(done);
         if run.drop_ratio() > MAX_DROP_RATIO {
+            found.failed_step_drop_pct = run.drop_ratio() * 100.0;
             break;
         }
-        best = best.max(run.acks as f64 / f64::from(secs));
+        found.sustained = found.sustained.max(done);
     }
-    Ok(best)
+    Ok(found)
 }
 
 /// The Kea side: the same home, BRG and VXLAN LSL; the vG namespace terminates the LSL with
@@ -374,7 +387,13 @@ pub fn wire(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     for _ in 0..searches {
         kea_rates.push(search(&kea.host, "h1", &rates, secs)?);
     }
-    summary.set("kea_wire_leases_per_s", median(&kea_rates));
+    let pick = |f: fn(&Search) -> f64| median(&kea_rates.iter().map(f).collect::<Vec<_>>());
+    summary.set("kea_wire_leases_per_s", pick(|s| s.sustained));
+    summary.set("kea_wire_peak_leases_per_s", pick(|s| s.peak));
+    summary.set(
+        "kea_wire_failed_step_drop_pct",
+        pick(|s| s.failed_step_drop_pct),
+    );
     summary.note("dhcp_wire_leases_per_s", VGD_PERFDHCP_NOTE);
     summary.note("dhcp_wire_vs_kea_ratio", "needs dhcp_wire_leases_per_s");
     summary.remark(format!(

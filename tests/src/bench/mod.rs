@@ -10,6 +10,7 @@
 pub mod dhcp;
 pub mod fastpath;
 pub mod live;
+pub mod scale;
 
 use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 

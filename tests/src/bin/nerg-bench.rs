@@ -37,6 +37,10 @@ enum Which {
     DhcpEngine,
     /// 3: DHCP over the wire, perfdhcp against vgd and Kea.
     DhcpWire,
+    /// 4: NAT sessions the maps hold and their memory.
+    ScaleNat,
+    /// 4: vgd's memory with many subscribers.
+    ScaleVgd,
 }
 
 type BenchFn = fn(Effort, &mut Summary) -> anyhow::Result<()>;
@@ -46,6 +50,8 @@ const ALL: &[(Which, BenchFn)] = &[
     (Which::DhcpEngine, bench::dhcp::engine),
     (Which::Live, bench::live::run),
     (Which::DhcpWire, bench::dhcp::wire),
+    (Which::ScaleNat, bench::scale::nat),
+    (Which::ScaleVgd, bench::scale::vgd_memory),
 ];
 
 fn main() -> ExitCode {
