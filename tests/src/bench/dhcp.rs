@@ -403,3 +403,176 @@ pub fn wire(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     ));
     Ok(())
 }
+
+/// The MAC of many-homes client `i` (one client per home).
+fn many_mac(i: u32) -> [u8; 6] {
+    let b = i.to_be_bytes();
+    [0x02, 0xdc, b[0], b[1], b[2], b[3]]
+}
+
+/// A DHCP client message from client `i` as its BRG puts it on the access network: UDP
+/// 0.0.0.0:68 -> 255.255.255.255:67 in the home's QinQ LSL.
+fn many_frame(i: u32, kind: MessageType, opts: &[DhcpOption]) -> anyhow::Result<Vec<u8>> {
+    let mac = many_mac(i);
+    let payload = client_msg(mac, i, kind, opts)?;
+    let inner = crate::frames::udp(
+        mac,
+        crate::frames::BROADCAST,
+        (Ipv4Addr::UNSPECIFIED, 68),
+        (Ipv4Addr::BROADCAST, 67),
+        &payload,
+    );
+    let (s_vid, c_vid) = super::scale::qinq_of(i);
+    let vid = |v| lsl::Vid::new(v).context("VID");
+    Ok(lsl::Encap::QinQ {
+        s_tpid: lsl::wire::vlan::Tpid::STag,
+        s_vid: vid(s_vid)?,
+        c_vid: vid(c_vid)?,
+    }
+    .encapsulate(&inner)?)
+}
+
+/// A DHCP reply (BOOTREPLY to port 68) in `frame`, whatever tags it still carries in-line
+/// (the kernel moves the outer one into metadata on receive).
+fn parse_reply(frame: &[u8]) -> Option<Message> {
+    let mut off = 12;
+    loop {
+        let ethertype = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
+        match ethertype {
+            0x8100 | 0x88a8 | 0x9100 => off += 4,
+            0x0800 => break,
+            _ => return None,
+        }
+    }
+    let ip = frame.get(off + 2..)?;
+    let ihl = usize::from(ip.first()? & 0x0f) * 4;
+    if *ip.get(9)? != 17 {
+        return None;
+    }
+    let udp = ip.get(ihl..)?;
+    if u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]) != 68 {
+        return None;
+    }
+    let msg = Message::decode(&mut Decoder::new(udp.get(8..)?)).ok()?;
+    (msg.opcode() == dhcproto::v4::Opcode::BootReply).then_some(msg)
+}
+
+/// Many homes, one DHCP client each, through vgd: every home's client does a full DORA
+/// through its own QinQ LSL, with up to `window` exchanges in flight. Returns the leases per
+/// second and how many homes got no lease.
+fn many_homes_run(
+    sock: &crate::raw::RawSocket,
+    homes: u32,
+    window: u32,
+) -> anyhow::Result<(f64, u32)> {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+    let in_flight = AtomicU32::new(0);
+    let stop = AtomicBool::new(false);
+    let t = Instant::now();
+    let acked = std::thread::scope(|s| -> anyhow::Result<u32> {
+        let sender = s.spawn(|| -> anyhow::Result<()> {
+            for i in 0..homes {
+                while in_flight.load(Relaxed) >= window {
+                    if stop.load(Relaxed) {
+                        return Ok(());
+                    }
+                    std::thread::yield_now();
+                }
+                in_flight.fetch_add(1, Relaxed);
+                sock.send(&many_frame(i, MessageType::Discover, &[])?)?;
+            }
+            Ok(())
+        });
+        let mut acked = 0u32;
+        let mut seen = vec![false; homes as usize];
+        let mut idle = Instant::now();
+        while acked < homes && idle.elapsed() < Duration::from_secs(3) {
+            let Some(frame) = sock.recv(Duration::from_millis(100))? else {
+                continue;
+            };
+            let Some(msg) = parse_reply(&frame) else {
+                continue;
+            };
+            let mac = msg.chaddr();
+            if mac.len() < 6 || mac[..2] != [0x02, 0xdc] {
+                continue;
+            }
+            let i = u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]);
+            if i >= homes {
+                continue;
+            }
+            match msg.opts().msg_type() {
+                Some(MessageType::Offer) => {
+                    let Some(DhcpOption::ServerIdentifier(server)) =
+                        msg.opts().get(dhcproto::v4::OptionCode::ServerIdentifier)
+                    else {
+                        continue;
+                    };
+                    let request = many_frame(
+                        i,
+                        MessageType::Request,
+                        &[
+                            DhcpOption::ServerIdentifier(*server),
+                            DhcpOption::RequestedIpAddress(msg.yiaddr()),
+                        ],
+                    )?;
+                    sock.send(&request)?;
+                }
+                Some(MessageType::Ack) if !seen[i as usize] => {
+                    seen[i as usize] = true;
+                    acked += 1;
+                    idle = Instant::now();
+                    in_flight.fetch_sub(1, Relaxed);
+                }
+                _ => {}
+            }
+        }
+        stop.store(true, Relaxed);
+        sender
+            .join()
+            .map_err(|_| anyhow::anyhow!("the sender panicked"))??;
+        Ok(acked)
+    })?;
+    let secs = t.elapsed().as_secs_f64();
+    Ok((f64::from(acked) / secs, homes - acked))
+}
+
+/// vgd over the wire with many homes (a tool of ours; perfdhcp speaks through one LSL
+/// only): thousands of QinQ homes on the access network, one DORA each.
+pub fn many_homes(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
+    let homes = effort.pick(4000, 40);
+    let window = 64;
+    let vg = Netns::new("bmh-vg");
+    let access = Netns::new("bmh-acc");
+    for ns in [&vg, &access] {
+        ns.disable_ipv6();
+    }
+    veth(&vg, "acc0", &access, "gen0");
+    veth(&vg, "core0", &access, "up0");
+    vg.addr_add("acc0", "10.255.0.1/16");
+    vg.addr_add("core0", "10.99.0.1/24");
+    // vgd redirects its replies into acc0: the peer needs GRO (or XDP) to receive them.
+    access.ethtool_k("gen0", &["gro", "on"]);
+    let mut rates = Vec::new();
+    let mut lost = Vec::new();
+    for _ in 0..effort.samples {
+        // A fresh vgd (and lease store) per sample: every home starts without a lease.
+        let pins = crate::PinDir::new("bmh");
+        let mut vgd =
+            super::scale::spawn_vgd(&vg, &pins, &super::scale::many_subscribers_config(homes))?;
+        let sock = access
+            .run(|| crate::raw::RawSocket::bind("gen0"))
+            .context("packet socket on the access network")?;
+        let (rate, missing) = many_homes_run(&sock, homes, window)?;
+        vgd.kill();
+        rates.push(rate);
+        lost.push(f64::from(missing) * 100.0 / f64::from(homes));
+    }
+    summary.set("vgd_many_homes_leases_per_s", median(&rates));
+    summary.set("vgd_many_homes_loss_pct", median(&lost));
+    summary.remark(format!(
+        "DHCP many homes: a tool of ours puts {homes} QinQ homes' clients on vgd's access \
+         network, one DORA each, {window} in flight; vgd with its redb store (every ACK durable)"
+    ));
+    Ok(())
+}

@@ -111,13 +111,18 @@ pub fn nat(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A vgd configuration with `n` QinQ subscribers.
-fn many_subscribers_config(n: u32) -> String {
+/// The QinQ LSL (S-VID, C-VID) of subscriber index `i` in [`many_subscribers_config`].
+pub(super) fn qinq_of(i: u32) -> (u16, u16) {
+    ((10 + i / 4000) as u16, (1 + i % 4000) as u16)
+}
+
+/// A vgd configuration with `n` QinQ subscribers, ids 1..=n, LSLs from [`qinq_of`].
+pub(super) fn many_subscribers_config(n: u32) -> String {
     let mut c = String::from(
         "[fastpath]\nvtep = \"10.255.0.1\"\n\n[nat]\npool = [\"198.18.0.0/22\"]\nblock_size = 512\n\n[dhcp]\nlease_time_secs = 3600\n",
     );
     for i in 0..n {
-        let (s_vid, c_vid) = (10 + i / 4000, 1 + i % 4000);
+        let (s_vid, c_vid) = qinq_of(i);
         let _ = write!(
             c,
             "\n[[subscriber]]\nid = {}\nlsl = \"qinq:{s_vid}.{c_vid}\"\ngateway = \"192.168.1.1/24\"\n",
@@ -146,39 +151,11 @@ pub fn vgd_memory(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     vg.addr_add("acc0", "10.255.0.1/16");
     vg.addr_add("core0", "10.99.0.1/24");
     let pins = PinDir::new("bscv");
-    let dir = std::env::temp_dir().join(pins.instance());
-    std::fs::create_dir_all(&dir)?;
-    let config = dir.join("vgd.toml");
-    std::fs::write(&config, many_subscribers_config(subs))?;
-    let mut cmd = vg.command(crate::bin("vgd"));
-    cmd.arg("--state-dir")
-        .arg(crate::vgd::state_dir(pins.instance()))
-        .args([
-            "--access-iface",
-            "acc0",
-            "--core-iface",
-            "core0",
-            "--instance",
-        ])
-        .arg(pins.instance())
-        .args(["--listen", crate::vgd::LISTEN, "--config"])
-        .arg(&config);
     let t = Instant::now();
-    let mut vgd = vg.spawn("vgd", &mut cmd);
-    let addr = crate::vgd::listen_addr();
-    wait_until(
-        "vgd with many subscribers to answer /ready",
-        Duration::from_secs(300),
-        || {
-            vgd.assert_running();
-            vg.run(|| crate::http::get(addr, "/ready"))
-                .is_some_and(|(code, _)| code == 200)
-        },
-    );
+    let mut vgd = spawn_vgd(&vg, &pins, &many_subscribers_config(subs))?;
     let start = t.elapsed().as_secs_f64();
     let rss = rss_kib(vgd.pid())?;
     vgd.kill();
-    let _ = std::fs::remove_dir_all(&dir);
     if rss == 0 {
         bail!("vgd reported no resident memory");
     }
@@ -190,4 +167,38 @@ pub fn vgd_memory(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         "from a configuration file, after /ready; quick mode uses 1,000",
     );
     Ok(())
+}
+
+/// Starts vgd in `vg` (access `acc0`, core `core0`) with `config`, and waits (up to 5
+/// minutes: a large configuration takes a while) until it is ready.
+pub(super) fn spawn_vgd(
+    vg: &Netns,
+    pins: &PinDir,
+    config: &str,
+) -> anyhow::Result<crate::NsProcess> {
+    let dir = crate::vgd::state_dir(pins.instance());
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("vgd.toml");
+    std::fs::write(&path, config)?;
+    let mut cmd = vg.command(crate::bin("vgd"));
+    cmd.arg("--state-dir")
+        .arg(&dir)
+        .args([
+            "--access-iface",
+            "acc0",
+            "--core-iface",
+            "core0",
+            "--instance",
+        ])
+        .arg(pins.instance())
+        .args(["--listen", crate::vgd::LISTEN, "--config"])
+        .arg(&path);
+    let mut vgd = vg.spawn("vgd", &mut cmd);
+    let addr = crate::vgd::listen_addr();
+    wait_until("vgd to answer /ready", Duration::from_secs(300), || {
+        vgd.assert_running();
+        vg.run(|| crate::http::get(addr, "/ready"))
+            .is_some_and(|(code, _)| code == 200)
+    });
+    Ok(vgd)
 }

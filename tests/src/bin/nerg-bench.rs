@@ -37,6 +37,8 @@ enum Which {
     DhcpEngine,
     /// 3: DHCP over the wire, perfdhcp against vgd and Kea.
     DhcpWire,
+    /// 3: DHCP over the wire through vgd from many homes (a tool of ours).
+    DhcpManyHomes,
     /// 4: NAT sessions the maps hold and their memory.
     ScaleNat,
     /// 4: vgd's memory with many subscribers.
@@ -50,6 +52,7 @@ const ALL: &[(Which, BenchFn)] = &[
     (Which::DhcpEngine, bench::dhcp::engine),
     (Which::Live, bench::live::run),
     (Which::DhcpWire, bench::dhcp::wire),
+    (Which::DhcpManyHomes, bench::dhcp::many_homes),
     (Which::ScaleNat, bench::scale::nat),
     (Which::ScaleVgd, bench::scale::vgd_memory),
 ];
