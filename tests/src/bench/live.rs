@@ -15,8 +15,9 @@
 //!   an `XDP_PASS` program on its access veth lets generated frames in (platform.md);
 //! - (c) a no-op XDP redirect from the access to the core veth: the XDP limit of the rig.
 //!
-//! Per run: offered = frames generated; forwarded = frames the sink counted; the rates are
-//! both over the generator's run time (the forwarder runs in the same softirq context).
+//! Per run: one generator thread per CPU, each pinned; offered = frames generated;
+//! forwarded = frames the sink counted; both rates over the generators' run time (the
+//! forwarder runs in the same softirq context, on the same CPUs).
 //! UDP checksums are 0 in generated frames (allowed for IPv4, RFC 768), so varying ports
 //! needs no checksum update; the outer IPv4 header is never changed.
 
@@ -464,6 +465,12 @@ fn configure_vg(
     Ok(())
 }
 
+/// Generator threads: one per CPU, so that the generator can offer more than a forwarder
+/// that shares its CPUs takes.
+fn gen_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// One measured run.
 #[derive(Clone, Copy, Debug)]
 struct Run {
@@ -494,19 +501,42 @@ impl Chain {
         let mut ctx = [0u8; 24];
         ctx[4..8].copy_from_slice(&(template.len() as u32).to_ne_bytes());
         ctx[12..16].copy_from_slice(&self.gen_ifindex.to_ne_bytes());
-        let prog = load_xdp(&mut self.bench, names::GEN)?;
+        let prog: &Xdp = load_xdp(&mut self.bench, names::GEN)?;
+        let threads = gen_threads();
+        let per_thread = frames.div_ceil(threads as u32);
+        let template = &template;
+        let ctx = &ctx;
         let elapsed = self.gen_ns.run(|| -> anyhow::Result<Duration> {
+            // One generator per CPU, each pinned (threads inherit the namespace).
             let t = Instant::now();
-            prog.test_run(TestRunOptions {
-                data_in: Some(&template),
-                ctx_in: Some(&ctx),
-                repeat: frames,
-                attrs: TestRunAttrs::new().xdp_live_frames(BATCH),
-                ..TestRunOptions::default()
-            })
-            .context("BPF_PROG_RUN (live frames)")?;
+            std::thread::scope(|s| -> anyhow::Result<()> {
+                let handles: Vec<_> = (0..threads)
+                    .map(|cpu| {
+                        s.spawn(move || -> anyhow::Result<()> {
+                            let mut set = nix::sched::CpuSet::new();
+                            set.set(cpu)?;
+                            nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)?;
+                            prog.test_run(TestRunOptions {
+                                data_in: Some(template),
+                                ctx_in: Some(ctx),
+                                repeat: per_thread,
+                                attrs: TestRunAttrs::new().xdp_live_frames(BATCH),
+                                ..TestRunOptions::default()
+                            })
+                            .context("BPF_PROG_RUN (live frames)")?;
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    h.join()
+                        .map_err(|_| anyhow::anyhow!("a generator thread panicked"))??;
+                }
+                Ok(())
+            })?;
             Ok(t.elapsed())
         })?;
+        let frames = per_thread * threads as u32;
         // Frames still in flight: wait until the sink's count settles.
         let mut last = self.sink_frames()?;
         loop {
@@ -617,11 +647,13 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         "vg_fwd_pps",
         "xdp_redirect_limit_pps",
     );
+    summary.set("live_generator_threads", gen_threads() as f64);
     summary.remark(format!(
-        "forwarding on veth: XDP live-frames generator, {homes} homes x {flows} UDP flows per \
+        "forwarding on veth: XDP live-frames generator ({} threads, one per CPU), {homes} homes x {flows} UDP flows per \
          LSL kind, 50-byte IP packets unless _1500b; vg_fwd = QinQ; Linux = forwarding + nft \
          masquerade + conntrack with untagged frames (this kernel has no 802.1Q) or VXLAN via \
-         a kernel vxlan device (one VNI); xdp_redirect_limit = no-op XDP redirect"
+         a kernel vxlan device (one VNI); xdp_redirect_limit = no-op XDP redirect",
+        gen_threads()
     ));
     Ok(())
 }
