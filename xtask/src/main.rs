@@ -3,6 +3,7 @@
 //! xtask depends on nothing in the workspace that needs the BPF toolchain, so
 //! `cargo xtask setup` can build and run on a machine that has none of it yet.
 
+mod bench;
 mod lab;
 mod setup;
 mod util;
@@ -35,6 +36,8 @@ enum Command {
     },
     /// Bring up the lab in network namespaces (`lab down` removes it).
     Lab(lab::LabArgs),
+    /// Run the benchmarks (root): writes target/bench/summary.json and prints a table.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +47,7 @@ fn main() -> std::process::ExitCode {
         Command::Build => setup::run(false).and_then(|()| build_release()),
         Command::Test { nextest_args } => test(&nextest_args),
         Command::Lab(args) => lab::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

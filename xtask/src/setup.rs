@@ -36,6 +36,12 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("stun-server", "NAT behaviour discovery"),
     ("coturn", "STUN/TURN server"),
     ("tcpdump", "captures"),
+    // Benchmarks (`cargo xtask bench`).
+    (
+        "kea-dhcp4-server",
+        "Kea, the DHCP baseline of the DHCP benchmark",
+    ),
+    ("kea-admin", "perfdhcp, the DHCP load generator"),
 ];
 
 /// The nightly toolchain the eBPF build uses.

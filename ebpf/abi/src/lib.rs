@@ -734,6 +734,118 @@ pub mod brg {
     }
 }
 
+/// The benchmark programs (`ebpf/bench-xdp`): the map ABI between them and `nerg-bench`.
+pub mod bench {
+    /// Names of the bench object's maps and programs.
+    pub mod names {
+        /// Array with one [`GenConfig`](super::GenConfig) at index 0.
+        pub const GEN_CONFIG: &str = "BENCH_GEN";
+        /// Array with one `u32` at index 0: the ifindex `bench_redirect` sends every frame to.
+        pub const REDIRECT_TO: &str = "BENCH_REDIRECT_TO";
+        /// Device map (hash by ifindex) the forwarding programs redirect through.
+        pub const DEVMAP: &str = "BENCH_DEVMAP";
+        /// Per-CPU array of `u64`, indexed by [`BenchCounter`](super::BenchCounter).
+        pub const STATS: &str = "BENCH_STATS";
+        /// The live-frames traffic generator: varies a frame per run, then `XDP_TX`.
+        pub const GEN: &str = "bench_gen";
+        /// The baseline: `bpf_fib_lookup` + MAC rewrite + redirect, nothing else.
+        pub const FIB: &str = "bench_fib";
+        /// No-op forwarding: redirect every frame to one interface (the rig's XDP limit).
+        pub const REDIRECT: &str = "bench_redirect";
+        /// The sink: counts frames and bytes, drops them.
+        pub const SINK: &str = "bench_sink";
+        /// `XDP_PASS` (lets a veth peer receive `XDP_TX`/redirected frames).
+        pub const PASS: &str = "bench_pass";
+    }
+
+    /// One field the generator varies per frame: a big-endian integer of `width` bytes
+    /// (1..=4) at `offset` from the frame start, set to `base + (n / stride) % count`, where
+    /// `n` is the frame's sequence number on its CPU. `count` 0 leaves the field alone.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[repr(C)]
+    pub struct GenField {
+        /// Byte offset of the field's first (most significant) byte.
+        pub offset: u16,
+        /// Width in bytes, 1..=4.
+        pub width: u8,
+        /// Explicit padding.
+        pub _pad: u8,
+        /// The first value.
+        pub base: u32,
+        /// How many distinct values (0: the field is not varied).
+        pub count: u32,
+        /// How many consecutive frames keep one value (0 is taken as 1).
+        pub stride: u32,
+    }
+
+    /// Most fields the generator varies in one frame.
+    pub const GEN_FIELDS: usize = 2;
+    /// Most header bytes the generator rewrites in each frame (a multiple of 8).
+    pub const GEN_HEADER_MAX: usize = 128;
+
+    /// What the generator does to each frame before transmitting it.
+    ///
+    /// Live-frames mode recycles its pages without restoring their contents, and the
+    /// forwarder under test rewrites the headers of the frames it receives in place
+    /// (decapsulation, NAT), so the generator writes the template's first `header_len`
+    /// bytes into every frame before varying the fields.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C)]
+    pub struct GenConfig {
+        /// How many bytes of `header` to write (a multiple of 8, at most the frame size).
+        pub header_len: u32,
+        /// Explicit padding.
+        pub _pad: u32,
+        /// The template's first bytes.
+        pub header: [u8; GEN_HEADER_MAX],
+        /// The varied fields (e.g. the home's VLAN/VNI, and the flow's source port). The
+        /// fields must not be covered by a checksum, or the frame must carry none (UDP
+        /// checksum 0, as the generator's frames do).
+        pub fields: [GenField; GEN_FIELDS],
+    }
+
+    impl Default for GenConfig {
+        fn default() -> Self {
+            Self {
+                header_len: 0,
+                _pad: 0,
+                header: [0; GEN_HEADER_MAX],
+                fields: [GenField::default(); GEN_FIELDS],
+            }
+        }
+    }
+
+    macro_rules! bench_counters {
+        ($($(#[$m:meta])* $v:ident = $l:literal,)+) => {
+            /// Counters of the bench programs.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            #[repr(u32)]
+            pub enum BenchCounter { $($(#[$m])* $v,)+ }
+            impl BenchCounter {
+                /// Every counter, in index order.
+                pub const ALL: &'static [BenchCounter] = &[$(BenchCounter::$v),+];
+                /// Number of counters.
+                pub const COUNT: u32 = Self::ALL.len() as u32;
+                /// A stable name for output.
+                pub const fn label(self) -> &'static str {
+                    match self { $(BenchCounter::$v => $l,)+ }
+                }
+            }
+        };
+    }
+
+    bench_counters! {
+        /// Frames the generator sent on (`XDP_TX`).
+        Generated = "generated",
+        /// Frames the sink received.
+        SinkFrames = "sink_frames",
+        /// Bytes the sink received.
+        SinkBytes = "sink_bytes",
+        /// Frames the forwarding programs could not route or redirect.
+        FwdFailed = "fwd_failed",
+    }
+}
+
 #[cfg(feature = "user")]
 mod pod {
     //! `aya::Pod` for the map types: all are `#[repr(C)]` plain data with explicit padding.
@@ -773,6 +885,8 @@ mod pod {
     unsafe impl aya::Pod for FragTarget {}
     // SAFETY: see above.
     unsafe impl aya::Pod for brg::TagConfig {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for bench::GenConfig {}
 }
 
 /// Value type of the per-CPU counter maps.

@@ -1,0 +1,520 @@
+//! Benchmark 1: the fast path's cost per packet under `BPF_PROG_TEST_RUN`.
+//!
+//! How it is measured: the vG's programs rewrite the frame they run on (they strip or push
+//! the LSL encapsulation with `bpf_xdp_adjust_head`), and the kernel does not reset the
+//! frame between the repetitions of one test run, so a large `repeat` would time the second
+//! and later runs on an already-translated frame (an unknown-LSL drop). Each packet is
+//! therefore one `BPF_PROG_TEST_RUN` with `repeat = 1` on a fresh copy; the kernel times
+//! that run alone (its clock reads and bottom-half toggling included, the syscall and copies
+//! excluded). That fixed overhead is measured the same way with an `XDP_PASS` program and
+//! subtracted from every figure (`xdp_test_run_overhead_ns` reports it). The baseline's
+//! frame is idempotent, so it is also timed the classic way with a large `repeat`
+//! (`xdp_fib_baseline_repeat_ns_per_pkt`), which cross-checks the method.
+//!
+//! Each sample interleaves every case, so the ratios compare like with like on a noisy
+//! machine; each figure is the median over samples.
+//!
+//! Set-up: one namespace with the access and core veths, a default route via a permanent
+//! neighbour (so `bpf_fib_lookup` succeeds), the vG's maps written directly: homes on
+//! 802.1Q, QinQ and VXLAN with one known host each, and (for new flows) homes with 32 port
+//! blocks each on their own public addresses, filled to at most a quarter.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use anyhow::{Context as _, bail};
+use aya::{
+    Ebpf,
+    maps::{DevMapHash, PerCpuArray},
+    programs::Xdp,
+};
+use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress, wire::vlan::Tpid};
+use nerg_abi::{
+    Config, Host, HostKey, MAX_BLOCKS, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey,
+    bench::{BenchCounter, names},
+    config_flags, host_flags, lsl_kind, program_names, stag_tpid, sub_flags,
+};
+use vg::fastpath::{
+    FastPath, if_index,
+    test_run::{XdpVerdict, run_xdp},
+};
+
+use super::{BENCH_OBJECT, Effort, Summary, median};
+use crate::{Netns, PinDir, frames, netns::veth};
+
+/// `BPF_PROG_TEST_RUN`'s ingress interface (loopback) when no context is passed: the VLAN
+/// LSL table is keyed by it.
+const TEST_IFINDEX: u32 = 1;
+const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const BRG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const BRG_VTEP_MAC: [u8; 6] = [0x02, 0xb0, 0, 0, 0, 0x02];
+const NEXT_HOP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+const NEXT_HOP_MAC: [u8; 6] = [0x02, 0x99, 0, 0, 0, 0x02];
+const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
+const HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
+const HOST_MAC: [u8; 6] = [0x02, 0x11, 0, 0, 0, 0x10];
+const INTERNET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
+const PUBLIC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const BLOCK_SIZE: u16 = 512;
+/// First port of the first block (ports below are not handed out).
+const FIRST_PORT: u16 = 1024;
+const SEED: u32 = 0x5eed_1234;
+/// Homes for the new-flow case, each with its own public address and 32 blocks.
+const NEW_FLOW_HOMES: u32 = 64;
+/// Their ids start here (the established-flow homes are 1..=3).
+const NEW_FLOW_FIRST_ID: SubscriberId = 100;
+/// The most new mappings per new-flow home: a quarter of its 32 x 512 ports.
+const NEW_FLOWS_PER_HOME: u32 = (MAX_BLOCKS as u32 * BLOCK_SIZE as u32) / 4;
+/// Payload of the UDP test frames (a 64-byte inner frame with the headers).
+const PAYLOAD: &[u8] = &[0x5a; 18];
+
+fn raw(ip: Ipv4Addr) -> u32 {
+    u32::from_ne_bytes(ip.octets())
+}
+
+/// One home with an established flow.
+#[derive(Clone, Copy)]
+struct Home {
+    id: SubscriberId,
+    kind: u8,
+    s_vid: u16,
+    c_vid: u16,
+    vni: u32,
+    block: u16,
+}
+
+const HOMES: [Home; 3] = [
+    Home {
+        id: 1,
+        kind: lsl_kind::DOT1Q,
+        s_vid: 0,
+        c_vid: 100,
+        vni: 0,
+        block: 39936,
+    },
+    Home {
+        id: 2,
+        kind: lsl_kind::QINQ,
+        s_vid: 10,
+        c_vid: 100,
+        vni: 0,
+        block: 40448,
+    },
+    Home {
+        id: 3,
+        kind: lsl_kind::VXLAN4,
+        s_vid: 0,
+        c_vid: 0,
+        vni: 5001,
+        block: 40960,
+    },
+];
+
+fn gw_mac(id: SubscriberId) -> [u8; 6] {
+    let b = id.to_be_bytes();
+    [0x02, 0x4e, b[0], b[1], b[2], b[3]]
+}
+
+fn vid(v: u16) -> Vid {
+    Vid::new(v).expect("valid VID")
+}
+
+fn encap(kind: u8, s_vid: u16, c_vid: u16, vni: u32, access_mac: [u8; 6]) -> Encap {
+    match kind {
+        lsl_kind::DOT1Q => Encap::Dot1q { c_vid: vid(c_vid) },
+        lsl_kind::QINQ => Encap::QinQ {
+            s_tpid: Tpid::STag,
+            s_vid: vid(s_vid),
+            c_vid: vid(c_vid),
+        },
+        _ => Encap::Vxlan(VxlanEncap::new(
+            Vni::new(vni).expect("valid VNI"),
+            IpAddr::V4(BRG_VTEP),
+            IpAddr::V4(VG_VTEP),
+            EthernetAddress(BRG_VTEP_MAC),
+            EthernetAddress(access_mac),
+        )),
+    }
+}
+
+fn subscriber(kind: u8, s_vid: u16, c_vid: u16, vni: u32, id: SubscriberId) -> Subscriber {
+    Subscriber {
+        flags: sub_flags::ACTIVE,
+        lsl_kind: kind,
+        s_tpid: if kind == lsl_kind::QINQ { 0x88a8 } else { 0 },
+        s_vid,
+        c_vid,
+        vni,
+        remote_vtep: if vni != 0 { raw(BRG_VTEP) } else { 0 },
+        gw_mac: gw_mac(id),
+        gw_ip: raw(GW),
+        ..Subscriber::default()
+    }
+}
+
+/// The namespace, the loaded vG and the baseline programs.
+struct Rig {
+    // Drop order: programs, namespaces, pins.
+    fp: FastPath,
+    bench: Ebpf,
+    vg: Netns,
+    _peer: Netns,
+    _pins: PinDir,
+    access_mac: [u8; 6],
+    core_mac: [u8; 6],
+}
+
+fn rig() -> anyhow::Result<Rig> {
+    if BENCH_OBJECT.is_empty() {
+        bail!(
+            "nerg-bench was built without its eBPF programs (AYA_BUILD_SKIP): rebuild without it"
+        );
+    }
+    let vg = Netns::new("bfp-vg");
+    let peer = Netns::new("bfp-peer");
+    veth(&vg, "acc0", &peer, "lsl0");
+    veth(&vg, "core0", &peer, "up0");
+    vg.addr_add("acc0", &format!("{VG_VTEP}/24"));
+    vg.addr_add("core0", "10.99.0.1/24");
+    for (ip, mac, dev) in [
+        (BRG_VTEP, "02:b0:00:00:00:02", "acc0"),
+        (NEXT_HOP, "02:99:00:00:00:02", "core0"),
+    ] {
+        vg.ip(&[
+            "neigh",
+            "replace",
+            &ip.to_string(),
+            "lladdr",
+            mac,
+            "dev",
+            dev,
+            "nud",
+            "permanent",
+        ]);
+    }
+    vg.route_add("default", &NEXT_HOP.to_string());
+    vg.exec("sysctl", &["-qw", "net.ipv4.conf.all.forwarding=1"]);
+    let access_mac = vg.mac("acc0");
+    let core_mac = vg.mac("core0");
+    let pins = PinDir::new("bfp");
+    let (fp, bench) = vg.run(|| -> anyhow::Result<_> {
+        let mut fp = FastPath::load(pins.path()).context("loading the vG's fast path")?;
+        configure(&mut fp, access_mac)?;
+        let mut bench = Ebpf::load(BENCH_OBJECT).context("loading the bench eBPF object")?;
+        for name in [names::FIB, names::PASS] {
+            let prog: &mut Xdp = bench
+                .program_mut(name)
+                .with_context(|| format!("program {name} missing"))?
+                .try_into()?;
+            prog.load().with_context(|| format!("verifying {name}"))?;
+        }
+        let core = if_index("core0")?;
+        let mut devmap = DevMapHash::try_from(
+            bench
+                .map_mut(names::DEVMAP)
+                .context("BENCH_DEVMAP missing")?,
+        )?;
+        devmap.insert(core, core, None, 0)?;
+        Ok((fp, bench))
+    })?;
+    Ok(Rig {
+        fp,
+        bench,
+        vg,
+        _peer: peer,
+        _pins: pins,
+        access_mac,
+        core_mac,
+    })
+}
+
+fn configure(fp: &mut FastPath, access_mac: [u8; 6]) -> anyhow::Result<()> {
+    let access = if_index("acc0")?;
+    let core = if_index("core0")?;
+    let mut maps = fp.maps();
+    maps.set_config(&Config {
+        vtep_ipv4: raw(VG_VTEP),
+        vxlan_port: 4789u16.to_be(),
+        stag_tpids: stag_tpid::ALL,
+        flags: config_flags::VALID,
+        nat_block_size: BLOCK_SIZE,
+        nat_hash_seed: SEED,
+        access_ifindex: access,
+        access_mac,
+        ..Config::default()
+    })?;
+    maps.set_egress(access)?;
+    maps.set_egress(core)?;
+    maps.insert_public_ip(raw(PUBLIC))?;
+    let mut homes: Vec<(SubscriberId, Subscriber)> = HOMES
+        .iter()
+        .map(|h| {
+            let mut s = subscriber(h.kind, h.s_vid, h.c_vid, h.vni, h.id);
+            s.public_ip = raw(PUBLIC);
+            s.block_count = 1;
+            s.blocks = nerg_abi::blocks_from(&[h.block]);
+            (h.id, s)
+        })
+        .collect();
+    let firsts: Vec<u16> = (0..MAX_BLOCKS as u16)
+        .map(|b| FIRST_PORT + b * BLOCK_SIZE)
+        .collect();
+    for i in 0..NEW_FLOW_HOMES {
+        let id = NEW_FLOW_FIRST_ID + i;
+        let public = new_flow_public(i);
+        maps.insert_public_ip(raw(public))?;
+        let mut s = subscriber(lsl_kind::QINQ, 20, new_flow_cvid(i), 0, id);
+        s.public_ip = raw(public);
+        s.block_count = MAX_BLOCKS as u32;
+        s.blocks = nerg_abi::blocks_from(&firsts);
+        homes.push((id, s));
+    }
+    for (id, s) in &homes {
+        maps.set_subscriber(*id, s)?;
+        if s.vni != 0 {
+            maps.insert_vxlan_lsl(
+                VxlanLslKey {
+                    vni: s.vni,
+                    remote: raw(BRG_VTEP),
+                },
+                *id,
+            )?;
+        } else {
+            maps.insert_vlan_lsl(
+                VlanLslKey {
+                    ifindex: TEST_IFINDEX,
+                    s_vid: s.s_vid,
+                    c_vid: s.c_vid,
+                },
+                *id,
+            )?;
+        }
+        maps.insert_host(
+            HostKey {
+                sub: *id,
+                ip: raw(HOST),
+            },
+            Host {
+                mac: HOST_MAC,
+                flags: host_flags::STATIC,
+                _pad: 0,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn new_flow_public(i: u32) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, (i / 250) as u8, (i % 250 + 1) as u8)
+}
+
+fn new_flow_cvid(i: u32) -> u16 {
+    200 + i as u16
+}
+
+/// Which program a case runs.
+#[derive(Clone, Copy)]
+enum Prog {
+    Access,
+    Core,
+    Fib,
+    Pass,
+}
+
+fn prog<'a>(fp: &'a mut FastPath, bench: &'a mut Ebpf, p: Prog) -> anyhow::Result<&'a mut Xdp> {
+    Ok(match p {
+        Prog::Access => fp.program(program_names::ACCESS)?,
+        Prog::Core => fp.program(program_names::CORE)?,
+        Prog::Fib | Prog::Pass => {
+            let name = if matches!(p, Prog::Fib) {
+                names::FIB
+            } else {
+                names::PASS
+            };
+            bench
+                .program_mut(name)
+                .with_context(|| format!("program {name} missing"))?
+                .try_into()?
+        }
+    })
+}
+
+impl Rig {
+    /// Mean kernel-timed ns of one run of `p`, over `calls` test runs (one repeat each) on
+    /// the frames `frame(i)` yields; every verdict must be `want`.
+    fn time(
+        &mut self,
+        p: Prog,
+        calls: u32,
+        want: XdpVerdict,
+        mut frame: impl FnMut(u32) -> Vec<u8> + Send,
+    ) -> anyhow::Result<f64> {
+        let prog = prog(&mut self.fp, &mut self.bench, p)?;
+        self.vg.run(|| {
+            let mut total = 0u128;
+            for i in 0..calls {
+                let out = run_xdp(prog, &frame(i), 1).context("BPF_PROG_TEST_RUN")?;
+                if out.verdict != want {
+                    bail!("verdict {:?}, expected {want:?} (call {i})", out.verdict);
+                }
+                total += out.duration.as_nanos();
+            }
+            Ok(total as f64 / f64::from(calls))
+        })
+    }
+
+    /// Kernel-timed mean ns per run with `repeat` repetitions (idempotent frames only).
+    fn time_repeat(&mut self, p: Prog, frame: &[u8], repeat: u32) -> anyhow::Result<f64> {
+        let prog = prog(&mut self.fp, &mut self.bench, p)?;
+        self.vg.run(|| {
+            let out = run_xdp(prog, frame, repeat).context("BPF_PROG_TEST_RUN")?;
+            Ok(out.duration.as_nanos() as f64)
+        })
+    }
+
+    fn fwd_failures(&self) -> anyhow::Result<u64> {
+        let map = self.bench.map(names::STATS).context("BENCH_STATS")?;
+        let stats: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
+        Ok(stats
+            .get(&(BenchCounter::FwdFailed as u32), 0)?
+            .iter()
+            .sum())
+    }
+}
+
+/// Runs benchmark 1 and records its figures.
+pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
+    let calls: u32 = effort.pick(20_000, 200);
+    let repeat: u32 = effort.pick(1_000_000, 1_000);
+    let mut rig = rig()?;
+    let (access_mac, core_mac) = (rig.access_mac, rig.core_mac);
+
+    let inner_up = frames::udp(HOST_MAC, [0; 6], (HOST, 40000), (INTERNET, 53), PAYLOAD);
+    let up = |h: &Home| {
+        encap(h.kind, h.s_vid, h.c_vid, h.vni, access_mac)
+            .encapsulate(&inner_up)
+            .expect("encapsulates")
+    };
+    let up_frames: Vec<Vec<u8>> = HOMES.iter().map(up).collect();
+    // Establish each home's flow and learn its public port.
+    let mut down_frames = Vec::new();
+    for (h, f) in HOMES.iter().zip(&up_frames) {
+        rig.time(Prog::Access, 1, XdpVerdict::Redirect, |_| f.clone())?;
+        let m = rig
+            .fp
+            .maps()
+            .nat_mapping(&nerg_abi::NatFwdKey {
+                sub: h.id,
+                priv_ip: raw(HOST),
+                priv_port: 40000u16.to_be(),
+                proto: 17,
+                _pad: 0,
+            })?
+            .context("the established flow has no mapping")?;
+        let public = Ipv4Addr::from(m.pub_ip.to_ne_bytes());
+        down_frames.push(frames::udp(
+            NEXT_HOP_MAC,
+            core_mac,
+            (INTERNET, 53),
+            (public, u16::from_be(m.pub_port)),
+            PAYLOAD,
+        ));
+    }
+    let baseline = frames::udp(HOST_MAC, core_mac, (HOST, 40000), (INTERNET, 53), PAYLOAD);
+
+    // New flows: flow n goes to home n % H from source port FIRST_PORT + n / H.
+    let new_flow_encaps: Vec<Encap> = (0..NEW_FLOW_HOMES)
+        .map(|i| encap(lsl_kind::QINQ, 20, new_flow_cvid(i), 0, access_mac))
+        .collect();
+    let max_new = NEW_FLOW_HOMES * NEW_FLOWS_PER_HOME;
+    if calls * effort.samples as u32 > max_new {
+        bail!("too many new flows for the new-flow homes' ports");
+    }
+    let mut next_flow = 0u32;
+
+    let mut s: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    let fails0 = rig.fwd_failures()?;
+    for _ in 0..effort.samples {
+        let pass = rig.time(Prog::Pass, calls, XdpVerdict::Pass, |_| baseline.clone())?;
+        s.entry("xdp_test_run_overhead_ns").or_default().push(pass);
+        let mut record = |k: &'static str, ns: f64| s.entry(k).or_default().push(ns - pass);
+        let fib = rig.time(Prog::Fib, calls, XdpVerdict::Redirect, |_| baseline.clone())?;
+        record("xdp_fib_baseline_ns_per_pkt", fib);
+        for (h, f) in HOMES.iter().zip(&up_frames) {
+            let ns = rig.time(Prog::Access, calls, XdpVerdict::Redirect, |_| f.clone())?;
+            record(up_key(h.kind), ns);
+        }
+        for (h, f) in HOMES.iter().zip(&down_frames) {
+            let ns = rig.time(Prog::Core, calls, XdpVerdict::Redirect, |_| f.clone())?;
+            record(down_key(h.kind), ns);
+        }
+        let first = next_flow;
+        let ns = rig.time(Prog::Access, calls, XdpVerdict::Redirect, |i| {
+            let n = first + i;
+            let home = n % NEW_FLOW_HOMES;
+            let port = FIRST_PORT + (n / NEW_FLOW_HOMES) as u16;
+            let inner = frames::udp(HOST_MAC, [0; 6], (HOST, port), (INTERNET, 53), PAYLOAD);
+            new_flow_encaps[home as usize]
+                .encapsulate(&inner)
+                .expect("encapsulates")
+        })?;
+        next_flow += calls;
+        record("xdp_new_flow_ns_per_pkt", ns);
+        let rep = rig.time_repeat(Prog::Fib, &baseline, repeat)?;
+        s.entry("xdp_fib_baseline_repeat_ns_per_pkt")
+            .or_default()
+            .push(rep);
+    }
+    if rig.fwd_failures()? != fails0 {
+        bail!("the baseline program failed to route some frames");
+    }
+    for (k, v) in &s {
+        summary.set(k, median(v));
+    }
+    let created = rig
+        .fp
+        .counters()?
+        .snapshot()?
+        .total(nerg_abi::Counter::NatCreated);
+    if created < u64::from(next_flow) {
+        bail!("only {created} NAT mappings were created for {next_flow} new flows");
+    }
+    if let Some(ns) = summary.get("xdp_new_flow_ns_per_pkt") {
+        summary.set("xdp_new_flow_mappings_per_s", 1e9 / ns.max(1.0));
+    }
+    summary.ratio(
+        "xdp_upstream_vs_fib_ratio",
+        "xdp_upstream_nat_ns_per_pkt",
+        "xdp_fib_baseline_ns_per_pkt",
+    );
+    summary.ratio(
+        "xdp_upstream_vxlan_vs_fib_ratio",
+        "xdp_upstream_nat_vxlan_ns_per_pkt",
+        "xdp_fib_baseline_ns_per_pkt",
+    );
+    summary.note(
+        "xdp_test_run_overhead_ns",
+        "kernel timer overhead of one repeat-1 test run, subtracted from the ns figures",
+    );
+    summary.remark(
+        "fast path: one BPF_PROG_TEST_RUN per packet (the vG rewrites its frame), kernel-timed, \
+         minus the same run of an XDP_PASS program; hairpin is not measured: the fast path \
+         does not implement hairpinning yet",
+    );
+    Ok(())
+}
+
+fn up_key(kind: u8) -> &'static str {
+    match kind {
+        lsl_kind::QINQ => "xdp_upstream_nat_ns_per_pkt",
+        lsl_kind::DOT1Q => "xdp_upstream_nat_dot1q_ns_per_pkt",
+        _ => "xdp_upstream_nat_vxlan_ns_per_pkt",
+    }
+}
+
+fn down_key(kind: u8) -> &'static str {
+    match kind {
+        lsl_kind::QINQ => "xdp_downstream_nat_ns_per_pkt",
+        lsl_kind::DOT1Q => "xdp_downstream_nat_dot1q_ns_per_pkt",
+        _ => "xdp_downstream_nat_vxlan_ns_per_pkt",
+    }
+}

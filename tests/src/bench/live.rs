@@ -1,0 +1,659 @@
+//! Benchmark 2: forwarding rate on veth, with a traffic generator of our own.
+//!
+//! The generator is `bench_gen` (`ebpf/bench-xdp`) run with `BPF_PROG_RUN` in live-frames
+//! mode (`BPF_F_TEST_XDP_LIVE_FRAMES`) in its own namespace: the kernel runs it on a fresh
+//! copy of a template frame per packet; it writes the home (C-VID or VNI) and the flow
+//! (inner UDP source port) into the copy and transmits it (`XDP_TX`) out of its veth. The
+//! sink is `bench_sink` on the far veth: it counts and drops. Three set-ups, each a chain
+//! generator -> forwarder -> sink of namespaces, measured in turn within each sample:
+//!
+//! - (a) the vG: its XDP programs on the access and core veths, maps written directly with
+//!   many homes (802.1Q, QinQ or VXLAN LSLs), each with one host and several flows; the
+//!   flows are established by a warm-up pass before timing;
+//! - (b) Linux: IP forwarding + nft masquerade + conntrack; the frames are untagged (this
+//!   kernel has no 802.1Q support), or VXLAN through a kernel vxlan device (one VNI);
+//!   an `XDP_PASS` program on its access veth lets generated frames in (platform.md);
+//! - (c) a no-op XDP redirect from the access to the core veth: the XDP limit of the rig.
+//!
+//! Per run: one generator thread per CPU, each pinned; offered = frames generated;
+//! forwarded = frames the sink counted; both rates over the generators' run time (the
+//! forwarder runs in the same softirq context, on the same CPUs).
+//! UDP checksums are 0 in generated frames (allowed for IPv4, RFC 768), so varying ports
+//! needs no checksum update; the outer IPv4 header is never changed.
+
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use aya::{
+    Ebpf,
+    maps::{Array, DevMapHash, PerCpuArray},
+    programs::{TestRun as _, TestRunAttrs, TestRunOptions, Xdp, XdpMode},
+};
+use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress, wire::vlan::Tpid};
+use nerg_abi::{
+    Config, Host, HostKey, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey,
+    bench::{BenchCounter, GEN_HEADER_MAX, GenConfig, GenField, names},
+    config_flags, host_flags, lsl_kind, stag_tpid, sub_flags,
+};
+use vg::fastpath::{AttachMode, FastPath, if_index};
+
+use super::{BENCH_OBJECT, Effort, Summary, median};
+use crate::{Netns, PinDir, frames, netns::veth};
+
+const HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
+const HOST_MAC: [u8; 6] = [0x02, 0x11, 0, 0, 0, 0x10];
+const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
+const INTERNET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
+const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const BRG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const BRG_VTEP_MAC: [u8; 6] = [0x02, 0xb0, 0, 0, 0, 0x02];
+const NEXT_HOP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+const BLOCK_SIZE: u16 = 512;
+/// Blocks per public address (ports 1024..=65535).
+const BLOCKS_PER_IP: u32 = 126;
+const FIRST_C_VID: u16 = 100;
+const S_VID: u16 = 10;
+const FIRST_VNI: u32 = 10_000;
+const FIRST_SPORT: u16 = 10_000;
+/// Interface MTU of every link: a QinQ-tagged 1500-byte packet must fit.
+const ACCESS_MTU: &str = "1600";
+/// Live-frames batch size (the kernel's default is 64).
+const BATCH: u32 = 64;
+
+/// How frames reach the forwarder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lsl {
+    Untagged,
+    Dot1q,
+    Qinq,
+    Vxlan,
+}
+
+/// A traffic pattern.
+#[derive(Clone, Copy, Debug)]
+struct Traffic {
+    lsl: Lsl,
+    homes: u32,
+    flows_per_home: u32,
+    /// Size of the IPv4 packet inside the LSL.
+    ip_len: usize,
+    /// All homes' flows through one LSL (untagged, or Linux's one vxlan device).
+    one_lsl: bool,
+}
+
+impl Traffic {
+    /// The template frame for `dst_mac` (the forwarder's access MAC), and the generator's
+    /// fields.
+    fn template(&self, dst_mac: [u8; 6]) -> anyhow::Result<(Vec<u8>, GenConfig)> {
+        let payload = vec![0x5a; self.ip_len - 28];
+        let mut inner = frames::udp(
+            HOST_MAC,
+            dst_mac,
+            (HOST, FIRST_SPORT),
+            (INTERNET, 53),
+            &payload,
+        );
+        // UDP checksum 0: "no checksum" (RFC 768); the generator varies the source port.
+        inner[40] = 0;
+        inner[41] = 0;
+        let vid = |v| Vid::new(v).context("VID");
+        let (frame, home_field, inner_at) = match self.lsl {
+            Lsl::Untagged => (inner, None, 0),
+            Lsl::Dot1q => (
+                Encap::Dot1q {
+                    c_vid: vid(FIRST_C_VID)?,
+                }
+                .encapsulate(&inner)?,
+                Some((14u16, 2u8, u32::from(FIRST_C_VID))),
+                4,
+            ),
+            Lsl::Qinq => (
+                Encap::QinQ {
+                    s_tpid: Tpid::STag,
+                    s_vid: vid(S_VID)?,
+                    c_vid: vid(FIRST_C_VID)?,
+                }
+                .encapsulate(&inner)?,
+                Some((18, 2, u32::from(FIRST_C_VID))),
+                8,
+            ),
+            Lsl::Vxlan => {
+                let mut e = VxlanEncap::new(
+                    Vni::new(FIRST_VNI).context("VNI")?,
+                    IpAddr::V4(BRG_VTEP),
+                    IpAddr::V4(VG_VTEP),
+                    EthernetAddress(BRG_VTEP_MAC),
+                    EthernetAddress(dst_mac),
+                );
+                e.udp_checksum = false;
+                (
+                    Encap::Vxlan(e).encapsulate(&inner)?,
+                    Some((46, 3, FIRST_VNI)),
+                    50,
+                )
+            }
+        };
+        let homes = if self.one_lsl || self.lsl == Lsl::Untagged {
+            1
+        } else {
+            self.homes
+        };
+        let mut cfg = GenConfig::default();
+        let header_len = frame.len().min(GEN_HEADER_MAX) / 8 * 8;
+        cfg.header[..header_len].copy_from_slice(&frame[..header_len]);
+        cfg.header_len = header_len as u32;
+        let mut flows = self.flows_per_home;
+        match home_field {
+            Some((offset, width, base)) if homes > 1 => {
+                cfg.fields[0] = GenField {
+                    offset,
+                    width,
+                    _pad: 0,
+                    base,
+                    count: homes,
+                    stride: 1,
+                };
+            }
+            _ => flows *= self.homes, // one LAN: as many flows, all from one source address
+        }
+        cfg.fields[1] = GenField {
+            offset: (inner_at + 34) as u16,
+            width: 2,
+            _pad: 0,
+            base: u32::from(FIRST_SPORT),
+            count: flows,
+            stride: homes,
+        };
+        Ok((frame, cfg))
+    }
+
+    fn frames(&self) -> u32 {
+        self.homes * self.flows_per_home
+    }
+}
+
+/// Which forwarder a chain has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Forwarder {
+    Vg,
+    Linux,
+    Redirect,
+}
+
+/// generator namespace -> forwarder namespace -> sink namespace.
+struct Chain {
+    // Drop order: programs and the vG, then namespaces, then pins.
+    bench: Ebpf,
+    fp: Option<FastPath>,
+    gen_ns: Netns,
+    _fwd: Netns,
+    _sink: Netns,
+    _pins: Option<PinDir>,
+    access_mac: [u8; 6],
+    gen_ifindex: u32,
+}
+
+fn load_xdp<'a>(bench: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut Xdp> {
+    let prog: &mut Xdp = bench
+        .program_mut(name)
+        .with_context(|| format!("program {name} missing"))?
+        .try_into()?;
+    Ok(prog)
+}
+
+fn chain(kind: Forwarder, vg_homes: &[(Lsl, u32)]) -> anyhow::Result<Chain> {
+    let tag = match kind {
+        Forwarder::Vg => "blv",
+        Forwarder::Linux => "bll",
+        Forwarder::Redirect => "blr",
+    };
+    let gen_ns = Netns::new(&format!("{tag}-gen"));
+    let fwd = Netns::new(&format!("{tag}-fwd"));
+    let sink = Netns::new(&format!("{tag}-sink"));
+    for ns in [&gen_ns, &fwd, &sink] {
+        ns.disable_ipv6();
+    }
+    veth(&gen_ns, "g0", &fwd, "acc0");
+    veth(&fwd, "core0", &sink, "s0");
+    gen_ns.ip(&["link", "set", "g0", "mtu", ACCESS_MTU]);
+    // Every link takes a tagged 1500-byte packet: the no-op redirect forwards it as it is.
+    for (ns, dev) in [(&fwd, "acc0"), (&fwd, "core0"), (&sink, "s0")] {
+        ns.ip(&["link", "set", dev, "mtu", ACCESS_MTU]);
+    }
+    fwd.addr_add("acc0", &format!("{VG_VTEP}/24"));
+    fwd.addr_add("core0", "10.99.0.1/24");
+    let sink_mac = sink.mac("s0");
+    let mac = |m: [u8; 6]| {
+        m.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    fwd.ip(&[
+        "neigh",
+        "replace",
+        &NEXT_HOP.to_string(),
+        "lladdr",
+        &mac(sink_mac),
+        "dev",
+        "core0",
+        "nud",
+        "permanent",
+    ]);
+    fwd.route_add("default", &NEXT_HOP.to_string());
+    fwd.exec("sysctl", &["-qw", "net.ipv4.conf.all.forwarding=1"]);
+    let access_mac = fwd.mac("acc0");
+    let gen_ifindex = gen_ns.run(|| if_index("g0"))?;
+
+    let mut bench = Ebpf::load(BENCH_OBJECT).context("loading the bench eBPF object")?;
+    for name in [names::GEN, names::SINK, names::PASS, names::REDIRECT] {
+        load_xdp(&mut bench, name)?
+            .load()
+            .with_context(|| format!("verifying {name}"))?;
+    }
+    sink.run(|| {
+        load_xdp(&mut bench, names::SINK)?
+            .attach("s0", XdpMode::Driver)
+            .map(drop)
+            .map_err(anyhow::Error::from)
+    })
+    .context("attaching the sink")?;
+
+    let mut fp = None;
+    let mut pins = None;
+    match kind {
+        Forwarder::Vg => {
+            let p = PinDir::new("blv");
+            fp = Some(fwd.run(|| -> anyhow::Result<FastPath> {
+                let mut fp = FastPath::load(p.path())?;
+                configure_vg(&mut fp, access_mac, vg_homes)?;
+                fp.attach_access("acc0", AttachMode::Native)?;
+                fp.attach_core("core0", AttachMode::Native)?;
+                Ok(fp)
+            })?);
+            pins = Some(p);
+        }
+        Forwarder::Linux => {
+            for key in ["all", "default", "acc0", "core0"] {
+                fwd.exec(
+                    "sysctl",
+                    &["-qw", &format!("net.ipv4.conf.{key}.rp_filter=0")],
+                );
+            }
+            fwd.addr_add("acc0", &format!("{GW}/24"));
+            // VXLAN homes: a kernel vxlan device for the first VNI, the home's gateway on it.
+            let (vni, local, remote) = (
+                FIRST_VNI.to_string(),
+                VG_VTEP.to_string(),
+                BRG_VTEP.to_string(),
+            );
+            fwd.ip(&[
+                "link", "add", "vx0", "type", "vxlan", "id", &vni, "local", &local, "remote",
+                &remote, "dstport", "4789", "dev", "acc0",
+            ]);
+            fwd.ip(&["link", "set", "vx0", "address", &mac(access_mac)]);
+            fwd.addr_add("vx0", "192.168.2.1/24");
+            fwd.link_up("vx0");
+            fwd.ip(&[
+                "neigh",
+                "replace",
+                &BRG_VTEP.to_string(),
+                "lladdr",
+                &mac(BRG_VTEP_MAC),
+                "dev",
+                "acc0",
+                "nud",
+                "permanent",
+            ]);
+            let nft = "table ip bench {\n chain post {\n  type nat hook postrouting priority 100;\n  \
+                       oifname \"core0\" masquerade\n }\n}\n";
+            let mut cmd = fwd.command("nft");
+            cmd.args(["-f", "-"]);
+            run_with_stdin(cmd, nft).context("nft masquerade rules")?;
+            fwd.run(|| {
+                load_xdp(&mut bench, names::PASS)?
+                    .attach("acc0", XdpMode::Driver)
+                    .map(drop)
+                    .map_err(anyhow::Error::from)
+            })
+            .context("attaching XDP_PASS on the Linux forwarder")?;
+        }
+        Forwarder::Redirect => {
+            fwd.run(|| -> anyhow::Result<()> {
+                let core = if_index("core0")?;
+                let mut to: Array<_, u32> =
+                    Array::try_from(bench.map_mut(names::REDIRECT_TO).context("map")?)?;
+                to.set(0, core, 0)?;
+                let mut devmap =
+                    DevMapHash::try_from(bench.map_mut(names::DEVMAP).context("map")?)?;
+                devmap.insert(core, core, None, 0)?;
+                load_xdp(&mut bench, names::REDIRECT)?.attach("acc0", XdpMode::Driver)?;
+                Ok(())
+            })
+            .context("attaching the no-op redirect")?;
+        }
+    }
+    Ok(Chain {
+        bench,
+        fp,
+        gen_ns,
+        _fwd: fwd,
+        _sink: sink,
+        _pins: pins,
+        access_mac,
+        gen_ifindex,
+    })
+}
+
+fn run_with_stdin(mut cmd: std::process::Command, input: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(input.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+fn raw(ip: Ipv4Addr) -> u32 {
+    u32::from_ne_bytes(ip.octets())
+}
+
+/// Writes the vG's maps: for each (LSL kind, homes), that many homes with one host each and
+/// one 512-port block each on the public addresses 198.18.0.0/16.
+fn configure_vg(
+    fp: &mut FastPath,
+    access_mac: [u8; 6],
+    homes: &[(Lsl, u32)],
+) -> anyhow::Result<()> {
+    let access = if_index("acc0")?;
+    let core = if_index("core0")?;
+    let mut maps = fp.maps();
+    maps.set_config(&Config {
+        vtep_ipv4: raw(VG_VTEP),
+        vxlan_port: 4789u16.to_be(),
+        stag_tpids: stag_tpid::ALL,
+        flags: config_flags::VALID,
+        nat_block_size: BLOCK_SIZE,
+        nat_hash_seed: 0x5eed_1234,
+        access_ifindex: access,
+        access_mac,
+        ..Config::default()
+    })?;
+    maps.set_egress(access)?;
+    maps.set_egress(core)?;
+    let mut id: SubscriberId = 1;
+    let mut slot = 0u32;
+    for &(lsl, n) in homes {
+        for h in 0..n {
+            let ip_index = slot / BLOCKS_PER_IP;
+            let public = Ipv4Addr::new(198, 18, (ip_index / 250) as u8, (ip_index % 250 + 1) as u8);
+            if slot.is_multiple_of(BLOCKS_PER_IP) {
+                maps.insert_public_ip(raw(public))?;
+            }
+            let block = 1024 + (slot % BLOCKS_PER_IP) as u16 * BLOCK_SIZE;
+            slot += 1;
+            let (kind, s_vid, c_vid, vni) = match lsl {
+                Lsl::Dot1q => (lsl_kind::DOT1Q, 0, FIRST_C_VID + h as u16, 0),
+                Lsl::Qinq => (lsl_kind::QINQ, S_VID, FIRST_C_VID + h as u16, 0),
+                Lsl::Vxlan => (lsl_kind::VXLAN4, 0, 0, FIRST_VNI + h),
+                Lsl::Untagged => bail!("the vG takes no untagged homes"),
+            };
+            maps.set_subscriber(
+                id,
+                &Subscriber {
+                    flags: sub_flags::ACTIVE,
+                    lsl_kind: kind,
+                    s_tpid: if kind == lsl_kind::QINQ { 0x88a8 } else { 0 },
+                    s_vid,
+                    c_vid,
+                    vni,
+                    remote_vtep: if vni != 0 { raw(BRG_VTEP) } else { 0 },
+                    gw_mac: [0x02, 0x4e, 0x47, 0, (id >> 8) as u8, id as u8],
+                    gw_ip: raw(GW),
+                    public_ip: raw(public),
+                    block_count: 1,
+                    blocks: nerg_abi::blocks_from(&[block]),
+                    ..Subscriber::default()
+                },
+            )?;
+            if vni != 0 {
+                maps.insert_vxlan_lsl(
+                    VxlanLslKey {
+                        vni,
+                        remote: raw(BRG_VTEP),
+                    },
+                    id,
+                )?;
+            } else {
+                maps.insert_vlan_lsl(
+                    VlanLslKey {
+                        ifindex: access,
+                        s_vid,
+                        c_vid,
+                    },
+                    id,
+                )?;
+            }
+            maps.insert_host(
+                HostKey {
+                    sub: id,
+                    ip: raw(HOST),
+                },
+                Host {
+                    mac: HOST_MAC,
+                    flags: host_flags::STATIC,
+                    _pad: 0,
+                },
+            )?;
+            id += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Generator threads: one per CPU, so that the generator can offer more than a forwarder
+/// that shares its CPUs takes.
+fn gen_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// One measured run.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    offered_pps: f64,
+    forwarded_pps: f64,
+    loss: f64,
+}
+
+impl Chain {
+    fn sink_frames(&self) -> anyhow::Result<u64> {
+        let stats: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(self.bench.map(names::STATS).context("BENCH_STATS")?)?;
+        Ok(stats
+            .get(&(BenchCounter::SinkFrames as u32), 0)?
+            .iter()
+            .sum())
+    }
+
+    /// Generates `frames` frames of `traffic`, returns the rates.
+    fn run(&mut self, traffic: &Traffic, frames: u32) -> anyhow::Result<Run> {
+        let (template, cfg) = traffic.template(self.access_mac)?;
+        let mut gen_cfg: Array<_, GenConfig> =
+            Array::try_from(self.bench.map_mut(names::GEN_CONFIG).context("BENCH_GEN")?)?;
+        gen_cfg.set(0, cfg, 0)?;
+        let before = self.sink_frames()?;
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+        // egress_ifindex (u32 each). Live frames need data 0 and data_end = the frame size.
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&(template.len() as u32).to_ne_bytes());
+        ctx[12..16].copy_from_slice(&self.gen_ifindex.to_ne_bytes());
+        let prog: &Xdp = load_xdp(&mut self.bench, names::GEN)?;
+        let threads = gen_threads();
+        let per_thread = frames.div_ceil(threads as u32);
+        let template = &template;
+        let ctx = &ctx;
+        let elapsed = self.gen_ns.run(|| -> anyhow::Result<Duration> {
+            // One generator per CPU, each pinned (threads inherit the namespace).
+            let t = Instant::now();
+            std::thread::scope(|s| -> anyhow::Result<()> {
+                let handles: Vec<_> = (0..threads)
+                    .map(|cpu| {
+                        s.spawn(move || -> anyhow::Result<()> {
+                            let mut set = nix::sched::CpuSet::new();
+                            set.set(cpu)?;
+                            nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)?;
+                            prog.test_run(TestRunOptions {
+                                data_in: Some(template),
+                                ctx_in: Some(ctx),
+                                repeat: per_thread,
+                                attrs: TestRunAttrs::new().xdp_live_frames(BATCH),
+                                ..TestRunOptions::default()
+                            })
+                            .context("BPF_PROG_RUN (live frames)")?;
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    h.join()
+                        .map_err(|_| anyhow::anyhow!("a generator thread panicked"))??;
+                }
+                Ok(())
+            })?;
+            Ok(t.elapsed())
+        })?;
+        let frames = per_thread * threads as u32;
+        // Frames still in flight: wait until the sink's count settles.
+        let mut last = self.sink_frames()?;
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let now = self.sink_frames()?;
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        let forwarded = last - before;
+        let secs = elapsed.as_secs_f64();
+        Ok(Run {
+            offered_pps: f64::from(frames) / secs,
+            forwarded_pps: forwarded as f64 / secs,
+            loss: 1.0 - forwarded as f64 / f64::from(frames),
+        })
+    }
+}
+
+/// Runs benchmark 2 and records its figures.
+pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
+    if BENCH_OBJECT.is_empty() {
+        bail!("nerg-bench was built without its eBPF programs (AYA_BUILD_SKIP)");
+    }
+    let homes = effort.pick(1000, 20);
+    let flows = effort.pick(16, 4);
+    let frames: u32 = effort.pick(2_000_000, 20_000);
+    let t = |lsl, ip_len| Traffic {
+        lsl,
+        homes,
+        flows_per_home: flows,
+        ip_len,
+        one_lsl: false,
+    };
+    let one = |lsl, ip_len| Traffic {
+        one_lsl: true,
+        ..t(lsl, ip_len)
+    };
+    // (key prefix, forwarder, traffic)
+    let cases: Vec<(&str, Forwarder, Traffic)> = vec![
+        ("vg_fwd", Forwarder::Vg, t(Lsl::Qinq, 50)),
+        ("vg_fwd_dot1q", Forwarder::Vg, t(Lsl::Dot1q, 50)),
+        ("vg_fwd_vxlan", Forwarder::Vg, t(Lsl::Vxlan, 50)),
+        ("vg_fwd_1500b", Forwarder::Vg, t(Lsl::Qinq, 1500)),
+        ("linux_nat_fwd", Forwarder::Linux, t(Lsl::Untagged, 50)),
+        ("linux_nat_fwd_vxlan", Forwarder::Linux, one(Lsl::Vxlan, 50)),
+        (
+            "linux_nat_fwd_1500b",
+            Forwarder::Linux,
+            t(Lsl::Untagged, 1500),
+        ),
+        ("xdp_redirect_limit", Forwarder::Redirect, t(Lsl::Qinq, 50)),
+        (
+            "xdp_redirect_limit_1500b",
+            Forwarder::Redirect,
+            t(Lsl::Qinq, 1500),
+        ),
+    ];
+    let vg_homes = [(Lsl::Dot1q, homes), (Lsl::Qinq, homes), (Lsl::Vxlan, homes)];
+    let mut chains: BTreeMap<&str, Chain> = BTreeMap::new();
+    chains.insert("vg", chain(Forwarder::Vg, &vg_homes)?);
+    chains.insert("linux", chain(Forwarder::Linux, &[])?);
+    chains.insert("redirect", chain(Forwarder::Redirect, &[])?);
+    let chain_of = |f: Forwarder| match f {
+        Forwarder::Vg => "vg",
+        Forwarder::Linux => "linux",
+        Forwarder::Redirect => "redirect",
+    };
+    // Warm-up: every flow once (the vG creates its mappings, Linux its conntrack entries).
+    for (_, f, traffic) in &cases {
+        let c = chains.get_mut(chain_of(*f)).context("chain")?;
+        c.run(traffic, traffic.frames() * 2)?;
+    }
+    if let Some(vg) = chains.get("vg").and_then(|c| c.fp.as_ref()) {
+        let snap = vg.counters()?.snapshot()?;
+        let created = snap.total(nerg_abi::Counter::NatCreated);
+        if created < u64::from(3 * homes * flows) {
+            bail!(
+                "the vG created {created} NAT mappings in the warm-up, expected {} (drops: {:?})",
+                3 * homes * flows,
+                nerg_abi::DropReason::ALL
+                    .iter()
+                    .map(|d| (d.label(), snap.drops(*d)))
+                    .filter(|(_, n)| *n > 0)
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+    let mut runs: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
+    for _ in 0..effort.samples {
+        for (key, f, traffic) in &cases {
+            let c = chains.get_mut(chain_of(*f)).context("chain")?;
+            runs.entry(key).or_default().push(c.run(traffic, frames)?);
+        }
+    }
+    for (key, rs) in &runs {
+        let fwd: Vec<f64> = rs.iter().map(|r| r.forwarded_pps).collect();
+        let off: Vec<f64> = rs.iter().map(|r| r.offered_pps).collect();
+        let loss: Vec<f64> = rs.iter().map(|r| r.loss * 100.0).collect();
+        summary.set(&format!("{key}_pps"), median(&fwd).max(0.0));
+        summary.set(&format!("{key}_offered_pps"), median(&off));
+        summary.set(&format!("{key}_loss_pct"), median(&loss).max(0.0));
+    }
+    summary.ratio("vg_vs_linux_ratio", "vg_fwd_pps", "linux_nat_fwd_pps");
+    summary.ratio(
+        "vg_vs_redirect_limit_ratio",
+        "vg_fwd_pps",
+        "xdp_redirect_limit_pps",
+    );
+    summary.set("live_generator_threads", gen_threads() as f64);
+    summary.remark(format!(
+        "forwarding on veth: XDP live-frames generator ({} threads, one per CPU), {homes} homes x {flows} UDP flows per \
+         LSL kind, 50-byte IP packets unless _1500b; vg_fwd = QinQ; Linux = forwarding + nft \
+         masquerade + conntrack with untagged frames (this kernel has no 802.1Q) or VXLAN via \
+         a kernel vxlan device (one VNI); xdp_redirect_limit = no-op XDP redirect",
+        gen_threads()
+    ));
+    Ok(())
+}
