@@ -94,6 +94,10 @@ pub struct SessionLog {
     pub answers: Vec<Envelope>,
     /// Whether the ACS ended the session with 204.
     pub ended: bool,
+    /// When the Inform arrived.
+    pub started: std::time::Instant,
+    /// When the ACS answered 204.
+    pub ended_at: Option<std::time::Instant>,
 }
 
 impl SessionLog {
@@ -457,6 +461,8 @@ async fn handle(
             cpe_requests: Vec::new(),
             answers: Vec::new(),
             ended: false,
+            started: std::time::Instant::now(),
+            ended_at: None,
         });
         let log = st.sessions.len() - 1;
         st.active.insert(
@@ -512,6 +518,7 @@ async fn handle(
         Some(AcsRequest::Raw(bytes)) => xml(bytes),
         None => {
             log.ended = true;
+            log.ended_at = Some(std::time::Instant::now());
             st.active.remove(&cookie);
             reply(StatusCode::NO_CONTENT, Vec::new())
         }

@@ -11,10 +11,6 @@ const NOT_YET: &[&str] = &[
     // perfdhcp cannot drive vgd (see bench::dhcp); a many-homes DHCP load tool is to come.
     "dhcp_wire_leases_per_s",
     "dhcp_wire_vs_kea_ratio",
-    // Waiting for the subscriber REST API and brgd's CWMP client.
-    "provision_100k_s",
-    "cwmp_session_ms",
-    "brgd_idle_rss_kib",
 ];
 
 #[test]

@@ -7,6 +7,7 @@
 //! numbers only, the unit in each key's name) and prints a table in which every figure the
 //! issue asks for appears, measured or "not yet measured".
 
+pub mod control;
 pub mod dhcp;
 pub mod fastpath;
 pub mod live;

@@ -132,7 +132,7 @@ pub(super) fn many_subscribers_config(n: u32) -> String {
     c
 }
 
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+pub(super) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()

@@ -43,6 +43,10 @@ enum Which {
     ScaleNat,
     /// 4: vgd's memory with many subscribers.
     ScaleVgd,
+    /// 4: provisioning 100,000 subscribers through the REST API.
+    Provision,
+    /// 5: brgd: one CWMP session's latency, idle memory.
+    Brgd,
 }
 
 type BenchFn = fn(Effort, &mut Summary) -> anyhow::Result<()>;
@@ -55,6 +59,8 @@ const ALL: &[(Which, BenchFn)] = &[
     (Which::DhcpManyHomes, bench::dhcp::many_homes),
     (Which::ScaleNat, bench::scale::nat),
     (Which::ScaleVgd, bench::scale::vgd_memory),
+    (Which::Provision, bench::control::provision),
+    (Which::Brgd, bench::control::brgd),
 ];
 
 fn main() -> ExitCode {
