@@ -6,7 +6,7 @@
 //! with smoltcp and wrapped by our own `lsl` codecs; every expected frame is built the same
 //! way with complete checksums, so a byte-exact match proves the incremental updates.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aya::maps::{MapData, RingBuf};
 use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress, wire::vlan::Tpid};
@@ -30,6 +30,8 @@ const TEST_IFINDEX: u32 = 1;
 const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const BRG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const BRG_VTEP_MAC: [u8; 6] = [0x02, 0xb0, 0, 0, 0, 0x02];
+const VG_VTEP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+const BRG_VTEP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
 const NEXT_HOP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
 const NEXT_HOP_MAC: [u8; 6] = [0x02, 0x99, 0, 0, 0, 0x02];
 const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
@@ -66,7 +68,7 @@ struct Home {
     block: u16,
 }
 
-const HOMES: [Home; 3] = [
+const HOMES: [Home; 4] = [
     Home {
         name: "802.1Q",
         id: 1,
@@ -97,6 +99,16 @@ const HOMES: [Home; 3] = [
         public: PUBLIC2,
         block: 39936,
     },
+    Home {
+        name: "VXLAN/IPv6",
+        id: 6,
+        lsl: lsl_kind::VXLAN6,
+        s_vid: 0,
+        c_vid: 0,
+        vni: 6001,
+        public: PUBLIC2,
+        block: 40448,
+    },
 ];
 /// A home without a public address.
 const NO_NAT_HOME: SubscriberId = 4;
@@ -117,11 +129,36 @@ impl Home {
             },
             _ => Encap::Vxlan(VxlanEncap::new(
                 Vni::new(self.vni).unwrap(),
-                IpAddr::V4(BRG_VTEP),
-                IpAddr::V4(VG_VTEP),
+                self.brg_vtep(),
+                self.vg_vtep(),
                 EthernetAddress(BRG_VTEP_MAC),
                 EthernetAddress(access_mac),
             )),
+        }
+    }
+
+    fn brg_vtep(&self) -> IpAddr {
+        if self.lsl == lsl_kind::VXLAN6 {
+            IpAddr::V6(BRG_VTEP6)
+        } else {
+            IpAddr::V4(BRG_VTEP)
+        }
+    }
+
+    fn vg_vtep(&self) -> IpAddr {
+        if self.lsl == lsl_kind::VXLAN6 {
+            IpAddr::V6(VG_VTEP6)
+        } else {
+            IpAddr::V4(VG_VTEP)
+        }
+    }
+
+    /// The outer UDP source port of a downstream VXLAN frame (0 for tagged homes).
+    fn vxlan_sport(&self, out: &[u8]) -> u16 {
+        match self.lsl {
+            lsl_kind::VXLAN4 => u16::from_be_bytes([out[34], out[35]]),
+            lsl_kind::VXLAN6 => u16::from_be_bytes([out[54], out[55]]),
+            _ => 0,
         }
     }
 
@@ -132,13 +169,15 @@ impl Home {
             Encap::Vxlan(_) => {
                 let mut e = VxlanEncap::new(
                     Vni::new(self.vni).unwrap(),
-                    IpAddr::V4(VG_VTEP),
-                    IpAddr::V4(BRG_VTEP),
+                    self.vg_vtep(),
+                    self.brg_vtep(),
                     EthernetAddress(access_mac),
                     EthernetAddress(BRG_VTEP_MAC),
                 );
                 e.src_port = Some(vxlan_sport);
-                e.udp_checksum = false;
+                // Over IPv4 the vG sends no outer UDP checksum (RFC 7348 allows it); over
+                // IPv6 it must, and the expected frame carries lsl's own computation.
+                e.udp_checksum = self.lsl == lsl_kind::VXLAN6;
                 Encap::Vxlan(e)
             }
             other => other,
@@ -171,6 +210,27 @@ fn rig(tag: &str) -> Rig {
     veth(&vg, "acc0", &brg, "lsl0");
     veth(&vg, "core0", &inet, "up0");
     vg.addr_add("acc0", &format!("{VG_VTEP}/24"));
+    vg.ip(&[
+        "addr",
+        "add",
+        &format!("{VG_VTEP6}/64"),
+        "dev",
+        "acc0",
+        "nodad",
+    ]);
+    vg.ip(&[
+        "neigh",
+        "replace",
+        &BRG_VTEP6.to_string(),
+        "lladdr",
+        "02:b0:00:00:00:02",
+        "dev",
+        "acc0",
+        "nud",
+        "permanent",
+    ]);
+    // bpf_fib_lookup for IPv6 wants forwarding on (globally, unlike IPv4).
+    vg.exec("sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"]);
     vg.addr_add("core0", "10.99.0.1/24");
     vg.ip(&[
         "neigh",
@@ -238,6 +298,7 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
         nat_hash_seed: SEED,
         access_ifindex: access,
         access_mac,
+        vtep_ipv6: VG_VTEP6.octets(),
         ..Config::default()
     })
     .unwrap();
@@ -258,7 +319,16 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
                     s_vid: h.s_vid,
                     c_vid: h.c_vid,
                     vni: h.vni,
-                    remote_vtep: if h.vni != 0 { raw(BRG_VTEP) } else { 0 },
+                    remote_vtep: if h.lsl == lsl_kind::VXLAN4 {
+                        raw(BRG_VTEP)
+                    } else {
+                        0
+                    },
+                    remote_vtep6: if h.lsl == lsl_kind::VXLAN6 {
+                        BRG_VTEP6.octets()
+                    } else {
+                        [0; 16]
+                    },
                     gw_mac: gw_mac(h.id),
                     gw_ip: raw(GW),
                     public_ip: raw(h.public),
@@ -286,7 +356,16 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
     homes.push(full);
     for (h, rec) in &homes {
         maps.set_subscriber(h.id, rec).unwrap();
-        if h.vni != 0 {
+        if h.lsl == lsl_kind::VXLAN6 {
+            maps.insert_vxlan6_lsl(
+                nerg_abi::Vxlan6LslKey {
+                    vni: h.vni,
+                    remote: BRG_VTEP6.octets(),
+                },
+                h.id,
+            )
+            .unwrap();
+        } else if h.vni != 0 {
             maps.insert_vxlan_lsl(
                 VxlanLslKey {
                     vni: h.vni,
@@ -493,8 +572,8 @@ fn udp_tcp_and_icmp_round_trip_through_every_lsl_kind() {
         let (v, out) = rig.down(&reply);
         assert_eq!(v, XdpVerdict::Redirect, "{name}: UDP downstream");
         let inner = frames::udp_ttl(gw, HOST_MAC, (INTERNET, 53), (HOST, 40000), b"pong", 63);
-        let sport = u16::from_be_bytes([out[34], out[35]]);
-        if home.lsl == lsl_kind::VXLAN4 {
+        let sport = home.vxlan_sport(&out);
+        if home.vni != 0 {
             assert!(sport >= 49152, "{name}: VXLAN source port {sport}");
         }
         let want = home
@@ -556,7 +635,7 @@ fn udp_tcp_and_icmp_round_trip_through_every_lsl_kind() {
             &[],
             63,
         );
-        let sport = u16::from_be_bytes([out[34], out[35]]);
+        let sport = home.vxlan_sport(&out);
         let want = home
             .down_encap(rig.access_mac, sport)
             .encapsulate(&inner)
@@ -604,7 +683,7 @@ fn udp_tcp_and_icmp_round_trip_through_every_lsl_kind() {
         let (v, out) = rig.down(&echo_reply);
         assert_eq!(v, XdpVerdict::Redirect, "{name}: echo reply");
         let inner = frames::icmp_echo_msg(gw, HOST_MAC, INTERNET, HOST, 7, 1, true, 63);
-        let sport = u16::from_be_bytes([out[34], out[35]]);
+        let sport = home.vxlan_sport(&out);
         let want = home
             .down_encap(rig.access_mac, sport)
             .encapsulate(&inner)
@@ -624,7 +703,7 @@ fn udp_tcp_and_icmp_round_trip_through_every_lsl_kind() {
     }
     assert_eq!(
         rig.counter(Counter::NatCreated) - created0,
-        3 * 3,
+        3 * HOMES.len() as u64,
         "three mappings per home"
     );
 }
@@ -833,7 +912,7 @@ const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
 /// The home's downstream output for `inner`, with the VXLAN source port the program chose.
 fn down_frame(rig: &Rig, home: &Home, out: &[u8], inner: &[u8]) -> Vec<u8> {
-    let sport = u16::from_be_bytes([out[34], out[35]]);
+    let sport = home.vxlan_sport(out);
     home.down_encap(rig.access_mac, sport)
         .encapsulate(inner)
         .unwrap()
@@ -982,13 +1061,16 @@ fn icmp_errors_are_translated_both_ways() {
         assert_eq!(rig.down(&err).0, XdpVerdict::Drop, "{name}: unmapped quote");
         assert_eq!(rig.drops(DropReason::NoMapping) - before, 1);
     }
-    assert_eq!(rig.counter(Counter::NatIcmpError) - errors0, 4 * 3);
+    assert_eq!(
+        rig.counter(Counter::NatIcmpError) - errors0,
+        4 * HOMES.len() as u64
+    );
 }
 
 #[test]
 fn hairpinning_delivers_between_homes_with_external_addresses() {
     let mut rig = rig("nathair");
-    let [h1, h2, h3] = HOMES;
+    let [h1, h2, h3, _] = HOMES;
     let wrap =
         |rig: &Rig, h: &Home, inner: Vec<u8>| h.encap(rig.access_mac).encapsulate(&inner).unwrap();
 
@@ -1147,7 +1229,7 @@ fn address_and_port_dependent_filtering_for_every_lsl_kind() {
         .unwrap();
     assert_eq!(
         (r.expired, r.permits, r.permits_expired),
-        (6, 3, 3),
+        (2 * HOMES.len(), HOMES.len(), HOMES.len()),
         "{r:?}"
     );
 }
@@ -1300,7 +1382,7 @@ fn session_limit_caps_a_homes_mappings() {
 #[test]
 fn mss_is_clamped_on_syns_in_both_directions() {
     let mut rig = rig("natmss");
-    let [h1, _, h3] = HOMES;
+    let [h1, _, h3, _] = HOMES;
     rig.edit_home(h3.id, |r| r.tcp_mss = 1410);
     let syn = |src: (Ipv4Addr, u16), opts: &[u8], ttl| {
         frames::tcp_syn(HOST_MAC, [0; 6], src, (INTERNET, 443), None, opts, ttl)
@@ -1434,7 +1516,10 @@ fn fragments_follow_their_first_fragment() {
             "{name}: second fragment"
         );
     }
-    assert_eq!(rig.counter(Counter::FragmentFollowed), 2 * 3);
+    assert_eq!(
+        rig.counter(Counter::FragmentFollowed),
+        2 * HOMES.len() as u64
+    );
 }
 
 /// A small deterministic generator (xorshift64*): the same mutations on every run.

@@ -8,13 +8,14 @@
 //! [fastpath]
 //! access_interface = "acc0"     # the --access-iface flag overrides it
 //! vtep = "10.0.0.1"             # the vG's VXLAN VTEP address; VXLAN LSLs need it
+//! vtep6 = "2001:db8::1"         # its IPv6 VTEP address; VXLAN LSLs over IPv6 need it
 //! vxlan_port = 4789
 //! stag_tpids = [0x88a8, 0x9100] # outer TPIDs accepted on QinQ LSLs (default: 88a8 9100 8100)
 //! tcp_mss_clamp = 1400          # default MSS clamp for every home (default: 1410 for VXLAN homes, off for the others)
 //!
 //! [[subscriber]]
 //! id = 1                        # 1 ..= 131071: the home's slot in the fast path
-//! lsl = "qinq:10.101"           # "vlan:<c>", "qinq:<s>.<c>", "qinq-9100:<s>.<c>", "vxlan:<vni>@<brg vtep>"
+//! lsl = "qinq:10.101"           # "vlan:<c>", "qinq:<s>.<c>", "qinq-9100:<s>.<c>", "vxlan:<vni>@<brg vtep>" (IPv4 or IPv6)
 //! gateway = "192.168.1.1/24"    # the home's gateway address and LAN prefix (homes may overlap)
 //! hosts = [{ ip = "192.168.1.10", mac = "02:00:00:00:01:0a" }]   # static hosts
 //! dhcp = { dns_servers = ["192.0.2.53"], reservations = [...] }    # this home's overrides
@@ -41,7 +42,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     fmt,
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::Path,
     str::FromStr,
 };
@@ -128,6 +129,8 @@ pub struct FastPathFile {
     pub access_interface: Option<String>,
     /// The vG's VTEP IPv4 address.
     pub vtep: Option<String>,
+    /// The vG's VTEP IPv6 address.
+    pub vtep6: Option<String>,
     /// VXLAN UDP port.
     pub vxlan_port: Option<u16>,
     /// Accepted S-tag TPIDs.
@@ -289,8 +292,10 @@ pub struct Config {
 pub struct FastPathConfig {
     /// Access interface, if the file names one.
     pub access_interface: Option<String>,
-    /// The vG's VTEP; `None` disables VXLAN LSLs.
+    /// The vG's VTEP; `None` disables VXLAN LSLs over IPv4.
     pub vtep: Option<Ipv4Addr>,
+    /// The vG's IPv6 VTEP; `None` disables VXLAN LSLs over IPv6.
+    pub vtep6: Option<Ipv6Addr>,
     /// VXLAN UDP port.
     pub vxlan_port: u16,
     /// Accepted S-tag TPIDs.
@@ -448,11 +453,24 @@ impl Config {
     ) -> Result<SubscriberConfig, ConfigError> {
         let sub = SubscriberConfig::parse(file, self, key)?;
         match sub.lsl {
-            LslId::Vxlan { .. } if self.fastpath.vtep.is_none() => {
+            LslId::Vxlan {
+                vtep: IpAddr::V4(_),
+                ..
+            } if self.fastpath.vtep.is_none() => {
                 return Err(invalid(
                     key("lsl"),
                     format!("{:?}", sub.lsl.to_string()),
                     "a VXLAN LSL needs fastpath.vtep",
+                ));
+            }
+            LslId::Vxlan {
+                vtep: IpAddr::V6(_),
+                ..
+            } if self.fastpath.vtep6.is_none() => {
+                return Err(invalid(
+                    key("lsl"),
+                    format!("{:?}", sub.lsl.to_string()),
+                    "a VXLAN LSL over IPv6 needs fastpath.vtep6",
                 ));
             }
             LslId::Vlan {
@@ -493,6 +511,22 @@ impl TryFrom<FastPathFile> for FastPathConfig {
                 Some(ip)
             }
         };
+        let vtep6 = match f.vtep6 {
+            None => None,
+            Some(s) => {
+                let ip = Ipv6Addr::from_str(&s).map_err(|_| {
+                    invalid("fastpath.vtep6", format!("{s:?}"), "not an IPv6 address")
+                })?;
+                if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
+                    return Err(invalid(
+                        "fastpath.vtep6",
+                        format!("{s:?}"),
+                        "not a unicast address",
+                    ));
+                }
+                Some(ip)
+            }
+        };
         let vxlan_port = f.vxlan_port.unwrap_or(DEFAULT_VXLAN_PORT);
         if vxlan_port == 0 {
             return Err(invalid("fastpath.vxlan_port", 0, "port 0"));
@@ -518,6 +552,7 @@ impl TryFrom<FastPathFile> for FastPathConfig {
         Ok(Self {
             access_interface: f.access_interface,
             vtep,
+            vtep6,
             vxlan_port,
             stag_tpids,
             tcp_mss_clamp: f.tcp_mss_clamp,
@@ -541,17 +576,6 @@ impl SubscriberConfig {
         }
         let lsl = LslId::from_str(&f.lsl)
             .map_err(|e| invalid(key("lsl"), format!("{:?}", f.lsl), e.to_string()))?;
-        if let LslId::Vxlan {
-            vtep: IpAddr::V6(_),
-            ..
-        } = lsl
-        {
-            return Err(invalid(
-                key("lsl"),
-                format!("{:?}", f.lsl),
-                "VXLAN over IPv6 is not in the fast path yet",
-            ));
-        }
         let (gateway, lan) = parse_gateway(&f.gateway)
             .map_err(|why| invalid(key("gateway"), format!("{:?}", f.gateway), why))?;
         let mut hosts = BTreeMap::new();
@@ -706,7 +730,17 @@ fn home_dhcp(
     gateway: Ipv4Addr,
     lan: Ipv4Net,
 ) -> Result<DhcpConfig, crate::dhcp::ConfigError> {
-    let vxlan_mtu = matches!(lsl, LslId::Vxlan { .. }).then_some(VXLAN_HOME_MTU);
+    let vxlan_mtu = match lsl {
+        LslId::Vxlan {
+            vtep: IpAddr::V4(_),
+            ..
+        } => Some(VXLAN_HOME_MTU),
+        LslId::Vxlan {
+            vtep: IpAddr::V6(_),
+            ..
+        } => Some(VXLAN6_HOME_MTU),
+        LslId::Vlan { .. } => None,
+    };
     let pick_vec =
         |own: Vec<Ipv4Addr>, def: &Vec<Ipv4Addr>| if own.is_empty() { def.clone() } else { own };
     let wire = DhcpConfigWire {
@@ -729,6 +763,8 @@ fn home_dhcp(
 
 /// The DHCP MTU a VXLAN home gets unless configured: 1500 less VXLAN's 50 bytes (RFC 7348).
 pub const VXLAN_HOME_MTU: u16 = 1450;
+/// The same over IPv6: 1500 less 70 bytes.
+pub const VXLAN6_HOME_MTU: u16 = 1430;
 
 /// `"a.b.c.d/len"` -> (gateway, LAN prefix); the gateway must be a host address of it.
 fn parse_gateway(s: &str) -> Result<(Ipv4Addr, Ipv4Net), String> {

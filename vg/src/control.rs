@@ -1409,6 +1409,7 @@ fn insert_lsl(
     match lsl_key(lsl, ifindex) {
         Some(LslKey::Vlan(k)) => maps.insert_vlan_lsl(k, id),
         Some(LslKey::Vxlan(k)) => maps.insert_vxlan_lsl(k, id),
+        Some(LslKey::Vxlan6(k)) => maps.insert_vxlan6_lsl(k, id),
         None => Ok(()),
     }
 }
@@ -1417,6 +1418,7 @@ fn remove_lsl(maps: &mut PinnedMaps, lsl: &LslId, ifindex: u32) -> Result<(), Fa
     match lsl_key(lsl, ifindex) {
         Some(LslKey::Vlan(k)) => maps.remove_vlan_lsl(&k),
         Some(LslKey::Vxlan(k)) => maps.remove_vxlan_lsl(&k),
+        Some(LslKey::Vxlan6(k)) => maps.remove_vxlan6_lsl(&k),
         None => Ok(()),
     }
 }

@@ -21,6 +21,8 @@ pub mod map_names {
     pub const LSL_VLAN: &str = "NERG_LSL_VLAN";
     /// Hash [`VxlanLslKey`](crate::VxlanLslKey) -> [`SubscriberId`](crate::SubscriberId).
     pub const LSL_VXLAN: &str = "NERG_LSL_VXLAN";
+    /// Hash [`Vxlan6LslKey`](crate::Vxlan6LslKey) -> [`SubscriberId`](crate::SubscriberId).
+    pub const LSL_VXLAN6: &str = "NERG_LSL_VXLAN6";
     /// Array of [`Subscriber`](crate::Subscriber), indexed by subscriber id.
     pub const SUBSCRIBERS: &str = "NERG_SUBSCRIBERS";
     /// Hash [`HostKey`](crate::HostKey) -> [`Host`](crate::Host): each home's known hosts.
@@ -198,6 +200,8 @@ indexed_enum! {
         LslQinq = "lsl_qinq",
         /// Access frames in VXLAN to our VTEP.
         LslVxlan = "lsl_vxlan",
+        /// Access frames in VXLAN over IPv6 to our VTEP.
+        LslVxlan6 = "lsl_vxlan6",
         /// Frames handed to the kernel stack (`XDP_PASS`).
         VerdictPass = "verdict_pass",
         /// Frames dropped (`XDP_DROP`); the reason is in the drops map.
@@ -253,7 +257,8 @@ indexed_enum! {
         WrongVtep = "wrong_vtep",
         /// VXLAN header without the I flag, or with reserved bits set.
         VxlanBadFlags = "vxlan_bad_flags",
-        /// Outer IPv4 header with options, a bad IHL or a bad total length.
+        /// IPv4 header with options, a bad IHL or a bad total length (outer or inner); an
+        /// outer IPv6 header whose payload length the frame cannot hold.
         BadIpHeader = "bad_ip_header",
         /// Outer IPv4 fragment towards the VXLAN port (cannot be decapsulated).
         OuterFragment = "outer_fragment",
@@ -349,6 +354,8 @@ pub struct Config {
     pub access_mac: [u8; 6],
     /// Explicit padding.
     pub _pad2: [u8; 2],
+    /// The vG's VTEP IPv6 address (network order); all-zero disables VXLAN over IPv6.
+    pub vtep_ipv6: [u8; 16],
 }
 
 /// Bits of [`Config::stag_tpids`]: which outer TPIDs mark an S-tag.
@@ -391,6 +398,16 @@ pub struct VxlanLslKey {
     pub remote: u32,
 }
 
+/// Key of `NERG_LSL_VXLAN6`: a VXLAN LSL over IPv6.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct Vxlan6LslKey {
+    /// VNI (host byte order, low 24 bits).
+    pub vni: u32,
+    /// The BRG's VTEP address (outer source), network order.
+    pub remote: [u8; 16],
+}
+
 /// LSL kinds in [`Subscriber::lsl_kind`].
 pub mod lsl_kind {
     /// 802.1Q single tag.
@@ -399,6 +416,8 @@ pub mod lsl_kind {
     pub const QINQ: u8 = 2;
     /// VXLAN over IPv4.
     pub const VXLAN4: u8 = 3;
+    /// VXLAN over IPv6.
+    pub const VXLAN6: u8 = 4;
 }
 
 /// Bits of [`Subscriber::flags`].
@@ -453,6 +472,8 @@ pub struct Subscriber {
     pub _pad1: u16,
     /// Reserved (zero).
     pub _reserved: u32,
+    /// The BRG's VTEP (network order), VXLAN over IPv6 only.
+    pub remote_vtep6: [u8; 16],
 }
 
 /// Key of `NERG_NAT_FWD`: one endpoint-independent mapping (RFC 4787 REQ-1): the home, the
@@ -860,6 +881,8 @@ mod pod {
     // SAFETY: see above.
     unsafe impl aya::Pod for VxlanLslKey {}
     // SAFETY: see above.
+    unsafe impl aya::Pod for Vxlan6LslKey {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for Subscriber {}
     // SAFETY: see above.
     unsafe impl aya::Pod for HostKey {}
@@ -877,11 +900,11 @@ mod pod {
     unsafe impl aya::Pod for NatRevKey {}
     // SAFETY: see above.
     unsafe impl aya::Pod for NatRev {}
-    // SAFETY: as above.
+    // SAFETY: see above.
     unsafe impl aya::Pod for NatPermitKey {}
-    // SAFETY: as above.
+    // SAFETY: see above.
     unsafe impl aya::Pod for FragKey {}
-    // SAFETY: as above.
+    // SAFETY: see above.
     unsafe impl aya::Pod for FragTarget {}
     // SAFETY: see above.
     unsafe impl aya::Pod for brg::TagConfig {}
@@ -912,8 +935,9 @@ mod tests {
             v.len()
         };
         assert_eq!(size_of::<Subscriber>() % 8, 0);
-        assert_eq!(size_of::<Config>(), 32);
-        assert_eq!(size_of::<Subscriber>(), 120);
+        assert_eq!(size_of::<Config>(), 48);
+        assert_eq!(size_of::<Subscriber>(), 136);
+        assert_eq!(size_of::<Vxlan6LslKey>(), 20);
         assert_eq!(size_of::<NatFwdKey>(), 12);
         assert_eq!(size_of::<NatRevKey>(), 8);
         assert_eq!(size_of::<NatMapping>(), 16);

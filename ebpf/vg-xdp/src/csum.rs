@@ -36,3 +36,10 @@ pub(crate) fn ipv4_header(hdr: &[u8; 20]) -> u16 {
     }
     !fold(sum)
 }
+
+/// Adds `b` to the 32-bit one's-complement accumulator `a` (end-around carry).
+#[inline(always)]
+pub(crate) fn add32(a: u32, b: u32) -> u32 {
+    let (sum, carry) = a.overflowing_add(b);
+    sum + u32::from(carry)
+}

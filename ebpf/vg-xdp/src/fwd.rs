@@ -12,13 +12,15 @@ use aya_ebpf::{
         BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS,
         bpf_fib_lookup,
     },
-    helpers::generated::{bpf_fib_lookup as fib_lookup_helper, bpf_xdp_adjust_head},
+    helpers::generated::{
+        bpf_fib_lookup as fib_lookup_helper, bpf_xdp_adjust_head, bpf_xdp_adjust_tail,
+    },
     programs::XdpContext,
 };
 use nerg_abi::{Counter, DropReason};
 
 use crate::{
-    DEVMAP, Verdict, count_stat, csum,
+    DEVMAP, FIB_PARAMS, Verdict, count_stat, csum,
     nat::Public,
     packet::{ipproto, ipv4off, l4off, load, store},
 };
@@ -28,12 +30,24 @@ pub(crate) const IP: usize = 14;
 /// Where the transport header starts (IPv4 without options).
 pub(crate) const L4: usize = IP + ipv4off::LEN;
 const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
 
 /// Moves the frame's start by `delta` bytes (positive: remove bytes in front).
 #[inline(always)]
 pub(crate) fn adjust_head(ctx: &XdpContext, delta: i32) -> Result<(), Verdict> {
     // SAFETY: the helper takes the program's own context; it re-validates the new bounds.
     let rc = unsafe { bpf_xdp_adjust_head(ctx.as_ptr().cast(), delta) };
+    if rc != 0 {
+        return Err(Verdict::Drop(DropReason::EncapFailed));
+    }
+    Ok(())
+}
+
+/// Moves the frame's end by `delta` bytes (negative: cut bytes off the end).
+#[inline(always)]
+pub(crate) fn adjust_tail(ctx: &XdpContext, delta: i32) -> Result<(), Verdict> {
+    // SAFETY: the helper takes the program's own context; it re-validates the new bounds.
+    let rc = unsafe { bpf_xdp_adjust_tail(ctx.as_ptr().cast(), delta) };
     if rc != 0 {
         return Err(Verdict::Drop(DropReason::EncapFailed));
     }
@@ -167,19 +181,39 @@ pub(crate) fn route(
     daddr: u32,
     tot_len: u16,
 ) -> Result<Route, Verdict> {
-    // SAFETY: bpf_fib_lookup is plain data; all-zero is a valid value.
-    let mut p: bpf_fib_lookup = unsafe { core::mem::zeroed() };
+    let p = fib_params()?;
     p.family = AF_INET;
     p.l4_protocol = proto;
     p.__bindgen_anon_1.tot_len = tot_len;
     p.ifindex = ifindex;
     p.__bindgen_anon_3.ipv4_src = saddr;
     p.__bindgen_anon_4.ipv4_dst = daddr;
+    fib_lookup(ctx, p)
+}
+
+/// The per-CPU `bpf_fib_lookup` parameter block, zeroed: 64 bytes kept off the stack,
+/// which the whole call chain of a program shares (512 bytes).
+#[inline(always)]
+fn fib_params() -> Result<&'static mut bpf_fib_lookup, Verdict> {
+    let p = FIB_PARAMS
+        .get_ptr_mut(0)
+        .ok_or(Verdict::Drop(DropReason::NoRoute))?;
+    // SAFETY: a per-CPU array slot from a successful lookup: valid and aligned for the
+    // program run, and only this CPU uses it (XDP runs one program at a time per CPU).
+    let p = unsafe { &mut *p };
+    // SAFETY: bpf_fib_lookup is plain data; all-zero is a valid value.
+    *p = unsafe { core::mem::zeroed() };
+    Ok(p)
+}
+
+/// Runs `bpf_fib_lookup` on the filled-in `p`.
+#[inline(always)]
+fn fib_lookup(ctx: &XdpContext, p: &mut bpf_fib_lookup) -> Result<Route, Verdict> {
     // SAFETY: `p` is a valid, initialised bpf_fib_lookup of the size passed.
     let rc = unsafe {
         fib_lookup_helper(
             ctx.as_ptr(),
-            &mut p,
+            p,
             core::mem::size_of::<bpf_fib_lookup>() as i32,
             0,
         )
@@ -194,6 +228,36 @@ pub(crate) fn route(
         BPF_FIB_LKUP_RET_FRAG_NEEDED => Err(Verdict::Drop(DropReason::FragNeeded)),
         _ => Err(Verdict::Drop(DropReason::NoRoute)),
     }
+}
+
+/// `bpf_fib_lookup` for an IPv6 packet (the outer header of VXLAN over IPv6) of
+/// `tot_len` bytes from its network header on.
+#[inline(always)]
+pub(crate) fn route6(
+    ctx: &XdpContext,
+    ifindex: u32,
+    saddr: &[u8; 16],
+    daddr: &[u8; 16],
+    tot_len: u16,
+) -> Result<Route, Verdict> {
+    let p = fib_params()?;
+    p.family = AF_INET6;
+    p.l4_protocol = ipproto::UDP;
+    p.__bindgen_anon_1.tot_len = tot_len;
+    p.ifindex = ifindex;
+    // Word by word from the callers' memory: no 16-byte temporaries on the stack.
+    let mut i = 0;
+    while i < 4 {
+        let w =
+            |a: &[u8; 16]| u32::from_ne_bytes([a[4 * i], a[4 * i + 1], a[4 * i + 2], a[4 * i + 3]]);
+        // SAFETY: writes to plain integer fields of the union, which holds IPv6 here.
+        unsafe {
+            p.__bindgen_anon_3.ipv6_src[i] = w(saddr);
+            p.__bindgen_anon_4.ipv6_dst[i] = w(daddr);
+        }
+        i += 1;
+    }
+    fib_lookup(ctx, p)
 }
 
 /// Writes the Ethernet header (`dst`, `src`, IPv4) at the start of the frame.

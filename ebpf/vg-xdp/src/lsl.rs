@@ -3,18 +3,19 @@
 //! ```text
 //!  dst src | TPID tag | [TPID tag] | ethertype ...        802.1Q / QinQ: key (ifindex, S-VID, C-VID)
 //!  dst src | 0800 | IPv4 | UDP :4789 | VXLAN | inner Ethernet ...   VXLAN: key (VNI, BRG VTEP)
+//!  dst src | 86dd | IPv6 | UDP :4789 | VXLAN | inner Ethernet ...   VXLAN over IPv6: the same
 //!  anything else, untagged                                -> the kernel stack (the VTEP's ARP, ...)
 //! ```
 
 use aya_ebpf::programs::XdpContext;
 use nerg_abi::{
-    Config, Counter, DropReason, MAX_VLAN_DEPTH, SubscriberId, VlanLslKey, VxlanLslKey, ethertype,
-    stag_tpid,
+    Config, Counter, DropReason, MAX_VLAN_DEPTH, SubscriberId, VlanLslKey, Vxlan6LslKey,
+    VxlanLslKey, ethertype, stag_tpid,
 };
 
 use crate::{
-    LSL_VLAN, LSL_VXLAN, Verdict, count_stat,
-    packet::{Cursor, EthHdr, Ipv4Hdr, UdpHdr, VlanHdr, VxlanHdr, ipproto},
+    LSL_VLAN, LSL_VXLAN, LSL_VXLAN6, Verdict, count_stat,
+    packet::{Cursor, EthHdr, Ipv4Hdr, UdpHdr, VlanHdr, VxlanHdr, ipproto, ipv6_eq},
 };
 
 /// A classified access frame: the subscriber, and the inner frame's first header fields.
@@ -47,6 +48,13 @@ pub(crate) fn classify(
         && let Some(classified) = classify_vxlan(cur, cfg)?
     {
         count_stat(Counter::LslVxlan);
+        return Ok(classified);
+    }
+    if first == ethertype::IPV6
+        && !ipv6_eq(&cfg.vtep_ipv6, &[0; 16])
+        && let Some(classified) = classify_vxlan6(cur, cfg)?
+    {
+        count_stat(Counter::LslVxlan6);
         return Ok(classified);
     }
     count_stat(Counter::LslUntagged);
@@ -155,6 +163,52 @@ fn classify_vxlan(cur: &mut Cursor, cfg: &Config) -> Result<Option<Classified>, 
     };
     // SAFETY: plain hash map lookup; the value is a `u32` copied out at once.
     let sub = unsafe { LSL_VXLAN.get(key) }
+        .copied()
+        .ok_or(Verdict::Drop(DropReason::UnknownLsl))?;
+    Ok(Some(Classified {
+        sub,
+        inner_src_mac: inner.src,
+        ethertype: inner.ethertype(),
+        s_tpid: 0,
+    }))
+}
+
+/// `Ok(None)` when the IPv6 frame is not VXLAN for us (it goes to the stack: neighbour
+/// discovery for the VTEP, ...). Extension headers are not walked: VXLAN senders do not use
+/// them, and such a frame goes to the stack.
+#[inline(always)]
+fn classify_vxlan6(cur: &mut Cursor, cfg: &Config) -> Result<Option<Classified>, Verdict> {
+    // Read in pieces, not as one 40-byte header: the stack is shared with everything the
+    // access program calls (512 bytes for the whole call chain).
+    let fixed: [u8; 8] = cur.read()?;
+    let next_header = fixed[6];
+    if next_header != ipproto::UDP {
+        return Ok(None);
+    }
+    let payload_len = usize::from(u16::from_be_bytes([fixed[4], fixed[5]]));
+    if fixed[0] >> 4 != 6 || payload_len + 32 > cur.remaining() {
+        return Err(Verdict::Drop(DropReason::BadIpHeader));
+    }
+    let remote: [u8; 16] = cur.read()?;
+    let local: [u8; 16] = cur.read()?;
+    let udp: UdpHdr = cur.read()?;
+    if udp.dest_raw() != cfg.vxlan_port {
+        return Ok(None);
+    }
+    if !ipv6_eq(&local, &cfg.vtep_ipv6) {
+        return Err(Verdict::Drop(DropReason::WrongVtep));
+    }
+    let vxlan: VxlanHdr = cur.read()?;
+    if !vxlan.has_vni() {
+        return Err(Verdict::Drop(DropReason::VxlanBadFlags));
+    }
+    let inner: EthHdr = cur.read()?;
+    let key = Vxlan6LslKey {
+        vni: vxlan.vni(),
+        remote,
+    };
+    // SAFETY: plain hash map lookup; the value is a `u32` copied out at once.
+    let sub = unsafe { LSL_VXLAN6.get(key) }
         .copied()
         .ok_or(Verdict::Drop(DropReason::UnknownLsl))?;
     Ok(Some(Classified {

@@ -33,7 +33,7 @@ mod packet;
 mod punt;
 
 use aya_ebpf::{
-    bindings::xdp_action,
+    bindings::{bpf_fib_lookup, xdp_action},
     helpers::generated::bpf_skb_change_type,
     macros::{classifier, map, xdp},
     maps::{Array, DevMapHash, HashMap, LruHashMap, PerCpuArray, RingBuf},
@@ -43,7 +43,8 @@ use nerg_abi::{
     Config, Counter, CounterValue, DropReason, FragKey, FragTarget, Host, HostKey, MAX_FRAGS,
     MAX_HOSTS, MAX_NAT_MAPPINGS, MAX_NAT_PERMITS, MAX_PUBLIC_IPS, MAX_SUBSCRIBERS, NatFwdKey,
     NatMapping, NatPermitKey, NatRev, NatRevKey, PUNT_RING_BYTES, PuntReason, SubCounters,
-    Subscriber, SubscriberId, VlanLslKey, VxlanLslKey, config_flags, ethertype, sub_flags,
+    Subscriber, SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey, config_flags, ethertype,
+    sub_flags,
 };
 
 use crate::{
@@ -71,6 +72,11 @@ pub(crate) static LSL_VLAN: HashMap<VlanLslKey, SubscriberId> = HashMap::pinned(
 /// VXLAN LSLs.
 #[map(name = "NERG_LSL_VXLAN")]
 pub(crate) static LSL_VXLAN: HashMap<VxlanLslKey, SubscriberId> =
+    HashMap::pinned(MAX_SUBSCRIBERS, 0);
+
+/// VXLAN LSLs over IPv6.
+#[map(name = "NERG_LSL_VXLAN6")]
+pub(crate) static LSL_VXLAN6: HashMap<Vxlan6LslKey, SubscriberId> =
     HashMap::pinned(MAX_SUBSCRIBERS, 0);
 
 /// Subscribers by id.
@@ -113,6 +119,10 @@ pub(crate) static SUB_SESSIONS: Array<u64> = Array::pinned(MAX_SUBSCRIBERS, 0);
 /// needed for the datagram's few microseconds in flight).
 #[map(name = "NERG_FRAGS")]
 pub(crate) static FRAGS: LruHashMap<FragKey, FragTarget> = LruHashMap::pinned(MAX_FRAGS, 0);
+
+/// Scratch space for `bpf_fib_lookup`'s parameters, one per CPU (off the 512-byte stack).
+#[map(name = "NERG_FIB_PARAMS")]
+pub(crate) static FIB_PARAMS: PerCpuArray<bpf_fib_lookup> = PerCpuArray::with_max_entries(1, 0);
 
 /// Interfaces frames are redirected to, keyed by ifindex.
 #[map(name = "NERG_DEVMAP")]
@@ -449,7 +459,7 @@ fn hairpin(ctx: &XdpContext, h: &Hairpin) -> Result<Verdict, Verdict> {
         let (a, b) = (h.src.tcp_mss, t.sub.tcp_mss);
         let mss = if a == 0 || (b != 0 && b < a) { b } else { a };
         if mss != 0 {
-            mss::clamp(ctx, mss)?;
+            mss::clamp_inline(ctx, mss)?;
         }
     }
     count_stat(Counter::NatHairpin);

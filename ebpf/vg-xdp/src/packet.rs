@@ -129,6 +129,28 @@ impl Ipv4Hdr {
     }
 }
 
+/// Byte strings read whole (IPv6 header pieces, addresses).
+impl<const N: usize> Header for [u8; N] {}
+
+/// Whether two IPv6 addresses are equal, compared as two words (a slice or array `==` on
+/// 16 bytes would call `bcmp`, which BPF does not have).
+#[inline(always)]
+pub(crate) fn ipv6_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    let w = |x: &[u8; 16], i: usize| {
+        u64::from_ne_bytes([
+            x[i],
+            x[i + 1],
+            x[i + 2],
+            x[i + 3],
+            x[i + 4],
+            x[i + 5],
+            x[i + 6],
+            x[i + 7],
+        ])
+    };
+    w(a, 0) == w(b, 0) && w(a, 8) == w(b, 8)
+}
+
 /// IP protocol numbers.
 pub(crate) mod ipproto {
     pub(crate) const ICMP: u8 = 1;

@@ -8,7 +8,7 @@ use aya::{
 };
 use nerg_abi::{
     Config, Host, HostKey, NatFwdKey, NatMapping, NatRev, NatRevKey, SubCounters, Subscriber,
-    SubscriberId, VlanLslKey, VxlanLslKey, map_names,
+    SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey, map_names,
 };
 
 use super::FastPathError;
@@ -113,6 +113,24 @@ impl<'a> Maps<'a> {
         self.hash::<VxlanLslKey, SubscriberId>(map_names::LSL_VXLAN)?
             .remove(key)
             .map_err(err(map_names::LSL_VXLAN))
+    }
+
+    /// Adds a VXLAN LSL over IPv6.
+    pub fn insert_vxlan6_lsl(
+        &mut self,
+        key: Vxlan6LslKey,
+        id: SubscriberId,
+    ) -> Result<(), FastPathError> {
+        self.hash(map_names::LSL_VXLAN6)?
+            .insert(key, id, 0)
+            .map_err(err(map_names::LSL_VXLAN6))
+    }
+
+    /// Removes a VXLAN LSL over IPv6.
+    pub fn remove_vxlan6_lsl(&mut self, key: &Vxlan6LslKey) -> Result<(), FastPathError> {
+        self.hash::<Vxlan6LslKey, SubscriberId>(map_names::LSL_VXLAN6)?
+            .remove(key)
+            .map_err(err(map_names::LSL_VXLAN6))
     }
 
     /// Adds or updates a home's host (MAC <-> IP).
@@ -428,6 +446,7 @@ pub struct PinnedMaps {
     subscribers: Array<MapData, Subscriber>,
     lsl_vlan: HashMap<MapData, VlanLslKey, SubscriberId>,
     lsl_vxlan: HashMap<MapData, VxlanLslKey, SubscriberId>,
+    lsl_vxlan6: HashMap<MapData, Vxlan6LslKey, SubscriberId>,
     hosts: HashMap<MapData, HostKey, Host>,
     public_ips: HashMap<MapData, u32, u32>,
     fwd: Fwd<MapData>,
@@ -450,6 +469,8 @@ impl PinnedMaps {
                 .map_err(err(map_names::LSL_VLAN))?,
             lsl_vxlan: HashMap::try_from(hash(map_names::LSL_VXLAN)?)
                 .map_err(err(map_names::LSL_VXLAN))?,
+            lsl_vxlan6: HashMap::try_from(hash(map_names::LSL_VXLAN6)?)
+                .map_err(err(map_names::LSL_VXLAN6))?,
             hosts: HashMap::try_from(hash(map_names::HOSTS)?).map_err(err(map_names::HOSTS))?,
             public_ips: HashMap::try_from(hash(map_names::PUBLIC_IPS)?)
                 .map_err(err(map_names::PUBLIC_IPS))?,
@@ -506,6 +527,22 @@ impl PinnedMaps {
     /// Removes a VXLAN LSL (absent: fine).
     pub fn remove_vxlan_lsl(&mut self, key: &VxlanLslKey) -> Result<(), FastPathError> {
         ignore_missing(self.lsl_vxlan.remove(key)).map_err(err(map_names::LSL_VXLAN))
+    }
+
+    /// Maps a VXLAN LSL over IPv6 to `id`.
+    pub fn insert_vxlan6_lsl(
+        &mut self,
+        key: Vxlan6LslKey,
+        id: SubscriberId,
+    ) -> Result<(), FastPathError> {
+        self.lsl_vxlan6
+            .insert(key, id, 0)
+            .map_err(err(map_names::LSL_VXLAN6))
+    }
+
+    /// Removes a VXLAN LSL over IPv6 (absent: fine).
+    pub fn remove_vxlan6_lsl(&mut self, key: &Vxlan6LslKey) -> Result<(), FastPathError> {
+        ignore_missing(self.lsl_vxlan6.remove(key)).map_err(err(map_names::LSL_VXLAN6))
     }
 
     /// Adds or updates a host.

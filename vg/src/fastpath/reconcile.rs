@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashSet};
 use aya::maps::{HashMap, MapData};
 use lsl::LslId;
 use nerg_abi::{
-    Host, HostKey, SubscriberId, VlanLslKey, VxlanLslKey, config_flags, host_flags, lsl_kind,
-    map_names, stag_tpid, sub_flags,
+    Host, HostKey, SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey, config_flags, host_flags,
+    lsl_kind, map_names, stag_tpid, sub_flags,
 };
 
 use super::{FastPathError, maps::Maps};
@@ -83,10 +83,16 @@ pub fn subscriber_record(sub: &SubscriberConfig) -> nerg_abi::Subscriber {
             rec.c_vid = c_vid.get();
         }
         LslId::Vxlan { vni, vtep } => {
-            rec.lsl_kind = lsl_kind::VXLAN4;
             rec.vni = vni.get();
-            if let std::net::IpAddr::V4(v4) = vtep {
-                rec.remote_vtep = ip_raw(v4);
+            match vtep {
+                std::net::IpAddr::V4(v4) => {
+                    rec.lsl_kind = lsl_kind::VXLAN4;
+                    rec.remote_vtep = ip_raw(v4);
+                }
+                std::net::IpAddr::V6(v6) => {
+                    rec.lsl_kind = lsl_kind::VXLAN6;
+                    rec.remote_vtep6 = v6.octets();
+                }
             }
         }
     }
@@ -120,6 +126,7 @@ pub enum LslKey {
     Vlan(VlanLslKey),
     /// VXLAN over IPv4.
     Vxlan(VxlanLslKey),
+    Vxlan6(Vxlan6LslKey),
 }
 
 /// The LSL table key of `lsl` on access interface `ifindex` (`None`: not in the fast path,
@@ -138,7 +145,13 @@ pub fn lsl_key(lsl: &LslId, ifindex: u32) -> Option<LslKey> {
             vni: vni.get(),
             remote: ip_raw(v4),
         }),
-        LslId::Vxlan { .. } => return None,
+        LslId::Vxlan {
+            vni,
+            vtep: std::net::IpAddr::V6(v6),
+        } => LslKey::Vxlan6(Vxlan6LslKey {
+            vni: vni.get(),
+            remote: v6.octets(),
+        }),
     })
 }
 
@@ -183,6 +196,7 @@ impl Maps<'_> {
         // Subscribers first, then their LSLs: a frame never finds an LSL whose slot is empty.
         let mut vlan_keys = HashSet::new();
         let mut vxlan_keys = HashSet::new();
+        let mut vxlan6_keys = HashSet::new();
         let mut public_ips = HashSet::new();
         for sub in config.subscribers.values() {
             let mut rec = subscriber_record(sub);
@@ -202,6 +216,10 @@ impl Maps<'_> {
                 Some(LslKey::Vxlan(k)) => {
                     self.insert_vxlan_lsl(k, sub.id)?;
                     vxlan_keys.insert(k);
+                }
+                Some(LslKey::Vxlan6(k)) => {
+                    self.insert_vxlan6_lsl(k, sub.id)?;
+                    vxlan6_keys.insert(k);
                 }
                 None => {}
             }
@@ -231,6 +249,12 @@ impl Maps<'_> {
         let mut map = self.hash::<VxlanLslKey, SubscriberId>(map_names::LSL_VXLAN)?;
         let gone = remove_stale(&mut map, map_names::LSL_VXLAN, |k, _| {
             vxlan_keys.contains(k)
+        })?;
+        report.removed_lsls += gone.len();
+        orphaned.extend(gone.into_iter().map(|(_, id)| id));
+        let mut map = self.hash::<Vxlan6LslKey, SubscriberId>(map_names::LSL_VXLAN6)?;
+        let gone = remove_stale(&mut map, map_names::LSL_VXLAN6, |k, _| {
+            vxlan6_keys.contains(k)
         })?;
         report.removed_lsls += gone.len();
         orphaned.extend(gone.into_iter().map(|(_, id)| id));
@@ -290,6 +314,7 @@ impl Maps<'_> {
             access_ifindex: ifaces.access_ifindex,
             access_mac: ifaces.access_mac,
             _pad2: [0; 2],
+            vtep_ipv6: fp.vtep6.map_or([0; 16], |v6| v6.octets()),
         })?;
         Ok(report)
     }
