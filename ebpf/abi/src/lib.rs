@@ -50,7 +50,13 @@ pub mod map_names {
     /// LRU hash [`FragKey`](crate::FragKey) -> [`FragTarget`](crate::FragTarget): where the
     /// later fragments of a datagram whose first fragment was translated downstream go.
     pub const FRAGS: &str = "NERG_FRAGS";
+    /// Program array of the tail-call targets (index [`JUMP_DELIVER`](crate::JUMP_DELIVER)),
+    /// filled by the loader; per loaded object, not pinned.
+    pub const JUMP: &str = "NERG_JUMP";
 }
+
+/// Index of `vg_deliver` in `NERG_JUMP`.
+pub const JUMP_DELIVER: u32 = 0;
 
 /// Capacity of the NAT tables (each mapping takes one entry in both).
 pub const MAX_NAT_MAPPINGS: u32 = 1 << 20;
@@ -128,6 +134,9 @@ pub mod program_names {
     /// A program that passes every frame: attached to veth peers so that native
     /// `XDP_REDIRECT`/`XDP_TX` into a veth is delivered (see `platform.md`).
     pub const PASS: &str = "vg_pass";
+    /// Delivery to a home (its LSL encapsulation, redirect to the access side): tail-called
+    /// by `vg_core` and by `vg_access` (hairpin) through the map `NERG_JUMP`, never attached.
+    pub const DELIVER: &str = "vg_deliver";
 }
 
 /// Greatest number of VLAN tags parsed in-line (one C-tag, or an S-tag and a C-tag).
@@ -305,6 +314,9 @@ indexed_enum! {
         /// A port forward to a private address the home has no host at (no lease, no static
         /// entry): the vG does not know its MAC.
         NoHost = "no_host",
+        /// The tail call to the delivery program failed (its slot in `NERG_JUMP` is empty:
+        /// a loader bug).
+        TailCallFailed = "tail_call_failed",
     }
 }
 

@@ -11,7 +11,7 @@
 //!  VXLAN:   nh vG | 0800 | IPv4 vtep->brg | UDP sport=flow 4789 | VXLAN vni | host gw | 0800 | IPv4 ...
 //! ```
 
-use aya_ebpf::programs::XdpContext;
+use aya_ebpf::{macros::map, maps::PerCpuArray, programs::XdpContext};
 use nerg_abi::{
     Config, Counter, DropReason, FragKey, FragTarget, HostKey, NatPermitKey, NatRevKey, Subscriber,
     SubscriberId, config_flags, lsl_kind, nat_flags, sub_flags,
@@ -69,7 +69,7 @@ pub(crate) fn try_vg_core(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict
         ipproto::ICMP => {
             let icmp: IcmpHdr = cur.read()?;
             if icmptype::is_error(icmp.icmp_type) {
-                return crate::icmp_error::downstream(ctx, cfg);
+                return crate::icmp_error::downstream(ctx);
             }
             if icmp.icmp_type != icmptype::ECHO_REPLY {
                 return Err(Verdict::Drop(DropReason::IcmpUnsupported));
@@ -118,8 +118,71 @@ pub(crate) fn try_vg_core(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict
         crate::mss::clamp(ctx, t.sub.tcp_mss)?;
     }
     count_stat(Counter::NatDownstream);
-    let verdict = encapsulate(ctx, cfg, &t, eth.dst)?;
-    count_sub_down(t.sub_id, len);
+    deliver(&t, eth.dst, len)
+}
+
+/// Where [`deliver`] tells `vg_deliver` to send the frame. Per CPU: the tail call runs on
+/// the same CPU right after, and nothing else runs in between.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct Delivery {
+    sub_id: SubscriberId,
+    priv_ip: u32,
+    priv_port: u16,
+    host_mac: [u8; 6],
+    in_mac: [u8; 6],
+    len: u64,
+}
+
+/// The hand-over from the entry programs to `vg_deliver`.
+#[map(name = "NERG_DELIVERY")]
+pub(crate) static DELIVERY: PerCpuArray<Delivery> = PerCpuArray::with_max_entries(1, 0);
+
+/// Sends the (translated) frame to home host `t`: records the target for `vg_deliver`, which
+/// the entry program tail-calls ([`Verdict::Deliver`]). `in_mac`: the MAC of the interface
+/// the frame came in on; `len`: its length for the home's counters.
+#[inline(always)]
+pub(crate) fn deliver(t: &Target, in_mac: [u8; 6], len: u64) -> Result<Verdict, Verdict> {
+    let slot = DELIVERY
+        .get_ptr_mut(0)
+        .ok_or(Verdict::Drop(DropReason::TailCallFailed))?;
+    // SAFETY: a per-CPU array slot from a successful lookup, only this CPU's.
+    unsafe {
+        *slot = Delivery {
+            sub_id: t.sub_id,
+            priv_ip: t.priv_ip,
+            priv_port: t.priv_port,
+            host_mac: t.host_mac,
+            in_mac,
+            len,
+        };
+    }
+    Ok(Verdict::Deliver)
+}
+
+/// `vg_deliver`'s pipeline: the target [`deliver`] recorded, the home's LSL pushed.
+#[inline(always)]
+pub(crate) fn try_deliver(ctx: &XdpContext) -> Result<Verdict, Verdict> {
+    let cfg = match CONFIG.get(0) {
+        Some(cfg) if cfg.flags & config_flags::VALID != 0 => cfg,
+        _ => return Err(Verdict::Drop(DropReason::TailCallFailed)),
+    };
+    let d = *DELIVERY
+        .get(0)
+        .ok_or(Verdict::Drop(DropReason::TailCallFailed))?;
+    let sub = match SUBSCRIBERS.get(d.sub_id) {
+        Some(sub) if sub.flags & sub_flags::ACTIVE != 0 => sub,
+        _ => return Err(Verdict::Drop(DropReason::UnknownLsl)),
+    };
+    let t = Target {
+        sub_id: d.sub_id,
+        sub,
+        priv_ip: d.priv_ip,
+        priv_port: d.priv_port,
+        host_mac: d.host_mac,
+    };
+    let verdict = encapsulate(ctx, cfg, &t, d.in_mac)?;
+    count_sub_down(d.sub_id, d.len);
     Ok(verdict)
 }
 
@@ -233,9 +296,7 @@ fn later_fragment(
         priv_port: f.priv_port,
         host_mac: f.host_mac,
     };
-    let verdict = encapsulate(ctx, cfg, &t, in_mac)?;
-    count_sub_down(f.sub, len);
-    Ok(verdict)
+    deliver(&t, in_mac, len)
 }
 
 /// A VXLAN source port from the inner flow (RFC 7348 §5: 49152..=65535).
@@ -419,9 +480,8 @@ fn sum_words<const N: usize>(bytes: &[u8; N]) -> u32 {
 /// ICMP message to zero. The inner frame is cut to its IPv4 length first (Ethernet padding
 /// is not part of the packet). When the inner checksums say nothing (a fragment, UDP
 /// without checksum, another protocol) the outer checksum is zero, as RFC 6935/6936 allow
-/// for tunnels (`udp6zerocsumrx` on a Linux VTEP). A subprogram, for the stack: a hairpin
-/// to a VXLAN/IPv6 home reaches it three calls deep.
-#[inline(never)]
+/// for tunnels (`udp6zerocsumrx` on a Linux VTEP).
+#[inline(always)]
 fn vxlan6(ctx: &XdpContext, cfg: &Config, t: &Target, in_mac: [u8; 6]) -> Result<Verdict, Verdict> {
     let sub = t.sub;
     // The inner IPv4 header, still at its plain-Ethernet place.

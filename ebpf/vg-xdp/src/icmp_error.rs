@@ -16,7 +16,7 @@ use aya_ebpf::programs::XdpContext;
 use nerg_abi::{Config, Counter, DropReason, NatFwdKey, SubscriberId};
 
 use crate::{
-    NAT_FWD, Verdict, count_stat, count_sub_down, csum, downstream,
+    NAT_FWD, Verdict, count_stat, csum, downstream,
     fwd::{self, IP, L4, Side},
     nat::Public,
     packet::{icmptype, ipproto, ipv4off, load, store},
@@ -177,7 +177,7 @@ pub(crate) fn upstream(ctx: &XdpContext, h: &FromHome) -> Result<Verdict, Verdic
 /// outer destination and the quoted source become the home host's; then the frame gets the
 /// home's LSL like any downstream packet.
 #[inline(never)]
-pub(crate) fn downstream(ctx: &XdpContext, cfg: &Config) -> Result<Verdict, Verdict> {
+pub(crate) fn downstream(ctx: &XdpContext) -> Result<Verdict, Verdict> {
     let q = quoted(ctx)?;
     let outer_dst: u32 = load(ctx, IP + ipv4off::DADDR)?;
     if q.src != outer_dst {
@@ -202,9 +202,7 @@ pub(crate) fn downstream(ctx: &XdpContext, cfg: &Config) -> Result<Verdict, Verd
         },
     )?;
     count_stat(Counter::NatIcmpError);
-    let verdict = downstream::encapsulate(ctx, cfg, &t, core_mac)?;
-    count_sub_down(t.sub_id, len);
-    Ok(verdict)
+    downstream::deliver(&t, core_mac, len)
 }
 
 #[inline(always)]

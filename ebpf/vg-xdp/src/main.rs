@@ -36,7 +36,7 @@ use aya_ebpf::{
     bindings::{bpf_fib_lookup, xdp_action},
     helpers::generated::bpf_skb_change_type,
     macros::{classifier, map, xdp},
-    maps::{Array, DevMapHash, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, DevMapHash, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
     programs::{TcContext, XdpContext},
 };
 use nerg_abi::{
@@ -124,6 +124,10 @@ pub(crate) static FRAGS: LruHashMap<FragKey, FragTarget> = LruHashMap::pinned(MA
 #[map(name = "NERG_FIB_PARAMS")]
 pub(crate) static FIB_PARAMS: PerCpuArray<bpf_fib_lookup> = PerCpuArray::with_max_entries(1, 0);
 
+/// Tail-call targets: [`nerg_abi::JUMP_DELIVER`] = `vg_deliver` (filled by the loader).
+#[map(name = "NERG_JUMP")]
+static JUMP: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
 /// Interfaces frames are redirected to, keyed by ifindex.
 #[map(name = "NERG_DEVMAP")]
 pub(crate) static DEVMAP: DevMapHash = DevMapHash::pinned(64, 0);
@@ -139,6 +143,9 @@ pub(crate) enum Verdict {
     Punted,
     /// The frame was redirected to another interface.
     Redirect,
+    /// The frame goes to a home: [`downstream::deliver`] wrote where; the entry program
+    /// tail-calls `vg_deliver`, which encapsulates, redirects and counts the verdict.
+    Deliver,
 }
 
 /// Access-side ingress: LSL termination and upstream NAT.
@@ -150,7 +157,7 @@ fn vg_access(ctx: XdpContext) -> u32 {
     let verdict = match try_vg_access(&ctx, len) {
         Ok(verdict) | Err(verdict) => verdict,
     };
-    finish(verdict)
+    finish(&ctx, verdict)
 }
 
 /// Core-side ingress: downstream NAT and LSL encapsulation.
@@ -162,7 +169,19 @@ fn vg_core(ctx: XdpContext) -> u32 {
     let verdict = match downstream::try_vg_core(&ctx, len) {
         Ok(verdict) | Err(verdict) => verdict,
     };
-    finish(verdict)
+    finish(&ctx, verdict)
+}
+
+/// Delivery to a home, tail-called by the entries with the target in
+/// [`downstream::DELIVERY`]: the home's LSL encapsulation, FIB for VXLAN, redirect to the
+/// access side. A program of its own: its stack and verification are apart from the
+/// entries' (the 512-byte stack is shared by a whole call chain).
+#[xdp]
+fn vg_deliver(ctx: XdpContext) -> u32 {
+    let verdict = match downstream::try_deliver(&ctx) {
+        Ok(verdict) | Err(verdict) => verdict,
+    };
+    finish(&ctx, verdict)
 }
 
 /// tc ingress on the access interface, behind `vg_access`: a frame the XDP program handed
@@ -459,19 +478,26 @@ fn hairpin(ctx: &XdpContext, h: &Hairpin) -> Result<Verdict, Verdict> {
         let (a, b) = (h.src.tcp_mss, t.sub.tcp_mss);
         let mss = if a == 0 || (b != 0 && b < a) { b } else { a };
         if mss != 0 {
-            mss::clamp_inline(ctx, mss)?;
+            mss::clamp(ctx, mss)?;
         }
     }
     count_stat(Counter::NatHairpin);
     let len = (ctx.data_end() - ctx.data()) as u64;
-    let verdict = downstream::encapsulate(ctx, h.cfg, &t, h.cfg.access_mac)?;
-    count_sub_down(t.sub_id, len);
-    Ok(verdict)
+    downstream::deliver(&t, h.cfg.access_mac, len)
 }
 
 /// The one exit: counts the verdict (and the drop reason) and maps it to an XDP action.
 #[inline(always)]
-fn finish(verdict: Verdict) -> u32 {
+fn finish(ctx: &XdpContext, verdict: Verdict) -> u32 {
+    let verdict = match verdict {
+        Verdict::Deliver => {
+            // SAFETY: the jump table holds XDP programs of this object only (the loader's);
+            // on success control never comes back.
+            unsafe { JUMP.tail_call(ctx, nerg_abi::JUMP_DELIVER) };
+            Verdict::Drop(DropReason::TailCallFailed)
+        }
+        other => other,
+    };
     let (counter, action) = match verdict {
         Verdict::Pass => (Counter::VerdictPass, xdp_action::XDP_PASS),
         Verdict::Drop(reason) => {
@@ -480,6 +506,7 @@ fn finish(verdict: Verdict) -> u32 {
         }
         Verdict::Punted => (Counter::VerdictPunt, xdp_action::XDP_DROP),
         Verdict::Redirect => (Counter::VerdictRedirect, xdp_action::XDP_REDIRECT),
+        Verdict::Deliver => (Counter::VerdictAborted, xdp_action::XDP_ABORTED),
     };
     count_stat(counter);
     action
@@ -511,7 +538,7 @@ fn count_sub(sub: SubscriberId, len: u64, verdict: Verdict) {
     match verdict {
         Verdict::Drop(_) => c.up_drops += 1,
         Verdict::Punted => c.punted += 1,
-        Verdict::Pass | Verdict::Redirect => {}
+        Verdict::Pass | Verdict::Redirect | Verdict::Deliver => {}
     }
 }
 

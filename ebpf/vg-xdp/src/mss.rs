@@ -29,13 +29,6 @@ const MSS: u8 = 2;
 /// subprogram: called only for SYNs of homes that clamp.
 #[inline(never)]
 pub(crate) fn clamp(ctx: &XdpContext, max: u16) -> Result<(), Verdict> {
-    clamp_inline(ctx, max)
-}
-
-/// [`clamp`] inlined into its caller: for a caller that is itself a subprogram, where one
-/// more call level would exceed the 512 bytes of stack the whole call chain shares.
-#[inline(always)]
-pub(crate) fn clamp_inline(ctx: &XdpContext, max: u16) -> Result<(), Verdict> {
     let doff: u8 = load(ctx, L4 + 12)?;
     let header_len = usize::from(doff >> 4) * 4;
     if header_len <= 20 {

@@ -22,7 +22,7 @@ use aya::{
         xdp::{XdpLink, XdpLinkId},
     },
 };
-use nerg_abi::program_names;
+use nerg_abi::{map_names, program_names};
 use thiserror::Error;
 
 pub use self::counters::{CounterSnapshot, Counters};
@@ -72,6 +72,9 @@ pub enum FastPathError {
     /// The kernel refused the object (maps or programs).
     #[error("loading the eBPF object failed")]
     Load(#[source] aya::EbpfError),
+    /// The delivery program's descriptor could not be duplicated for the jump table.
+    #[error("filling the tail-call table")]
+    JumpTable(#[source] std::io::Error),
     /// A program is missing from the object or has the wrong type.
     #[error("program {name} missing or not XDP in the eBPF object")]
     MissingProgram {
@@ -160,11 +163,29 @@ impl FastPath {
             program_names::ACCESS,
             program_names::CORE,
             program_names::PASS,
+            program_names::DELIVER,
         ] {
             let prog = xdp_program(&mut ebpf, name)?;
             prog.load()
                 .map_err(|source| FastPathError::Verifier { name, source })?;
         }
+        // The entries hand frames for a home to `vg_deliver` by tail call.
+        let name = program_names::DELIVER;
+        let deliver = xdp_program(&mut ebpf, name)?
+            .fd()
+            .map_err(|source| FastPathError::Verifier { name, source })?
+            .try_clone()
+            .map_err(FastPathError::JumpTable)?;
+        let name = map_names::JUMP;
+        let jump = ebpf.map_mut(name).ok_or(FastPathError::Map {
+            name,
+            source: aya::maps::MapError::InvalidName {
+                name: name.to_owned(),
+            },
+        })?;
+        aya::maps::ProgramArray::try_from(jump)
+            .and_then(|mut jump| jump.set(nerg_abi::JUMP_DELIVER, &deliver, 0))
+            .map_err(|source| FastPathError::Map { name, source })?;
         let name = program_names::ACCESS_TC;
         let tc: &mut SchedClassifier = ebpf
             .program_mut(name)
