@@ -14,7 +14,7 @@
 //! datagrams and stalled connections.
 
 use std::{
-    net::{Ipv4Addr, SocketAddr, UdpSocket},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket},
     time::Duration,
 };
 
@@ -49,8 +49,12 @@ fn mac_str(m: [u8; 6]) -> String {
 #[derive(Clone, Copy)]
 enum Kind {
     Vxlan { vni: u32, brg_vtep: Ipv4Addr },
+    Vxlan6 { vni: u32, brg_vtep: Ipv6Addr },
     Vlan { s_vid: Option<u16>, c_vid: u16 },
 }
+
+/// The vG's VTEP over IPv6.
+const VG_VTEP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
 
 #[derive(Clone, Copy)]
 struct HomeSpec {
@@ -60,7 +64,7 @@ struct HomeSpec {
     mtu: u16,
 }
 
-const HOMES: [HomeSpec; 3] = [
+const HOMES: [HomeSpec; 4] = [
     HomeSpec {
         id: 1,
         kind: Kind::Vxlan {
@@ -90,6 +94,16 @@ const HOMES: [HomeSpec; 3] = [
         block: 21504,
         // QinQ's second tag does not fit a 1500-byte veth MTU (platform.md).
         mtu: 1496,
+    },
+    HomeSpec {
+        id: 4,
+        kind: Kind::Vxlan6 {
+            vni: 6004,
+            brg_vtep: Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 4),
+        },
+        block: 22016,
+        // As home 1, over IPv6: the LSL carries 1430 bytes, MSS clamping does the rest.
+        mtu: 1500,
     },
 ];
 
@@ -122,7 +136,8 @@ fn lab(tag: &str) -> Lab {
     let access = Netns::new(&format!("{tag}-acc"));
     let vg = Netns::new(&format!("{tag}-vg"));
     let inet = Netns::new(&format!("{tag}-inet"));
-    for ns in [&access, &vg, &inet] {
+    // IPv6 stays on in the vG: VXLAN over IPv6 reaches its VTEP.
+    for ns in [&access, &inet] {
         ns.disable_ipv6();
     }
     veth(&vg, "acc0", &access, "vg");
@@ -133,6 +148,16 @@ fn lab(tag: &str) -> Lab {
     // The vG and the internet.
     veth(&vg, "core0", &inet, "up0");
     vg.addr_add("acc0", &format!("{VG_VTEP}/24"));
+    vg.ip(&[
+        "addr",
+        "add",
+        &format!("{VG_VTEP6}/64"),
+        "dev",
+        "acc0",
+        "nodad",
+    ]);
+    // bpf_fib_lookup for IPv6 wants forwarding on (globally, unlike IPv4).
+    vg.exec("sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"]);
     vg.addr_add("core0", "10.99.0.1/24");
     vg.route_add("default", "10.99.0.2");
     vg.exec("sysctl", &["-qw", "net.ipv4.conf.all.forwarding=1"]);
@@ -147,8 +172,9 @@ fn lab(tag: &str) -> Lab {
         let n = spec.id;
         let home = Netns::new(&format!("{tag}-h{n}"));
         let brg = Netns::new(&format!("{tag}-b{n}"));
-        for ns in [&home, &brg] {
-            ns.disable_ipv6();
+        home.disable_ipv6();
+        if !matches!(spec.kind, Kind::Vxlan6 { .. }) {
+            brg.disable_ipv6();
         }
         veth(&home, "h0", &brg, "lan0");
         home.ip(&[
@@ -183,6 +209,40 @@ fn lab(tag: &str) -> Lab {
         let tagger = match spec.kind {
             Kind::Vxlan { vni, brg_vtep } => {
                 vxlan_uplink(&brg, vni, &format!("{brg_vtep}/24"), VG_VTEP);
+                None
+            }
+            Kind::Vxlan6 { vni, brg_vtep } => {
+                // A kernel VTEP over IPv6; it accepts the zero outer checksum the vG sends
+                // for fragments (RFC 6935) and checks every other one.
+                brg.ip(&[
+                    "addr",
+                    "add",
+                    &format!("{brg_vtep}/64"),
+                    "dev",
+                    "lsl0",
+                    "nodad",
+                ]);
+                brg.ip(&[
+                    "link",
+                    "add",
+                    "vxlan0",
+                    "type",
+                    "vxlan",
+                    "id",
+                    &vni.to_string(),
+                    "local",
+                    &brg_vtep.to_string(),
+                    "remote",
+                    &VG_VTEP6.to_string(),
+                    "dstport",
+                    "4789",
+                    "dev",
+                    "lsl0",
+                    "udp6zerocsumrx",
+                ]);
+                brg.ip(&["link", "set", "lan0", "mtu", "1430"]);
+                brg.bridge("br0", &["lan0", "vxlan0"]);
+                brg.link_up("vxlan0");
                 None
             }
             Kind::Vlan { s_vid, c_vid } => {
@@ -245,6 +305,7 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
         nat_block_size: BLOCK_SIZE,
         access_ifindex: access,
         access_mac,
+        vtep_ipv6: VG_VTEP6.octets(),
         ..Config::default()
     })
     .unwrap();
@@ -262,6 +323,20 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
             ..Subscriber::default()
         };
         match spec.kind {
+            Kind::Vxlan6 { vni, brg_vtep } => {
+                sub.lsl_kind = lsl_kind::VXLAN6;
+                sub.tcp_mss = 1390;
+                sub.vni = vni;
+                sub.remote_vtep6 = brg_vtep.octets();
+                maps.insert_vxlan6_lsl(
+                    nerg_abi::Vxlan6LslKey {
+                        vni,
+                        remote: brg_vtep.octets(),
+                    },
+                    spec.id,
+                )
+                .unwrap();
+            }
             Kind::Vxlan { vni, brg_vtep } => {
                 sub.lsl_kind = lsl_kind::VXLAN4;
                 sub.tcp_mss = 1410;
@@ -401,6 +476,10 @@ fn udp_and_tcp_cross_the_nat_over_every_lsl_kind() {
     assert!(s.total(Counter::LslVxlan) > 100, "frames came over VXLAN");
     assert!(s.total(Counter::LslDot1q) > 100, "frames came over 802.1Q");
     assert!(s.total(Counter::LslQinq) > 100, "frames came over QinQ");
+    assert!(
+        s.total(Counter::LslVxlan6) > 100,
+        "frames came over VXLAN/IPv6"
+    );
     assert!(
         s.total(Counter::NatDownstream) > 300,
         "downstream frames went through XDP"

@@ -798,6 +798,25 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn vxlan_over_ipv6_needs_vtep6() {
+        let home =
+            "[[subscriber]]\nid = 1\nlsl = \"vxlan:7@2001:db8::2\"\ngateway = \"192.168.1.1/24\"\n";
+        let e = Config::from_toml(home).unwrap_err().to_string();
+        assert!(e.contains("needs fastpath.vtep6"), "{e}");
+        let c = Config::from_toml(&format!("[fastpath]\nvtep6 = \"2001:db8::1\"\n{home}")).unwrap();
+        assert_eq!(c.fastpath.vtep6, Some("2001:db8::1".parse().unwrap()));
+        let sub = &c.subscribers[&1];
+        assert_eq!(sub.dhcp.mtu(), Some(VXLAN6_HOME_MTU));
+        let e = Config::from_toml("[fastpath]\nvtep6 = \"ff02::1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fastpath.vtep6") && e.contains("not a unicast address"),
+            "{e}"
+        );
+    }
     use super::*;
 
     fn err(text: &str) -> String {

@@ -31,10 +31,10 @@ use crate::{
 const VXLAN4_OVERHEAD: i32 = 50;
 
 pub(crate) fn try_vg_core(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict> {
-    let cfg = match CONFIG.get(0) {
-        Some(cfg) if cfg.flags & config_flags::VALID != 0 && cfg.nat_block_size != 0 => cfg,
+    match CONFIG.get(0) {
+        Some(cfg) if cfg.flags & config_flags::VALID != 0 && cfg.nat_block_size != 0 => {}
         _ => return Ok(Verdict::Pass),
-    };
+    }
     let mut cur = Cursor::new(ctx);
     let eth: EthHdr = cur.read()?;
     if eth.ethertype() != nerg_abi::ethertype::IPV4 {
@@ -52,7 +52,7 @@ pub(crate) fn try_vg_core(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict
         return Err(Verdict::Drop(DropReason::BadIpHeader));
     }
     if ip.is_later_fragment() {
-        return later_fragment(ctx, cfg, &ip, eth.dst, len);
+        return later_fragment(ctx, &ip, eth.dst, len);
     }
     if ip.is_fragment() && ip.protocol == ipproto::ICMP {
         return Err(Verdict::Drop(DropReason::Fragment));
@@ -266,7 +266,6 @@ pub(crate) fn lookup(
 #[inline(always)]
 fn later_fragment(
     ctx: &XdpContext,
-    cfg: &Config,
     ip: &Ipv4Hdr,
     in_mac: [u8; 6],
     len: u64,

@@ -255,6 +255,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         std::fs::write(&path, "1").with_context(|| format!("enabling IPv4 forwarding ({path})"))?;
     }
     info!("IPv4 forwarding enabled on the access and core interfaces");
+    if config.fastpath.vtep6.is_some() {
+        // VXLAN over IPv6: bpf_fib_lookup checks IPv6 forwarding globally (`all`), and
+        // frames handed to the stack for neighbour resolution are forwarded by it.
+        let path = "/proc/sys/net/ipv6/conf/all/forwarding";
+        std::fs::write(path, "1").with_context(|| format!("enabling IPv6 forwarding ({path})"))?;
+        info!("IPv6 forwarding enabled (VXLAN LSLs over IPv6)");
+    }
     // State: the store (leases, homes, NAT blocks) and the block log, then the runtime
     // state merged from the file and the store (vg::control: the precedence rule).
     let api_token = api_token(&args)?;

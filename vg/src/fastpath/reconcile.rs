@@ -126,6 +126,7 @@ pub enum LslKey {
     Vlan(VlanLslKey),
     /// VXLAN over IPv4.
     Vxlan(VxlanLslKey),
+    /// VXLAN over IPv6.
     Vxlan6(Vxlan6LslKey),
 }
 
