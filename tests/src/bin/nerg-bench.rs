@@ -47,6 +47,8 @@ enum Which {
     Provision,
     /// 5: brgd: one CWMP session's latency, idle memory.
     Brgd,
+    /// The slow path's round trip against the fast path's (the punt mechanism).
+    Slowpath,
 }
 
 type BenchFn = fn(Effort, &mut Summary) -> anyhow::Result<()>;
@@ -61,6 +63,7 @@ const ALL: &[(Which, BenchFn)] = &[
     (Which::ScaleVgd, bench::scale::vgd_memory),
     (Which::Provision, bench::control::provision),
     (Which::Brgd, bench::control::brgd),
+    (Which::Slowpath, bench::control::slowpath),
 ];
 
 fn main() -> ExitCode {
