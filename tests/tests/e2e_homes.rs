@@ -334,6 +334,19 @@ fn homes_lease_ping_and_reach_the_internet() {
         )
     };
     assert!(dhcp("ack") >= homes as u64, "DHCP ACKs: {m}");
+    let messages = |message, reply| {
+        http::metric_sum(
+            &m,
+            "vg_dhcp_messages_total",
+            &[("message", message), ("reply", reply)],
+        )
+    };
+    // A client that remembers a lease (dhcpcd keeps them on the host) starts at REQUEST.
+    assert!(messages("discover", "offer") >= 1, "DISCOVER -> OFFER: {m}");
+    assert!(
+        messages("request", "ack") >= homes as u64,
+        "REQUEST -> ACK: {m}"
+    );
     assert!(
         http::metric_sum(&m, "vg_xdp_counter_total", &[("counter", "nat_created")])
             >= 2 * homes as u64

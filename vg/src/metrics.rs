@@ -17,6 +17,9 @@ pub struct Metrics {
     /// What the slow path did with punted frames: `outcome` (replied, dhcp, ignored,
     /// send_failed) and a `detail` label.
     pub slowpath: IntCounterVec,
+    /// DHCP messages from homes by type (discover, request, ...) and the reply (offer,
+    /// ack, nak, no_reply).
+    pub dhcp_messages: IntCounterVec,
     /// NAT mappings in the tables at the last expiry sweep.
     pub nat_mappings: prometheus::IntGauge,
     /// NAT mappings expired by idleness.
@@ -67,6 +70,13 @@ impl Metrics {
             ),
             &["outcome", "detail"],
         )?;
+        let dhcp_messages = IntCounterVec::new(
+            Opts::new(
+                "vg_dhcp_messages_total",
+                "DHCP messages from homes by message type and reply (outcome)",
+            ),
+            &["message", "reply"],
+        )?;
         let nat_mappings =
             prometheus::IntGauge::new("vg_nat_mappings", "NAT mappings at the last expiry sweep")?;
         let nat_expired = prometheus::IntCounter::new(
@@ -111,6 +121,7 @@ impl Metrics {
         registry.register(Box::new(drops.clone()))?;
         registry.register(Box::new(punts.clone()))?;
         registry.register(Box::new(slowpath.clone()))?;
+        registry.register(Box::new(dhcp_messages.clone()))?;
         registry.register(Box::new(nat_mappings.clone()))?;
         registry.register(Box::new(nat_expired.clone()))?;
         registry.register(Box::new(nat_ports_released.clone()))?;
@@ -120,6 +131,7 @@ impl Metrics {
             drops,
             punts,
             slowpath,
+            dhcp_messages,
             nat_mappings,
             nat_expired,
             nat_ports_released,

@@ -399,7 +399,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let now = vg::dhcp::UnixTime(unix_now());
         let (outcome, detail) = match responder.handle(&punted, now_ms, now) {
             Outcome::Replied(kind) => ("replied", kind),
-            Outcome::Dhcp(kind) => ("dhcp", kind),
+            Outcome::Dhcp { request, reply } => {
+                m.dhcp_messages.with_label_values(&[request, reply]).inc();
+                ("dhcp", reply)
+            }
             Outcome::Ignored(why) => ("ignored", why),
             Outcome::SendFailed => ("send_failed", ""),
         };

@@ -71,8 +71,13 @@ impl FrameSink for Vec<Vec<u8>> {
 pub enum Outcome {
     /// A reply was sent; the label names its kind.
     Replied(&'static str),
-    /// A DHCP message handled by the engine; the label names the reply (or why none).
-    Dhcp(&'static str),
+    /// A DHCP message handled by the engine.
+    Dhcp {
+        /// The client's message type (`discover`, `request`, ...; `unknown`).
+        request: &'static str,
+        /// The reply sent (`offer`, `ack`, `nak`), or `no_reply`.
+        reply: &'static str,
+    },
     /// Not answered; the label says why.
     Ignored(&'static str),
     /// The reply could not be sent.
@@ -224,12 +229,16 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
         req: &DhcpRequest<'_>,
         now: UnixTime,
     ) -> Outcome {
+        let request = dhcp_message_type(req.payload());
         let outcome = match self.dhcp.handle_bytes(sub, now, req.payload()) {
             Ok(o) => o,
             Err(why) => return Outcome::Ignored(why.label()),
         };
         let Some(reply) = self.apply_outcome(outcome) else {
-            return Outcome::Dhcp("no_reply");
+            return Outcome::Dhcp {
+                request,
+                reply: "no_reply",
+            };
         };
         let kind = match reply.message_type {
             dhcproto::v4::MessageType::Offer => "offer",
@@ -254,7 +263,10 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
             Err(_) => return Outcome::Ignored("encap"),
         };
         match self.sink.send(&frame) {
-            Ok(()) => Outcome::Dhcp(kind),
+            Ok(()) => Outcome::Dhcp {
+                request,
+                reply: kind,
+            },
             Err(err) => {
                 tracing::warn!(sub, error = %err, "sending a DHCP reply failed");
                 Outcome::SendFailed
@@ -308,5 +320,55 @@ impl HostTable for crate::fastpath::maps::PinnedHosts {
     }
     fn remove(&mut self, sub: SubscriberId, ip: std::net::Ipv4Addr) -> Result<(), String> {
         crate::fastpath::maps::PinnedHosts::remove(self, sub, ip).map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// The DHCP message type (option 53) of a BOOTP payload, as a metric label: a walk over the
+/// options after the magic cookie, bounded by the payload (the engine decodes it fully).
+fn dhcp_message_type(payload: &[u8]) -> &'static str {
+    const OPTIONS: usize = 240;
+    let mut i = OPTIONS;
+    while i < payload.len() {
+        match payload[i] {
+            0 => i += 1,
+            255 => break,
+            code => {
+                let Some(&len) = payload.get(i + 1) else {
+                    break;
+                };
+                if code == 53 && len == 1 {
+                    return match payload.get(i + 2) {
+                        Some(1) => "discover",
+                        Some(3) => "request",
+                        Some(4) => "decline",
+                        Some(7) => "release",
+                        Some(8) => "inform",
+                        Some(_) => "other",
+                        None => "unknown",
+                    };
+                }
+                i += 2 + usize::from(len);
+            }
+        }
+    }
+    "unknown"
+}
+
+#[cfg(test)]
+mod message_type_tests {
+    use super::dhcp_message_type;
+
+    #[test]
+    fn option_53_is_found_anywhere_and_garbage_is_unknown() {
+        let mut p = vec![0u8; 240];
+        p.extend_from_slice(&[0, 12, 3, b'a', b'b', b'c', 53, 1, 3, 255]);
+        assert_eq!(dhcp_message_type(&p), "request");
+        p[248] = 1;
+        assert_eq!(dhcp_message_type(&p), "discover");
+        assert_eq!(dhcp_message_type(&p[..248]), "unknown");
+        assert_eq!(dhcp_message_type(&[]), "unknown");
+        let mut truncated = vec![0u8; 240];
+        truncated.extend_from_slice(&[12, 200]);
+        assert_eq!(dhcp_message_type(&truncated), "unknown");
     }
 }
