@@ -251,7 +251,20 @@ fn up(args: &Args) -> anyhow::Result<bool> {
             "  metrics:     nsenter --net=/run/netns/{NS_PREFIX}vg curl -s http://{}/metrics",
             vgd::LISTEN
         );
+        println!(
+            "  REST API:    nsenter --net=/run/netns/{NS_PREFIX}vg env VGCTL_TOKEN={} target/release/vgctl subscribers list",
+            vgd::API_TOKEN
+        );
+        println!(
+            "               (or curl -H 'Authorization: Bearer {}' http://{}/api/v1/subscribers)",
+            vgd::API_TOKEN,
+            vgd::LISTEN
+        );
         println!("  counters:    target/release/vgctl --instance {INSTANCE} stats");
+        println!(
+            "  the ACS:     in this process, gone with it; BRGs keep their configuration (brgd state in {})",
+            dir.display()
+        );
         println!(
             "  files:       {} (vgd config, client leases)",
             dir.display()
