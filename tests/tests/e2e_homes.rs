@@ -157,10 +157,16 @@ fn homes_lease_ping_and_reach_the_internet() {
         );
     }
 
-    // iperf3 TCP and Debian's STUN client from every home.
+    // HTTP, iperf3 TCP and Debian's STUN client from every home.
     let _servers = topo.start_servers();
     for home in &topo.homes {
         let id = home.spec.id;
+        let page = home.host.run(|| http::get((SERVER, 80).into(), "/"));
+        assert_eq!(
+            page,
+            Some((200, topology::WEB_PAGE.to_owned())),
+            "home {id}: HTTP fetch through the NAT"
+        );
         let rate = topology::iperf3_tcp(&home.host, 1)
             .unwrap_or_else(|e| panic!("home {id} ({}): {e}", home.lsl_text()));
         assert!(rate > 0.0, "home {id}: iperf3 moved nothing");
