@@ -159,6 +159,10 @@ pub struct RedbStore {
     db: Arc<Database>,
 }
 
+/// The store's page cache (redb's default is 1 GiB, which showed as vgd's resident memory
+/// with many homes).
+pub const STORE_CACHE_BYTES: usize = 32 << 20;
+
 impl RedbStore {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
@@ -166,7 +170,12 @@ impl RedbStore {
             path: path.display().to_string(),
             source,
         };
-        let db = Database::create(path).map_err(|e| err(e.into()))?;
+        // redb caches up to 1 GiB by default; vgd's working set is the leases and homes it
+        // also holds in memory, so the cache only needs the pages of recent writes.
+        let db = redb::Builder::new()
+            .set_cache_size(STORE_CACHE_BYTES)
+            .create(path)
+            .map_err(|e| err(e.into()))?;
         // Create the table, so that reads of an empty store find it.
         let txn = db.begin_write().map_err(|e| err(e.into()))?;
         txn.open_table(LEASES).map_err(|e| err(e.into()))?;
