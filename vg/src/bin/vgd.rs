@@ -410,6 +410,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }));
 
     state.ready.store(true, Ordering::Release);
+    release_startup_memory();
     notify_systemd_ready();
     info!("ready");
 
@@ -623,4 +624,13 @@ fn notify_systemd_ready() {
     if let Err(err) = sent {
         tracing::warn!(error = %err, "sd_notify READY=1 failed");
     }
+}
+
+/// Gives the heap's free memory back to the kernel once start-up is done: reading a large
+/// configuration and importing it into the store peak far above what vgd keeps, and glibc's
+/// allocator holds on to freed pages otherwise (they would stay in vgd's resident memory).
+#[allow(unsafe_code)]
+fn release_startup_memory() {
+    // SAFETY: malloc_trim only walks glibc's own heap structures; it takes no pointers.
+    unsafe { libc::malloc_trim(0) };
 }
