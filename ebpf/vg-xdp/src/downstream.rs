@@ -89,13 +89,7 @@ pub(crate) fn try_vg_core(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict
     }
     if ip.is_fragment() {
         // The first fragment: its followers carry no ports, remember where it went.
-        let key = FragKey {
-            src: ip.saddr_raw(),
-            dst: ip.daddr_raw(),
-            id: ip.id_raw(),
-            proto: ip.protocol,
-            _pad: 0,
-        };
+        let key = frag_key(&ip);
         let target = FragTarget {
             sub: t.sub_id,
             priv_ip: t.priv_ip,
@@ -261,6 +255,18 @@ pub(crate) fn lookup(
     })
 }
 
+/// The datagram a fragment belongs to (RFC 791: source, destination, protocol, ID).
+#[inline(always)]
+fn frag_key(ip: &Ipv4Hdr) -> FragKey {
+    FragKey {
+        src: ip.saddr_raw(),
+        dst: ip.daddr_raw(),
+        id: ip.id_raw(),
+        proto: ip.protocol,
+        _pad: 0,
+    }
+}
+
 /// A later fragment of a datagram whose first fragment went to a home: the same home and
 /// host, the destination address rewritten (no transport header to touch).
 #[inline(always)]
@@ -270,13 +276,7 @@ fn later_fragment(
     in_mac: [u8; 6],
     len: u64,
 ) -> Result<Verdict, Verdict> {
-    let key = FragKey {
-        src: ip.saddr_raw(),
-        dst: ip.daddr_raw(),
-        id: ip.id_raw(),
-        proto: ip.protocol,
-        _pad: 0,
-    };
+    let key = frag_key(ip);
     // SAFETY: plain hash map lookup; the value is copied out at once.
     let f = *unsafe { FRAGS.get(key) }.ok_or(Verdict::Drop(DropReason::FragmentOrphan))?;
     let sub = match SUBSCRIBERS.get(f.sub) {
