@@ -705,16 +705,34 @@ pub fn iperf3_tcp(ns: &Netns, seconds: u32) -> Result<f64, String> {
 }
 
 /// Makes the BRG in `brg` a VXLAN one: its VTEP address `vtep_cidr` on `lsl0`, a kernel
-/// vxlan device towards `remote` for VNI `vni`, and a bridge `br0` joining it to `lan0`.
-pub fn vxlan_uplink(brg: &Netns, vni: u32, vtep_cidr: &str, remote: Ipv4Addr) {
-    brg.addr_add("lsl0", vtep_cidr);
+/// vxlan device towards `remote` for VNI `vni`, and a bridge `br0` joining it to `lan0`
+/// (MTU 1450 over IPv4, 1430 over IPv6). Over IPv6 the device accepts the zero outer UDP
+/// checksum the vG sends when it cannot derive one (RFC 6935).
+pub fn vxlan_uplink(brg: &Netns, vni: u32, vtep_cidr: &str, remote: impl Into<std::net::IpAddr>) {
+    let remote = remote.into();
+    let v6 = remote.is_ipv6();
+    if v6 {
+        brg.ip(&["addr", "add", vtep_cidr, "dev", "lsl0", "nodad"]);
+    } else {
+        brg.addr_add("lsl0", vtep_cidr);
+    }
     let local = vtep_cidr.split('/').next().unwrap_or(vtep_cidr);
     let (vni, remote) = (vni.to_string(), remote.to_string());
-    brg.ip(&[
+    let mut args = vec![
         "link", "add", "vxlan0", "type", "vxlan", "id", &vni, "local", local, "remote", &remote,
         "dstport", "4789", "dev", "lsl0",
+    ];
+    if v6 {
+        args.push("udp6zerocsumrx");
+    }
+    brg.ip(&args);
+    brg.ip(&[
+        "link",
+        "set",
+        "lan0",
+        "mtu",
+        if v6 { "1430" } else { "1450" },
     ]);
-    brg.ip(&["link", "set", "lan0", "mtu", "1450"]);
     brg.bridge("br0", &["lan0", "vxlan0"]);
     brg.link_up("vxlan0");
 }

@@ -212,37 +212,8 @@ fn lab(tag: &str) -> Lab {
                 None
             }
             Kind::Vxlan6 { vni, brg_vtep } => {
-                // A kernel VTEP over IPv6; it accepts the zero outer checksum the vG sends
-                // for fragments (RFC 6935) and checks every other one.
-                brg.ip(&[
-                    "addr",
-                    "add",
-                    &format!("{brg_vtep}/64"),
-                    "dev",
-                    "lsl0",
-                    "nodad",
-                ]);
-                brg.ip(&[
-                    "link",
-                    "add",
-                    "vxlan0",
-                    "type",
-                    "vxlan",
-                    "id",
-                    &vni.to_string(),
-                    "local",
-                    &brg_vtep.to_string(),
-                    "remote",
-                    &VG_VTEP6.to_string(),
-                    "dstport",
-                    "4789",
-                    "dev",
-                    "lsl0",
-                    "udp6zerocsumrx",
-                ]);
-                brg.ip(&["link", "set", "lan0", "mtu", "1430"]);
-                brg.bridge("br0", &["lan0", "vxlan0"]);
-                brg.link_up("vxlan0");
+                // A kernel VTEP over IPv6; it checks every nonzero outer checksum.
+                vxlan_uplink(&brg, vni, &format!("{brg_vtep}/64"), VG_VTEP6);
                 None
             }
             Kind::Vlan { s_vid, c_vid } => {
