@@ -176,10 +176,14 @@ fn create(m: &NewMapping) -> Result<Public, Verdict> {
     // The session limit (RFC 6888 REQ-5). The count is vgd's exact number from its last
     // expiry sweep plus the fast path's increments since. It runs ahead of the truth until the
     // next sweep (mappings expired meanwhile still count); a mapping created in the instant
-    // vgd writes a new count is missed until the sweep after.
-    let sessions = SUB_SESSIONS.get_ptr_mut(sub_id);
-    if sub.session_limit != 0
-        && let Some(n) = sessions
+    // vgd writes a new count is missed until the sweep after. Homes without a limit are not
+    // counted here (the sweep counts every home): a new mapping costs no shared write.
+    let sessions = if sub.session_limit != 0 {
+        SUB_SESSIONS.get_ptr_mut(sub_id)
+    } else {
+        None
+    };
+    if let Some(n) = sessions
         // SAFETY: a pointer from a successful array lookup; a plain integer read.
         && unsafe { *n } >= u64::from(sub.session_limit)
     {
