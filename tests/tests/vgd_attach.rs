@@ -289,3 +289,38 @@ fn vgd_refuses_an_interface_without_native_xdp() {
         "unclear error: {log}"
     );
 }
+
+#[test]
+fn vgd_refuses_maps_pinned_with_another_layout() {
+    require_root();
+    let ns = Netns::new("oldabi");
+    let pins = PinDir::new("oldabi");
+    ns.ip(&[
+        "link", "add", "acc0", "type", "veth", "peer", "name", "peer0",
+    ]);
+    ns.link_up("acc0");
+    ns.link_up("peer0");
+    // The subscriber array as an older vgd pinned it (112-byte records).
+    let path = pins.path().join(nerg_abi::map_names::SUBSCRIBERS);
+    nerg_tests::run(std::process::Command::new("bpftool").args([
+        "map",
+        "create",
+        path.to_str().expect("path"),
+        "type",
+        "array",
+        "key",
+        "4",
+        "value",
+        "112",
+        "entries",
+        "16",
+        "name",
+        "NERG_SUBSCRIBE",
+    ]));
+    let log = vgd_fails(&ns, &pins, "acc0");
+    assert!(
+        log.contains("pinned by an incompatible vgd (value is 112 bytes, this one needs 136)")
+            && log.contains("not hitless: remove"),
+        "unclear error: {log}"
+    );
+}

@@ -36,6 +36,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("stun-server", "NAT behaviour discovery"),
     ("coturn", "STUN/TURN server"),
     ("tcpdump", "captures"),
+    ("bpftool", "inspecting and faking pinned maps"),
     // Benchmarks (`cargo xtask bench`).
     (
         "kea-dhcp4-server",

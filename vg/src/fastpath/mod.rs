@@ -15,6 +15,7 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
+    maps::MapData,
     programs::{
         ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
         links::{FdLink, PinnedLink},
@@ -72,6 +73,24 @@ pub enum FastPathError {
     /// The kernel refused the object (maps or programs).
     #[error("loading the eBPF object failed")]
     Load(#[source] aya::EbpfError),
+    /// A map pinned by another vgd does not have this fast path's layout.
+    #[error(
+        "{path}: pinned by an incompatible vgd ({what} is {pinned} bytes, this one needs \
+         {needed}); restarting across a map ABI change is not hitless: remove {dir} and start \
+         again"
+    )]
+    IncompatiblePin {
+        /// The pinned map.
+        path: String,
+        /// Its directory (the instance's pins).
+        dir: String,
+        /// `key` or `value`.
+        what: &'static str,
+        /// Its size there.
+        pinned: u32,
+        /// The size this build needs.
+        needed: u32,
+    },
     /// The delivery program's descriptor could not be duplicated for the jump table.
     #[error("filling the tail-call table")]
     JumpTable(#[source] std::io::Error),
@@ -133,6 +152,74 @@ pub enum FastPathError {
     },
 }
 
+/// Key and value sizes of the pinned maps whose layout `nerg-abi` defines: what a vgd of
+/// this build reads and writes.
+fn abi_sizes() -> [(&'static str, usize, usize); 13] {
+    use nerg_abi as a;
+    use std::mem::size_of;
+    [
+        (map_names::CONFIG, 4, size_of::<a::Config>()),
+        (map_names::SUBSCRIBERS, 4, size_of::<a::Subscriber>()),
+        (map_names::LSL_VLAN, size_of::<a::VlanLslKey>(), 4),
+        (map_names::LSL_VXLAN, size_of::<a::VxlanLslKey>(), 4),
+        (map_names::LSL_VXLAN6, size_of::<a::Vxlan6LslKey>(), 4),
+        (
+            map_names::HOSTS,
+            size_of::<a::HostKey>(),
+            size_of::<a::Host>(),
+        ),
+        (map_names::SUB_COUNTERS, 4, size_of::<a::SubCounters>()),
+        (
+            map_names::NAT_FWD,
+            size_of::<a::NatFwdKey>(),
+            size_of::<a::NatMapping>(),
+        ),
+        (
+            map_names::NAT_REV,
+            size_of::<a::NatRevKey>(),
+            size_of::<a::NatRev>(),
+        ),
+        (map_names::NAT_PERMIT, size_of::<a::NatPermitKey>(), 8),
+        (map_names::SUB_SESSIONS, 4, 8),
+        (
+            map_names::FRAGS,
+            size_of::<a::FragKey>(),
+            size_of::<a::FragTarget>(),
+        ),
+        (map_names::STATS, 4, size_of::<a::CounterValue>()),
+    ]
+}
+
+/// Refuses, with a message an operator can act on, maps pinned in `pin_dir` by a vgd whose
+/// map layout differs (the kernel would otherwise reject the programs with a verifier log).
+fn check_pins(pin_dir: &Path) -> Result<(), FastPathError> {
+    for (name, key, value) in abi_sizes() {
+        let path = pin_dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        let info = MapData::from_pin(&path)
+            .and_then(|m| m.info())
+            .map_err(|source| FastPathError::Map { name, source })?;
+        for (what, pinned, needed) in [
+            ("key", info.key_size(), key),
+            ("value", info.value_size(), value),
+        ] {
+            let needed = needed as u32;
+            if pinned != needed {
+                return Err(FastPathError::IncompatiblePin {
+                    path: path.display().to_string(),
+                    dir: pin_dir.display().to_string(),
+                    what,
+                    pinned,
+                    needed,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The loaded fast path of one vG instance: programs loaded, maps pinned under `pin_dir`.
 pub struct FastPath {
     ebpf: Ebpf,
@@ -155,6 +242,7 @@ impl FastPath {
         if object.is_empty() {
             return Err(FastPathError::NoObject);
         }
+        check_pins(pin_dir)?;
         let mut ebpf = EbpfLoader::new()
             .default_map_pin_directory(pin_dir)
             .load(object)
