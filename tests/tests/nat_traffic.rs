@@ -3,15 +3,16 @@
 //!
 //! ```text
 //!  home1 h0 -- BRG1 br0 [lan0, vxlan0 (kernel VXLAN, VNI 5001)] --+
-//!  home2 h0 -- BRG2 br0 [lan0, lsl0 + tc tagger 802.1Q 100]  -----+-- access br0 -- acc0 vG
-//!  home3 h0 -- BRG3 br0 [lan0, lsl0 + tc tagger QinQ 10.200] -----+        XDP vg_access / vg_core
+//!  home2 h0 -- BRG2 br0 [lan0, lsl0 + tc tagger 802.1Q 100]  -----+
+//!  home3 h0 -- BRG3 br0 [lan0, lsl0 + tc tagger QinQ 10.200] -----+-- access br0 -- acc0 vG
+//!  home4 h0 -- BRG4 br0 [lan0, vxlan0 (VXLAN over IPv6, 6004)] ---+   XDP vg_access / vg_core
 //!                                                           core0 10.99.0.1 -- up0 internet 203.0.113.5
 //! ```
 //!
-//! The fast path is loaded and configured by the test itself (vgd's NAT pool configuration
-//! is the control-plane issue's). Both ends verify checksums (tx checksum offload is off
-//! where traffic enters, as on a real wire), so a wrong translation would show as lost
-//! datagrams and stalled connections.
+//! The fast path is loaded and configured by the test itself, so that each case writes the
+//! map entries it is about (vgd's own path is the end-to-end suite's). Both ends verify
+//! checksums (tx checksum offload is off where traffic enters, as on a real wire), so a wrong
+//! translation would show as lost datagrams and stalled connections.
 
 use std::{
     net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket},
