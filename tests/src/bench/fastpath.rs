@@ -397,6 +397,7 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     let up_frames: Vec<Vec<u8>> = HOMES.iter().map(up).collect();
     // Establish each home's flow and learn its public port.
     let mut down_frames = Vec::new();
+    let mut publics = Vec::new();
     for (h, f) in HOMES.iter().zip(&up_frames) {
         rig.time(Prog::Access, 1, XdpVerdict::Redirect, |_| f.clone())?;
         let m = rig
@@ -411,6 +412,7 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
             })?
             .context("the established flow has no mapping")?;
         let public = Ipv4Addr::from(m.pub_ip.to_ne_bytes());
+        publics.push((public, u16::from_be(m.pub_port)));
         down_frames.push(frames::udp(
             NEXT_HOP_MAC,
             core_mac,
@@ -420,6 +422,18 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         ));
     }
     let baseline = frames::udp(HOST_MAC, core_mac, (HOST, 40000), (INTERNET, 53), PAYLOAD);
+    // Hairpin: the 802.1Q home's flow sent to the QinQ home's public address and port,
+    // delivered to the QinQ home (translated twice, then the delivery tail call).
+    let (h0, h1) = (&HOMES[0], &HOMES[1]);
+    let hairpin = encap(h0.kind, h0.s_vid, h0.c_vid, h0.vni, access_mac)
+        .encapsulate(&frames::udp(
+            HOST_MAC,
+            [0; 6],
+            (HOST, 40000),
+            publics[usize::try_from(h1.id - 1).expect("index")],
+            PAYLOAD,
+        ))
+        .expect("encapsulates");
 
     // New flows: flow n goes to home n % H from source port FIRST_PORT + n / H.
     let new_flow_encaps: Vec<Encap> = (0..NEW_FLOW_HOMES)
@@ -447,6 +461,10 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
             let ns = rig.time(Prog::Core, calls, XdpVerdict::Redirect, |_| f.clone())?;
             record(down_key(h.kind), ns);
         }
+        let ns = rig.time(Prog::Access, calls, XdpVerdict::Redirect, |_| {
+            hairpin.clone()
+        })?;
+        record("xdp_hairpin_ns_per_pkt", ns);
         let first = next_flow;
         let ns = rig.time(Prog::Access, calls, XdpVerdict::Redirect, |i| {
             let n = first + i;
@@ -495,10 +513,13 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         "xdp_test_run_overhead_ns",
         "kernel timer overhead of one repeat-1 test run, subtracted from the ns figures",
     );
+    summary.note(
+        "xdp_hairpin_ns_per_pkt",
+        "802.1Q home to the QinQ home's public address:port, delivered by the vg_deliver tail call",
+    );
     summary.remark(
         "fast path: one BPF_PROG_TEST_RUN per packet (the vG rewrites its frame), kernel-timed, \
-         minus the same run of an XDP_PASS program; hairpin is not measured: the fast path \
-         does not implement hairpinning yet",
+         minus the same run of an XDP_PASS program",
     );
     Ok(())
 }
