@@ -101,6 +101,13 @@ pub struct SessionLog {
 }
 
 impl SessionLog {
+    /// Whether the CPE answered any of the ACS's requests with a SOAP fault.
+    pub fn faulted(&self) -> bool {
+        self.answers
+            .iter()
+            .any(|a| matches!(a.body, Body::Fault(_)))
+    }
+
     /// The Inform's event codes.
     pub fn event_codes(&self) -> Vec<String> {
         self.inform

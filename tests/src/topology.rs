@@ -541,10 +541,7 @@ impl Topology {
             },
         );
         assert!(
-            session
-                .answers
-                .iter()
-                .all(|a| !matches!(a.body, cwmp::soap::Body::Fault(_))),
+            !session.faulted(),
             "BRG {serial} refused the LSL change: {:?}",
             session.answers
         );

@@ -279,11 +279,7 @@ fn brg_state(topo: &Topology, home: &nerg_tests::topology::Home) -> String {
     let Some(first) = sessions.first() else {
         return "no Inform".to_owned();
     };
-    let faulted = first
-        .answers
-        .iter()
-        .any(|a| matches!(a.body, cwmp::soap::Body::Fault(_)));
-    let state = if first.ended && !faulted {
+    let state = if first.ended && !first.faulted() {
         "provisioned"
     } else {
         "FAULT"
