@@ -689,32 +689,4 @@ impl PinnedMaps {
         }
         Ok(n)
     }
-
-    /// Removes home `sub`'s NAT mappings, both directions (`dynamic_only` keeps its static
-    /// port forwards). One pass over the forward table; returns how many went.
-    pub fn remove_nat_of(
-        &mut self,
-        sub: SubscriberId,
-        dynamic_only: bool,
-    ) -> Result<usize, FastPathError> {
-        use nerg_abi::nat_flags;
-        // Collect first: deleting while iterating a BPF hash map can skip entries.
-        let mine: Vec<(NatFwdKey, NatMapping)> = self
-            .fwd
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|(k, m)| k.sub == sub && !(dynamic_only && m.flags & nat_flags::STATIC != 0))
-            .collect();
-        for (k, m) in &mine {
-            ignore_missing(self.fwd.remove(k)).map_err(err(map_names::NAT_FWD))?;
-            let rk = NatRevKey {
-                pub_ip: m.pub_ip,
-                pub_port: m.pub_port,
-                proto: k.proto,
-                _pad: 0,
-            };
-            ignore_missing(self.rev.remove(&rk)).map_err(err(map_names::NAT_REV))?;
-        }
-        Ok(mine.len())
-    }
 }
