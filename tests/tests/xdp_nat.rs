@@ -942,17 +942,22 @@ fn icmp_errors_are_translated_both_ways() {
         let (v, out) = rig.up(&wrap(udp_up(40000, INTERNET, 53)));
         assert_eq!(v, XdpVerdict::Redirect);
         let (public, port) = rig.public_of(home.id, 40000, 17);
-        let err = frames::icmp_error(
-            NEXT_HOP_MAC,
-            rig.core_mac,
-            ROUTER,
-            public,
-            11,
-            0,
-            &out,
-            8,
-            64,
-        );
+        // An ICMP error a router on the path sends to the home's public address.
+        let core_mac = rig.core_mac;
+        let from_router = |icmp_type, code, quoted: &[u8], quote_l4| {
+            frames::icmp_error(
+                NEXT_HOP_MAC,
+                core_mac,
+                ROUTER,
+                public,
+                icmp_type,
+                code,
+                quoted,
+                quote_l4,
+                64,
+            )
+        };
+        let err = from_router(11, 0, &out, 8);
         let (v, got) = rig.down(&err);
         assert_eq!(v, XdpVerdict::Redirect, "{name}: time exceeded downstream");
         let sent = frames::udp_ttl(HOST_MAC, [0; 6], (HOST, 40000), (INTERNET, 53), b"ping", 63);
@@ -978,17 +983,7 @@ fn icmp_errors_are_translated_both_ways() {
         };
         let (v, out) = rig.up(&wrap(syn((HOST, 50000), 64)));
         assert_eq!(v, XdpVerdict::Redirect);
-        let err = frames::icmp_error(
-            NEXT_HOP_MAC,
-            rig.core_mac,
-            ROUTER,
-            public,
-            3,
-            4,
-            &out,
-            64,
-            64,
-        );
+        let err = from_router(3, 4, &out, 64);
         let (v, got) = rig.down(&err);
         assert_eq!(v, XdpVerdict::Redirect, "{name}: frag needed downstream");
         let inner = frames::icmp_error(
@@ -1014,17 +1009,7 @@ fn icmp_errors_are_translated_both_ways() {
         };
         let (v, out) = rig.up(&wrap(echo(HOST, 7, 64)));
         assert_eq!(v, XdpVerdict::Redirect);
-        let err = frames::icmp_error(
-            NEXT_HOP_MAC,
-            rig.core_mac,
-            ROUTER,
-            public,
-            11,
-            0,
-            &out,
-            8,
-            64,
-        );
+        let err = from_router(11, 0, &out, 8);
         let (v, got) = rig.down(&err);
         assert_eq!(v, XdpVerdict::Redirect, "{name}: quoted echo");
         let inner =
@@ -1056,17 +1041,7 @@ fn icmp_errors_are_translated_both_ways() {
 
         // An error quoting a port nobody maps: dropped, counted.
         let stray = frames::udp_ttl(HOST_MAC, [0; 6], (public, 1), (INTERNET, 53), b"x", 63);
-        let err = frames::icmp_error(
-            NEXT_HOP_MAC,
-            rig.core_mac,
-            ROUTER,
-            public,
-            11,
-            0,
-            &stray,
-            8,
-            64,
-        );
+        let err = from_router(11, 0, &stray, 8);
         let before = rig.drops(DropReason::NoMapping);
         assert_eq!(rig.down(&err).0, XdpVerdict::Drop, "{name}: unmapped quote");
         assert_eq!(rig.drops(DropReason::NoMapping) - before, 1);
