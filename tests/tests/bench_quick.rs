@@ -38,12 +38,17 @@ fn quick_bench_writes_every_figure() {
         let n = v
             .as_f64()
             .unwrap_or_else(|| panic!("{k} is not a number: {v}"));
-        // A loss share may be 0; every other figure is a positive measurement.
+        // A loss share may be 0, and so may the rate a search found sustained with < 0.1%
+        // drops: in quick mode that is one 1-second step, and whether a loaded machine
+        // passes it is a timing question this test does not ask (the peak rate, which
+        // proves the exchanges ran, must be positive). Every other figure is positive.
         assert!(
             n.is_finite() && n >= 0.0,
             "{k} = {n} is not finite and non-negative"
         );
-        if !k.ends_with("_loss_pct") && !k.ends_with("_drop_pct") {
+        let may_be_zero =
+            k.ends_with("_loss_pct") || k.ends_with("_drop_pct") || k == "kea_wire_leases_per_s";
+        if !may_be_zero {
             assert!(n > 0.0, "{k} = {n} is not positive");
         }
     }
