@@ -1673,3 +1673,131 @@ fn mutated_frames_never_abort_and_every_verdict_is_counted() {
         "and some frames survive intact"
     );
 }
+
+/// The route cache: an established flow's packets skip `bpf_fib_lookup`; vgd's route watch
+/// (rtnetlink notifications bump the route generation) makes neighbour and route changes
+/// reach them; a packet longer than any the cached route was looked up for is looked up
+/// again, so the egress MTU still applies.
+#[test]
+fn route_cache_follows_neighbour_route_and_mtu_changes() {
+    use std::time::Duration;
+    use vg::fastpath::fib::RouteWatch;
+
+    let mut rig = rig("natfib");
+    let home = HOMES[0];
+    let wrap = |inner: Vec<u8>| home.encap([0; 6]).encapsulate(&inner).unwrap();
+    let sized = |len: usize| {
+        wrap(frames::udp(
+            HOST_MAC,
+            [0; 6],
+            (HOST, 41000),
+            (INTERNET, 53),
+            &vec![7; len],
+        ))
+    };
+    let small = sized(4);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+
+    // Established: after the first packet on each CPU, no more lookups.
+    let before = rig.counter(Counter::FibLookup);
+    for _ in 0..50 {
+        let (v, out) = rig.up(&small);
+        assert_eq!(v, XdpVerdict::Redirect);
+        assert_eq!(out[0..6], NEXT_HOP_MAC);
+    }
+    let lookups = rig.counter(Counter::FibLookup) - before;
+    assert!(
+        (1..=cpus).contains(&lookups),
+        "50 packets of one flow did {lookups} FIB lookups on {cpus} CPUs"
+    );
+
+    // The watch, in the vG's namespace; its timer is out of the way (an hour), so only
+    // notifications can bump the generation from here on (after its first tick).
+    let generation = rig.fp.take_fib_generation().unwrap();
+    let watch = rig.vg.run(RouteWatch::open).expect("rtnetlink socket");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    let watcher = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(watch.run(generation, Duration::from_secs(3600), stop));
+    });
+    let dmac_of = |rig: &mut Rig, frame: &[u8]| {
+        let (v, out) = rig.up(frame);
+        (v == XdpVerdict::Redirect).then(|| <[u8; 6]>::try_from(&out[0..6]).unwrap())
+    };
+
+    // The next hop's MAC changes.
+    let moved = [0x02, 0x99, 0, 0, 0, 0x12];
+    rig.vg.ip(&[
+        "neigh",
+        "replace",
+        &NEXT_HOP.to_string(),
+        "lladdr",
+        "02:99:00:00:00:12",
+        "dev",
+        "core0",
+        "nud",
+        "permanent",
+    ]);
+    nerg_tests::wait_until(
+        "the new neighbour MAC in forwarded frames",
+        Duration::from_secs(5),
+        || dmac_of(&mut rig, &small) == Some(moved),
+    );
+
+    // The default route moves to another next hop.
+    let other_mac = [0x02, 0x99, 0, 0, 0, 0x04];
+    rig.vg.ip(&[
+        "neigh",
+        "replace",
+        "10.99.0.4",
+        "lladdr",
+        "02:99:00:00:00:04",
+        "dev",
+        "core0",
+        "nud",
+        "permanent",
+    ]);
+    rig.vg.ip(&[
+        "route",
+        "replace",
+        "default",
+        "via",
+        "10.99.0.4",
+        "mtu",
+        "lock",
+        "1000",
+    ]);
+    nerg_tests::wait_until(
+        "frames via the new default route",
+        Duration::from_secs(5),
+        || dmac_of(&mut rig, &small) == Some(other_mac),
+    );
+
+    // (A forwarded packet meets a route's MTU only when it is locked.)
+    // The cached route was looked up for a short packet: one beyond the route's MTU (1000)
+    // is looked up, and refused; one within it is looked up once, then cached.
+    let before = rig.drops(DropReason::FragNeeded);
+    assert_eq!(rig.up(&sized(1200)).0, XdpVerdict::Drop);
+    assert_eq!(rig.drops(DropReason::FragNeeded) - before, 1);
+    let mid = sized(900);
+    assert_eq!(dmac_of(&mut rig, &mid), Some(other_mac));
+    let before = rig.counter(Counter::FibLookup);
+    for _ in 0..20 {
+        assert_eq!(dmac_of(&mut rig, &mid), Some(other_mac));
+        assert_eq!(dmac_of(&mut rig, &small), Some(other_mac));
+    }
+    // Without the cache: 40. A CPU other than the one that ran `mid` may look up twice
+    // (its slot still holds the old generation).
+    let lookups = rig.counter(Counter::FibLookup) - before;
+    assert!(
+        lookups <= 2 * (cpus - 1),
+        "{lookups} lookups for cached routes on {cpus} CPUs"
+    );
+
+    shutdown.cancel();
+    watcher.join().unwrap();
+}

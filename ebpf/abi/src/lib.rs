@@ -53,6 +53,57 @@ pub mod map_names {
     /// Program array of the tail-call targets (index [`JUMP_DELIVER`](crate::JUMP_DELIVER)),
     /// filled by the loader; per loaded object, not pinned.
     pub const JUMP: &str = "NERG_JUMP";
+    /// Array of one `u32`: the route generation. vgd bumps it whenever the kernel's routes,
+    /// neighbours, links, addresses or rules may have changed; route cache entries of
+    /// another generation are not used. Per loaded object, not pinned.
+    pub const FIB_GEN: &str = "NERG_FIB_GEN";
+    /// Per-CPU array of [`RouteCacheEntry`](crate::RouteCacheEntry),
+    /// [`ROUTE_CACHE_SLOTS`](crate::ROUTE_CACHE_SLOTS) slots: `bpf_fib_lookup` results.
+    /// Per loaded object, not pinned.
+    pub const ROUTE_CACHE: &str = "NERG_ROUTE_CACHE";
+}
+
+/// Slots of the per-CPU route cache (a power of two: the slot is a hash's top bits).
+pub const ROUTE_CACHE_SLOTS: u32 = 1024;
+
+/// One `bpf_fib_lookup` result the fast path reuses (`NERG_ROUTE_CACHE`).
+///
+/// Keyed by everything the fast path passes to the lookup except the length: ingress
+/// interface, protocol, source and destination. A hit needs the same generation
+/// (`NERG_FIB_GEN`) and a packet no longer than the longest one this result was looked up
+/// for, so that an egress MTU below a later packet's length is still found by a real
+/// lookup (`FRAG_NEEDED`). Only successful lookups are cached (never `NO_NEIGH`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RouteCacheEntry {
+    /// Source IPv4, network byte order.
+    pub saddr: u32,
+    /// Destination IPv4, network byte order.
+    pub daddr: u32,
+    /// The interface the lookup was for (the packet's ingress).
+    pub in_ifindex: u32,
+    /// `NERG_FIB_GEN` when it was looked up.
+    pub generation: u32,
+    /// Where the packet goes.
+    pub out_ifindex: u32,
+    /// The longest IPv4 total length that was looked up successfully.
+    pub max_len: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// 1 once the slot holds a result.
+    pub valid: u8,
+    /// Source MAC (the egress interface's).
+    pub smac: [u8; 6],
+    /// Destination MAC (the next hop's).
+    pub dmac: [u8; 6],
+}
+
+/// The slot of the route to (`saddr`, `daddr`) from `in_ifindex` in the route cache.
+#[inline(always)]
+pub const fn route_cache_slot(saddr: u32, daddr: u32, in_ifindex: u32) -> u32 {
+    let x = daddr ^ saddr.rotate_left(13) ^ in_ifindex.rotate_left(26);
+    // Fibonacci hashing: the top bits of the product.
+    x.wrapping_mul(0x9E37_79B1) >> (32 - ROUTE_CACHE_SLOTS.trailing_zeros())
 }
 
 /// Index of `vg_deliver` in `NERG_JUMP`.
@@ -247,6 +298,8 @@ indexed_enum! {
         MssClamped = "mss_clamped",
         /// Non-first IPv4 fragments translated by following their first fragment.
         FragmentFollowed = "fragment_followed",
+        /// Real `bpf_fib_lookup` calls (IPv4): route cache misses.
+        FibLookup = "fib_lookups",
     }
 }
 
@@ -933,6 +986,22 @@ mod tests {
     use std::vec::Vec;
 
     #[test]
+    fn route_cache_slots_are_in_range_and_spread() {
+        let mut used = Vec::new();
+        used.resize(ROUTE_CACHE_SLOTS as usize, false);
+        // 256 destinations behind one source and interface: consecutive addresses must not
+        // pile into a few slots.
+        for i in 0..256u32 {
+            let daddr = u32::from_be_bytes([203, 0, 113, i as u8]);
+            let slot = route_cache_slot(0x0101_a8c0, daddr, 7);
+            assert!(slot < ROUTE_CACHE_SLOTS);
+            used[slot as usize] = true;
+        }
+        let distinct = used.iter().filter(|u| **u).count();
+        assert!(distinct > 200, "256 destinations took {distinct} slots");
+    }
+
+    #[test]
     fn indices_are_dense_and_labels_unique() {
         for (i, c) in Counter::ALL.iter().enumerate() {
             assert_eq!(c.index() as usize, i);
@@ -955,6 +1024,7 @@ mod tests {
         assert_eq!(size_of::<NatMapping>(), 16);
         assert_eq!(size_of::<NatRev>(), 32);
         assert_eq!(size_of::<NatPermitKey>(), 16);
+        assert_eq!(size_of::<RouteCacheEntry>(), 36);
         assert_eq!(size_of::<FragKey>(), 12);
         assert_eq!(size_of::<FragTarget>(), 16);
         assert_eq!(size_of::<PuntHeader>(), 16);

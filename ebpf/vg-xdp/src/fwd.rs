@@ -17,10 +17,10 @@ use aya_ebpf::{
     },
     programs::XdpContext,
 };
-use nerg_abi::{Counter, DropReason};
+use nerg_abi::{Counter, DropReason, route_cache_slot};
 
 use crate::{
-    DEVMAP, FIB_PARAMS, Verdict, count_stat, csum,
+    DEVMAP, FIB_GEN, FIB_PARAMS, ROUTE_CACHE, Verdict, count_stat, csum,
     nat::Public,
     packet::{ipproto, ipv4off, l4off, load, store},
 };
@@ -171,7 +171,15 @@ pub(crate) enum Route {
     NoNeigh,
 }
 
-/// `bpf_fib_lookup` for an IPv4 packet.
+/// The route to `daddr` for an IPv4 packet from `saddr` that arrived on `ifindex`: from
+/// this CPU's route cache when it holds this route in the current generation for packets at
+/// least this long, else `bpf_fib_lookup` (whose successful answer then fills the slot).
+///
+/// A lookup costs about as much as the rest of the upstream path; the cache makes an
+/// established flow's packet a few loads and compares. It stays exact through vgd: any
+/// route, neighbour, link, address, rule or nexthop change bumps `NERG_FIB_GEN`
+/// (`vg::fastpath::fib`), and an entry of an older generation is looked up again. Per CPU,
+/// so entries are never written by two CPUs at once.
 #[inline(always)]
 pub(crate) fn route(
     ctx: &XdpContext,
@@ -181,6 +189,27 @@ pub(crate) fn route(
     daddr: u32,
     tot_len: u16,
 ) -> Result<Route, Verdict> {
+    let generation = FIB_GEN.get(0).copied().unwrap_or(0);
+    let slot = ROUTE_CACHE
+        .get_ptr_mut(route_cache_slot(saddr, daddr, ifindex))
+        .ok_or(Verdict::Drop(DropReason::NoRoute))?;
+    // SAFETY: a per-CPU array slot from a successful lookup: valid and aligned for the
+    // program run, and only this CPU uses it (XDP runs one program at a time per CPU).
+    let e = unsafe { &mut *slot };
+    let same = e.valid == 1
+        && e.daddr == daddr
+        && e.saddr == saddr
+        && e.in_ifindex == ifindex
+        && e.proto == proto
+        && e.generation == generation;
+    if same && tot_len <= e.max_len {
+        return Ok(Route::Via {
+            ifindex: e.out_ifindex,
+            smac: e.smac,
+            dmac: e.dmac,
+        });
+    }
+    count_stat(Counter::FibLookup);
     let p = fib_params()?;
     p.family = AF_INET;
     p.l4_protocol = proto;
@@ -188,7 +217,32 @@ pub(crate) fn route(
     p.ifindex = ifindex;
     p.__bindgen_anon_3.ipv4_src = saddr;
     p.__bindgen_anon_4.ipv4_dst = daddr;
-    fib_lookup(ctx, p)
+    let route = fib_lookup(ctx, p)?;
+    if let Route::Via {
+        ifindex: out,
+        smac,
+        dmac,
+    } = route
+    {
+        // The same route for a longer packet only raises the length; anything else
+        // replaces the slot.
+        if !same || e.out_ifindex != out || e.dmac != dmac || e.smac != smac {
+            e.max_len = 0;
+        }
+        e.saddr = saddr;
+        e.daddr = daddr;
+        e.in_ifindex = ifindex;
+        e.generation = generation;
+        e.out_ifindex = out;
+        e.proto = proto;
+        e.smac = smac;
+        e.dmac = dmac;
+        if tot_len > e.max_len {
+            e.max_len = tot_len;
+        }
+        e.valid = 1;
+    }
+    Ok(route)
 }
 
 /// The per-CPU `bpf_fib_lookup` parameter block, zeroed: 64 bytes kept off the stack,

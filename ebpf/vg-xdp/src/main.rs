@@ -42,9 +42,9 @@ use aya_ebpf::{
 use nerg_abi::{
     Config, Counter, CounterValue, DropReason, FragKey, FragTarget, Host, HostKey, MAX_FRAGS,
     MAX_HOSTS, MAX_NAT_MAPPINGS, MAX_NAT_PERMITS, MAX_PUBLIC_IPS, MAX_SUBSCRIBERS, NatFwdKey,
-    NatMapping, NatPermitKey, NatRev, NatRevKey, PUNT_RING_BYTES, PuntReason, SubCounters,
-    Subscriber, SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey, config_flags, ethertype,
-    sub_flags,
+    NatMapping, NatPermitKey, NatRev, NatRevKey, PUNT_RING_BYTES, PuntReason, ROUTE_CACHE_SLOTS,
+    RouteCacheEntry, SubCounters, Subscriber, SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey,
+    config_flags, ethertype, sub_flags,
 };
 
 use crate::{
@@ -123,6 +123,15 @@ pub(crate) static FRAGS: LruHashMap<FragKey, FragTarget> = LruHashMap::pinned(MA
 /// Scratch space for `bpf_fib_lookup`'s parameters, one per CPU (off the 512-byte stack).
 #[map(name = "NERG_FIB_PARAMS")]
 pub(crate) static FIB_PARAMS: PerCpuArray<bpf_fib_lookup> = PerCpuArray::with_max_entries(1, 0);
+
+/// The route generation (vgd bumps it on route, neighbour, link, address and rule changes).
+#[map(name = "NERG_FIB_GEN")]
+pub(crate) static FIB_GEN: Array<u32> = Array::with_max_entries(1, 0);
+
+/// `bpf_fib_lookup` results, per CPU ([`fwd::route`]).
+#[map(name = "NERG_ROUTE_CACHE")]
+pub(crate) static ROUTE_CACHE: PerCpuArray<RouteCacheEntry> =
+    PerCpuArray::with_max_entries(ROUTE_CACHE_SLOTS, 0);
 
 /// Tail-call targets: [`nerg_abi::JUMP_DELIVER`] = `vg_deliver` (filled by the loader).
 #[map(name = "NERG_JUMP")]

@@ -34,6 +34,7 @@ use vg::{
     fastpath::{
         AttachMode, Counters, FastPath, bpffs,
         expiry::{NatTables, Timers, monotonic_ns},
+        fib::{self, RouteWatch},
         maps::{PinnedHosts, PinnedMaps},
         reconcile::Interfaces,
     },
@@ -312,6 +313,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::spawn(wait_for_signal(shutdown.clone()));
 
     let ring = fastpath.take_punt_ring().context("opening the punt ring")?;
+    // The route cache follows the kernel's routes and neighbours from here on.
+    let mut fib_generation = fastpath
+        .take_fib_generation()
+        .context("opening the route generation")?;
+    let route_watch = RouteWatch::open().context("subscribing to rtnetlink notifications")?;
+    fib_generation
+        .bump()
+        .context("bumping the route generation")?;
+    tokio::spawn(route_watch.run(fib_generation, fib::SAFETY_INTERVAL, shutdown.clone()));
     let socket = PacketSocket::bind(&access_iface)
         .with_context(|| format!("opening a packet socket on {access_iface}"))?;
     let hosts = PinnedHosts::open(&pin_dir).context("opening the host table")?;

@@ -4,6 +4,7 @@
 pub mod bpffs;
 pub mod counters;
 pub mod expiry;
+pub mod fib;
 pub mod maps;
 pub mod reconcile;
 pub mod test_run;
@@ -401,6 +402,22 @@ impl FastPath {
             },
         })?;
         aya::maps::RingBuf::try_from(map).map_err(|source| FastPathError::Map { name, source })
+    }
+
+    /// Takes the route generation out of the object, for [`fib::RouteWatch`]. Until it is
+    /// bumped, the route cache keeps what it looked up (tests and benchmarks that change no
+    /// routes need not take it).
+    pub fn take_fib_generation(&mut self) -> Result<fib::FibGeneration, FastPathError> {
+        let name = map_names::FIB_GEN;
+        let map = self.ebpf.take_map(name).ok_or(FastPathError::Map {
+            name,
+            source: aya::maps::MapError::InvalidName {
+                name: name.to_owned(),
+            },
+        })?;
+        aya::maps::Array::try_from(map)
+            .and_then(fib::FibGeneration::new)
+            .map_err(|source| FastPathError::Map { name, source })
     }
 
     /// A reader over the counter maps of this instance.
