@@ -40,7 +40,7 @@ pub mod map_names {
     pub const PUBLIC_IPS: &str = "NERG_PUBLIC_IPS";
     /// Device map (hash, keyed by ifindex) of the interfaces frames are redirected to.
     pub const DEVMAP: &str = "NERG_DEVMAP";
-    /// Hash [`NatPermitKey`](crate::NatPermitKey) -> last use (`bpf_ktime_get_ns`): the
+    /// Hash [`NatPermitKey`](crate::NatPermitKey) -> last use (`bpf_ktime_get_coarse_ns`): the
     /// remote endpoints each mapping of an APDF home has sent to (RFC 4787 REQ-8).
     pub const NAT_PERMIT: &str = "NERG_NAT_PERMIT";
     /// Array of `u64`, indexed by subscriber id: the home's mappings, for its session limit.
@@ -570,7 +570,7 @@ pub struct NatMapping {
     pub tcp_seen: u8,
     /// Bit flags ([`nat_flags`]).
     pub flags: u8,
-    /// Last upstream packet, `bpf_ktime_get_ns` (CLOCK_MONOTONIC).
+    /// Last upstream packet, `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC at tick resolution).
     pub last_seen_ns: u64,
 }
 
@@ -604,7 +604,7 @@ pub struct NatRev {
     pub flags: u8,
     /// Explicit padding.
     pub _pad: [u8; 3],
-    /// Last downstream packet, `bpf_ktime_get_ns`.
+    /// Last downstream packet (not written today), CLOCK_MONOTONIC ns.
     pub last_seen_ns: u64,
 }
 

@@ -16,7 +16,7 @@
 //! mapping is used. Entries are only ever removed by vgd's expiry (plain hash maps, not LRU:
 //! a live flow is never evicted).
 
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
+use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
 use nerg_abi::{
     Config, Counter, DropReason, MAX_BLOCKS, NAT_MAX_PROBES, NAT_PROBE_LCG_INC, NAT_PROBE_LCG_MUL,
     NatFwdKey, NatMapping, NatPermitKey, NatRev, NatRevKey, Subscriber, SubscriberId,
@@ -65,15 +65,21 @@ pub(crate) fn upstream(
         proto: flow.proto,
         _pad: 0,
     };
-    // SAFETY: `bpf_ktime_get_ns` has no preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = now_ns();
     if let Some(m) = NAT_FWD.get_ptr_mut(key) {
         // SAFETY: a pointer from a successful lookup stays valid for this program run; the
         // fields written are plain integers (a torn read by vgd only delays expiry).
         let m = unsafe { &mut *m };
-        m.last_seen_ns = now;
+        // Stores only on change: the coarse clock moves once a tick, and a mapping's cache
+        // line is not dirtied (nor bounced between CPUs) by every packet.
+        if m.last_seen_ns != now {
+            m.last_seen_ns = now;
+        }
         if flow.proto == ipproto::TCP {
-            m.tcp_seen |= tcp_bits(m.tcp_seen, flow.tcp_flags);
+            let seen = m.tcp_seen | tcp_bits(m.tcp_seen, flow.tcp_flags);
+            if seen != m.tcp_seen {
+                m.tcp_seen = seen;
+            }
         }
         return Ok(Public {
             ip: m.pub_ip,
@@ -89,6 +95,15 @@ pub(crate) fn upstream(
         host_mac,
         now,
     })
+}
+
+/// The time of last use written into mappings and permissions: CLOCK_MONOTONIC at tick
+/// resolution (`bpf_ktime_get_coarse_ns`, a few ms behind at most). Expiry counts in
+/// seconds; the coarse clock is a memory read where the fine one reads the clock source.
+#[inline(always)]
+pub(crate) fn now_ns() -> u64 {
+    // SAFETY: `bpf_ktime_get_coarse_ns` has no preconditions.
+    unsafe { bpf_ktime_get_coarse_ns() }
 }
 
 /// Records that the mapping `public` sent to `remote_ip:remote_port` (raw; ICMP: 0), for
@@ -107,11 +122,14 @@ pub(crate) fn permit(public: Public, proto: u8, remote_ip: u32, remote_port: u16
         proto,
         _pad: [0; 3],
     };
-    // SAFETY: `bpf_ktime_get_ns` has no preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = now_ns();
     match NAT_PERMIT.get_ptr_mut(key) {
         // SAFETY: a pointer from a successful lookup; a plain integer store.
-        Some(last) => unsafe { *last = now },
+        Some(last) => unsafe {
+            if *last != now {
+                *last = now;
+            }
+        },
         // Full table: the packet still goes out; the answer will be filtered (counted).
         None => {
             let _ = NAT_PERMIT.insert(key, now, 0);

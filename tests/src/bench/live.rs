@@ -13,7 +13,10 @@
 //! - (b) Linux: IP forwarding + nft masquerade + conntrack; the frames are untagged (this
 //!   kernel has no 802.1Q support), or VXLAN through a kernel vxlan device (one VNI);
 //!   an `XDP_PASS` program on its access veth lets generated frames in (platform.md);
-//! - (c) a no-op XDP redirect from the access to the core veth: the XDP limit of the rig.
+//! - (c) a no-op XDP redirect from the access to the core veth: the XDP limit of the rig;
+//! - (d) for context, a plain XDP router (`bench_fib`: `bpf_fib_lookup`, MAC rewrite,
+//!   redirect) with untagged frames: what this rig gives the smallest real forwarder, so the
+//!   vG's distance to (c) can be split into routing itself and LSL + NAT work.
 //!
 //! Per run: one generator thread per CPU, each pinned; offered = frames generated;
 //! forwarded = frames the sink counted; both rates over the generators' run time (the
@@ -182,6 +185,8 @@ enum Forwarder {
     Vg,
     Linux,
     Redirect,
+    /// A plain XDP router: `bpf_fib_lookup`, MAC rewrite, redirect (untagged frames).
+    Fib,
 }
 
 /// generator namespace -> forwarder namespace -> sink namespace.
@@ -210,6 +215,7 @@ fn chain(kind: Forwarder, vg_homes: &[(Lsl, u32)]) -> anyhow::Result<Chain> {
         Forwarder::Vg => "blv",
         Forwarder::Linux => "bll",
         Forwarder::Redirect => "blr",
+        Forwarder::Fib => "blf",
     };
     let gen_ns = Netns::new(&format!("{tag}-gen"));
     let fwd = Netns::new(&format!("{tag}-fwd"));
@@ -250,7 +256,13 @@ fn chain(kind: Forwarder, vg_homes: &[(Lsl, u32)]) -> anyhow::Result<Chain> {
     let gen_ifindex = gen_ns.run(|| if_index("g0"))?;
 
     let mut bench = Ebpf::load(BENCH_OBJECT).context("loading the bench eBPF object")?;
-    for name in [names::GEN, names::SINK, names::PASS, names::REDIRECT] {
+    for name in [
+        names::GEN,
+        names::SINK,
+        names::PASS,
+        names::REDIRECT,
+        names::FIB,
+    ] {
         load_xdp(&mut bench, name)?
             .load()
             .with_context(|| format!("verifying {name}"))?;
@@ -321,6 +333,17 @@ fn chain(kind: Forwarder, vg_homes: &[(Lsl, u32)]) -> anyhow::Result<Chain> {
                     .map_err(anyhow::Error::from)
             })
             .context("attaching XDP_PASS on the Linux forwarder")?;
+        }
+        Forwarder::Fib => {
+            fwd.run(|| -> anyhow::Result<()> {
+                let core = if_index("core0")?;
+                let mut devmap =
+                    DevMapHash::try_from(bench.map_mut(names::DEVMAP).context("map")?)?;
+                devmap.insert(core, core, None, 0)?;
+                load_xdp(&mut bench, names::FIB)?.attach("acc0", XdpMode::Driver)?;
+                Ok(())
+            })
+            .context("attaching the FIB forwarder")?;
         }
         Forwarder::Redirect => {
             fwd.run(|| -> anyhow::Result<()> {
@@ -557,6 +580,31 @@ impl Chain {
     }
 }
 
+/// The vG chain's access-side verdict counters.
+struct VgVerdicts {
+    rx: u64,
+    redirected: u64,
+    drops: Vec<(&'static str, u64)>,
+}
+
+impl VgVerdicts {
+    fn read(chains: &BTreeMap<&str, Chain>) -> anyhow::Result<Self> {
+        let vg = chains
+            .get("vg")
+            .and_then(|c| c.fp.as_ref())
+            .context("the vG chain")?;
+        let snap = vg.counters()?.snapshot()?;
+        Ok(Self {
+            rx: snap.total(nerg_abi::Counter::AccessRxPackets),
+            redirected: snap.total(nerg_abi::Counter::VerdictRedirect),
+            drops: nerg_abi::DropReason::ALL
+                .iter()
+                .map(|d| (d.label(), snap.drops(*d)))
+                .collect(),
+        })
+    }
+}
+
 /// Runs benchmark 2 and records its figures.
 pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     if BENCH_OBJECT.is_empty() {
@@ -589,6 +637,7 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
             Forwarder::Linux,
             t(Lsl::Untagged, 1500),
         ),
+        ("xdp_fib_fwd", Forwarder::Fib, t(Lsl::Untagged, 50)),
         ("xdp_redirect_limit", Forwarder::Redirect, t(Lsl::Qinq, 50)),
         (
             "xdp_redirect_limit_1500b",
@@ -601,10 +650,12 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     chains.insert("vg", chain(Forwarder::Vg, &vg_homes)?);
     chains.insert("linux", chain(Forwarder::Linux, &[])?);
     chains.insert("redirect", chain(Forwarder::Redirect, &[])?);
+    chains.insert("fib", chain(Forwarder::Fib, &[])?);
     let chain_of = |f: Forwarder| match f {
         Forwarder::Vg => "vg",
         Forwarder::Linux => "linux",
         Forwarder::Redirect => "redirect",
+        Forwarder::Fib => "fib",
     };
     // Warm-up: every flow once (the vG creates its mappings, Linux its conntrack entries).
     for (_, f, traffic) in &cases {
@@ -626,6 +677,7 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
             );
         }
     }
+    let before = VgVerdicts::read(&chains)?;
     let mut runs: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
     for _ in 0..effort.samples {
         for (key, f, traffic) in &cases {
@@ -641,10 +693,40 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         summary.set(&format!("{key}_offered_pps"), median(&off));
         summary.set(&format!("{key}_loss_pct"), median(&loss).max(0.0));
     }
+    // Where the vG's lost frames went: its own drops (by reason) or the veth rings (frames
+    // the generator offered that never reached the vG, or the vG redirected but the sink's
+    // ring refused).
+    let after = VgVerdicts::read(&chains)?;
+    let rx = after.rx - before.rx;
+    summary.set("vg_fwd_access_rx_frames", rx as f64);
+    summary.set(
+        "vg_fwd_xdp_redirected_pct",
+        (after.redirected - before.redirected) as f64 * 100.0 / rx.max(1) as f64,
+    );
+    let dropped: Vec<String> = after
+        .drops
+        .iter()
+        .zip(&before.drops)
+        .filter(|((_, n1), (_, n0))| n1 > n0)
+        .map(|((label, n1), (_, n0))| format!("{label} {}", n1 - n0))
+        .collect();
+    if !dropped.is_empty() {
+        summary.remark(format!(
+            "vG fast-path drops during the timed runs: {}",
+            dropped.join(", ")
+        ));
+    }
     summary.ratio("vg_vs_linux_ratio", "vg_fwd_pps", "linux_nat_fwd_pps");
     summary.ratio(
         "vg_vs_redirect_limit_ratio",
         "vg_fwd_pps",
+        "xdp_redirect_limit_pps",
+    );
+    // Context for the vG's figure: what the rig gives a plain XDP router (no LSL, no NAT).
+    summary.ratio("vg_vs_fib_fwd_ratio", "vg_fwd_pps", "xdp_fib_fwd_pps");
+    summary.ratio(
+        "fib_fwd_vs_redirect_limit_ratio",
+        "xdp_fib_fwd_pps",
         "xdp_redirect_limit_pps",
     );
     summary.set("live_generator_threads", gen_threads() as f64);
@@ -652,7 +734,8 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         "forwarding on veth: XDP live-frames generator ({} threads, one per CPU), {homes} homes x {flows} UDP flows per \
          LSL kind, 50-byte IP packets unless _1500b; vg_fwd = QinQ; Linux = forwarding + nft \
          masquerade + conntrack with untagged frames (this kernel has no 802.1Q) or VXLAN via \
-         a kernel vxlan device (one VNI); xdp_redirect_limit = no-op XDP redirect",
+         a kernel vxlan device (one VNI); xdp_fib_fwd = a plain XDP router (bpf_fib_lookup, MAC rewrite, redirect; untagged); \
+         xdp_redirect_limit = no-op XDP redirect",
         gen_threads()
     ));
     Ok(())

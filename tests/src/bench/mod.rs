@@ -144,6 +144,11 @@ pub const REQUIRED: &[Figure] = &[
         Some(Target::AtLeast(0.6)),
     ),
     fig(
+        "vg_vs_fib_fwd_ratio",
+        "vG / a plain XDP router (FIB lookup + redirect, no LSL, no NAT)",
+        None,
+    ),
+    fig(
         "dhcp_engine_leases_per_s",
         "DORA in the DHCP engine alone (in-memory store)",
         Some(Target::AtLeast(20_000.0)),

@@ -1,7 +1,7 @@
 //! NAT mapping expiry, in userspace, batched, off the fast path.
 //!
 //! The XDP program stamps each mapping with the time of its last upstream packet
-//! (`bpf_ktime_get_ns`, i.e. CLOCK_MONOTONIC) and the TCP flags it has seen; this sweep
+//! (`bpf_ktime_get_coarse_ns`, i.e. CLOCK_MONOTONIC at tick resolution) and the TCP flags it has seen; this sweep
 //! removes mappings idle for longer than their protocol's timer (RFC 4787 REQ-5, RFC 5382
 //! REQ-5, RFC 5508 REQ-1, RFC 7857 §2.2). A removed mapping's public port is not freed at
 //! once: its reverse entry becomes a tombstone for the hold-down (RFC 6888 REQ-8), which the
@@ -107,7 +107,8 @@ pub struct SweepReport {
     pub permits_expired: usize,
 }
 
-/// The current CLOCK_MONOTONIC time in nanoseconds: the clock `bpf_ktime_get_ns` reads.
+/// The current CLOCK_MONOTONIC time in nanoseconds: the clock the fast path's timestamps
+/// come from (`bpf_ktime_get_coarse_ns` reads it at tick resolution, never ahead of this).
 pub fn monotonic_ns() -> u64 {
     let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .expect("CLOCK_MONOTONIC is always available on Linux");
