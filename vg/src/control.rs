@@ -181,17 +181,20 @@ pub struct PoolView {
     pub addresses: Vec<nat::AddressUsage>,
 }
 
-/// One home of the runtime state.
-struct Entry {
+/// One home of the runtime state, borrowed: its source, and its two forms, which live in
+/// [`Control::config`] (one copy of each per home: 100,000 homes are hundreds of MB per
+/// copy).
+struct Entry<'a> {
     source: Source,
-    file: SubscriberFile,
-    sub: SubscriberConfig,
+    file: &'a SubscriberFile,
+    sub: &'a SubscriberConfig,
 }
 
 /// The runtime state (see the module doc).
 pub struct Control {
     config: Config,
-    homes: BTreeMap<SubscriberId, Entry>,
+    /// Every home's source; its forms are in `config.subscribers` and `config.files`.
+    homes: BTreeMap<SubscriberId, Source>,
     lsls: HashMap<LslId, SubscriberId>,
     alloc: Option<BlockAllocator>,
     since: HashMap<SubscriberId, BTreeMap<u16, UnixTime>>,
@@ -230,12 +233,11 @@ impl Control {
     ) -> Result<Self, ControlError> {
         let stored = store.load_state()?;
         let mut ops = Vec::new();
+        let mut file_config = file_config;
+        let file_subs = std::mem::take(&mut file_config.subscribers);
+        let mut file_forms = std::mem::take(&mut file_config.files);
         let mut this = Self {
-            config: Config {
-                subscribers: BTreeMap::new(),
-                files: BTreeMap::new(),
-                ..file_config.clone()
-            },
+            config: file_config,
             homes: BTreeMap::new(),
             lsls: HashMap::new(),
             alloc: None,
@@ -248,20 +250,27 @@ impl Control {
             public_ips: std::collections::HashSet::new(),
         };
         // File homes first: they win every clash.
-        for (id, sub) in &file_config.subscribers {
-            let file = file_config.files[id].clone();
-            let rec = StoredSubscriber {
-                source: Source::Config,
-                subscriber: file.clone(),
+        for (id, sub) in file_subs {
+            let Some(file) = file_forms.remove(&id) else {
+                tracing::error!(sub = id, "configuration without its file form: skipped");
+                continue;
             };
-            if stored.subscribers.get(id) != Some(&rec) {
-                ops.push(SubscriberOp::Put(Box::new(rec)));
+            let same = stored
+                .subscribers
+                .get(&id)
+                .is_some_and(|r| r.source == Source::Config && r.subscriber == file);
+            if !same {
+                ops.push(SubscriberOp::Put(Box::new(StoredSubscriber {
+                    source: Source::Config,
+                    subscriber: file.clone(),
+                })));
             }
-            this.insert_entry(Source::Config, file, sub.clone());
+            this.insert_entry(Source::Config, file, sub);
         }
         let mut dropped = Vec::new();
         for (id, rec) in &stored.subscribers {
-            if file_config.subscribers.contains_key(id) {
+            // Only the file's homes are in yet: they win.
+            if this.homes.contains_key(id) {
                 continue;
             }
             match rec.source {
@@ -406,10 +415,10 @@ impl Control {
                 if alloc.ports(nsub(id)).is_some() {
                     continue;
                 }
-                let (lsl, policy) = {
-                    let e = &this.homes[&id];
-                    (e.sub.lsl.to_string(), e.sub.nat.clone())
+                let Some(sub) = this.config.subscribers.get(&id) else {
+                    continue;
                 };
+                let (lsl, policy) = (sub.lsl.to_string(), sub.nat.clone());
                 let blocks = policy.blocks.unwrap_or(nat_cfg.initial_blocks());
                 match alloc.add_subscriber_with(nsub(id), &lsl, policy.public_ip, blocks, now) {
                     Ok(events) => {
@@ -424,8 +433,8 @@ impl Control {
                 }
             }
             // Forwards reserve their ports (outside the blocks: dropped with an error).
-            for (id, e) in &mut this.homes {
-                e.sub.port_forwards.retain(|_, pf| {
+            for (id, sub) in &mut this.config.subscribers {
+                sub.port_forwards.retain(|_, pf| {
                     match alloc.add_forward(nsub(*id), pf.public_port) {
                         Ok(_) => true,
                         Err(err) => {
@@ -447,17 +456,31 @@ impl Control {
 
     fn insert_entry(&mut self, source: Source, file: SubscriberFile, sub: SubscriberConfig) {
         self.lsls.insert(sub.lsl, sub.id);
-        self.config.subscribers.insert(sub.id, sub.clone());
-        self.config.files.insert(sub.id, file.clone());
-        self.homes.insert(sub.id, Entry { source, file, sub });
+        self.homes.insert(sub.id, source);
+        self.config.files.insert(sub.id, file);
+        self.config.subscribers.insert(sub.id, sub);
     }
 
-    fn remove_entry(&mut self, id: SubscriberId) -> Option<Entry> {
-        let e = self.homes.remove(&id)?;
-        self.lsls.remove(&e.sub.lsl);
-        self.config.subscribers.remove(&id);
+    fn remove_entry(&mut self, id: SubscriberId) {
+        self.homes.remove(&id);
         self.config.files.remove(&id);
-        Some(e)
+        if let Some(sub) = self.config.subscribers.remove(&id) {
+            self.lsls.remove(&sub.lsl);
+        }
+    }
+
+    /// Home `id`, borrowed.
+    fn entry(&self, id: SubscriberId) -> Option<Entry<'_>> {
+        Some(Entry {
+            source: *self.homes.get(&id)?,
+            file: self.config.files.get(&id)?,
+            sub: self.config.subscribers.get(&id)?,
+        })
+    }
+
+    /// Every home, by id, borrowed.
+    fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
+        self.homes.keys().filter_map(|&id| self.entry(id))
     }
 
     /// Every home (the merged configuration), for the start-up reconcile and slow path.
@@ -475,7 +498,7 @@ impl Control {
     pub fn attach(&mut self, mut maps: PinnedMaps, slow: Box<dyn SlowPathHomes>) {
         if let Some(alloc) = &self.alloc {
             let mut wanted = std::collections::HashSet::new();
-            for e in self.homes.values() {
+            for e in self.entries() {
                 let Some(ports) = alloc.ports(nsub(e.sub.id)) else {
                     continue;
                 };
@@ -763,7 +786,7 @@ impl Control {
         file: SubscriberFile,
         now: UnixTime,
     ) -> Result<SubscriberView, ControlError> {
-        let Some(old) = self.homes.get(&id) else {
+        let Some(old) = self.entry(id) else {
             return Err(ControlError::NotFound(format!("no subscriber {id}")));
         };
         if file.id != id {
@@ -1101,7 +1124,7 @@ impl Control {
     /// mappings go, its blocks are released (logged) and its leases dropped (with the home,
     /// in one store transaction).
     pub fn delete(&mut self, id: SubscriberId, now: UnixTime) -> Result<(), ControlError> {
-        let Some(entry) = self.homes.get(&id) else {
+        let Some(entry) = self.entry(id) else {
             return Err(ControlError::NotFound(format!("no subscriber {id}")));
         };
         let sub = entry.sub.clone();
@@ -1177,7 +1200,7 @@ impl Control {
         pf: PortForward,
         now: UnixTime,
     ) -> Result<SubscriberView, ControlError> {
-        let Some(e) = self.homes.get(&id) else {
+        let Some(e) = self.entry(id) else {
             return Err(ControlError::NotFound(format!("no subscriber {id}")));
         };
         if e.file
@@ -1203,7 +1226,7 @@ impl Control {
         port: u16,
         now: UnixTime,
     ) -> Result<SubscriberView, ControlError> {
-        let Some(e) = self.homes.get(&id) else {
+        let Some(e) = self.entry(id) else {
             return Err(ControlError::NotFound(format!("no subscriber {id}")));
         };
         let mut file = e.file.clone();
@@ -1221,13 +1244,12 @@ impl Control {
     /// One home.
     pub fn get(&self, id: SubscriberId) -> Result<SubscriberView, ControlError> {
         let e = self
-            .homes
-            .get(&id)
+            .entry(id)
             .ok_or_else(|| ControlError::NotFound(format!("no subscriber {id}")))?;
-        Ok(self.view(e))
+        Ok(self.view(&e))
     }
 
-    fn view(&self, e: &Entry) -> SubscriberView {
+    fn view(&self, e: &Entry<'_>) -> SubscriberView {
         SubscriberView {
             subscriber: e.file.clone(),
             source: e.source,
@@ -1242,7 +1264,7 @@ impl Control {
         let since = self.since.get(&id);
         Some(NatAssignmentView {
             subscriber: id,
-            lsl: self.homes.get(&id)?.sub.lsl.to_string(),
+            lsl: self.config.subscribers.get(&id)?.lsl.to_string(),
             public_ip: a.address,
             blocks: a
                 .blocks
@@ -1258,7 +1280,7 @@ impl Control {
 
     /// Every home, by id.
     pub fn list(&self) -> Vec<SubscriberView> {
-        self.homes.values().map(|e| self.view(e)).collect()
+        self.entries().map(|e| self.view(&e)).collect()
     }
 
     /// Number of homes.
@@ -1274,10 +1296,10 @@ impl Control {
     /// A home's port forwards.
     pub fn forwards(&self, id: SubscriberId) -> Result<Vec<PortForward>, ControlError> {
         Ok(self
-            .homes
+            .config
+            .files
             .get(&id)
             .ok_or_else(|| ControlError::NotFound(format!("no subscriber {id}")))?
-            .file
             .port_forwards
             .clone())
     }
@@ -1285,7 +1307,7 @@ impl Control {
     /// A home's hosts, from the fast path's host table: its static hosts and the addresses
     /// of its lease records, each looked up (the cost follows the home, not the table).
     pub fn hosts(&self, id: SubscriberId) -> Result<Vec<HostView>, ControlError> {
-        let Some(e) = self.homes.get(&id) else {
+        let Some(e) = self.entry(id) else {
             return Err(ControlError::NotFound(format!("no subscriber {id}")));
         };
         let Some(maps) = &self.maps else {

@@ -280,19 +280,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| state_dir.join("nat-blocks.log"));
     let block_log = BlockLog::open(&block_log_path)
         .with_context(|| format!("opening the NAT block log {}", block_log_path.display()))?;
+    // The file's homes move into the control state (one copy per home from here on).
+    let from_file = config.subscribers.len();
+    let timers = config
+        .nat
+        .as_ref()
+        .map_or_else(Timers::default, Timers::from_nat);
     let control = Control::start(
-        config.clone(),
+        config,
         Arc::new(store.clone()),
         block_log,
         ifindex,
         vg::nat::UnixTime(unix_now()),
     )
     .context("loading subscribers and NAT blocks")?;
-    info!(
-        subscribers = control.len(),
-        from_file = config.subscribers.len(),
-        "subscribers loaded"
-    );
+    info!(subscribers = control.len(), from_file, "subscribers loaded");
     let report = fastpath
         .maps()
         .reconcile(control.config(), &ifaces, control.allocator())
@@ -383,10 +385,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let tables = NatTables::open(&pin_dir).context("opening the NAT tables")?;
     let expiry = tokio::spawn(run_expiry(
         tables,
-        config
-            .nat
-            .as_ref()
-            .map_or_else(Timers::default, Timers::from_nat),
+        timers,
         args.expiry_interval,
         Arc::clone(&state),
         shutdown.clone(),
