@@ -1674,7 +1674,8 @@ fn mutated_frames_never_abort_and_every_verdict_is_counted() {
     );
 }
 
-/// The route cache: an established flow's packets skip `bpf_fib_lookup`; vgd's route watch
+/// The route caches (IPv4, and IPv6 for VXLAN's outer header): an established flow's
+/// packets skip `bpf_fib_lookup`; vgd's route watch
 /// (rtnetlink notifications bump the route generation) makes neighbour and route changes
 /// reach them; a packet longer than any the cached route was looked up for is looked up
 /// again, so the egress MTU still applies.
@@ -1796,6 +1797,53 @@ fn route_cache_follows_neighbour_route_and_mtu_changes() {
     assert!(
         lookups <= 2 * (cpus - 1),
         "{lookups} lookups for cached routes on {cpus} CPUs"
+    );
+
+    // IPv6 (the outer header of VXLAN over IPv6): the BRG's VTEP moves to another MAC.
+    let v6 = HOMES[3];
+    assert_eq!(v6.lsl, lsl_kind::VXLAN6);
+    let up6 = v6
+        .encap([0; 6])
+        .encapsulate(&udp_up(41001, INTERNET, 53))
+        .unwrap();
+    assert_eq!(rig.up(&up6).0, XdpVerdict::Redirect);
+    let (public, port) = rig.public_of(v6.id, 41001, 17);
+    let down6 = frames::udp(
+        NEXT_HOP_MAC,
+        rig.core_mac,
+        (INTERNET, 53),
+        (public, port),
+        b"pong",
+    );
+    let outer_dmac = |rig: &mut Rig| {
+        let (v, out) = rig.down(&down6);
+        (v == XdpVerdict::Redirect).then(|| <[u8; 6]>::try_from(&out[0..6]).unwrap())
+    };
+    assert_eq!(outer_dmac(&mut rig), Some(BRG_VTEP_MAC));
+    let before = rig.counter(Counter::FibLookup);
+    for _ in 0..20 {
+        assert_eq!(outer_dmac(&mut rig), Some(BRG_VTEP_MAC));
+    }
+    let lookups = rig.counter(Counter::FibLookup) - before;
+    assert!(
+        lookups < cpus,
+        "{lookups} IPv6 lookups for a cached route on {cpus} CPUs"
+    );
+    rig.vg.ip(&[
+        "neigh",
+        "replace",
+        &BRG_VTEP6.to_string(),
+        "lladdr",
+        "02:b0:00:00:00:22",
+        "dev",
+        "acc0",
+        "nud",
+        "permanent",
+    ]);
+    nerg_tests::wait_until(
+        "the BRG VTEP's new MAC in VXLAN/IPv6 frames",
+        Duration::from_secs(5),
+        || outer_dmac(&mut rig) == Some([0x02, 0xb0, 0, 0, 0, 0x22]),
     );
 
     shutdown.cancel();

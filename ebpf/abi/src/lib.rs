@@ -61,6 +61,10 @@ pub mod map_names {
     /// [`ROUTE_CACHE_SLOTS`](crate::ROUTE_CACHE_SLOTS) slots: `bpf_fib_lookup` results.
     /// Per loaded object, not pinned.
     pub const ROUTE_CACHE: &str = "NERG_ROUTE_CACHE";
+    /// Per-CPU array of [`RouteCacheEntry6`](crate::RouteCacheEntry6),
+    /// [`ROUTE_CACHE_SLOTS`](crate::ROUTE_CACHE_SLOTS) slots: IPv6 `bpf_fib_lookup` results
+    /// (the outer header of VXLAN over IPv6). Per loaded object, not pinned.
+    pub const ROUTE_CACHE6: &str = "NERG_ROUTE_CACHE6";
 }
 
 /// Slots of the per-CPU route cache (a power of two: the slot is a hash's top bits).
@@ -92,6 +96,33 @@ pub struct RouteCacheEntry {
     pub proto: u8,
     /// 1 once the slot holds a result.
     pub valid: u8,
+    /// Source MAC (the egress interface's).
+    pub smac: [u8; 6],
+    /// Destination MAC (the next hop's).
+    pub dmac: [u8; 6],
+}
+
+/// One IPv6 `bpf_fib_lookup` result (`NERG_ROUTE_CACHE6`), used as [`RouteCacheEntry`] is
+/// (protocol UDP: VXLAN's outer header is the only IPv6 the fast path routes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RouteCacheEntry6 {
+    /// Source IPv6, as 4 words in network order.
+    pub saddr: [u32; 4],
+    /// Destination IPv6, as 4 words in network order.
+    pub daddr: [u32; 4],
+    /// The interface the lookup was for.
+    pub in_ifindex: u32,
+    /// `NERG_FIB_GEN` when it was looked up.
+    pub generation: u32,
+    /// Where the packet goes.
+    pub out_ifindex: u32,
+    /// The longest payload length (from the IPv6 header on) looked up successfully.
+    pub max_len: u16,
+    /// 1 once the slot holds a result.
+    pub valid: u8,
+    /// Explicit padding.
+    pub _pad: u8,
     /// Source MAC (the egress interface's).
     pub smac: [u8; 6],
     /// Destination MAC (the next hop's).
@@ -1025,6 +1056,7 @@ mod tests {
         assert_eq!(size_of::<NatRev>(), 32);
         assert_eq!(size_of::<NatPermitKey>(), 16);
         assert_eq!(size_of::<RouteCacheEntry>(), 36);
+        assert_eq!(size_of::<RouteCacheEntry6>(), 60);
         assert_eq!(size_of::<FragKey>(), 12);
         assert_eq!(size_of::<FragTarget>(), 16);
         assert_eq!(size_of::<PuntHeader>(), 16);

@@ -20,7 +20,7 @@ use aya_ebpf::{
 use nerg_abi::{Counter, DropReason, route_cache_slot};
 
 use crate::{
-    DEVMAP, FIB_GEN, FIB_PARAMS, ROUTE_CACHE, Verdict, count_stat, csum,
+    DEVMAP, FIB_GEN, FIB_PARAMS, ROUTE_CACHE, ROUTE_CACHE6, Verdict, count_stat, csum,
     nat::Public,
     packet::{ipproto, ipv4off, l4off, load, store},
 };
@@ -284,8 +284,9 @@ fn fib_lookup(ctx: &XdpContext, p: &mut bpf_fib_lookup) -> Result<Route, Verdict
     }
 }
 
-/// `bpf_fib_lookup` for an IPv6 packet (the outer header of VXLAN over IPv6) of
-/// `tot_len` bytes from its network header on.
+/// The route for an IPv6 packet (the outer header of VXLAN over IPv6) of `tot_len` bytes
+/// from its network header on: from this CPU's IPv6 route cache as in [`route`], else
+/// `bpf_fib_lookup`.
 #[inline(always)]
 pub(crate) fn route6(
     ctx: &XdpContext,
@@ -294,24 +295,76 @@ pub(crate) fn route6(
     daddr: &[u8; 16],
     tot_len: u16,
 ) -> Result<Route, Verdict> {
+    // Word by word from the callers' memory: no 16-byte temporaries on the stack.
+    let w = |a: &[u8; 16], i: usize| {
+        u32::from_ne_bytes([a[4 * i], a[4 * i + 1], a[4 * i + 2], a[4 * i + 3]])
+    };
+    let generation = FIB_GEN.get(0).copied().unwrap_or(0);
+    let slot = ROUTE_CACHE6
+        .get_ptr_mut(route_cache_slot(
+            w(saddr, 3),
+            w(daddr, 3) ^ w(daddr, 2),
+            ifindex,
+        ))
+        .ok_or(Verdict::Drop(DropReason::NoRoute))?;
+    // SAFETY: a per-CPU array slot from a successful lookup: valid and aligned for the
+    // program run, and only this CPU uses it (XDP runs one program at a time per CPU).
+    let e = unsafe { &mut *slot };
+    let mut same = e.valid == 1 && e.in_ifindex == ifindex && e.generation == generation;
+    let mut i = 0;
+    while i < 4 {
+        same = same && e.saddr[i] == w(saddr, i) && e.daddr[i] == w(daddr, i);
+        i += 1;
+    }
+    if same && tot_len <= e.max_len {
+        return Ok(Route::Via {
+            ifindex: e.out_ifindex,
+            smac: e.smac,
+            dmac: e.dmac,
+        });
+    }
+    count_stat(Counter::FibLookup);
     let p = fib_params()?;
     p.family = AF_INET6;
     p.l4_protocol = ipproto::UDP;
     p.__bindgen_anon_1.tot_len = tot_len;
     p.ifindex = ifindex;
-    // Word by word from the callers' memory: no 16-byte temporaries on the stack.
     let mut i = 0;
     while i < 4 {
-        let w =
-            |a: &[u8; 16]| u32::from_ne_bytes([a[4 * i], a[4 * i + 1], a[4 * i + 2], a[4 * i + 3]]);
         // SAFETY: writes to plain integer fields of the union, which holds IPv6 here.
         unsafe {
-            p.__bindgen_anon_3.ipv6_src[i] = w(saddr);
-            p.__bindgen_anon_4.ipv6_dst[i] = w(daddr);
+            p.__bindgen_anon_3.ipv6_src[i] = w(saddr, i);
+            p.__bindgen_anon_4.ipv6_dst[i] = w(daddr, i);
         }
         i += 1;
     }
-    fib_lookup(ctx, p)
+    let route = fib_lookup(ctx, p)?;
+    if let Route::Via {
+        ifindex: out,
+        smac,
+        dmac,
+    } = route
+    {
+        if !same || e.out_ifindex != out || e.dmac != dmac || e.smac != smac {
+            e.max_len = 0;
+        }
+        let mut i = 0;
+        while i < 4 {
+            e.saddr[i] = w(saddr, i);
+            e.daddr[i] = w(daddr, i);
+            i += 1;
+        }
+        e.in_ifindex = ifindex;
+        e.generation = generation;
+        e.out_ifindex = out;
+        e.smac = smac;
+        e.dmac = dmac;
+        if tot_len > e.max_len {
+            e.max_len = tot_len;
+        }
+        e.valid = 1;
+    }
+    Ok(route)
 }
 
 /// Writes the Ethernet header (`dst`, `src`, IPv4) at the start of the frame.

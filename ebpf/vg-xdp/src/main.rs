@@ -43,8 +43,8 @@ use nerg_abi::{
     Config, Counter, CounterValue, DropReason, FragKey, FragTarget, Host, HostKey, MAX_FRAGS,
     MAX_HOSTS, MAX_NAT_MAPPINGS, MAX_NAT_PERMITS, MAX_PUBLIC_IPS, MAX_SUBSCRIBERS, NatFwdKey,
     NatMapping, NatPermitKey, NatRev, NatRevKey, PUNT_RING_BYTES, PuntReason, ROUTE_CACHE_SLOTS,
-    RouteCacheEntry, SubCounters, Subscriber, SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey,
-    config_flags, ethertype, sub_flags,
+    RouteCacheEntry, RouteCacheEntry6, SubCounters, Subscriber, SubscriberId, VlanLslKey,
+    Vxlan6LslKey, VxlanLslKey, config_flags, ethertype, sub_flags,
 };
 
 use crate::{
@@ -131,6 +131,11 @@ pub(crate) static FIB_GEN: Array<u32> = Array::with_max_entries(1, 0);
 /// `bpf_fib_lookup` results, per CPU ([`fwd::route`]).
 #[map(name = "NERG_ROUTE_CACHE")]
 pub(crate) static ROUTE_CACHE: PerCpuArray<RouteCacheEntry> =
+    PerCpuArray::with_max_entries(ROUTE_CACHE_SLOTS, 0);
+
+/// IPv6 `bpf_fib_lookup` results, per CPU ([`fwd::route6`]).
+#[map(name = "NERG_ROUTE_CACHE6")]
+pub(crate) static ROUTE_CACHE6: PerCpuArray<RouteCacheEntry6> =
     PerCpuArray::with_max_entries(ROUTE_CACHE_SLOTS, 0);
 
 /// Tail-call targets: [`nerg_abi::JUMP_DELIVER`] = `vg_deliver` (filled by the loader).

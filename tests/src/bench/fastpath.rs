@@ -16,10 +16,10 @@
 //!
 //! Set-up: one namespace with the access and core veths, a default route via a permanent
 //! neighbour (so `bpf_fib_lookup` succeeds), the vG's maps written directly: homes on
-//! 802.1Q, QinQ and VXLAN with one known host each, and (for new flows) homes with 32 port
+//! 802.1Q, QinQ, VXLAN and VXLAN over IPv6 with one known host each, and (for new flows) homes with 32 port
 //! blocks each on their own public addresses, filled to at most a quarter.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use anyhow::{Context as _, bail};
 use aya::{
@@ -29,7 +29,8 @@ use aya::{
 };
 use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress, wire::vlan::Tpid};
 use nerg_abi::{
-    Config, Host, HostKey, MAX_BLOCKS, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey,
+    Config, Host, HostKey, MAX_BLOCKS, Subscriber, SubscriberId, VlanLslKey, Vxlan6LslKey,
+    VxlanLslKey,
     bench::{BenchCounter, names},
     config_flags, host_flags, lsl_kind, program_names, stag_tpid, sub_flags,
 };
@@ -47,6 +48,8 @@ const TEST_IFINDEX: u32 = 1;
 const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const BRG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const BRG_VTEP_MAC: [u8; 6] = [0x02, 0xb0, 0, 0, 0, 0x02];
+const VG_VTEP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+const BRG_VTEP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
 const NEXT_HOP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
 const NEXT_HOP_MAC: [u8; 6] = [0x02, 0x99, 0, 0, 0, 0x02];
 const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
@@ -60,7 +63,7 @@ const FIRST_PORT: u16 = 1024;
 const SEED: u32 = 0x5eed_1234;
 /// Homes for the new-flow case, each with its own public address and 32 blocks.
 const NEW_FLOW_HOMES: u32 = 64;
-/// Their ids start here (the established-flow homes are 1..=3).
+/// Their ids start here (the established-flow homes are 1..=4).
 const NEW_FLOW_FIRST_ID: SubscriberId = 100;
 /// The most new mappings per new-flow home: a quarter of its 32 x 512 ports.
 const NEW_FLOWS_PER_HOME: u32 = (MAX_BLOCKS as u32 * BLOCK_SIZE as u32) / 4;
@@ -82,7 +85,7 @@ struct Home {
     block: u16,
 }
 
-const HOMES: [Home; 3] = [
+const HOMES: [Home; 4] = [
     Home {
         id: 1,
         kind: lsl_kind::DOT1Q,
@@ -107,6 +110,14 @@ const HOMES: [Home; 3] = [
         vni: 5001,
         block: 40960,
     },
+    Home {
+        id: 4,
+        kind: lsl_kind::VXLAN6,
+        s_vid: 0,
+        c_vid: 0,
+        vni: 5002,
+        block: 41472,
+    },
 ];
 
 fn gw_mac(id: SubscriberId) -> [u8; 6] {
@@ -126,6 +137,13 @@ fn encap(kind: u8, s_vid: u16, c_vid: u16, vni: u32, access_mac: [u8; 6]) -> Enc
             s_vid: vid(s_vid),
             c_vid: vid(c_vid),
         },
+        lsl_kind::VXLAN6 => Encap::Vxlan(VxlanEncap::new(
+            Vni::new(vni).expect("valid VNI"),
+            IpAddr::V6(BRG_VTEP6),
+            IpAddr::V6(VG_VTEP6),
+            EthernetAddress(BRG_VTEP_MAC),
+            EthernetAddress(access_mac),
+        )),
         _ => Encap::Vxlan(VxlanEncap::new(
             Vni::new(vni).expect("valid VNI"),
             IpAddr::V4(BRG_VTEP),
@@ -144,7 +162,16 @@ fn subscriber(kind: u8, s_vid: u16, c_vid: u16, vni: u32, id: SubscriberId) -> S
         s_vid,
         c_vid,
         vni,
-        remote_vtep: if vni != 0 { raw(BRG_VTEP) } else { 0 },
+        remote_vtep: if kind == lsl_kind::VXLAN4 {
+            raw(BRG_VTEP)
+        } else {
+            0
+        },
+        remote_vtep6: if kind == lsl_kind::VXLAN6 {
+            BRG_VTEP6.octets()
+        } else {
+            [0; 16]
+        },
         gw_mac: gw_mac(id),
         gw_ip: raw(GW),
         ..Subscriber::default()
@@ -175,9 +202,20 @@ fn rig() -> anyhow::Result<Rig> {
     veth(&vg, "core0", &peer, "up0");
     vg.addr_add("acc0", &format!("{VG_VTEP}/24"));
     vg.addr_add("core0", "10.99.0.1/24");
+    vg.ip(&[
+        "addr",
+        "add",
+        &format!("{VG_VTEP6}/64"),
+        "dev",
+        "acc0",
+        "nodad",
+    ]);
+    // bpf_fib_lookup for IPv6 wants forwarding on (globally, unlike IPv4).
+    vg.exec("sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"]);
     for (ip, mac, dev) in [
-        (BRG_VTEP, "02:b0:00:00:00:02", "acc0"),
-        (NEXT_HOP, "02:99:00:00:00:02", "core0"),
+        (IpAddr::V4(BRG_VTEP), "02:b0:00:00:00:02", "acc0"),
+        (IpAddr::V6(BRG_VTEP6), "02:b0:00:00:00:02", "acc0"),
+        (IpAddr::V4(NEXT_HOP), "02:99:00:00:00:02", "core0"),
     ] {
         vg.ip(&[
             "neigh",
@@ -233,6 +271,7 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) -> anyhow::Result<()> {
     let mut maps = fp.maps();
     maps.set_config(&Config {
         vtep_ipv4: raw(VG_VTEP),
+        vtep_ipv6: VG_VTEP6.octets(),
         vxlan_port: 4789u16.to_be(),
         stag_tpids: stag_tpid::ALL,
         flags: config_flags::VALID,
@@ -270,7 +309,15 @@ fn configure(fp: &mut FastPath, access_mac: [u8; 6]) -> anyhow::Result<()> {
     }
     for (id, s) in &homes {
         maps.set_subscriber(*id, s)?;
-        if s.vni != 0 {
+        if s.lsl_kind == lsl_kind::VXLAN6 {
+            maps.insert_vxlan6_lsl(
+                Vxlan6LslKey {
+                    vni: s.vni,
+                    remote: BRG_VTEP6.octets(),
+                },
+                *id,
+            )?;
+        } else if s.vni != 0 {
             maps.insert_vxlan_lsl(
                 VxlanLslKey {
                     vni: s.vni,
@@ -528,6 +575,7 @@ fn up_key(kind: u8) -> &'static str {
     match kind {
         lsl_kind::QINQ => "xdp_upstream_nat_ns_per_pkt",
         lsl_kind::DOT1Q => "xdp_upstream_nat_dot1q_ns_per_pkt",
+        lsl_kind::VXLAN6 => "xdp_upstream_nat_vxlan6_ns_per_pkt",
         _ => "xdp_upstream_nat_vxlan_ns_per_pkt",
     }
 }
@@ -536,6 +584,7 @@ fn down_key(kind: u8) -> &'static str {
     match kind {
         lsl_kind::QINQ => "xdp_downstream_nat_ns_per_pkt",
         lsl_kind::DOT1Q => "xdp_downstream_nat_dot1q_ns_per_pkt",
+        lsl_kind::VXLAN6 => "xdp_downstream_nat_vxlan6_ns_per_pkt",
         _ => "xdp_downstream_nat_vxlan_ns_per_pkt",
     }
 }
