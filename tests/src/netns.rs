@@ -222,6 +222,27 @@ impl Netns {
         self.ip(&["addr", "add", cidr, "dev", dev]);
     }
 
+    /// Adds an IPv6 address (`a::b/len`) to `dev` without duplicate address detection, so
+    /// it is usable at once.
+    pub fn addr_add_nodad(&self, dev: &str, cidr: &str) {
+        self.ip(&["addr", "add", cidr, "dev", dev, "nodad"]);
+    }
+
+    /// Sets a permanent neighbour entry: `ip` is at `mac` on `dev`.
+    pub fn neigh_permanent(&self, ip: &str, mac: &str, dev: &str) {
+        self.ip(&[
+            "neigh",
+            "replace",
+            ip,
+            "lladdr",
+            mac,
+            "dev",
+            dev,
+            "nud",
+            "permanent",
+        ]);
+    }
+
     /// Adds a route: `dest` (`default` or a prefix) via `gateway`.
     pub fn route_add(&self, dest: &str, gateway: &str) {
         self.ip(&["route", "add", dest, "via", gateway]);

@@ -149,14 +149,7 @@ fn lab(tag: &str) -> Lab {
     // The vG and the internet.
     veth(&vg, "core0", &inet, "up0");
     vg.addr_add("acc0", &format!("{VG_VTEP}/24"));
-    vg.ip(&[
-        "addr",
-        "add",
-        &format!("{VG_VTEP6}/64"),
-        "dev",
-        "acc0",
-        "nodad",
-    ]);
+    vg.addr_add_nodad("acc0", &format!("{VG_VTEP6}/64"));
     // bpf_fib_lookup for IPv6 wants forwarding on (globally, unlike IPv4).
     vg.exec("sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"]);
     vg.addr_add("core0", "10.99.0.1/24");
@@ -191,17 +184,7 @@ fn lab(tag: &str) -> Lab {
         home.route_add("default", &GW.to_string());
         // The gateway's ARP answer comes from vgd's slow path (tests/gateway.rs); this test
         // runs the fast path alone, so the host knows the gateway.
-        home.ip(&[
-            "neigh",
-            "replace",
-            &GW.to_string(),
-            "lladdr",
-            &mac_str(gw_mac(n)),
-            "dev",
-            "h0",
-            "nud",
-            "permanent",
-        ]);
+        home.neigh_permanent(&GW.to_string(), &mac_str(gw_mac(n)), "h0");
         home.ethtool_k("h0", &["tx", "off"]);
         let port = format!("b{n}");
         veth(&brg, "lsl0", &access, &port);

@@ -210,50 +210,13 @@ fn rig(tag: &str) -> Rig {
     veth(&vg, "acc0", &brg, "lsl0");
     veth(&vg, "core0", &inet, "up0");
     vg.addr_add("acc0", &format!("{VG_VTEP}/24"));
-    vg.ip(&[
-        "addr",
-        "add",
-        &format!("{VG_VTEP6}/64"),
-        "dev",
-        "acc0",
-        "nodad",
-    ]);
-    vg.ip(&[
-        "neigh",
-        "replace",
-        &BRG_VTEP6.to_string(),
-        "lladdr",
-        "02:b0:00:00:00:02",
-        "dev",
-        "acc0",
-        "nud",
-        "permanent",
-    ]);
+    vg.addr_add_nodad("acc0", &format!("{VG_VTEP6}/64"));
+    vg.neigh_permanent(&BRG_VTEP6.to_string(), "02:b0:00:00:00:02", "acc0");
     // bpf_fib_lookup for IPv6 wants forwarding on (globally, unlike IPv4).
     vg.exec("sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"]);
     vg.addr_add("core0", "10.99.0.1/24");
-    vg.ip(&[
-        "neigh",
-        "replace",
-        &BRG_VTEP.to_string(),
-        "lladdr",
-        "02:b0:00:00:00:02",
-        "dev",
-        "acc0",
-        "nud",
-        "permanent",
-    ]);
-    vg.ip(&[
-        "neigh",
-        "replace",
-        &NEXT_HOP.to_string(),
-        "lladdr",
-        "02:99:00:00:00:02",
-        "dev",
-        "core0",
-        "nud",
-        "permanent",
-    ]);
+    vg.neigh_permanent(&BRG_VTEP.to_string(), "02:b0:00:00:00:02", "acc0");
+    vg.neigh_permanent(&NEXT_HOP.to_string(), "02:99:00:00:00:02", "core0");
     vg.route_add("default", &NEXT_HOP.to_string());
     vg.ip(&["route", "add", "blackhole", &format!("{BLACKHOLE}/32")]);
     vg.ip(&[
@@ -1732,17 +1695,8 @@ fn route_cache_follows_neighbour_route_and_mtu_changes() {
 
     // The next hop's MAC changes.
     let moved = [0x02, 0x99, 0, 0, 0, 0x12];
-    rig.vg.ip(&[
-        "neigh",
-        "replace",
-        &NEXT_HOP.to_string(),
-        "lladdr",
-        "02:99:00:00:00:12",
-        "dev",
-        "core0",
-        "nud",
-        "permanent",
-    ]);
+    rig.vg
+        .neigh_permanent(&NEXT_HOP.to_string(), "02:99:00:00:00:12", "core0");
     nerg_tests::wait_until(
         "the new neighbour MAC in forwarded frames",
         Duration::from_secs(5),
@@ -1751,17 +1705,8 @@ fn route_cache_follows_neighbour_route_and_mtu_changes() {
 
     // The default route moves to another next hop.
     let other_mac = [0x02, 0x99, 0, 0, 0, 0x04];
-    rig.vg.ip(&[
-        "neigh",
-        "replace",
-        "10.99.0.4",
-        "lladdr",
-        "02:99:00:00:00:04",
-        "dev",
-        "core0",
-        "nud",
-        "permanent",
-    ]);
+    rig.vg
+        .neigh_permanent("10.99.0.4", "02:99:00:00:00:04", "core0");
     rig.vg.ip(&[
         "route",
         "replace",
@@ -1829,17 +1774,8 @@ fn route_cache_follows_neighbour_route_and_mtu_changes() {
         lookups < cpus,
         "{lookups} IPv6 lookups for a cached route on {cpus} CPUs"
     );
-    rig.vg.ip(&[
-        "neigh",
-        "replace",
-        &BRG_VTEP6.to_string(),
-        "lladdr",
-        "02:b0:00:00:00:22",
-        "dev",
-        "acc0",
-        "nud",
-        "permanent",
-    ]);
+    rig.vg
+        .neigh_permanent(&BRG_VTEP6.to_string(), "02:b0:00:00:00:22", "acc0");
     nerg_tests::wait_until(
         "the BRG VTEP's new MAC in VXLAN/IPv6 frames",
         Duration::from_secs(5),

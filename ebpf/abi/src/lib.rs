@@ -84,22 +84,12 @@ pub struct RouteCacheEntry {
     pub saddr: u32,
     /// Destination IPv4, network byte order.
     pub daddr: u32,
-    /// The interface the lookup was for (the packet's ingress).
-    pub in_ifindex: u32,
-    /// `NERG_FIB_GEN` when it was looked up.
-    pub generation: u32,
-    /// Where the packet goes.
-    pub out_ifindex: u32,
-    /// The longest IPv4 total length that was looked up successfully.
-    pub max_len: u16,
     /// IP protocol.
     pub proto: u8,
-    /// 1 once the slot holds a result.
-    pub valid: u8,
-    /// Source MAC (the egress interface's).
-    pub smac: [u8; 6],
-    /// Destination MAC (the next hop's).
-    pub dmac: [u8; 6],
+    /// Explicit padding.
+    pub _pad: [u8; 3],
+    /// The result.
+    pub hop: RouteHop,
 }
 
 /// One IPv6 `bpf_fib_lookup` result (`NERG_ROUTE_CACHE6`), used as [`RouteCacheEntry`] is
@@ -111,13 +101,21 @@ pub struct RouteCacheEntry6 {
     pub saddr: [u32; 4],
     /// Destination IPv6, as 4 words in network order.
     pub daddr: [u32; 4],
-    /// The interface the lookup was for.
+    /// The result.
+    pub hop: RouteHop,
+}
+
+/// The cached part of a route: where it was looked up from, when, and the answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RouteHop {
+    /// The interface the lookup was for (the packet's ingress).
     pub in_ifindex: u32,
     /// `NERG_FIB_GEN` when it was looked up.
     pub generation: u32,
     /// Where the packet goes.
     pub out_ifindex: u32,
-    /// The longest payload length (from the IPv6 header on) looked up successfully.
+    /// The longest length (from the IP header on) that was looked up successfully.
     pub max_len: u16,
     /// 1 once the slot holds a result.
     pub valid: u8,
@@ -1055,7 +1053,7 @@ mod tests {
         assert_eq!(size_of::<NatMapping>(), 16);
         assert_eq!(size_of::<NatRev>(), 32);
         assert_eq!(size_of::<NatPermitKey>(), 16);
-        assert_eq!(size_of::<RouteCacheEntry>(), 36);
+        assert_eq!(size_of::<RouteCacheEntry>(), 40);
         assert_eq!(size_of::<RouteCacheEntry6>(), 60);
         assert_eq!(size_of::<FragKey>(), 12);
         assert_eq!(size_of::<FragTarget>(), 16);

@@ -17,7 +17,7 @@ use aya_ebpf::{
     },
     programs::XdpContext,
 };
-use nerg_abi::{Counter, DropReason, route_cache_slot};
+use nerg_abi::{Counter, DropReason, RouteHop, route_cache_slot};
 
 use crate::{
     DEVMAP, FIB_GEN, FIB_PARAMS, ROUTE_CACHE, ROUTE_CACHE6, Verdict, count_stat, csum,
@@ -196,18 +196,12 @@ pub(crate) fn route(
     // SAFETY: a per-CPU array slot from a successful lookup: valid and aligned for the
     // program run, and only this CPU uses it (XDP runs one program at a time per CPU).
     let e = unsafe { &mut *slot };
-    let same = e.valid == 1
-        && e.daddr == daddr
+    let same = e.daddr == daddr
         && e.saddr == saddr
-        && e.in_ifindex == ifindex
         && e.proto == proto
-        && e.generation == generation;
-    if same && tot_len <= e.max_len {
-        return Ok(Route::Via {
-            ifindex: e.out_ifindex,
-            smac: e.smac,
-            dmac: e.dmac,
-        });
+        && same_hop(&e.hop, ifindex, generation);
+    if same && tot_len <= e.hop.max_len {
+        return Ok(cached(&e.hop));
     }
     count_stat(Counter::FibLookup);
     let p = fib_params()?;
@@ -218,31 +212,65 @@ pub(crate) fn route(
     p.__bindgen_anon_3.ipv4_src = saddr;
     p.__bindgen_anon_4.ipv4_dst = daddr;
     let route = fib_lookup(ctx, p)?;
-    if let Route::Via {
+    if remember(&mut e.hop, same, ifindex, generation, &route, tot_len) {
+        e.saddr = saddr;
+        e.daddr = daddr;
+        e.proto = proto;
+    }
+    Ok(route)
+}
+
+/// The cached hop is for `ifindex` and this generation.
+#[inline(always)]
+fn same_hop(hop: &RouteHop, ifindex: u32, generation: u32) -> bool {
+    hop.valid == 1 && hop.in_ifindex == ifindex && hop.generation == generation
+}
+
+/// The route a cached hop gives.
+#[inline(always)]
+fn cached(hop: &RouteHop) -> Route {
+    Route::Via {
+        ifindex: hop.out_ifindex,
+        smac: hop.smac,
+        dmac: hop.dmac,
+    }
+}
+
+/// Stores a successful lookup's answer for a packet of `tot_len` (`same`: the slot already
+/// holds this key in this generation). Returns whether it stored (the caller then writes
+/// the key).
+#[inline(always)]
+fn remember(
+    hop: &mut RouteHop,
+    same: bool,
+    ifindex: u32,
+    generation: u32,
+    route: &Route,
+    tot_len: u16,
+) -> bool {
+    let Route::Via {
         ifindex: out,
         smac,
         dmac,
-    } = route
-    {
-        // The same route for a longer packet only raises the length; anything else
-        // replaces the slot.
-        if !same || e.out_ifindex != out || e.dmac != dmac || e.smac != smac {
-            e.max_len = 0;
-        }
-        e.saddr = saddr;
-        e.daddr = daddr;
-        e.in_ifindex = ifindex;
-        e.generation = generation;
-        e.out_ifindex = out;
-        e.proto = proto;
-        e.smac = smac;
-        e.dmac = dmac;
-        if tot_len > e.max_len {
-            e.max_len = tot_len;
-        }
-        e.valid = 1;
+    } = *route
+    else {
+        return false;
+    };
+    // The same route for a longer packet only raises the length; anything else replaces
+    // the slot.
+    if !same || hop.out_ifindex != out || hop.dmac != dmac || hop.smac != smac {
+        hop.max_len = 0;
     }
-    Ok(route)
+    hop.in_ifindex = ifindex;
+    hop.generation = generation;
+    hop.out_ifindex = out;
+    hop.smac = smac;
+    hop.dmac = dmac;
+    if tot_len > hop.max_len {
+        hop.max_len = tot_len;
+    }
+    hop.valid = 1;
+    true
 }
 
 /// The per-CPU `bpf_fib_lookup` parameter block, zeroed: 64 bytes kept off the stack,
@@ -310,18 +338,14 @@ pub(crate) fn route6(
     // SAFETY: a per-CPU array slot from a successful lookup: valid and aligned for the
     // program run, and only this CPU uses it (XDP runs one program at a time per CPU).
     let e = unsafe { &mut *slot };
-    let mut same = e.valid == 1 && e.in_ifindex == ifindex && e.generation == generation;
+    let mut same = same_hop(&e.hop, ifindex, generation);
     let mut i = 0;
     while i < 4 {
         same = same && e.saddr[i] == w(saddr, i) && e.daddr[i] == w(daddr, i);
         i += 1;
     }
-    if same && tot_len <= e.max_len {
-        return Ok(Route::Via {
-            ifindex: e.out_ifindex,
-            smac: e.smac,
-            dmac: e.dmac,
-        });
+    if same && tot_len <= e.hop.max_len {
+        return Ok(cached(&e.hop));
     }
     count_stat(Counter::FibLookup);
     let p = fib_params()?;
@@ -339,30 +363,13 @@ pub(crate) fn route6(
         i += 1;
     }
     let route = fib_lookup(ctx, p)?;
-    if let Route::Via {
-        ifindex: out,
-        smac,
-        dmac,
-    } = route
-    {
-        if !same || e.out_ifindex != out || e.dmac != dmac || e.smac != smac {
-            e.max_len = 0;
-        }
+    if remember(&mut e.hop, same, ifindex, generation, &route, tot_len) {
         let mut i = 0;
         while i < 4 {
             e.saddr[i] = w(saddr, i);
             e.daddr[i] = w(daddr, i);
             i += 1;
         }
-        e.in_ifindex = ifindex;
-        e.generation = generation;
-        e.out_ifindex = out;
-        e.smac = smac;
-        e.dmac = dmac;
-        if tot_len > e.max_len {
-            e.max_len = tot_len;
-        }
-        e.valid = 1;
     }
     Ok(route)
 }

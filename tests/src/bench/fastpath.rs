@@ -202,14 +202,7 @@ fn rig() -> anyhow::Result<Rig> {
     veth(&vg, "core0", &peer, "up0");
     vg.addr_add("acc0", &format!("{VG_VTEP}/24"));
     vg.addr_add("core0", "10.99.0.1/24");
-    vg.ip(&[
-        "addr",
-        "add",
-        &format!("{VG_VTEP6}/64"),
-        "dev",
-        "acc0",
-        "nodad",
-    ]);
+    vg.addr_add_nodad("acc0", &format!("{VG_VTEP6}/64"));
     // bpf_fib_lookup for IPv6 wants forwarding on (globally, unlike IPv4).
     vg.exec("sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"]);
     for (ip, mac, dev) in [
@@ -217,17 +210,7 @@ fn rig() -> anyhow::Result<Rig> {
         (IpAddr::V6(BRG_VTEP6), "02:b0:00:00:00:02", "acc0"),
         (IpAddr::V4(NEXT_HOP), "02:99:00:00:00:02", "core0"),
     ] {
-        vg.ip(&[
-            "neigh",
-            "replace",
-            &ip.to_string(),
-            "lladdr",
-            mac,
-            "dev",
-            dev,
-            "nud",
-            "permanent",
-        ]);
+        vg.neigh_permanent(&ip.to_string(), mac, dev);
     }
     vg.route_add("default", &NEXT_HOP.to_string());
     vg.exec("sysctl", &["-qw", "net.ipv4.conf.all.forwarding=1"]);

@@ -239,17 +239,7 @@ fn chain(kind: Forwarder, vg_homes: &[(Lsl, u32)]) -> anyhow::Result<Chain> {
             .collect::<Vec<_>>()
             .join(":")
     };
-    fwd.ip(&[
-        "neigh",
-        "replace",
-        &NEXT_HOP.to_string(),
-        "lladdr",
-        &mac(sink_mac),
-        "dev",
-        "core0",
-        "nud",
-        "permanent",
-    ]);
+    fwd.neigh_permanent(&NEXT_HOP.to_string(), &mac(sink_mac), "core0");
     fwd.route_add("default", &NEXT_HOP.to_string());
     fwd.exec("sysctl", &["-qw", "net.ipv4.conf.all.forwarding=1"]);
     let access_mac = fwd.mac("acc0");
@@ -310,17 +300,7 @@ fn chain(kind: Forwarder, vg_homes: &[(Lsl, u32)]) -> anyhow::Result<Chain> {
             fwd.ip(&["link", "set", "vx0", "address", &mac(access_mac)]);
             fwd.addr_add("vx0", "192.168.2.1/24");
             fwd.link_up("vx0");
-            fwd.ip(&[
-                "neigh",
-                "replace",
-                &BRG_VTEP.to_string(),
-                "lladdr",
-                &mac(BRG_VTEP_MAC),
-                "dev",
-                "acc0",
-                "nud",
-                "permanent",
-            ]);
+            fwd.neigh_permanent(&BRG_VTEP.to_string(), &mac(BRG_VTEP_MAC), "acc0");
             let nft = "table ip bench {\n chain post {\n  type nat hook postrouting priority 100;\n  \
                        oifname \"core0\" masquerade\n }\n}\n";
             let mut cmd = fwd.command("nft");
