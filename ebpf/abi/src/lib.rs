@@ -67,8 +67,10 @@ pub mod map_names {
     pub const ROUTE_CACHE6: &str = "NERG_ROUTE_CACHE6";
 }
 
-/// Slots of the per-CPU route cache (a power of two: the slot is a hash's top bits).
-pub const ROUTE_CACHE_SLOTS: u32 = 1024;
+/// Slots of each per-CPU route cache (a power of two: the slot is a hash's top bits). Direct
+/// mapped: two routes in one slot take turns (each miss is a real lookup, counted as
+/// `fib_lookups`). 4,096 slots are 160 KiB per CPU for IPv4.
+pub const ROUTE_CACHE_SLOTS: u32 = 4096;
 
 /// One `bpf_fib_lookup` result the fast path reuses (`NERG_ROUTE_CACHE`).
 ///
