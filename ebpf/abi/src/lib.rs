@@ -38,6 +38,9 @@ pub mod map_names {
     pub const NAT_REV: &str = "NERG_NAT_REV";
     /// Hash public IPv4 (network byte order) -> flags: the addresses the vG translates to.
     pub const PUBLIC_IPS: &str = "NERG_PUBLIC_IPS";
+    /// Array of one [`PublicRange`](crate::PublicRange): the span of `NERG_PUBLIC_IPS`, so
+    /// that most packets (to anywhere else) need no lookup there.
+    pub const PUBLIC_RANGE: &str = "NERG_PUBLIC_RANGE";
     /// Device map (hash, keyed by ifindex) of the interfaces frames are redirected to.
     pub const DEVMAP: &str = "NERG_DEVMAP";
     /// Hash [`NatPermitKey`](crate::NatPermitKey) -> last use (`bpf_ktime_get_coarse_ns`): the
@@ -65,6 +68,38 @@ pub mod map_names {
     /// [`ROUTE_CACHE_SLOTS`](crate::ROUTE_CACHE_SLOTS) slots: IPv6 `bpf_fib_lookup` results
     /// (the outer header of VXLAN over IPv6). Per loaded object, not pinned.
     pub const ROUTE_CACHE6: &str = "NERG_ROUTE_CACHE6";
+}
+
+/// The lowest and the highest of the vG's public addresses, host byte order
+/// (`NERG_PUBLIC_RANGE`). Every address in `NERG_PUBLIC_IPS` lies inside; the fast path looks
+/// a destination up there only when it is inside. vgd widens it before adding an address and
+/// recomputes it at start; all zero (the map's initial value) holds nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct PublicRange {
+    /// The lowest public address.
+    pub lo: u32,
+    /// The highest public address.
+    pub hi: u32,
+}
+
+impl PublicRange {
+    /// Whether `ip` (host byte order) lies inside.
+    #[inline(always)]
+    pub const fn holds(&self, ip: u32) -> bool {
+        self.lo <= ip && ip <= self.hi && self.hi != 0
+    }
+
+    /// The range widened to hold `ip` (host byte order).
+    pub const fn with(self, ip: u32) -> Self {
+        if self.hi == 0 {
+            return Self { lo: ip, hi: ip };
+        }
+        Self {
+            lo: if ip < self.lo { ip } else { self.lo },
+            hi: if ip > self.hi { ip } else { self.hi },
+        }
+    }
 }
 
 /// Slots of each per-CPU route cache (a power of two: the slot is a hash's top bits). Direct
@@ -1003,6 +1038,8 @@ mod pod {
     // SAFETY: see above.
     unsafe impl aya::Pod for FragTarget {}
     // SAFETY: see above.
+    unsafe impl aya::Pod for PublicRange {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for brg::TagConfig {}
     // SAFETY: see above.
     unsafe impl aya::Pod for bench::GenConfig {}
@@ -1015,6 +1052,23 @@ pub type CounterValue = u64;
 mod tests {
     use super::*;
     use std::vec::Vec;
+
+    #[test]
+    fn the_public_range_holds_what_it_was_widened_by() {
+        let empty = PublicRange::default();
+        assert!(!empty.holds(0));
+        assert!(!empty.holds(0xc633_6401));
+        let r = empty.with(0xc633_6410).with(0xc633_6401).with(0xc633_6408);
+        assert_eq!(
+            r,
+            PublicRange {
+                lo: 0xc633_6401,
+                hi: 0xc633_6410
+            }
+        );
+        assert!(r.holds(0xc633_6401) && r.holds(0xc633_640a) && r.holds(0xc633_6410));
+        assert!(!r.holds(0xc633_6400) && !r.holds(0xc633_6411));
+    }
 
     #[test]
     fn route_cache_slots_are_in_range_and_spread() {
@@ -1056,6 +1110,7 @@ mod tests {
         assert_eq!(size_of::<NatRev>(), 32);
         assert_eq!(size_of::<NatPermitKey>(), 16);
         assert_eq!(size_of::<RouteCacheEntry>(), 40);
+        assert_eq!(size_of::<PublicRange>(), 8);
         assert_eq!(size_of::<RouteCacheEntry6>(), 60);
         assert_eq!(size_of::<FragKey>(), 12);
         assert_eq!(size_of::<FragTarget>(), 16);

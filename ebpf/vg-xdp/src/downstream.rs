@@ -18,8 +18,8 @@ use nerg_abi::{
 };
 
 use crate::{
-    CONFIG, FRAGS, HOSTS, NAT_PERMIT, NAT_REV, PUBLIC_IPS, SUBSCRIBERS, Verdict, count_stat,
-    count_sub_down, csum,
+    CONFIG, FRAGS, HOSTS, NAT_PERMIT, NAT_REV, SUBSCRIBERS, Verdict, count_stat, count_sub_down,
+    csum,
     fwd::{self, IP, L4, Route, Side},
     nat::Public,
     packet::{
@@ -41,8 +41,7 @@ pub(crate) fn try_vg_core(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict
         return Ok(Verdict::Pass);
     }
     let ip: Ipv4Hdr = cur.read()?;
-    // SAFETY: plain hash map lookup, nothing kept.
-    if unsafe { PUBLIC_IPS.get(ip.daddr_raw()) }.is_none() {
+    if !crate::is_public(ip.daddr_raw()) {
         return Ok(Verdict::Pass);
     }
     if !ip.is_plain_v4()

@@ -42,9 +42,9 @@ use aya_ebpf::{
 use nerg_abi::{
     Config, Counter, CounterValue, DropReason, FragKey, FragTarget, Host, HostKey, MAX_FRAGS,
     MAX_HOSTS, MAX_NAT_MAPPINGS, MAX_NAT_PERMITS, MAX_PUBLIC_IPS, MAX_SUBSCRIBERS, NatFwdKey,
-    NatMapping, NatPermitKey, NatRev, NatRevKey, PUNT_RING_BYTES, PuntReason, ROUTE_CACHE_SLOTS,
-    RouteCacheEntry, RouteCacheEntry6, SubCounters, Subscriber, SubscriberId, VlanLslKey,
-    Vxlan6LslKey, VxlanLslKey, config_flags, ethertype, sub_flags,
+    NatMapping, NatPermitKey, NatRev, NatRevKey, PUNT_RING_BYTES, PublicRange, PuntReason,
+    ROUTE_CACHE_SLOTS, RouteCacheEntry, RouteCacheEntry6, SubCounters, Subscriber, SubscriberId,
+    VlanLslKey, Vxlan6LslKey, VxlanLslKey, config_flags, ethertype, sub_flags,
 };
 
 use crate::{
@@ -106,6 +106,10 @@ pub(crate) static NAT_REV: HashMap<NatRevKey, NatRev> = HashMap::pinned(MAX_NAT_
 /// Our public addresses.
 #[map(name = "NERG_PUBLIC_IPS")]
 pub(crate) static PUBLIC_IPS: HashMap<u32, u32> = HashMap::pinned(MAX_PUBLIC_IPS, 0);
+
+/// The span of [`PUBLIC_IPS`] ([`is_public`]).
+#[map(name = "NERG_PUBLIC_RANGE")]
+pub(crate) static PUBLIC_RANGE: Array<PublicRange> = Array::pinned(1, 0);
 
 /// Remote endpoints the mappings of APDF homes have sent to.
 #[map(name = "NERG_NAT_PERMIT")]
@@ -335,8 +339,7 @@ fn home_ipv4(
         return Ok(punt::punt(ctx, lsl.sub, PuntReason::TtlExceeded));
     }
     let cfg = CONFIG.get(0).ok_or(Verdict::Pass)?;
-    // SAFETY: plain hash map lookup, nothing kept.
-    let to_public = unsafe { PUBLIC_IPS.get(ip.daddr_raw()) }.is_some();
+    let to_public = is_public(ip.daddr_raw());
     if ip.is_fragment() && (to_public || ip.protocol == ipproto::ICMP) {
         return Err(Verdict::Drop(DropReason::Fragment));
     }
@@ -498,6 +501,17 @@ fn hairpin(ctx: &XdpContext, h: &Hairpin) -> Result<Verdict, Verdict> {
     count_stat(Counter::NatHairpin);
     let len = (ctx.data_end() - ctx.data()) as u64;
     downstream::deliver(&t, h.cfg.access_mac, len)
+}
+
+/// Whether `daddr` (raw) is one of our public addresses: an array read rules out what lies
+/// outside their span, the table answers for what lies inside.
+#[inline(always)]
+pub(crate) fn is_public(daddr: u32) -> bool {
+    let inside = PUBLIC_RANGE
+        .get(0)
+        .is_some_and(|r| r.holds(u32::from_be(daddr)));
+    // SAFETY: plain hash map lookup, nothing kept.
+    inside && unsafe { PUBLIC_IPS.get(daddr) }.is_some()
 }
 
 /// The one exit: counts the verdict (and the drop reason) and maps it to an XDP action.

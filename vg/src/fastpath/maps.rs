@@ -7,8 +7,8 @@ use aya::{
     maps::{Array, DevMapHash, HashMap, MapData, MapError, PerCpuArray},
 };
 use nerg_abi::{
-    Config, Host, HostKey, NatFwdKey, NatMapping, NatRev, NatRevKey, SubCounters, Subscriber,
-    SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey, map_names,
+    Config, Host, HostKey, NatFwdKey, NatMapping, NatRev, NatRevKey, PublicRange, SubCounters,
+    Subscriber, SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey, map_names,
 };
 
 use super::FastPathError;
@@ -44,7 +44,6 @@ impl<'a> Maps<'a> {
         Array::try_from(map).map_err(err(name))
     }
 
-    /// A typed handle on hash map `name`.
     /// A typed handle on hash map `name`.
     pub(super) fn hash<K: aya::Pod, V: aya::Pod>(
         &mut self,
@@ -154,11 +153,25 @@ impl<'a> Maps<'a> {
             .map_err(err(map_names::CONFIG))
     }
 
-    /// Declares `ip` (raw, network byte order in memory) one of the vG's public addresses.
+    /// Declares `ip` (raw, network byte order in memory) one of the vG's public addresses
+    /// (the range first: the fast path never sees an address outside it).
     pub fn insert_public_ip(&mut self, ip: u32) -> Result<(), FastPathError> {
+        let name = map_names::PUBLIC_RANGE;
+        let mut range = self.array::<PublicRange>(name)?;
+        let widened = range.get(&0, 0).map_err(err(name))?.with(u32::from_be(ip));
+        range.set(0, widened, 0).map_err(err(name))?;
         self.hash::<u32, u32>(map_names::PUBLIC_IPS)?
             .insert(ip, 1, 0)
             .map_err(err(map_names::PUBLIC_IPS))
+    }
+
+    /// Sets the span of the public addresses (after removals: it is never narrowed
+    /// otherwise).
+    pub fn set_public_range(&mut self, range: PublicRange) -> Result<(), FastPathError> {
+        let name = map_names::PUBLIC_RANGE;
+        self.array::<PublicRange>(name)?
+            .set(0, range, 0)
+            .map_err(err(name))
     }
 
     /// Removes a public address.
@@ -449,6 +462,7 @@ pub struct PinnedMaps {
     lsl_vxlan6: HashMap<MapData, Vxlan6LslKey, SubscriberId>,
     hosts: HashMap<MapData, HostKey, Host>,
     public_ips: HashMap<MapData, u32, u32>,
+    public_range: Array<MapData, PublicRange>,
     fwd: Fwd<MapData>,
     rev: Rev<MapData>,
 }
@@ -474,6 +488,8 @@ impl PinnedMaps {
             hosts: HashMap::try_from(hash(map_names::HOSTS)?).map_err(err(map_names::HOSTS))?,
             public_ips: HashMap::try_from(hash(map_names::PUBLIC_IPS)?)
                 .map_err(err(map_names::PUBLIC_IPS))?,
+            public_range: Array::try_from(Map::Array(open_pin(pin_dir, map_names::PUBLIC_RANGE)?))
+                .map_err(err(map_names::PUBLIC_RANGE))?,
             fwd: HashMap::try_from(hash(map_names::NAT_FWD)?).map_err(err(map_names::NAT_FWD))?,
             rev: HashMap::try_from(hash(map_names::NAT_REV)?).map_err(err(map_names::NAT_REV))?,
         })
@@ -579,8 +595,15 @@ impl PinnedMaps {
         out
     }
 
-    /// Declares `ip` (raw) one of the vG's public addresses.
+    /// Declares `ip` (raw) one of the vG's public addresses (the range first).
     pub fn insert_public_ip(&mut self, ip: u32) -> Result<(), FastPathError> {
+        let name = map_names::PUBLIC_RANGE;
+        let widened = self
+            .public_range
+            .get(&0, 0)
+            .map_err(err(name))?
+            .with(u32::from_be(ip));
+        self.public_range.set(0, widened, 0).map_err(err(name))?;
         self.public_ips
             .insert(ip, 1, 0)
             .map_err(err(map_names::PUBLIC_IPS))

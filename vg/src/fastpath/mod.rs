@@ -155,7 +155,7 @@ pub enum FastPathError {
 
 /// Key and value sizes of the pinned maps whose layout `nerg-abi` defines: what a vgd of
 /// this build reads and writes.
-fn abi_sizes() -> [(&'static str, usize, usize); 13] {
+fn abi_sizes() -> [(&'static str, usize, usize); 14] {
     use nerg_abi as a;
     use std::mem::size_of;
     [
@@ -182,6 +182,7 @@ fn abi_sizes() -> [(&'static str, usize, usize); 13] {
         ),
         (map_names::NAT_PERMIT, size_of::<a::NatPermitKey>(), 8),
         (map_names::SUB_SESSIONS, 4, 8),
+        (map_names::PUBLIC_RANGE, 4, size_of::<a::PublicRange>()),
         (
             map_names::FRAGS,
             size_of::<a::FragKey>(),

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashSet};
 use aya::maps::{HashMap, MapData};
 use lsl::LslId;
 use nerg_abi::{
-    Host, HostKey, SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey, config_flags, host_flags,
-    lsl_kind, map_names, stag_tpid, sub_flags,
+    Host, HostKey, PublicRange, SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey, config_flags,
+    host_flags, lsl_kind, map_names, stag_tpid, sub_flags,
 };
 
 use super::{FastPathError, maps::Maps};
@@ -286,6 +286,11 @@ impl Maps<'_> {
         remove_stale(&mut map, map_names::PUBLIC_IPS, |ip, _| {
             public_ips.contains(ip)
         })?;
+        // Exactly their span (the inserts above only widen it).
+        let range = public_ips
+            .iter()
+            .fold(PublicRange::default(), |r, ip| r.with(u32::from_be(*ip)));
+        self.set_public_range(range)?;
 
         // The interfaces frames are redirected to.
         self.set_egress(ifaces.access_ifindex)?;
