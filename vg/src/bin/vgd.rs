@@ -381,32 +381,47 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Arc::clone(&state),
         shutdown.clone(),
     ));
-    tokio::spawn(run_dhcp_timers(Arc::clone(&responder), shutdown.clone()));
+    tokio::spawn(run_dhcp_timers(
+        Arc::clone(&responder),
+        Arc::clone(&state),
+        shutdown.clone(),
+    ));
     let slow_state = Arc::clone(&state);
     let started = std::time::Instant::now();
-    let slowpath = tokio::spawn(vg::slowpath::run(ring, shutdown.clone(), move |punted| {
-        let reason = punted
-            .as_ref()
-            .and_then(|p| p.reason)
-            .map_or("malformed", |r| r.label());
+    let slowpath = tokio::spawn(vg::slowpath::run(ring, shutdown.clone(), move |records| {
         let m = &slow_state.metrics;
-        m.punts.with_label_values(&[reason]).inc();
-        let Some(punted) = punted else { return };
+        let mut frames = Vec::with_capacity(records.len());
+        for record in records {
+            let reason = record
+                .as_ref()
+                .and_then(|p| p.reason)
+                .map_or("malformed", |r| r.label());
+            m.punts.with_label_values(&[reason]).inc();
+            frames.extend(record);
+        }
+        if frames.is_empty() {
+            return;
+        }
         let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let mut responder = responder
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = vg::dhcp::UnixTime(unix_now());
-        let (outcome, detail) = match responder.handle(&punted, now_ms, now) {
-            Outcome::Replied(kind) => ("replied", kind),
-            Outcome::Dhcp { request, reply } => {
-                m.dhcp_messages.with_label_values(&[request, reply]).inc();
-                ("dhcp", reply)
-            }
-            Outcome::Ignored(why) => ("ignored", why),
-            Outcome::SendFailed => ("send_failed", ""),
-        };
-        m.slowpath.with_label_values(&[outcome, detail]).inc();
+        // One batch: one lease-store commit for every DHCP message in it.
+        let batch = responder
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .handle_batch(&frames, now_ms, now);
+        for outcome in batch.outcomes {
+            let (outcome, detail) = match outcome {
+                Outcome::Replied(kind) => ("replied", kind),
+                Outcome::Dhcp { request, reply } => {
+                    m.dhcp_messages.with_label_values(&[request, reply]).inc();
+                    ("dhcp", reply)
+                }
+                Outcome::Ignored(why) => ("ignored", why),
+                Outcome::SendFailed => ("send_failed", ""),
+            };
+            m.slowpath.with_label_values(&[outcome, detail]).inc();
+        }
+        m.count_commit(batch.commit);
     }));
 
     state.ready.store(true, Ordering::Release);
@@ -533,6 +548,7 @@ fn unix_now() -> u64 {
 /// Ends leases, offers and quarantines when due (once a second).
 async fn run_dhcp_timers<S, L, H>(
     responder: Arc<std::sync::Mutex<Responder<S, L, H>>>,
+    state: Arc<AppState>,
     shutdown: CancellationToken,
 ) where
     S: vg::slowpath::responder::FrameSink + Send + 'static,
@@ -545,10 +561,11 @@ async fn run_dhcp_timers<S, L, H>(
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        responder
+        let commit = responder
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .tick(vg::dhcp::UnixTime(unix_now()));
+        state.metrics.count_commit(commit);
     }
 }
 

@@ -56,7 +56,10 @@ pub fn parse_record(item: &[u8]) -> Option<Punted> {
     })
 }
 
-/// Reads the punt ring until `shutdown`, handing each record to `handle`.
+/// Reads the punt ring until `shutdown`, handing the records to `handle` in batches of at
+/// most [`responder::MAX_BATCH`] (`None` for a malformed record): each drain of the ring is
+/// one batch, or several when it holds more, so that the responder commits the leases of
+/// everything that arrived meanwhile in one store transaction (group commit).
 #[expect(
     unsafe_code,
     reason = "tokio's AsyncFd registration is unsafe since tokio#8587"
@@ -64,7 +67,7 @@ pub fn parse_record(item: &[u8]) -> Option<Punted> {
 pub async fn run(
     ring: RingBuf<MapData>,
     shutdown: CancellationToken,
-    mut handle: impl FnMut(Option<Punted>),
+    mut handle: impl FnMut(Vec<Option<Punted>>),
 ) -> std::io::Result<()> {
     // SAFETY: the ring buffer owns its map fd (an OwnedFd inside MapData) for as long as
     // the AsyncFd owns the ring, and `as_raw_fd` always returns that same fd.
@@ -75,13 +78,27 @@ pub async fn run(
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
                 let ring = &mut guard.get_inner_mut().0;
-                while let Some(item) = ring.next() {
-                    handle(parse_record(&item));
+                loop {
+                    let batch = drain(ring, responder::MAX_BATCH);
+                    if batch.is_empty() {
+                        break;
+                    }
+                    handle(batch);
                 }
                 guard.clear_ready();
             }
         }
     }
+}
+
+/// Takes up to `max` records from the ring, parsed.
+fn drain(ring: &mut RingBuf<MapData>, max: usize) -> Vec<Option<Punted>> {
+    let mut batch = Vec::new();
+    while batch.len() < max {
+        let Some(item) = ring.next() else { break };
+        batch.push(parse_record(&item));
+    }
+    batch
 }
 
 /// The ring buffer as something tokio can poll (its fd becomes readable on new records).
