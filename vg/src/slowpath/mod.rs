@@ -9,6 +9,8 @@
 pub mod packet_socket;
 pub mod reply;
 pub mod responder;
+#[cfg(test)]
+mod responder_tests;
 
 use std::os::fd::AsRawFd;
 
