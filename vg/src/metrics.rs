@@ -26,6 +26,8 @@ pub struct Metrics {
     /// Lease-store changes written by those transactions (changes per commit = this /
     /// `vg_dhcp_store_commits_total{result="ok"}`).
     pub dhcp_commit_ops: prometheus::IntCounter,
+    /// How long successful lease-store transactions took (their fsync, mostly).
+    pub dhcp_commit_seconds: prometheus::Histogram,
     /// NAT mappings in the tables at the last expiry sweep.
     pub nat_mappings: prometheus::IntGauge,
     /// NAT mappings expired by idleness.
@@ -94,6 +96,15 @@ impl Metrics {
             "vg_dhcp_store_ops_total",
             "Lease-store changes written by successful transactions",
         )?;
+        let dhcp_commit_seconds = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new(
+                "vg_dhcp_store_commit_seconds",
+                "Duration of successful lease-store transactions (fsync included)",
+            )
+            .buckets(vec![
+                0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            ]),
+        )?;
         let nat_mappings =
             prometheus::IntGauge::new("vg_nat_mappings", "NAT mappings at the last expiry sweep")?;
         let nat_expired = prometheus::IntCounter::new(
@@ -141,6 +152,7 @@ impl Metrics {
         registry.register(Box::new(dhcp_messages.clone()))?;
         registry.register(Box::new(dhcp_commits.clone()))?;
         registry.register(Box::new(dhcp_commit_ops.clone()))?;
+        registry.register(Box::new(dhcp_commit_seconds.clone()))?;
         registry.register(Box::new(nat_mappings.clone()))?;
         registry.register(Box::new(nat_expired.clone()))?;
         registry.register(Box::new(nat_ports_released.clone()))?;
@@ -153,6 +165,7 @@ impl Metrics {
             dhcp_messages,
             dhcp_commits,
             dhcp_commit_ops,
+            dhcp_commit_seconds,
             nat_mappings,
             nat_expired,
             nat_ports_released,
@@ -169,9 +182,10 @@ impl Metrics {
         use crate::slowpath::responder::Commit;
         match commit {
             Commit::Nothing => {}
-            Commit::Committed { ops } => {
+            Commit::Committed { ops, took } => {
                 self.dhcp_commits.with_label_values(&["ok"]).inc();
                 self.dhcp_commit_ops.inc_by(ops as u64);
+                self.dhcp_commit_seconds.observe(took.as_secs_f64());
             }
             Commit::Failed => self.dhcp_commits.with_label_values(&["failed"]).inc(),
         }
