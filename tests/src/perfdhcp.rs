@@ -187,6 +187,24 @@ pub fn run(home: &Netns, load: &Load) -> anyhow::Result<PerfRun> {
     })
 }
 
+/// UDP datagrams the kernel of `ns` dropped because a socket's receive buffer was full
+/// (`RcvbufErrors` in its `/proc/net/snmp`): in the home, replies perfdhcp could not take
+/// in time.
+pub fn udp_rcvbuf_errors(ns: &Netns) -> u64 {
+    let out = ns.exec("cat", &["/proc/net/snmp"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The namespaces from the home to the vG's access interface. Drop order: the vG side
 /// first.
 pub struct Access {

@@ -163,6 +163,9 @@ struct Search {
     peak: f64,
     /// The drop share (%) at the first step that failed (0 if none failed).
     failed_step_drop_pct: f64,
+    /// Of the exchanges of that step, the share (%) whose reply reached the home and was
+    /// dropped there, perfdhcp's socket buffer being full.
+    failed_step_client_drop_pct: f64,
 }
 
 /// Steps through `rates` (exchanges/s, `secs` seconds each) with perfdhcp in `home` until
@@ -170,6 +173,7 @@ struct Search {
 fn search(home: &Netns, rates: &[u32], secs: u32) -> anyhow::Result<Search> {
     let mut found = Search::default();
     for &rate in rates {
+        let rcvbuf_before = perfdhcp::udp_rcvbuf_errors(home);
         let run = perfdhcp::run(
             home,
             &Load {
@@ -184,6 +188,8 @@ fn search(home: &Netns, rates: &[u32], secs: u32) -> anyhow::Result<Search> {
         found.peak = found.peak.max(done);
         if run.drop_ratio() > MAX_DROP_RATIO {
             found.failed_step_drop_pct = run.drop_ratio() * 100.0;
+            let client = perfdhcp::udp_rcvbuf_errors(home).saturating_sub(rcvbuf_before);
+            found.failed_step_client_drop_pct = client as f64 * 100.0 / run.sent.max(1) as f64;
             break;
         }
         found.sustained = found.sustained.max(done);
@@ -270,12 +276,7 @@ fn kea_rig() -> anyhow::Result<KeaRig> {
 /// The over-the-wire figures: perfdhcp through a VXLAN LSL against Kea and against vgd,
 /// searches alternating.
 pub fn wire(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
-    let rates: Vec<u32> = effort.pick(
-        vec![
-            1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000, 20000,
-        ],
-        vec![200],
-    );
+    let rates: Vec<u32> = effort.pick((1..=20).map(|k| k * 1000).collect(), vec![200]);
     let secs = effort.pick(4, 1);
     let searches = effort.pick(3, 1);
     let kea = kea_rig()?;
@@ -294,7 +295,15 @@ pub fn wire(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         "kea_wire_failed_step_drop_pct",
         pick(&kea_rates, |s| s.failed_step_drop_pct),
     );
+    summary.set(
+        "kea_wire_failed_step_client_drop_pct",
+        pick(&kea_rates, |s| s.failed_step_client_drop_pct),
+    );
     summary.set("dhcp_wire_leases_per_s", pick(&vgd_rates, |s| s.sustained));
+    summary.set(
+        "dhcp_wire_failed_step_client_drop_pct",
+        pick(&vgd_rates, |s| s.failed_step_client_drop_pct),
+    );
     summary.set("dhcp_wire_peak_leases_per_s", pick(&vgd_rates, |s| s.peak));
     summary.set(
         "dhcp_wire_failed_step_drop_pct",
@@ -318,11 +327,17 @@ pub fn wire(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     if commits > 0.0 {
         summary.set("dhcp_wire_leases_per_commit", ops / commits);
     }
+    let steps = match rates.as_slice() {
+        [first, second, .., last] => format!("{first} to {last} by {}", second - first),
+        other => format!("{other:?}"),
+    };
     summary.remark(format!(
         "DHCP over the wire: perfdhcp -4 -B -R {POOL} from a home through its BRG and a VXLAN \
          LSL, acting as a relay (giaddr = its address, replies to port 67); rate steps \
-         {rates:?} for {secs} s each, the highest with <= 0.1% drops, median of {searches} \
-         searches each, Kea and vgd alternating. Kea 2.2 kea-dhcp4: memfile with persistence \
+         {steps} exchanges/s for {secs} s each, the highest with <= 0.1% drops, median of \
+         {searches} searches each, Kea and vgd alternating; *_failed_step_client_drop_pct: the \
+         part of the failed step's drops that were replies dropped in the home, perfdhcp's \
+         socket buffer being full (the load generator's limit, not the server's). Kea 2.2 kea-dhcp4: memfile with persistence \
          (a CSV line appended per lease change), on a kernel vxlan device. vgd: \
          dhcp.relayed = \"serve\", per-home limit {VGD_PER_HOME_PPS}/s, its redb store on \
          disk with every ACK sent only after the lease's transaction is committed (fsync), \
