@@ -24,7 +24,7 @@
 //! otherwise, after the next restart or reconfiguration, disagree with what a client was
 //! told. A home whose reload fails too is *stale*: its DHCP messages get no answer
 //! (`store_failed`) until a reload succeeds (tried again with its next message and every
-//! tick). The gateway's other answers (ARP, ICMP) do not depend on the store and are sent
+//! tick); so is a home whose leases cannot be read at start. The gateway's other answers (ARP, ICMP) do not depend on the store and are sent
 //! whatever the commit did: withholding them would turn a disk failure into an outage of
 //! the homes' gateways.
 
@@ -296,7 +296,9 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
         for id in stale {
             self.resync(id, now);
         }
-        let outcomes = self.dhcp.expire(now);
+        // A stale home's engine is not trusted to decide anything.
+        let stale = &self.stale;
+        let outcomes = self.dhcp.expire_if(now, |home| !stale.contains(&home));
         let ops: Vec<dhcp::StoreOp> = outcomes
             .iter()
             .flat_map(|o| o.persist.iter().cloned())

@@ -656,6 +656,37 @@ fn a_home_whose_leases_cannot_be_reloaded_is_not_served_until_they_can() {
 }
 
 #[test]
+fn a_stale_home_decides_nothing_until_it_is_reloaded() {
+    let mut rig = Rig::new("[dhcp]\nlease_time_secs = 60\n", "");
+    let a = Client::new(1);
+    let ip_a = rig.dora(1, &a);
+    // The store breaks: A's renewal is not stored and home 1 cannot be reloaded.
+    rig.fail_writes.set(true);
+    rig.fail_loads.set(true);
+    let (batch, sent) = rig.batch(&[a.select(1, ip_a)]);
+    assert_eq!(batch.commit, Commit::Failed);
+    assert!(sent.is_empty());
+    assert!(rig.responder.is_stale(1));
+
+    // Writes work again, reads do not: the lease ran out, but the stale engine (which has
+    // state the store lacks) expires nothing.
+    rig.fail_writes.set(false);
+    rig.log.borrow_mut().clear();
+    assert_eq!(rig.responder.tick(T0.plus(61)), Commit::Nothing);
+    assert!(rig.steps().is_empty(), "{:?}", rig.steps());
+    assert!(rig.responder.is_stale(1));
+    assert_eq!(rig.stored(1)[0].state, LeaseState::Bound);
+    assert_eq!(rig.hosts().get(&(1, ip_a)), Some(&a.mac));
+
+    // Reads work: the reload finds the lease ran out and ends it.
+    rig.fail_loads.set(false);
+    let _ = rig.responder.tick(T0.plus(62));
+    assert!(!rig.responder.is_stale(1));
+    assert_eq!(rig.stored(1)[0].state, LeaseState::Expired);
+    assert!(rig.hosts().is_empty());
+}
+
+#[test]
 fn expiry_ticks_commit_every_home_at_once() {
     let mut rig = Rig::new("[dhcp]\nlease_time_secs = 60\n", "");
     let (a, b) = (Client::new(1), Client::new(2));
