@@ -7,8 +7,9 @@
 //!   server's work is timed; the clients' messages are built outside the clock.
 //! - Over the wire: Debian's `perfdhcp` (4-way exchanges, 100 simulated clients, broadcast
 //!   flag) in a home behind a BRG and its VXLAN LSL ([`crate::perfdhcp`]), in the same run
-//!   against Kea's `kea-dhcp4` (memfile lease store with persistence, on a kernel vxlan
-//!   device in the vG namespace that terminates the LSL) and against `vgd` (its XDP program
+//!   against Kea's `kea-dhcp4` (memfile lease store with persistence: a CSV line written per
+//!   lease change, no fsync; on a kernel vxlan device in the vG namespace that terminates
+//!   the LSL) and against `vgd` (its XDP program
 //!   terminates the LSL; its redb store on disk, every ACK sent only once its lease is
 //!   committed with fsync, one transaction per batch of punted frames). perfdhcp always
 //!   acts as a relay (giaddr = its address, replies to port 67): Kea serves that as any
@@ -337,8 +338,9 @@ pub fn wire(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
          {steps} exchanges/s for {secs} s each, the highest with <= 0.1% drops, median of \
          {searches} searches each, Kea and vgd alternating; *_failed_step_client_drop_pct: the \
          part of the failed step's drops that were replies dropped in the home, perfdhcp's \
-         socket buffer being full (the load generator's limit, not the server's). Kea 2.2 kea-dhcp4: memfile with persistence \
-         (a CSV line appended per lease change), on a kernel vxlan device. vgd: \
+         socket buffer being full (the load generator's limit, not the server's). Kea 2.2 kea-dhcp4: memfile with persistence, on \
+         a kernel vxlan device (strace: one write(2) of a CSV line per lease change and no \
+         fsync, so its leases survive a crash of the process, not of the machine). vgd: \
          dhcp.relayed = \"serve\", per-home limit {VGD_PER_HOME_PPS}/s, its redb store on \
          disk with every ACK sent only after the lease's transaction is committed (fsync), \
          one transaction per batch of punted frames (dhcp_wire_leases_per_commit on average \
