@@ -5,10 +5,10 @@
 //! (anti-spoofing, downstream delivery) before the client can use the address.
 //!
 //! Frames are handled in batches (group commit): the frames waiting for the responder (at
-//! most [`MAX_BATCH`]; see [`super::Queue`]) go through the engine in order, the store changes of all their
-//! DHCP outcomes are written in **one** transaction (one fsync), and only then are the host
-//! table changes applied and the replies sent, in the order of the frames. A batch of one is
-//! [`Responder::handle`].
+//! most [`MAX_BATCH`]; see [`super::Queue`]) go through the engine in order, the store
+//! changes of all their DHCP outcomes are written in **one** transaction (one fsync), and
+//! only then are the host table changes applied and the replies sent, in the order of the
+//! frames. A batch of one is [`Responder::handle`].
 //!
 //! ```text
 //!   frames 1..n --limiter, decap--> engine (state moves) --> store ops 1..n, replies 1..n
@@ -22,11 +22,12 @@
 //! are rebuilt from the store ([`dhcp::Homes::restore_from`]) rather than left ahead of it:
 //! an engine that counts a lease (or a revocation, a release) the store does not have could
 //! otherwise, after the next restart or reconfiguration, disagree with what a client was
-//! told. A home whose reload fails too is *stale*: its DHCP messages get no answer
-//! (`store_failed`) until a reload succeeds (tried again with its next message and every
-//! tick); so is a home whose leases cannot be read at start. The gateway's other answers (ARP, ICMP) do not depend on the store and are sent
-//! whatever the commit did: withholding them would turn a disk failure into an outage of
-//! the homes' gateways.
+//! told, and hand an address a client still holds to another. A home whose reload fails too
+//! is *stale*: its DHCP messages get no answer (`store_failed`) and its engine decides
+//! nothing until a reload succeeds (tried again with its next message and every tick); so
+//! is a home whose leases cannot be read at start. The gateway's other answers (ARP, ICMP)
+//! do not depend on the store and are sent whatever the commit did: withholding them would
+//! turn a disk failure into an outage of the homes' gateways.
 
 use std::collections::{BTreeSet, HashMap};
 
