@@ -10,6 +10,7 @@ pub mod frames;
 pub mod http;
 pub mod nat;
 pub mod netns;
+pub mod perfdhcp;
 pub mod provision;
 pub mod topology;
 pub mod traffic;

@@ -26,11 +26,21 @@
 //! [dhcp]                        # defaults for every home's DHCP server (vg::dhcp)
 //! dns_servers = ["192.0.2.53"]
 //! lease_time_secs = 86400
+//! relayed = "drop"              # or "serve": answer DHCP relayed from inside a home (giaddr set)
+//!
+//! [slowpath]                    # the per-home limit on frames punted to vgd (ARP, DHCP, ICMP)
+//! per_home_pps = 50             # sustained frames/s per home, 1 ..= 1000000
+//! per_home_burst = 100          # frames admitted at once after a quiet spell, 1 ..= 100000
 //!
 //! [nat]                         # public pool and port blocks (vg::nat); no section: no NAT
 //! pool = ["198.51.100.0/28"]
 //! block_size = 512
 //! ```
+//!
+//! `dhcp.relayed` may also be set per home (`dhcp = { relayed = "serve" }`): see
+//! [`crate::dhcp::Relayed`]. The `[slowpath]` limit is one token bucket per home, so that one
+//! home's flood cannot starve the others; raise it for a home that legitimately sends more
+//! (a DHCP load generator: a 4-way exchange is 2 frames to vgd).
 //!
 //! A home's DHCP prefix and gateway are its `gateway`; a VXLAN home's DHCP MTU defaults to
 //! 1450 (1500 less VXLAN's 50 bytes). Its NAT policy fields default to the `[nat]` section;
@@ -53,6 +63,7 @@ use lsl::{LslId, wire::vlan::Tpid};
 use crate::{
     dhcp::{DhcpConfig, DhcpConfigWire},
     nat::{Filtering, NatConfig, NatConfigWire},
+    slowpath::reply::RateLimit,
 };
 use nerg_abi::{MAX_SUBSCRIBERS, SubscriberId};
 use serde::{Deserialize, Serialize};
@@ -119,6 +130,65 @@ pub struct ConfigFile {
     /// `[nat]`: the public pool; absent = no NAT.
     #[serde(default)]
     pub nat: Option<NatConfigWire>,
+    /// `[slowpath]`: the per-home limit.
+    #[serde(default)]
+    pub slowpath: SlowPathFile,
+}
+
+/// `[slowpath]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowPathFile {
+    /// Sustained punted frames per second admitted per home.
+    pub per_home_pps: Option<u32>,
+    /// Frames a home may send at once after a quiet spell (the token bucket's size).
+    pub per_home_burst: Option<u32>,
+}
+
+/// The largest `slowpath.per_home_pps`: above what the slow path handles in all, so the
+/// same as no limit.
+pub const MAX_PER_HOME_PPS: u32 = 1_000_000;
+/// The largest `slowpath.per_home_burst`: fifty times the punt ring's capacity of full-size
+/// frames, already more than one home can ever have queued.
+pub const MAX_PER_HOME_BURST: u32 = 100_000;
+
+/// Validated `[slowpath]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SlowPathConfig {
+    /// Every home's token bucket (default [`RateLimit::DEFAULT`]: 50/s, burst 100).
+    pub per_home: RateLimit,
+}
+
+impl TryFrom<SlowPathFile> for SlowPathConfig {
+    type Error = ConfigError;
+
+    fn try_from(f: SlowPathFile) -> Result<Self, ConfigError> {
+        let check = |key: &str, value: Option<u32>, default: u32, max: u32| match value {
+            None => Ok(default),
+            Some(v) if (1..=max).contains(&v) => Ok(v),
+            Some(v) => Err(invalid(
+                key,
+                v,
+                format!("must be in 1..={max} (0 would stop every home's ARP and DHCP)"),
+            )),
+        };
+        Ok(Self {
+            per_home: RateLimit {
+                per_second: check(
+                    "slowpath.per_home_pps",
+                    f.per_home_pps,
+                    RateLimit::DEFAULT.per_second,
+                    MAX_PER_HOME_PPS,
+                )?,
+                burst: check(
+                    "slowpath.per_home_burst",
+                    f.per_home_burst,
+                    RateLimit::DEFAULT.burst,
+                    MAX_PER_HOME_BURST,
+                )?,
+            },
+        })
+    }
 }
 
 /// `[fastpath]` as written.
@@ -285,6 +355,8 @@ pub struct Config {
     pub dhcp_defaults: DhcpConfigWire,
     /// Each configured home as written (what the store and the API keep).
     pub files: BTreeMap<SubscriberId, SubscriberFile>,
+    /// `[slowpath]`.
+    pub slowpath: SlowPathConfig,
 }
 
 /// Validated `[fastpath]`.
@@ -377,6 +449,7 @@ impl TryFrom<ConfigFile> for Config {
 
     fn try_from(file: ConfigFile) -> Result<Self, ConfigError> {
         let fastpath = FastPathConfig::try_from(file.fastpath)?;
+        let slowpath = SlowPathConfig::try_from(file.slowpath)?;
         let nat = match file.nat {
             None => None,
             Some(wire) => Some(NatConfig::try_from(wire).map_err(|e| ConfigError::Invalid {
@@ -415,6 +488,7 @@ impl TryFrom<ConfigFile> for Config {
             nat,
             dhcp_defaults,
             files: BTreeMap::new(),
+            slowpath,
         };
         let mut lsls: HashMap<LslId, SubscriberId> = HashMap::new();
         for (i, file) in file.subscribers.into_iter().enumerate() {
@@ -757,6 +831,7 @@ fn home_dhcp(
         domain_name: own.domain_name.or_else(|| defaults.domain_name.clone()),
         mtu: own.mtu.or(defaults.mtu).or(vxlan_mtu),
         reservations: own.reservations,
+        relayed: own.relayed.or(defaults.relayed),
     };
     DhcpConfig::try_from(wire)
 }
@@ -1007,5 +1082,83 @@ mod tests {
         .unwrap();
         assert_eq!(c.subscribers[&1].lan, c.subscribers[&2].lan);
         assert_ne!(c.subscribers[&1].gateway_mac, c.subscribers[&2].gateway_mac);
+    }
+
+    #[test]
+    fn slowpath_limit_defaults_and_bounds() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.slowpath.per_home, RateLimit::DEFAULT);
+        assert_eq!(
+            (c.slowpath.per_home.per_second, c.slowpath.per_home.burst),
+            (50, 100)
+        );
+        let c =
+            Config::from_toml("[slowpath]\nper_home_pps = 20000\nper_home_burst = 5000\n").unwrap();
+        assert_eq!(
+            c.slowpath.per_home,
+            RateLimit {
+                per_second: 20_000,
+                burst: 5_000
+            }
+        );
+        let c = Config::from_toml("[slowpath]\nper_home_burst = 7\n").unwrap();
+        assert_eq!(
+            c.slowpath.per_home.per_second, 50,
+            "the other key keeps its default"
+        );
+        assert_eq!(c.slowpath.per_home.burst, 7);
+        let c = Config::from_toml(&format!(
+            "[slowpath]\nper_home_pps = {MAX_PER_HOME_PPS}\nper_home_burst = {MAX_PER_HOME_BURST}\n"
+        ))
+        .unwrap();
+        assert_eq!(c.slowpath.per_home.per_second, MAX_PER_HOME_PPS);
+
+        let e = err("[slowpath]\nper_home_pps = 0\n");
+        assert!(
+            e.contains("slowpath.per_home_pps = 0: must be in 1..=1000000"),
+            "{e}"
+        );
+        let e = err("[slowpath]\nper_home_burst = 0\n");
+        assert!(
+            e.contains("slowpath.per_home_burst = 0: must be in 1..=100000"),
+            "{e}"
+        );
+        let e = err("[slowpath]\nper_home_pps = 1000001\n");
+        assert!(e.contains("slowpath.per_home_pps = 1000001"), "{e}");
+        let e = err("[slowpath]\nper_home_burst = 100001\n");
+        assert!(e.contains("slowpath.per_home_burst = 100001"), "{e}");
+        let e = err("[slowpath]\nper_home_pps = -5\n");
+        assert!(e.contains("per_home_pps"), "{e}");
+        let e = err("[slowpath]\nper_home = 5\n");
+        assert!(e.contains("unknown field `per_home`"), "{e}");
+    }
+
+    #[test]
+    fn dhcp_relayed_is_a_default_with_a_per_home_override() {
+        use crate::dhcp::Relayed;
+        let c = Config::from_toml(
+            "[dhcp]\nrelayed = \"serve\"\n\
+             [[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n\
+             [[subscriber]]\nid = 2\nlsl = \"vlan:2\"\ndhcp = { relayed = \"drop\" }\n",
+        )
+        .unwrap();
+        assert_eq!(c.subscribers[&1].dhcp.relayed(), Relayed::Serve);
+        assert_eq!(c.subscribers[&2].dhcp.relayed(), Relayed::Drop);
+        let c = Config::from_toml(
+            "[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n\
+             [[subscriber]]\nid = 2\nlsl = \"vlan:2\"\ndhcp = { relayed = \"serve\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.subscribers[&1].dhcp.relayed(),
+            Relayed::Drop,
+            "the default"
+        );
+        assert_eq!(c.subscribers[&2].dhcp.relayed(), Relayed::Serve);
+        let e = err("[dhcp]\nrelayed = \"yes\"\n");
+        assert!(
+            e.contains("relayed") && e.contains("unknown variant"),
+            "{e}"
+        );
     }
 }

@@ -20,6 +20,14 @@ pub struct Metrics {
     /// DHCP messages from homes by type (discover, request, ...) and the reply (offer,
     /// ack, nak, no_reply).
     pub dhcp_messages: IntCounterVec,
+    /// Lease-store transactions by result (`ok`, `failed`): one per batch of punted frames
+    /// (group commit) and per DHCP timer tick with something to store.
+    pub dhcp_commits: IntCounterVec,
+    /// Lease-store changes written by those transactions (changes per commit = this /
+    /// `vg_dhcp_store_commits_total{result="ok"}`).
+    pub dhcp_commit_ops: prometheus::IntCounter,
+    /// How long successful lease-store transactions took (their fsync, mostly).
+    pub dhcp_commit_seconds: prometheus::Histogram,
     /// NAT mappings in the tables at the last expiry sweep.
     pub nat_mappings: prometheus::IntGauge,
     /// NAT mappings expired by idleness.
@@ -77,6 +85,26 @@ impl Metrics {
             ),
             &["message", "reply"],
         )?;
+        let dhcp_commits = IntCounterVec::new(
+            Opts::new(
+                "vg_dhcp_store_commits_total",
+                "Lease-store transactions (one per batch of punted frames), by result",
+            ),
+            &["result"],
+        )?;
+        let dhcp_commit_ops = prometheus::IntCounter::new(
+            "vg_dhcp_store_ops_total",
+            "Lease-store changes written by successful transactions",
+        )?;
+        let dhcp_commit_seconds = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new(
+                "vg_dhcp_store_commit_seconds",
+                "Duration of successful lease-store transactions (fsync included)",
+            )
+            .buckets(vec![
+                0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            ]),
+        )?;
         let nat_mappings =
             prometheus::IntGauge::new("vg_nat_mappings", "NAT mappings at the last expiry sweep")?;
         let nat_expired = prometheus::IntCounter::new(
@@ -122,6 +150,9 @@ impl Metrics {
         registry.register(Box::new(punts.clone()))?;
         registry.register(Box::new(slowpath.clone()))?;
         registry.register(Box::new(dhcp_messages.clone()))?;
+        registry.register(Box::new(dhcp_commits.clone()))?;
+        registry.register(Box::new(dhcp_commit_ops.clone()))?;
+        registry.register(Box::new(dhcp_commit_seconds.clone()))?;
         registry.register(Box::new(nat_mappings.clone()))?;
         registry.register(Box::new(nat_expired.clone()))?;
         registry.register(Box::new(nat_ports_released.clone()))?;
@@ -132,6 +163,9 @@ impl Metrics {
             punts,
             slowpath,
             dhcp_messages,
+            dhcp_commits,
+            dhcp_commit_ops,
+            dhcp_commit_seconds,
             nat_mappings,
             nat_expired,
             nat_ports_released,
@@ -141,6 +175,20 @@ impl Metrics {
             sub_packets,
             sub_bytes,
         })
+    }
+
+    /// Counts a lease-store commit of the slow path or the DHCP timers.
+    pub fn count_commit(&self, commit: crate::slowpath::responder::Commit) {
+        use crate::slowpath::responder::Commit;
+        match commit {
+            Commit::Nothing => {}
+            Commit::Committed { ops, took } => {
+                self.dhcp_commits.with_label_values(&["ok"]).inc();
+                self.dhcp_commit_ops.inc_by(ops as u64);
+                self.dhcp_commit_seconds.observe(took.as_secs_f64());
+            }
+            Commit::Failed => self.dhcp_commits.with_label_values(&["failed"]).inc(),
+        }
     }
 
     /// Sets the NAT block gauges from the pool usage.

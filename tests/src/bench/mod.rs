@@ -155,7 +155,7 @@ pub const REQUIRED: &[Figure] = &[
     ),
     fig(
         "dhcp_wire_leases_per_s",
-        "perfdhcp against vgd, highest rate with < 0.1% drops",
+        "perfdhcp (as a relay, VXLAN LSL) against vgd, every ACK durable; highest rate with < 0.1% drops",
         None,
     ),
     fig(

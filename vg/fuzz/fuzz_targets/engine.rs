@@ -1,6 +1,7 @@
 //! Arbitrary bytes through the DHCP engine's decode + handle path, as a session.
 //!
-//! Input: one knob byte (configuration variant), then records of
+//! Input: one knob byte (configuration variant, relayed messages served or not), then
+//! records of
 //! `[time step: u8][length: u16 BE][message bytes]`; a time step of 255 also runs the timer.
 //! Nothing may panic; after every step the engine's indexes are consistent, every reply
 //! decodes and fits the largest allowed size, and the store (fed every outcome, in order)
@@ -11,8 +12,8 @@ use dhcproto::v4::Message;
 use dhcproto::{Decodable, Decoder};
 use libfuzzer_sys::fuzz_target;
 use vg::dhcp::{
-    DhcpConfig, DhcpConfigWire, HomeServer, LeaseRecord, LeaseStore, MemoryStore, Outcome,
-    ReservationWire, UnixTime,
+    Destination, DhcpConfig, DhcpConfigWire, HomeServer, LeaseRecord, LeaseStore, MemoryStore,
+    Outcome, Relayed, ReservationWire, UnixTime,
 };
 
 const HOME: u32 = 1;
@@ -27,6 +28,7 @@ fn config(knobs: u8) -> DhcpConfig {
         dns_servers: vec![[192, 0, 2, 53].into()],
         domain_name: (knobs & 4 != 0).then(|| "home.arpa".to_owned()),
         mtu: (knobs & 8 != 0).then_some(1450),
+        relayed: (knobs & 32 != 0).then_some(Relayed::Serve),
         ..DhcpConfigWire::default()
     };
     if knobs & 16 != 0 {
@@ -43,8 +45,15 @@ fn config(knobs: u8) -> DhcpConfig {
     DhcpConfig::try_from(wire).expect("the fuzz configurations are valid")
 }
 
-fn apply(out: Outcome, store: &MemoryStore) {
+fn apply(out: Outcome, store: &MemoryStore, config: &DhcpConfig) {
     if let Some(reply) = &out.reply {
+        if let Destination::Relay { giaddr } = reply.dst {
+            assert_eq!(config.relayed(), Relayed::Serve, "a relay answered by default");
+            assert!(
+                config.is_client_address(giaddr),
+                "a reply to the relay {giaddr} outside the home"
+            );
+        }
         assert!(
             reply.payload.len() <= 1500 - 28,
             "reply larger than any limit"
@@ -71,7 +80,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&knobs, mut rest)) = data.split_first() else {
         return;
     };
-    let mut server = HomeServer::new(HOME, config(knobs));
+    let cfg = config(knobs);
+    let mut server = HomeServer::new(HOME, cfg.clone());
     let store = MemoryStore::new();
     let mut now = UnixTime::from_secs(1_700_000_000);
 
@@ -86,13 +96,13 @@ fuzz_target!(|data: &[u8]| {
         rest = tail;
         now = now.plus(u64::from(*step) * 3);
         match server.handle_bytes(now, bytes) {
-            Ok(out) => apply(out, &store),
+            Ok(out) => apply(out, &store, &cfg),
             Err(reason) => {
                 let _ = reason.label();
             }
         }
         if *step == 255 {
-            apply(server.expire(now), &store);
+            apply(server.expire(now), &store, &cfg);
         }
         if let Err(e) = server.check_consistency() {
             panic!("inconsistent engine: {e}");
@@ -102,7 +112,7 @@ fuzz_target!(|data: &[u8]| {
 
     let (restored, out) =
         HomeServer::restore(HOME, config(knobs), store.load(HOME).expect("load"), now);
-    apply(out, &store);
+    apply(out, &store, &cfg);
     if let Err(e) = restored.check_consistency() {
         panic!("inconsistent restored engine: {e}");
     }

@@ -390,33 +390,32 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Arc::clone(&state),
         shutdown.clone(),
     ));
-    tokio::spawn(run_dhcp_timers(Arc::clone(&responder), shutdown.clone()));
-    let slow_state = Arc::clone(&state);
-    let started = std::time::Instant::now();
-    let slowpath = tokio::spawn(vg::slowpath::run(ring, shutdown.clone(), move |punted| {
-        let reason = punted
-            .as_ref()
-            .and_then(|p| p.reason)
-            .map_or("malformed", |r| r.label());
-        let m = &slow_state.metrics;
-        m.punts.with_label_values(&[reason]).inc();
-        let Some(punted) = punted else { return };
-        let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let mut responder = responder
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = vg::dhcp::UnixTime(unix_now());
-        let (outcome, detail) = match responder.handle(&punted, now_ms, now) {
-            Outcome::Replied(kind) => ("replied", kind),
-            Outcome::Dhcp { request, reply } => {
-                m.dhcp_messages.with_label_values(&[request, reply]).inc();
-                ("dhcp", reply)
-            }
-            Outcome::Ignored(why) => ("ignored", why),
-            Outcome::SendFailed => ("send_failed", ""),
-        };
-        m.slowpath.with_label_values(&[outcome, detail]).inc();
+    tokio::spawn(run_dhcp_timers(
+        Arc::clone(&responder),
+        Arc::clone(&state),
+        shutdown.clone(),
+    ));
+    // The ring's reader only queues; the responder's own thread answers, one store commit
+    // per batch, without holding up the reader while a commit waits for its fsync.
+    let queue = Arc::new(vg::slowpath::Queue::new(SLOWPATH_QUEUE_FRAMES));
+    let reader_state = Arc::clone(&state);
+    let reader_queue = Arc::clone(&queue);
+    let slowpath = tokio::spawn(vg::slowpath::run(ring, shutdown.clone(), move |records| {
+        let refused = reader_queue.push(records);
+        if refused > 0 {
+            reader_state
+                .metrics
+                .slowpath
+                .with_label_values(&["ignored", "queue_full"])
+                .inc_by(refused as u64);
+        }
     }));
+    let worker_state = Arc::clone(&state);
+    let worker_queue = Arc::clone(&queue);
+    let worker = std::thread::Builder::new()
+        .name("vgd-slowpath".into())
+        .spawn(move || answer_punted(&worker_queue, &responder, &worker_state))
+        .context("starting the slow path's thread")?;
 
     state.ready.store(true, Ordering::Release);
     release_startup_memory();
@@ -443,6 +442,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Ok(Ok(())) => {}
         Ok(Err(err)) => error!(error = %err, "slow path reader failed"),
         Err(err) => error!(error = %err, "slow path task panicked"),
+    }
+    // What was queued is still answered (and its leases stored), then the thread ends.
+    queue.close();
+    if worker.join().is_err() {
+        error!("the slow path's thread panicked");
     }
     if args.detach_on_exit {
         fastpath.detach_all();
@@ -539,9 +543,62 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Punted frames waiting for the slow path's thread at most (about 400 bytes each for DHCP,
+/// 2 KiB at worst): eight times the punt ring, a second and more of a busy home's DHCP.
+const SLOWPATH_QUEUE_FRAMES: usize = 16_384;
+
+/// The slow path's thread: takes the queued frames in batches and answers them, one
+/// lease-store commit per batch, until the queue is closed and empty.
+fn answer_punted<S, L, H>(
+    queue: &vg::slowpath::Queue,
+    responder: &std::sync::Mutex<Responder<S, L, H>>,
+    state: &AppState,
+) where
+    S: vg::slowpath::responder::FrameSink,
+    L: vg::dhcp::LeaseStore,
+    H: vg::slowpath::responder::HostTable,
+{
+    let started = std::time::Instant::now();
+    let m = &state.metrics;
+    while let Some(records) = queue.pop_batch(vg::slowpath::responder::MAX_BATCH) {
+        let mut frames = Vec::with_capacity(records.len());
+        for record in records {
+            let reason = record
+                .as_ref()
+                .and_then(|p| p.reason)
+                .map_or("malformed", |r| r.label());
+            m.punts.with_label_values(&[reason]).inc();
+            frames.extend(record);
+        }
+        if frames.is_empty() {
+            continue;
+        }
+        let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now = vg::dhcp::UnixTime(unix_now());
+        let batch = responder
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .handle_batch(&frames, now_ms, now);
+        for outcome in batch.outcomes {
+            let (outcome, detail) = match outcome {
+                Outcome::Replied(kind) => ("replied", kind),
+                Outcome::Dhcp { request, reply } => {
+                    m.dhcp_messages.with_label_values(&[request, reply]).inc();
+                    ("dhcp", reply)
+                }
+                Outcome::Ignored(why) => ("ignored", why),
+                Outcome::SendFailed => ("send_failed", ""),
+            };
+            m.slowpath.with_label_values(&[outcome, detail]).inc();
+        }
+        m.count_commit(batch.commit);
+    }
+}
+
 /// Ends leases, offers and quarantines when due (once a second).
 async fn run_dhcp_timers<S, L, H>(
     responder: Arc<std::sync::Mutex<Responder<S, L, H>>>,
+    state: Arc<AppState>,
     shutdown: CancellationToken,
 ) where
     S: vg::slowpath::responder::FrameSink + Send + 'static,
@@ -554,10 +611,11 @@ async fn run_dhcp_timers<S, L, H>(
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        responder
+        let commit = responder
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .tick(vg::dhcp::UnixTime(unix_now()));
+        state.metrics.count_commit(commit);
     }
 }
 

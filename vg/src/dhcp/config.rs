@@ -14,7 +14,17 @@
 //! # domain_name = "home.arpa"      # option 15; not sent when unset
 //! # mtu = 1450                     # option 26; not sent when unset (use 1450 behind a VXLAN LSL)
 //! reservations = [ { mac = "02:00:5e:00:00:10", ip = "192.168.1.10" } ]
+//! relayed = "drop"                 # "drop" | "serve": DHCP relayed from inside the home
 //! ```
+//!
+//! `relayed`: a message with `giaddr` set comes through a relay agent. A home's LAN is
+//! attached to the vG directly over its LSL, so by default (`"drop"`) such messages are
+//! dropped and counted (`relayed`). With `"serve"` the home's server answers them as RFC 2131
+//! section 4.1 says, to the relay at `giaddr`, UDP port 67; the home is still the one of the
+//! LSL the message came on, and `giaddr` must be a host address of the home's own prefix
+//! other than the gateway (otherwise the message is dropped and counted as
+//! `giaddr_not_in_home`). Use it for a relay inside the home, or for load tools that always
+//! act as one (Kea's `perfdhcp`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -89,6 +99,23 @@ pub struct DhcpConfigWire {
     pub mtu: Option<u16>,
     /// Fixed addresses by MAC.
     pub reservations: Vec<ReservationWire>,
+    /// What to do with relayed messages (`giaddr` set) from inside the home; default drop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relayed: Option<Relayed>,
+}
+
+/// What a home's DHCP server does with a relayed message (`giaddr` set) that arrives on the
+/// home's LSL (see the [module documentation](self)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Relayed {
+    /// Drop it, counted as `relayed` (the default: the home's LAN is directly attached, so a
+    /// relay in the path is a misconfiguration or a spoof).
+    #[default]
+    Drop,
+    /// Answer it through the relay at `giaddr` (RFC 2131 section 4.1), which must be a host
+    /// of the home's own prefix.
+    Serve,
 }
 
 /// One reservation as written in the configuration.
@@ -123,6 +150,7 @@ pub struct DhcpConfig {
     dns_servers: Vec<Ipv4Addr>,
     domain_name: Option<String>,
     mtu: Option<u16>,
+    relayed: Relayed,
     by_mac: BTreeMap<MacAddr, Ipv4Addr>,
     by_ip: BTreeMap<Ipv4Addr, MacAddr>,
 }
@@ -141,6 +169,7 @@ impl Default for DhcpConfig {
             dns_servers: Vec::new(),
             domain_name: None,
             mtu: None,
+            relayed: Relayed::Drop,
             by_mac: BTreeMap::new(),
             by_ip: BTreeMap::new(),
         }
@@ -192,6 +221,10 @@ impl DhcpConfig {
     pub fn mtu(&self) -> Option<u16> {
         self.mtu
     }
+    /// What to do with relayed messages from inside the home.
+    pub fn relayed(&self) -> Relayed {
+        self.relayed
+    }
     /// The reserved address of `mac`, if it has one.
     pub fn reservation_for(&self, mac: MacAddr) -> Option<Ipv4Addr> {
         self.by_mac.get(&mac).copied()
@@ -233,6 +266,7 @@ impl From<&DhcpConfig> for DhcpConfigWire {
             dns_servers: config.dns_servers.clone(),
             domain_name: config.domain_name.clone(),
             mtu: config.mtu,
+            relayed: Some(config.relayed),
             reservations: config
                 .reservations()
                 .map(|r| ReservationWire {
@@ -590,6 +624,7 @@ impl TryFrom<DhcpConfigWire> for DhcpConfig {
             dns_servers: wire.dns_servers,
             domain_name,
             mtu: wire.mtu,
+            relayed: wire.relayed.unwrap_or_default(),
             by_mac,
             by_ip,
         })
@@ -853,6 +888,26 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "dhcp: `lease_time_secs` = 0: must be between 60 and 31536000"
+        );
+    }
+
+    #[test]
+    fn relayed_defaults_to_drop_and_round_trips() {
+        assert_eq!(parse("").expect("valid").relayed(), Relayed::Drop);
+        let serve = parse(r#"relayed = "serve""#).expect("valid");
+        assert_eq!(serve.relayed(), Relayed::Serve);
+        assert_eq!(
+            parse(r#"relayed = "drop""#).expect("valid").relayed(),
+            Relayed::Drop
+        );
+        let wire = DhcpConfigWire::from(&serve);
+        assert_eq!(wire.relayed, Some(Relayed::Serve));
+        assert_eq!(DhcpConfig::try_from(wire).expect("valid"), serve);
+        let e =
+            toml::from_str::<DhcpConfigWire>(r#"relayed = "forward""#).expect_err("not a policy");
+        assert!(
+            e.to_string().contains("forward") && e.to_string().contains("serve"),
+            "{e}"
         );
     }
 }

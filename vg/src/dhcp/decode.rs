@@ -76,9 +76,14 @@ pub enum DropReason {
     /// `chaddr` is a group or all-zero address.
     #[error("client hardware address is not unicast")]
     BadHardwareAddress,
-    /// `giaddr` is set: relayed messages are not served (the home LAN is directly attached).
+    /// `giaddr` is set and the home does not serve relayed messages (`relayed = "drop"`,
+    /// the default: the home LAN is directly attached).
     #[error("relayed (giaddr set)")]
     Relayed,
+    /// A relayed message whose `giaddr` is not a host of the home's own prefix, or is the
+    /// gateway: the reply would leave the home (or loop back to the vG).
+    #[error("giaddr {0} is not a host of the home's LAN")]
+    GiaddrNotInHome(Ipv4Addr),
     /// A REQUEST or DECLINE without the address it is about.
     #[error("no requested address")]
     MissingRequestedAddress,
@@ -106,6 +111,7 @@ impl DropReason {
             DropReason::UnsupportedMessageType(_) => "unsupported_message_type",
             DropReason::BadHardwareAddress => "bad_hardware_address",
             DropReason::Relayed => "relayed",
+            DropReason::GiaddrNotInHome(_) => "giaddr_not_in_home",
             DropReason::MissingRequestedAddress => "missing_requested_address",
             DropReason::MissingClientAddress => "missing_client_address",
             DropReason::UnknownHome => "unknown_home",
@@ -241,6 +247,9 @@ pub(crate) struct Request<'a> {
     pub(crate) xid: u32,
     pub(crate) flags: Flags,
     pub(crate) ciaddr: Ipv4Addr,
+    /// The relay agent's address (RFC 2131 section 4.1); 0.0.0.0 when not relayed. Whether
+    /// a relayed message is served is the home's policy ([`super::Relayed`]).
+    pub(crate) giaddr: Ipv4Addr,
     pub(crate) mac: MacAddr,
     pub(crate) client: ClientId,
     /// Option 61 as sent, echoed in replies (RFC 6842).
@@ -269,9 +278,6 @@ impl<'a> Request<'a> {
         let message_type = msg.opts().msg_type().ok_or(DropReason::NoMessageType)?;
         if !mac.is_unicast() {
             return Err(DropReason::BadHardwareAddress);
-        }
-        if !msg.giaddr().is_unspecified() {
-            return Err(DropReason::Relayed);
         }
 
         let mut client_id_option = None;
@@ -334,6 +340,7 @@ impl<'a> Request<'a> {
             xid: msg.xid(),
             flags: msg.flags(),
             ciaddr,
+            giaddr: msg.giaddr(),
             mac,
             client: ClientId::new(mac, client_id_option),
             client_id_option,
@@ -465,8 +472,12 @@ mod tests {
             Request::from_message(&msg).map(|r| r.kind),
             Ok(Kind::Discover { requested: None })
         ));
+        // giaddr is kept for the home's policy to judge.
         msg.set_giaddr(Ipv4Addr::new(10, 0, 0, 1));
-        assert_eq!(Request::from_message(&msg).err(), Some(DropReason::Relayed));
+        assert_eq!(
+            Request::from_message(&msg).map(|r| r.giaddr),
+            Ok(Ipv4Addr::new(10, 0, 0, 1))
+        );
         msg.set_giaddr(Ipv4Addr::UNSPECIFIED);
         msg.set_chaddr(&[0xff; 6]);
         assert_eq!(
@@ -529,6 +540,7 @@ mod tests {
             DropReason::UnsupportedMessageType(2),
             DropReason::BadHardwareAddress,
             DropReason::Relayed,
+            DropReason::GiaddrNotInHome(Ipv4Addr::UNSPECIFIED),
             DropReason::MissingRequestedAddress,
             DropReason::MissingClientAddress,
             DropReason::UnknownHome,

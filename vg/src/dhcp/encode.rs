@@ -109,15 +109,23 @@ pub(crate) fn encode_reply(
     parts: &ReplyParts,
     vendor: &VendorOptions,
 ) -> Result<Vec<u8>, dhcproto::error::EncodeError> {
+    // giaddr is the request's (RFC 2131 table 3): the relay finds its client by it.
     let mut msg = Message::new_with_id(
         req.xid,
         parts.ciaddr,
         parts.yiaddr,
         Ipv4Addr::UNSPECIFIED,
-        Ipv4Addr::UNSPECIFIED,
+        req.giaddr,
         &req.mac.0,
     );
-    msg.set_opcode(Opcode::BootReply).set_flags(req.flags);
+    // RFC 2131 section 4.3.2: a NAK through a relay has the broadcast bit set, so that the
+    // relay broadcasts it to the client (which may have no usable address).
+    let flags = if parts.message_type == MessageType::Nak && !req.giaddr.is_unspecified() {
+        req.flags.set_broadcast()
+    } else {
+        req.flags
+    };
+    msg.set_opcode(Opcode::BootReply).set_flags(flags);
     let mut buf = Vec::with_capacity(BOOTP_MIN_LEN + 64);
     // With no options, dhcproto writes the header and the magic cookie only.
     msg.encode(&mut Encoder::new(&mut buf))?;

@@ -10,7 +10,8 @@
 //!   punted frame -> LSL decap -> UDP payload --handle_bytes(now)--> Outcome
 //!        1. store.apply(outcome.persist)      (durable before the client hears of it)
 //!        2. events -> host table (Event::host_change), logs, metrics
-//!        3. reply.payload -> UDP 67->68, IPv4 src = gateway, dst/MAC = reply.dst -> LSL encap
+//!        3. reply.payload -> UDP 67->reply.dst.port(), IPv4 src = gateway, dst/MAC = reply.dst
+//!           (a relay's MAC: the request's link-layer source) -> LSL encap
 //!   timer at next_deadline() --expire(now)--> Outcome (same order)
 //! ```
 //!
@@ -29,8 +30,12 @@
 //!   server is authoritative for the home's LAN.
 //! - DECLINE quarantines the address; RELEASE keeps it remembered for the client; INFORM gets
 //!   an ACK with options and no lease.
-//! - Relayed messages (`giaddr` set) are dropped: the home LAN is directly attached over its
-//!   LSL, so a relay means misconfiguration or spoofing.
+//! - Relayed messages (`giaddr` set) are dropped by default: the home LAN is directly
+//!   attached over its LSL, so a relay usually means misconfiguration or spoofing. A home
+//!   configured with `relayed = "serve"` ([`Relayed::Serve`]) answers them through the relay
+//!   ([`Destination::Relay`]: unicast to `giaddr`, UDP port 67, `giaddr` kept in the reply),
+//!   provided `giaddr` is a host of the home's own prefix other than the gateway; the home is
+//!   still the one of the LSL, never chosen by `giaddr`, and leases are a direct client's.
 //! - Time is UNIX seconds passed in by the caller ([`UnixTime`]); the engine never reads a
 //!   clock.
 
@@ -51,8 +56,8 @@ pub use config::{
     ConfigError, ConfigProblem, DEFAULT_DECLINE_QUARANTINE_SECS, DEFAULT_LEASE_SECS,
     DEFAULT_OFFER_HOLD_SECS, DEFAULT_PREFIX, DEFAULT_RANGE_END_OFFSET, DEFAULT_RANGE_START_OFFSET,
     DhcpConfig, DhcpConfigWire, MAX_DECLINE_QUARANTINE_SECS, MAX_DNS_SERVERS, MAX_LEASE_SECS,
-    MAX_MTU, MAX_OFFER_HOLD_SECS, MAX_RANGE_ADDRESSES, MIN_LEASE_SECS, MIN_MTU, Reservation,
-    ReservationWire,
+    MAX_MTU, MAX_OFFER_HOLD_SECS, MAX_RANGE_ADDRESSES, MIN_LEASE_SECS, MIN_MTU, Relayed,
+    Reservation, ReservationWire,
 };
 pub use decode::{
     BOOTP_HEADER_LEN, DropReason, MAGIC_COOKIE, MAX_HOSTNAME_LEN, MIN_MESSAGE_LEN, decode,

@@ -97,8 +97,14 @@ impl Homes {
     /// Runs [`HomeServer::expire`] on every home with something due; returns the non-empty
     /// outcomes.
     pub fn expire(&mut self, now: UnixTime) -> Vec<Outcome> {
+        self.expire_if(now, |_| true)
+    }
+
+    /// [`expire`](Homes::expire) for the homes `include` accepts only.
+    pub fn expire_if(&mut self, now: UnixTime, include: impl Fn(HomeId) -> bool) -> Vec<Outcome> {
         self.servers
             .values_mut()
+            .filter(|s| include(s.home()))
             .filter(|s| s.next_deadline().is_some_and(|t| t <= now))
             .map(|s| s.expire(now))
             .filter(|o| !o.is_empty())

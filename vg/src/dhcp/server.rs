@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dhcproto::v4::{Message, MessageType};
 
-use super::config::DhcpConfig;
+use super::config::{DhcpConfig, Relayed};
 use super::decode::{DropReason, Kind, Request, decode};
 use super::encode::{ReplyParts, encode_reply};
 use super::pool::FreeMap;
@@ -20,8 +20,9 @@ pub const SERVER_PORT: u16 = 67;
 /// UDP port replies go to (RFC 2131 section 4.1).
 pub const CLIENT_PORT: u16 = 68;
 
-/// Where a reply goes (RFC 2131 section 4.1, `giaddr` = 0 cases). The caller builds the frame
-/// (Ethernet, IPv4 from the gateway address, UDP 67 -> 68) and the home's LSL encapsulation.
+/// Where a reply goes (RFC 2131 section 4.1). The caller builds the frame (Ethernet, IPv4
+/// from the gateway address, UDP from [`SERVER_PORT`] to [`port`](Destination::port)) and the
+/// home's LSL encapsulation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
     /// To 255.255.255.255 and ff:ff:ff:ff:ff:ff.
@@ -33,6 +34,13 @@ pub enum Destination {
         /// Destination MAC address.
         mac: MacAddr,
     },
+    /// To the relay agent at `giaddr`, on the DHCP server port (the message was relayed and
+    /// the home serves relayed messages). Its MAC is the link-layer source of the request,
+    /// which only the caller knows.
+    Relay {
+        /// The relay agent's address (the request's `giaddr`).
+        giaddr: Ipv4Addr,
+    },
 }
 
 impl Destination {
@@ -41,13 +49,23 @@ impl Destination {
         match self {
             Destination::Broadcast => Ipv4Addr::BROADCAST,
             Destination::Unicast { ip, .. } => *ip,
+            Destination::Relay { giaddr } => *giaddr,
         }
     }
-    /// The destination MAC address.
-    pub fn mac(&self) -> MacAddr {
+    /// The destination MAC address; `None` for a relay (answer to the request's link-layer
+    /// source).
+    pub fn mac(&self) -> Option<MacAddr> {
         match self {
-            Destination::Broadcast => MacAddr::BROADCAST,
-            Destination::Unicast { mac, .. } => *mac,
+            Destination::Broadcast => Some(MacAddr::BROADCAST),
+            Destination::Unicast { mac, .. } => Some(*mac),
+            Destination::Relay { .. } => None,
+        }
+    }
+    /// The destination UDP port: [`CLIENT_PORT`], or [`SERVER_PORT`] for a relay agent.
+    pub fn port(&self) -> u16 {
+        match self {
+            Destination::Broadcast | Destination::Unicast { .. } => CLIENT_PORT,
+            Destination::Relay { .. } => SERVER_PORT,
         }
     }
 }
@@ -61,7 +79,7 @@ pub struct Reply {
     pub src: Ipv4Addr,
     /// Destination addresses.
     pub dst: Destination,
-    /// The DHCP message: the UDP payload, from port [`SERVER_PORT`] to [`CLIENT_PORT`].
+    /// The DHCP message: the UDP payload, from port [`SERVER_PORT`] to `dst.port()`.
     pub payload: Vec<u8>,
 }
 
@@ -259,8 +277,14 @@ impl Event {
 /// **Order matters**: apply [`persist`](Outcome::persist) to the store first; only if that
 /// succeeds, apply the events' [`HostChange`]s and send the [`reply`](Outcome::reply).
 /// That way every lease acknowledged to a client is durable ([`Outcome::commit`] does the
-/// store part). If persisting fails, drop the reply: the client retransmits, and the engine
-/// (which already counts the lease as granted) acknowledges it again with the same records.
+/// store part; the slow path commits the outcomes of a whole batch of messages in one
+/// transaction). If persisting fails, drop the reply: the client retransmits. The engine's
+/// state has already moved (it counts the lease as granted), so a caller that goes on
+/// serving the home should rebuild it from the store ([`Homes::restore_from`]) to hold only
+/// what is durable; otherwise the engine acknowledges the retransmission with the same
+/// records.
+///
+/// [`Homes::restore_from`]: super::Homes::restore_from
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "persist the records, then apply the events and send the reply"]
 pub struct Outcome {
@@ -354,10 +378,12 @@ enum Avail {
 /// [`expire`](HomeServer::expire) when [`next_deadline`](HomeServer::next_deadline) is reached,
 /// and act on the returned [`Outcome`]s in their documented order.
 ///
-/// Relayed messages (`giaddr` set) are dropped ([`DropReason::Relayed`]): the home's LAN reaches
-/// the vG directly over its LSL, so a relay agent in the path means a misconfiguration or a
-/// spoof, and answering it would mean sending to an address inside the home that the vG does
-/// not route to.
+/// Relayed messages (`giaddr` set) are dropped ([`DropReason::Relayed`]) unless the home's
+/// configuration says [`Relayed::Serve`]: the home's LAN reaches the vG directly over its LSL,
+/// so a relay agent in the path is usually a misconfiguration or a spoof. When served,
+/// `giaddr` must be a host of the home's prefix other than the gateway
+/// ([`DropReason::GiaddrNotInHome`]), and every reply goes to the relay
+/// ([`Destination::Relay`]) with `giaddr` kept; leases are the same as a direct client's.
 #[derive(Clone)]
 pub struct HomeServer {
     home: HomeId,
@@ -522,6 +548,17 @@ impl HomeServer {
     /// [`DropReason`] before any state changes.
     pub fn handle(&mut self, now: UnixTime, msg: &Message) -> Result<Outcome, DropReason> {
         let req = Request::from_message(msg)?;
+        if !req.giaddr.is_unspecified() {
+            match self.config.relayed() {
+                Relayed::Drop => return Err(DropReason::Relayed),
+                // The relay must sit on the home's own LAN: the reply goes to it over the
+                // home's LSL, and the gateway itself is no relay.
+                Relayed::Serve if !self.config.is_client_address(req.giaddr) => {
+                    return Err(DropReason::GiaddrNotInHome(req.giaddr));
+                }
+                Relayed::Serve => {}
+            }
+        }
         let mut out = Outcome::new(self.home);
         self.sweep(now, &mut out);
         match req.kind {
@@ -861,10 +898,13 @@ impl HomeServer {
                 return;
             }
         };
-        // RFC 2131 section 4.1 with giaddr = 0: NAKs are broadcast; a configured client
-        // (ciaddr set) gets a unicast; otherwise the broadcast bit decides between broadcast
-        // and unicast to yiaddr + chaddr.
-        let dst = if parts.message_type == MessageType::Nak {
+        // RFC 2131 section 4.1: a relayed message is answered through its relay. With
+        // giaddr = 0, NAKs are broadcast; a configured client (ciaddr set) gets a unicast;
+        // otherwise the broadcast bit decides between broadcast and unicast to yiaddr +
+        // chaddr.
+        let dst = if !req.giaddr.is_unspecified() {
+            Destination::Relay { giaddr: req.giaddr }
+        } else if parts.message_type == MessageType::Nak {
             Destination::Broadcast
         } else if !req.ciaddr.is_unspecified() {
             Destination::Unicast {

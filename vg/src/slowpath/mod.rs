@@ -5,12 +5,27 @@
 //! received, with the subscriber id); [`responder`] decapsulates them with the `lsl` crate
 //! and answers (ARP, ICMP, DHCP through the engine), and the replies leave through a
 //! [`packet_socket`] on the access interface, wrapped in the home's LSL encapsulation.
+//!
+//! ```text
+//!  XDP --ring (4 MiB)--> run(): drains it --> Queue --> the responder's thread: batches of
+//!                        (tokio task)                   up to MAX_BATCH, one store commit each
+//! ```
+//!
+//! The ring is drained into a [`Queue`] by a task that never waits for the disk, and the
+//! responder takes from the queue on its own thread: while a store commit waits for its
+//! fsync, frames go on arriving into the queue (not into the ring, which holds about 2,000
+//! frames and would overflow during a slow fsync), and the next batch takes all of them
+//! into one commit.
 
 pub mod packet_socket;
 pub mod reply;
 pub mod responder;
+#[cfg(test)]
+mod responder_tests;
 
+use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use aya::maps::{MapData, RingBuf};
 use nerg_abi::{PuntHeader, PuntReason};
@@ -56,7 +71,10 @@ pub fn parse_record(item: &[u8]) -> Option<Punted> {
     })
 }
 
-/// Reads the punt ring until `shutdown`, handing each record to `handle`.
+/// Reads the punt ring until `shutdown`, handing the records to `handle` in batches of at
+/// most [`responder::MAX_BATCH`] (`None` for a malformed record): all that the ring holds
+/// when it becomes readable. vgd's `handle` only queues them ([`Queue`]), so that reading
+/// never waits for the responder's store commits.
 #[expect(
     unsafe_code,
     reason = "tokio's AsyncFd registration is unsafe since tokio#8587"
@@ -64,7 +82,7 @@ pub fn parse_record(item: &[u8]) -> Option<Punted> {
 pub async fn run(
     ring: RingBuf<MapData>,
     shutdown: CancellationToken,
-    mut handle: impl FnMut(Option<Punted>),
+    mut handle: impl FnMut(Vec<Option<Punted>>),
 ) -> std::io::Result<()> {
     // SAFETY: the ring buffer owns its map fd (an OwnedFd inside MapData) for as long as
     // the AsyncFd owns the ring, and `as_raw_fd` always returns that same fd.
@@ -75,12 +93,107 @@ pub async fn run(
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
                 let ring = &mut guard.get_inner_mut().0;
-                while let Some(item) = ring.next() {
-                    handle(parse_record(&item));
+                loop {
+                    let batch = drain(ring, responder::MAX_BATCH);
+                    if batch.is_empty() {
+                        break;
+                    }
+                    handle(batch);
                 }
                 guard.clear_ready();
             }
         }
+    }
+}
+
+/// Takes up to `max` records from the ring, parsed.
+fn drain(ring: &mut RingBuf<MapData>, max: usize) -> Vec<Option<Punted>> {
+    let mut batch = Vec::new();
+    while batch.len() < max {
+        let Some(item) = ring.next() else { break };
+        batch.push(parse_record(&item));
+    }
+    batch
+}
+
+/// Punted frames waiting for the responder: filled by [`run`]'s task, emptied by the
+/// responder's thread in batches. Bounded: beyond `limit` frames, new ones are refused and
+/// counted (the clients retransmit).
+#[derive(Debug)]
+pub struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+    limit: usize,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    frames: VecDeque<Option<Punted>>,
+    closed: bool,
+}
+
+impl Queue {
+    /// An empty queue holding at most `limit` frames.
+    pub fn new(limit: usize) -> Queue {
+        Queue {
+            state: Mutex::new(QueueState::default()),
+            ready: Condvar::new(),
+            limit,
+        }
+    }
+
+    /// Appends `frames` in order; returns how many did not fit (the last ones).
+    pub fn push(&self, frames: Vec<Option<Punted>>) -> usize {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let room = self.limit.saturating_sub(state.frames.len());
+        let refused = frames.len().saturating_sub(room);
+        state.frames.extend(frames.into_iter().take(room));
+        drop(state);
+        self.ready.notify_one();
+        refused
+    }
+
+    /// Waits for frames and takes up to `max` of them, oldest first; `None` once the queue
+    /// is closed and empty.
+    pub fn pop_batch(&self, max: usize) -> Option<Vec<Option<Punted>>> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if !state.frames.is_empty() {
+                let n = state.frames.len().min(max.max(1));
+                return Some(state.frames.drain(..n).collect());
+            }
+            if state.closed {
+                return None;
+            }
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Frames waiting.
+    pub fn len(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .frames
+            .len()
+    }
+
+    /// True if no frame waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// No more frames will come: [`pop_batch`](Queue::pop_batch) returns what is left, then
+    /// `None`.
+    pub fn close(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .closed = true;
+        self.ready.notify_all();
     }
 }
 
@@ -96,6 +209,57 @@ impl AsRawFd for RingFd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn frame(n: u8) -> Option<Punted> {
+        Some(Punted {
+            header: PuntHeader {
+                sub: u32::from(n),
+                ifindex: 1,
+                reason: 0,
+                len: 1,
+                wire_len: 1,
+                _pad: 0,
+            },
+            reason: None,
+            frame: vec![n],
+        })
+    }
+
+    #[test]
+    fn the_queue_keeps_order_bounds_itself_and_drains_after_close() {
+        let q = Queue::new(5);
+        assert_eq!(q.push((0..3).map(frame).collect()), 0);
+        assert_eq!(
+            q.push(vec![frame(3), None, frame(5), frame(6)]),
+            2,
+            "two over the limit"
+        );
+        assert_eq!(q.len(), 5);
+        let first = q.pop_batch(2).expect("frames");
+        assert_eq!(first, vec![frame(0), frame(1)]);
+        let rest = q.pop_batch(100).expect("frames");
+        assert_eq!(rest, vec![frame(2), frame(3), None]);
+        assert!(q.is_empty());
+        // A consumer waiting on another thread gets what comes, then the end.
+        let q = std::sync::Arc::new(q);
+        let consumer = {
+            let q = std::sync::Arc::clone(&q);
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Some(batch) = q.pop_batch(3) {
+                    got.extend(batch);
+                }
+                got
+            })
+        };
+        assert_eq!(q.push((10..14).map(frame).collect()), 0);
+        q.close();
+        assert_eq!(
+            consumer.join().expect("consumer"),
+            (10..14).map(frame).collect::<Vec<_>>()
+        );
+        assert_eq!(q.pop_batch(1), None);
+    }
 
     #[test]
     fn records_parse_and_bad_ones_are_rejected() {

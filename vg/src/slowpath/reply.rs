@@ -41,8 +41,9 @@
 //! [`Suppressed`].
 //!
 //! One home's flood must not starve the others: the caller admits each punted frame through
-//! a [`HomeLimiter`] (a token bucket per home, [`RateLimit::DEFAULT`] 50 packets/s, burst 100)
-//! before answering it.
+//! a [`HomeLimiter`] (a token bucket per home; [`RateLimit::DEFAULT`] 50 packets/s, burst
+//! 100, or the configuration's `[slowpath] per_home_pps` and `per_home_burst`) before
+//! answering it.
 //!
 //! No-panic contract: [`answer`], [`icmp_error`], [`udp_from_gateway`] and the limiter
 //! return a value for every input, however short, long or malformed.
