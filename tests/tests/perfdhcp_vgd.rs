@@ -4,11 +4,11 @@
 //! perfdhcp was acknowledged is then in vgd's store, and still there after a `kill -9` of vgd
 //! right after perfdhcp finishes.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use nerg_tests::{
     perfdhcp::{self, Load, VgdRig, metric_sum, vgd_config},
-    require_root,
+    require_root, wait_until,
 };
 use vg::dhcp::LeaseState;
 
@@ -37,15 +37,18 @@ fn perfdhcp_through_its_relay_gets_durable_leases_from_vgd() {
     )
     .expect("perfdhcp runs");
     assert_eq!(run.acks, 0, "vgd served a relay by default: {run:?}");
-    let metrics = rig.metrics();
-    let relayed = metric_sum(
-        &metrics,
-        "vg_slowpath_frames_total",
-        &["outcome=\"ignored\"", "detail=\"relayed\""],
-    );
-    assert!(
-        relayed >= 20.0,
-        "the relayed DISCOVERs were not counted as such ({relayed}):\n{metrics}"
+    // vgd counts a batch once it is done with it: poll.
+    let relayed = || {
+        metric_sum(
+            &rig.metrics(),
+            "vg_slowpath_frames_total",
+            &["outcome=\"ignored\"", "detail=\"relayed\""],
+        )
+    };
+    wait_until(
+        "vgd to count the 20 relayed DISCOVERs as relayed",
+        Duration::from_secs(10),
+        || relayed() >= 20.0,
     );
 
     // The home serves relayed DHCP (and its limit lets perfdhcp through).
@@ -78,19 +81,20 @@ fn perfdhcp_through_its_relay_gets_durable_leases_from_vgd() {
         );
     }
     assert!(acked.len() > 1 && acked.len() <= LOAD.clients as usize);
-    let metrics = rig.metrics();
-    let acks = metric_sum(
-        &metrics,
-        "vg_dhcp_messages_total",
-        &["message=\"request\"", "reply=\"ack\""],
+    wait_until(
+        "vgd to count the ACKs perfdhcp received, and their commits",
+        Duration::from_secs(10),
+        || {
+            let metrics = rig.metrics();
+            let acks = metric_sum(
+                &metrics,
+                "vg_dhcp_messages_total",
+                &["message=\"request\"", "reply=\"ack\""],
+            );
+            let commits = metric_sum(&metrics, "vg_dhcp_store_commits_total", &["result=\"ok\""]);
+            acks >= run.acks as f64 && commits >= 1.0
+        },
     );
-    assert!(
-        acks >= run.acks as f64,
-        "vgd counted {acks} ACKs, perfdhcp received {}",
-        run.acks
-    );
-    let commits = metric_sum(&metrics, "vg_dhcp_store_commits_total", &["result=\"ok\""]);
-    assert!(commits >= 1.0, "no store commit counted:\n{metrics}");
 
     // Crash right after the last ACK: the new vgd has every lease that was acknowledged.
     rig.crash_and_restart();
