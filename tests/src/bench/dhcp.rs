@@ -290,26 +290,24 @@ pub fn wire(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     }
     let pick =
         |runs: &[Search], f: fn(&Search) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
-    summary.set("kea_wire_leases_per_s", pick(&kea_rates, |s| s.sustained));
-    summary.set("kea_wire_peak_leases_per_s", pick(&kea_rates, |s| s.peak));
-    summary.set(
-        "kea_wire_failed_step_drop_pct",
-        pick(&kea_rates, |s| s.failed_step_drop_pct),
-    );
-    summary.set(
-        "kea_wire_failed_step_client_drop_pct",
-        pick(&kea_rates, |s| s.failed_step_client_drop_pct),
-    );
-    summary.set("dhcp_wire_leases_per_s", pick(&vgd_rates, |s| s.sustained));
-    summary.set(
-        "dhcp_wire_failed_step_client_drop_pct",
-        pick(&vgd_rates, |s| s.failed_step_client_drop_pct),
-    );
-    summary.set("dhcp_wire_peak_leases_per_s", pick(&vgd_rates, |s| s.peak));
-    summary.set(
-        "dhcp_wire_failed_step_drop_pct",
-        pick(&vgd_rates, |s| s.failed_step_drop_pct),
-    );
+    for (prefix, runs) in [("kea_wire", &kea_rates), ("dhcp_wire", &vgd_rates)] {
+        summary.set(
+            &format!("{prefix}_leases_per_s"),
+            pick(runs, |s| s.sustained),
+        );
+        summary.set(
+            &format!("{prefix}_peak_leases_per_s"),
+            pick(runs, |s| s.peak),
+        );
+        summary.set(
+            &format!("{prefix}_failed_step_drop_pct"),
+            pick(runs, |s| s.failed_step_drop_pct),
+        );
+        summary.set(
+            &format!("{prefix}_failed_step_client_drop_pct"),
+            pick(runs, |s| s.failed_step_client_drop_pct),
+        );
+    }
     summary.ratio(
         "dhcp_wire_vs_kea_ratio",
         "dhcp_wire_leases_per_s",
