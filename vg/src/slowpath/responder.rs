@@ -8,7 +8,11 @@
 //! most [`MAX_BATCH`]; see [`super::Queue`]) go through the engine in order, the store
 //! changes of all their DHCP outcomes are written in **one** transaction (one fsync), and
 //! only then are the host table changes applied and the replies sent, in the order of the
-//! frames. A batch of one is [`Responder::handle`].
+//! frames. A batch of one is [`Responder::handle`]. What does not wait for the commit leaves
+//! at once, in frame order: the gateway's other answers (ARP, ICMP), and a DHCP answer that
+//! changes nothing durable (no store change, no host change: an OFFER, say) from a home with
+//! nothing pending in the batch, which rests on durable state only. Waiting would only
+//! lengthen the burst of replies a commit releases.
 //!
 //! ```text
 //!   frames 1..n --limiter, decap--> engine (state moves) --> store ops 1..n, replies 1..n
@@ -156,8 +160,6 @@ pub struct Batch {
 enum Pending {
     /// Decided: nothing to send.
     Done(Outcome),
-    /// A gateway answer (ARP, ICMP): sent whatever the commit does.
-    Gateway { frame: Vec<u8>, kind: &'static str },
     /// A DHCP message the engine handled: its events and reply wait for the commit.
     Dhcp {
         home: SubscriberId,
@@ -402,6 +404,12 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
             Ok(o) => o,
             Err(why) => return Pending::Done(Outcome::Ignored(why.label())),
         };
+        // An answer that changes nothing durable, from a home with nothing pending in this
+        // batch (an OFFER, say) rests on durable state only: it leaves at once instead of
+        // after the batch's commit, which shortens the burst of replies a commit releases.
+        let needs_commit = !outcome.persist.is_empty()
+            || outcome.events.iter().any(|e| e.host_change().is_some())
+            || touched.contains(&sub);
         if !outcome.persist.is_empty() {
             touched.insert(sub);
             ops.extend(outcome.persist);
@@ -437,11 +445,24 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
                 }
             }
         };
-        Pending::Dhcp {
-            home: sub,
-            request,
-            events: outcome.events,
-            reply,
+        match reply {
+            DhcpReply::Frame { frame, kind } if !needs_commit => {
+                // No host change among them: this only logs them.
+                self.apply_events(sub, &outcome.events);
+                Pending::Done(self.send(
+                    &frame,
+                    Outcome::Dhcp {
+                        request,
+                        reply: kind,
+                    },
+                ))
+            }
+            reply => Pending::Dhcp {
+                home: sub,
+                request,
+                events: outcome.events,
+                reply,
+            },
         }
     }
 
@@ -488,7 +509,6 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
             .into_iter()
             .map(|p| match p {
                 Pending::Done(outcome) => outcome,
-                Pending::Gateway { frame, kind } => self.send(&frame, Outcome::Replied(kind)),
                 Pending::Dhcp { request, .. } if !durable => Outcome::Dhcp {
                     request,
                     reply: "store_failed",
@@ -546,10 +566,11 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
             reply::answer(&home, &punted.frame, &self.options)
         };
         match answered {
-            Ok(Answer::Reply(reply)) => Pending::Gateway {
-                frame: reply.frame,
-                kind: reply.kind.label(),
-            },
+            // The gateway's other answers (ARP, ICMP) do not depend on the store: they leave
+            // at once.
+            Ok(Answer::Reply(reply)) => {
+                Pending::Done(self.send(&reply.frame, Outcome::Replied(reply.kind.label())))
+            }
             Ok(Answer::Dhcp(req)) => self.stage_dhcp(sub, &home, &req, now, ops, touched),
             Err(why) => Pending::Done(Outcome::Ignored(why.label())),
         }

@@ -799,3 +799,60 @@ fn the_per_home_limit_comes_from_the_configuration() {
     );
     assert_eq!(sent.len(), 3);
 }
+
+#[test]
+fn answers_that_change_nothing_durable_leave_before_the_commit() {
+    let mut rig = Rig::new("", "");
+    let (a, b, c) = (Client::new(1), Client::new(2), Client::new(3));
+    let (_, sent) = rig.batch(&[a.discover(1)]);
+    let offered = only_reply(&sent).msg.yiaddr();
+
+    // Home 1's REQUEST needs the commit; home 2's DISCOVER does not (its OFFER leaves at
+    // once); home 1's own DISCOVER after its REQUEST waits: its home has a change pending.
+    let (batch, sent) = rig.batch(&[a.select(1, offered), b.discover(2), c.discover(1)]);
+    assert_eq!(batch.commit.ops(), Some(1));
+    assert_eq!(
+        rig.steps(),
+        vec![
+            Step::Send,
+            Step::Commit(1),
+            Step::HostAdd(1, offered, a.mac),
+            Step::Send,
+            Step::Send
+        ]
+    );
+    let kinds: Vec<(u32, Option<MessageType>)> = sent
+        .iter()
+        .map(|f| {
+            let r = parse_reply(f).expect("a DHCP reply");
+            (r.msg.xid(), r.msg.opts().msg_type())
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (b.xid, Some(MessageType::Offer)),
+            (a.xid, Some(MessageType::Ack)),
+            (c.xid, Some(MessageType::Offer)),
+        ]
+    );
+
+    // A failed commit withholds the ACK, not the OFFER that did not depend on it.
+    let d = Client::new(4);
+    let (_, sent) = rig.batch(&[d.discover(1)]);
+    let offered = only_reply(&sent).msg.yiaddr();
+    rig.fail_writes.set(true);
+    let e = Client::new(5);
+    let (batch, sent) = rig.batch(&[d.select(1, offered), e.discover(2)]);
+    assert_eq!(batch.commit, Commit::Failed);
+    assert_eq!(
+        dhcp_outcome(&batch.outcomes[0]),
+        ("request", "store_failed")
+    );
+    assert_eq!(dhcp_outcome(&batch.outcomes[1]), ("discover", "offer"));
+    let only = only_reply(&sent);
+    assert_eq!(
+        (only.msg.xid(), only.msg.opts().msg_type()),
+        (e.xid, Some(MessageType::Offer))
+    );
+}
