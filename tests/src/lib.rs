@@ -5,6 +5,7 @@
 //! Tests call [`require_root`] first: they fail loudly, never skip, without privileges.
 
 pub mod acs;
+pub mod addrs;
 pub mod bench;
 pub mod frames;
 pub mod http;

@@ -24,17 +24,14 @@ use nerg_abi::{
     Config, Counter, Host, HostKey, NatFwdKey, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey,
     brg::TagCounter, config_flags, host_flags, lsl_kind, program_names, stag_tpid, sub_flags,
 };
+use nerg_tests::addrs::{BLOCK_SIZE, GW, HOST, VG_VTEP, VG_VTEP6};
 use nerg_tests::{Netns, PinDir, netns::veth, require_root, topology::vxlan_uplink, traffic};
 use vg::fastpath::{AttachMode, FastPath, if_index};
 
-const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
-const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
 /// The STUN server's second address (RFC 3489 CHANGE-REQUEST).
 const SERVER2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 6);
 const PUBLIC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const BLOCK_SIZE: u16 = 512;
 
 fn raw(ip: Ipv4Addr) -> u32 {
     u32::from_ne_bytes(ip.octets())
@@ -53,9 +50,6 @@ enum Kind {
     Vxlan6 { vni: u32, brg_vtep: Ipv6Addr },
     Vlan { s_vid: Option<u16>, c_vid: u16 },
 }
-
-/// The vG's VTEP over IPv6.
-const VG_VTEP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
 
 #[derive(Clone, Copy)]
 struct HomeSpec {

@@ -6,7 +6,7 @@
 //! with smoltcp and wrapped by our own `lsl` codecs; every expected frame is built the same
 //! way with complete checksums, so a byte-exact match proves the incremental updates.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use aya::maps::{MapData, RingBuf};
 use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress, wire::vlan::Tpid};
@@ -14,6 +14,10 @@ use nerg_abi::{
     Config, Counter, DropReason, Host, HostKey, NatFwdKey, NatRev, NatRevKey, PuntReason,
     Subscriber, SubscriberId, VlanLslKey, VxlanLslKey, config_flags, host_flags, lsl_kind,
     program_names, stag_tpid, sub_flags, tcp_seen,
+};
+use nerg_tests::addrs::{
+    BLOCK_SIZE, BRG_VTEP, BRG_VTEP_MAC, BRG_VTEP6, GW, HOST, HOST_MAC, INTERNET, NEXT_HOP,
+    NEXT_HOP_MAC, SEED, VG_VTEP, VG_VTEP6,
 };
 use nerg_tests::{
     Netns, PinDir,
@@ -27,25 +31,11 @@ use vg::fastpath::{
 };
 
 const TEST_IFINDEX: u32 = 1;
-const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const BRG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const BRG_VTEP_MAC: [u8; 6] = [0x02, 0xb0, 0, 0, 0, 0x02];
-const VG_VTEP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
-const BRG_VTEP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
-const NEXT_HOP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
-const NEXT_HOP_MAC: [u8; 6] = [0x02, 0x99, 0, 0, 0, 0x02];
-const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
-const HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
-const HOST_MAC: [u8; 6] = [0x02, 0x11, 0, 0, 0, 0x10];
-const INTERNET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
 const INTERNET2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 6);
 const BLACKHOLE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 99);
 const NO_NEIGH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 77);
 const PUBLIC1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const PUBLIC2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
-const BLOCK_SIZE: u16 = 512;
-/// The NAT flow-hash seed (vgd picks one at random).
-const SEED: u32 = 0x5eed_1234;
 
 fn raw(ip: Ipv4Addr) -> u32 {
     u32::from_ne_bytes(ip.octets())

@@ -19,7 +19,7 @@
 //! 802.1Q, QinQ, VXLAN and VXLAN over IPv6 with one known host each, and (for new flows) homes with 32 port
 //! blocks each on their own public addresses, filled to at most a quarter.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::{Context as _, bail};
 use aya::{
@@ -40,27 +40,18 @@ use vg::fastpath::{
 };
 
 use super::{BENCH_OBJECT, Effort, Summary, median};
+use crate::addrs::{
+    BLOCK_SIZE, BRG_VTEP, BRG_VTEP_MAC, BRG_VTEP6, GW, HOST, HOST_MAC, INTERNET, NEXT_HOP,
+    NEXT_HOP_MAC, SEED, VG_VTEP, VG_VTEP6,
+};
 use crate::{Netns, PinDir, frames, netns::veth};
 
 /// `BPF_PROG_TEST_RUN`'s ingress interface (loopback) when no context is passed: the VLAN
 /// LSL table is keyed by it.
 const TEST_IFINDEX: u32 = 1;
-const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const BRG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const BRG_VTEP_MAC: [u8; 6] = [0x02, 0xb0, 0, 0, 0, 0x02];
-const VG_VTEP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
-const BRG_VTEP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
-const NEXT_HOP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
-const NEXT_HOP_MAC: [u8; 6] = [0x02, 0x99, 0, 0, 0, 0x02];
-const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
-const HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
-const HOST_MAC: [u8; 6] = [0x02, 0x11, 0, 0, 0, 0x10];
-const INTERNET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
 const PUBLIC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const BLOCK_SIZE: u16 = 512;
 /// First port of the first block (ports below are not handed out).
 const FIRST_PORT: u16 = 1024;
-const SEED: u32 = 0x5eed_1234;
 /// Homes for the new-flow case, each with its own public address and 32 blocks.
 const NEW_FLOW_HOMES: u32 = 64;
 /// Their ids start here (the established-flow homes are 1..=4).

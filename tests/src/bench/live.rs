@@ -45,17 +45,11 @@ use nerg_abi::{
 use vg::fastpath::{AttachMode, FastPath, if_index};
 
 use super::{BENCH_OBJECT, Effort, Summary, median};
+use crate::addrs::{
+    BLOCK_SIZE, BRG_VTEP, BRG_VTEP_MAC, GW, HOST, HOST_MAC, INTERNET, NEXT_HOP, SEED, VG_VTEP,
+};
 use crate::{Netns, PinDir, frames, netns::veth};
 
-const HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
-const HOST_MAC: [u8; 6] = [0x02, 0x11, 0, 0, 0, 0x10];
-const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
-const INTERNET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
-const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const BRG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const BRG_VTEP_MAC: [u8; 6] = [0x02, 0xb0, 0, 0, 0, 0x02];
-const NEXT_HOP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
-const BLOCK_SIZE: u16 = 512;
 /// Blocks per public address (ports 1024..=65535).
 const BLOCKS_PER_IP: u32 = 126;
 const FIRST_C_VID: u16 = 100;
@@ -391,7 +385,7 @@ fn configure_vg(
         stag_tpids: stag_tpid::ALL,
         flags: config_flags::VALID,
         nat_block_size: BLOCK_SIZE,
-        nat_hash_seed: 0x5eed_1234,
+        nat_hash_seed: SEED,
         access_ifindex: access,
         access_mac,
         ..Config::default()

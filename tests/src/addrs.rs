@@ -1,0 +1,32 @@
+//! The addresses, MACs and NAT parameters the fast-path rigs share (`xdp_nat`,
+//! `nat_traffic` and the fast-path and forwarding benches): one vG namespace with `acc0`
+//! towards the BRGs and `core0` towards the internet.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// The vG's VTEP (on `acc0`).
+pub const VG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// The BRG's VTEP.
+pub const BRG_VTEP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// The BRG VTEP's MAC (a permanent neighbour in the vG).
+pub const BRG_VTEP_MAC: [u8; 6] = [0x02, 0xb0, 0, 0, 0, 0x02];
+/// The vG's VTEP for VXLAN over IPv6.
+pub const VG_VTEP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+/// The BRG's VTEP for VXLAN over IPv6.
+pub const BRG_VTEP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+/// The vG's default next hop (on `core0`).
+pub const NEXT_HOP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+/// The next hop's MAC (a permanent neighbour in the vG).
+pub const NEXT_HOP_MAC: [u8; 6] = [0x02, 0x99, 0, 0, 0, 0x02];
+/// Every home's gateway address.
+pub const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
+/// The host in each home.
+pub const HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
+/// That host's MAC.
+pub const HOST_MAC: [u8; 6] = [0x02, 0x11, 0, 0, 0, 0x10];
+/// A server on the internet.
+pub const INTERNET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
+/// Ports per NAT block.
+pub const BLOCK_SIZE: u16 = 512;
+/// The NAT flow-hash seed (vgd picks one at random).
+pub const SEED: u32 = 0x5eed_1234;
