@@ -212,6 +212,40 @@ impl Netns {
         })
     }
 
+    /// Moves `dev`'s receive processing (its NAPI poll: XDP, and the stack above it) into a
+    /// kernel thread of its own and pins that thread to `cpu`, so what happens to frames
+    /// arriving on `dev` runs on that CPU alone. The device must have its NAPI instance
+    /// already (on veth: an XDP program attached, or GRO on). Returns the thread's pid.
+    pub fn pin_napi(&self, dev: &str, cpu: usize) -> u32 {
+        let prefix = format!("napi/{dev}-");
+        let before = napi_threads(&prefix);
+        // sysfs shows a namespace's devices only when mounted from inside it: `ip netns exec`
+        // does that for the one command.
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.name,
+            "sh",
+            "-c",
+            &format!("echo 1 > /sys/class/net/{dev}/threaded"),
+        ]));
+        let pid = crate::wait_until_some(
+            &format!("the NAPI thread of {dev} in {}", self.name),
+            Duration::from_secs(5),
+            || {
+                napi_threads(&prefix)
+                    .into_iter()
+                    .find(|p| !before.contains(p))
+            },
+        );
+        let mut set = nix::sched::CpuSet::new();
+        set.set(cpu)
+            .unwrap_or_else(|e| panic!("CPU {cpu} for the NAPI thread of {dev}: {e}"));
+        nix::sched::sched_setaffinity(Pid::from_raw(pid as i32), &set)
+            .unwrap_or_else(|e| panic!("pinning the NAPI thread of {dev} to CPU {cpu}: {e}"));
+        pid
+    }
+
     /// Sets `dev` up.
     pub fn link_up(&self, dev: &str) {
         self.ip(&["link", "set", dev, "up"]);
@@ -303,6 +337,20 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
         *byte = u8::from_str_radix(parts.next()?, 16).ok()?;
     }
     parts.next().is_none().then_some(mac)
+}
+
+/// The pids of the kernel threads whose name starts with `prefix`.
+fn napi_threads(prefix: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.starts_with(prefix))
+        })
+        .collect()
 }
 
 /// Creates a veth pair with one end in each namespace (`a_dev` in `a`, `b_dev` in `b`), both

@@ -860,6 +860,57 @@ fn idle_mappings_expire_and_their_ports_are_held_back() {
     assert!(rig.fp.maps().nat_reverse(&key).unwrap().is_none());
 }
 
+/// A mapping's last-use time is rewritten once it is `LAST_SEEN_STEP_NS` old, not by every
+/// packet (its cache line stays clean); expiry allows for that step.
+#[test]
+fn a_mapping_is_refreshed_once_its_stamp_is_a_step_old() {
+    use vg::fastpath::expiry::monotonic_ns;
+    let mut rig = rig("natstep");
+    let home = HOMES[0];
+    let wrap = |inner: Vec<u8>| home.encap([0; 6]).encapsulate(&inner).unwrap();
+    let up = wrap(udp_up(41000, INTERNET, 53));
+    assert_eq!(rig.up(&up).0, XdpVerdict::Redirect);
+    let key = NatFwdKey {
+        sub: home.id,
+        priv_ip: raw(HOST),
+        priv_port: 41000u16.to_be(),
+        proto: 17,
+        _pad: 0,
+    };
+    let mut fwd: aya::maps::HashMap<MapData, NatFwdKey, nerg_abi::NatMapping> =
+        aya::maps::HashMap::try_from(aya::maps::Map::HashMap(
+            MapData::from_pin(rig.pins.path().join(nerg_abi::map_names::NAT_FWD)).unwrap(),
+        ))
+        .unwrap();
+    let stamp = |fwd: &aya::maps::HashMap<MapData, NatFwdKey, nerg_abi::NatMapping>| {
+        fwd.get(&key, 0).unwrap().last_seen_ns
+    };
+    let set_stamp = |fwd: &mut aya::maps::HashMap<MapData, NatFwdKey, nerg_abi::NatMapping>,
+                     ns: u64| {
+        let mut m = fwd.get(&key, 0).unwrap();
+        m.last_seen_ns = ns;
+        fwd.insert(key, m, 0).unwrap();
+    };
+
+    // Stamped with the fine clock, which is never behind the program's coarse one: a packet
+    // now finds the stamp less than a step old and leaves it alone.
+    let fresh = monotonic_ns();
+    set_stamp(&mut fwd, fresh);
+    assert_eq!(rig.up(&up).0, XdpVerdict::Redirect);
+    assert_eq!(stamp(&fwd), fresh, "a fresh stamp is not rewritten");
+
+    // A stamp a step old, and more than the coarse clock's lag (a tick or so) besides, is
+    // moved to the packet's time.
+    let old = monotonic_ns() - nerg_abi::LAST_SEEN_STEP_NS - 200_000_000;
+    set_stamp(&mut fwd, old);
+    assert_eq!(rig.up(&up).0, XdpVerdict::Redirect);
+    let refreshed = stamp(&fwd);
+    assert!(
+        refreshed > old + nerg_abi::LAST_SEEN_STEP_NS && refreshed <= monotonic_ns(),
+        "a stale stamp is refreshed: {old} -> {refreshed}"
+    );
+}
+
 /// A router on the path towards the internet (source of ICMP errors).
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 

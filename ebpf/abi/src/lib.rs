@@ -183,6 +183,12 @@ pub const MAX_PUBLIC_IPS: u32 = 65_536;
 pub const MAX_NAT_PERMITS: u32 = 1 << 20;
 /// Capacity of the fragment table (datagrams in reassembly-free transit, LRU).
 pub const MAX_FRAGS: u32 = 16_384;
+/// How stale the fast path lets a last-use timestamp get (mappings, filtering permissions):
+/// it rewrites one only when it is at least this old. A timestamp written on every packet
+/// dirties the entry's cache line for every packet, and moves that line between CPUs when
+/// one flow's packets reach more than one. Expiry adds this step to every idle timer, so no
+/// entry expires sooner than its timer.
+pub const LAST_SEEN_STEP_NS: u64 = 1_000_000_000;
 /// Port blocks a subscriber can hold on its public address (RFC 6888 REQ-4); the same bound
 /// as `vg::nat::MAX_BLOCKS_PER_SUBSCRIBER`.
 pub const MAX_BLOCKS: usize = 32;
@@ -636,7 +642,8 @@ pub struct NatMapping {
     pub tcp_seen: u8,
     /// Bit flags ([`nat_flags`]).
     pub flags: u8,
-    /// Last upstream packet, `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC at tick resolution).
+    /// Last upstream packet, `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC at tick resolution),
+    /// up to [`LAST_SEEN_STEP_NS`] behind.
     pub last_seen_ns: u64,
 }
 

@@ -18,9 +18,9 @@
 
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
 use nerg_abi::{
-    Config, Counter, DropReason, MAX_BLOCKS, NAT_MAX_PROBES, NAT_PROBE_LCG_INC, NAT_PROBE_LCG_MUL,
-    NatFwdKey, NatMapping, NatPermitKey, NatRev, NatRevKey, Subscriber, SubscriberId,
-    nat_flow_hash, tcp_seen,
+    Config, Counter, DropReason, LAST_SEEN_STEP_NS, MAX_BLOCKS, NAT_MAX_PROBES, NAT_PROBE_LCG_INC,
+    NAT_PROBE_LCG_MUL, NatFwdKey, NatMapping, NatPermitKey, NatRev, NatRevKey, Subscriber,
+    SubscriberId, nat_flow_hash, tcp_seen,
 };
 
 use crate::{
@@ -70,11 +70,7 @@ pub(crate) fn upstream(
         // SAFETY: a pointer from a successful lookup stays valid for this program run; the
         // fields written are plain integers (a torn read by vgd only delays expiry).
         let m = unsafe { &mut *m };
-        // Stores only on change: the coarse clock moves once a tick, and a mapping's cache
-        // line is not dirtied (nor bounced between CPUs) by every packet.
-        if m.last_seen_ns != now {
-            m.last_seen_ns = now;
-        }
+        refresh(&mut m.last_seen_ns, now);
         if flow.proto == ipproto::TCP {
             let seen = m.tcp_seen | tcp_bits(m.tcp_seen, flow.tcp_flags);
             if seen != m.tcp_seen {
@@ -106,6 +102,17 @@ pub(crate) fn now_ns() -> u64 {
     unsafe { bpf_ktime_get_coarse_ns() }
 }
 
+/// Moves a last-use timestamp to `now` once it is [`LAST_SEEN_STEP_NS`] old: an entry's
+/// cache line stays clean (and shared between CPUs) for all the packets in between. A
+/// timestamp ahead of `now` (vgd writes the fine clock, which runs ahead of the coarse one)
+/// is left alone.
+#[inline(always)]
+fn refresh(last_seen_ns: &mut u64, now: u64) {
+    if now.saturating_sub(*last_seen_ns) >= LAST_SEEN_STEP_NS {
+        *last_seen_ns = now;
+    }
+}
+
 /// Records that the mapping `public` sent to `remote_ip:remote_port` (raw; ICMP: 0), for
 /// address-and-port-dependent filtering: downstream, only such endpoints get through.
 #[inline(always)]
@@ -124,12 +131,8 @@ pub(crate) fn permit(public: Public, proto: u8, remote_ip: u32, remote_port: u16
     };
     let now = now_ns();
     match NAT_PERMIT.get_ptr_mut(key) {
-        // SAFETY: a pointer from a successful lookup; a plain integer store.
-        Some(last) => unsafe {
-            if *last != now {
-                *last = now;
-            }
-        },
+        // SAFETY: a pointer from a successful lookup, valid for this program run.
+        Some(last) => refresh(unsafe { &mut *last }, now),
         // Full table: the packet still goes out; the answer will be filtered (counted).
         None => {
             let _ = NAT_PERMIT.insert(key, now, 0);

@@ -1,7 +1,8 @@
 //! NAT mapping expiry, in userspace, batched, off the fast path.
 //!
 //! The XDP program stamps each mapping with the time of its last upstream packet
-//! (`bpf_ktime_get_coarse_ns`, i.e. CLOCK_MONOTONIC at tick resolution) and the TCP flags it has seen; this sweep
+//! (`bpf_ktime_get_coarse_ns`, i.e. CLOCK_MONOTONIC at tick resolution, rewritten once a
+//! second at most: [`LAST_SEEN_STEP_NS`]) and the TCP flags it has seen; this sweep
 //! removes mappings idle for longer than their protocol's timer (RFC 4787 REQ-5, RFC 5382
 //! REQ-5, RFC 5508 REQ-1, RFC 7857 §2.2). A removed mapping's public port is not freed at
 //! once: its reverse entry becomes a tombstone for the hold-down (RFC 6888 REQ-8), which the
@@ -19,8 +20,8 @@ use std::collections::BTreeMap;
 
 use aya::maps::{Array, HashMap, MapData};
 use nerg_abi::{
-    NatFwdKey, NatMapping, NatPermitKey, NatRev, NatRevKey, SubscriberId, map_names, nat_flags,
-    tcp_seen,
+    LAST_SEEN_STEP_NS, NatFwdKey, NatMapping, NatPermitKey, NatRev, NatRevKey, SubscriberId,
+    map_names, nat_flags, tcp_seen,
 };
 
 use super::FastPathError;
@@ -88,8 +89,15 @@ pub fn expired(timers: &Timers, proto: u8, m: &NatMapping, now_ns: u64) -> bool 
     if m.flags & nat_flags::STATIC != 0 {
         return false;
     }
-    let idle = now_ns.saturating_sub(m.last_seen_ns);
-    u128::from(idle) > timers.idle_limit(proto, m.tcp_seen).as_nanos()
+    idle_longer_than(now_ns, m.last_seen_ns, timers.idle_limit(proto, m.tcp_seen))
+}
+
+/// Whether an entry last used at `last_seen_ns` has been idle for longer than `limit` at
+/// `now_ns`. The fast path lets a timestamp fall up to [`LAST_SEEN_STEP_NS`] behind, so that
+/// step is added: nothing expires sooner than its timer.
+fn idle_longer_than(now_ns: u64, last_seen_ns: u64, limit: Duration) -> bool {
+    let idle = now_ns.saturating_sub(last_seen_ns);
+    u128::from(idle) > limit.as_nanos() + u128::from(LAST_SEEN_STEP_NS)
 }
 
 /// What one sweep did.
@@ -301,7 +309,7 @@ where
     let mut removed = 0;
     for (key, last) in &entries {
         let limit = timers.idle_limit(key.proto, tcp_seen::SYN_OUT | tcp_seen::ESTABLISHED);
-        let idle = u128::from(now_ns.saturating_sub(*last)) > limit.as_nanos();
+        let idle = idle_longer_than(now_ns, *last, limit);
         let mapping = rev.get(
             &NatRevKey {
                 pub_ip: key.pub_ip,
@@ -343,14 +351,16 @@ mod tests {
     #[test]
     fn timers_follow_the_rfcs() {
         let t = Timers::default();
-        let s = |secs: u64| secs * 1_000_000_000;
+        // A mapping lives its timer plus the fast path's timestamp step, and no longer.
+        let s = |secs: u64| secs * 1_000_000_000 + LAST_SEEN_STEP_NS;
         // UDP: 300 s.
         assert!(!expired(&t, 17, &mapping(0, 0), s(300)));
-        assert!(expired(&t, 17, &mapping(0, 0), s(301)));
+        assert!(expired(&t, 17, &mapping(0, 0), s(300) + 1));
         // ICMP: 60 s.
         assert!(!expired(&t, 1, &mapping(0, 0), s(60)));
-        assert!(expired(&t, 1, &mapping(0, 0), s(61)));
+        assert!(expired(&t, 1, &mapping(0, 0), s(60) + 1));
         // TCP: SYN only is transitory; established lasts 2 h 4 min; FIN/RST transitory.
+        assert!(!expired(&t, 6, &mapping(0, tcp_seen::SYN_OUT), s(240)));
         assert!(expired(&t, 6, &mapping(0, tcp_seen::SYN_OUT), s(241)));
         let est = tcp_seen::SYN_OUT | tcp_seen::ESTABLISHED;
         assert!(!expired(&t, 6, &mapping(0, est), s(7440)));
