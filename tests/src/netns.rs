@@ -246,6 +246,14 @@ impl Netns {
         pid
     }
 
+    /// Whether a TCP socket listens on `port` in the namespace. Asked of the kernel (`ss`),
+    /// not by connecting: a probe connection is a client to the server (iperf3 serves one
+    /// at a time, and a probe that connects and leaves can get the next client reset).
+    pub fn tcp_listening(&self, port: u16) -> bool {
+        let out = self.exec("ss", &["-Hltn", &format!("sport = :{port}")]);
+        !out.stdout.is_empty()
+    }
+
     /// Sets `dev` up.
     pub fn link_up(&self, dev: &str) {
         self.ip(&["link", "set", dev, "up"]);

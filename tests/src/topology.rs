@@ -641,9 +641,8 @@ impl Topology {
                 httpd.assert_running();
                 iperf3.assert_running();
                 stund.assert_running();
-                let tcp = |port| inet.run(|| std::net::TcpStream::connect((SERVER, port)).is_ok());
                 let udp = inet.exec("ss", &["-Hlun", "sport = :3478"]);
-                tcp(80) && tcp(5201) && !udp.stdout.is_empty()
+                inet.tcp_listening(80) && inet.tcp_listening(5201) && !udp.stdout.is_empty()
             },
         );
         Servers {

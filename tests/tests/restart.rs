@@ -3,7 +3,7 @@
 //! links while no vgd runs, and the new vgd adopts the pinned maps (NAT mappings, hosts)
 //! and takes the links over.
 
-use std::{net::TcpStream, time::Duration};
+use std::time::Duration;
 
 use nerg_tests::{
     topology::{DhcpClient, HomeLsl, HomeSpec, Naming, SERVER, Topology},
@@ -30,7 +30,7 @@ fn a_tcp_transfer_survives_a_vgd_restart() {
     );
     wait_until("iperf3 to listen", Duration::from_secs(10), || {
         server.assert_running();
-        topo.inet.run(|| TcpStream::connect((SERVER, 5201)).is_ok())
+        topo.inet.tcp_listening(5201)
     });
     let home = &topo.homes[0];
     let mut client = home.host.spawn(

@@ -911,6 +911,104 @@ fn a_mapping_is_refreshed_once_its_stamp_is_a_step_old() {
     );
 }
 
+/// An established flow's mapping vouches for its sender: the host table is consulted for a
+/// flow's first packet only, until a host of the home is removed or changes its MAC address
+/// (vgd raises the home's host generation); then the next packet is checked again.
+#[test]
+fn a_mapping_vouches_for_its_host_until_the_homes_hosts_change() {
+    let mut rig = rig("natvouch");
+    let home = HOMES[0];
+    let host_key = HostKey {
+        sub: home.id,
+        ip: raw(HOST),
+    };
+    let from = |mac: [u8; 6]| {
+        let inner = frames::udp(mac, [0; 6], (HOST, 42000), (INTERNET, 53), b"ping");
+        home.encap([0; 6]).encapsulate(&inner).unwrap()
+    };
+    let checks = |rig: &Rig| rig.counter(Counter::HostCheck);
+    let spoofed = |rig: &Rig| rig.drops(DropReason::Spoofed);
+
+    // The first packet creates the mapping after a host check; the next ones need none.
+    let c0 = checks(&rig);
+    assert_eq!(rig.up(&from(HOST_MAC)).0, XdpVerdict::Redirect);
+    assert_eq!(checks(&rig) - c0, 1);
+    for _ in 0..3 {
+        assert_eq!(rig.up(&from(HOST_MAC)).0, XdpVerdict::Redirect);
+    }
+    assert_eq!(
+        checks(&rig) - c0,
+        1,
+        "an established flow skips the host table"
+    );
+
+    // Another MAC with the same address: the mapping does not vouch for it.
+    let other = [0x02, 0, 0, 0, 0xee, 0x01];
+    let s0 = spoofed(&rig);
+    assert_eq!(rig.up(&from(other)).0, XdpVerdict::Drop);
+    assert_eq!(spoofed(&rig) - s0, 1);
+    assert_eq!(checks(&rig) - c0, 2);
+
+    // The host moves to the other MAC: the generation goes up, the old MAC is refused at
+    // once, the new one passes after one check and then needs none.
+    let gen0 = rig.fp.maps().hosts_gen(home.id).unwrap();
+    rig.fp
+        .maps()
+        .insert_host(
+            host_key,
+            Host {
+                mac: other,
+                flags: host_flags::STATIC,
+                _pad: 0,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        rig.fp.maps().hosts_gen(home.id).unwrap(),
+        gen0.wrapping_add(1)
+    );
+    assert_eq!(rig.up(&from(HOST_MAC)).0, XdpVerdict::Drop);
+    assert_eq!(spoofed(&rig) - s0, 2, "the old MAC is refused");
+    let c1 = checks(&rig);
+    assert_eq!(rig.up(&from(other)).0, XdpVerdict::Redirect);
+    assert_eq!(rig.up(&from(other)).0, XdpVerdict::Redirect);
+    assert_eq!(checks(&rig) - c1, 1, "re-checked once, then vouched for");
+
+    // Rewriting the same host changes nothing.
+    rig.fp
+        .maps()
+        .insert_host(
+            host_key,
+            Host {
+                mac: other,
+                flags: host_flags::STATIC,
+                _pad: 0,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        rig.fp.maps().hosts_gen(home.id).unwrap(),
+        gen0.wrapping_add(1)
+    );
+
+    // The host goes: its established flow is refused at the next packet.
+    rig.fp.maps().remove_host(&host_key).unwrap();
+    assert_eq!(
+        rig.fp.maps().hosts_gen(home.id).unwrap(),
+        gen0.wrapping_add(2)
+    );
+    assert_eq!(rig.up(&from(other)).0, XdpVerdict::Drop);
+    assert_eq!(
+        spoofed(&rig) - s0,
+        3,
+        "a removed host's mapping vouches for nothing"
+    );
+
+    // Another home's mappings are not affected by this home's changes.
+    let other_home = HOMES[1];
+    assert_eq!(rig.fp.maps().hosts_gen(other_home.id).unwrap(), 0);
+}
+
 /// A router on the path towards the internet (source of ICMP errors).
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 

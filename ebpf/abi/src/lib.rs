@@ -29,6 +29,11 @@ pub mod map_names {
     pub const HOSTS: &str = "NERG_HOSTS";
     /// Per-CPU array of [`SubCounters`](crate::SubCounters), indexed by subscriber id.
     pub const SUB_COUNTERS: &str = "NERG_SUB_COUNTERS";
+    /// Array of `u32`, indexed by subscriber id: the home's host generation. vgd raises it
+    /// after removing a host of the home or changing a host's MAC address, so that no NAT
+    /// mapping checked against the host table before that change vouches for its sender
+    /// any more ([`NatMapping::hosts_gen`](crate::NatMapping::hosts_gen)).
+    pub const HOSTS_GEN: &str = "NERG_HOSTS_GEN";
     /// Ring buffer of [`PuntRecord`](crate::PuntRecord)s: frames for the slow path.
     pub const PUNT: &str = "NERG_PUNT";
     /// Hash [`NatFwdKey`](crate::NatFwdKey) -> [`NatMapping`](crate::NatMapping): upstream.
@@ -372,6 +377,9 @@ indexed_enum! {
         FragmentFollowed = "fragment_followed",
         /// Real `bpf_fib_lookup` calls (IPv4): route cache misses.
         FibLookup = "fib_lookups",
+        /// Upstream frames checked against the host table (anti-spoofing): those without an
+        /// established mapping that vouches for their sender.
+        HostCheck = "host_checks",
     }
 }
 
@@ -645,6 +653,17 @@ pub struct NatMapping {
     /// Last upstream packet, `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC at tick resolution),
     /// up to [`LAST_SEEN_STEP_NS`] behind.
     pub last_seen_ns: u64,
+    /// The MAC address the mapping's host was last found in `NERG_HOSTS` with.
+    pub host_mac: [u8; 6],
+    /// Explicit padding.
+    pub _pad: u16,
+    /// The home's `NERG_HOSTS_GEN` read before that lookup. While it is still the home's
+    /// generation and the frame comes from `host_mac`, the mapping vouches for its sender
+    /// and the fast path skips the host table (anti-spoofing costs no lookup for an
+    /// established flow). 0 with `host_mac` all zero: never checked (vgd's port forwards).
+    pub hosts_gen: u32,
+    /// Explicit padding.
+    pub _pad2: u32,
 }
 
 /// Key of `NERG_NAT_REV`: a public transport address.
@@ -1113,7 +1132,7 @@ mod tests {
         assert_eq!(size_of::<Vxlan6LslKey>(), 20);
         assert_eq!(size_of::<NatFwdKey>(), 12);
         assert_eq!(size_of::<NatRevKey>(), 8);
-        assert_eq!(size_of::<NatMapping>(), 16);
+        assert_eq!(size_of::<NatMapping>(), 32);
         assert_eq!(size_of::<NatRev>(), 32);
         assert_eq!(size_of::<NatPermitKey>(), 16);
         assert_eq!(size_of::<RouteCacheEntry>(), 40);

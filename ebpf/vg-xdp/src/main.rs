@@ -87,6 +87,10 @@ pub(crate) static SUBSCRIBERS: Array<Subscriber> = Array::pinned(MAX_SUBSCRIBERS
 #[map(name = "NERG_HOSTS")]
 pub(crate) static HOSTS: HashMap<HostKey, Host> = HashMap::pinned(MAX_HOSTS, 0);
 
+/// Each home's host generation ([`nerg_abi::map_names::HOSTS_GEN`]).
+#[map(name = "NERG_HOSTS_GEN")]
+pub(crate) static HOSTS_GEN: Array<u32> = Array::pinned(MAX_SUBSCRIBERS, 0);
+
 /// Per-subscriber counters.
 #[map(name = "NERG_SUB_COUNTERS")]
 static SUB_COUNTERS: PerCpuArray<SubCounters> = PerCpuArray::pinned(MAX_SUBSCRIBERS, 0);
@@ -325,15 +329,28 @@ fn home_ipv4(
         };
         return Ok(punt::punt(ctx, lsl.sub, reason));
     }
+    // The flow's mapping, if it has one: an established flow's mapping can vouch for the
+    // sender (below), and is looked up once for that and for the translation.
+    let flow = nat_flow(&l4);
+    let mapping = flow.and_then(|(f, _)| nat::find(lsl.sub, ip.saddr_raw(), f));
     // Anti-spoofing: the source must be a host this home leased or was given, with its MAC.
-    let key = HostKey {
-        sub: lsl.sub,
-        ip: ip.saddr_raw(),
+    // The generation is read before the host table: a host removed after this read raises
+    // it, so what this packet checks is never recorded as newer than it is.
+    let host = nat::HostStamp {
+        mac: lsl.inner_src_mac,
+        hosts_gen: HOSTS_GEN.get(lsl.sub).copied().unwrap_or(0),
     };
-    // SAFETY: plain hash map lookup; the MAC is compared at once.
-    let known = unsafe { HOSTS.get(key) }.is_some_and(|h| h.mac == lsl.inner_src_mac);
-    if !known {
-        return Err(Verdict::Drop(DropReason::Spoofed));
+    if !mapping.is_some_and(|m| nat::vouches(m, &host)) {
+        count_stat(Counter::HostCheck);
+        let key = HostKey {
+            sub: lsl.sub,
+            ip: ip.saddr_raw(),
+        };
+        // SAFETY: plain hash map lookup; the MAC is compared at once.
+        let known = unsafe { HOSTS.get(key) }.is_some_and(|h| h.mac == lsl.inner_src_mac);
+        if !known {
+            return Err(Verdict::Drop(DropReason::Spoofed));
+        }
     }
     if ip.ttl() <= 1 {
         return Ok(punt::punt(ctx, lsl.sub, PuntReason::TtlExceeded));
@@ -343,33 +360,10 @@ fn home_ipv4(
     if ip.is_fragment() && (to_public || ip.protocol == ipproto::ICMP) {
         return Err(Verdict::Drop(DropReason::Fragment));
     }
-    let (flow, dport) = match l4 {
-        L4::Tcp(tcp) => (
-            nat::Flow {
-                proto: ipproto::TCP,
-                sport: u16::from_ne_bytes(tcp.source),
-                tcp_flags: tcp.flags,
-            },
-            u16::from_ne_bytes(tcp.dest),
-        ),
-        L4::Udp(udp) => (
-            nat::Flow {
-                proto: ipproto::UDP,
-                sport: udp.source_raw(),
-                tcp_flags: 0,
-            },
-            udp.dest_raw(),
-        ),
-        L4::Icmp(_) if to_public => return Err(Verdict::Drop(DropReason::NoMapping)),
-        L4::Icmp(icmp) if icmp.icmp_type == icmptype::ECHO_REQUEST && icmp.code == 0 => (
-            nat::Flow {
-                proto: ipproto::ICMP,
-                sport: u16::from_ne_bytes(icmp.id),
-                tcp_flags: 0,
-            },
-            0,
-        ),
-        L4::Icmp(icmp) if icmptype::is_error(icmp.icmp_type) => {
+    let (flow, dport) = match (flow, l4) {
+        (_, L4::Icmp(_)) if to_public => return Err(Verdict::Drop(DropReason::NoMapping)),
+        (Some(flow), _) => flow,
+        (None, L4::Icmp(icmp)) if icmptype::is_error(icmp.icmp_type) => {
             return icmp_error::upstream(
                 ctx,
                 &icmp_error::FromHome {
@@ -381,13 +375,23 @@ fn home_ipv4(
                 },
             );
         }
-        L4::Icmp(_) => return Err(Verdict::Drop(DropReason::IcmpUnsupported)),
-        L4::None if ip.is_later_fragment() => {
+        (None, L4::Icmp(_)) => return Err(Verdict::Drop(DropReason::IcmpUnsupported)),
+        (None, L4::None) if ip.is_later_fragment() => {
             return later_fragment(ctx, cfg, sub, ip_off, lsl.inner_src_mac);
         }
-        L4::None => return Err(Verdict::Drop(DropReason::ProtoUnsupported)),
+        (None, _) => return Err(Verdict::Drop(DropReason::ProtoUnsupported)),
     };
-    let public = nat::upstream(lsl.sub, sub, cfg, ip.saddr_raw(), flow, lsl.inner_src_mac)?;
+    let public = nat::upstream(
+        &nat::Sender {
+            sub_id: lsl.sub,
+            sub,
+            cfg,
+            saddr: ip.saddr_raw(),
+            host,
+        },
+        flow,
+        mapping,
+    )?;
     if sub.flags & sub_flags::FILTER_APDF != 0 {
         nat::permit(public, flow.proto, ip.daddr_raw(), dport);
     }
@@ -422,6 +426,40 @@ fn home_ipv4(
         lsl.inner_src_mac,
         flow.proto,
     )
+}
+
+/// The NAT flow of a packet from a home and its destination port (raw; ICMP: 0): TCP, UDP
+/// and ICMP echo requests. `None` for everything else (ICMP errors, later fragments, other
+/// protocols), which the caller sorts out.
+#[inline(always)]
+fn nat_flow(l4: &L4) -> Option<(nat::Flow, u16)> {
+    match l4 {
+        L4::Tcp(tcp) => Some((
+            nat::Flow {
+                proto: ipproto::TCP,
+                sport: u16::from_ne_bytes(tcp.source),
+                tcp_flags: tcp.flags,
+            },
+            u16::from_ne_bytes(tcp.dest),
+        )),
+        L4::Udp(udp) => Some((
+            nat::Flow {
+                proto: ipproto::UDP,
+                sport: udp.source_raw(),
+                tcp_flags: 0,
+            },
+            udp.dest_raw(),
+        )),
+        L4::Icmp(icmp) if icmp.icmp_type == icmptype::ECHO_REQUEST && icmp.code == 0 => Some((
+            nat::Flow {
+                proto: ipproto::ICMP,
+                sport: u16::from_ne_bytes(icmp.id),
+                tcp_flags: 0,
+            },
+            0,
+        )),
+        L4::Icmp(_) | L4::None => None,
+    }
 }
 
 /// A later fragment from a home: its first fragment was translated with the home's one

@@ -48,25 +48,61 @@ pub(crate) struct Public {
     pub(crate) port: u16,
 }
 
-/// Finds the home's mapping for this flow, or creates one.
+/// Who sent a packet from a home: everything a mapping of its flow needs.
+pub(crate) struct Sender<'a> {
+    pub(crate) sub_id: SubscriberId,
+    pub(crate) sub: &'a Subscriber,
+    pub(crate) cfg: &'a Config,
+    /// The private source address (raw).
+    pub(crate) saddr: u32,
+    pub(crate) host: HostStamp,
+}
+
+/// The sending host's MAC address and its home's host generation (`NERG_HOSTS_GEN`, read
+/// before the host table was consulted for this packet).
+#[derive(Clone, Copy)]
+pub(crate) struct HostStamp {
+    pub(crate) mac: [u8; 6],
+    pub(crate) hosts_gen: u32,
+}
+
+/// The home's mapping of this flow, if it has one.
 #[inline(always)]
-pub(crate) fn upstream(
-    sub_id: SubscriberId,
-    sub: &Subscriber,
-    cfg: &Config,
-    saddr: u32,
-    flow: Flow,
-    host_mac: [u8; 6],
-) -> Result<Public, Verdict> {
-    let key = NatFwdKey {
+pub(crate) fn find(sub_id: SubscriberId, saddr: u32, flow: Flow) -> Option<*mut NatMapping> {
+    NAT_FWD.get_ptr_mut(fwd_key(sub_id, saddr, flow))
+}
+
+/// Whether mapping `m` vouches for the sender: it was checked against the host table with
+/// this MAC address, and no host of the home was removed or changed since (the generation
+/// is the same), so the table would give the same answer.
+#[inline(always)]
+pub(crate) fn vouches(m: *mut NatMapping, host: &HostStamp) -> bool {
+    // SAFETY: a pointer from a successful lookup, valid for this program run; plain reads.
+    let m = unsafe { &*m };
+    m.host_mac == host.mac && m.hosts_gen == host.hosts_gen && host.mac != [0; 6]
+}
+
+#[inline(always)]
+fn fwd_key(sub_id: SubscriberId, saddr: u32, flow: Flow) -> NatFwdKey {
+    NatFwdKey {
         sub: sub_id,
         priv_ip: saddr,
         priv_port: flow.sport,
         proto: flow.proto,
         _pad: 0,
-    };
+    }
+}
+
+/// Uses the flow's mapping (`found`, from [`find`]), or creates one. The sender has passed
+/// the anti-spoofing check: the mapping records that, for the packets after this one.
+#[inline(always)]
+pub(crate) fn upstream(
+    s: &Sender,
+    flow: Flow,
+    found: Option<*mut NatMapping>,
+) -> Result<Public, Verdict> {
     let now = now_ns();
-    if let Some(m) = NAT_FWD.get_ptr_mut(key) {
+    if let Some(m) = found {
         // SAFETY: a pointer from a successful lookup stays valid for this program run; the
         // fields written are plain integers (a torn read by vgd only delays expiry).
         let m = unsafe { &mut *m };
@@ -77,20 +113,30 @@ pub(crate) fn upstream(
                 m.tcp_seen = seen;
             }
         }
+        // Stores only on change, like the stamp: an established flow's line stays clean.
+        if m.host_mac != s.host.mac || m.hosts_gen != s.host.hosts_gen {
+            m.host_mac = s.host.mac;
+            m.hosts_gen = s.host.hosts_gen;
+        }
         return Ok(Public {
             ip: m.pub_ip,
             port: m.pub_port,
         });
     }
-    create(&NewMapping {
-        sub_id,
-        sub,
-        cfg,
-        key,
-        flow,
-        host_mac,
-        now,
-    })
+    let mut public = Public { ip: 0, port: 0 };
+    create(
+        &NewMapping {
+            sub_id: s.sub_id,
+            sub: s.sub,
+            cfg: s.cfg,
+            key: fwd_key(s.sub_id, s.saddr, flow),
+            flow,
+            host: s.host,
+            now,
+        },
+        &mut public,
+    )?;
+    Ok(public)
 }
 
 /// The time of last use written into mappings and permissions: CLOCK_MONOTONIC at tick
@@ -148,7 +194,7 @@ struct NewMapping<'a> {
     cfg: &'a Config,
     key: NatFwdKey,
     flow: Flow,
-    host_mac: [u8; 6],
+    host: HostStamp,
     now: u64,
 }
 
@@ -173,15 +219,26 @@ fn tcp_bits(seen: u8, flags: u8) -> u8 {
 /// Not inlined: a subprogram the verifier walks on its own, instead of multiplying its
 /// 33-candidate search into every path of the access program (which exceeds the verifier's
 /// 1M-instruction budget, E2BIG).
+///
+/// The result goes through `out`, and the return value fits a register: a subprogram
+/// returning a value larger than that returns the address of the caller's slot for it, a
+/// stack pointer, which the verifier refuses.
 #[inline(never)]
-fn create(m: &NewMapping) -> Result<Public, Verdict> {
+fn create(m: &NewMapping, out: &mut Public) -> Result<(), Verdict> {
+    *out = find_port(m)?;
+    Ok(())
+}
+
+/// [`create`]'s search: the original port, then the pseudo-random candidates.
+#[inline(always)]
+fn find_port(m: &NewMapping) -> Result<Public, Verdict> {
     let NewMapping {
         sub_id,
         sub,
         cfg,
         ref key,
         flow,
-        host_mac,
+        host,
         now,
     } = *m;
     let block_size = u32::from(cfg.nat_block_size);
@@ -227,19 +284,26 @@ fn create(m: &NewMapping) -> Result<Public, Verdict> {
         sub: sub_id,
         priv_ip: key.priv_ip,
         priv_port: key.priv_port,
-        host_mac,
+        host_mac: host.mac,
         flags: 0,
         _pad: [0; 3],
         last_seen_ns: now,
     };
-    let seen = if flow.proto == ipproto::TCP {
-        tcp_bits(0, flow.tcp_flags)
-    } else {
-        0
+    // The forward entry, its public address and port filled in by `claim`.
+    let mut fwd = NatMapping {
+        tcp_seen: if flow.proto == ipproto::TCP {
+            tcp_bits(0, flow.tcp_flags)
+        } else {
+            0
+        },
+        last_seen_ns: now,
+        host_mac: host.mac,
+        hosts_gen: host.hosts_gen,
+        ..NatMapping::default()
     };
     // Probe 0: the original port, when it is in a block.
     if preserved != u32::MAX
-        && let Some(result) = try_index(sub, key, &rev, preserved, block_size, seen, now)
+        && let Some(result) = try_index(sub, key, &rev, &mut fwd, preserved, block_size)
     {
         if result.is_ok() {
             count_stat(Counter::NatCreated);
@@ -261,7 +325,7 @@ fn create(m: &NewMapping) -> Result<Public, Verdict> {
             .wrapping_mul(NAT_PROBE_LCG_MUL)
             .wrapping_add(NAT_PROBE_LCG_INC);
         let index = ((u64::from(x) * u64::from(total)) >> 32) as u32;
-        if let Some(result) = try_index(sub, key, &rev, index, block_size, seen, now) {
+        if let Some(result) = try_index(sub, key, &rev, &mut fwd, index, block_size) {
             if result.is_ok() {
                 count_stat(Counter::NatCreated);
                 count(&crate::NERG_STATS, Counter::NatProbes.index(), u64::from(k));
@@ -299,10 +363,9 @@ fn try_index(
     sub: &Subscriber,
     key: &NatFwdKey,
     rev: &NatRev,
+    fwd: &mut NatMapping,
     index: u32,
     block_size: u32,
-    seen: u8,
-    now: u64,
 ) -> Option<Result<Public, Verdict>> {
     // checked_*: a zero block size is excluded by the caller, but only the checked forms keep
     // a division-by-zero panic path (which the verifier rejects) out of the object.
@@ -314,7 +377,7 @@ fn try_index(
         ip: sub.public_ip,
         port: port.to_be(),
     };
-    claim(key, rev, public, seen, now)
+    claim(key, rev, fwd, public)
 }
 
 /// Tries to take `public` for the flow. `None`: the port is taken, try the next one.
@@ -322,9 +385,8 @@ fn try_index(
 fn claim(
     key: &NatFwdKey,
     rev: &NatRev,
+    fwd: &mut NatMapping,
     public: Public,
-    tcp_seen: u8,
-    now: u64,
 ) -> Option<Result<Public, Verdict>> {
     let rev_key = NatRevKey {
         pub_ip: public.ip,
@@ -332,23 +394,16 @@ fn claim(
         proto: key.proto,
         _pad: 0,
     };
+    // By reference, not copied: the stack is shared by the whole call chain.
     if NAT_REV
-        .insert(rev_key, *rev, u64::from(BPF_NOEXIST))
+        .insert(rev_key, rev, u64::from(BPF_NOEXIST))
         .is_err()
     {
         return None;
     }
-    let mapping = NatMapping {
-        pub_ip: public.ip,
-        pub_port: public.port,
-        tcp_seen,
-        flags: 0,
-        last_seen_ns: now,
-    };
-    if NAT_FWD
-        .insert(*key, mapping, u64::from(BPF_NOEXIST))
-        .is_ok()
-    {
+    fwd.pub_ip = public.ip;
+    fwd.pub_port = public.port;
+    if NAT_FWD.insert(key, fwd, u64::from(BPF_NOEXIST)).is_ok() {
         return Some(Ok(public));
     }
     // Another CPU created this flow's mapping meanwhile: give the port back, use theirs.

@@ -31,12 +31,50 @@ fn missing(name: &'static str) -> FastPathError {
     }
 }
 
+/// Serializes raising a home's host generation (read, add one, write) across vgd's threads,
+/// which change hosts from the control task and from the slow path: two raises at once
+/// could otherwise write an older value last, and a generation must never come back.
+static HOSTS_GEN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Raises home `sub`'s host generation ([`map_names::HOSTS_GEN`]). Called after a host of the
+/// home was removed or got another MAC address, never before: the fast path reads the
+/// generation before the host table, so a mapping checked against the table as it was before
+/// the change holds an older generation and no longer vouches for its sender.
+pub(super) fn raise_hosts_gen<M: std::borrow::BorrowMut<MapData>>(
+    gens: &mut Array<M, u32>,
+    sub: SubscriberId,
+) -> Result<(), FastPathError> {
+    let _serial = HOSTS_GEN_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let gen_now = gens.get(&sub, 0).map_err(err(map_names::HOSTS_GEN))?;
+    gens.set(sub, gen_now.wrapping_add(1), 0)
+        .map_err(err(map_names::HOSTS_GEN))
+}
+
+/// The host `key` has in `hosts` now, if any.
+fn current_host<M: std::borrow::Borrow<MapData>>(
+    hosts: &HashMap<M, HostKey, Host>,
+    key: &HostKey,
+) -> Result<Option<Host>, FastPathError> {
+    match hosts.get(key, 0) {
+        Ok(h) => Ok(Some(h)),
+        Err(MapError::KeyNotFound) => Ok(None),
+        Err(e) => Err(err(map_names::HOSTS)(e)),
+    }
+}
+
+/// Whether writing `new` over `old` takes an address away from a MAC that had it.
+fn mac_changed(old: Option<Host>, new: &Host) -> bool {
+    old.is_some_and(|o| o.mac != new.mac)
+}
+
 impl<'a> Maps<'a> {
     pub(super) fn new(ebpf: &'a mut Ebpf) -> Self {
         Self { ebpf }
     }
 
-    fn array<V: aya::Pod>(
+    pub(super) fn array<V: aya::Pod>(
         &mut self,
         name: &'static str,
     ) -> Result<Array<&mut MapData, V>, FastPathError> {
@@ -132,18 +170,31 @@ impl<'a> Maps<'a> {
             .map_err(err(map_names::LSL_VXLAN6))
     }
 
-    /// Adds or updates a home's host (MAC <-> IP).
+    /// Adds or updates a home's host (MAC <-> IP); a new MAC for an address raises the
+    /// home's host generation.
     pub fn insert_host(&mut self, key: HostKey, host: Host) -> Result<(), FastPathError> {
-        self.hash(map_names::HOSTS)?
-            .insert(key, host, 0)
-            .map_err(err(map_names::HOSTS))
+        let mut hosts = self.hash(map_names::HOSTS)?;
+        let old = current_host(&hosts, &key)?;
+        hosts.insert(key, host, 0).map_err(err(map_names::HOSTS))?;
+        if mac_changed(old, &host) {
+            raise_hosts_gen(&mut self.array(map_names::HOSTS_GEN)?, key.sub)?;
+        }
+        Ok(())
     }
 
-    /// Removes a home's host.
+    /// Removes a home's host and raises the home's host generation.
     pub fn remove_host(&mut self, key: &HostKey) -> Result<(), FastPathError> {
         self.hash::<HostKey, Host>(map_names::HOSTS)?
             .remove(key)
-            .map_err(err(map_names::HOSTS))
+            .map_err(err(map_names::HOSTS))?;
+        raise_hosts_gen(&mut self.array(map_names::HOSTS_GEN)?, key.sub)
+    }
+
+    /// Home `sub`'s host generation.
+    pub fn hosts_gen(&mut self, sub: SubscriberId) -> Result<u32, FastPathError> {
+        self.array::<u32>(map_names::HOSTS_GEN)?
+            .get(&sub, 0)
+            .map_err(err(map_names::HOSTS_GEN))
     }
 
     /// Reads the fast path's configuration.
@@ -237,6 +288,7 @@ impl<'a> Maps<'a> {
 /// hosts, independent of the loaded object.
 pub struct PinnedHosts {
     map: HashMap<MapData, HostKey, Host>,
+    gens: Array<MapData, u32>,
 }
 
 impl PinnedHosts {
@@ -245,7 +297,12 @@ impl PinnedHosts {
         let name = map_names::HOSTS;
         let data = MapData::from_pin(pin_dir.join(name)).map_err(err(name))?;
         let map = HashMap::try_from(aya::maps::Map::HashMap(data)).map_err(err(name))?;
-        Ok(Self { map })
+        let gens = Array::try_from(aya::maps::Map::Array(open_pin(
+            pin_dir,
+            map_names::HOSTS_GEN,
+        )?))
+        .map_err(err(map_names::HOSTS_GEN))?;
+        Ok(Self { map, gens })
     }
 
     /// Adds or refreshes a leased host.
@@ -264,7 +321,14 @@ impl PinnedHosts {
             flags: nerg_abi::host_flags::LEASED,
             _pad: 0,
         };
-        self.map.insert(key, host, 0).map_err(err(map_names::HOSTS))
+        let old = current_host(&self.map, &key)?;
+        self.map
+            .insert(key, host, 0)
+            .map_err(err(map_names::HOSTS))?;
+        if mac_changed(old, &host) {
+            raise_hosts_gen(&mut self.gens, sub)?;
+        }
+        Ok(())
     }
 
     /// Removes a leased host (a static one with the same address stays).
@@ -280,7 +344,8 @@ impl PinnedHosts {
         match self.map.get(&key, 0) {
             Ok(h) if h.flags & nerg_abi::host_flags::STATIC != 0 => Ok(()),
             Ok(_) => match self.map.remove(&key) {
-                Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+                Ok(()) => raise_hosts_gen(&mut self.gens, sub),
+                Err(MapError::KeyNotFound) => Ok(()),
                 Err(e) => Err(err(map_names::HOSTS)(e)),
             },
             Err(MapError::KeyNotFound) => Ok(()),
@@ -327,14 +392,14 @@ impl StaticMapping {
         }
     }
 
-    /// The forward value: `STATIC`, never expired by idleness.
+    /// The forward value: `STATIC`, never expired by idleness; not yet checked against the
+    /// host table (the fast path does that with the first packet).
     pub fn mapping(&self) -> NatMapping {
         NatMapping {
             pub_ip: self.rev_key.pub_ip,
             pub_port: self.rev_key.pub_port,
-            tcp_seen: 0,
             flags: nerg_abi::nat_flags::STATIC,
-            last_seen_ns: 0,
+            ..NatMapping::default()
         }
     }
 
@@ -461,6 +526,7 @@ pub struct PinnedMaps {
     lsl_vxlan: HashMap<MapData, VxlanLslKey, SubscriberId>,
     lsl_vxlan6: HashMap<MapData, Vxlan6LslKey, SubscriberId>,
     hosts: HashMap<MapData, HostKey, Host>,
+    hosts_gen: Array<MapData, u32>,
     public_ips: HashMap<MapData, u32, u32>,
     public_range: Array<MapData, PublicRange>,
     fwd: Fwd<MapData>,
@@ -486,6 +552,8 @@ impl PinnedMaps {
             lsl_vxlan6: HashMap::try_from(hash(map_names::LSL_VXLAN6)?)
                 .map_err(err(map_names::LSL_VXLAN6))?,
             hosts: HashMap::try_from(hash(map_names::HOSTS)?).map_err(err(map_names::HOSTS))?,
+            hosts_gen: Array::try_from(Map::Array(open_pin(pin_dir, map_names::HOSTS_GEN)?))
+                .map_err(err(map_names::HOSTS_GEN))?,
             public_ips: HashMap::try_from(hash(map_names::PUBLIC_IPS)?)
                 .map_err(err(map_names::PUBLIC_IPS))?,
             public_range: Array::try_from(Map::Array(open_pin(pin_dir, map_names::PUBLIC_RANGE)?))
@@ -561,16 +629,25 @@ impl PinnedMaps {
         ignore_missing(self.lsl_vxlan6.remove(key)).map_err(err(map_names::LSL_VXLAN6))
     }
 
-    /// Adds or updates a host.
+    /// Adds or updates a host; a new MAC for an address raises the home's host generation.
     pub fn insert_host(&mut self, key: HostKey, host: Host) -> Result<(), FastPathError> {
+        let old = current_host(&self.hosts, &key)?;
         self.hosts
             .insert(key, host, 0)
-            .map_err(err(map_names::HOSTS))
+            .map_err(err(map_names::HOSTS))?;
+        if mac_changed(old, &host) {
+            raise_hosts_gen(&mut self.hosts_gen, key.sub)?;
+        }
+        Ok(())
     }
 
-    /// Removes a host (absent: fine).
+    /// Removes a host (absent: fine) and raises the home's host generation.
     pub fn remove_host(&mut self, key: &HostKey) -> Result<(), FastPathError> {
-        ignore_missing(self.hosts.remove(key)).map_err(err(map_names::HOSTS))
+        match self.hosts.remove(key) {
+            Ok(()) => raise_hosts_gen(&mut self.hosts_gen, key.sub),
+            Err(MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(err(map_names::HOSTS)(e)),
+        }
     }
 
     /// One host of a home, if the table has it.

@@ -268,7 +268,12 @@ impl Maps<'_> {
             let ip = std::net::Ipv4Addr::from(k.ip.to_ne_bytes());
             !is_static || sub.hosts.contains_key(&ip)
         };
-        report.removed_hosts += remove_stale(&mut map, map_names::HOSTS, keep)?.len();
+        let gone = remove_stale(&mut map, map_names::HOSTS, keep)?;
+        report.removed_hosts += gone.len();
+        let homes: BTreeSet<SubscriberId> = gone.iter().map(|(k, _)| k.sub).collect();
+        for sub in homes {
+            super::maps::raise_hosts_gen(&mut self.array(map_names::HOSTS_GEN)?, sub)?;
+        }
         for id in orphaned.difference(&configured) {
             self.set_subscriber(*id, &nerg_abi::Subscriber::default())?;
             report.removed_subscribers += 1;
