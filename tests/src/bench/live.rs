@@ -662,8 +662,15 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     }
     let before = VgVerdicts::read(&chains)?;
     let mut runs: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
-    for _ in 0..effort.samples {
-        for (key, f, traffic) in &cases {
+    // Each sample runs every case once, starting one case later than the sample before: a
+    // disturbance that recurs with the sequence (the kernel finishing one forwarder's work
+    // while the next is timed, say) does not always land on the same case. More samples than
+    // the other benchmarks: the fastest forwarders' rates swing most on this rig (their NAPI
+    // thread empties its ring and sleeps, and each wake-up crosses CPUs).
+    let samples = effort.pick(11, effort.samples);
+    for sample in 0..samples {
+        for i in 0..cases.len() {
+            let (key, f, traffic) = &cases[(sample + i) % cases.len()];
             let c = chains.get_mut(chain_of(*f)).context("chain")?;
             runs.entry(key).or_default().push(c.run(traffic, frames)?);
         }
@@ -699,19 +706,33 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
             dropped.join(", ")
         ));
     }
-    summary.ratio("vg_vs_linux_ratio", "vg_fwd_pps", "linux_nat_fwd_pps");
-    summary.ratio(
-        "vg_vs_redirect_limit_ratio",
-        "vg_fwd_pps",
-        "xdp_redirect_limit_pps",
-    );
-    // Context for the vG's figure: what the rig gives a plain XDP router (no LSL, no NAT).
-    summary.ratio("vg_vs_fib_fwd_ratio", "vg_fwd_pps", "xdp_fib_fwd_pps");
-    summary.ratio(
-        "fib_fwd_vs_redirect_limit_ratio",
-        "xdp_fib_fwd_pps",
-        "xdp_redirect_limit_pps",
-    );
+    // Ratios of the same sample's two figures, then their median: a slow stretch of the
+    // machine moves both sides of a sample alike.
+    let paired = |num: &str, den: &str| -> Option<f64> {
+        let (n, d) = (runs.get(num)?, runs.get(den)?);
+        let ratios: Vec<f64> = n
+            .iter()
+            .zip(d)
+            .filter(|(_, d)| d.forwarded_pps > 0.0)
+            .map(|(n, d)| n.forwarded_pps / d.forwarded_pps)
+            .collect();
+        (!ratios.is_empty()).then(|| median(&ratios))
+    };
+    for (key, num, den) in [
+        ("vg_vs_linux_ratio", "vg_fwd", "linux_nat_fwd"),
+        ("vg_vs_redirect_limit_ratio", "vg_fwd", "xdp_redirect_limit"),
+        // Context for the vG's figure: what the rig gives a plain XDP router (no LSL, no NAT).
+        ("vg_vs_fib_fwd_ratio", "vg_fwd", "xdp_fib_fwd"),
+        (
+            "fib_fwd_vs_redirect_limit_ratio",
+            "xdp_fib_fwd",
+            "xdp_redirect_limit",
+        ),
+    ] {
+        if let Some(r) = paired(num, den) {
+            summary.set(key, r);
+        }
+    }
     summary.remark(format!(
         "forwarding on veth: XDP live-frames generator on CPU {GEN_CPU} (with the sink), the forwarder alone on CPU {FWD_CPU} (its NAPI thread), {homes} homes x {flows} UDP flows per \
          LSL kind, 50-byte IP packets unless _1500b; vg_fwd = QinQ; Linux = forwarding + nft \
