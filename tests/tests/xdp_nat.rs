@@ -928,6 +928,14 @@ fn a_mapping_vouches_for_its_host_until_the_homes_hosts_change() {
     };
     let checks = |rig: &Rig| rig.counter(Counter::HostCheck);
     let spoofed = |rig: &Rig| rig.drops(DropReason::Spoofed);
+    let set_host = |rig: &mut Rig, mac: [u8; 6]| {
+        let host = Host {
+            mac,
+            flags: host_flags::STATIC,
+            _pad: 0,
+        };
+        rig.fp.maps().insert_host(host_key, host).unwrap();
+    };
 
     // The first packet creates the mapping after a host check; the next ones need none.
     let c0 = checks(&rig);
@@ -952,17 +960,7 @@ fn a_mapping_vouches_for_its_host_until_the_homes_hosts_change() {
     // The host moves to the other MAC: the generation goes up, the old MAC is refused at
     // once, the new one passes after one check and then needs none.
     let gen0 = rig.fp.maps().hosts_gen(home.id).unwrap();
-    rig.fp
-        .maps()
-        .insert_host(
-            host_key,
-            Host {
-                mac: other,
-                flags: host_flags::STATIC,
-                _pad: 0,
-            },
-        )
-        .unwrap();
+    set_host(&mut rig, other);
     assert_eq!(
         rig.fp.maps().hosts_gen(home.id).unwrap(),
         gen0.wrapping_add(1)
@@ -975,17 +973,7 @@ fn a_mapping_vouches_for_its_host_until_the_homes_hosts_change() {
     assert_eq!(checks(&rig) - c1, 1, "re-checked once, then vouched for");
 
     // Rewriting the same host changes nothing.
-    rig.fp
-        .maps()
-        .insert_host(
-            host_key,
-            Host {
-                mac: other,
-                flags: host_flags::STATIC,
-                _pad: 0,
-            },
-        )
-        .unwrap();
+    set_host(&mut rig, other);
     assert_eq!(
         rig.fp.maps().hosts_gen(home.id).unwrap(),
         gen0.wrapping_add(1)
