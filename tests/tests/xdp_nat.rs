@@ -997,6 +997,64 @@ fn a_mapping_vouches_for_its_host_until_the_homes_hosts_change() {
     assert_eq!(rig.fp.maps().hosts_gen(other_home.id).unwrap(), 0);
 }
 
+/// vgd's run-time writers of the host table raise the home's host generation too: the slow
+/// path's (`PinnedHosts`: a lease released, expired or moved to another MAC) and the control
+/// task's (`PinnedMaps`: a static host removed). Each change stops the flow its mapping was
+/// vouching for.
+#[test]
+fn lease_and_static_host_changes_at_run_time_stop_vouched_flows() {
+    use vg::fastpath::maps::{PinnedHosts, PinnedMaps};
+    let mut rig = rig("natvouch2");
+    let home = HOMES[2];
+    let leased = Ipv4Addr::new(192, 168, 1, 77);
+    let mac2 = [0x02, 0, 0, 0, 0xee, 0x02];
+    let from = |mac: [u8; 6], ip: Ipv4Addr| {
+        let inner = frames::udp(mac, [0; 6], (ip, 43000), (INTERNET, 53), b"ping");
+        home.encap([0; 6]).encapsulate(&inner).unwrap()
+    };
+    let gen_of = |rig: &mut Rig| rig.fp.maps().hosts_gen(home.id).unwrap();
+    let mut hosts = PinnedHosts::open(rig.pins.path()).unwrap();
+
+    // A leased host: its flow runs, vouched for after the first packet.
+    hosts.add(home.id, leased, HOST_MAC).unwrap();
+    let gen0 = gen_of(&mut rig);
+    assert_eq!(rig.up(&from(HOST_MAC, leased)).0, XdpVerdict::Redirect);
+    let c0 = rig.counter(Counter::HostCheck);
+    assert_eq!(rig.up(&from(HOST_MAC, leased)).0, XdpVerdict::Redirect);
+    assert_eq!(rig.counter(Counter::HostCheck), c0);
+
+    // The lease is renewed (same MAC): nothing changes. It moves to another MAC: the
+    // generation goes up and the old MAC is refused.
+    hosts.add(home.id, leased, HOST_MAC).unwrap();
+    assert_eq!(gen_of(&mut rig), gen0);
+    hosts.add(home.id, leased, mac2).unwrap();
+    assert_eq!(gen_of(&mut rig), gen0.wrapping_add(1));
+    assert_eq!(rig.up(&from(HOST_MAC, leased)).0, XdpVerdict::Drop);
+    assert_eq!(rig.up(&from(mac2, leased)).0, XdpVerdict::Redirect);
+
+    // The lease ends: the flow stops at its next packet.
+    hosts.remove(home.id, leased).unwrap();
+    assert_eq!(gen_of(&mut rig), gen0.wrapping_add(2));
+    let s0 = rig.drops(DropReason::Spoofed);
+    assert_eq!(rig.up(&from(mac2, leased)).0, XdpVerdict::Drop);
+    assert_eq!(rig.drops(DropReason::Spoofed) - s0, 1);
+    // Removing what is not there changes nothing.
+    hosts.remove(home.id, leased).unwrap();
+    assert_eq!(gen_of(&mut rig), gen0.wrapping_add(2));
+
+    // The home's static host (the rig's), removed by the control task: the same.
+    assert_eq!(rig.up(&from(HOST_MAC, HOST)).0, XdpVerdict::Redirect);
+    let mut maps = PinnedMaps::open(rig.pins.path()).unwrap();
+    maps.remove_host(&HostKey {
+        sub: home.id,
+        ip: raw(HOST),
+    })
+    .unwrap();
+    assert_eq!(gen_of(&mut rig), gen0.wrapping_add(3));
+    assert_eq!(rig.up(&from(HOST_MAC, HOST)).0, XdpVerdict::Drop);
+    assert_eq!(rig.drops(DropReason::Spoofed) - s0, 2);
+}
+
 /// A router on the path towards the internet (source of ICMP errors).
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
