@@ -4,7 +4,8 @@
 //! returns `Result<Next, Verdict>` and one exit function ([`finish`]) counts every verdict
 //! and drop reason. The access side reads top to bottom:
 //! parse L2 -> classify the LSL ([`lsl`]) -> subscriber -> control traffic to the slow path
-//! ([`punt`]) -> anti-spoofing -> NAT ([`nat`]; filtering permissions, session limit) ->
+//! ([`punt`]) -> the flow's mapping -> anti-spoofing (the host table, unless the mapping
+//! vouches for the sender) -> NAT ([`nat`]; filtering permissions, session limit) ->
 //! strip the LSL -> translate ([`fwd`], MSS clamp [`mss`]) -> FIB -> rewrite -> redirect.
 //! Side branches: ICMP errors ([`icmp_error`]), later fragments, and hairpinning (a home
 //! sending to one of our public addresses is delivered straight to the target home through
