@@ -105,7 +105,7 @@ pub struct DhcpConfigWire {
 }
 
 /// What a home's DHCP server does with a relayed message (`giaddr` set) that arrives on the
-/// home's LSL (see the [module documentation](self)).
+/// home's LSL. Either way the message is the home's: the one of the LSL it came on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Relayed {
