@@ -40,7 +40,7 @@ static HOSTS_GEN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// home was removed or got another MAC address, never before: the fast path reads the
 /// generation before the host table, so a mapping checked against the table as it was before
 /// the change holds an older generation and no longer vouches for its sender.
-pub(super) fn raise_hosts_gen<M: std::borrow::BorrowMut<MapData>>(
+fn raise_hosts_gen<M: std::borrow::BorrowMut<MapData>>(
     gens: &mut Array<M, u32>,
     sub: SubscriberId,
 ) -> Result<(), FastPathError> {
@@ -52,21 +52,47 @@ pub(super) fn raise_hosts_gen<M: std::borrow::BorrowMut<MapData>>(
         .map_err(err(map_names::HOSTS_GEN))
 }
 
-/// The host `key` has in `hosts` now, if any.
-fn current_host<M: std::borrow::Borrow<MapData>>(
-    hosts: &HashMap<M, HostKey, Host>,
-    key: &HostKey,
-) -> Result<Option<Host>, FastPathError> {
-    match hosts.get(key, 0) {
-        Ok(h) => Ok(Some(h)),
-        Err(MapError::KeyNotFound) => Ok(None),
-        Err(e) => Err(err(map_names::HOSTS)(e)),
+/// Writes `host` for `key`, and raises the home's host generation when that takes the
+/// address away from another MAC: every writer of the host table goes through here or
+/// [`drop_host`].
+fn put_host<H, G>(
+    hosts: &mut HashMap<H, HostKey, Host>,
+    gens: &mut Array<G, u32>,
+    key: HostKey,
+    host: Host,
+) -> Result<(), FastPathError>
+where
+    H: std::borrow::BorrowMut<MapData>,
+    G: std::borrow::BorrowMut<MapData>,
+{
+    let old = match hosts.get(&key, 0) {
+        Ok(h) => Some(h),
+        Err(MapError::KeyNotFound) => None,
+        Err(e) => return Err(err(map_names::HOSTS)(e)),
+    };
+    hosts.insert(key, host, 0).map_err(err(map_names::HOSTS))?;
+    if old.is_some_and(|o| o.mac != host.mac) {
+        raise_hosts_gen(gens, key.sub)?;
     }
+    Ok(())
 }
 
-/// Whether writing `new` over `old` takes an address away from a MAC that had it.
-fn mac_changed(old: Option<Host>, new: &Host) -> bool {
-    old.is_some_and(|o| o.mac != new.mac)
+/// Removes `key`'s host and raises the home's host generation; `Ok(false)` when there was
+/// none (nothing changed).
+fn drop_host<H, G>(
+    hosts: &mut HashMap<H, HostKey, Host>,
+    gens: &mut Array<G, u32>,
+    key: &HostKey,
+) -> Result<bool, FastPathError>
+where
+    H: std::borrow::BorrowMut<MapData>,
+    G: std::borrow::BorrowMut<MapData>,
+{
+    match hosts.remove(key) {
+        Ok(()) => raise_hosts_gen(gens, key.sub).map(|()| true),
+        Err(MapError::KeyNotFound) => Ok(false),
+        Err(e) => Err(err(map_names::HOSTS)(e)),
+    }
 }
 
 impl<'a> Maps<'a> {
@@ -74,7 +100,7 @@ impl<'a> Maps<'a> {
         Self { ebpf }
     }
 
-    pub(super) fn array<V: aya::Pod>(
+    fn array<V: aya::Pod>(
         &mut self,
         name: &'static str,
     ) -> Result<Array<&mut MapData, V>, FastPathError> {
@@ -170,24 +196,51 @@ impl<'a> Maps<'a> {
             .map_err(err(map_names::LSL_VXLAN6))
     }
 
+    /// The host table and the host generations, borrowed together.
+    #[expect(
+        clippy::type_complexity,
+        reason = "the two typed handles, named once here"
+    )]
+    fn host_tables(
+        &mut self,
+    ) -> Result<
+        (
+            HashMap<&mut MapData, HostKey, Host>,
+            Array<&mut MapData, u32>,
+        ),
+        FastPathError,
+    > {
+        let (mut hosts, mut gens) = (None, None);
+        for (name, map) in self.ebpf.maps_mut() {
+            match name {
+                map_names::HOSTS => hosts = Some(map),
+                map_names::HOSTS_GEN => gens = Some(map),
+                _ => {}
+            }
+        }
+        let hosts = hosts.ok_or_else(|| missing(map_names::HOSTS))?;
+        let gens = gens.ok_or_else(|| missing(map_names::HOSTS_GEN))?;
+        Ok((
+            HashMap::try_from(hosts).map_err(err(map_names::HOSTS))?,
+            Array::try_from(gens).map_err(err(map_names::HOSTS_GEN))?,
+        ))
+    }
+
     /// Adds or updates a home's host (MAC <-> IP); a new MAC for an address raises the
     /// home's host generation.
     pub fn insert_host(&mut self, key: HostKey, host: Host) -> Result<(), FastPathError> {
-        let mut hosts = self.hash(map_names::HOSTS)?;
-        let old = current_host(&hosts, &key)?;
-        hosts.insert(key, host, 0).map_err(err(map_names::HOSTS))?;
-        if mac_changed(old, &host) {
-            raise_hosts_gen(&mut self.array(map_names::HOSTS_GEN)?, key.sub)?;
-        }
-        Ok(())
+        let (mut hosts, mut gens) = self.host_tables()?;
+        put_host(&mut hosts, &mut gens, key, host)
     }
 
     /// Removes a home's host and raises the home's host generation.
     pub fn remove_host(&mut self, key: &HostKey) -> Result<(), FastPathError> {
-        self.hash::<HostKey, Host>(map_names::HOSTS)?
-            .remove(key)
-            .map_err(err(map_names::HOSTS))?;
-        raise_hosts_gen(&mut self.array(map_names::HOSTS_GEN)?, key.sub)
+        let (mut hosts, mut gens) = self.host_tables()?;
+        if drop_host(&mut hosts, &mut gens, key)? {
+            Ok(())
+        } else {
+            Err(err(map_names::HOSTS)(MapError::KeyNotFound))
+        }
     }
 
     /// Home `sub`'s host generation.
@@ -321,14 +374,7 @@ impl PinnedHosts {
             flags: nerg_abi::host_flags::LEASED,
             _pad: 0,
         };
-        let old = current_host(&self.map, &key)?;
-        self.map
-            .insert(key, host, 0)
-            .map_err(err(map_names::HOSTS))?;
-        if mac_changed(old, &host) {
-            raise_hosts_gen(&mut self.gens, sub)?;
-        }
-        Ok(())
+        put_host(&mut self.map, &mut self.gens, key, host)
     }
 
     /// Removes a leased host (a static one with the same address stays).
@@ -343,11 +389,7 @@ impl PinnedHosts {
         };
         match self.map.get(&key, 0) {
             Ok(h) if h.flags & nerg_abi::host_flags::STATIC != 0 => Ok(()),
-            Ok(_) => match self.map.remove(&key) {
-                Ok(()) => raise_hosts_gen(&mut self.gens, sub),
-                Err(MapError::KeyNotFound) => Ok(()),
-                Err(e) => Err(err(map_names::HOSTS)(e)),
-            },
+            Ok(_) => drop_host(&mut self.map, &mut self.gens, &key).map(drop),
             Err(MapError::KeyNotFound) => Ok(()),
             Err(e) => Err(err(map_names::HOSTS)(e)),
         }
@@ -631,23 +673,12 @@ impl PinnedMaps {
 
     /// Adds or updates a host; a new MAC for an address raises the home's host generation.
     pub fn insert_host(&mut self, key: HostKey, host: Host) -> Result<(), FastPathError> {
-        let old = current_host(&self.hosts, &key)?;
-        self.hosts
-            .insert(key, host, 0)
-            .map_err(err(map_names::HOSTS))?;
-        if mac_changed(old, &host) {
-            raise_hosts_gen(&mut self.hosts_gen, key.sub)?;
-        }
-        Ok(())
+        put_host(&mut self.hosts, &mut self.hosts_gen, key, host)
     }
 
     /// Removes a host (absent: fine) and raises the home's host generation.
     pub fn remove_host(&mut self, key: &HostKey) -> Result<(), FastPathError> {
-        match self.hosts.remove(key) {
-            Ok(()) => raise_hosts_gen(&mut self.hosts_gen, key.sub),
-            Err(MapError::KeyNotFound) => Ok(()),
-            Err(e) => Err(err(map_names::HOSTS)(e)),
-        }
+        drop_host(&mut self.hosts, &mut self.hosts_gen, key).map(drop)
     }
 
     /// One host of a home, if the table has it.

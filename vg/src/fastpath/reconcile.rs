@@ -259,7 +259,6 @@ impl Maps<'_> {
         })?;
         report.removed_lsls += gone.len();
         orphaned.extend(gone.into_iter().map(|(_, id)| id));
-        let mut map = self.hash::<HostKey, Host>(map_names::HOSTS)?;
         let keep = |k: &HostKey, h: &Host| {
             let Some(sub) = config.subscribers.get(&k.sub) else {
                 return false;
@@ -268,12 +267,19 @@ impl Maps<'_> {
             let ip = std::net::Ipv4Addr::from(k.ip.to_ne_bytes());
             !is_static || sub.hosts.contains_key(&ip)
         };
-        let gone = remove_stale(&mut map, map_names::HOSTS, keep)?;
-        report.removed_hosts += gone.len();
-        let homes: BTreeSet<SubscriberId> = gone.iter().map(|(k, _)| k.sub).collect();
-        for sub in homes {
-            super::maps::raise_hosts_gen(&mut self.array(map_names::HOSTS_GEN)?, sub)?;
+        // Through `remove_host`, as every writer of the host table: a removed host raises
+        // its home's host generation.
+        let stale: Vec<HostKey> = self
+            .hash::<HostKey, Host>(map_names::HOSTS)?
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(k, h)| !keep(k, h))
+            .map(|(k, _)| k)
+            .collect();
+        for key in &stale {
+            self.remove_host(key)?;
         }
+        report.removed_hosts += stale.len();
         for id in orphaned.difference(&configured) {
             self.set_subscriber(*id, &nerg_abi::Subscriber::default())?;
             report.removed_subscribers += 1;
