@@ -169,6 +169,9 @@ struct Search {
     failed_step_client_drop_pct: f64,
 }
 
+/// One figure of a [`Search`].
+type SearchFigure = fn(&Search) -> f64;
+
 /// Steps through `rates` (exchanges/s, `secs` seconds each) with perfdhcp in `home` until
 /// more than [`MAX_DROP_RATIO`] of the exchanges drop.
 fn search(home: &Netns, rates: &[u32], secs: u32) -> anyhow::Result<Search> {
@@ -288,25 +291,19 @@ pub fn wire(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         kea_rates.push(search(&kea.net.host, &rates, secs)?);
         vgd_rates.push(search(&vgd.net.host, &rates, secs)?);
     }
-    let pick =
-        |runs: &[Search], f: fn(&Search) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+    let pick = |runs: &[Search], f: SearchFigure| median(&runs.iter().map(f).collect::<Vec<_>>());
+    let figures: [(&str, SearchFigure); 4] = [
+        ("leases_per_s", |s| s.sustained),
+        ("peak_leases_per_s", |s| s.peak),
+        ("failed_step_drop_pct", |s| s.failed_step_drop_pct),
+        ("failed_step_client_drop_pct", |s| {
+            s.failed_step_client_drop_pct
+        }),
+    ];
     for (prefix, runs) in [("kea_wire", &kea_rates), ("dhcp_wire", &vgd_rates)] {
-        summary.set(
-            &format!("{prefix}_leases_per_s"),
-            pick(runs, |s| s.sustained),
-        );
-        summary.set(
-            &format!("{prefix}_peak_leases_per_s"),
-            pick(runs, |s| s.peak),
-        );
-        summary.set(
-            &format!("{prefix}_failed_step_drop_pct"),
-            pick(runs, |s| s.failed_step_drop_pct),
-        );
-        summary.set(
-            &format!("{prefix}_failed_step_client_drop_pct"),
-            pick(runs, |s| s.failed_step_client_drop_pct),
-        );
+        for (name, figure) in figures {
+            summary.set(&format!("{prefix}_{name}"), pick(runs, figure));
+        }
     }
     summary.ratio(
         "dhcp_wire_vs_kea_ratio",

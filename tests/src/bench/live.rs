@@ -66,7 +66,7 @@ const ACCESS_MTU: &str = "1600";
 const BATCH: u32 = 64;
 
 /// How frames reach the forwarder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Lsl {
     Untagged,
     Dot1q,
@@ -313,30 +313,25 @@ fn chain(kind: Forwarder, vg_homes: &[(Lsl, u32)]) -> anyhow::Result<Chain> {
             })
             .context("attaching XDP_PASS on the Linux forwarder")?;
         }
-        Forwarder::Fib => {
+        Forwarder::Fib | Forwarder::Redirect => {
+            let (prog, what) = match kind {
+                Forwarder::Fib => (names::FIB, "the FIB forwarder"),
+                _ => (names::REDIRECT, "the no-op redirect"),
+            };
             fwd.run(|| -> anyhow::Result<()> {
                 let core = if_index("core0")?;
+                if kind == Forwarder::Redirect {
+                    let mut to: Array<_, u32> =
+                        Array::try_from(bench.map_mut(names::REDIRECT_TO).context("map")?)?;
+                    to.set(0, core, 0)?;
+                }
                 let mut devmap =
                     DevMapHash::try_from(bench.map_mut(names::DEVMAP).context("map")?)?;
                 devmap.insert(core, core, None, 0)?;
-                load_xdp(&mut bench, names::FIB)?.attach("acc0", XdpMode::Driver)?;
+                load_xdp(&mut bench, prog)?.attach("acc0", XdpMode::Driver)?;
                 Ok(())
             })
-            .context("attaching the FIB forwarder")?;
-        }
-        Forwarder::Redirect => {
-            fwd.run(|| -> anyhow::Result<()> {
-                let core = if_index("core0")?;
-                let mut to: Array<_, u32> =
-                    Array::try_from(bench.map_mut(names::REDIRECT_TO).context("map")?)?;
-                to.set(0, core, 0)?;
-                let mut devmap =
-                    DevMapHash::try_from(bench.map_mut(names::DEVMAP).context("map")?)?;
-                devmap.insert(core, core, None, 0)?;
-                load_xdp(&mut bench, names::REDIRECT)?.attach("acc0", XdpMode::Driver)?;
-                Ok(())
-            })
-            .context("attaching the no-op redirect")?;
+            .with_context(|| format!("attaching {what}"))?;
         }
     }
     // Everything the forwarder does to a frame (XDP, and for Linux the whole stack up to the
@@ -630,7 +625,7 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     let vg_kinds: std::collections::BTreeSet<_> = cases
         .iter()
         .filter(|(_, f, _)| *f == Forwarder::Vg)
-        .map(|(_, _, t)| format!("{:?}", t.lsl))
+        .map(|(_, _, t)| t.lsl)
         .collect();
     let expected = vg_kinds.len() as u64 * u64::from(homes * flows);
     const WARM_UP_PASSES: usize = 50;
