@@ -400,13 +400,16 @@ impl Topology {
                     home.spec.client.name()
                 ),
                 timeout,
+                // The lease once fully applied (address and default route: the script adds
+                // them one after the other); a client that exited is asked once more, as it
+                // may have finished its script between the two looks.
                 || {
-                    home.address().or_else(|| {
+                    home.lease().or_else(|| {
                         child
                             .try_wait()
                             .ok()
                             .flatten()
-                            .map(|_| Ipv4Addr::UNSPECIFIED)
+                            .map(|_| home.lease().unwrap_or(Ipv4Addr::UNSPECIFIED))
                     })
                 },
             );
