@@ -2,7 +2,7 @@
 //! build and the tests need on a Debian 12 machine:
 //! - Debian packages: LLVM 22 (for bpf-linker) and the test peers later suites drive;
 //! - `rust-src` for the nightly toolchain (eBPF is built with `-Z build-std=core`);
-//! - `bpf-linker` 0.13 built against LLVM 22 (the recipe in `shared/reference/platform.md`);
+//! - `bpf-linker` 0.13 built against LLVM 22 (LLVM_SYS_221_PREFIX and PATH pointing at LLVM 22, see `install_bpf_linker`);
 //! - `cargo-nextest`, the test runner.
 //!
 //! With everything present it only looks (well under a second). Without root, or when an

@@ -1,7 +1,7 @@
 //! The definitions in this module against the Broadband Forum's TR-181 XML.
 //!
-//! The XML is read from `shared/reference/tr181/` beside the repository clone
-//! (`<manifest>/../../shared/reference/tr181`); the tests fail, not skip, without it.
+//! The XML is the Broadband Forum's, copied unchanged into `cwmp/data/tr181/` with its
+//! BSD-3-Clause licence (`cwmp/data/tr181/LICENSE`); the tests fail, not skip, without it.
 
 use std::path::PathBuf;
 
@@ -10,14 +10,14 @@ use super::*;
 use crate::model::{ActiveNotify, Syntax};
 
 fn xml_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/tr181")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/tr181")
 }
 
 fn official() -> DataModel {
     let dir = xml_dir();
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(
-            "the official TR-181 XML must be at {} (shared/ beside the clone): {e}",
+            "the official TR-181 XML must be at {} (cwmp/data/tr181 in the repository): {e}",
             dir.display()
         )
     });

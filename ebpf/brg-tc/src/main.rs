@@ -5,7 +5,7 @@
 //!   the S-tag (which moves the C-tag in-line). The outermost tag sits in skb metadata until
 //!   the uplink transmits the frame: the uplink must have transmit VLAN offload off
 //!   (`txvlan off tx-vlan-stag-hw-insert off`, which brgd sets) so that the kernel writes it
-//!   in-line, as the vG needs (shared/reference/platform.md, "VLAN tags on veth").
+//!   in-line, as the vG needs (tags pushed by tc with hardware VLAN offload on land in skb metadata, and XDP on the peer veth never sees them).
 //!   `bpf_skb_adjust_room` would write tags in-line whatever the offloads, but the kernel
 //!   only allows it on IPv4/IPv6 frames, and ARP must be tagged too.
 //! - ingress (from the vG): the kernel has already moved the outer tag into skb metadata;
