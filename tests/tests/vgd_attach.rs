@@ -319,7 +319,7 @@ fn vgd_refuses_maps_pinned_with_another_layout() {
     ]));
     let log = vgd_fails(&ns, &pins, "acc0");
     assert!(
-        log.contains("pinned by an incompatible vgd (value is 112 bytes, this one needs 136)")
+        log.contains("pinned by an incompatible vgd (its value size is 112, this one needs 136)")
             && log.contains("not hitless: remove"),
         "unclear error: {log}"
     );

@@ -997,6 +997,203 @@ fn a_mapping_vouches_for_its_host_until_the_homes_hosts_change() {
     assert_eq!(rig.fp.maps().hosts_gen(other_home.id).unwrap(), 0);
 }
 
+/// A mapping belongs to the host that created it. The home's address moves to another
+/// device (another MAC): downstream stops going to the device that had it at once, the new
+/// device's first packet of the same flow re-owns the mapping (fresh state, same public
+/// port, its MAC in both entries), and downstream then reaches the new device. One row per
+/// encapsulation, exact bytes both ways.
+#[test]
+fn a_mapping_follows_its_address_to_a_new_device_only_through_that_devices_packets() {
+    let mut rig = rig("natmove");
+    let device_b = [0x02, 0x00, 0x07, 0x00, 0x00, 0x01];
+    for (i, home) in HOMES.iter().enumerate() {
+        let name = home.name;
+        let gw = gw_mac(home.id);
+        let sport = 41000 + i as u16;
+        let host_key = HostKey {
+            sub: home.id,
+            ip: raw(HOST),
+        };
+        let set_host = |rig: &mut Rig, mac: [u8; 6]| {
+            let host = Host {
+                mac,
+                flags: host_flags::STATIC,
+                _pad: 0,
+            };
+            rig.fp.maps().insert_host(host_key, host).unwrap();
+        };
+        let from = |mac: [u8; 6], flags: TcpControl| {
+            let inner = frames::tcp(
+                mac,
+                [0; 6],
+                (HOST, sport),
+                (INTERNET, 443),
+                flags,
+                1000,
+                None,
+                &[],
+                64,
+            );
+            home.encap([0; 6]).encapsulate(&inner).unwrap()
+        };
+        let reply = |rig: &Rig, public: Ipv4Addr, port: u16| {
+            frames::tcp(
+                NEXT_HOP_MAC,
+                rig.core_mac,
+                (INTERNET, 443),
+                (public, port),
+                TcpControl::Psh,
+                7000,
+                Some(1001),
+                b"data",
+                64,
+            )
+        };
+        let to = |mac: [u8; 6]| {
+            frames::tcp(
+                gw,
+                mac,
+                (INTERNET, 443),
+                (HOST, sport),
+                TcpControl::Psh,
+                7000,
+                Some(1001),
+                b"data",
+                63,
+            )
+        };
+        let rev_key = |public: Ipv4Addr, port: u16| NatRevKey {
+            pub_ip: raw(public),
+            pub_port: port.to_be(),
+            proto: 6,
+            _pad: 0,
+        };
+        set_host(&mut rig, HOST_MAC);
+
+        // Device A: an established connection, downstream to A.
+        assert_eq!(
+            rig.up(&from(HOST_MAC, TcpControl::Syn)).0,
+            XdpVerdict::Redirect
+        );
+        assert_eq!(
+            rig.up(&from(HOST_MAC, TcpControl::None)).0,
+            XdpVerdict::Redirect
+        );
+        let (public, port, seen) = rig.mapping(home.id, sport, 6);
+        assert_ne!(seen & tcp_seen::ESTABLISHED, 0, "{name}: established");
+        let (v, out) = rig.down(&reply(&rig, public, port));
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: downstream to A");
+        assert_eq!(
+            out,
+            down_frame(&rig, home, &out, &to(HOST_MAC)),
+            "{name}: to A"
+        );
+
+        // The address is leased to device B: nothing goes to A any more, nothing to B yet.
+        set_host(&mut rig, device_b);
+        let no_host = rig.drops(DropReason::NoHost);
+        let (v, _) = rig.down(&reply(&rig, public, port));
+        assert_eq!(v, XdpVerdict::Drop, "{name}: A no longer holds the address");
+        assert_eq!(
+            rig.drops(DropReason::NoHost) - no_host,
+            1,
+            "{name}: counted"
+        );
+
+        // B opens the same connection: it re-owns the mapping, on the same public port,
+        // with fresh TCP state, and both entries name B.
+        let reowned = rig.counter(Counter::NatReowned);
+        let created = rig.counter(Counter::NatCreated);
+        let (v, out) = rig.up(&from(device_b, TcpControl::Syn));
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: B upstream");
+        let want = rig.upstream_out(frames::tcp(
+            device_b,
+            [0; 6],
+            (public, port),
+            (INTERNET, 443),
+            TcpControl::Syn,
+            1000,
+            None,
+            &[],
+            63,
+        ));
+        assert_eq!(
+            out, want,
+            "{name}: B's SYN translated on the same public port"
+        );
+        assert_eq!(
+            rig.counter(Counter::NatReowned) - reowned,
+            1,
+            "{name}: re-owned"
+        );
+        assert_eq!(
+            rig.counter(Counter::NatCreated),
+            created,
+            "{name}: not a second mapping"
+        );
+        let (_, _, seen) = rig.mapping(home.id, sport, 6);
+        assert_eq!(seen, tcp_seen::SYN_OUT, "{name}: fresh TCP state");
+        let fwd = rig
+            .fp
+            .maps()
+            .nat_mapping(&NatFwdKey {
+                sub: home.id,
+                priv_ip: raw(HOST),
+                priv_port: sport.to_be(),
+                proto: 6,
+                _pad: 0,
+            })
+            .unwrap()
+            .unwrap();
+        let rev = rig
+            .fp
+            .maps()
+            .nat_reverse(&rev_key(public, port))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (fwd.host_mac, rev.host_mac),
+            (device_b, device_b),
+            "{name}: both entries"
+        );
+        assert_eq!(fwd.hosts_gen, rev.hosts_gen, "{name}: one generation");
+
+        // Downstream reaches B, exactly; and keeps doing so with no further host check.
+        for _ in 0..2 {
+            let (v, out) = rig.down(&reply(&rig, public, port));
+            assert_eq!(v, XdpVerdict::Redirect, "{name}: downstream to B");
+            assert_eq!(
+                out,
+                down_frame(&rig, home, &out, &to(device_b)),
+                "{name}: to B"
+            );
+        }
+
+        // A, still on the LAN with its old address, is refused upstream (spoofed) and does
+        // not take the mapping back.
+        let spoofed = rig.drops(DropReason::Spoofed);
+        assert_eq!(
+            rig.up(&from(HOST_MAC, TcpControl::None)).0,
+            XdpVerdict::Drop
+        );
+        assert_eq!(
+            rig.drops(DropReason::Spoofed) - spoofed,
+            1,
+            "{name}: A refused"
+        );
+        let (v, out) = rig.down(&reply(&rig, public, port));
+        assert_eq!(v, XdpVerdict::Redirect, "{name}: still B's");
+        assert_eq!(
+            out,
+            down_frame(&rig, home, &out, &to(device_b)),
+            "{name}: to B"
+        );
+
+        // The rig's other tests expect the original host.
+        set_host(&mut rig, HOST_MAC);
+    }
+}
+
 /// vgd's run-time writers of the host table raise the home's host generation too: the slow
 /// path's (`PinnedHosts`: a lease released, expired or moved to another MAC) and the control
 /// task's (`PinnedMaps`: a static host removed). Each change stops the flow its mapping was

@@ -59,8 +59,13 @@ pub mod map_names {
     /// later fragments of a datagram whose first fragment was translated downstream go.
     pub const FRAGS: &str = "NERG_FRAGS";
     /// Program array of the tail-call targets (index [`JUMP_DELIVER`](crate::JUMP_DELIVER)),
-    /// filled by the loader; per loaded object, not pinned.
+    /// filled by the loader. Pinned: a program array loses its entries when its last user
+    /// reference goes, and the attached programs of a vgd that exited still tail-call
+    /// through it; the next vgd adopts it and puts its own `vg_deliver` in.
     pub const JUMP: &str = "NERG_JUMP";
+    /// Per-CPU array of one [`Delivery`](crate::Delivery): the hand-over from the entry
+    /// programs to `vg_deliver` through `NERG_JUMP`. Pinned with it.
+    pub const DELIVERY: &str = "NERG_DELIVERY";
     /// Array of one `u32`: the route generation. vgd bumps it whenever the kernel's routes,
     /// neighbours, links, addresses or rules may have changed; route cache entries of
     /// another generation are not used. Per loaded object, not pinned.
@@ -380,6 +385,9 @@ indexed_enum! {
         /// Upstream frames checked against the host table (anti-spoofing): those without an
         /// established mapping that vouches for their sender.
         HostCheck = "host_checks",
+        /// Mappings handed to a new host: their address had been leased to another MAC
+        /// since they were created, and the new host's first packet took them over.
+        NatReowned = "nat_reowned",
     }
 }
 
@@ -653,7 +661,10 @@ pub struct NatMapping {
     /// Last upstream packet, `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC at tick resolution),
     /// up to [`LAST_SEEN_STEP_NS`] behind.
     pub last_seen_ns: u64,
-    /// The MAC address the mapping's host was last found in `NERG_HOSTS` with.
+    /// The MAC address of the host the mapping belongs to, last found in `NERG_HOSTS`
+    /// with. A mapping serves one host: when the mapping's address is leased to another
+    /// MAC, that host's first packet re-owns the mapping (fresh state, both entries
+    /// rewritten with its MAC), and the previous host's flows through it end.
     pub host_mac: [u8; 6],
     /// Explicit padding.
     pub _pad: u16,
@@ -690,12 +701,21 @@ pub struct NatRev {
     pub priv_ip: u32,
     /// Private port or ICMP identifier, network byte order.
     pub priv_port: u16,
-    /// The private host's MAC (downstream destination).
+    /// The MAC of the host the mapping belongs to (the downstream destination): the host
+    /// that created it, or that re-owned it after its address moved to it (see
+    /// [`NatMapping::host_mac`]). The forward entry always holds the same MAC.
     pub host_mac: [u8; 6],
     /// Bit flags ([`nat_flags`]).
     pub flags: u8,
     /// Explicit padding.
     pub _pad: [u8; 3],
+    /// The home's `NERG_HOSTS_GEN` when `host_mac` was last found in `NERG_HOSTS` for
+    /// `priv_ip`. Downstream, while it is still the home's generation the MAC is used as it
+    /// is; once the generation moved (a host of the home was removed or changed its MAC) the
+    /// host table is asked again, and a mapping whose address no longer belongs to
+    /// `host_mac` delivers nothing (`no_host`) until that address's new host re-owns it.
+    /// 0 on entries written by vgd (port forwards, restored mappings): checked once.
+    pub hosts_gen: u32,
     /// Last downstream packet (not written today), CLOCK_MONOTONIC ns.
     pub last_seen_ns: u64,
 }
@@ -755,6 +775,30 @@ pub struct FragTarget {
     pub host_mac: [u8; 6],
     /// Private port, network byte order (keeps the VXLAN source port of the first fragment).
     pub priv_port: u16,
+}
+
+/// Value of `NERG_DELIVERY` (one slot per CPU): where an entry program (`vg_core`, or
+/// `vg_access` for a hairpin) tells `vg_deliver` to send the frame it tail-calls with. The
+/// tail call runs on the same CPU right after, and nothing else runs in between. Pinned,
+/// like `NERG_JUMP`: while a restarted vgd takes over, the previous vgd's entry programs
+/// tail-call the new `vg_deliver`, and both must read and write the same slots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Delivery {
+    /// The home.
+    pub sub_id: SubscriberId,
+    /// Private IPv4, network byte order.
+    pub priv_ip: u32,
+    /// Private port or ICMP identifier, network byte order.
+    pub priv_port: u16,
+    /// The home host's MAC.
+    pub host_mac: [u8; 6],
+    /// The MAC of the interface the frame came in on.
+    pub in_mac: [u8; 6],
+    /// Explicit padding.
+    pub _pad: u16,
+    /// The frame's length, for the home's counters.
+    pub len: u64,
 }
 
 /// Bits of [`NatMapping::tcp_seen`].
@@ -1064,6 +1108,8 @@ mod pod {
     // SAFETY: see above.
     unsafe impl aya::Pod for FragTarget {}
     // SAFETY: see above.
+    unsafe impl aya::Pod for Delivery {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for PublicRange {}
     // SAFETY: see above.
     unsafe impl aya::Pod for brg::TagConfig {}
@@ -1140,6 +1186,7 @@ mod tests {
         assert_eq!(size_of::<RouteCacheEntry6>(), 60);
         assert_eq!(size_of::<FragKey>(), 12);
         assert_eq!(size_of::<FragTarget>(), 16);
+        assert_eq!(size_of::<Delivery>(), 32);
         assert_eq!(size_of::<PuntHeader>(), 16);
         assert_eq!(
             size_of::<PuntRecord>() % 8,

@@ -13,13 +13,13 @@
 
 use aya_ebpf::{macros::map, maps::PerCpuArray, programs::XdpContext};
 use nerg_abi::{
-    Config, Counter, DropReason, FragKey, FragTarget, HostKey, NatPermitKey, NatRevKey, Subscriber,
-    SubscriberId, config_flags, lsl_kind, nat_flags, sub_flags,
+    Config, Counter, Delivery, DropReason, FragKey, FragTarget, HostKey, NatPermitKey, NatRev,
+    NatRevKey, Subscriber, SubscriberId, config_flags, lsl_kind, nat_flags, sub_flags,
 };
 
 use crate::{
-    CONFIG, FRAGS, HOSTS, NAT_PERMIT, NAT_REV, SUBSCRIBERS, Verdict, count_stat, count_sub_down,
-    csum,
+    CONFIG, FRAGS, HOSTS, HOSTS_GEN, NAT_PERMIT, NAT_REV, SUBSCRIBERS, Verdict, count_stat,
+    count_sub_down, csum,
     fwd::{self, IP, L4, Route, Side},
     nat::Public,
     packet::{
@@ -114,22 +114,9 @@ pub(crate) fn try_vg_core(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict
     deliver(&t, eth.dst, len)
 }
 
-/// Where [`deliver`] tells `vg_deliver` to send the frame. Per CPU: the tail call runs on
-/// the same CPU right after, and nothing else runs in between.
-#[derive(Clone, Copy)]
-#[repr(C)]
-pub(crate) struct Delivery {
-    sub_id: SubscriberId,
-    priv_ip: u32,
-    priv_port: u16,
-    host_mac: [u8; 6],
-    in_mac: [u8; 6],
-    len: u64,
-}
-
-/// The hand-over from the entry programs to `vg_deliver`.
+/// The hand-over from the entry programs to `vg_deliver` ([`Delivery`]; pinned, see there).
 #[map(name = "NERG_DELIVERY")]
-pub(crate) static DELIVERY: PerCpuArray<Delivery> = PerCpuArray::with_max_entries(1, 0);
+pub(crate) static DELIVERY: PerCpuArray<Delivery> = PerCpuArray::pinned(1, 0);
 
 /// Sends the (translated) frame to home host `t`: records the target for `vg_deliver`, which
 /// the entry program tail-calls ([`Verdict::Deliver`]). `in_mac`: the MAC of the interface
@@ -147,6 +134,7 @@ pub(crate) fn deliver(t: &Target, in_mac: [u8; 6], len: u64) -> Result<Verdict, 
             priv_port: t.priv_port,
             host_mac: t.host_mac,
             in_mac,
+            _pad: 0,
             len,
         };
     }
@@ -225,7 +213,11 @@ pub(crate) fn lookup(
         host_mac = unsafe { HOSTS.get(host) }
             .ok_or(Verdict::Drop(DropReason::NoHost))?
             .mac;
-    } else if let Some((remote_ip, remote_port)) = remote
+    } else {
+        still_owned(&key, &rev)?;
+    }
+    if rev.flags & nat_flags::STATIC == 0
+        && let Some((remote_ip, remote_port)) = remote
         && sub.flags & sub_flags::FILTER_APDF != 0
     {
         let permit = NatPermitKey {
@@ -252,6 +244,38 @@ pub(crate) fn lookup(
         priv_port: rev.priv_port,
         host_mac,
     })
+}
+
+/// Whether the dynamic mapping `rev` (at `key`) still belongs to its host: the home's host
+/// generation is the one the entry was checked at, or else the host table still gives the
+/// mapping's address to the mapping's MAC (then the entry takes the new generation, and the
+/// packets after this one skip the table). An address released, or leased to another device
+/// since, delivers nothing (`no_host`): not to the device that had it (it may still be on
+/// the LAN), not to the new one (whose first packet re-owns the mapping, see
+/// `nat::upstream`).
+#[inline(always)]
+fn still_owned(key: &NatRevKey, rev: &NatRev) -> Result<(), Verdict> {
+    // Read before the host table, as upstream does: a host removed after this read raises
+    // it again, so an entry never records a check as newer than it is.
+    let hosts_gen = HOSTS_GEN.get(rev.sub).copied().unwrap_or(0);
+    if rev.hosts_gen == hosts_gen {
+        return Ok(());
+    }
+    let host = HostKey {
+        sub: rev.sub,
+        ip: rev.priv_ip,
+    };
+    // SAFETY: plain hash map lookup; the MAC is compared at once.
+    let owned = unsafe { HOSTS.get(host) }.is_some_and(|h| h.mac == rev.host_mac);
+    if !owned {
+        return Err(Verdict::Drop(DropReason::NoHost));
+    }
+    if let Some(entry) = NAT_REV.get_ptr_mut(*key) {
+        // SAFETY: a pointer from a successful lookup, valid for this program run; one plain
+        // field write.
+        unsafe { (*entry).hosts_gen = hosts_gen };
+    }
+    Ok(())
 }
 
 /// The datagram a fragment belongs to (RFC 791: source, destination, protocol, ID).

@@ -148,8 +148,12 @@ pub(crate) static ROUTE_CACHE6: PerCpuArray<RouteCacheEntry6> =
     PerCpuArray::with_max_entries(ROUTE_CACHE_SLOTS, 0);
 
 /// Tail-call targets: [`nerg_abi::JUMP_DELIVER`] = `vg_deliver` (filled by the loader).
+/// Pinned like the state maps: the kernel empties a program array when its last user
+/// reference (a file descriptor or a pin) goes away, so without the pin every downstream
+/// frame would fail its tail call from the moment one vgd exits until the next one has
+/// loaded (`tail_call_failed`), although the programs stay attached through their links.
 #[map(name = "NERG_JUMP")]
-static JUMP: ProgramArray = ProgramArray::with_max_entries(1, 0);
+static JUMP: ProgramArray = ProgramArray::pinned(1, 0);
 
 /// Interfaces frames are redirected to, keyed by ifindex.
 #[map(name = "NERG_DEVMAP")]
@@ -341,7 +345,7 @@ fn home_ipv4(
         mac: lsl.inner_src_mac,
         hosts_gen: HOSTS_GEN.get(lsl.sub).copied().unwrap_or(0),
     };
-    if !mapping.is_some_and(|m| nat::vouches(m, &host)) {
+    if !mapping.as_ref().is_some_and(|m| m.vouches(&host)) {
         count_stat(Counter::HostCheck);
         let key = HostKey {
             sub: lsl.sub,

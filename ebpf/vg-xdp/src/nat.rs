@@ -20,7 +20,7 @@ use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
 use nerg_abi::{
     Config, Counter, DropReason, LAST_SEEN_STEP_NS, MAX_BLOCKS, NAT_MAX_PROBES, NAT_PROBE_LCG_INC,
     NAT_PROBE_LCG_MUL, NatFwdKey, NatMapping, NatPermitKey, NatRev, NatRevKey, Subscriber,
-    SubscriberId, nat_flow_hash, tcp_seen,
+    SubscriberId, nat_flags, nat_flow_hash, tcp_seen,
 };
 
 use crate::{
@@ -66,20 +66,27 @@ pub(crate) struct HostStamp {
     pub(crate) hosts_gen: u32,
 }
 
-/// The home's mapping of this flow, if it has one.
-#[inline(always)]
-pub(crate) fn find(sub_id: SubscriberId, saddr: u32, flow: Flow) -> Option<*mut NatMapping> {
-    NAT_FWD.get_ptr_mut(fwd_key(sub_id, saddr, flow))
+/// A home's mapping of one flow, found in `NERG_NAT_FWD`. It holds the entry's address
+/// privately and reads or writes it only inside its own methods, field by field: no
+/// reference to the shared entry outlives a method (other CPUs and vgd write it too).
+pub(crate) struct Found(*mut NatMapping);
+
+impl Found {
+    /// Whether the mapping vouches for the sender: it was checked against the host table
+    /// with this MAC address, and no host of the home was removed or changed since (the
+    /// generation is the same), so the table would give the same answer.
+    #[inline(always)]
+    pub(crate) fn vouches(&self, host: &HostStamp) -> bool {
+        // SAFETY: a pointer from a successful lookup, valid for this program run; plain reads.
+        let (mac, hosts_gen) = unsafe { ((*self.0).host_mac, (*self.0).hosts_gen) };
+        mac == host.mac && hosts_gen == host.hosts_gen && host.mac != [0; 6]
+    }
 }
 
-/// Whether mapping `m` vouches for the sender: it was checked against the host table with
-/// this MAC address, and no host of the home was removed or changed since (the generation
-/// is the same), so the table would give the same answer.
+/// The home's mapping of this flow, if it has one.
 #[inline(always)]
-pub(crate) fn vouches(m: *mut NatMapping, host: &HostStamp) -> bool {
-    // SAFETY: a pointer from a successful lookup, valid for this program run; plain reads.
-    let m = unsafe { &*m };
-    m.host_mac == host.mac && m.hosts_gen == host.hosts_gen && host.mac != [0; 6]
+pub(crate) fn find(sub_id: SubscriberId, saddr: u32, flow: Flow) -> Option<Found> {
+    NAT_FWD.get_ptr_mut(fwd_key(sub_id, saddr, flow)).map(Found)
 }
 
 #[inline(always)]
@@ -95,28 +102,35 @@ fn fwd_key(sub_id: SubscriberId, saddr: u32, flow: Flow) -> NatFwdKey {
 
 /// Uses the flow's mapping (`found`, from [`find`]), or creates one. The sender has passed
 /// the anti-spoofing check: the mapping records that, for the packets after this one.
+///
+/// A mapping belongs to the host that created it. When its address has been leased to
+/// another device since (the sender's MAC is not the mapping's), the previous host's
+/// session through it is over: the sender re-owns it as a new mapping ([`reown`]), and
+/// downstream follows the new owner from then on.
 #[inline(always)]
-pub(crate) fn upstream(
-    s: &Sender,
-    flow: Flow,
-    found: Option<*mut NatMapping>,
-) -> Result<Public, Verdict> {
+pub(crate) fn upstream(s: &Sender, flow: Flow, found: Option<Found>) -> Result<Public, Verdict> {
     let now = now_ns();
-    if let Some(m) = found {
+    if let Some(Found(m)) = found {
         // SAFETY: a pointer from a successful lookup stays valid for this program run; the
-        // fields written are plain integers (a torn read by vgd only delays expiry).
+        // fields written are plain integers (a torn read by vgd only delays expiry). The
+        // reference lives until this block ends, and nothing else in this run holds one.
         let m = unsafe { &mut *m };
-        refresh(&mut m.last_seen_ns, now);
-        if flow.proto == ipproto::TCP {
-            let seen = m.tcp_seen | tcp_bits(m.tcp_seen, flow.tcp_flags);
-            if seen != m.tcp_seen {
-                m.tcp_seen = seen;
+        let owner = m.host_mac;
+        if owner != s.host.mac && owner != [0; 6] && m.flags & nat_flags::STATIC == 0 {
+            reown(m, flow, &s.host, now);
+        } else {
+            refresh(&mut m.last_seen_ns, now);
+            if flow.proto == ipproto::TCP {
+                let seen = m.tcp_seen | tcp_bits(m.tcp_seen, flow.tcp_flags);
+                if seen != m.tcp_seen {
+                    m.tcp_seen = seen;
+                }
             }
-        }
-        // Stores only on change, like the stamp: an established flow's line stays clean.
-        if m.host_mac != s.host.mac || m.hosts_gen != s.host.hosts_gen {
-            m.host_mac = s.host.mac;
-            m.hosts_gen = s.host.hosts_gen;
+            // Stores only on change, like the stamp: an established flow's line stays clean.
+            if m.host_mac != s.host.mac || m.hosts_gen != s.host.hosts_gen {
+                m.host_mac = s.host.mac;
+                m.hosts_gen = s.host.hosts_gen;
+            }
         }
         return Ok(Public {
             ip: m.pub_ip,
@@ -137,6 +151,38 @@ pub(crate) fn upstream(
         &mut public,
     )?;
     Ok(public)
+}
+
+/// Hands mapping `m` (another host's) to the sender `host`, as a new mapping on the same
+/// public port: fresh TCP state and timestamp, the sender's MAC and generation in both
+/// entries. The reverse entry is written first, so downstream never goes to the new owner
+/// before the forward entry is its. The reverse entry missing (vgd's sweep removed the pair
+/// meanwhile) leaves only the forward entry to rewrite: the sweep removes it next.
+#[inline(always)]
+fn reown(m: &mut NatMapping, flow: Flow, host: &HostStamp, now: u64) {
+    let rev_key = NatRevKey {
+        pub_ip: m.pub_ip,
+        pub_port: m.pub_port,
+        proto: flow.proto,
+        _pad: 0,
+    };
+    if let Some(rev) = NAT_REV.get_ptr_mut(rev_key) {
+        // SAFETY: a pointer from a successful lookup, valid for this program run; plain
+        // field writes, no reference kept.
+        unsafe {
+            (*rev).host_mac = host.mac;
+            (*rev).hosts_gen = host.hosts_gen;
+        }
+    }
+    m.host_mac = host.mac;
+    m.hosts_gen = host.hosts_gen;
+    m.tcp_seen = if flow.proto == ipproto::TCP {
+        tcp_bits(0, flow.tcp_flags)
+    } else {
+        0
+    };
+    m.last_seen_ns = now;
+    count_stat(Counter::NatReowned);
 }
 
 /// The time of last use written into mappings and permissions: CLOCK_MONOTONIC at tick
@@ -287,6 +333,7 @@ fn find_port(m: &NewMapping) -> Result<Public, Verdict> {
         host_mac: host.mac,
         flags: 0,
         _pad: [0; 3],
+        hosts_gen: host.hosts_gen,
         last_seen_ns: now,
     };
     // The forward entry, its public address and port filled in by `claim`.

@@ -454,6 +454,7 @@ impl StaticMapping {
             host_mac: [0; 6],
             flags: nerg_abi::nat_flags::STATIC,
             _pad: [0; 3],
+            hosts_gen: 0,
             last_seen_ns: 0,
         }
     }

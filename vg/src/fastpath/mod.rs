@@ -76,7 +76,7 @@ pub enum FastPathError {
     Load(#[source] aya::EbpfError),
     /// A map pinned by another vgd does not have this fast path's layout.
     #[error(
-        "{path}: pinned by an incompatible vgd ({what} is {pinned} bytes, this one needs \
+        "{path}: pinned by an incompatible vgd (its {what} is {pinned}, this one needs \
          {needed}); restarting across a map ABI change is not hitless: remove {dir} and start \
          again"
     )]
@@ -85,11 +85,11 @@ pub enum FastPathError {
         path: String,
         /// Its directory (the instance's pins).
         dir: String,
-        /// `key` or `value`.
+        /// `key size`, `value size` or `entry count`.
         what: &'static str,
-        /// Its size there.
+        /// Its size or count there.
         pinned: u32,
-        /// The size this build needs.
+        /// What this build needs.
         needed: u32,
     },
     /// The delivery program's descriptor could not be duplicated for the jump table.
@@ -155,7 +155,7 @@ pub enum FastPathError {
 
 /// Key and value sizes of the pinned maps whose layout `nerg-abi` defines: what a vgd of
 /// this build reads and writes.
-fn abi_sizes() -> [(&'static str, usize, usize); 15] {
+fn abi_sizes() -> [(&'static str, usize, usize); 17] {
     use nerg_abi as a;
     use std::mem::size_of;
     [
@@ -190,6 +190,8 @@ fn abi_sizes() -> [(&'static str, usize, usize); 15] {
             size_of::<a::FragTarget>(),
         ),
         (map_names::STATS, 4, size_of::<a::CounterValue>()),
+        (map_names::DROPS, 4, size_of::<a::CounterValue>()),
+        (map_names::DELIVERY, 4, size_of::<a::Delivery>()),
     ]
 }
 
@@ -204,11 +206,18 @@ fn check_pins(pin_dir: &Path) -> Result<(), FastPathError> {
         let info = MapData::from_pin(&path)
             .and_then(|m| m.info())
             .map_err(|source| FastPathError::Map { name, source })?;
+        // The counter maps are indexed by enums that grow: a pinned one with fewer slots
+        // would silently lose the new counters.
+        let slots = match name {
+            map_names::STATS => nerg_abi::Counter::COUNT,
+            map_names::DROPS => nerg_abi::DropReason::COUNT,
+            _ => info.max_entries(),
+        };
         for (what, pinned, needed) in [
-            ("key", info.key_size(), key),
-            ("value", info.value_size(), value),
+            ("key size", info.key_size(), key as u32),
+            ("value size", info.value_size(), value as u32),
+            ("entry count", info.max_entries(), slots),
         ] {
-            let needed = needed as u32;
             if pinned != needed {
                 return Err(FastPathError::IncompatiblePin {
                     path: path.display().to_string(),
