@@ -12,7 +12,7 @@ use std::{
 
 use nerg_tests::{
     perfdhcp::metric_sum,
-    topology::{DhcpClient, HomeLsl, HomeSpec, Naming, SERVER, Topology},
+    topology::{DhcpClient, Home, HomeLsl, HomeSpec, Naming, SERVER, Topology},
     vgd, wait_until,
 };
 
@@ -23,6 +23,47 @@ const HOME: HomeSpec = HomeSpec {
 };
 const SERVER_PORT: u16 = 7777;
 const HOST_PORT: u16 = 40000;
+
+/// Releases the home's dhclient lease (`dhclient -r`, which also stops the running client)
+/// with `script` as the client script.
+fn dhclient_release(topo: &Topology, home: &Home, script: &str) {
+    let iface = home.iface();
+    let file = |what: &str| {
+        topo.dir
+            .join(format!("dhclient-{iface}.{what}"))
+            .display()
+            .to_string()
+    };
+    let out = home.host.exec(
+        "dhclient",
+        &[
+            "-4",
+            "-r",
+            "-v",
+            "-sf",
+            script,
+            "-lf",
+            &file("leases"),
+            "-pf",
+            &file("pid"),
+            &iface,
+        ],
+    );
+    assert!(out.status.success(), "dhclient -r: {out:?}");
+}
+
+/// Waits until vgd no longer lists `ip` among home 1's hosts.
+fn wait_host_removed(topo: &Topology, ip: std::net::Ipv4Addr) {
+    wait_until(
+        "vgd to remove the released host",
+        Duration::from_secs(10),
+        || {
+            let (code, body) = vgd::api(&topo.vg, "GET", "/api/v1/subscribers/1/hosts", None);
+            assert_eq!(code, 200, "{body}");
+            !body.contains(&format!("\"{ip}\""))
+        },
+    );
+}
 
 fn spoofed(topo: &Topology) -> f64 {
     metric_sum(
@@ -74,41 +115,9 @@ fn a_released_lease_stops_the_hosts_established_flow() {
 
     // dhclient releases the lease; its script does nothing, so the host keeps the address
     // (and its routes), as a client that ignores the release would.
-    let iface = home.iface();
-    let out = home.host.exec(
-        "dhclient",
-        &[
-            "-4",
-            "-r",
-            "-v",
-            "-sf",
-            "/bin/true",
-            "-lf",
-            &topo
-                .dir
-                .join(format!("dhclient-{iface}.leases"))
-                .display()
-                .to_string(),
-            "-pf",
-            &topo
-                .dir
-                .join(format!("dhclient-{iface}.pid"))
-                .display()
-                .to_string(),
-            &iface,
-        ],
-    );
-    assert!(out.status.success(), "dhclient -r: {out:?}");
+    dhclient_release(&topo, home, "/bin/true");
     assert_eq!(home.address(), Some(lease), "the host kept its address");
-    wait_until(
-        "vgd to remove the released host",
-        Duration::from_secs(10),
-        || {
-            let (code, body) = vgd::api(&topo.vg, "GET", "/api/v1/subscribers/1/hosts", None);
-            assert_eq!(code, 200, "{body}");
-            !body.contains(&format!("\"{lease}\""))
-        },
-    );
+    wait_host_removed(&topo, lease);
 
     // The same flow's next packet is dropped as spoofed and reaches nobody.
     let before = spoofed(&topo);
@@ -121,5 +130,108 @@ fn a_released_lease_stops_the_hosts_established_flow() {
     assert!(
         recv().is_none(),
         "a released host's packet reached the internet"
+    );
+}
+
+/// Two devices take turns on a home's one address (a one-address DHCP range, as in a home
+/// whose pool is full and hands a remembered address to a new device): device A gets the
+/// address, runs a UDP flow, releases; device B (another MAC) gets the same address and
+/// sends the same flow. B's flow gets its own mapping (the previous device's has ended), and
+/// what the internet sends back reaches B, not A's MAC.
+#[test]
+fn an_address_leased_to_another_device_brings_its_flows_replies_to_that_device() {
+    let instance = nerg_tests::netns::unique_name("addrmove");
+    let mut topo =
+        Topology::build_with(Naming::Test("addrmove".into()), &[HOME], &instance, |_| {
+            false
+        });
+    let lsl = topo.homes[0].lsl_text();
+    let (code, body) = vgd::api(
+        &topo.vg,
+        "POST",
+        "/api/v1/subscribers",
+        Some(&format!(
+            r#"{{"id": 1, "lsl": "{lsl}", "dhcp": {{"range_start": "192.168.1.100", "range_end": "192.168.1.100"}}}}"#
+        )),
+    );
+    assert_eq!(code, 201, "{body}");
+    let server = topo
+        .inet
+        .run(|| UdpSocket::bind((SERVER, SERVER_PORT)))
+        .expect("server socket");
+    server
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let set_mac = |topo: &mut Topology, mac: &str| {
+        let home = &topo.homes[0];
+        let iface = home.iface();
+        home.host.ip(&["link", "set", &iface, "down"]);
+        home.host.ip(&["addr", "flush", "dev", &iface]);
+        home.host.ip(&["link", "set", &iface, "address", mac]);
+        home.host.ip(&["link", "set", &iface, "up"]);
+    };
+    let script = topo.dir.join("dhcp-client-script").display().to_string();
+
+    // Each device in turn: a lease, a flow out, the server's answer to where the flow came
+    // from, back in. The first device then releases the address.
+    let mut publics = Vec::new();
+    for (device, mac) in [("A", "02:00:00:00:00:01"), ("B", "02:00:07:00:00:01")] {
+        set_mac(&mut topo, mac);
+        let lease = topo
+            .dhcp(Duration::from_secs(30))
+            .remove(0)
+            .unwrap_or_else(|out| panic!("device {device}: no lease: {out}"));
+        assert_eq!(
+            lease,
+            std::net::Ipv4Addr::new(192, 168, 1, 100),
+            "device {device}: the home's one address"
+        );
+        let home = &topo.homes[0];
+        let host = home
+            .host
+            .run(|| {
+                let s = UdpSocket::bind((lease, HOST_PORT))?;
+                s.connect((SERVER, SERVER_PORT))?;
+                s.set_read_timeout(Some(Duration::from_secs(3)))?;
+                Ok::<_, std::io::Error>(s)
+            })
+            .expect("host socket");
+        for n in 0..3u8 {
+            host.send(&[b'u', n]).unwrap();
+            let mut buf = [0u8; 8];
+            let (len, public) = server.recv_from(&mut buf).unwrap_or_else(|e| {
+                panic!("device {device}: packet {n} did not reach the internet: {e}")
+            });
+            assert_eq!(&buf[..len], &[b'u', n]);
+            server.send_to(&[b'd', n], public).unwrap();
+            let len = host.recv(&mut buf).unwrap_or_else(|e| {
+                panic!(
+                    "device {device}: the answer to packet {n} from {public} did not arrive: {e}"
+                )
+            });
+            assert_eq!(&buf[..len], &[b'd', n], "device {device}");
+            publics.push(public);
+        }
+        drop(host);
+        if device == "A" {
+            dhclient_release(&topo, &topo.homes[0], &script);
+            wait_host_removed(&topo, lease);
+        }
+    }
+    // B's flow took the address's mapping over, on the same public port: what A's flow had
+    // is over, not shared.
+    assert!(
+        publics.windows(2).all(|w| w[0] == w[1]),
+        "one public address and port for the flow: {publics:?}"
+    );
+    let metrics = vgd::metrics(&topo.vg);
+    assert_eq!(
+        metric_sum(
+            &metrics,
+            "vg_xdp_counter_total",
+            &["counter=\"nat_reowned\""]
+        ),
+        1.0,
+        "B's first packet re-owned A's mapping"
     );
 }
