@@ -38,7 +38,27 @@ pub fn start_with_config_and_core(
     instance: &str,
     config: Option<&std::path::Path>,
 ) -> NsProcess {
-    let mut cmd = ns.command(bin("vgd"));
+    start_via(
+        ns,
+        ns.command(bin("vgd")),
+        access_iface,
+        core_iface,
+        instance,
+        config,
+    )
+}
+
+/// [`start_with_config_and_core`] through the launcher `cmd`, which runs vgd inside `ns`
+/// (vgd's own arguments are appended): `nsenter --net` normally, `ip netns exec` to see what
+/// vgd does in a private mount namespace.
+pub fn start_via(
+    ns: &Netns,
+    mut cmd: std::process::Command,
+    access_iface: &str,
+    core_iface: Option<&str>,
+    instance: &str,
+    config: Option<&std::path::Path>,
+) -> NsProcess {
     let state = state_dir(instance);
     std::fs::create_dir_all(&state).expect("vgd state dir");
     let token = state.join("api-token");

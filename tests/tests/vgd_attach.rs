@@ -247,6 +247,44 @@ fn a_restarted_vgd_adopts_the_pinned_maps() {
     );
 }
 
+/// Started with `ip netns exec` (which gives vgd a mount namespace with a fresh `/sys`), vgd
+/// pins into a bpffs that only it sees: it says so at start, with what to do. Started with
+/// `nsenter --net` (the host's bpffs), it does not.
+#[test]
+fn vgd_warns_when_its_bpffs_is_private_to_its_mount_namespace() {
+    let lab = lab("privbpf");
+    let warning = "is private to vgd's mount namespace";
+    assert!(
+        !lab.vgd.log().contains(warning),
+        "vgd on the host's bpffs warned:\n{}",
+        lab.vgd.log()
+    );
+    let ns = Netns::new("privbpf2");
+    ns.disable_ipv6();
+    ns.ip(&[
+        "link", "add", "acc0", "type", "veth", "peer", "name", "acc1",
+    ]);
+    ns.link_up("acc0");
+    ns.link_up("acc1");
+    let pins = PinDir::new("privbpf2");
+    let mut launcher = Command::new("ip");
+    launcher.args(["netns", "exec", ns.name()]).arg(bin("vgd"));
+    let mut vgd = vgd::start_via(&ns, launcher, "acc0", None, pins.instance(), None);
+    let log = vgd.log();
+    assert!(
+        log.contains(warning) && log.contains("nsenter --net="),
+        "no warning about the private bpffs:\n{log}"
+    );
+    let in_host_bpffs = std::fs::read_dir(pins.path()).map_or(0, |d| d.count());
+    assert_eq!(
+        in_host_bpffs,
+        0,
+        "the maps are not pinned in the host's bpffs ({})",
+        pins.path().display()
+    );
+    assert!(vgd.terminate(Duration::from_secs(10)).success());
+}
+
 /// Runs vgd to completion with `args` in a fresh namespace and returns (success, log).
 fn vgd_fails(ns: &Netns, pins: &PinDir, iface: &str) -> String {
     let mut vgd = ns.spawn(

@@ -26,7 +26,7 @@ use anyhow::Context as _;
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use vg::{
     blocklog::BlockLog,
     config::Config,
@@ -210,8 +210,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .context("no access interface: give --access-iface or fastpath.access_interface")?;
     // Fail before touching bpffs when the interface is wrong.
     let ifindex = vg::fastpath::if_index(&access_iface).context("checking the access interface")?;
+    let mounted_here =
+        bpffs::ensure_mounted(&args.bpffs).context("mounting bpffs for the fast path's maps")?;
     let pin_dir = bpffs::prepare_pin_dir(&args.bpffs, &args.instance)
         .context("preparing bpffs for the fast path's maps")?;
+    if let Some(warning) = bpffs::visibility(&args.bpffs, mounted_here).warning(&args.bpffs) {
+        warn!("{warning}");
+    }
     let mut fastpath = FastPath::load(&pin_dir).context("loading the XDP fast path")?;
     info!(pin_dir = %pin_dir.display(), "fast path loaded, maps pinned");
     let core_ifindex = match &args.core_iface {
