@@ -29,8 +29,8 @@
 //! relayed = "drop"              # or "serve": answer DHCP relayed from inside a home (giaddr set)
 //!
 //! [slowpath]                    # the per-home limit on frames punted to vgd (ARP, DHCP, ICMP)
-//! per_home_pps = 50             # sustained frames/s per home, 1 ..= 1000000
-//! per_home_burst = 100          # frames admitted at once after a quiet spell, 1 ..= 100000
+//! per_home_pps = 200            # sustained frames/s per home, 1 ..= 1000000
+//! per_home_burst = 2000         # frames admitted at once after a quiet spell, 1 ..= 100000
 //!
 //! [nat]                         # public pool and port blocks (vg::nat); no section: no NAT
 //! pool = ["198.51.100.0/28"]
@@ -155,7 +155,7 @@ pub const MAX_PER_HOME_BURST: u32 = 100_000;
 /// Validated `[slowpath]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SlowPathConfig {
-    /// Every home's token bucket (default [`RateLimit::DEFAULT`]: 50/s, burst 100).
+    /// Every home's token bucket (default [`RateLimit::DEFAULT`]: 200/s, burst 2,000).
     pub per_home: RateLimit,
 }
 
@@ -1090,7 +1090,7 @@ mod tests {
         assert_eq!(c.slowpath.per_home, RateLimit::DEFAULT);
         assert_eq!(
             (c.slowpath.per_home.per_second, c.slowpath.per_home.burst),
-            (50, 100)
+            (200, 2_000)
         );
         let c =
             Config::from_toml("[slowpath]\nper_home_pps = 20000\nper_home_burst = 5000\n").unwrap();
@@ -1103,7 +1103,7 @@ mod tests {
         );
         let c = Config::from_toml("[slowpath]\nper_home_burst = 7\n").unwrap();
         assert_eq!(
-            c.slowpath.per_home.per_second, 50,
+            c.slowpath.per_home.per_second, 200,
             "the other key keeps its default"
         );
         assert_eq!(c.slowpath.per_home.burst, 7);

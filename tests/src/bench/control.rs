@@ -132,7 +132,7 @@ pub fn brgd(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
 /// from XDP, replies on an AF_PACKET socket): a home pings its gateway (punted to vgd,
 /// answered from userspace, sent back with the home's LSL) and, as the baseline, the
 /// internet's server (the XDP fast path both ways, answered by a kernel). Pings are paced
-/// under the per-home slow-path limit (50/s).
+/// under the per-home slow-path limit (200/s).
 pub fn slowpath(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     use crate::topology::{DhcpClient, GATEWAY, HomeLsl, HomeSpec, Naming, SERVER, Topology};
     let count: u32 = effort.pick(400, 20);
