@@ -2323,22 +2323,24 @@ mod tests {
     #[test]
     fn a_home_gets_its_burst_then_its_rate() {
         let mut limiter = HomeLimiter::new(RateLimit::DEFAULT);
-        for i in 0..100 {
+        for i in 0..2_000 {
             assert_eq!(limiter.admit(1, 5_000), Ok(()), "packet {i} of the burst");
         }
         assert_eq!(limiter.admit(1, 5_000), Err(Ignored::RateLimited));
-        // 50 per second: one token every 20 ms.
-        assert_eq!(limiter.admit(1, 5_019), Err(Ignored::RateLimited));
-        assert_eq!(limiter.admit(1, 5_020), Ok(()));
-        assert_eq!(limiter.admit(1, 5_020), Err(Ignored::RateLimited));
-        // A second later, 50 more, not more.
-        let admitted = (0..200).filter(|_| limiter.admit(1, 6_020).is_ok()).count();
-        assert_eq!(admitted, 50);
+        // 200 per second: one token every 5 ms.
+        assert_eq!(limiter.admit(1, 5_004), Err(Ignored::RateLimited));
+        assert_eq!(limiter.admit(1, 5_005), Ok(()));
+        assert_eq!(limiter.admit(1, 5_005), Err(Ignored::RateLimited));
+        // A second later, 200 more, not more.
+        let admitted = (0..1_000)
+            .filter(|_| limiter.admit(1, 6_005).is_ok())
+            .count();
+        assert_eq!(admitted, 200);
         // After a long quiet spell, the burst again, not more.
-        let admitted = (0..200)
+        let admitted = (0..5_000)
             .filter(|_| limiter.admit(1, 1_000_000).is_ok())
             .count();
-        assert_eq!(admitted, 100);
+        assert_eq!(admitted, 2_000);
     }
 
     #[test]
