@@ -2167,3 +2167,104 @@ fn route_cache_follows_neighbour_route_and_mtu_changes() {
     shutdown.cancel();
     watcher.join().unwrap();
 }
+
+/// vgd keys the route cache by destination alone while its namespace's routing depends on
+/// nothing else, so that homes with different public addresses share one entry per
+/// destination; a policy rule or a multipath route brings the source back into the key, and
+/// removing it takes it out again. Seen through the lookups a second home's packet costs
+/// (0: it hit the first home's entry, 1: it looked up), on one CPU (the route cache is per
+/// CPU; the test pins itself, and the program runs inherit it).
+#[test]
+fn route_cache_keys_by_destination_unless_the_routing_depends_on_the_source() {
+    use std::time::Duration;
+    use vg::fastpath::fib::RouteWatch;
+
+    let mut cpu0 = nix::sched::CpuSet::new();
+    cpu0.set(0).unwrap();
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &cpu0).unwrap();
+    let mut rig = rig("natfibkey");
+    let (a, b) = (HOMES[0], HOMES[2]);
+    assert_ne!(a.public, b.public);
+    let generation = rig.fp.take_fib_generation().unwrap();
+    let watch = rig.vg.run(RouteWatch::open).expect("rtnetlink socket");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    let watcher = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(watch.run(generation, Duration::from_secs(3600), stop));
+    });
+    // What home b's first packet to a fresh destination costs after home a's.
+    let mut fresh = 0u8;
+    let mut second_home_lookups = |rig: &mut Rig| {
+        fresh = fresh.wrapping_add(1);
+        let dst = Ipv4Addr::new(203, 0, 113, 100 + fresh % 100);
+        for home in [a, b] {
+            let frame = home
+                .encap([0; 6])
+                .encapsulate(&udp_up(42000 + u16::from(fresh), dst, 53))
+                .unwrap();
+            let before = rig.counter(Counter::FibLookup);
+            assert_eq!(rig.up(&frame).0, XdpVerdict::Redirect, "to {dst}");
+            if home.id == b.id {
+                return rig.counter(Counter::FibLookup) - before;
+            }
+        }
+        unreachable!()
+    };
+    let mut shared = |rig: &mut Rig, what: &str, want: u64| {
+        nerg_tests::wait_until(what, Duration::from_secs(5), || {
+            second_home_lookups(rig) == want
+        });
+    };
+    shared(&mut rig, "one entry per destination for every home", 0);
+
+    rig.vg.ip(&[
+        "rule",
+        "add",
+        "from",
+        "192.0.2.1",
+        "lookup",
+        "main",
+        "priority",
+        "100",
+    ]);
+    shared(&mut rig, "a policy rule to key by source again", 1);
+    rig.vg.ip(&[
+        "rule",
+        "del",
+        "from",
+        "192.0.2.1",
+        "lookup",
+        "main",
+        "priority",
+        "100",
+    ]);
+    shared(
+        &mut rig,
+        "the rule's removal to key by destination again",
+        0,
+    );
+
+    rig.vg
+        .neigh_permanent("10.99.0.4", "02:99:00:00:00:04", "core0");
+    rig.vg.ip(&[
+        "route",
+        "add",
+        "198.18.7.0/24",
+        "nexthop",
+        "via",
+        "10.99.0.2",
+        "nexthop",
+        "via",
+        "10.99.0.4",
+    ]);
+    shared(&mut rig, "a multipath route to key by source again", 1);
+    rig.vg.ip(&["route", "del", "198.18.7.0/24"]);
+    shared(&mut rig, "its removal to key by destination again", 0);
+
+    shutdown.cancel();
+    watcher.join().unwrap();
+}

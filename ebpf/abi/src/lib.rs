@@ -68,7 +68,9 @@ pub mod map_names {
     pub const DELIVERY: &str = "NERG_DELIVERY";
     /// Array of one `u32`: the route generation. vgd bumps it whenever the kernel's routes,
     /// neighbours, links, addresses or rules may have changed; route cache entries of
-    /// another generation are not used. Per loaded object, not pinned.
+    /// another generation are not used. Its top bit is
+    /// [`FIB_GEN_DESTINATION_ONLY`](crate::FIB_GEN_DESTINATION_ONLY). Per loaded object,
+    /// not pinned.
     pub const FIB_GEN: &str = "NERG_FIB_GEN";
     /// Per-CPU array of [`RouteCacheEntry`](crate::RouteCacheEntry),
     /// [`ROUTE_CACHE_SLOTS`](crate::ROUTE_CACHE_SLOTS) slots: `bpf_fib_lookup` results.
@@ -114,13 +116,25 @@ impl PublicRange {
 
 /// Slots of each per-CPU route cache (a power of two: the slot is a hash's top bits). Direct
 /// mapped: two routes in one slot take turns (each miss is a real lookup, counted as
-/// `fib_lookups`). 4,096 slots are 160 KiB per CPU for IPv4.
-pub const ROUTE_CACHE_SLOTS: u32 = 4096;
+/// `fib_lookups`). 16,384 slots are 640 KiB per CPU for IPv4: with routes keyed by
+/// destination alone (the usual case, [`FIB_GEN_DESTINATION_ONLY`]), enough for the
+/// distinct destinations many thousands of homes talk to at once.
+pub const ROUTE_CACHE_SLOTS: u32 = 16_384;
+
+/// Bit of `NERG_FIB_GEN`'s value that vgd sets when the routing of its namespace depends on
+/// the destination alone: no policy rule beyond the kernel's three default ones and no
+/// multipath route or nexthop object (either can make the answer depend on the source
+/// address or the protocol). The route cache then keys IPv4 routes by ingress interface and
+/// destination only, so that every home's packets to one destination share one entry. The
+/// bit is part of the generation: setting or clearing it invalidates every entry. Clear
+/// (the map's initial value) means the full key: correct whatever the routing.
+pub const FIB_GEN_DESTINATION_ONLY: u32 = 1 << 31;
 
 /// One `bpf_fib_lookup` result the fast path reuses (`NERG_ROUTE_CACHE`).
 ///
 /// Keyed by everything the fast path passes to the lookup except the length: ingress
-/// interface, protocol, source and destination. A hit needs the same generation
+/// interface, protocol, source and destination; source and protocol are 0 in the key while
+/// [`FIB_GEN_DESTINATION_ONLY`] is set. A hit needs the same generation
 /// (`NERG_FIB_GEN`) and a packet no longer than the longest one this result was looked up
 /// for, so that an egress MTU below a later packet's length is still found by a real
 /// lookup (`FRAG_NEEDED`). Only successful lookups are cached (never `NO_NEIGH`).

@@ -17,7 +17,7 @@ use aya_ebpf::{
     },
     programs::XdpContext,
 };
-use nerg_abi::{Counter, DropReason, RouteHop, route_cache_slot};
+use nerg_abi::{Counter, DropReason, FIB_GEN_DESTINATION_ONLY, RouteHop, route_cache_slot};
 
 use crate::{
     DEVMAP, FIB_GEN, FIB_PARAMS, ROUTE_CACHE, ROUTE_CACHE6, Verdict, count_stat, csum,
@@ -190,15 +190,23 @@ pub(crate) fn route(
     tot_len: u16,
 ) -> Result<Route, Verdict> {
     let generation = FIB_GEN.get(0).copied().unwrap_or(0);
+    // Where the routing depends on the destination alone (vgd says so in the generation),
+    // every home's packets to one destination share an entry: light flows from many homes
+    // hit. Otherwise the key is everything the lookup is given.
+    let (key_saddr, key_proto) = if generation & FIB_GEN_DESTINATION_ONLY != 0 {
+        (0, 0)
+    } else {
+        (saddr, proto)
+    };
     let slot = ROUTE_CACHE
-        .get_ptr_mut(route_cache_slot(saddr, daddr, ifindex))
+        .get_ptr_mut(route_cache_slot(key_saddr, daddr, ifindex))
         .ok_or(Verdict::Drop(DropReason::NoRoute))?;
     // SAFETY: a per-CPU array slot from a successful lookup: valid and aligned for the
     // program run, and only this CPU uses it (XDP runs one program at a time per CPU).
     let e = unsafe { &mut *slot };
     let same = e.daddr == daddr
-        && e.saddr == saddr
-        && e.proto == proto
+        && e.saddr == key_saddr
+        && e.proto == key_proto
         && same_hop(&e.hop, ifindex, generation);
     if same && tot_len <= e.hop.max_len {
         return Ok(cached(&e.hop));
@@ -213,9 +221,9 @@ pub(crate) fn route(
     p.__bindgen_anon_4.ipv4_dst = daddr;
     let route = fib_lookup(ctx, p)?;
     if remember(&mut e.hop, same, ifindex, generation, &route, tot_len) {
-        e.saddr = saddr;
+        e.saddr = key_saddr;
         e.daddr = daddr;
-        e.proto = proto;
+        e.proto = key_proto;
     }
     Ok(route)
 }
