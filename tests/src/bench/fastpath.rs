@@ -545,6 +545,89 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The route cache under light flows from many homes, with vgd's route watch running (its
+/// real timer and notifications): each of the [`NEW_FLOW_HOMES`] homes, every one on its
+/// own public address (the worst case for a cache keyed by source), sends one packet a
+/// second to one of 16 destinations, for `rounds` seconds. The hit rate is the share of
+/// translated upstream packets that needed no `bpf_fib_lookup`
+/// (`route_cache_light_flows_hit_pct`).
+pub fn route_cache(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
+    use std::time::{Duration, Instant};
+    use vg::fastpath::fib::{RouteWatch, SAFETY_INTERVAL};
+
+    const DESTINATIONS: u32 = 16;
+    let rounds: u32 = effort.pick(30, 3);
+    let mut rig = rig()?;
+    let generation = rig.fp.take_fib_generation()?;
+    let watch = rig.vg.run(RouteWatch::open)?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    let watcher = std::thread::spawn(move || -> anyhow::Result<()> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(watch.run(generation, SAFETY_INTERVAL, stop));
+        Ok(())
+    });
+    let access_mac = rig.access_mac;
+    let frames: Vec<Vec<u8>> = (0..NEW_FLOW_HOMES)
+        .map(|i| {
+            let dst = Ipv4Addr::new(203, 0, 113, 10 + (i % DESTINATIONS) as u8);
+            let inner = frames::udp(HOST_MAC, [0; 6], (HOST, 30000), (dst, 443), PAYLOAD);
+            encap(lsl_kind::QINQ, 20, new_flow_cvid(i), 0, access_mac)
+                .encapsulate(&inner)
+                .expect("encapsulates")
+        })
+        .collect();
+    let counters = rig.fp.counters()?;
+    let count = |c: nerg_abi::Counter| -> anyhow::Result<u64> { Ok(counters.snapshot()?.total(c)) };
+    // The first round creates every mapping (and the vG's first routes); then the rounds
+    // counted, one a second.
+    let mut counted = None;
+    let start = Instant::now();
+    for round in 0..=rounds {
+        if round == 1 {
+            counted = Some((
+                count(nerg_abi::Counter::FibLookup)?,
+                count(nerg_abi::Counter::NatUpstream)?,
+            ));
+        }
+        let prog = prog(&mut rig.fp, &mut rig.bench, Prog::Access)?;
+        rig.vg.run(|| -> anyhow::Result<()> {
+            for (i, frame) in frames.iter().enumerate() {
+                let out = run_xdp(prog, frame, 1).context("BPF_PROG_TEST_RUN")?;
+                if out.verdict != XdpVerdict::Redirect {
+                    bail!("home {i}: verdict {:?}", out.verdict);
+                }
+            }
+            Ok(())
+        })?;
+        // Pacing: the next round a second after this one began.
+        let next = start + Duration::from_secs(u64::from(round) + 1);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let (lookups0, packets0) = counted.context("no counted round")?;
+    let lookups = count(nerg_abi::Counter::FibLookup)? - lookups0;
+    let packets = count(nerg_abi::Counter::NatUpstream)? - packets0;
+    shutdown.cancel();
+    watcher
+        .join()
+        .map_err(|_| anyhow::anyhow!("the route watch panicked"))??;
+    if packets == 0 {
+        bail!("no packet was translated");
+    }
+    summary.set(
+        "route_cache_light_flows_hit_pct",
+        100.0 * (1.0 - lookups as f64 / packets as f64),
+    );
+    summary.set("route_cache_light_flows_packets", packets as f64);
+    summary.note(
+        "route_cache_light_flows_hit_pct",
+        "64 homes on 64 public addresses, 1 packet/s each to 16 destinations, vgd's route watch running",
+    );
+    Ok(())
+}
+
 fn up_key(kind: u8) -> &'static str {
     match kind {
         lsl_kind::QINQ => "xdp_upstream_nat_ns_per_pkt",

@@ -122,6 +122,11 @@ pub const REQUIRED: &[Figure] = &[
         "mapping creation rate (1e9 / new-flow ns)",
         Some(Target::AtLeast(1_000_000.0)),
     ),
+    fig(
+        "route_cache_light_flows_hit_pct",
+        "route cache hits, 64 homes x 1 packet/s, route watch running",
+        None,
+    ),
     fig("vg_fwd_pps", "forwarded through the vG on veth", None),
     fig(
         "linux_nat_fwd_pps",

@@ -49,6 +49,8 @@ enum Which {
     Brgd,
     /// The slow path's round trip against the fast path's (the punt mechanism).
     Slowpath,
+    /// The route cache's hit rate under light flows from many homes.
+    RouteCache,
 }
 
 type BenchFn = fn(Effort, &mut Summary) -> anyhow::Result<()>;
@@ -64,6 +66,7 @@ const ALL: &[(Which, BenchFn)] = &[
     (Which::Provision, bench::control::provision),
     (Which::Brgd, bench::control::brgd),
     (Which::Slowpath, bench::control::slowpath),
+    (Which::RouteCache, bench::fastpath::route_cache),
 ];
 
 fn main() -> ExitCode {
