@@ -44,6 +44,8 @@ pub struct Metrics {
     pub sub_packets: IntCounterVec,
     /// Per-subscriber traffic: bytes.
     pub sub_bytes: IntCounterVec,
+    /// The homes that have per-subscriber series, so that a deleted home's go with it.
+    sub_series: std::sync::Mutex<std::collections::BTreeSet<u32>>,
 }
 
 impl Metrics {
@@ -174,6 +176,7 @@ impl Metrics {
             nat_blocks,
             sub_packets,
             sub_bytes,
+            sub_series: std::sync::Mutex::default(),
         })
     }
 
@@ -203,20 +206,58 @@ impl Metrics {
         }
     }
 
+    /// The per-subscriber series of `homes` (every home there is, with its counters): a
+    /// home no longer there loses its series; one whose counters went back (deleted and
+    /// created again under the same id, its counters zeroed) starts its series again, which
+    /// Prometheus reads as a counter reset.
+    pub fn update_subscribers(&self, homes: &[(u32, nerg_abi::SubCounters)]) {
+        let mut series = self
+            .sub_series
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now: std::collections::BTreeSet<u32> = homes.iter().map(|(id, _)| *id).collect();
+        for gone in series.difference(&now) {
+            self.remove_subscriber_series(&gone.to_string());
+        }
+        for (id, c) in homes {
+            self.update_subscriber(*id, c);
+        }
+        *series = now;
+    }
+
     /// Advances home `id`'s traffic counters to `c`.
-    pub fn update_subscriber(&self, id: u32, c: &nerg_abi::SubCounters) {
+    fn update_subscriber(&self, id: u32, c: &nerg_abi::SubCounters) {
         let id = id.to_string();
-        for (family, dir, v) in [
+        let values = [
             (&self.sub_packets, "up", c.up_packets),
             (&self.sub_packets, "down", c.down_packets),
             (&self.sub_packets, "up_dropped", c.up_drops),
             (&self.sub_bytes, "up", c.up_bytes),
             (&self.sub_bytes, "down", c.down_bytes),
-        ] {
+        ];
+        let went_back = values.iter().any(|(family, dir, v)| {
+            family
+                .get_metric_with_label_values(&[id.as_str(), dir])
+                .is_ok_and(|counter| *v < counter.get())
+        });
+        if went_back {
+            self.remove_subscriber_series(&id);
+        }
+        for (family, dir, v) in values {
             let counter = family.with_label_values(&[id.as_str(), dir]);
-            if let Some(delta) = v.checked_sub(counter.get()) {
-                counter.inc_by(delta);
-            }
+            counter.inc_by(v - counter.get());
+        }
+    }
+
+    fn remove_subscriber_series(&self, id: &str) {
+        for (family, dir) in [
+            (&self.sub_packets, "up"),
+            (&self.sub_packets, "down"),
+            (&self.sub_packets, "up_dropped"),
+            (&self.sub_bytes, "up"),
+            (&self.sub_bytes, "down"),
+        ] {
+            let _ = family.remove_label_values(&[id, dir]);
         }
     }
 
@@ -279,9 +320,9 @@ mod tests {
             up_bytes: 700,
             ..Default::default()
         };
-        m.update_subscriber(42, &c);
+        m.update_subscribers(&[(42, c)]);
         c.up_packets = 9;
-        m.update_subscriber(42, &c);
+        m.update_subscribers(&[(42, c)]);
         let text = m.encode().unwrap();
         assert!(
             text.contains(r#"vg_subscriber_packets_total{direction="up",subscriber="42"} 9"#),
@@ -291,5 +332,48 @@ mod tests {
             text.contains(r#"vg_subscriber_bytes_total{direction="up",subscriber="42"} 700"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_deleted_homes_series_go_and_a_recreated_one_starts_again() {
+        let m = Metrics::new().unwrap();
+        let busy = nerg_abi::SubCounters {
+            up_packets: 50,
+            down_packets: 40,
+            up_bytes: 5_000,
+            down_bytes: 4_000,
+            ..Default::default()
+        };
+        let homes: Vec<_> = (1..=1_500).map(|id| (id, busy)).collect();
+        m.update_subscribers(&homes);
+        assert_eq!(
+            m.encode().unwrap().matches("vg_subscriber_").count(),
+            1_500 * 5 + 4,
+            "five series per home, and the two families' HELP and TYPE lines"
+        );
+        // Every home but one deleted: their series go.
+        m.update_subscribers(&[(7, busy)]);
+        let text = m.encode().unwrap();
+        assert!(!text.contains(r#"subscriber="8""#), "{text}");
+        assert_eq!(text.matches("vg_subscriber_").count(), 5 + 4, "{text}");
+        // Home 7 deleted and created again between two scrapes: its map counters start
+        // from zero, and so do its series (a counter reset), instead of staying flat.
+        let fresh = nerg_abi::SubCounters {
+            up_packets: 3,
+            ..Default::default()
+        };
+        m.update_subscribers(&[(7, fresh)]);
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains(r#"vg_subscriber_packets_total{direction="up",subscriber="7"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"vg_subscriber_packets_total{direction="down",subscriber="7"} 0"#),
+            "{text}"
+        );
+        // No homes at all: no series.
+        m.update_subscribers(&[]);
+        assert!(!m.encode().unwrap().contains("subscriber=\""));
     }
 }

@@ -507,10 +507,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                 Vec::new()
             }
         };
-        for id in ids {
-            if let Ok(c) = state.counters.subscriber_counters(id) {
-                state.metrics.update_subscriber(id, &c);
-            }
+        if state.per_subscriber {
+            let homes: Vec<_> = ids
+                .into_iter()
+                .filter_map(|id| Some((id, state.counters.subscriber_counters(id).ok()?)))
+                .collect();
+            state.metrics.update_subscribers(&homes);
         }
         state
             .counters
