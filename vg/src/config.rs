@@ -42,6 +42,11 @@
 //! home's flood cannot starve the others; raise it for a home that legitimately sends more
 //! (a DHCP load generator: a 4-way exchange is 2 frames to vgd).
 //!
+//! A home's LSL must differ from every other home's in what the fast path looks it up by
+//! (its VIDs, not the S-tag's TPID: `qinq:10.102` and `qinq-9100:10.102` are one LSL there),
+//! and `vlan:N` cannot sit beside a `qinq-8100:N.C` (a host of the first could tag its own
+//! frames into the second): see [`lsl::LslSet`].
+//!
 //! A home's `gateway` is a host address of a /16 to /30 prefix, and no special-purpose
 //! address (see [`HomeLan`]).
 //!
@@ -53,7 +58,7 @@
 //! ([`SubscriberFile`]).
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     fmt,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::Path,
@@ -61,7 +66,7 @@ use std::{
 };
 
 use ipnet::Ipv4Net;
-use lsl::{LslId, wire::vlan::Tpid};
+use lsl::{Clash, ClashKind, LslId, LslSet, wire::vlan::Tpid};
 
 use crate::{
     dhcp::{DhcpConfig, DhcpConfigWire},
@@ -493,32 +498,47 @@ impl TryFrom<ConfigFile> for Config {
             files: BTreeMap::new(),
             slowpath,
         };
-        let mut lsls: HashMap<LslId, SubscriberId> = HashMap::new();
+        let mut lsls = LslSet::new();
         for (i, file) in file.subscribers.into_iter().enumerate() {
             let key = |field: &str| format!("subscriber[{i}].{field}");
             let sub = this.subscriber_with_keys(file.clone(), &key)?;
-            if let Some(other) = lsls.insert(sub.lsl, sub.id) {
+            let id = sub.id;
+            if this.subscribers.contains_key(&id) {
+                return Err(invalid(key("id"), id, "duplicate subscriber id"));
+            }
+            if let Err(clash) = lsls.insert(sub.lsl, sub.id) {
                 return Err(invalid(
                     key("lsl"),
                     format!("{:?}", sub.lsl.to_string()),
-                    format!("already used by subscriber {other}"),
+                    lsl_clash(&clash),
                 ));
             }
-            let id = sub.id;
-            if this.subscribers.insert(id, sub).is_some() {
-                return Err(invalid(key("id"), id, "duplicate subscriber id"));
-            }
+            this.subscribers.insert(id, sub);
             this.files.insert(id, file);
         }
         Ok(this)
     }
 }
 
+/// Why an LSL cannot join the homes: the other home and how they clash (the wording of
+/// the configuration file's errors and of the API's conflicts).
+pub fn lsl_clash(clash: &Clash<SubscriberId>) -> String {
+    match clash.kind {
+        ClashKind::SameKey if clash.lsl == clash.other => {
+            format!("already used by subscriber {}", clash.owner)
+        }
+        _ => format!(
+            "clashes with subscriber {} ({}): {clash}",
+            clash.owner, clash.other
+        ),
+    }
+}
+
 impl Config {
     /// Validates one home (from the API or the store) against this configuration: its own
     /// fields, its LSL against the fast path's settings, its NAT policy against `[nat]`.
-    /// Errors name the key as `subscriber.<field>`. Conflicts with other homes (id, LSL) are
-    /// the caller's to check.
+    /// Errors name the key as `subscriber.<field>`. Conflicts with other homes (id, LSL: see
+    /// [`LslSet`] and [`lsl_clash`]) are the caller's to check.
     pub fn subscriber(&self, file: SubscriberFile) -> Result<SubscriberConfig, ConfigError> {
         self.subscriber_with_keys(file, &|field: &str| format!("subscriber.{field}"))
     }
@@ -1038,6 +1058,54 @@ mod tests {
         assert!(e.contains("fastpath.stag_tpids = 0x0800"), "{e}");
         let e = err("[fastpath]\nbogus = 1\n");
         assert!(e.contains("unknown field `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn lsls_are_unique_by_their_fast_path_key() {
+        let two = |a: &str, b: &str| {
+            format!(
+                "[[subscriber]]\nid = 1\nlsl = \"{a}\"\n[[subscriber]]\nid = 2\nlsl = \"{b}\"\n"
+            )
+        };
+        for dup in ["qinq-9100:10.102", "qinq-8100:10.102"] {
+            let e = err(&two("qinq:10.102", dup));
+            assert!(
+                e.contains(&format!("subscriber[1].lsl = \"{dup}\""))
+                    && e.contains("subscriber 1")
+                    && e.contains("qinq:10.102")
+                    && e.contains("TPID"),
+                "{e}"
+            );
+        }
+        // Other VIDs, or no S-VID: other keys.
+        Config::from_toml(&two("qinq:10.102", "qinq-9100:10.103")).unwrap();
+        Config::from_toml(&two("qinq:10.102", "vlan:102")).unwrap();
+    }
+
+    #[test]
+    fn a_vlan_home_cannot_be_the_outer_tag_of_another() {
+        let two = |a: &str, b: &str| {
+            format!(
+                "[[subscriber]]\nid = 1\nlsl = \"{a}\"\n[[subscriber]]\nid = 2\nlsl = \"{b}\"\n"
+            )
+        };
+        for (a, b) in [
+            ("vlan:101", "qinq-8100:101.5"),
+            ("qinq-8100:101.5", "vlan:101"),
+        ] {
+            let e = err(&two(a, b));
+            assert!(
+                e.contains(&format!("subscriber[1].lsl = \"{b}\""))
+                    && e.contains("subscriber 1")
+                    && e.contains("vlan:101")
+                    && e.contains("qinq-8100:101.5"),
+                "{e}"
+            );
+        }
+        // Another outer TPID, another outer VID: no prefix.
+        Config::from_toml(&two("vlan:101", "qinq:101.5")).unwrap();
+        Config::from_toml(&two("vlan:101", "qinq-9100:101.5")).unwrap();
+        Config::from_toml(&two("vlan:101", "qinq-8100:102.5")).unwrap();
     }
 
     #[test]
