@@ -450,6 +450,10 @@ indexed_enum! {
         /// The tail call to the delivery program failed (its slot in `NERG_JUMP` is empty:
         /// a loader bug).
         TailCallFailed = "tail_call_failed",
+        /// A frame of an 802.1Q home (`vlan:N`) with a second tag inside the home's: a host
+        /// of the home tagged its own frame. Never read as a QinQ LSL (0x8100/N outer), so
+        /// that such a host cannot reach another home.
+        TaggedInHome = "tagged_in_home",
     }
 }
 
