@@ -913,6 +913,10 @@ pub mod brg {
         Plain = "plain",
         /// Frames the helpers could not retag or untag (dropped).
         Failed = "failed",
+        /// Frames from the LAN that already carry a VLAN tag (in the frame, or in the skb's
+        /// VLAN metadata): dropped, never tagged onto the LSL, where the vG would read the
+        /// host's own tag as part of the LSL's.
+        LanTagged = "lan_tagged",
     }
 }
 
