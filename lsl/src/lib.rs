@@ -4,6 +4,8 @@
 //!   [`Vid`] and [`Vni`], and the compact text form used by config, API and logs.
 //! - [`wire`]: zero-copy `Packet`/`Repr` codecs for VLAN tags ([`wire::vlan`]) and the VXLAN
 //!   header ([`wire::vxlan`]), in smoltcp's style.
+//! - [`set`]: which LSLs can share an access interface ([`LslSet`]): one fast-path key
+//!   ([`LslId::fast_path_key`]) per LSL, no LSL whose tags begin another's.
 //! - [`encap`]: whole encapsulations around an inner Ethernet frame: [`Encap::encapsulate`]
 //!   and [`decapsulate`], for tests and the vG slow path.
 //!
@@ -11,11 +13,13 @@
 
 pub mod encap;
 pub mod model;
+pub mod set;
 pub mod wire;
 
 #[cfg(test)]
 mod fixtures;
 
 pub use encap::{Decapsulated, Encap, VxlanEncap, decapsulate};
-pub use model::{LslId, STag, Vid, Vni};
+pub use model::{FastPathKey, LslId, STag, Vid, Vni};
+pub use set::{Clash, ClashKind, LslSet};
 pub use smoltcp;

@@ -205,6 +205,38 @@ impl LslId {
         LslId::Vxlan { vni, vtep }
     }
 
+    /// What the vG's fast path tells this LSL apart from the others by: its key in the LSL
+    /// tables. Two LSLs with one key cannot both be served, whatever else differs (see
+    /// [`FastPathKey`]); every uniqueness check on LSLs compares this, never the `LslId`.
+    pub const fn fast_path_key(&self) -> FastPathKey {
+        match *self {
+            LslId::Vlan { s_tag, c_vid } => FastPathKey::Vlan {
+                s_vid: match s_tag {
+                    Some(s) => Some(s.vid),
+                    None => None,
+                },
+                c_vid,
+            },
+            LslId::Vxlan { vni, vtep } => FastPathKey::Vxlan { vni, vtep },
+        }
+    }
+
+    /// Whether every frame of `other` begins with this LSL's tags, and then carries more:
+    /// `vlan:N` is a prefix of `qinq-8100:N.C` (outer 0x8100/N, then 0x8100/C), and of no
+    /// other LSL. The two cannot share an access interface: a host behind `vlan:N` that sends
+    /// frames tagged C itself leaves its BRG with exactly the tags of `qinq-8100:N.C`.
+    pub fn is_tag_prefix_of(&self, other: &LslId) -> bool {
+        match (self, other) {
+            (
+                LslId::Vlan { s_tag: None, c_vid },
+                LslId::Vlan {
+                    s_tag: Some(s_tag), ..
+                },
+            ) => s_tag.tpid == Tpid::CTag && s_tag.vid == *c_vid,
+            _ => false,
+        }
+    }
+
     /// The kind keyword of the text form: `vlan`, `qinq`, `qinq-9100`, `qinq-8100` or `vxlan`.
     pub const fn kind(&self) -> &'static str {
         match self {
@@ -219,6 +251,31 @@ impl LslId {
             LslId::Vxlan { .. } => "vxlan",
         }
     }
+}
+
+/// An LSL's identity in the vG's fast path ([`LslId::fast_path_key`]): what a frame is
+/// looked up by, on one access interface.
+///
+/// For 802.1Q and QinQ it is the VIDs only. The S-tag's TPID is not part of it: the fast path
+/// finds the home by VIDs, then drops a frame whose TPID is not its home's. So
+/// `qinq:10.102`, `qinq-9100:10.102` and `qinq-8100:10.102` are one key, and only one of them
+/// can be configured; `vlan:102` (no S-VID) is another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FastPathKey {
+    /// 802.1Q (`s_vid` none) or QinQ.
+    Vlan {
+        /// The outer VID of a QinQ LSL.
+        s_vid: Option<Vid>,
+        /// The C-VID.
+        c_vid: Vid,
+    },
+    /// VXLAN: the VNI and the BRG's VTEP (IPv4 and IPv6 have tables of their own).
+    Vxlan {
+        /// The VNI.
+        vni: Vni,
+        /// The peer's VTEP.
+        vtep: IpAddr,
+    },
 }
 
 impl fmt::Display for LslId {
@@ -695,6 +752,44 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("lsl"), "names the key: {text}");
+    }
+
+    #[test]
+    fn fast_path_key_ignores_the_s_tag_tpid() {
+        let key = |text: &str| text.parse::<LslId>().expect(text).fast_path_key();
+        let qinq = key("qinq:10.102");
+        assert_eq!(key("qinq-9100:10.102"), qinq);
+        assert_eq!(key("qinq-8100:10.102"), qinq);
+        assert_eq!(
+            qinq,
+            FastPathKey::Vlan {
+                s_vid: Some(vid(10)),
+                c_vid: vid(102)
+            }
+        );
+        assert_ne!(key("vlan:102"), qinq, "no S-VID is another key");
+        assert_ne!(key("qinq:102.10"), qinq, "the VIDs' order matters");
+        assert_ne!(key("vxlan:5@192.0.2.1"), key("vxlan:5@192.0.2.2"));
+        assert_ne!(key("vxlan:5@192.0.2.1"), key("vxlan:6@192.0.2.1"));
+    }
+
+    #[test]
+    fn tag_prefixes() {
+        let lsl = |text: &str| text.parse::<LslId>().expect(text);
+        let vlan = lsl("vlan:101");
+        assert!(vlan.is_tag_prefix_of(&lsl("qinq-8100:101.5")));
+        // Not prefixes: another outer TPID or VID, the other way round, itself, VXLAN.
+        for other in [
+            "qinq:101.5",
+            "qinq-9100:101.5",
+            "qinq-8100:102.5",
+            "qinq-8100:5.101",
+            "vlan:101",
+            "vxlan:101@192.0.2.1",
+        ] {
+            assert!(!vlan.is_tag_prefix_of(&lsl(other)), "{other}");
+        }
+        assert!(!lsl("qinq-8100:101.5").is_tag_prefix_of(&vlan));
     }
 
     #[test]

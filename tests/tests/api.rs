@@ -965,3 +965,175 @@ fn a_forward_on_a_port_a_live_session_holds_is_a_conflict() {
     );
     assert_eq!(code, 201, "{answer}");
 }
+
+/// A POST of `body` to /api/v1/subscribers: the status and the body; home 3 does not exist
+/// afterwards whatever the answer said.
+fn refused(ns: &nerg_tests::Netns, body: &str) -> (u16, String) {
+    let (code, answer) = api(ns, "POST", "/api/v1/subscribers", Some(body));
+    let (get, _) = api(ns, "GET", "/api/v1/subscribers/3", None);
+    assert_eq!(get, 404, "{body} created home 3: {answer}");
+    (code, answer)
+}
+
+#[test]
+fn clashing_lsls_and_nonsense_lans_are_refused_while_the_homes_keep_forwarding() {
+    // Issue 15, items 1-3.
+    let instance = nerg_tests::netns::unique_name("apiclash");
+    let topo = Topology::build(
+        Naming::Test("apiclash".into()),
+        &[home(1, HomeLsl::Vlan(101)), home(2, HomeLsl::Qinq(10, 102))],
+        &instance,
+    );
+    let leases = topo.dhcp(Duration::from_secs(30));
+    for (h, l) in topo.homes.iter().zip(&leases) {
+        l.as_ref().unwrap_or_else(|out| {
+            panic!(
+                "home {} got no lease:\n{out}\nvgd:\n{}",
+                h.spec.id,
+                topo.vgd.log()
+            )
+        });
+    }
+    let ns = &topo.vg;
+    let access_ifindex = ifindex_of(ns, "acc0");
+    let owner = |lsl: &str| {
+        let maps = vg::fastpath::maps::PinnedMaps::open(&pin_dir(&instance)).expect("maps");
+        let key = vg::fastpath::reconcile::lsl_key(&lsl.parse().expect("LSL"), access_ifindex);
+        maps.lsl_owner(&key).expect("LSL table")
+    };
+    assert_eq!(owner("vlan:101"), Some(1));
+    assert_eq!(owner("qinq:10.102"), Some(2));
+
+    // Both homes reach the internet through everything that is refused below.
+    let pings: Vec<_> = topo
+        .homes
+        .iter()
+        .map(|h| {
+            h.host.spawn(
+                "ping",
+                h.host.command("ping").args([
+                    "-c",
+                    "60",
+                    "-i",
+                    "0.1",
+                    "-W",
+                    "2",
+                    &SERVER.to_string(),
+                ]),
+            )
+        })
+        .collect();
+
+    // 1. One fast-path key: the S-tag's TPID does not tell homes apart.
+    for lsl in ["qinq-9100:10.102", "qinq-8100:10.102"] {
+        let (code, body) = refused(ns, &format!(r#"{{"id": 3, "lsl": "{lsl}"}}"#));
+        assert_eq!(code, 409, "{lsl}: {body}");
+        assert!(
+            body.contains(lsl) && body.contains("subscriber 2") && body.contains("qinq:10.102"),
+            "{body}"
+        );
+    }
+    // 2. A QinQ LSL under the 802.1Q home's tag, by POST, bulk and PUT.
+    let (code, body) = refused(ns, r#"{"id": 3, "lsl": "qinq-8100:101.5"}"#);
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body.contains("qinq-8100:101.5")
+            && body.contains("subscriber 1")
+            && body.contains("vlan:101"),
+        "{body}"
+    );
+    let (code, body) = api(
+        ns,
+        "POST",
+        "/api/v1/subscribers/bulk",
+        Some(
+            r#"{"subscribers": [{"id": 3, "lsl": "vlan:103"}, {"id": 4, "lsl": "qinq-8100:103.5"}]}"#,
+        ),
+    );
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body.contains("subscribers[1]") && body.contains("subscriber 3"),
+        "{body}"
+    );
+    let (code, body) = api(
+        ns,
+        "PUT",
+        "/api/v1/subscribers/2",
+        Some(r#"{"id": 2, "lsl": "qinq-8100:101.5"}"#),
+    );
+    assert_eq!(code, 409, "{body}");
+    // 3. Nonsense LANs.
+    for gateway in [
+        "192.168.1.1/0",
+        "224.0.0.1/24",
+        "127.0.0.1/8",
+        "192.168.1.1/31",
+    ] {
+        let (code, body) = refused(
+            ns,
+            &format!(r#"{{"id": 3, "lsl": "vlan:103", "gateway": "{gateway}"}}"#),
+        );
+        assert_eq!(code, 422, "{gateway}: {body}");
+        assert!(
+            body.contains(&format!(r#"subscriber.gateway = \"{gateway}\""#)),
+            "{body}"
+        );
+    }
+    let (code, body) = api(
+        ns,
+        "PATCH",
+        "/api/v1/subscribers/1",
+        Some(r#"{"gateway": "0.0.0.1/24"}"#),
+    );
+    assert_eq!(code, 422, "{body}");
+
+    // Nothing moved in the fast path, and no home lost a packet.
+    assert_eq!(owner("vlan:101"), Some(1));
+    assert_eq!(owner("qinq:10.102"), Some(2));
+    assert_eq!(owner("qinq-8100:101.5"), None);
+    for (mut p, h) in pings.into_iter().zip(&topo.homes) {
+        let status =
+            nerg_tests::wait_until_some("a home's ping", Duration::from_secs(60), || p.try_exit());
+        let out = p.log();
+        assert!(
+            status.success() && out.contains("60 received"),
+            "home {} lost packets:\n{out}",
+            h.spec.id
+        );
+    }
+
+    // A home that changes only its S-tag's TPID keeps its one entry: the BRG still sends
+    // 0x88a8, so its frames are refused as qinq-9100, and it works again once back.
+    let (code, body) = api(
+        ns,
+        "PATCH",
+        "/api/v1/subscribers/2",
+        Some(r#"{"lsl": "qinq-9100:10.102"}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(owner("qinq:10.102"), Some(2));
+    assert!(
+        !ping(&topo.homes[1].host, GATEWAY, 2),
+        "0x88a8 accepted as 0x9100"
+    );
+    let (code, body) = api(
+        ns,
+        "PATCH",
+        "/api/v1/subscribers/2",
+        Some(r#"{"lsl": "qinq:10.102"}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(owner("qinq:10.102"), Some(2));
+    assert!(ping(&topo.homes[1].host, GATEWAY, 3), "home 2 lost its LSL");
+    assert!(ping(&topo.homes[0].host, SERVER, 2), "home 1 lost its LSL");
+}
+
+/// The index of `dev` in `ns`.
+fn ifindex_of(ns: &nerg_tests::Netns, dev: &str) -> u32 {
+    let out = ns.ip(&["-o", "link", "show", "dev", dev]);
+    String::from_utf8_lossy(&out.stdout)
+        .split(':')
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no index for {dev}"))
+}

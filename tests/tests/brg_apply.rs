@@ -20,6 +20,7 @@ use brg::tagger::Tags;
 use cwmp::fault::{Fault, FaultCode};
 use cwmp::model::Model;
 use cwmp::soap::{ParameterValue, Status, ValueType};
+use nerg_abi::brg::TagCounter;
 use nerg_tests::{Netns, frames, netns::veth, raw::RawSocket, require_root, wait_until};
 use serde_json::Value as Json;
 
@@ -526,6 +527,82 @@ fn qinq_lsl_pushes_both_tags() {
     assert!(rig.taggers().is_empty());
     assert_eq!(master(&rig.link("lsl0").expect("lsl0")), None);
     assert_eq!(master(&rig.link("lan0").expect("lan0")), Some("br0"));
+}
+
+/// A frame from the home with the host's own tags in-line (outermost first) around an ARP
+/// request for `target` (which marks the frame).
+fn host_tagged(tags: &[(u16, u16)], target: Ipv4Addr) -> Vec<u8> {
+    let mut frame = frames::arp_request(HOME_MAC, Ipv4Addr::new(192, 168, 1, 10), target);
+    for &(tpid, vid) in tags.iter().rev() {
+        let mut tag = [0u8; 4];
+        tag[..2].copy_from_slice(&tpid.to_be_bytes());
+        tag[2..].copy_from_slice(&vid.to_be_bytes());
+        frame.splice(12..12, tag);
+    }
+    frame
+}
+
+#[test]
+fn frames_the_home_tagged_itself_never_reach_the_lsl() {
+    // Issue 15: a host behind vlan:101 that tags its frames with VID 5 would leave the BRG
+    // with the tags of qinq-8100:101.5, another home's LSL. The tagger drops them instead.
+    let mut rig = rig(None);
+    rig.lan_bridge();
+    rig.vlan_lsl(101, None);
+    assert_eq!(lsl_of(&rig.frame_from_home("acc0")), "vlan:101");
+    let lan_tagged = |rig: &Rig| {
+        let counters = rig.model.backend().tagger_counters().expect("counters");
+        counters["lsl0"]
+            .iter()
+            .find(|(c, _)| *c == TagCounter::LanTagged)
+            .map(|&(_, n)| n)
+            .expect("the lan_tagged counter")
+    };
+    let before = lan_tagged(&rig);
+    let sock = rig
+        .peer
+        .run(|| RawSocket::bind("acc0").expect("raw socket on the peer"));
+    let sender = rig
+        .home
+        .run(|| RawSocket::bind("h0").expect("raw socket on h0"));
+    let cases: [(&str, &[(u16, u16)]); 4] = [
+        // The kernel moves an 802.1Q or 802.1ad tag it receives into the skb's metadata:
+        // the tagger sees these in `vlan_present`.
+        ("0x8100 VID 5", &[(0x8100, 5)]),
+        ("0x88a8 VID 5", &[(0x88a8, 5)]),
+        (
+            "0x88a8 VID 5 over 0x8100 VID 6",
+            &[(0x88a8, 5), (0x8100, 6)],
+        ),
+        // 0x9100 stays in the frame: the tagger sees it as the ethertype.
+        ("0x9100 VID 5", &[(0x9100, 5)]),
+    ];
+    let mut sent = 0;
+    for (i, (what, tags)) in cases.iter().enumerate() {
+        let target = Ipv4Addr::new(192, 168, 1, 200 + i as u8);
+        let frame = host_tagged(tags, target);
+        for _ in 0..5 {
+            sender.send(&frame).expect("send");
+            sent += 1;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_millis(700);
+        while std::time::Instant::now() < deadline {
+            if let Some(f) = sock.recv(Duration::from_millis(100)).expect("recv") {
+                assert!(
+                    !(contains(&f, &HOME_MAC) && contains(&f, &target.octets())),
+                    "{what}: the home's own tag reached the LSL: {:02x?}",
+                    f
+                );
+            }
+        }
+    }
+    assert_eq!(
+        lan_tagged(&rig) - before,
+        sent,
+        "every tagged frame counted"
+    );
+    // The home's untagged frames still go out with its tag.
+    assert_eq!(lsl_of(&rig.frame_from_home("acc0")), "vlan:101");
 }
 
 #[test]

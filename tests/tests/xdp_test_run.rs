@@ -1,7 +1,8 @@
 //! The vG access-side XDP program under BPF_PROG_TEST_RUN: a fixture table with map set-up,
 //! input frames built by our own `lsl` codecs, and the expected verdict, output bytes,
 //! counters and punted record. One block of rows per encapsulation (802.1Q, QinQ, VXLAN),
-//! plus rows for untagged, unknown and malformed frames.
+//! plus rows for untagged, unknown and malformed frames, and for a host of an 802.1Q home
+//! that tags its own frames (never another home's, issue 15).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -34,6 +35,11 @@ const SUB_QINQ: SubscriberId = 2;
 const SUB_VXLAN: SubscriberId = 3;
 /// An LSL that points at an empty subscriber slot.
 const SUB_EMPTY: SubscriberId = 7;
+/// `qinq-8100:100.5`: its frames begin with the tag of the 802.1Q home (0x8100/100). vgd
+/// refuses the pair; the fast path must keep them apart even if it met them.
+const SUB_UNDER_DOT1Q: SubscriberId = 5;
+/// `qinq-8100:102.5`: no 802.1Q home has VID 102.
+const SUB_QINQ_8100: SubscriberId = 6;
 
 fn vid(v: u16) -> Vid {
     Vid::new(v).unwrap()
@@ -94,6 +100,10 @@ fn configure(fp: &mut FastPath) {
         .unwrap();
     maps.set_subscriber(SUB_VXLAN, &home(lsl_kind::VXLAN4, 0, 0, 0, 5001))
         .unwrap();
+    maps.set_subscriber(SUB_UNDER_DOT1Q, &home(lsl_kind::QINQ, 0x8100, 100, 5, 0))
+        .unwrap();
+    maps.set_subscriber(SUB_QINQ_8100, &home(lsl_kind::QINQ, 0x8100, 102, 5, 0))
+        .unwrap();
     let vlan = |s_vid, c_vid| VlanLslKey {
         ifindex: TEST_IFINDEX,
         s_vid,
@@ -102,6 +112,8 @@ fn configure(fp: &mut FastPath) {
     maps.insert_vlan_lsl(vlan(0, 100), SUB_DOT1Q).unwrap();
     maps.insert_vlan_lsl(vlan(10, 100), SUB_QINQ).unwrap();
     maps.insert_vlan_lsl(vlan(0, 200), SUB_EMPTY).unwrap();
+    maps.insert_vlan_lsl(vlan(100, 5), SUB_UNDER_DOT1Q).unwrap();
+    maps.insert_vlan_lsl(vlan(102, 5), SUB_QINQ_8100).unwrap();
     maps.insert_vxlan_lsl(
         VxlanLslKey {
             vni: 5001,
@@ -111,7 +123,13 @@ fn configure(fp: &mut FastPath) {
     )
     .unwrap();
     // Every home has the same host address and MAC: homes overlap.
-    for sub in [SUB_DOT1Q, SUB_QINQ, SUB_VXLAN] {
+    for sub in [
+        SUB_DOT1Q,
+        SUB_QINQ,
+        SUB_VXLAN,
+        SUB_UNDER_DOT1Q,
+        SUB_QINQ_8100,
+    ] {
         maps.insert_host(
             HostKey {
                 sub,
@@ -309,6 +327,38 @@ fn rows() -> Vec<Row> {
         vx[..14 + 20 + 8 + 8 + 6].to_vec(),
         DropReason::Truncated,
     ));
+
+    // A host of the 802.1Q home (vlan:100) tags its own frames: the BRG pushes the home's
+    // tag on top, and the result has exactly the tags of qinq-8100:100.5. It never reaches
+    // that home (issue 15): a second tag inside an 802.1Q home's is a counted drop.
+    let host_tagged = |tpid: Tpid, c: u16, inner: Vec<u8>| {
+        let mut own = dot1q(c).encapsulate(&inner).unwrap();
+        own[12..14].copy_from_slice(&tpid.value().to_be_bytes());
+        dot1q(100).encapsulate(&own).unwrap()
+    };
+    rows.push(drop(
+        "802.1Q home, a host's own 0x8100 tag 5 (the tags of qinq-8100:100.5)",
+        host_tagged(Tpid::CTag, 5, frames::dhcp_discover(HOST_MAC)),
+        DropReason::TaggedInHome,
+    ));
+    rows.push(drop(
+        "802.1Q home, a host's own 0x8100 tag of a VID no home has",
+        host_tagged(Tpid::CTag, 7, inner()),
+        DropReason::TaggedInHome,
+    ));
+    rows.push(drop(
+        "802.1Q home, a host's own 0x88a8 tag",
+        host_tagged(Tpid::STag, 5, inner()),
+        DropReason::TaggedInHome,
+    ));
+    rows.push(Row {
+        what: "QinQ with an 0x8100 S-tag of a VID no 802.1Q home has -> its home".to_owned(),
+        input: qinq(Tpid::CTag, 102, 5)
+            .encapsulate(&frames::dhcp_discover(HOST_MAC))
+            .unwrap(),
+        expect: Expect::Punt(SUB_QINQ_8100, PuntReason::Dhcp),
+        sub: Some(SUB_QINQ_8100),
+    });
 
     let tagged = wrap(qinq(Tpid::STag, 10, 100));
     let mut lone_stag = wrap(dot1q(100));

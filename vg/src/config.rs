@@ -42,6 +42,14 @@
 //! home's flood cannot starve the others; raise it for a home that legitimately sends more
 //! (a DHCP load generator: a 4-way exchange is 2 frames to vgd).
 //!
+//! A home's LSL must differ from every other home's in what the fast path looks it up by
+//! (its VIDs, not the S-tag's TPID: `qinq:10.102` and `qinq-9100:10.102` are one LSL there),
+//! and `vlan:N` cannot sit beside a `qinq-8100:N.C` (a host of the first could tag its own
+//! frames into the second): see [`lsl::LslSet`].
+//!
+//! A home's `gateway` is a host address of a /16 to /30 prefix, and no special-purpose
+//! address (see [`HomeLan`]).
+//!
 //! A home's DHCP prefix and gateway are its `gateway`; a VXLAN home's DHCP MTU defaults to
 //! 1450 (1500 less VXLAN's 50 bytes). Its NAT policy fields default to the `[nat]` section;
 //! a port forward's public port must be in one of the home's port blocks (checked when the
@@ -50,7 +58,7 @@
 //! ([`SubscriberFile`]).
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     fmt,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::Path,
@@ -58,7 +66,7 @@ use std::{
 };
 
 use ipnet::Ipv4Net;
-use lsl::{LslId, wire::vlan::Tpid};
+use lsl::{Clash, ClashKind, LslId, LslSet, wire::vlan::Tpid};
 
 use crate::{
     dhcp::{DhcpConfig, DhcpConfigWire},
@@ -490,32 +498,47 @@ impl TryFrom<ConfigFile> for Config {
             files: BTreeMap::new(),
             slowpath,
         };
-        let mut lsls: HashMap<LslId, SubscriberId> = HashMap::new();
+        let mut lsls = LslSet::new();
         for (i, file) in file.subscribers.into_iter().enumerate() {
             let key = |field: &str| format!("subscriber[{i}].{field}");
             let sub = this.subscriber_with_keys(file.clone(), &key)?;
-            if let Some(other) = lsls.insert(sub.lsl, sub.id) {
+            let id = sub.id;
+            if this.subscribers.contains_key(&id) {
+                return Err(invalid(key("id"), id, "duplicate subscriber id"));
+            }
+            if let Err(clash) = lsls.insert(sub.lsl, sub.id) {
                 return Err(invalid(
                     key("lsl"),
                     format!("{:?}", sub.lsl.to_string()),
-                    format!("already used by subscriber {other}"),
+                    lsl_clash(&clash),
                 ));
             }
-            let id = sub.id;
-            if this.subscribers.insert(id, sub).is_some() {
-                return Err(invalid(key("id"), id, "duplicate subscriber id"));
-            }
+            this.subscribers.insert(id, sub);
             this.files.insert(id, file);
         }
         Ok(this)
     }
 }
 
+/// Why an LSL cannot join the homes: the other home and how they clash (the wording of
+/// the configuration file's errors and of the API's conflicts).
+pub fn lsl_clash(clash: &Clash<SubscriberId>) -> String {
+    match clash.kind {
+        ClashKind::SameKey if clash.lsl == clash.other => {
+            format!("already used by subscriber {}", clash.owner)
+        }
+        _ => format!(
+            "clashes with subscriber {} ({}): {clash}",
+            clash.owner, clash.other
+        ),
+    }
+}
+
 impl Config {
     /// Validates one home (from the API or the store) against this configuration: its own
     /// fields, its LSL against the fast path's settings, its NAT policy against `[nat]`.
-    /// Errors name the key as `subscriber.<field>`. Conflicts with other homes (id, LSL) are
-    /// the caller's to check.
+    /// Errors name the key as `subscriber.<field>`. Conflicts with other homes (id, LSL: see
+    /// [`LslSet`] and [`lsl_clash`]) are the caller's to check.
     pub fn subscriber(&self, file: SubscriberFile) -> Result<SubscriberConfig, ConfigError> {
         self.subscriber_with_keys(file, &|field: &str| format!("subscriber.{field}"))
     }
@@ -650,7 +673,7 @@ impl SubscriberConfig {
         }
         let lsl = LslId::from_str(&f.lsl)
             .map_err(|e| invalid(key("lsl"), format!("{:?}", f.lsl), e.to_string()))?;
-        let (gateway, lan) = parse_gateway(&f.gateway)
+        let HomeLan { gateway, lan } = HomeLan::from_str(&f.gateway)
             .map_err(|why| invalid(key("gateway"), format!("{:?}", f.gateway), why))?;
         let mut hosts = BTreeMap::new();
         for (j, h) in f.hosts.into_iter().enumerate() {
@@ -841,19 +864,69 @@ pub const VXLAN_HOME_MTU: u16 = 1450;
 /// The same over IPv6: 1500 less 70 bytes.
 pub const VXLAN6_HOME_MTU: u16 = 1430;
 
-/// `"a.b.c.d/len"` -> (gateway, LAN prefix); the gateway must be a host address of it.
-fn parse_gateway(s: &str) -> Result<(Ipv4Addr, Ipv4Net), String> {
-    let net = Ipv4Net::from_str(s)
-        .map_err(|_| "expected address/prefix-length, e.g. 192.168.1.1/24".to_owned())?;
-    let gw = net.addr();
-    let lan = net.trunc();
-    if net.prefix_len() > 30 {
-        return Err("the LAN prefix must be /30 or larger".to_owned());
+/// The shortest LAN prefix a home may have: a /16 already holds 65,534 hosts, far more than
+/// a home has (a shorter one is a typing error, such as /0 or /8).
+pub const MIN_LAN_PREFIX_LEN: u8 = 16;
+/// The longest: a /30 holds the gateway and one host (the DHCP pool's least).
+pub const MAX_LAN_PREFIX_LEN: u8 = 30;
+
+/// A home's gateway address and LAN prefix (`gateway = "192.168.1.1/24"`), validated: the
+/// one type the configuration file, the API and the store's homes go through.
+///
+/// The prefix is /16 to /30 ([`MIN_LAN_PREFIX_LEN`], [`MAX_LAN_PREFIX_LEN`]); the gateway is
+/// neither the network nor the broadcast address of it, nor one of the special-purpose
+/// addresses no host can have (RFC 6890): 0.0.0.0/8 "this network", 127.0.0.0/8 loopback,
+/// 169.254.0.0/16 link-local, 224.0.0.0/4 multicast, 240.0.0.0/4 reserved (with the limited
+/// broadcast address 255.255.255.255).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HomeLan {
+    /// The gateway's address (the vG's, in the home).
+    pub gateway: Ipv4Addr,
+    /// The LAN prefix, host bits clear.
+    pub lan: Ipv4Net,
+}
+
+/// Why a gateway address is special-purpose (RFC 6890), if it is.
+fn special_purpose(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, ..] = ip.octets();
+    Some(match (a, b) {
+        (0, _) => "in 0.0.0.0/8, \"this network\" (RFC 6890)",
+        (127, _) => "a loopback address (127.0.0.0/8)",
+        (169, 254) => "a link-local address (169.254.0.0/16)",
+        (224..=239, _) => "a multicast address (224.0.0.0/4)",
+        (240.., _) => "a reserved address (240.0.0.0/4, with 255.255.255.255)",
+        _ => return None,
+    })
+}
+
+impl FromStr for HomeLan {
+    type Err = String;
+
+    /// `"a.b.c.d/len"`; the error says why, for [`ConfigError::Invalid`].
+    fn from_str(s: &str) -> Result<Self, String> {
+        let net = Ipv4Net::from_str(s)
+            .map_err(|_| "expected address/prefix-length, e.g. 192.168.1.1/24".to_owned())?;
+        let gateway = net.addr();
+        if let Some(what) = special_purpose(gateway) {
+            return Err(format!(
+                "the gateway {gateway} is {what}, not a host address"
+            ));
+        }
+        if !(MIN_LAN_PREFIX_LEN..=MAX_LAN_PREFIX_LEN).contains(&net.prefix_len()) {
+            return Err(format!(
+                "the LAN prefix must be /{MIN_LAN_PREFIX_LEN} to /{MAX_LAN_PREFIX_LEN} (room for \
+                 a DHCP pool, no more hosts than a home has), not /{}",
+                net.prefix_len()
+            ));
+        }
+        let lan = net.trunc();
+        if gateway == lan.network() || gateway == lan.broadcast() {
+            return Err(format!(
+                "the gateway is the network or broadcast address of {lan}"
+            ));
+        }
+        Ok(Self { gateway, lan })
     }
-    if gw == lan.network() || gw == lan.broadcast() {
-        return Err("the gateway is the network or broadcast address".to_owned());
-    }
-    Ok((gw, lan))
 }
 
 /// Parses `aa:bb:cc:dd:ee:ff` into a unicast MAC.
@@ -985,6 +1058,100 @@ mod tests {
         assert!(e.contains("fastpath.stag_tpids = 0x0800"), "{e}");
         let e = err("[fastpath]\nbogus = 1\n");
         assert!(e.contains("unknown field `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn lsls_are_unique_by_their_fast_path_key() {
+        let two = |a: &str, b: &str| {
+            format!(
+                "[[subscriber]]\nid = 1\nlsl = \"{a}\"\n[[subscriber]]\nid = 2\nlsl = \"{b}\"\n"
+            )
+        };
+        for dup in ["qinq-9100:10.102", "qinq-8100:10.102"] {
+            let e = err(&two("qinq:10.102", dup));
+            assert!(
+                e.contains(&format!("subscriber[1].lsl = \"{dup}\""))
+                    && e.contains("subscriber 1")
+                    && e.contains("qinq:10.102")
+                    && e.contains("TPID"),
+                "{e}"
+            );
+        }
+        // Other VIDs, or no S-VID: other keys.
+        Config::from_toml(&two("qinq:10.102", "qinq-9100:10.103")).unwrap();
+        Config::from_toml(&two("qinq:10.102", "vlan:102")).unwrap();
+    }
+
+    #[test]
+    fn a_vlan_home_cannot_be_the_outer_tag_of_another() {
+        let two = |a: &str, b: &str| {
+            format!(
+                "[[subscriber]]\nid = 1\nlsl = \"{a}\"\n[[subscriber]]\nid = 2\nlsl = \"{b}\"\n"
+            )
+        };
+        for (a, b) in [
+            ("vlan:101", "qinq-8100:101.5"),
+            ("qinq-8100:101.5", "vlan:101"),
+        ] {
+            let e = err(&two(a, b));
+            assert!(
+                e.contains(&format!("subscriber[1].lsl = \"{b}\""))
+                    && e.contains("subscriber 1")
+                    && e.contains("vlan:101")
+                    && e.contains("qinq-8100:101.5"),
+                "{e}"
+            );
+        }
+        // Another outer TPID, another outer VID: no prefix.
+        Config::from_toml(&two("vlan:101", "qinq:101.5")).unwrap();
+        Config::from_toml(&two("vlan:101", "qinq-9100:101.5")).unwrap();
+        Config::from_toml(&two("vlan:101", "qinq-8100:102.5")).unwrap();
+    }
+
+    #[test]
+    fn the_lan_prefix_leaves_room_and_the_gateway_is_an_ordinary_address() {
+        let home =
+            |gw: &str| format!("[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\ngateway = \"{gw}\"\n");
+        for (gw, why) in [
+            ("192.168.1.1/0", "/16 to /30"),
+            ("10.0.0.1/8", "/16 to /30"),
+            ("172.16.0.1/15", "/16 to /30"),
+            ("192.168.1.1/31", "/16 to /30"),
+            ("192.168.1.1/32", "/16 to /30"),
+            ("0.0.0.1/24", "this network"),
+            ("127.0.0.1/8", "loopback"),
+            ("127.0.0.1/24", "loopback"),
+            ("169.254.0.1/16", "link-local"),
+            ("224.0.0.1/24", "multicast"),
+            ("239.1.1.1/24", "multicast"),
+            ("240.0.0.1/24", "reserved"),
+            ("255.255.255.254/30", "reserved"),
+            ("192.168.1.0/24", "the network or broadcast address"),
+            ("192.168.1.255/24", "the network or broadcast address"),
+        ] {
+            let e = err(&home(gw));
+            assert!(
+                e.contains(&format!("subscriber[0].gateway = \"{gw}\"")) && e.contains(why),
+                "{gw}: {e}"
+            );
+        }
+        for gw in ["192.168.1.1/24", "10.1.0.1/16", "100.64.0.1/24"] {
+            Config::from_toml(&home(gw)).unwrap_or_else(|e| panic!("{gw}: {e}"));
+        }
+        // The longest prefix: the gateway and one host (beyond /24 the pool is explicit).
+        let c = Config::from_toml(&format!(
+            "{}dhcp = {{ range_start = \"192.168.1.2\", range_end = \"192.168.1.2\" }}\n",
+            home("192.168.1.1/30")
+        ))
+        .unwrap();
+        assert_eq!(c.subscribers[&1].lan.to_string(), "192.168.1.0/30");
+        // The API body goes through the same type.
+        let c = Config::from_toml("").unwrap();
+        let body: SubscriberFile =
+            serde_json::from_str(r#"{"id": 4, "lsl": "vlan:4", "gateway": "192.168.1.1/0"}"#)
+                .unwrap();
+        let e = c.subscriber(body).unwrap_err().to_string();
+        assert!(e.contains("subscriber.gateway = \"192.168.1.1/0\""), "{e}");
     }
 
     #[test]

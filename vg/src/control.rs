@@ -29,19 +29,21 @@ use std::{
     sync::Arc,
 };
 
-use lsl::LslId;
+use lsl::{Clash, LslId, LslSet};
 use nerg_abi::{Host, HostKey, SubscriberId, host_flags};
 use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
     blocklog::BlockLog,
-    config::{Config, ConfigError, PortForward, Proto, SubscriberConfig, SubscriberFile},
+    config::{
+        Config, ConfigError, PortForward, Proto, SubscriberConfig, SubscriberFile, lsl_clash,
+    },
     dhcp::LeaseRecord,
     fastpath::{
         FastPathError,
-        maps::{PinnedMaps, StaticMapping, StaticMappingError},
-        reconcile::{LslKey, apply_nat, ip_raw, lsl_key, subscriber_record},
+        maps::{LslClaimError, PinnedMaps, StaticMapping, StaticMappingError},
+        reconcile::{apply_nat, ip_raw, lsl_key, subscriber_record},
     },
     nat::{self, BlockAction, BlockAllocator, BlockEvent, HeldBlock, Snapshot, UnixTime},
     store::{
@@ -195,7 +197,8 @@ pub struct Control {
     config: Config,
     /// Every home's source; its forms are in `config.subscribers` and `config.files`.
     homes: BTreeMap<SubscriberId, Source>,
-    lsls: HashMap<LslId, SubscriberId>,
+    /// Every home's LSL: no two homes with one fast-path key or with clashing tags.
+    lsls: LslSet<SubscriberId>,
     alloc: Option<BlockAllocator>,
     since: HashMap<SubscriberId, BTreeMap<u16, UnixTime>>,
     store: Arc<dyn SubscriberStore>,
@@ -239,7 +242,7 @@ impl Control {
         let mut this = Self {
             config: file_config,
             homes: BTreeMap::new(),
-            lsls: HashMap::new(),
+            lsls: LslSet::new(),
             alloc: None,
             since: HashMap::new(),
             store,
@@ -284,13 +287,16 @@ impl Control {
                 }
                 Source::Api => match this.config.subscriber(rec.subscriber.clone()) {
                     Ok(sub) => {
-                        if let Some(other) = this.lsls.get(&sub.lsl) {
+                        // File homes are in, and the API homes of lower ids: they win.
+                        if let Some(clash) = this.lsls.clash(&sub.lsl, None) {
                             tracing::error!(
                                 sub = id,
                                 lsl = %sub.lsl,
-                                other,
-                                "API-created home skipped: its LSL belongs to a home of the \
-                                 configuration file (kept in the store; fix or delete one)"
+                                other = clash.owner,
+                                other_lsl = %clash.other,
+                                why = %lsl_clash(&clash),
+                                "API-created home skipped: its LSL clashes with another home's \
+                                 (kept in the store; fix or delete one)"
                             );
                             continue;
                         }
@@ -454,8 +460,10 @@ impl Control {
         Ok(this)
     }
 
+    /// Adds a home whose id and LSL were checked against the others.
     fn insert_entry(&mut self, source: Source, file: SubscriberFile, sub: SubscriberConfig) {
-        self.lsls.insert(sub.lsl, sub.id);
+        let added = self.lsls.insert(sub.lsl, sub.id);
+        debug_assert!(added.is_ok(), "unchecked LSL clash: {added:?}");
         self.homes.insert(sub.id, source);
         self.config.files.insert(sub.id, file);
         self.config.subscribers.insert(sub.id, sub);
@@ -465,7 +473,7 @@ impl Control {
         self.homes.remove(&id);
         self.config.files.remove(&id);
         if let Some(sub) = self.config.subscribers.remove(&id) {
-            self.lsls.remove(&sub.lsl);
+            self.lsls.remove(&sub.lsl, id);
         }
     }
 
@@ -588,8 +596,9 @@ impl Control {
     }
 
     /// Creates homes in one store transaction (all or none), then applies each to the fast
-    /// path and the slow path. Duplicate ids or LSLs (among them or with existing homes)
-    /// are conflicts; a port forward outside the home's blocks is unprocessable.
+    /// path and the slow path. Duplicate ids or clashing LSLs (among them or with existing
+    /// homes; see [`LslSet`]) are conflicts; a port forward outside the home's blocks is
+    /// unprocessable.
     pub fn create_many(
         &mut self,
         files: Vec<SubscriberFile>,
@@ -599,7 +608,7 @@ impl Control {
         let t0 = std::time::Instant::now();
         let mut subs = Vec::with_capacity(files.len());
         let mut new_ids = std::collections::HashSet::new();
-        let mut new_lsls = HashMap::new();
+        let mut new_lsls = LslSet::new();
         let many = files.len() > 1;
         for (i, file) in files.into_iter().enumerate() {
             let where_ = |s: String| {
@@ -619,13 +628,12 @@ impl Control {
                     sub.id
                 ))));
             }
-            if let Some(other) = self.lsls.get(&sub.lsl).or_else(|| new_lsls.get(&sub.lsl)) {
-                return Err(ControlError::Conflict(where_(format!(
-                    "LSL {} is already used by subscriber {other}",
-                    sub.lsl
-                ))));
+            if let Some(clash) = self.lsls.clash(&sub.lsl, None) {
+                return Err(ControlError::Conflict(where_(lsl_conflict(&clash))));
             }
-            new_lsls.insert(sub.lsl, sub.id);
+            if let Err(clash) = new_lsls.insert(sub.lsl, sub.id) {
+                return Err(ControlError::Conflict(where_(lsl_conflict(&clash))));
+            }
             subs.push((file, sub));
         }
         let t_valid = t0.elapsed();
@@ -801,13 +809,8 @@ impl Control {
             .config
             .subscriber(file.clone())
             .map_err(|e| ControlError::Unprocessable(e.to_string()))?;
-        if let Some(&other) = self.lsls.get(&sub.lsl)
-            && other != id
-        {
-            return Err(ControlError::Conflict(format!(
-                "LSL {} is already used by subscriber {other}",
-                sub.lsl
-            )));
+        if let Some(clash) = self.lsls.clash(&sub.lsl, Some(id)) {
+            return Err(ControlError::Conflict(lsl_conflict(&clash)));
         }
         // NAT: work on a copy only when the allocation changes (rare); otherwise on the
         // allocator itself, forwards only.
@@ -1076,16 +1079,18 @@ impl Control {
         let new_ip = rec.public_ip != 0 && self.public_ips.insert(rec.public_ip);
         let maps = self.maps()?;
         // New key first, then the slot, then the old key: no frame of the home is lost to
-        // an LSL that has no slot, and the old tag stops at once.
-        if old.lsl != sub.lsl {
+        // an LSL that has no slot, and the old tag stops at once. One key (another S-tag
+        // TPID, the same VIDs) stays: only the slot changes.
+        let new_key = lsl_key(&sub.lsl, ifindex) != lsl_key(&old.lsl, ifindex);
+        if new_key {
             insert_lsl(maps, &sub.lsl, ifindex, sub.id)?;
         }
         maps.set_subscriber(sub.id, &rec)?;
         if new_ip {
             maps.insert_public_ip(rec.public_ip)?;
         }
-        if old.lsl != sub.lsl {
-            remove_lsl(maps, &old.lsl, ifindex)?;
+        if new_key {
+            remove_lsl(maps, &old.lsl, ifindex, sub.id)?;
         }
         for ip in old.hosts.keys() {
             if !sub.hosts.contains_key(ip) {
@@ -1177,7 +1182,7 @@ impl Control {
         let ifindex = self.access_ifindex;
         let maps = self.maps()?;
         // The LSL key first: its traffic stops here.
-        remove_lsl(maps, &sub.lsl, ifindex)?;
+        remove_lsl(maps, &sub.lsl, ifindex, id)?;
         maps.set_subscriber(id, &nerg_abi::Subscriber::default())?;
         for ip in leased.iter().chain(sub.hosts.keys()) {
             maps.remove_host(&host_key(id, *ip))?;
@@ -1422,27 +1427,38 @@ fn static_err(e: StaticMappingError) -> ControlError {
     }
 }
 
+/// The conflict answer for an LSL that clashes with another home's.
+fn lsl_conflict(clash: &Clash<SubscriberId>) -> String {
+    format!("LSL {}: {}", clash.lsl, lsl_clash(clash))
+}
+
+/// Gives home `id` its LSL's table entry; another home's entry is never replaced.
 fn insert_lsl(
     maps: &mut PinnedMaps,
     lsl: &LslId,
     ifindex: u32,
     id: SubscriberId,
-) -> Result<(), FastPathError> {
-    match lsl_key(lsl, ifindex) {
-        Some(LslKey::Vlan(k)) => maps.insert_vlan_lsl(k, id),
-        Some(LslKey::Vxlan(k)) => maps.insert_vxlan_lsl(k, id),
-        Some(LslKey::Vxlan6(k)) => maps.insert_vxlan6_lsl(k, id),
-        None => Ok(()),
-    }
+) -> Result<(), ControlError> {
+    maps.claim_lsl(&lsl_key(lsl, ifindex), id)
+        .map_err(|e| match e {
+            LslClaimError::Taken { owner } => {
+                tracing::error!(sub = id, %lsl, owner, "LSL entry held by another home: left to it");
+                ControlError::Conflict(format!(
+                    "LSL {lsl}: the fast path's entry is subscriber {owner}'s and was left to it"
+                ))
+            }
+            LslClaimError::Map(e) => ControlError::FastPath(e),
+        })
 }
 
-fn remove_lsl(maps: &mut PinnedMaps, lsl: &LslId, ifindex: u32) -> Result<(), FastPathError> {
-    match lsl_key(lsl, ifindex) {
-        Some(LslKey::Vlan(k)) => maps.remove_vlan_lsl(&k),
-        Some(LslKey::Vxlan(k)) => maps.remove_vxlan_lsl(&k),
-        Some(LslKey::Vxlan6(k)) => maps.remove_vxlan6_lsl(&k),
-        None => Ok(()),
-    }
+/// Removes home `id`'s LSL table entry, if it still is the home's.
+fn remove_lsl(
+    maps: &mut PinnedMaps,
+    lsl: &LslId,
+    ifindex: u32,
+    id: SubscriberId,
+) -> Result<(), FastPathError> {
+    maps.release_lsl(&lsl_key(lsl, ifindex), id).map(drop)
 }
 
 #[cfg(test)]
@@ -1513,6 +1529,73 @@ mod tests {
             assert_eq!(n.blocks[0].since, UnixTime(1_000));
         }
         assert!(c.get(6).is_err());
+    }
+
+    #[test]
+    fn stored_homes_that_clash_or_are_invalid_are_skipped_and_kept() {
+        let store = Arc::new(MemorySubscriberStore::default());
+        // A gateway no home can have (accepted before the rule existed).
+        let mut nonsense = file(9, "vlan:9");
+        nonsense.gateway = "192.168.1.1/0".into();
+        store
+            .commit(&[
+                api_home(5, "qinq:10.102"),
+                // One fast-path key with home 5: skipped.
+                api_home(6, "qinq-9100:10.102"),
+                // Its outer tag is the file's vlan:101: skipped.
+                api_home(7, "qinq-8100:101.5"),
+                SubscriberOp::Put(Box::new(StoredSubscriber {
+                    source: Source::Api,
+                    subscriber: nonsense,
+                })),
+            ])
+            .unwrap();
+        let c = start("[[subscriber]]\nid = 1\nlsl = \"vlan:101\"\n", &store);
+        let ids: Vec<u32> = c.list().iter().map(|v| v.subscriber.id).collect();
+        assert_eq!(ids, vec![1, 5]);
+        let state = store.load_state().unwrap();
+        for id in [6, 7, 9] {
+            assert!(state.subscribers.contains_key(&id), "{id} stays stored");
+        }
+    }
+
+    #[test]
+    fn api_homes_that_clash_are_conflicts() {
+        let store = Arc::new(MemorySubscriberStore::default());
+        let mut c = start(
+            "[[subscriber]]\nid = 1\nlsl = \"vlan:101\"\n[[subscriber]]\nid = 2\nlsl = \"qinq:10.102\"\n",
+            &store,
+        );
+        let now = UnixTime(2_000);
+        for (lsl, other) in [
+            ("qinq-9100:10.102", "subscriber 2"),
+            ("qinq-8100:10.102", "subscriber 2"),
+            ("qinq-8100:101.5", "subscriber 1"),
+        ] {
+            match c.create(file(3, lsl), now) {
+                Err(ControlError::Conflict(e)) => {
+                    assert!(e.contains(lsl) && e.contains(other), "{lsl}: {e}")
+                }
+                other => panic!("{lsl}: {other:?}"),
+            }
+        }
+        // In one batch: the second clashes with the first.
+        match c.create_many(vec![file(3, "vlan:103"), file(4, "qinq-8100:103.7")], now) {
+            Err(ControlError::Conflict(e)) => {
+                assert!(
+                    e.contains("subscribers[1]") && e.contains("subscriber 3"),
+                    "{e}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // An update onto another home's key or prefix, too.
+        match c.update(2, file(2, "qinq-8100:101.5"), now) {
+            Err(ControlError::Conflict(e)) => assert!(e.contains("subscriber 1"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.len(), 2, "nothing was created");
+        assert_eq!(store.load_state().unwrap().subscribers.len(), 2);
     }
 
     #[test]

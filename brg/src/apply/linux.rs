@@ -25,6 +25,9 @@ use super::desired::{Desired, MemberKind, VxlanSpec};
 use super::record::{CreatedKind, Record, RecordError};
 use crate::tagger::{Tagger, TaggerError, Tags};
 
+/// Each uplink's tagger counters ([`Tagger::counters`]), by uplink.
+pub type TaggerCounters = BTreeMap<String, Vec<(nerg_abi::brg::TagCounter, u64)>>;
+
 /// Bytes VXLAN adds in front of the inner frame over IPv4 (outer IPv4 20, UDP 8, VXLAN 8,
 /// inner Ethernet 14), RFC 7348 section 4.
 const VXLAN_OVERHEAD_V4: u32 = 50;
@@ -353,6 +356,20 @@ impl Kernel {
             .collect()
     }
 
+    /// Each uplink's tagger counters, summed over CPUs.
+    pub(crate) fn tagger_counters(&self) -> Result<TaggerCounters, ApplyError> {
+        self.taggers
+            .iter()
+            .map(|(uplink, (tagger, _))| {
+                let counters = tagger.counters().map_err(|source| ApplyError::Tagger {
+                    uplink: uplink.clone(),
+                    source: Box::new(source),
+                })?;
+                Ok((uplink.clone(), counters))
+            })
+            .collect()
+    }
+
     /// Brings the namespace to `d`, changing only what differs. Removes first (devices and
     /// taggers the plan dropped, ports no longer members), then creates and updates.
     pub(crate) fn reconcile(&mut self, d: &Desired) -> Result<(), ApplyError> {
@@ -409,8 +426,15 @@ impl Kernel {
             .cloned()
             .collect();
         for uplink in stale {
-            self.taggers.remove(&uplink);
-            info!(%uplink, "LSL tagger detached");
+            if let Some((tagger, _)) = self.taggers.remove(&uplink) {
+                let counters: BTreeMap<&str, u64> = tagger
+                    .counters()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(c, n)| (c.label(), n))
+                    .collect();
+                info!(%uplink, ?counters, "LSL tagger detached");
+            }
         }
         // 3. Ports of our bridges that are no longer members.
         let links = self.links()?;

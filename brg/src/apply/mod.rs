@@ -108,7 +108,7 @@ pub use desired::{
     BridgeSpec, Desired, Member, MemberKind, Problem, Protected, VxlanSpec, bridge_name,
     interface_stack, vxlan_name,
 };
-pub use linux::ApplyError;
+pub use linux::{ApplyError, TaggerCounters};
 pub use record::{CreatedKind, Record};
 
 use crate::tagger::Tags;
@@ -215,6 +215,11 @@ impl LinuxApplier {
     /// The tags of each uplink's tagger.
     pub fn taggers(&self) -> Result<BTreeMap<String, Tags>, ApplyError> {
         self.worker.call(|k| k.taggers())
+    }
+
+    /// The counters of each uplink's tagger (frames tagged, untagged, dropped and why).
+    pub fn tagger_counters(&self) -> Result<TaggerCounters, ApplyError> {
+        self.worker.call(|k| k.tagger_counters())?
     }
 
     /// The operational state of every device the model names, as TR-181 `Status` and

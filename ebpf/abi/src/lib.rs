@@ -472,6 +472,10 @@ indexed_enum! {
         /// The tail call to the delivery program failed (its slot in `NERG_JUMP` is empty:
         /// a loader bug).
         TailCallFailed = "tail_call_failed",
+        /// A frame of an 802.1Q home (`vlan:N`) with a second tag inside the home's: a host
+        /// of the home tagged its own frame. Never read as a QinQ LSL (0x8100/N outer), so
+        /// that such a host cannot reach another home.
+        TaggedInHome = "tagged_in_home",
     }
 }
 
@@ -967,6 +971,10 @@ pub mod brg {
         Plain = "plain",
         /// Frames the helpers could not retag or untag (dropped).
         Failed = "failed",
+        /// Frames from the LAN that already carry a VLAN tag (in the frame, or in the skb's
+        /// VLAN metadata): dropped, never tagged onto the LSL, where the vG would read the
+        /// host's own tag as part of the LSL's.
+        LanTagged = "lan_tagged",
     }
 }
 

@@ -1,7 +1,10 @@
 //! The BRG's tc tagger on the LSL uplink (TR-124 WAN.BRIDGE with an 802.1Q/QinQ LSL, done in
 //! eBPF so that no kernel VLAN support is needed).
 //!
-//! - egress (towards the vG): push the LSL's tags with `bpf_skb_vlan_push`, C-tag first, then
+//! - egress (towards the vG): drop a LAN frame that already carries a tag (`lan_tagged`):
+//!   the vG would read the host's own tag as part of the LSL's, and `vlan:N` plus a host's tag
+//!   C is the LSL `qinq-8100:N.C` of another home. Otherwise push the LSL's tags with
+//!   `bpf_skb_vlan_push`, C-tag first, then
 //!   the S-tag (which moves the C-tag in-line). The outermost tag sits in skb metadata until
 //!   the uplink transmits the frame: the uplink must have transmit VLAN offload off
 //!   (`txvlan off tx-vlan-stag-hw-insert off`, which brgd sets) so that the kernel writes it
@@ -59,12 +62,16 @@ fn config() -> Option<TagConfig> {
     BRG_LSL.get(0).copied().filter(|c| c.flags & TAG_VALID != 0)
 }
 
-/// Egress on the uplink: push the LSL's tags.
+/// Egress on the uplink: push the LSL's tags onto untagged frames, drop tagged ones.
 #[classifier]
 fn brg_lsl_egress(ctx: TcContext) -> i32 {
     let Some(cfg) = config() else {
         return TC_OK;
     };
+    if already_tagged(&ctx) {
+        count(TagCounter::LanTagged);
+        return TC_SHOT;
+    }
     match push_tags(&ctx, &cfg) {
         Ok(()) => {
             count(TagCounter::Tagged);
@@ -75,6 +82,26 @@ fn brg_lsl_egress(ctx: TcContext) -> i32 {
             TC_SHOT
         }
     }
+}
+
+/// Whether a frame from the LAN carries a VLAN tag: in the skb's metadata (where the kernel
+/// moves a received 802.1Q or 802.1ad tag), or in the frame (0x9100, which the kernel leaves
+/// there; any tag whose outer one went to metadata). A frame too short to hold an ethertype
+/// is not tagged.
+#[inline(always)]
+fn already_tagged(ctx: &TcContext) -> bool {
+    let skb = ctx.skb.skb;
+    // SAFETY: `skb` is the program's context; vlan_present is readable by tc programs.
+    if unsafe { (*skb).vlan_present } != 0 {
+        return true;
+    }
+    // The ethertype at bytes 12..14, network byte order.
+    ctx.load::<u16>(12).is_ok_and(|raw| {
+        matches!(
+            u16::from_be(raw),
+            ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_LEGACY
+        )
+    })
 }
 
 #[inline(always)]

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //!  dst src | TPID tag | [TPID tag] | ethertype ...        802.1Q / QinQ: key (ifindex, S-VID, C-VID)
+//!  dst src | 8100 N   | TPID tag   | ...   with an 802.1Q home of VID N: dropped (tagged_in_home)
 //!  dst src | 0800 | IPv4 | UDP :4789 | VXLAN | inner Ethernet ...   VXLAN: key (VNI, BRG VTEP)
 //!  dst src | 86dd | IPv6 | UDP :4789 | VXLAN | inner Ethernet ...   VXLAN over IPv6: the same
 //!  anything else, untagged                                -> the kernel stack (the VTEP's ARP, ...)
@@ -101,6 +102,11 @@ fn classify_vlan(
         // Bounded: at most MAX_VLAN_DEPTH tags are parsed.
         let inner: VlanHdr = cur.read()?;
         depth += 1;
+        // An 802.1Q home's tag with another inside: one of its hosts tagged its own frame.
+        // Never read as QinQ (another home's `qinq-8100:` LSL), whatever vgd let through.
+        if first_tpid == ethertype::VLAN && is_dot1q_home(key) {
+            return Err(Verdict::Drop(DropReason::TaggedInHome));
+        }
         if !stag_accepted(cfg, first_tpid) || ethertype != ethertype::VLAN {
             return Err(Verdict::Drop(DropReason::BadTpid));
         }
@@ -130,6 +136,13 @@ fn classify_vlan(
         ethertype,
         s_tpid,
     })
+}
+
+/// Whether the single-tagged key `key` (its C-VID the frame's outer VID) is an 802.1Q home's.
+#[inline(always)]
+fn is_dot1q_home(key: VlanLslKey) -> bool {
+    // SAFETY: plain hash map lookup; only presence is used.
+    unsafe { LSL_VLAN.get(key) }.is_some()
 }
 
 /// `Ok(None)` when the IPv4 frame is not VXLAN for us (it goes to the stack).

@@ -11,7 +11,7 @@ use nerg_abi::{
     Subscriber, SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey, map_names,
 };
 
-use super::FastPathError;
+use super::{FastPathError, reconcile::LslKey};
 
 /// Borrowed access to a loaded fast path's maps.
 pub struct Maps<'a> {
@@ -483,6 +483,86 @@ pub enum StaticMappingError {
     Map(#[from] FastPathError),
 }
 
+/// Why an LSL table entry could not be given to a home.
+#[derive(Debug, thiserror::Error)]
+pub enum LslClaimError {
+    /// Another home holds the entry (the control plane let two homes have one fast-path
+    /// key: a bug, or maps out of step with it). Its entry was left as it is.
+    #[error("the fast path's entry for this LSL belongs to subscriber {owner}")]
+    Taken {
+        /// The home holding it.
+        owner: SubscriberId,
+    },
+    /// A map operation failed.
+    #[error(transparent)]
+    Map(#[from] FastPathError),
+}
+
+/// `BPF_NOEXIST` (`<linux/bpf.h>`): an update that only creates, never replaces.
+const BPF_NOEXIST: u64 = 1;
+
+/// `EEXIST` (`<errno.h>`).
+const EEXIST: i32 = 17;
+
+/// See [`PinnedMaps::claim_lsl`]. The entry is created with `BPF_NOEXIST`, so even a writer
+/// racing this one cannot have its entry replaced.
+fn claim<M, K>(
+    map: &mut HashMap<M, K, SubscriberId>,
+    name: &'static str,
+    key: K,
+    id: SubscriberId,
+) -> Result<(), LslClaimError>
+where
+    M: std::borrow::BorrowMut<MapData>,
+    K: aya::Pod,
+{
+    let owner = |map: &HashMap<M, K, SubscriberId>| match map.get(&key, 0) {
+        Ok(owner) => Ok(Some(owner)),
+        Err(MapError::KeyNotFound) => Ok(None),
+        Err(e) => Err(err(name)(e)),
+    };
+    let taken = |owner: SubscriberId| {
+        if owner == id {
+            Ok(())
+        } else {
+            Err(LslClaimError::Taken { owner })
+        }
+    };
+    if let Some(owner) = owner(map)? {
+        return taken(owner);
+    }
+    match map.insert(key, id, BPF_NOEXIST) {
+        Ok(()) => Ok(()),
+        Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(EEXIST) => {
+            match owner(map)? {
+                Some(owner) => taken(owner),
+                None => Err(err(name)(MapError::SyscallError(e)).into()),
+            }
+        }
+        Err(e) => Err(err(name)(e).into()),
+    }
+}
+
+/// See [`PinnedMaps::release_lsl`].
+fn release<M, K>(
+    map: &mut HashMap<M, K, SubscriberId>,
+    name: &'static str,
+    key: K,
+    id: SubscriberId,
+) -> Result<bool, FastPathError>
+where
+    M: std::borrow::BorrowMut<MapData>,
+    K: aya::Pod,
+{
+    match map.get(&key, 0) {
+        Ok(owner) if owner == id => ignore_missing(map.remove(&key))
+            .map(|()| true)
+            .map_err(err(name)),
+        Ok(_) | Err(MapError::KeyNotFound) => Ok(false),
+        Err(e) => Err(err(name)(e)),
+    }
+}
+
 type Fwd<M> = HashMap<M, NatFwdKey, NatMapping>;
 type Rev<M> = HashMap<M, NatRevKey, NatRev>;
 
@@ -624,52 +704,38 @@ impl PinnedMaps {
             .map_err(err(map_names::SUBSCRIBERS))
     }
 
-    /// Maps an 802.1Q/QinQ LSL to `id`.
-    pub fn insert_vlan_lsl(
-        &mut self,
-        key: VlanLslKey,
-        id: SubscriberId,
-    ) -> Result<(), FastPathError> {
-        self.lsl_vlan
-            .insert(key, id, 0)
-            .map_err(err(map_names::LSL_VLAN))
+    /// Gives home `id` the LSL table entry `key`, unless another home holds it: that home's
+    /// entry is never overwritten (see [`LslClaimError::Taken`]). Already `id`'s: nothing to do.
+    pub fn claim_lsl(&mut self, key: &LslKey, id: SubscriberId) -> Result<(), LslClaimError> {
+        match *key {
+            LslKey::Vlan(k) => claim(&mut self.lsl_vlan, map_names::LSL_VLAN, k, id),
+            LslKey::Vxlan(k) => claim(&mut self.lsl_vxlan, map_names::LSL_VXLAN, k, id),
+            LslKey::Vxlan6(k) => claim(&mut self.lsl_vxlan6, map_names::LSL_VXLAN6, k, id),
+        }
     }
 
-    /// Removes an 802.1Q/QinQ LSL (absent: fine).
-    pub fn remove_vlan_lsl(&mut self, key: &VlanLslKey) -> Result<(), FastPathError> {
-        ignore_missing(self.lsl_vlan.remove(key)).map_err(err(map_names::LSL_VLAN))
+    /// Removes the LSL table entry `key` if it is home `id`'s; another home's entry (or none)
+    /// is left as it is. True if it removed one.
+    pub fn release_lsl(&mut self, key: &LslKey, id: SubscriberId) -> Result<bool, FastPathError> {
+        match *key {
+            LslKey::Vlan(k) => release(&mut self.lsl_vlan, map_names::LSL_VLAN, k, id),
+            LslKey::Vxlan(k) => release(&mut self.lsl_vxlan, map_names::LSL_VXLAN, k, id),
+            LslKey::Vxlan6(k) => release(&mut self.lsl_vxlan6, map_names::LSL_VXLAN6, k, id),
+        }
     }
 
-    /// Maps a VXLAN LSL to `id`.
-    pub fn insert_vxlan_lsl(
-        &mut self,
-        key: VxlanLslKey,
-        id: SubscriberId,
-    ) -> Result<(), FastPathError> {
-        self.lsl_vxlan
-            .insert(key, id, 0)
-            .map_err(err(map_names::LSL_VXLAN))
-    }
-
-    /// Removes a VXLAN LSL (absent: fine).
-    pub fn remove_vxlan_lsl(&mut self, key: &VxlanLslKey) -> Result<(), FastPathError> {
-        ignore_missing(self.lsl_vxlan.remove(key)).map_err(err(map_names::LSL_VXLAN))
-    }
-
-    /// Maps a VXLAN LSL over IPv6 to `id`.
-    pub fn insert_vxlan6_lsl(
-        &mut self,
-        key: Vxlan6LslKey,
-        id: SubscriberId,
-    ) -> Result<(), FastPathError> {
-        self.lsl_vxlan6
-            .insert(key, id, 0)
-            .map_err(err(map_names::LSL_VXLAN6))
-    }
-
-    /// Removes a VXLAN LSL over IPv6 (absent: fine).
-    pub fn remove_vxlan6_lsl(&mut self, key: &Vxlan6LslKey) -> Result<(), FastPathError> {
-        ignore_missing(self.lsl_vxlan6.remove(key)).map_err(err(map_names::LSL_VXLAN6))
+    /// The home the LSL table entry `key` points to, if there is one.
+    pub fn lsl_owner(&self, key: &LslKey) -> Result<Option<SubscriberId>, FastPathError> {
+        let found = match *key {
+            LslKey::Vlan(k) => (self.lsl_vlan.get(&k, 0), map_names::LSL_VLAN),
+            LslKey::Vxlan(k) => (self.lsl_vxlan.get(&k, 0), map_names::LSL_VXLAN),
+            LslKey::Vxlan6(k) => (self.lsl_vxlan6.get(&k, 0), map_names::LSL_VXLAN6),
+        };
+        match found {
+            (Ok(owner), _) => Ok(Some(owner)),
+            (Err(MapError::KeyNotFound), _) => Ok(None),
+            (Err(e), name) => Err(err(name)(e)),
+        }
     }
 
     /// Adds or updates a host; a new MAC for an address raises the home's host generation.

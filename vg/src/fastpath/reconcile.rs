@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use aya::maps::{HashMap, MapData};
-use lsl::LslId;
+use lsl::{FastPathKey, LslId, Vid};
 use nerg_abi::{
     Host, HostKey, PublicRange, SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey, config_flags,
     host_flags, lsl_kind, map_names, stag_tpid, sub_flags,
@@ -130,30 +130,30 @@ pub enum LslKey {
     Vxlan6(Vxlan6LslKey),
 }
 
-/// The LSL table key of `lsl` on access interface `ifindex` (`None`: not in the fast path,
-/// VXLAN over IPv6).
-pub fn lsl_key(lsl: &LslId, ifindex: u32) -> Option<LslKey> {
-    Some(match *lsl {
-        LslId::Vlan { s_tag, c_vid } => LslKey::Vlan(VlanLslKey {
+/// The LSL table key of `lsl` on access interface `ifindex`: its
+/// [fast-path key](LslId::fast_path_key) in the map ABI's terms.
+pub fn lsl_key(lsl: &LslId, ifindex: u32) -> LslKey {
+    match lsl.fast_path_key() {
+        FastPathKey::Vlan { s_vid, c_vid } => LslKey::Vlan(VlanLslKey {
             ifindex,
-            s_vid: s_tag.map_or(0, |s| s.vid.get()),
+            s_vid: s_vid.map_or(0, Vid::get),
             c_vid: c_vid.get(),
         }),
-        LslId::Vxlan {
+        FastPathKey::Vxlan {
             vni,
             vtep: std::net::IpAddr::V4(v4),
         } => LslKey::Vxlan(VxlanLslKey {
             vni: vni.get(),
             remote: ip_raw(v4),
         }),
-        LslId::Vxlan {
+        FastPathKey::Vxlan {
             vni,
             vtep: std::net::IpAddr::V6(v6),
         } => LslKey::Vxlan6(Vxlan6LslKey {
             vni: vni.get(),
             remote: v6.octets(),
         }),
-    })
+    }
 }
 
 /// Removes the entries of `map` that `keep` rejects; returns them.
@@ -210,19 +210,18 @@ impl Maps<'_> {
             self.set_subscriber(sub.id, &rec)?;
             report.subscribers += 1;
             match lsl_key(&sub.lsl, ifindex) {
-                Some(LslKey::Vlan(k)) => {
+                LslKey::Vlan(k) => {
                     self.insert_vlan_lsl(k, sub.id)?;
                     vlan_keys.insert(k);
                 }
-                Some(LslKey::Vxlan(k)) => {
+                LslKey::Vxlan(k) => {
                     self.insert_vxlan_lsl(k, sub.id)?;
                     vxlan_keys.insert(k);
                 }
-                Some(LslKey::Vxlan6(k)) => {
+                LslKey::Vxlan6(k) => {
                     self.insert_vxlan6_lsl(k, sub.id)?;
                     vxlan6_keys.insert(k);
                 }
-                None => {}
             }
             for (&ip, &mac) in &sub.hosts {
                 self.insert_host(
