@@ -6,6 +6,7 @@ pub mod config;
 pub mod control;
 pub mod dhcp;
 pub mod fastpath;
+pub mod http;
 pub mod metrics;
 pub mod nat;
 pub mod slowpath;

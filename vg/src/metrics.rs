@@ -44,6 +44,10 @@ pub struct Metrics {
     pub sub_packets: IntCounterVec,
     /// Per-subscriber traffic: bytes.
     pub sub_bytes: IntCounterVec,
+    /// HTTP connections refused by `listener` and `reason` ([`crate::http`]).
+    pub http_refused: IntCounterVec,
+    /// HTTP connections open, by `listener`.
+    pub http_open: prometheus::IntGaugeVec,
     /// The homes that have per-subscriber series, so that a deleted home's go with it.
     sub_series: std::sync::Mutex<std::collections::BTreeSet<u32>>,
 }
@@ -145,6 +149,22 @@ impl Metrics {
         registry.register(Box::new(subscribers.clone()))?;
         registry.register(Box::new(leases_in_use.clone()))?;
         registry.register(Box::new(nat_blocks.clone()))?;
+        let http_refused = IntCounterVec::new(
+            Opts::new(
+                "vg_http_connections_refused_total",
+                "HTTP connections closed as soon as accepted, by listener and the limit reached",
+            ),
+            &["listener", "reason"],
+        )?;
+        let http_open = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "vg_http_connections_open",
+                "HTTP connections open, by listener",
+            ),
+            &["listener"],
+        )?;
+        registry.register(Box::new(http_refused.clone()))?;
+        registry.register(Box::new(http_open.clone()))?;
         registry.register(Box::new(sub_packets.clone()))?;
         registry.register(Box::new(sub_bytes.clone()))?;
         registry.register(Box::new(fastpath.clone()))?;
@@ -176,8 +196,19 @@ impl Metrics {
             nat_blocks,
             sub_packets,
             sub_bytes,
+            http_refused,
+            http_open,
             sub_series: std::sync::Mutex::default(),
         })
+    }
+
+    /// The connection statistics of HTTP listener `listener`.
+    pub fn http(&self, listener: &'static str) -> crate::http::Stats {
+        crate::http::Stats {
+            listener,
+            refused: self.http_refused.clone(),
+            open: self.http_open.clone(),
+        }
     }
 
     /// Counts a lease-store commit of the slow path or the DHCP timers.

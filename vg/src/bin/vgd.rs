@@ -108,6 +108,31 @@ struct Args {
     /// cardinality).
     #[arg(long, env = "VGD_PER_SUBSCRIBER_METRICS")]
     per_subscriber_metrics: bool,
+    /// HTTP connections open at once, per listener (beyond: closed when accepted).
+    #[arg(long, env = "VGD_HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    http_max_connections: u64,
+    /// HTTP connections open at once from one client address, per listener.
+    #[arg(long, env = "VGD_HTTP_MAX_PER_CLIENT", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    http_max_per_client: u64,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "VGD_HTTP_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    http_header_timeout: u64,
+    /// Seconds a connection may stay with nothing read or written.
+    #[arg(long, env = "VGD_HTTP_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    http_idle_timeout: u64,
+}
+
+impl Args {
+    /// The HTTP listeners' bounds.
+    fn http_limits(&self) -> vg::http::Limits {
+        vg::http::Limits {
+            max_connections: usize::try_from(self.http_max_connections).unwrap_or(usize::MAX),
+            max_per_client: usize::try_from(self.http_max_per_client).unwrap_or(usize::MAX),
+            header_timeout: std::time::Duration::from_secs(self.http_header_timeout),
+            idle_timeout: std::time::Duration::from_secs(self.http_idle_timeout),
+            ..vg::http::Limits::DEFAULT
+        }
+    }
 }
 
 /// The API token from `--api-token-file` or `VGD_API_TOKEN`.
@@ -374,11 +399,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("binding the API listener on {addr}"))?;
             let api = vg::api::router(Arc::clone(&control), token);
             let stop = shutdown.clone();
-            api_server = Some(tokio::spawn(async move {
-                axum::serve(listener, api)
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await
-            }));
+            let (limits, stats) = (args.http_limits(), state.metrics.http("api"));
+            api_server = Some(tokio::spawn(vg::http::serve(
+                listener, api, limits, stats, stop,
+            )));
             info!(listen = %addr, "REST API on its own listener");
         }
     }
@@ -427,10 +451,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     notify_systemd_ready();
     info!("ready");
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await
-        .context("HTTP server failed")?;
+    vg::http::serve(
+        listener,
+        app,
+        args.http_limits(),
+        state.metrics.http("main"),
+        shutdown.clone(),
+    )
+    .await
+    .context("HTTP server failed")?;
 
     shutdown.cancel();
     if let Some(api) = api_server {
@@ -703,8 +732,6 @@ fn notify_systemd_ready() {
 /// Gives the heap's free memory back to the kernel once start-up is done: reading a large
 /// configuration and importing it into the store peak far above what vgd keeps, and glibc's
 /// allocator holds on to freed pages otherwise (they would stay in vgd's resident memory).
-#[allow(unsafe_code)]
 fn release_startup_memory() {
-    // SAFETY: malloc_trim only walks glibc's own heap structures; it takes no pointers.
-    unsafe { libc::malloc_trim(0) };
+    vg::http::release_free_memory();
 }

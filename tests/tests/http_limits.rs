@@ -1,0 +1,118 @@
+//! vgd's HTTP listener under a slow-header flood (issue 15, item 4): 2,000 connections from
+//! 40 client addresses, each sending a request line and then nothing. vgd holds at most its
+//! connection limit, closes the rest as it accepts them, closes the held ones once the
+//! header timeout passes, answers a genuine client afterwards, and its resident memory
+//! returns near where it was before the flood.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream},
+    os::fd::AsRawFd as _,
+    time::Duration,
+};
+
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket};
+
+use nerg_tests::{Netns, PinDir, bin, http, vgd, wait_until};
+
+const FLOOD: usize = 2_000;
+const SOURCES: usize = 40;
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("vgd's status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn a_slow_header_flood_is_bounded_and_leaves_no_memory_behind() {
+    nerg_tests::require_root();
+    let ns = Netns::new("httpflood");
+    ns.disable_ipv6();
+    ns.ip(&[
+        "link", "add", "acc0", "type", "veth", "peer", "name", "acc1",
+    ]);
+    ns.link_up("acc0");
+    ns.link_up("acc1");
+    let pins = PinDir::new("httpflood");
+    let mut launcher = ns.command(bin("vgd"));
+    launcher.args(["--http-header-timeout", "3"]);
+    let mut vgd = vgd::start_via(&ns, launcher, "acc0", None, pins.instance(), None);
+    let pid = vgd.pid();
+    let addr = vgd::listen_addr();
+    let baseline = rss_kib(pid);
+
+    // The flood: a request line, then nothing more.
+    let flood: Vec<TcpStream> = ns.run(|| {
+        (0..FLOOD)
+            .filter_map(|i| {
+                let source = Ipv4Addr::new(127, 0, 1, 1 + (i % SOURCES) as u8);
+                let SocketAddr::V4(to) = addr else {
+                    return None;
+                };
+                let fd = socket(
+                    AddressFamily::Inet,
+                    SockType::Stream,
+                    SockFlag::empty(),
+                    None,
+                )
+                .ok()?;
+                bind(
+                    fd.as_raw_fd(),
+                    &SockaddrIn::from(SocketAddrV4::new(source, 0)),
+                )
+                .ok()?;
+                connect(fd.as_raw_fd(), &SockaddrIn::from(to)).ok()?;
+                let mut s = TcpStream::from(fd);
+                s.write_all(b"GET /metrics HTTP/1.1\r\n").ok()?;
+                Some(s)
+            })
+            .collect()
+    });
+    assert!(
+        flood.len() > FLOOD / 2,
+        "only {} connections made",
+        flood.len()
+    );
+    let peak = rss_kib(pid);
+
+    // Every flood connection is closed: at once beyond the limit, after the header timeout
+    // otherwise.
+    let mut closed = 0;
+    for mut s in flood {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => closed += 1,
+            Ok(_) => {}
+        }
+    }
+    assert_eq!(closed, FLOOD, "flood connections left open");
+    let metrics = vgd::metrics(&ns);
+    let refused = http::metric_sum(
+        &metrics,
+        "vg_http_connections_refused_total",
+        &[("reason", "max_connections")],
+    );
+    assert!(
+        refused >= (FLOOD - 1024) as u64,
+        "only {refused} connections refused beyond the limit of 1,024:\n{metrics}"
+    );
+    // A genuine client is served, and vgd's memory goes back near its baseline.
+    let (code, _) = vgd::api(&ns, "GET", "/api/v1/subscribers", None);
+    assert!(
+        code == 200 || code == 404 || code == 401,
+        "API answered {code}"
+    );
+    wait_until(
+        "vgd's resident memory to return near its baseline",
+        Duration::from_secs(10),
+        || rss_kib(pid) <= baseline + 8 * 1024,
+    );
+    let after = rss_kib(pid);
+    eprintln!("vgd RSS: {baseline} KiB before, {peak} KiB during, {after} KiB after the flood");
+    assert!(vgd.terminate(Duration::from_secs(10)).success());
+}
