@@ -2268,3 +2268,26 @@ fn route_cache_keys_by_destination_unless_the_routing_depends_on_the_source() {
     shutdown.cancel();
     watcher.join().unwrap();
 }
+
+/// A removed home's traffic counters are zeroed, so that a home created later under the same
+/// id does not start with them (its per-subscriber series start from zero).
+#[test]
+fn a_removed_homes_counters_are_zeroed() {
+    use vg::fastpath::maps::PinnedMaps;
+    let mut rig = rig("natsubctr");
+    let home = HOMES[1];
+    let frame = home
+        .encap([0; 6])
+        .encapsulate(&udp_up(43500, INTERNET, 53))
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(rig.up(&frame).0, XdpVerdict::Redirect);
+    }
+    let before = rig.fp.maps().sub_counters(home.id).unwrap();
+    assert_eq!(before.up_packets, 3);
+    let mut maps = PinnedMaps::open(rig.pins.path()).unwrap();
+    maps.remove_subscriber(home.id).unwrap();
+    let after = rig.fp.maps().sub_counters(home.id).unwrap();
+    assert_eq!(after, nerg_abi::SubCounters::default());
+    assert_eq!(rig.up(&frame).0, XdpVerdict::Drop, "the home is gone");
+}

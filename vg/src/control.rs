@@ -1183,7 +1183,7 @@ impl Control {
         let maps = self.maps()?;
         // The LSL key first: its traffic stops here.
         remove_lsl(maps, &sub.lsl, ifindex, id)?;
-        maps.set_subscriber(id, &nerg_abi::Subscriber::default())?;
+        maps.remove_subscriber(id)?;
         for ip in leased.iter().chain(sub.hosts.keys()) {
             maps.remove_host(&host_key(id, *ip))?;
         }

@@ -335,6 +335,16 @@ impl<'a> Maps<'a> {
         let values = per_cpu.get(&id, 0).map_err(err(name))?;
         Ok(super::counters::sum_sub_counters(&values))
     }
+
+    /// Empties subscriber `id`'s slot and zeroes its traffic counters (the home is gone).
+    pub fn remove_subscriber(&mut self, id: SubscriberId) -> Result<(), FastPathError> {
+        self.set_subscriber(id, &Subscriber::default())?;
+        let name = map_names::SUB_COUNTERS;
+        let map = self.ebpf.map_mut(name).ok_or_else(|| missing(name))?;
+        let mut per_cpu: PerCpuArray<&mut MapData, SubCounters> =
+            PerCpuArray::try_from(map).map_err(err(name))?;
+        zero_sub_counters(&mut per_cpu, id)
+    }
 }
 
 /// The host table opened from its bpffs pin: how the slow path (DHCP) adds and removes
@@ -654,6 +664,30 @@ pub struct PinnedMaps {
     public_range: Array<MapData, PublicRange>,
     fwd: Fwd<MapData>,
     rev: Rev<MapData>,
+    sub_counters: PerCpuArray<MapData, SubCounters>,
+}
+
+/// Zeroes home `id`'s traffic counters on every CPU: a home created later under the same id
+/// starts from zero, not from the counts of the home that had it.
+fn zero_sub_counters<M: std::borrow::BorrowMut<MapData>>(
+    map: &mut PerCpuArray<M, SubCounters>,
+    id: SubscriberId,
+) -> Result<(), FastPathError> {
+    let name = map_names::SUB_COUNTERS;
+    let cpus = aya::util::nr_cpus().map_err(|(_, e)| {
+        err(name)(MapError::SyscallError(aya::sys::SyscallError {
+            call: "nr_cpus",
+            io_error: e,
+        }))
+    })?;
+    let zeros =
+        aya::maps::PerCpuValues::try_from(vec![SubCounters::default(); cpus]).map_err(|e| {
+            err(name)(MapError::SyscallError(aya::sys::SyscallError {
+                call: "per-cpu values",
+                io_error: e,
+            }))
+        })?;
+    map.set(id, zeros, 0).map_err(err(name))
 }
 
 fn open_pin(pin_dir: &std::path::Path, name: &'static str) -> Result<MapData, FastPathError> {
@@ -683,7 +717,18 @@ impl PinnedMaps {
                 .map_err(err(map_names::PUBLIC_RANGE))?,
             fwd: HashMap::try_from(hash(map_names::NAT_FWD)?).map_err(err(map_names::NAT_FWD))?,
             rev: HashMap::try_from(hash(map_names::NAT_REV)?).map_err(err(map_names::NAT_REV))?,
+            sub_counters: PerCpuArray::try_from(Map::PerCpuArray(open_pin(
+                pin_dir,
+                map_names::SUB_COUNTERS,
+            )?))
+            .map_err(err(map_names::SUB_COUNTERS))?,
         })
+    }
+
+    /// Empties subscriber `id`'s slot and zeroes its traffic counters (the home is gone).
+    pub fn remove_subscriber(&mut self, id: SubscriberId) -> Result<(), FastPathError> {
+        self.set_subscriber(id, &Subscriber::default())?;
+        zero_sub_counters(&mut self.sub_counters, id)
     }
 
     /// Writes subscriber `id`'s slot.

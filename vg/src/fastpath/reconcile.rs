@@ -280,7 +280,7 @@ impl Maps<'_> {
         }
         report.removed_hosts += stale.len();
         for id in orphaned.difference(&configured) {
-            self.set_subscriber(*id, &nerg_abi::Subscriber::default())?;
+            self.remove_subscriber(*id)?;
             report.removed_subscribers += 1;
         }
 
