@@ -299,7 +299,25 @@ impl fmt::Display for LslId {
     }
 }
 
-/// Why a string is not an [`LslId`]. Each variant carries the whole input.
+/// The most characters of a rejected input an error repeats; the rest is summarised (a
+/// 900 KB "LSL" must not come back whole in an API answer or a log line).
+pub const EXCERPT_CHARS: usize = 48;
+
+/// `text` as an error message quotes it: the whole of it when short, else its first
+/// [`EXCERPT_CHARS`] characters and how long it was. Used by every error that echoes input.
+pub fn excerpt(text: &str) -> String {
+    excerpt_to(text, EXCERPT_CHARS)
+}
+
+/// [`excerpt`] with room for `chars` characters (a whole message rather than one value).
+pub fn excerpt_to(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}... ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
+/// Why a string is not an [`LslId`]. Each variant carries the input ([`excerpt`]ed).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseLslError {
@@ -377,9 +395,9 @@ pub enum ParseLslError {
 /// Parses the decimal digits of `value` (nothing else: no sign, no blanks).
 fn parse_number(input: &str, field: &'static str, value: &str) -> Result<u32, ParseLslError> {
     let not_a_number = || ParseLslError::NotANumber {
-        input: input.to_owned(),
+        input: excerpt(input),
         field,
-        value: value.to_owned(),
+        value: excerpt(value),
     };
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(not_a_number());
@@ -389,7 +407,7 @@ fn parse_number(input: &str, field: &'static str, value: &str) -> Result<u32, Pa
 
 fn parse_vid(input: &str, field: &'static str, value: &str) -> Result<Vid, ParseLslError> {
     Vid::try_from(parse_number(input, field, value)?).map_err(|source| ParseLslError::Vid {
-        input: input.to_owned(),
+        input: excerpt(input),
         field,
         source,
     })
@@ -409,7 +427,7 @@ impl FromStr for LslId {
 
     fn from_str(input: &str) -> Result<LslId, ParseLslError> {
         let syntax = || ParseLslError::Syntax {
-            input: input.to_owned(),
+            input: excerpt(input),
         };
         let (kind, value) = input.split_once(':').ok_or_else(syntax)?;
         let s_tpid = match kind {
@@ -420,7 +438,7 @@ impl FromStr for LslId {
                 let (vni, vtep) = value.split_once('@').ok_or_else(syntax)?;
                 let vni = Vni::try_from(parse_number(input, "VNI", vni)?).map_err(|source| {
                     ParseLslError::Vni {
-                        input: input.to_owned(),
+                        input: excerpt(input),
                         source,
                     }
                 })?;
@@ -430,12 +448,12 @@ impl FromStr for LslId {
                     .filter(|v| v.contains(':'))
                     .unwrap_or(vtep);
                 let addr: IpAddr = bare.parse().map_err(|_| ParseLslError::NotAnAddress {
-                    input: input.to_owned(),
-                    value: vtep.to_owned(),
+                    input: excerpt(input),
+                    value: excerpt(vtep),
                 })?;
                 if !is_unicast(addr) {
                     return Err(ParseLslError::VtepNotUnicast {
-                        input: input.to_owned(),
+                        input: excerpt(input),
                         addr,
                     });
                 }
@@ -447,8 +465,8 @@ impl FromStr for LslId {
             _ if kind.is_empty() => return Err(syntax()),
             _ => {
                 return Err(ParseLslError::UnknownKind {
-                    input: input.to_owned(),
-                    kind: kind.to_owned(),
+                    input: excerpt(input),
+                    kind: excerpt(kind),
                 });
             }
         };
@@ -801,5 +819,26 @@ mod tests {
         ];
         lsls.sort();
         assert_eq!(lsls.map(|l| l.kind()), ["vlan", "qinq", "vxlan"]);
+    }
+
+    #[test]
+    fn errors_quote_an_excerpt_of_a_huge_input() {
+        let huge = format!("vlan:{}", "9".repeat(900_000));
+        let e = huge.parse::<LslId>().unwrap_err().to_string();
+        assert!(
+            e.len() < 300,
+            "{} bytes: {}",
+            e.len(),
+            &e[..300.min(e.len())]
+        );
+        assert!(e.contains("(900005 bytes)"), "{e}");
+        let e = "vxlan:7@".to_owned() + &"x".repeat(100_000);
+        let e = e.parse::<LslId>().unwrap_err().to_string();
+        assert!(e.len() < 300, "{e}");
+        // Short inputs are quoted whole.
+        assert_eq!(excerpt("qinq:10.102"), "qinq:10.102");
+        // Cut on a character boundary.
+        let wide = "é".repeat(100);
+        assert!(excerpt(&wide).starts_with(&"é".repeat(EXCERPT_CHARS)));
     }
 }

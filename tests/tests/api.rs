@@ -238,6 +238,27 @@ fn crud_auth_and_error_answers() {
     );
     let (code, body) = api(ns, "POST", "/api/v1/subscribers", Some(&big));
     assert_eq!(code, 413, "{body}");
+    // A huge invalid value (under the body limit) is quoted short in the answer, whether
+    // the home's validation (422) or the JSON decoder (400) refuses it.
+    for (body, want) in [
+        (
+            format!(r#"{{"id": 3, "lsl": "vlan:{}"}}"#, "9".repeat(900_000)),
+            422,
+        ),
+        (
+            format!(r#"{{"id": "{}", "lsl": "vlan:3"}}"#, "x".repeat(900_000)),
+            400,
+        ),
+    ] {
+        let (code, answer) = api(ns, "POST", "/api/v1/subscribers", Some(&body));
+        assert_eq!(code, want, "{}", &answer[..answer.len().min(400)]);
+        assert!(
+            answer.len() < 1_000,
+            "a {} byte answer to a 900 KB value: {}...",
+            answer.len(),
+            &answer[..400]
+        );
+    }
     // Nothing of the refused homes exists.
     let (code, _) = api(ns, "GET", "/api/v1/subscribers/3", None);
     assert_eq!(code, 404);

@@ -89,25 +89,58 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not valid TOML for this schema (the message names key and line).
-    #[error("{path}: {source}")]
+    /// The file is not UTF-8 text (TOML must be).
+    #[error("{path}: line {line}, column {column} (byte {offset}): not valid UTF-8")]
+    NotUtf8 {
+        /// The file.
+        path: String,
+        /// Line of the first invalid byte, from 1.
+        line: usize,
+        /// Its column (in bytes), from 1.
+        column: usize,
+        /// Its offset in the file, from 0.
+        offset: usize,
+    },
+    /// The file is not valid TOML for this schema. The message is the TOML parser's own,
+    /// without its quotation of the line (which may be megabytes long).
+    #[error("{path}: line {line}, column {column}: {message} (in `{excerpt}`)")]
     Parse {
         /// The file.
         path: String,
-        /// The TOML error, with its location.
-        #[source]
-        source: toml::de::Error,
+        /// Line of the error, from 1.
+        line: usize,
+        /// Its column (in characters), from 1.
+        column: usize,
+        /// What is wrong, with any value it quotes cut short.
+        message: String,
+        /// The start of the line, cut short.
+        excerpt: String,
     },
     /// A value is wrong.
-    #[error("{key} = {value}: {why}")]
+    #[error("{key} = {}: {why}", lsl::model::excerpt(value))]
     Invalid {
         /// TOML path of the key, e.g. `subscriber[2].lsl`.
         key: String,
-        /// The value as written.
+        /// The value as written (quoted in the message as an excerpt).
         value: String,
         /// Why it is rejected.
         why: String,
     },
+}
+
+/// Line and column (from 1) of byte `offset` in `text`; the column in characters.
+fn position(text: &[u8], offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, column)
 }
 
 fn invalid(
@@ -429,24 +462,45 @@ impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: shown.clone(),
             source,
         })?;
-        Self::from_toml(&text).map_err(|e| match e {
-            ConfigError::Parse { source, .. } => ConfigError::Parse {
-                path: shown,
-                source,
-            },
-            other => other,
-        })
+        Self::from_bytes(&shown, &bytes)
     }
 
     /// Parses and validates TOML text.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let file: ConfigFile = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: "<config>".to_owned(),
-            source,
+        Self::from_bytes("<config>", text.as_bytes())
+    }
+
+    /// Parses and validates the bytes of the file `path` (named in errors).
+    fn from_bytes(path: &str, bytes: &[u8]) -> Result<Self, ConfigError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            let offset = e.valid_up_to();
+            let (line, column) = position(bytes, offset);
+            ConfigError::NotUtf8 {
+                path: path.to_owned(),
+                line,
+                column,
+                offset,
+            }
+        })?;
+        let file: ConfigFile = toml::from_str(text).map_err(|e| {
+            let mut at = e.span().map_or(0, |span| span.start).min(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            let (line, column) = position(bytes, at);
+            let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                column,
+                message: lsl::model::excerpt_to(e.message().trim(), 240),
+                excerpt: lsl::model::excerpt_to(text[start..end].trim(), 80),
+            }
         })?;
         Self::try_from(file)
     }
@@ -969,6 +1023,51 @@ mod tests {
 
     fn err(text: &str) -> String {
         Config::from_toml(text).unwrap_err().to_string()
+    }
+
+    /// The whole error as vgd prints it (anyhow's `{:#}`: every source in the chain).
+    fn printed(bytes: &[u8]) -> String {
+        let e = Config::from_bytes("vgd.toml", bytes).unwrap_err();
+        format!(
+            "{:#}",
+            anyhow::Error::from(e).context("invalid configuration")
+        )
+    }
+
+    #[test]
+    fn invalid_utf8_is_placed_by_line_column_and_byte() {
+        let mut file = b"[dhcp]\nlease_time_secs = 600\n# caf".to_vec();
+        file.push(0xe9); // Latin-1, not UTF-8
+        file.extend_from_slice(b"\n");
+        let e = printed(&file);
+        assert!(
+            e.contains("vgd.toml: line 3, column 6 (byte 34): not valid UTF-8"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_parse_error_on_a_huge_line_is_printed_once_and_short() {
+        let mut file = b"[dhcp]\nlease_time_secs = \"".to_vec();
+        file.extend(std::iter::repeat_n(b'9', 50_000_000));
+        file.extend_from_slice(b"\"\n");
+        let e = printed(&file);
+        assert!(e.len() < 600, "{} bytes printed", e.len());
+        assert!(e.contains("vgd.toml: line 2, column"), "{e}");
+        assert_eq!(e.matches("vgd.toml").count(), 1, "printed once: {e}");
+    }
+
+    #[test]
+    fn an_invalid_value_is_quoted_as_an_excerpt() {
+        let lsl = "x".repeat(900_000);
+        let e = err(&format!(
+            "[[subscriber]]\nid = 1\nlsl = \"{lsl}\"\ngateway = \"192.168.1.1/24\"\n"
+        ));
+        assert!(e.len() < 500, "{} bytes: {}", e.len(), &e[..500]);
+        assert!(
+            e.contains("subscriber[0].lsl") && e.contains("(900000 bytes)"),
+            "{e}"
+        );
     }
 
     #[test]

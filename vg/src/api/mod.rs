@@ -236,8 +236,16 @@ fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, 
         };
         Fail(status, msg)
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Fail(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))
+    // serde's message may quote the offending value whole: cut it short.
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Fail(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "malformed JSON body: {}",
+                lsl::model::excerpt_to(&e.to_string(), 240)
+            ),
+        )
+    })
 }
 
 fn id_of(raw: &str) -> Result<u32, Fail> {
@@ -364,8 +372,10 @@ async fn patch(
         let mut doc = serde_json::to_value(current)
             .map_err(|e| ControlError::Unprocessable(e.to_string()))?;
         merge_patch(&mut doc, patch);
-        let file: SubscriberFile = serde_json::from_value(doc)
-            .map_err(|e| ControlError::Unprocessable(format!("the patched home: {e}")))?;
+        let file: SubscriberFile = serde_json::from_value(doc).map_err(|e| {
+            let e = lsl::model::excerpt_to(&e.to_string(), 240);
+            ControlError::Unprocessable(format!("the patched home: {e}"))
+        })?;
         c.update(id, file, now())
     })
     .await;
