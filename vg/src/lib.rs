@@ -2,12 +2,11 @@
 
 pub mod api;
 pub mod blocklog;
-pub mod config;
 pub mod control;
-pub mod dhcp;
 pub mod fastpath;
 pub mod http;
 pub mod metrics;
-pub mod nat;
 pub mod slowpath;
 pub mod store;
+
+pub use vg_engines::{config, dhcp, nat};

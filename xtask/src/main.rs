@@ -4,6 +4,7 @@
 //! `cargo xtask setup` can build and run on a machine that has none of it yet.
 
 mod bench;
+mod fuzz;
 mod lab;
 mod setup;
 mod util;
@@ -38,6 +39,8 @@ enum Command {
     Lab(lab::LabArgs),
     /// Run the benchmarks (root): writes target/bench/summary.json and prints a table.
     Bench(bench::BenchArgs),
+    /// Fuzz every parser target from its checked-in seeds (nightly, cargo-fuzz).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +51,7 @@ fn main() -> std::process::ExitCode {
         Command::Test { nextest_args } => test(&nextest_args),
         Command::Lab(args) => lab::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

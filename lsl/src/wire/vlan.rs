@@ -23,10 +23,9 @@
 
 use super::{Error, EthernetProtocol, Result, read_u16, write_u16};
 
-/// Greatest number of VLAN tags parsed in-line: one C-tag, or an S-tag and a C-tag.
-///
-/// The same bound as the XDP parser (`nerg_abi::MAX_VLAN_DEPTH`).
-pub const MAX_VLAN_DEPTH: usize = 2;
+/// Greatest number of VLAN tags parsed in-line: one C-tag, or an S-tag and a C-tag. The XDP
+/// parser's bound, defined once in the map ABI.
+pub const MAX_VLAN_DEPTH: usize = nerg_abi::MAX_VLAN_DEPTH;
 
 /// Length of the part of a tag [`Packet`] views (TCI + next ethertype).
 pub const HEADER_LEN: usize = field::ETHERTYPE.end;

@@ -18,7 +18,7 @@
 //! into one commit.
 
 pub mod packet_socket;
-pub mod reply;
+pub use vg_engines::reply;
 pub mod responder;
 #[cfg(test)]
 mod responder_tests;

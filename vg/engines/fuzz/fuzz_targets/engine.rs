@@ -11,7 +11,7 @@
 use dhcproto::v4::Message;
 use dhcproto::{Decodable, Decoder};
 use libfuzzer_sys::fuzz_target;
-use vg::dhcp::{
+use vg_engines::dhcp::{
     Destination, DhcpConfig, DhcpConfigWire, HomeServer, LeaseRecord, LeaseStore, MemoryStore,
     Outcome, Relayed, ReservationWire, UnixTime,
 };
@@ -86,7 +86,7 @@ fuzz_target!(|data: &[u8]| {
     let mut now = UnixTime::from_secs(1_700_000_000);
 
     // Any bytes through the bare decoder too.
-    if let Ok(msg) = vg::dhcp::decode(rest) {
+    if let Ok(msg) = vg_engines::dhcp::decode(rest) {
         let _ = server.clone().handle(now, &msg);
     }
 

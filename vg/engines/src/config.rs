@@ -71,7 +71,7 @@ use lsl::{Clash, ClashKind, LslId, LslSet, wire::vlan::Tpid};
 use crate::{
     dhcp::{DhcpConfig, DhcpConfigWire},
     nat::{Filtering, NatConfig, NatConfigWire},
-    slowpath::reply::RateLimit,
+    reply::RateLimit,
 };
 use nerg_abi::{MAX_SUBSCRIBERS, SubscriberId};
 use serde::{Deserialize, Serialize};
@@ -424,8 +424,8 @@ pub const VXLAN_HOME_MSS: u16 = 1410;
 /// The smallest MSS clamp accepted (RFC 879's default MSS); 0 switches clamping off.
 pub const MIN_TCP_MSS: u16 = 536;
 
-/// The VXLAN port (RFC 7348 §5).
-pub const DEFAULT_VXLAN_PORT: u16 = 4789;
+/// The VXLAN port (RFC 7348 §5), as the `lsl` codecs define it.
+pub const DEFAULT_VXLAN_PORT: u16 = lsl::wire::vxlan::UDP_PORT;
 
 /// A validated home.
 #[derive(Clone, Debug, PartialEq, Eq)]

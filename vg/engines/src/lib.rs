@@ -1,0 +1,18 @@
+//! The vG's protocol engines: logic without I/O, in the style of boringtun and dora (messages
+//! or bytes in, actions out). `vgd` wraps them in sockets, timers, the store and the eBPF
+//! maps; here they build and test with stable Rust alone, and fuzz without the eBPF
+//! toolchain.
+//!
+//! - [`config`]: the configuration model: the file's serde "wire" form and the validated
+//!   runtime types (`Config`, `SubscriberConfig`), errors naming the key and value.
+//! - [`dhcp`]: the DHCPv4 server engine, one per home (RFC 2131/2132), with its lease store
+//!   behind a trait.
+//! - [`nat`]: the public pool and the port-block allocator (RFC 6888/7422), the port
+//!   selection the fast path mirrors, block events.
+//! - [`reply`]: the frames the vG answers as each home's gateway (ARP, ICMP echo, ICMP
+//!   errors), built with the home's LSL encapsulation, and the per-home slow-path limiter.
+
+pub mod config;
+pub mod dhcp;
+pub mod nat;
+pub mod reply;
