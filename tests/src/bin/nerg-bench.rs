@@ -9,7 +9,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use nerg_tests::bench::{self, Effort, Summary};
+use nerg_tests::bench::{self, Effort, Summary, live};
 
 /// Flags.
 #[derive(Debug, Parser)]
@@ -24,6 +24,10 @@ struct Args {
     /// Run only these benchmarks (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Which>,
+    /// The forwarding benchmark's traffic generator: live frames where the kernel allows
+    /// them (auto), or forced.
+    #[arg(long, value_enum, env = "NERG_BENCH_GENERATOR", default_value = "auto")]
+    generator: live::GeneratorChoice,
 }
 
 /// The benchmarks, in the order they run.
@@ -69,7 +73,10 @@ const ALL: &[(Which, BenchFn)] = &[
 fn main() -> ExitCode {
     let args = Args::parse();
     nerg_tests::require_root();
-    let effort = Effort::new(args.quick);
+    let effort = Effort {
+        generator: args.generator,
+        ..Effort::new(args.quick)
+    };
     let mut summary = Summary::default();
     let mut failed = Vec::new();
     for (which, run) in ALL {
