@@ -4,13 +4,17 @@
 //! mode (`BPF_F_TEST_XDP_LIVE_FRAMES`) in its own namespace: the kernel runs it on a fresh
 //! copy of a template frame per packet; it writes the home (C-VID or VNI) and the flow
 //! (inner UDP source port) into the copy and transmits it (`XDP_TX`) out of its veth.
+//!
 //! Some kernels refuse live frames (`EPERM` even as root, while plain `BPF_PROG_RUN`
 //! works); there the frames come from the second generator, [`super::af_packet`]: the same
-//! frames, sent with `sendmmsg` on an AF_PACKET socket on the same veth, from the same CPU. Before
-//! timing, a probe runs a few live frames; `EPERM`, `EOPNOTSUPP` or `EINVAL` selects the
-//! fallback. `nerg-bench --generator auto|live|af-packet` (or `NERG_BENCH_GENERATOR`;
-//! `cargo xtask bench --generator af-packet`) forces one. Which one ran is printed on
-//! stderr, remarked under the table and recorded as `fwd_generator_live_frames` (1 or 0).
+//! frames, sent with `sendmmsg` on an AF_PACKET socket on the same veth, from the same CPU.
+//! Before timing, a probe runs a few live frames; `EPERM`, `EOPNOTSUPP` or `EINVAL` selects
+//! the fallback. `nerg-bench --generator auto|live|af-packet` (or the environment variable
+//! `NERG_BENCH_GENERATOR`; `cargo xtask bench --generator af-packet`) forces one. Which one
+//! ran is printed on stderr, remarked under the table and recorded as
+//! `fwd_generator_live_frames` (1 or 0). With AF_PACKET, frames reach the forwarder's veth
+//! as socket buffers, which veth copies for XDP on the forwarder's CPU: the forwarders'
+//! figures are lower than with live frames and not comparable with them.
 //!
 //! The sink is `bench_sink` on the far veth: it counts and drops. Four set-ups, each a chain
 //! generator -> forwarder -> sink of namespaces, measured in turn within each sample:
@@ -32,10 +36,10 @@
 //! frame (XDP; for Linux the whole stack up to the transmit into the sink's ring) is done on
 //! that CPU. A frame the forwarder cannot take in time is lost in its access veth's ring (256
 //! frames). offered = frames generated; forwarded = frames the sink counted; both rates
-//! over the generator's run time. A case whose median offered rate is
-//! below 1.2x its median forwarded rate was bounded by the generator, not the forwarder:
-//! `{case}_generator_bound` is 1, the table says so beside `{case}_pps`, and a ratio of such
-//! a figure is flagged (a lower or upper bound) in a remark.
+//! over the generator's run time. A case whose median offered rate is below 1.2x its median
+//! forwarded rate was bounded by the generator, not the forwarder: `{case}_generator_bound`
+//! is 1, the table says so beside `{case}_pps`, and a ratio of such a figure is flagged (a
+//! lower or upper bound) beside it and in a remark.
 //! UDP checksums are 0 in generated frames (allowed for IPv4, RFC 768), so varying ports
 //! needs no checksum update; the outer IPv4 header is never changed.
 

@@ -3,7 +3,9 @@
 //! Runs each benchmark of [`nerg_tests::bench`], writes every figure to
 //! `target/bench/summary.json` (one flat JSON object, numbers only, units in the key names)
 //! and prints a table. `--quick` runs everything with tiny counts: it proves the code works
-//! (`cargo xtask test` runs it), its figures mean nothing.
+//! (`cargo xtask test` runs it), its figures mean nothing. `--generator` (or
+//! `NERG_BENCH_GENERATOR`) picks the forwarding benchmark's traffic generator: `auto`
+//! (live frames where the kernel runs them, else AF_PACKET), `live` or `af-packet`.
 
 use std::{path::PathBuf, process::ExitCode};
 
