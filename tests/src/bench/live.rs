@@ -942,7 +942,7 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         }
     }
     summary.remark(format!(
-        "forwarding on veth: generator {} ({why}) on CPU {GEN_CPU} (with the sink), the forwarder alone on CPU {FWD_CPU} (its NAPI thread), {homes} homes x {flows} UDP flows per \
+        "forwarding on veth: generator {}, chosen: {why}; it runs on CPU {GEN_CPU} (with the sink), the forwarder alone on CPU {FWD_CPU} (its NAPI thread); {homes} homes x {flows} UDP flows per \
          LSL kind, 50-byte IP packets unless _1500b; vg_fwd = QinQ; Linux = forwarding + nft \
          masquerade + conntrack with untagged frames (this kernel has no 802.1Q) or VXLAN via \
          a kernel vxlan device (one VNI); xdp_fib_fwd = a plain XDP router (bpf_fib_lookup, MAC rewrite, redirect; untagged); \
