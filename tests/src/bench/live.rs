@@ -141,6 +141,35 @@ fn bounded_ratio(key: &str, num: (&str, bool), den: (&str, bool)) -> Option<Stri
     })
 }
 
+/// Records the medians of case `key`'s runs (forwarded, offered, loss) and whether the
+/// generator bounded it; a bounded figure gets a note in the table. Returns whether it was
+/// bounded.
+fn record_case(summary: &mut Summary, key: &str, runs: &[Run]) -> bool {
+    let fwd: Vec<f64> = runs.iter().map(|r| r.forwarded_pps).collect();
+    let off: Vec<f64> = runs.iter().map(|r| r.offered_pps).collect();
+    let loss: Vec<f64> = runs.iter().map(|r| r.loss * 100.0).collect();
+    let (fwd, off) = (median(&fwd).max(0.0), median(&off));
+    let bound = generator_bound(off, fwd);
+    summary.set(&format!("{key}_pps"), fwd);
+    summary.set(&format!("{key}_offered_pps"), off);
+    summary.set(&format!("{key}_loss_pct"), median(&loss).max(0.0));
+    summary.set(
+        &format!("{key}_generator_bound"),
+        f64::from(u8::from(bound)),
+    );
+    if bound {
+        // Not the forwarder's limit: it took all it was given, or nearly.
+        summary.note(
+            &format!("{key}_pps"),
+            format!(
+                "bounded by the generator: it offered {} pps, less than {GENERATOR_HEADROOM}x this; the forwarder's limit is at least this",
+                fmt_num(off)
+            ),
+        );
+    }
+    bound
+}
+
 /// Frames of the probe that asks the kernel whether it runs live frames.
 const PROBE_FRAMES: u32 = 4;
 
@@ -855,30 +884,9 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
                 .push(c.run(generator, traffic, frames)?);
         }
     }
-    // A figure is a forwarder's limit only if the generator offered clearly more than the
-    // forwarder forwarded; otherwise it is a lower bound, set by the generator.
     let mut bounded_figures = std::collections::BTreeSet::new();
     for (key, rs) in &runs {
-        let fwd: Vec<f64> = rs.iter().map(|r| r.forwarded_pps).collect();
-        let off: Vec<f64> = rs.iter().map(|r| r.offered_pps).collect();
-        let loss: Vec<f64> = rs.iter().map(|r| r.loss * 100.0).collect();
-        let (fwd, off) = (median(&fwd).max(0.0), median(&off));
-        let bound = generator_bound(off, fwd);
-        summary.set(&format!("{key}_pps"), fwd);
-        summary.set(&format!("{key}_offered_pps"), off);
-        summary.set(&format!("{key}_loss_pct"), median(&loss).max(0.0));
-        summary.set(
-            &format!("{key}_generator_bound"),
-            f64::from(u8::from(bound)),
-        );
-        if bound {
-            summary.note(
-                &format!("{key}_pps"),
-                format!(
-                    "bounded by the generator: it offered {} pps, less than {GENERATOR_HEADROOM}x this; the forwarder's limit is at least this",
-                    fmt_num(off)
-                ),
-            );
+        if record_case(summary, key, rs) {
             bounded_figures.insert(*key);
         }
     }
@@ -970,6 +978,42 @@ mod tests {
         assert!(!generator_bound(1_200_000.0, 1_000_000.0));
         assert!(!generator_bound(3_000_000.0, 1_000_000.0));
         assert!(!generator_bound(100.0, 0.0));
+    }
+
+    #[test]
+    fn a_generator_bound_figure_is_marked_in_the_table() {
+        let run = |offered_pps, forwarded_pps| Run {
+            offered_pps,
+            forwarded_pps,
+            loss: 1.0 - forwarded_pps / offered_pps,
+        };
+        let mut s = Summary::default();
+        assert!(record_case(
+            &mut s,
+            "vg_fwd",
+            &[run(1e6, 0.95e6), run(1.1e6, 1e6), run(0.9e6, 0.9e6)]
+        ));
+        assert!(!record_case(
+            &mut s,
+            "linux_nat_fwd",
+            &[run(1e6, 0.2e6), run(1e6, 0.3e6), run(1e6, 0.25e6)]
+        ));
+        assert_eq!(s.get("vg_fwd_generator_bound"), Some(1.0));
+        assert_eq!(s.get("vg_fwd_offered_pps"), Some(1e6));
+        assert_eq!(s.get("linux_nat_fwd_generator_bound"), Some(0.0));
+        let table = s.table();
+        let line = |key: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(&format!("| {key} ")))
+                .unwrap_or_else(|| panic!("{key} not in\n{table}"))
+                .to_owned()
+        };
+        assert!(
+            line("vg_fwd_pps").contains("bounded by the generator"),
+            "{table}"
+        );
+        assert!(!line("linux_nat_fwd_pps").contains("bounded"), "{table}");
     }
 
     #[test]
