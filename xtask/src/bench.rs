@@ -1,6 +1,8 @@
 //! `cargo xtask bench`: set-up, release build, then the `nerg-bench` binary (tests crate),
 //! which runs the benchmarks as root, writes `target/bench/summary.json` and prints the
-//! table. `--quick` runs every benchmark with tiny counts (what `cargo xtask test` checks).
+//! table. `--quick` runs every benchmark with tiny counts (what `cargo xtask test` checks);
+//! `--generator af-packet` makes the forwarding benchmark use its AF_PACKET traffic generator
+//! even where the kernel runs live frames.
 
 use std::process::Command;
 
@@ -17,6 +19,10 @@ pub(crate) struct BenchArgs {
     /// Run only these benchmarks (comma-separated; see `nerg-bench --help`).
     #[arg(long)]
     only: Option<String>,
+    /// The forwarding benchmark's traffic generator: auto, live or af-packet (see
+    /// `nerg-bench --help`; default auto, or `NERG_BENCH_GENERATOR`).
+    #[arg(long)]
+    generator: Option<String>,
 }
 
 /// Set-up, release build, then the benchmarks.
@@ -37,6 +43,9 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(only) = &args.only {
         cmd.args(["--only", only]);
+    }
+    if let Some(generator) = &args.generator {
+        cmd.args(["--generator", generator]);
     }
     util::step("running the benchmarks");
     util::status(&mut cmd)

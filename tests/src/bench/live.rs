@@ -3,8 +3,20 @@
 //! The generator is `bench_gen` (`ebpf/bench-xdp`) run with `BPF_PROG_RUN` in live-frames
 //! mode (`BPF_F_TEST_XDP_LIVE_FRAMES`) in its own namespace: the kernel runs it on a fresh
 //! copy of a template frame per packet; it writes the home (C-VID or VNI) and the flow
-//! (inner UDP source port) into the copy and transmits it (`XDP_TX`) out of its veth. The
-//! sink is `bench_sink` on the far veth: it counts and drops. Three set-ups, each a chain
+//! (inner UDP source port) into the copy and transmits it (`XDP_TX`) out of its veth.
+//!
+//! Some kernels refuse live frames (`EPERM` even as root, while plain `BPF_PROG_RUN`
+//! works); there the frames come from the second generator, [`super::af_packet`]: the same
+//! frames, sent with `sendmmsg` on an AF_PACKET socket on the same veth, from the same CPU.
+//! Before timing, a probe runs a few live frames; `EPERM`, `EOPNOTSUPP` or `EINVAL` selects
+//! the fallback. `nerg-bench --generator auto|live|af-packet` (or the environment variable
+//! `NERG_BENCH_GENERATOR`; `cargo xtask bench --generator af-packet`) forces one. Which one
+//! ran is printed on stderr, remarked under the table and recorded as
+//! `fwd_generator_live_frames` (1 or 0). With AF_PACKET, frames reach the forwarder's veth
+//! as socket buffers, which veth copies for XDP on the forwarder's CPU: the forwarders'
+//! figures are lower than with live frames and not comparable with them.
+//!
+//! The sink is `bench_sink` on the far veth: it counts and drops. Four set-ups, each a chain
 //! generator -> forwarder -> sink of namespaces, measured in turn within each sample:
 //!
 //! - (a) the vG: its XDP programs on the access and core veths, maps written directly with
@@ -23,8 +35,11 @@
 //! veth has threaded NAPI, its thread pinned there, so everything the forwarder does to a
 //! frame (XDP; for Linux the whole stack up to the transmit into the sink's ring) is done on
 //! that CPU. A frame the forwarder cannot take in time is lost in its access veth's ring (256
-//! frames). offered = frames generated; forwarded = frames the sink counted; both rates over
-//! the generator's run time.
+//! frames). offered = frames generated; forwarded = frames the sink counted; both rates
+//! over the generator's run time. A case whose median offered rate is below 1.2x its median
+//! forwarded rate was bounded by the generator, not the forwarder: `{case}_generator_bound`
+//! is 1, the table says so beside `{case}_pps`, and a ratio of such a figure is flagged (a
+//! lower or upper bound) beside it and in a remark.
 //! UDP checksums are 0 in generated frames (allowed for IPv4, RFC 768), so varying ports
 //! needs no checksum update; the outer IPv4 header is never changed.
 
@@ -48,7 +63,7 @@ use nerg_abi::{
 };
 use vg::fastpath::{AttachMode, FastPath, if_index};
 
-use super::{BENCH_OBJECT, Effort, Summary, median};
+use super::{BENCH_OBJECT, Effort, Summary, af_packet::PacketGen, fmt_num, median};
 use crate::addrs::{
     BLOCK_SIZE, BRG_VTEP, BRG_VTEP_MAC, GW, HOST, HOST_MAC, INTERNET, NEXT_HOP, SEED, VG_VTEP,
 };
@@ -62,8 +77,142 @@ const FIRST_VNI: u32 = 10_000;
 const FIRST_SPORT: u16 = 10_000;
 /// Interface MTU of every link: a QinQ-tagged 1500-byte packet must fit.
 const ACCESS_MTU: &str = "1600";
+/// The least offered / forwarded ratio (medians) at which a forwarding figure is the
+/// forwarder's limit; below it the generator bounds the figure.
+const GENERATOR_HEADROOM: f64 = 1.2;
 /// Live-frames batch size (the kernel's default is 64).
 const BATCH: u32 = 64;
+
+/// Which traffic generator to use (`nerg-bench --generator`, `NERG_BENCH_GENERATOR`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum GeneratorChoice {
+    /// Live frames where the kernel allows them, else AF_PACKET (a probe decides).
+    #[default]
+    Auto,
+    /// `bench_gen` in live-frames mode (fails where the kernel refuses it).
+    Live,
+    /// The AF_PACKET generator, even where live frames work.
+    #[value(alias = "af_packet")]
+    AfPacket,
+}
+
+/// The traffic generator a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Generator {
+    /// `bench_gen` with `BPF_F_TEST_XDP_LIVE_FRAMES`.
+    Live,
+    /// An AF_PACKET socket on `g0` ([`af_packet`]).
+    AfPacket,
+}
+
+impl Generator {
+    /// What it is, for the output.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Live => "live frames (bench_gen, BPF_F_TEST_XDP_LIVE_FRAMES)",
+            Self::AfPacket => "AF_PACKET (sendmmsg on the generator's veth)",
+        }
+    }
+}
+
+/// Whether a forwarding figure is bounded by the generator rather than by the forwarder:
+/// the generator offered less than [`GENERATOR_HEADROOM`] times what was forwarded.
+fn generator_bound(offered_pps: f64, forwarded_pps: f64) -> bool {
+    offered_pps < GENERATOR_HEADROOM * forwarded_pps
+}
+
+/// What a ratio `key` = `num` / `den` of forwarding figures means when the generator bounds
+/// one or both of them (`None` when it bounds neither).
+fn bounded_ratio(key: &str, num: (&str, bool), den: (&str, bool)) -> Option<String> {
+    Some(match (num.1, den.1) {
+        (false, false) => return None,
+        (true, false) => format!(
+            "{}_pps is bounded by the generator: {key} is a lower bound",
+            num.0
+        ),
+        (false, true) => format!(
+            "{}_pps is bounded by the generator: {key} is an upper bound",
+            den.0
+        ),
+        (true, true) => format!(
+            "{}_pps and {}_pps are both bounded by the generator: {key} says nothing about the forwarders",
+            num.0, den.0
+        ),
+    })
+}
+
+/// Records the medians of case `key`'s runs (forwarded, offered, loss) and whether the
+/// generator bounded it; a bounded figure gets a note in the table. Returns whether it was
+/// bounded.
+fn record_case(summary: &mut Summary, key: &str, runs: &[Run]) -> bool {
+    let fwd: Vec<f64> = runs.iter().map(|r| r.forwarded_pps).collect();
+    let off: Vec<f64> = runs.iter().map(|r| r.offered_pps).collect();
+    let loss: Vec<f64> = runs.iter().map(|r| r.loss * 100.0).collect();
+    let (fwd, off) = (median(&fwd).max(0.0), median(&off));
+    let bound = generator_bound(off, fwd);
+    summary.set(&format!("{key}_pps"), fwd);
+    summary.set(&format!("{key}_offered_pps"), off);
+    summary.set(&format!("{key}_loss_pct"), median(&loss).max(0.0));
+    summary.set(
+        &format!("{key}_generator_bound"),
+        f64::from(u8::from(bound)),
+    );
+    if bound {
+        // Not the forwarder's limit: it took all it was given, or nearly.
+        summary.note(
+            &format!("{key}_pps"),
+            format!(
+                "bounded by the generator: it offered {} pps, less than {GENERATOR_HEADROOM}x this; the forwarder's limit is at least this",
+                fmt_num(off)
+            ),
+        );
+    }
+    bound
+}
+
+/// Frames of the probe that asks the kernel whether it runs live frames.
+const PROBE_FRAMES: u32 = 4;
+
+/// Picks the generator for `choice`: unless AF_PACKET is asked for, `PROBE_FRAMES` live
+/// frames of `traffic` go through `chain`; if the kernel refuses them, `Auto` falls back to
+/// AF_PACKET and `Live` fails. Returns the generator and why it was picked.
+fn pick_generator(
+    choice: GeneratorChoice,
+    chain: &mut Chain,
+    traffic: &Traffic,
+) -> anyhow::Result<(Generator, String)> {
+    use nix::errno::Errno;
+    const ASKED: &str = "asked for (--generator or NERG_BENCH_GENERATOR)";
+    if choice == GeneratorChoice::AfPacket {
+        return Ok((Generator::AfPacket, ASKED.to_owned()));
+    }
+    let refused = match chain.run(Generator::Live, traffic, PROBE_FRAMES) {
+        Ok(_) => None,
+        Err(e) => {
+            let errno = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<std::io::Error>())
+                .and_then(std::io::Error::raw_os_error)
+                .map(Errno::from_raw);
+            match errno {
+                Some(errno @ (Errno::EPERM | Errno::EOPNOTSUPP | Errno::EINVAL)) => Some(errno),
+                _ => return Err(e.context("probing for live frames")),
+            }
+        }
+    };
+    match (choice, refused) {
+        (GeneratorChoice::Live, None) => Ok((Generator::Live, ASKED.to_owned())),
+        (_, None) => Ok((Generator::Live, "the kernel runs live frames".to_owned())),
+        (GeneratorChoice::Live, Some(errno)) => bail!(
+            "live frames were asked for (--generator live), but the kernel refuses them \
+             ({errno}); --generator auto falls back to AF_PACKET"
+        ),
+        (_, Some(errno)) => Ok((
+            Generator::AfPacket,
+            format!("the kernel refused live frames ({errno})"),
+        )),
+    }
+}
 
 /// How frames reach the forwarder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -192,6 +341,8 @@ struct Chain {
     // Drop order: programs and the vG, then namespaces, then pins.
     bench: Ebpf,
     fp: Option<FastPath>,
+    /// The AF_PACKET generator's socket, opened on its first run.
+    packet: Option<PacketGen>,
     gen_ns: Netns,
     _fwd: Netns,
     _sink: Netns,
@@ -340,6 +491,7 @@ fn chain(kind: Forwarder, vg_homes: &[(Lsl, u32)]) -> anyhow::Result<Chain> {
     Ok(Chain {
         bench,
         fp,
+        packet: None,
         gen_ns,
         _fwd: fwd,
         _sink: sink,
@@ -488,36 +640,14 @@ impl Chain {
             .sum())
     }
 
-    /// Generates `frames` frames of `traffic`, returns the rates.
-    fn run(&mut self, traffic: &Traffic, frames: u32) -> anyhow::Result<Run> {
+    /// Generates `frames` frames of `traffic` with `generator`, returns the rates.
+    fn run(&mut self, generator: Generator, traffic: &Traffic, frames: u32) -> anyhow::Result<Run> {
         let (template, cfg) = traffic.template(self.access_mac)?;
-        let mut gen_cfg: Array<_, GenConfig> =
-            Array::try_from(self.bench.map_mut(names::GEN_CONFIG).context("BENCH_GEN")?)?;
-        gen_cfg.set(0, cfg, 0)?;
         let before = self.sink_frames()?;
-        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
-        // egress_ifindex (u32 each). Live frames need data 0 and data_end = the frame size.
-        let mut ctx = [0u8; 24];
-        ctx[4..8].copy_from_slice(&(template.len() as u32).to_ne_bytes());
-        ctx[12..16].copy_from_slice(&self.gen_ifindex.to_ne_bytes());
-        let prog: &Xdp = load_xdp(&mut self.bench, names::GEN)?;
-        let template = &template;
-        let ctx = &ctx;
-        let elapsed = self.gen_ns.run(|| -> anyhow::Result<Duration> {
-            let mut set = nix::sched::CpuSet::new();
-            set.set(GEN_CPU)?;
-            nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)?;
-            let t = Instant::now();
-            prog.test_run(TestRunOptions {
-                data_in: Some(template),
-                ctx_in: Some(ctx),
-                repeat: frames,
-                attrs: TestRunAttrs::new().xdp_live_frames(BATCH),
-                ..TestRunOptions::default()
-            })
-            .context("BPF_PROG_RUN (live frames)")?;
-            Ok(t.elapsed())
-        })?;
+        let elapsed = match generator {
+            Generator::Live => self.generate_live(&template, cfg, frames)?,
+            Generator::AfPacket => self.generate_af_packet(&template, &cfg.fields, frames)?,
+        };
         // Frames still in flight: wait until the sink's count settles.
         let mut last = self.sink_frames()?;
         loop {
@@ -536,6 +666,72 @@ impl Chain {
             loss: 1.0 - forwarded as f64 / f64::from(frames),
         })
     }
+
+    /// `bench_gen` in live-frames mode: `frames` frames; returns how long it took.
+    fn generate_live(
+        &mut self,
+        template: &[u8],
+        cfg: GenConfig,
+        frames: u32,
+    ) -> anyhow::Result<Duration> {
+        let mut gen_cfg: Array<_, GenConfig> =
+            Array::try_from(self.bench.map_mut(names::GEN_CONFIG).context("BENCH_GEN")?)?;
+        gen_cfg.set(0, cfg, 0)?;
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+        // egress_ifindex (u32 each). Live frames need data 0 and data_end = the frame size.
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&(template.len() as u32).to_ne_bytes());
+        ctx[12..16].copy_from_slice(&self.gen_ifindex.to_ne_bytes());
+        let prog: &Xdp = load_xdp(&mut self.bench, names::GEN)?;
+        let ctx = &ctx;
+        self.gen_ns.run(|| -> anyhow::Result<Duration> {
+            pin_to(GEN_CPU)?;
+            let t = Instant::now();
+            prog.test_run(TestRunOptions {
+                data_in: Some(template),
+                ctx_in: Some(ctx),
+                repeat: frames,
+                attrs: TestRunAttrs::new().xdp_live_frames(BATCH),
+                ..TestRunOptions::default()
+            })
+            .context("BPF_PROG_RUN (live frames)")?;
+            Ok(t.elapsed())
+        })
+    }
+
+    /// The AF_PACKET generator on `g0`: the same `frames` frames `bench_gen` would send;
+    /// returns how long it took.
+    fn generate_af_packet(
+        &mut self,
+        template: &[u8],
+        fields: &[GenField],
+        frames: u32,
+    ) -> anyhow::Result<Duration> {
+        let ifindex = self.gen_ifindex;
+        let packet = &mut self.packet;
+        self.gen_ns.run(|| -> anyhow::Result<Duration> {
+            pin_to(GEN_CPU)?;
+            let generator = match packet {
+                Some(g) => g,
+                None => packet
+                    .insert(PacketGen::open(ifindex).context("opening an AF_PACKET socket on g0")?),
+            };
+            let t = Instant::now();
+            generator
+                .send(template, fields, frames)
+                .context("AF_PACKET generator")?;
+            Ok(t.elapsed())
+        })
+    }
+}
+
+/// Pins the calling thread to `cpu`.
+fn pin_to(cpu: usize) -> anyhow::Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(cpu)?;
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .with_context(|| format!("pinning the generator to CPU {cpu}"))?;
+    Ok(())
 }
 
 /// The vG chain's access-side verdict counters.
@@ -618,6 +814,22 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         Forwarder::Redirect => "redirect",
         Forwarder::Fib => "fib",
     };
+    let (generator, why) = {
+        let (_, f, traffic) = cases
+            .iter()
+            .find(|(_, f, _)| *f == Forwarder::Redirect)
+            .context("a redirect case")?;
+        let c = chains.get_mut(chain_of(*f)).context("chain")?;
+        pick_generator(effort.generator, c, traffic)?
+    };
+    eprintln!(
+        "    forwarding traffic generator: {}: {why}",
+        generator.name()
+    );
+    summary.set(
+        "fwd_generator_live_frames",
+        f64::from(u8::from(generator == Generator::Live)),
+    );
     // Warm-up: every flow until it is established (the vG creates its mappings, Linux its
     // conntrack entries). A pass sends each flow twice, at the generator's full rate, so most
     // frames are lost in the forwarder's ring; passes repeat until the vG holds a mapping for
@@ -633,7 +845,7 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         for (_, f, traffic) in &cases {
             if pass == 1 || *f == Forwarder::Vg {
                 let c = chains.get_mut(chain_of(*f)).context("chain")?;
-                c.run(traffic, traffic.frames() * 2)?;
+                c.run(generator, traffic, traffic.frames() * 2)?;
             }
         }
         let Some(vg) = chains.get("vg").and_then(|c| c.fp.as_ref()) else {
@@ -667,16 +879,16 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         for i in 0..cases.len() {
             let (key, f, traffic) = &cases[(sample + i) % cases.len()];
             let c = chains.get_mut(chain_of(*f)).context("chain")?;
-            runs.entry(key).or_default().push(c.run(traffic, frames)?);
+            runs.entry(key)
+                .or_default()
+                .push(c.run(generator, traffic, frames)?);
         }
     }
+    let mut bounded_figures = std::collections::BTreeSet::new();
     for (key, rs) in &runs {
-        let fwd: Vec<f64> = rs.iter().map(|r| r.forwarded_pps).collect();
-        let off: Vec<f64> = rs.iter().map(|r| r.offered_pps).collect();
-        let loss: Vec<f64> = rs.iter().map(|r| r.loss * 100.0).collect();
-        summary.set(&format!("{key}_pps"), median(&fwd).max(0.0));
-        summary.set(&format!("{key}_offered_pps"), median(&off));
-        summary.set(&format!("{key}_loss_pct"), median(&loss).max(0.0));
+        if record_case(summary, key, rs) {
+            bounded_figures.insert(*key);
+        }
     }
     // Where the vG's lost frames went: its own drops (by reason) or the veth rings (frames
     // the generator offered that never reached the vG, or the vG redirected but the sink's
@@ -726,14 +938,96 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     ] {
         if let Some(r) = paired(num, den) {
             summary.set(key, r);
+            let Some(bounded) = bounded_ratio(
+                key,
+                (num, bounded_figures.contains(num)),
+                (den, bounded_figures.contains(den)),
+            ) else {
+                continue;
+            };
+            summary.note(key, bounded.clone());
+            summary.remark(bounded);
         }
     }
     summary.remark(format!(
-        "forwarding on veth: XDP live-frames generator on CPU {GEN_CPU} (with the sink), the forwarder alone on CPU {FWD_CPU} (its NAPI thread), {homes} homes x {flows} UDP flows per \
+        "forwarding on veth: generator {}, chosen: {why}; it runs on CPU {GEN_CPU} (with the sink), the forwarder alone on CPU {FWD_CPU} (its NAPI thread); {homes} homes x {flows} UDP flows per \
          LSL kind, 50-byte IP packets unless _1500b; vg_fwd = QinQ; Linux = forwarding + nft \
          masquerade + conntrack with untagged frames (this kernel has no 802.1Q) or VXLAN via \
          a kernel vxlan device (one VNI); xdp_fib_fwd = a plain XDP router (bpf_fib_lookup, MAC rewrite, redirect; untagged); \
-         xdp_redirect_limit = no-op XDP redirect"
+         xdp_redirect_limit = no-op XDP redirect",
+        generator.name()
     ));
+    if generator == Generator::AfPacket {
+        summary.remark(
+            "AF_PACKET generator: frames reach each forwarder's veth as socket buffers, which \
+             veth copies into pages with XDP headroom on the forwarder's CPU before its XDP \
+             program runs; the forwarding figures include that copy, so they are lower than \
+             with live frames and not comparable with them",
+        );
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_bound_below_headroom() {
+        assert!(generator_bound(1_000_000.0, 900_000.0));
+        assert!(!generator_bound(1_200_000.0, 1_000_000.0));
+        assert!(!generator_bound(3_000_000.0, 1_000_000.0));
+        assert!(!generator_bound(100.0, 0.0));
+    }
+
+    #[test]
+    fn a_generator_bound_figure_is_marked_in_the_table() {
+        let run = |offered_pps, forwarded_pps| Run {
+            offered_pps,
+            forwarded_pps,
+            loss: 1.0 - forwarded_pps / offered_pps,
+        };
+        let mut s = Summary::default();
+        assert!(record_case(
+            &mut s,
+            "vg_fwd",
+            &[run(1e6, 0.95e6), run(1.1e6, 1e6), run(0.9e6, 0.9e6)]
+        ));
+        assert!(!record_case(
+            &mut s,
+            "linux_nat_fwd",
+            &[run(1e6, 0.2e6), run(1e6, 0.3e6), run(1e6, 0.25e6)]
+        ));
+        assert_eq!(s.get("vg_fwd_generator_bound"), Some(1.0));
+        assert_eq!(s.get("vg_fwd_offered_pps"), Some(1e6));
+        assert_eq!(s.get("linux_nat_fwd_generator_bound"), Some(0.0));
+        let table = s.table();
+        let line = |key: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(&format!("| {key} ")))
+                .unwrap_or_else(|| panic!("{key} not in\n{table}"))
+                .to_owned()
+        };
+        assert!(
+            line("vg_fwd_pps").contains("bounded by the generator"),
+            "{table}"
+        );
+        assert!(!line("linux_nat_fwd_pps").contains("bounded"), "{table}");
+    }
+
+    #[test]
+    fn bounded_ratio_names_the_direction() {
+        let r = |n, d| bounded_ratio("vg_vs_linux_ratio", ("vg_fwd", n), ("linux_nat_fwd", d));
+        assert_eq!(r(false, false), None);
+        assert_eq!(
+            r(true, false).as_deref(),
+            Some("vg_fwd_pps is bounded by the generator: vg_vs_linux_ratio is a lower bound")
+        );
+        assert!(
+            r(false, true)
+                .is_some_and(|t| t.contains("linux_nat_fwd_pps") && t.contains("upper bound"))
+        );
+        assert!(r(true, true).is_some_and(|t| t.contains("says nothing")));
+    }
 }

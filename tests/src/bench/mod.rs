@@ -7,6 +7,7 @@
 //! numbers only, the unit in each key's name) and prints a table in which every figure the
 //! issue asks for appears, measured or "not yet measured".
 
+pub mod af_packet;
 pub mod control;
 pub mod dhcp;
 pub mod fastpath;
@@ -21,21 +22,24 @@ use anyhow::Context as _;
 pub static BENCH_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bench-xdp"));
 
-/// How much work each benchmark does.
+/// How much work each benchmark does (and the forwarding benchmark's traffic generator).
 #[derive(Clone, Copy, Debug)]
 pub struct Effort {
     /// Tiny counts: proves the code runs (inside `cargo xtask test`); figures mean nothing.
     pub quick: bool,
     /// Samples per figure (the median is reported).
     pub samples: usize,
+    /// The forwarding benchmark's traffic generator ([`live`]).
+    pub generator: live::GeneratorChoice,
 }
 
 impl Effort {
-    /// Full or quick effort.
+    /// Full or quick effort, the generator chosen automatically.
     pub fn new(quick: bool) -> Self {
         Self {
             quick,
             samples: if quick { 3 } else { 5 },
+            generator: live::GeneratorChoice::Auto,
         }
     }
 

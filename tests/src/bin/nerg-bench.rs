@@ -3,13 +3,15 @@
 //! Runs each benchmark of [`nerg_tests::bench`], writes every figure to
 //! `target/bench/summary.json` (one flat JSON object, numbers only, units in the key names)
 //! and prints a table. `--quick` runs everything with tiny counts: it proves the code works
-//! (`cargo xtask test` runs it), its figures mean nothing.
+//! (`cargo xtask test` runs it), its figures mean nothing. `--generator` (or
+//! `NERG_BENCH_GENERATOR`) picks the forwarding benchmark's traffic generator: `auto`
+//! (live frames where the kernel runs them, else AF_PACKET), `live` or `af-packet`.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use nerg_tests::bench::{self, Effort, Summary};
+use nerg_tests::bench::{self, Effort, Summary, live};
 
 /// Flags.
 #[derive(Debug, Parser)]
@@ -24,6 +26,10 @@ struct Args {
     /// Run only these benchmarks (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Which>,
+    /// The forwarding benchmark's traffic generator: live frames where the kernel allows
+    /// them (auto), or forced.
+    #[arg(long, value_enum, env = "NERG_BENCH_GENERATOR", default_value = "auto")]
+    generator: live::GeneratorChoice,
 }
 
 /// The benchmarks, in the order they run.
@@ -72,7 +78,10 @@ const ALL: &[(Which, BenchFn)] = &[
 fn main() -> ExitCode {
     let args = Args::parse();
     nerg_tests::require_root();
-    let effort = Effort::new(args.quick);
+    let effort = Effort {
+        generator: args.generator,
+        ..Effort::new(args.quick)
+    };
     let mut summary = Summary::default();
     let mut failed = Vec::new();
     for (which, run) in ALL {
