@@ -278,13 +278,6 @@ impl<'a> Maps<'a> {
             .map_err(err(name))
     }
 
-    /// Removes a public address.
-    pub fn remove_public_ip(&mut self, ip: u32) -> Result<(), FastPathError> {
-        self.hash::<u32, u32>(map_names::PUBLIC_IPS)?
-            .remove(&ip)
-            .map_err(err(map_names::PUBLIC_IPS))
-    }
-
     /// Allows redirecting frames to interface `ifindex` (in vgd's network namespace).
     pub fn set_egress(&mut self, ifindex: u32) -> Result<(), FastPathError> {
         let name = map_names::DEVMAP;
