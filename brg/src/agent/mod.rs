@@ -821,7 +821,7 @@ impl<B: Backend> Agent<B> {
                     "pending-{}",
                     digest::hex(&rand::rng().random::<[u8; 8]>())
                 ));
-                store::write_atomic(&marker, request.command_key.as_bytes())
+                crate::durable::write_atomic(&marker, request.command_key.as_bytes())
                     .with_context(|| format!("writing {}", marker.display()))?;
                 let job = download::Job {
                     request,

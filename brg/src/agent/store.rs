@@ -10,37 +10,15 @@
 //! | `scheduled`   | pending ScheduleInforms (`<unix time> <hex CommandKey>`)       |
 //! | `downloads/`  | files being downloaded; `pending-*` markers of accepted Downloads |
 //!
-//! Every file is replaced atomically ([`write_atomic`]): a reader sees the old content or
+//! Every file is replaced atomically ([`write_atomic`](crate::durable::write_atomic)): a reader sees the old content or
 //! the new, never a mix, even across a power cut.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use cwmp::session::EventQueue;
 
-/// Replaces `path` with `bytes`: write a temporary file in the same directory, fsync it,
-/// rename it over `path`, fsync the directory (so the rename itself is durable).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
+use crate::durable::write_atomic;
 
 /// The state directory and the last content written to each file (to skip identical
 /// rewrites).
