@@ -601,6 +601,78 @@ fn add_and_delete_objects() {
     assert_eq!(names, ["Device.Bridging.Bridge.2."]);
 }
 
+/// An ACS that adds bridges without end (issue 15: 42,000 bridges in 282 s) gets 9004
+/// (Resources exceeded) once the table holds `MaxBridgeEntries`; the count stays there, also
+/// across a `kill -9` and restart.
+#[test]
+fn add_object_beyond_the_table_limit_is_9004() {
+    let max = cwmp::tr181::MAX_BRIDGES as usize;
+    let acs = Acs::start(AcsConfig::default());
+    let add = |key: usize| {
+        rpc(Body::AddObject(AddObject {
+            object_name: "Device.Bridging.Bridge.".into(),
+            parameter_key: format!("add-{key}"),
+        }))
+    };
+    let mut script: Vec<AcsRequest> = (1..=max + 3).map(add).collect();
+    script.push(gpv(&[
+        "Device.Bridging.BridgeNumberOfEntries",
+        "Device.Bridging.MaxBridgeEntries",
+        &format!("{MS}ParameterKey"),
+    ]));
+    acs.script(script);
+    let mut brgd = Brgd::new("cwmp-max");
+    brgd.start(&acs.url());
+    let s = session(&acs, 1);
+    assert_eq!(s.answers.len(), max + 4, "{s:?}");
+    for (i, answer) in s.answers[..max].iter().enumerate() {
+        assert!(
+            matches!(&answer.body, Body::AddObjectResponse(r) if r.instance_number as usize == i + 1),
+            "AddObject {} within the limit: {answer:?}",
+            i + 1
+        );
+    }
+    for answer in &s.answers[max..max + 3] {
+        assert_eq!(
+            fault_of(&answer.body).code,
+            FaultCode::ResourcesExceeded,
+            "{answer:?}"
+        );
+    }
+    let counts = &s.answers[max + 3].body;
+    let max_text = max.to_string();
+    assert_eq!(
+        value_of(counts, "Device.Bridging.BridgeNumberOfEntries"),
+        max_text
+    );
+    assert_eq!(
+        value_of(counts, "Device.Bridging.MaxBridgeEntries"),
+        max_text
+    );
+    assert_eq!(
+        value_of(counts, &format!("{MS}ParameterKey")),
+        format!("add-{max}"),
+        "a refused AddObject leaves the ParameterKey"
+    );
+
+    brgd.kill9();
+    acs.script(vec![
+        add(0),
+        gpv(&["Device.Bridging.BridgeNumberOfEntries"]),
+    ]);
+    brgd.start(&acs.url());
+    let s = session(&acs, 2);
+    assert_eq!(
+        fault_of(&s.answers[0].body).code,
+        FaultCode::ResourcesExceeded
+    );
+    assert_eq!(
+        value_of(&s.answers[1].body, "Device.Bridging.BridgeNumberOfEntries"),
+        max_text
+    );
+    brgd.assert_running();
+}
+
 #[test]
 fn value_set_survives_kill9_and_restart() {
     let (acs, mut brgd, first) = setup("cwmp-persist", AcsConfig::default());
