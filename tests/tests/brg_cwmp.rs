@@ -1109,7 +1109,13 @@ fn hostile_acs_input_is_bounded_and_changes_nothing() {
         "h-0",
     )]);
     kick(&acs, &first, 2);
-    let stored = std::fs::read_to_string(brgd.state_file("model")).expect("stored model");
+    // The snapshot and the journal of changes since (see brg::agent::store).
+    let stored_model = || {
+        ["model", "model.journal"].map(|f| {
+            std::fs::read_to_string(brgd.state_file(f)).unwrap_or_else(|e| panic!("{f}: {e}"))
+        })
+    };
+    let stored = stored_model();
 
     let env = |body: &str| {
         format!(
@@ -1175,7 +1181,7 @@ fn hostile_acs_input_is_bounded_and_changes_nothing() {
         assert_eq!(fault_of(&a.body).code, FaultCode::InvalidArguments, "{a:?}");
     }
     assert_eq!(
-        std::fs::read_to_string(brgd.state_file("model")).expect("stored model"),
+        stored_model(),
         stored,
         "hostile input changed the stored model"
     );

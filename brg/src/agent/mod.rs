@@ -218,22 +218,22 @@ impl<B: Backend> Agent<B> {
             },
         );
         let first_start = !store.exists("model");
-        let stored = store.read("model");
-        if stored.is_none() && !first_start {
-            tracing::error!("stored model unreadable: falling back to factory defaults");
-        }
-        let restored = stored.is_some_and(|text| match model.restore(&text) {
-            Ok(report) => {
-                for (line, reason) in &report.skipped {
-                    tracing::warn!(line, "stored model: record skipped: {reason}");
-                }
+        let restored = match store.load_model(&mut model) {
+            Ok(Some(report)) => {
+                store::log_skipped("stored model", &report);
                 true
+            }
+            Ok(None) => {
+                if !first_start {
+                    tracing::error!("stored model unreadable: falling back to factory defaults");
+                }
+                false
             }
             Err(e) => {
                 tracing::error!("stored model is corrupt ({e}): falling back to factory defaults");
                 false
             }
-        });
+        };
         if !restored {
             load_factory_defaults(&mut model, config.factory_defaults.as_deref());
         }
@@ -439,7 +439,7 @@ impl<B: Backend> Agent<B> {
     }
 
     /// Stores the pending ScheduleInforms (a restart keeps them; one past due fires at once).
-    fn save_scheduled(&self) {
+    fn save_scheduled(&mut self) {
         let text: String = self
             .scheduled
             .iter()
@@ -498,7 +498,7 @@ impl<B: Backend> Agent<B> {
     }
 
     fn persist(&mut self) -> anyhow::Result<()> {
-        self.store.save_model(self.model.save())?;
+        self.store.persist_model(&mut self.model)?;
         self.store.save_events(&self.queue)
     }
 
@@ -880,11 +880,7 @@ fn load_factory_defaults<B: Backend>(model: &mut Model<B>, path: Option<&std::pa
         },
     };
     match model.restore(&text) {
-        Ok(report) => {
-            for (line, reason) in &report.skipped {
-                tracing::warn!(line, "factory defaults: record skipped: {reason}");
-            }
-        }
+        Ok(report) => store::log_skipped("factory defaults", &report),
         Err(e) => {
             tracing::error!("factory defaults unusable ({e}): using the schema's defaults");
             let _ = model.restore(empty);
