@@ -636,10 +636,17 @@ pub fn http_get(url: &str, authorization: Option<&str>) -> std::io::Result<CrRes
 /// A connection request as an ACS sends it: GET, and on a 401 GET again answering the
 /// strongest Digest challenge with `username`/`password`. Returns the final status.
 pub fn connection_request(url: &str, username: &str, password: &str) -> u16 {
+    connection_request_after(url, username, password, Duration::ZERO)
+}
+
+/// [`connection_request`] with `think` between the challenge and the answer (what a real
+/// ACS's round trip and work take).
+pub fn connection_request_after(url: &str, username: &str, password: &str, think: Duration) -> u16 {
     let first = http_get(url, None).unwrap_or_else(|e| panic!("connection request to {url}: {e}"));
     if first.status != 401 {
         return first.status;
     }
+    std::thread::sleep(think);
     let Some(Challenge::Digest(challenge)) =
         digest::pick_challenge(first.challenges.iter().map(String::as_str))
     else {

@@ -15,7 +15,8 @@ use cwmp::soap::{
     SetParameterAttributes, SetParameterValues, Status, ValueType,
 };
 use nerg_tests::acs::{
-    Acs, AcsAuth, AcsConfig, AcsRequest, SessionLog, connection_request, http_get,
+    Acs, AcsAuth, AcsConfig, AcsRequest, SessionLog, connection_request, connection_request_after,
+    http_get,
 };
 use nerg_tests::{bin, wait_until};
 
@@ -789,6 +790,99 @@ fn connection_request_needs_digest_and_is_rate_limited() {
         acs.sessions().len(),
         2,
         "no session for a rate-limited request"
+    );
+    brgd.assert_running();
+}
+
+/// Sends unauthenticated GETs to `url` over keep-alive connections until `stop` (or
+/// `max` answered in all), counting the 401s in `answered`.
+fn cr_flood(
+    url: &str,
+    stop: &std::sync::atomic::AtomicBool,
+    answered: &std::sync::atomic::AtomicU64,
+    max: u64,
+) {
+    use std::io::{Read as _, Write as _};
+    use std::sync::atomic::Ordering::Relaxed;
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (addr, path) = rest.split_at(rest.find('/').expect("a path"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    while !stop.load(Relaxed) && answered.load(Relaxed) < max {
+        let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+            continue;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut buf = [0u8; 4096];
+        // Up to 100 requests per connection; every answer is a bodiless 401.
+        for _ in 0..100 {
+            if stop.load(Relaxed) || stream.write_all(request.as_bytes()).is_err() {
+                break;
+            }
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+            if !head.starts_with(b"HTTP/1.1 401") {
+                break;
+            }
+            answered.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Issue 15: a flood of unauthenticated connection requests (about 10,000/s in the field)
+/// locked the ACS out: every one was given a nonce in a table of 64, so the ACS's nonce was
+/// gone before its answer came (9 of 10 answers got 401). With nonces that need no state
+/// per challenge, every genuine request passes during the flood.
+#[test]
+fn connection_request_flood_does_not_lock_out_the_acs() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+    let acs = Acs::start(AcsConfig::default());
+    let mut brgd = Brgd::new("cwmp-crflood").arg("--cr-min-interval").arg("0");
+    brgd.start(&acs.url());
+    let first = session(&acs, 1);
+    let url = first
+        .param(&format!("{MS}ConnectionRequestURL"))
+        .expect("CR URL")
+        .to_owned();
+    let stop = AtomicBool::new(false);
+    let answered = AtomicU64::new(0);
+    let statuses = std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| cr_flood(&url, &stop, &answered, 200_000));
+        }
+        nerg_tests::wait_until("the flood to start", TIMEOUT, || {
+            answered.load(Relaxed) > 500
+        });
+        let started = (std::time::Instant::now(), answered.load(Relaxed));
+        // The ACS answers each challenge 50 ms later (a WAN round trip and its own work).
+        let statuses: Vec<u16> = (0..20)
+            .map(|_| {
+                connection_request_after(&url, "cr-user", "cr-pass", Duration::from_millis(50))
+            })
+            .collect();
+        let rate = (answered.load(Relaxed) - started.1) as f64 / started.0.elapsed().as_secs_f64();
+        stop.store(true, Relaxed);
+        (statuses, rate)
+    });
+    let (statuses, rate) = statuses;
+    assert!(
+        rate > 2000.0,
+        "the flood reached only {rate:.0} requests/s: too weak to test anything"
+    );
+    let passed = statuses.iter().filter(|s| **s == 200).count();
+    eprintln!(
+        "genuine connection requests: {passed} of {} passed under {rate:.0} unauthenticated requests/s",
+        statuses.len()
+    );
+    assert_eq!(
+        passed,
+        statuses.len(),
+        "{passed} of {} genuine connection requests passed under a flood of {rate:.0} requests/s: {statuses:?}",
+        statuses.len()
     );
     brgd.assert_running();
 }
