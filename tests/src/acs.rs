@@ -64,6 +64,9 @@ pub struct AcsConfig {
     pub request_ns: Option<CwmpVersion>,
     /// Answer every Inform with `307 Temporary Redirect` to this URL (a load balancer).
     pub redirect: Option<String>,
+    /// Answer every Inform with these bytes (200, `text/xml`) instead of an InformResponse:
+    /// a broken or hostile ACS. The session is recorded, and never ends.
+    pub inform_response: Option<Vec<u8>>,
 }
 
 /// One item of a session script.
@@ -472,6 +475,9 @@ async fn handle(
             ended_at: None,
         });
         let log = st.sessions.len() - 1;
+        if let Some(bytes) = &config.inform_response {
+            return xml(bytes.clone());
+        }
         st.active.insert(
             cookie.clone(),
             Active {

@@ -1240,13 +1240,17 @@ fn hostile_acs_input_is_bounded_and_changes_nothing() {
         r#"<cwmp:ScheduleInform><DelaySeconds>-5</DelaySeconds><CommandKey>x</CommandKey></cwmp:ScheduleInform>"#,
     );
 
-    // Each hostile document in a session of its own: an undecodable one fails the session,
-    // and the CPE's retry (after its 1 s backoff) runs the next script.
+    // All in one session: an undecodable request is answered with a fault (9003, or 9004
+    // for one over a limit) and the session goes on (see also
+    // `malformed_acs_requests_are_answered_with_faults`); malformed arguments get 9003.
     let before = acs.sessions().len();
-    for doc in [entity, deep, oversized] {
-        acs.script(vec![AcsRequest::Raw(doc)]);
-    }
+    let code = gpv(&["Device.DeviceInfo.ProvisioningCode"]);
     acs.script(vec![
+        AcsRequest::Raw(entity),
+        code.clone(),
+        AcsRequest::Raw(deep),
+        code.clone(),
+        AcsRequest::Raw(oversized),
         AcsRequest::Raw(wrong_type),
         AcsRequest::Raw(wrong_struct),
     ]);
@@ -1257,23 +1261,35 @@ fn hostile_acs_input_is_bounded_and_changes_nothing() {
     nerg_tests::wait_until_some("an accepted connection request", TIMEOUT, || {
         (connection_request(&url, "cr-user", "cr-pass") == 200).then_some(())
     });
-    // Malformed arguments are answered with 9003 within a working session.
     let s = session_ended_after(&acs, before + 1);
+    assert_eq!(acs.sessions().len(), before + 1, "one session did it all");
+    assert!(!brgd.log().contains("session failed"), "{}", brgd.log());
+    let codes: Vec<Option<FaultCode>> = s
+        .answers
+        .iter()
+        .map(|a| match &a.body {
+            Body::Fault(f) => Some(f.code),
+            _ => None,
+        })
+        .collect();
+    use FaultCode::{InvalidArguments, ResourcesExceeded};
     assert_eq!(
-        acs.sessions().len(),
-        before + 4,
-        "three failed sessions, then the good one"
+        codes,
+        [
+            Some(InvalidArguments),
+            None,
+            Some(ResourcesExceeded),
+            None,
+            Some(ResourcesExceeded),
+            Some(InvalidArguments),
+            Some(InvalidArguments),
+        ],
+        "{s:?}"
     );
     assert_eq!(
-        brgd.log().matches("session failed").count(),
-        3,
-        "{}",
-        brgd.log()
+        value_of(&s.answers[3].body, "Device.DeviceInfo.ProvisioningCode"),
+        "BEFORE"
     );
-    assert_eq!(s.answers.len(), 2, "{s:?}");
-    for a in &s.answers {
-        assert_eq!(fault_of(&a.body).code, FaultCode::InvalidArguments, "{a:?}");
-    }
     assert_eq!(
         stored_model(),
         stored,
@@ -1312,6 +1328,155 @@ fn hostile_acs_input_is_bounded_and_changes_nothing() {
     );
     assert_eq!(status, Some(401));
     brgd.assert_running();
+}
+
+/// A SOAP envelope around `body`, with `cwmp:ID` `id` (hostile-input tests).
+fn raw_envelope(id: &str, body: &str) -> Vec<u8> {
+    format!(
+        r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soapenv:Header><cwmp:ID soapenv:mustUnderstand="1">{id}</cwmp:ID></soapenv:Header><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"#
+    )
+    .into_bytes()
+}
+
+/// Issue 15: an ACS whose answer to the Inform brgd cannot use (here: over the 1 MiB
+/// limit) fails every session. brgd retries as TR-069 3.2.1.1 says (the n-th retry waits
+/// m*k^(n-1) to m*k^n seconds, here m = 1 s and k = 2.0: 1-2, 2-4, 4-8 s), counts the
+/// retries in the Informs' RetryCount, and logs the reason once, not at every retry.
+#[test]
+fn unusable_inform_response_is_retried_with_backoff_and_logged_once() {
+    let oversized = raw_envelope(
+        "x",
+        &format!(
+            "<cwmp:InformResponse><MaxEnvelopes>1</MaxEnvelopes>{}</cwmp:InformResponse>",
+            " ".repeat(2 << 20)
+        ),
+    );
+    let acs = Acs::start(AcsConfig {
+        inform_response: Some(oversized),
+        ..AcsConfig::default()
+    });
+    let mut brgd = Brgd::new("cwmp-backoff");
+    std::fs::write(
+        brgd.dir.join("factory"),
+        FACTORY.replace(
+            "CWMPRetryIntervalMultiplier 1000",
+            "CWMPRetryIntervalMultiplier 2000",
+        ),
+    )
+    .expect("factory defaults");
+    brgd.start(&acs.url());
+    let sessions = nerg_tests::wait_until_some("four attempts", TIMEOUT, || {
+        let s = acs.sessions();
+        (s.len() >= 4).then_some(s)
+    });
+    brgd.assert_running();
+    let counts: Vec<u32> = sessions.iter().map(|s| s.inform.retry_count).collect();
+    assert_eq!(counts[..4], [0, 1, 2, 3], "RetryCount");
+    let policy = cwmp::session::RetryPolicy {
+        minimum_wait: 1,
+        multiplier: 2000,
+    };
+    for (n, pair) in sessions[..4].windows(2).enumerate() {
+        let retry = n as u32 + 1;
+        let gap = pair[1]
+            .started
+            .duration_since(pair[0].started)
+            .as_secs_f64();
+        let range = policy.wait_range(retry);
+        // The wait starts once the 1 MiB answer is read and refused; then an Inform.
+        let (low, high) = (*range.start() as f64, *range.end() as f64 + 0.9);
+        assert!(
+            (low..=high).contains(&gap),
+            "retry {retry}: {gap:.2} s after the attempt before, outside {range:?} s"
+        );
+    }
+    let gaps: Vec<String> = sessions[..4]
+        .windows(2)
+        .map(|p| {
+            format!(
+                "{:.2}",
+                p[1].started.duration_since(p[0].started).as_secs_f64()
+            )
+        })
+        .collect();
+    eprintln!("retry waits (s): {}", gaps.join(", "));
+    let log = brgd.log();
+    assert_eq!(
+        log.matches("1048576 bytes").count(),
+        1,
+        "the reason is logged once, not at every retry:\n{log}"
+    );
+}
+
+/// A request brgd cannot decode is answered with a CWMP fault within the session (9004 when
+/// it exceeds a limit, else 9003), and the session goes on; a second one in a row ends the
+/// session (a broken ACS gets no ping-pong of faults).
+#[test]
+fn malformed_acs_requests_are_answered_with_faults() {
+    let acs = Acs::start(AcsConfig::default());
+    let garbage = b"<html><body>502 Bad Gateway</body></html>".to_vec();
+    let not_closed = raw_envelope("nc", "<cwmp:GetRPCMethods>");
+    let too_many = raw_envelope(
+        "tm",
+        &format!(
+            "<cwmp:GetParameterValues><ParameterNames>{}</ParameterNames></cwmp:GetParameterValues>",
+            "<string>Device.</string>".repeat(10_000)
+        ),
+    );
+    acs.script(vec![
+        AcsRequest::Raw(garbage.clone()),
+        gpv(&["Device.DeviceInfo.SerialNumber"]),
+        AcsRequest::Raw(not_closed),
+        AcsRequest::Raw(too_many.clone()),
+    ]);
+    acs.script(vec![gpv(&["Device.DeviceInfo.SerialNumber"])]);
+    let mut brgd = Brgd::new("cwmp-malformed");
+    brgd.start(&acs.url());
+    // Session 1 is over when session 2 (its retry) has started.
+    let s = nerg_tests::wait_until_some("a retry after session 1", TIMEOUT, || {
+        let sessions = acs.sessions();
+        (sessions.len() >= 2).then(|| sessions[0].clone())
+    });
+    assert!(!s.ended, "{s:?}");
+    assert_eq!(s.answers.len(), 3, "{s:?}");
+    assert_eq!(
+        fault_of(&s.answers[0].body).code,
+        FaultCode::InvalidArguments
+    );
+    assert_eq!(
+        value_of(&s.answers[1].body, "Device.DeviceInfo.SerialNumber"),
+        "TEST0001"
+    );
+    assert_eq!(
+        fault_of(&s.answers[2].body).code,
+        FaultCode::InvalidArguments
+    );
+    // The fourth, a second malformed request in a row, ended the session: no answer, and
+    // the retry (1 s later) runs the next script.
+    let s = nth_session_ended(&acs, 2);
+    assert_eq!(s.inform.retry_count, 1, "{s:?}");
+    assert_eq!(s.answers.len(), 1);
+    // A request over a limit is 9004.
+    acs.script(vec![AcsRequest::Raw(too_many)]);
+    let url = s
+        .param(&format!("{MS}ConnectionRequestURL"))
+        .expect("CR URL")
+        .to_owned();
+    assert_eq!(connection_request(&url, "cr-user", "cr-pass"), 200);
+    let s = nth_session_ended(&acs, 3);
+    assert_eq!(
+        fault_of(&s.answers[0].body).code,
+        FaultCode::ResourcesExceeded,
+        "{s:?}"
+    );
+    brgd.assert_running();
+}
+
+/// Waits for session number `n` (1-based, counting failed ones) to end; returns it.
+fn nth_session_ended(acs: &Acs, n: usize) -> SessionLog {
+    nerg_tests::wait_until_some(&format!("session {n} to end"), TIMEOUT, || {
+        acs.sessions().get(n - 1).filter(|s| s.ended).cloned()
+    })
 }
 
 /// Waits for the first session numbered `n` or later to end; returns it.
@@ -1524,15 +1689,19 @@ fn silent_acs_times_out_and_is_retried() {
         .arg("--log-format")
         .arg("json");
     brgd.start(&url);
-    wait_until("two timed-out attempts", TIMEOUT, || {
+    // A new connection per attempt.
+    wait_until("three attempts", TIMEOUT, || {
+        held.lock().expect("lock").len() >= 3
+    });
+    wait_until("the third to time out", TIMEOUT, || {
+        brgd.log().matches("session failed again").count() >= 2
+    });
+    assert_eq!(
         brgd.log()
             .matches("timed out waiting for the response")
-            .count()
-            >= 2
-    });
-    assert!(
-        held.lock().expect("lock").len() >= 2,
-        "a new connection per attempt"
+            .count(),
+        1,
+        "the reason logged once"
     );
     brgd.assert_running();
     for line in brgd.log().lines().filter(|l| !l.is_empty()) {

@@ -14,8 +14,11 @@
 //!   (a corrupt stored model is logged and replaced by the defaults, never fatal). The event
 //!   queue is restored; `1 BOOT` is queued, and `0 BOOTSTRAP` on first start or when
 //!   `ManagementServer.URL` differs from the URL of the last bootstrap.
-//! - Sessions: one at a time; a failed one is retried after [`RetryPolicy`]'s backoff with
-//!   every undelivered event kept (and persisted).
+//! - Sessions: one at a time; a failed one is retried after [`RetryPolicy`]'s backoff
+//!   (TR-069 3.2.1.1, from `ManagementServer.CWMPRetry*`) with every undelivered event kept
+//!   (and persisted). Why a session failed is logged once per cause until a session
+//!   succeeds ([`Retries`]); the retries after it are logged at debug level. A connection
+//!   request starts a session at once, backoff or not.
 //! - Reboot: `M Reboot` is queued and persisted, the `--reboot-command` runs, and
 //!   [`Agent::run`] returns [`Exit::Reboot`] (brgd exits; the next start informs
 //!   `1 BOOT` + `M Reboot`).
@@ -42,7 +45,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use cwmp::fault::{Fault, FaultCode};
 use cwmp::model::{Backend, Change, Model, PathRef, Value, View};
-use cwmp::session::{Action, EventQueue, RetryPolicy, Session, SessionConfig, Step};
+use cwmp::session::{Action, EventQueue, Retries, RetryPolicy, Session, SessionConfig, Step};
 use cwmp::soap::{Event, EventCode, Status, TransferComplete, TransferFault};
 use hyper::{Method, StatusCode};
 use rand::RngExt as _;
@@ -175,8 +178,7 @@ pub struct Agent<B: Backend> {
     downloads_tx: mpsc::Sender<(TransferComplete, PathBuf)>,
     downloads_rx: mpsc::Receiver<(TransferComplete, PathBuf)>,
     cancel: CancellationToken,
-    retry_count: u32,
-    retry_at: Option<Instant>,
+    retries: Retries,
     session_wanted: bool,
     /// Pending ScheduleInforms: Unix time and CommandKey (persisted in `scheduled`).
     scheduled: Vec<(i64, String)>,
@@ -189,7 +191,7 @@ impl<B: Backend> std::fmt::Debug for Agent<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Agent")
             .field("state_dir", &self.config.state_dir)
-            .field("retry_count", &self.retry_count)
+            .field("retries", &self.retries.count())
             .finish_non_exhaustive()
     }
 }
@@ -290,8 +292,7 @@ impl<B: Backend> Agent<B> {
             downloads_tx,
             downloads_rx,
             cancel,
-            retry_count: 0,
-            retry_at: None,
+            retries: Retries::default(),
             session_wanted: true,
             scheduled,
             periodic: None,
@@ -509,7 +510,7 @@ impl<B: Backend> Agent<B> {
         loop {
             self.fire_timers();
             let url = self.text(&format!("{MS}URL"));
-            let due = self.retry_at.is_none_or(|t| t <= Instant::now());
+            let due = self.retries.due(Instant::now());
             if self.session_wanted && due && !url.is_empty() {
                 if let Some(exit) = self.session(&url).await? {
                     return Ok(exit);
@@ -523,7 +524,7 @@ impl<B: Backend> Agent<B> {
                     self.queue.push(Event::new(EventCode::ConnectionRequest));
                     self.store.save_events(&self.queue)?;
                     self.session_wanted = true;
-                    self.retry_at = None;
+                    self.retries.attempt_now();
                 }
                 Some((message, marker)) = self.downloads_rx.recv() => {
                     self.queue.transfer_complete(message);
@@ -620,7 +621,7 @@ impl<B: Backend> Agent<B> {
         let now = Instant::now();
         let mut deadline = now + Duration::from_secs(3600);
         if self.session_wanted
-            && let Some(at) = self.retry_at
+            && let Some(at) = self.retries.next_attempt()
         {
             deadline = deadline.min(at);
         }
@@ -643,21 +644,26 @@ impl<B: Backend> Agent<B> {
         let actions = match result {
             Ok(actions) => {
                 tracing::info!("session done");
-                self.retry_count = 0;
-                self.retry_at = None;
+                self.retries.succeeded();
                 self.session_wanted = false;
                 actions
             }
             Err((e, actions)) => {
-                self.retry_count = self.retry_count.saturating_add(1);
+                let cause = format!("{e:#}");
                 let policy = RetryPolicy::from_model(&self.model);
-                let wait = policy.wait(self.retry_count, rand::rng().random());
-                tracing::warn!(
-                    retry = self.retry_count,
-                    wait_s = wait,
-                    "session failed: {e:#}"
-                );
-                self.retry_at = Some(Instant::now() + Duration::from_secs(wait));
+                let retry =
+                    self.retries
+                        .failed(&policy, &cause, Instant::now(), rand::rng().random());
+                let wait_s = retry.wait.as_secs();
+                if retry.new_cause {
+                    tracing::warn!(retry = retry.count, wait_s, "session failed: {cause}");
+                } else {
+                    tracing::debug!(
+                        retry = retry.count,
+                        wait_s,
+                        "session failed again, for the reason logged before"
+                    );
+                }
                 self.session_wanted = true;
                 actions
             }
@@ -695,11 +701,11 @@ impl<B: Backend> Agent<B> {
             &self.model,
             &self.queue,
             unix_now(),
-            self.retry_count,
+            self.retries.count(),
         );
         tracing::info!(
             events = ?self.queue.events().iter().map(|e| e.code.as_str().to_owned()).collect::<Vec<_>>(),
-            retry = self.retry_count,
+            retry = self.retries.count(),
             "session: Inform"
         );
         let mut body = inform;
