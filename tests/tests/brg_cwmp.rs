@@ -1636,7 +1636,12 @@ fn idle_memory_after_a_session_is_bounded() {
 /// restart, with `7 TRANSFER COMPLETE` and `M Download`.
 #[test]
 fn interrupted_download_is_reported_after_restart() {
-    let acs = Acs::start(AcsConfig::default());
+    // The ACS ends its session 2 s after the DownloadResponse; brgd is killed in between
+    // (the download was lost when its marker came only after the session).
+    let acs = Acs::start(AcsConfig {
+        end_delay: Some(Duration::from_secs(2)),
+        ..AcsConfig::default()
+    });
     acs.serve_file("/fw.bin", b"NERG-FIRMWARE".to_vec());
     acs.script(vec![rpc(Body::Download(Download {
         command_key: "dl-crash".into(),
@@ -1647,14 +1652,20 @@ fn interrupted_download_is_reported_after_restart() {
     }))]);
     let mut brgd = Brgd::new("cwmp-dl-crash");
     brgd.start(&acs.url());
-    let s = session(&acs, 1);
+    let s = nerg_tests::wait_until_some("the DownloadResponse", TIMEOUT, || {
+        acs.sessions()
+            .into_iter()
+            .next()
+            .filter(|s| !s.answers.is_empty())
+    });
     assert!(
         matches!(s.answers[0].body, Body::DownloadResponse(_)),
         "{s:?}"
     );
+    assert!(!s.ended);
     brgd.kill9();
     brgd.start(&acs.url());
-    let after = session(&acs, 2);
+    let after = nth_session_ended(&acs, 2);
     assert!(after.has_event("1 BOOT", None), "{after:?}");
     assert!(after.has_event("7 TRANSFER COMPLETE", None), "{after:?}");
     assert!(after.has_event("M Download", Some("dl-crash")), "{after:?}");
@@ -1662,7 +1673,7 @@ fn interrupted_download_is_reported_after_restart() {
     // Acknowledged: not reported again.
     brgd.kill9();
     brgd.start(&acs.url());
-    let third = session(&acs, 3);
+    let third = nth_session_ended(&acs, 3);
     assert_eq!(third.event_codes(), ["1 BOOT"], "{third:?}");
     assert!(third.cpe_requests.is_empty());
 }

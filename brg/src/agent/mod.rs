@@ -26,7 +26,9 @@
 //!   and `0 BOOTSTRAP` is queued.
 //! - Download: fetched over HTTP(S) with the ACS's credentials, size-checked, handed to the
 //!   `--firmware-command`, and reported by TransferComplete with the fault that applies; one
-//!   interrupted by a restart is reported failed (9010) after it.
+//!   interrupted by a restart is reported failed (9010) after it. It is recorded (a marker
+//!   file) before the ACS hears DownloadResponse, and starts (after its DelaySeconds) while
+//!   the session goes on.
 //! - ScheduleInform: persisted; fires after a restart too.
 //! - Value changes of read-only values the device sets (SoftwareVersion, the Connection
 //!   Request URL) are detected across restarts and informed under their notification.
@@ -710,6 +712,9 @@ impl<B: Backend> Agent<B> {
         );
         let mut body = inform;
         let mut redirects = 0;
+        // Actions for after the session (Reboot, FactoryReset, ScheduleInform); a Download
+        // starts as soon as it is accepted.
+        let mut later = Vec::new();
         for n in 0..MAX_EXCHANGES_PER_SESSION {
             let content_type = (!body.is_empty()).then_some("text/xml; charset=\"utf-8\"");
             // The Inform is kept for a redirect (TR-069 3.4.5: the ACS may redirect the
@@ -718,7 +723,7 @@ impl<B: Backend> Agent<B> {
             let inform = (n == redirects).then(|| body.clone());
             let response = match http.request(Method::POST, body, content_type).await {
                 Ok(r) => r,
-                Err(e) => return Err((anyhow::Error::new(e), session.take_actions())),
+                Err(e) => return Err((anyhow::Error::new(e), later)),
             };
             if let (Some(inform), true) = (inform, response.status.is_redirection()) {
                 let location = response
@@ -747,28 +752,37 @@ impl<B: Backend> Agent<B> {
                 StatusCode::OK => &response.body,
                 StatusCode::NO_CONTENT => b"",
                 status => {
-                    return Err((
-                        anyhow::anyhow!("the ACS answered HTTP {status}"),
-                        session.take_actions(),
-                    ));
+                    return Err((anyhow::anyhow!("the ACS answered HTTP {status}"), later));
                 }
             };
             let step = session.receive(reply, &mut self.model, &mut self.queue);
-            // Durable before the ACS sees our answer: a value it set survives a crash.
+            // Durable before the ACS sees our answer: a value it set survives a crash, and
+            // an accepted Download has its marker (a crash before it is done is reported).
             if let Err(e) = self.persist() {
-                return Err((e, session.take_actions()));
+                later.extend(session.take_actions());
+                return Err((e, later));
+            }
+            for action in session.take_actions() {
+                match action {
+                    Action::Download(request) => {
+                        if let Err(e) = self.start_download(request) {
+                            return Err((e, later));
+                        }
+                    }
+                    other => later.push(other),
+                }
             }
             match step {
                 Step::Post(next) => body = next,
-                Step::Done => return Ok(session.take_actions()),
-                Step::Failed(e) => return Err((anyhow::Error::new(e), session.take_actions())),
+                Step::Done => return Ok(later),
+                Step::Failed(e) => return Err((anyhow::Error::new(e), later)),
             }
         }
         Err((
             anyhow::anyhow!(
                 "the ACS did not end the session after {MAX_EXCHANGES_PER_SESSION} messages"
             ),
-            session.take_actions(),
+            later,
         ))
     }
 
@@ -821,29 +835,35 @@ impl<B: Backend> Agent<B> {
                 Ok(None)
             }
             Action::Download(request) => {
-                // A marker in the state directory until the TransferComplete is queued: a
-                // download cut short by a crash or reboot is still reported (as failed).
-                let marker = self.store.downloads().join(format!(
-                    "pending-{}",
-                    digest::hex(&rand::rng().random::<[u8; 8]>())
-                ));
-                crate::durable::write_atomic(&marker, request.command_key.as_bytes())
-                    .with_context(|| format!("writing {}", marker.display()))?;
-                let job = download::Job {
-                    request,
-                    client: self.client.clone(),
-                    dir: self.store.downloads(),
-                    firmware_command: self.config.firmware_command.clone(),
-                    max_bytes: self.config.download_max_bytes,
-                };
-                let tx = self.downloads_tx.clone();
-                tokio::spawn(async move {
-                    let message = job.run().await;
-                    let _ = tx.send((message, marker)).await;
-                });
+                self.start_download(request)?;
                 Ok(None)
             }
         }
+    }
+
+    /// Records an accepted Download durably and starts it. A marker stays in the state
+    /// directory until its TransferComplete is queued: a download cut short by a crash or
+    /// reboot is still reported (as failed).
+    fn start_download(&mut self, request: cwmp::soap::Download) -> anyhow::Result<()> {
+        let marker = self.store.downloads().join(format!(
+            "pending-{}",
+            digest::hex(&rand::rng().random::<[u8; 8]>())
+        ));
+        crate::durable::write_atomic(&marker, request.command_key.as_bytes())
+            .with_context(|| format!("writing {}", marker.display()))?;
+        let job = download::Job {
+            request,
+            client: self.client.clone(),
+            dir: self.store.downloads(),
+            firmware_command: self.config.firmware_command.clone(),
+            max_bytes: self.config.download_max_bytes,
+        };
+        let tx = self.downloads_tx.clone();
+        tokio::spawn(async move {
+            let message = job.run().await;
+            let _ = tx.send((message, marker)).await;
+        });
+        Ok(())
     }
 }
 
