@@ -419,8 +419,8 @@ impl CrServer {
         let now = Instant::now();
         let expires = match self.key.check(&creds.nonce, now) {
             NonceState::Valid { expires } => Some(expires),
-            NonceState::Expired => None,
-            NonceState::Invalid => return challenge,
+            // Another run's nonce (brgd restarted), or a forged one.
+            NonceState::Expired | NonceState::Invalid => None,
         };
         let Ok(mut shared) = self.shared.lock() else {
             return challenge;
@@ -441,7 +441,8 @@ impl CrServer {
         {
             return challenge;
         }
-        // Right password: an expired or used nonce is stale (RFC 7616 3.3).
+        // Right password: a nonce expired, unknown or used is stale (RFC 7616 3.3): the
+        // client answers the fresh challenge without asking anyone for the password.
         let Some(expires) = expires else {
             return Verdict::Challenge { stale: true };
         };
@@ -555,6 +556,78 @@ mod tests {
             key.check(&nonce.to_ascii_uppercase(), t0 + Duration::from_secs(6)),
             NonceState::Valid { expires }
         );
+    }
+
+    fn server(key: NonceKey) -> CrServer {
+        CrServer {
+            shared: Arc::new(Mutex::new(Shared {
+                settings: CrSettings {
+                    username: "acs".into(),
+                    password: "secret".into(),
+                },
+                used: UsedNonces::default(),
+                last_accepted: None,
+                warned: None,
+                unlogged: 0,
+            })),
+            key,
+            addr: SocketAddr::from(([127, 0, 0, 1], 7547)),
+            path: "/cr".into(),
+        }
+    }
+
+    fn answer(nonce: &str, password: &str, cnonce: &str) -> String {
+        let challenge = digest::DigestChallenge {
+            realm: REALM.into(),
+            nonce: nonce.into(),
+            opaque: None,
+            algorithm: Algorithm::Sha256,
+            qop_auth: true,
+        };
+        digest::digest_authorization(&challenge, "acs", password, "GET", "/cr", 1, cnonce)
+    }
+
+    /// The verdicts of the server's check, from the nonce it issued to a replay.
+    #[test]
+    fn verdicts() {
+        let key = NonceKey::random();
+        let cr = server(key.clone());
+        let check = |auth: Option<&str>| cr.check(auth, "GET", "/cr", Duration::ZERO);
+        let stale = |v: Verdict| matches!(v, Verdict::Challenge { stale: true });
+        let fresh = |v: Verdict| matches!(v, Verdict::Challenge { stale: false });
+        assert!(fresh(check(None)));
+        assert!(fresh(check(Some("Digest garbage"))));
+        let nonce = key.issue(Instant::now(), [1; 8]);
+        assert!(fresh(check(Some(&answer(&nonce, "wrong", "c1")))));
+        assert!(matches!(
+            check(Some(&answer(&nonce, "secret", "c1"))),
+            Verdict::Accepted
+        ));
+        assert!(
+            stale(check(Some(&answer(&nonce, "secret", "c2")))),
+            "a nonce is used once"
+        );
+        let other = NonceKey::random().issue(Instant::now(), [1; 8]);
+        assert!(
+            stale(check(Some(&answer(&other, "secret", "c3")))),
+            "another run's nonce with the right password: stale"
+        );
+        assert!(fresh(check(Some(&answer(&other, "wrong", "c3")))));
+        // Rate limited: authenticated, but too soon after the last accepted.
+        let nonce = key.issue(Instant::now(), [2; 8]);
+        assert!(matches!(
+            cr.check(
+                Some(&answer(&nonce, "secret", "c4")),
+                "GET",
+                "/cr",
+                Duration::from_secs(60)
+            ),
+            Verdict::RateLimited
+        ));
+        // No user name configured: nobody passes.
+        cr.set_settings(CrSettings::default());
+        let nonce = key.issue(Instant::now(), [3; 8]);
+        assert!(fresh(check(Some(&answer(&nonce, "", "c5")))));
     }
 
     #[test]
