@@ -887,6 +887,53 @@ fn connection_request_flood_does_not_lock_out_the_acs() {
     brgd.assert_running();
 }
 
+/// Open file descriptors of a process.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Idle connections to the CR server (a slowloris) cost brgd a bounded number of file
+/// descriptors: past its limit it closes new ones at once, so its sessions and its storage
+/// still find descriptors. Once they are gone, connection requests work again.
+#[test]
+fn idle_connection_flood_costs_bounded_descriptors() {
+    let (acs, mut brgd, first) = setup("cwmp-crconns", AcsConfig::default());
+    let url = first
+        .param(&format!("{MS}ConnectionRequestURL"))
+        .expect("CR URL")
+        .to_owned();
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("CR address");
+    let pid = brgd.child.as_ref().expect("running").id();
+    let before = open_fds(pid);
+    let idle: Vec<std::net::TcpStream> = (0..400)
+        .filter_map(|_| std::net::TcpStream::connect(addr).ok())
+        .collect();
+    assert!(idle.len() >= 300, "{} connections opened", idle.len());
+    // Every one is accepted (kept or closed) at once.
+    std::thread::sleep(Duration::from_millis(500));
+    let during = open_fds(pid);
+    let limit = brg::agent::cr::MAX_CONNECTIONS;
+    assert!(
+        during <= before + limit + 4,
+        "{during} descriptors with {} idle connections ({before} before, limit {limit})",
+        idle.len()
+    );
+    brgd.assert_running();
+    drop(idle);
+    nerg_tests::wait_until_some("an accepted connection request", TIMEOUT, || {
+        (connection_request(&url, "cr-user", "cr-pass") == 200).then_some(())
+    });
+    let s = session(&acs, 2);
+    assert_eq!(s.event_codes(), ["6 CONNECTION REQUEST"]);
+}
+
 fn auth_roundtrip(tag: &str, auth: AcsAuth, user: &str, pass: &str) {
     let acs = Acs::start(AcsConfig {
         auth,

@@ -13,6 +13,9 @@
 //! | authenticated, within the rate limit       | 200, and the agent is told             |
 //! | authenticated, again within the rate limit | 503 (`Retry-After`)                    |
 //!
+//! At most [`MAX_CONNECTIONS`] connections are served at once (more are closed when
+//! accepted); a client has 5 s to send its request headers and 30 s for the connection.
+//!
 //! # Nonces
 //! A challenge costs no memory: its nonce carries when it was issued and a random salt,
 //! authenticated with HMAC-SHA-256 under a key drawn at random when brgd starts
@@ -59,6 +62,11 @@ pub const NONCE_LIFETIME: Duration = Duration::from_secs(60);
 pub const MAX_USED_NONCES: usize = 256;
 /// Least time between two warnings about wrong credentials (the others are counted).
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
+/// Most connections served at once. A connection request is two short requests, one
+/// connection at a time; past this, new connections are closed as soon as they are
+/// accepted, so idle connections (a slowloris) cost brgd at most this many descriptors and
+/// tasks, and its sessions and storage still find descriptors.
+pub const MAX_CONNECTIONS: usize = 64;
 /// The realm of our challenges.
 pub const REALM: &str = "nerg-brgd";
 /// Largest request body read (and ignored).
@@ -263,7 +271,9 @@ impl CrServer {
             path,
         };
         let this = server.clone();
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         tokio::spawn(async move {
+            let mut refused = 0u64;
             loop {
                 let (stream, peer) = tokio::select! {
                     () = cancel.cancelled() => break,
@@ -276,9 +286,22 @@ impl CrServer {
                         }
                     },
                 };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    // Closed at once (dropped); reported once per 1,000.
+                    if refused.is_multiple_of(1000) {
+                        tracing::warn!(
+                            %peer,
+                            refused = refused + 1,
+                            "connection request server: {MAX_CONNECTIONS} connections open, closing new ones"
+                        );
+                    }
+                    refused += 1;
+                    continue;
+                };
                 let this = this.clone();
                 let notify = notify.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let service = hyper::service::service_fn(move |req| {
                         let this = this.clone();
                         let notify = notify.clone();
