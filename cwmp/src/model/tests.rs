@@ -1589,3 +1589,26 @@ fn snapshot_and_journal_replay_rebuild_the_model() {
         journal.lines().count()
     );
 }
+
+#[test]
+fn replay_skips_records_that_do_not_fit() {
+    let mut m = populated();
+    assert_eq!(m.take_journal(), Journal::Snapshot);
+    let before = m.save();
+    let report = m.replay(
+        "D Device.Bridging.Bridge.9.\nD Device.Bridging.\nD Device.Bridging.Bridge.1\n\
+         D \nI Device.Bridging.Bridge.0.\nI Device.DeviceInfo.\nV Device.Nope 1\nX what\n\
+         A Device.ManagementServer.URL 9 \nK bad\\escape\n\n",
+    );
+    assert_eq!(report.skipped.len(), 10, "{report:?}");
+    assert_eq!(m.save(), before, "nothing applied");
+    let report = m.replay("D Device.Bridging.Bridge.1.\nK after\n");
+    assert!(report.skipped.is_empty(), "{report:?}");
+    assert_eq!(m.instances("Device.Bridging.Bridge."), Ok(vec![2]));
+    assert_eq!(m.parameter_key(), "after");
+    assert_eq!(
+        m.take_journal(),
+        Journal::Records(String::new()),
+        "replay journals nothing"
+    );
+}
