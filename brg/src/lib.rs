@@ -5,7 +5,9 @@
 //! - [`apply`]: the TR-181 model applied to Linux (bridge, vxlan device, tagger) through
 //!   rtnetlink: the model's backend.
 //! - [`tagger`]: the eBPF 802.1Q/QinQ tagger on the LSL uplink.
+//! - [`durable`]: the atomic file replace and the durable append every stored file uses.
 
 pub mod agent;
 pub mod apply;
+pub mod durable;
 pub mod tagger;

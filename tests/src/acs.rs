@@ -64,6 +64,12 @@ pub struct AcsConfig {
     pub request_ns: Option<CwmpVersion>,
     /// Answer every Inform with `307 Temporary Redirect` to this URL (a load balancer).
     pub redirect: Option<String>,
+    /// Answer every Inform with these bytes (200, `text/xml`) instead of an InformResponse:
+    /// a broken or hostile ACS. The session is recorded, and never ends.
+    pub inform_response: Option<Vec<u8>>,
+    /// Wait this long before ending a session with 204 (a slow ACS): the CPE's answers are
+    /// recorded, the session is not over yet.
+    pub end_delay: Option<Duration>,
 }
 
 /// One item of a session script.
@@ -428,7 +434,35 @@ async fn handle(
             }
         }
     };
-    let mut st = lock();
+    let step = session_post(&mut lock(), config, env, cookie);
+    let NextMessage { cookie, next, ns } = match step {
+        Ok(step) => step,
+        Err(response) => return *response,
+    };
+    if next.is_none()
+        && let Some(delay) = config.end_delay
+    {
+        tokio::time::sleep(delay).await;
+    }
+    next_message(&mut lock(), &cookie, next, ns)
+}
+
+/// Where a session is after the CPE's POST: its cookie, the script's next item (`None`: the
+/// end) and the namespace to send it in.
+struct NextMessage {
+    cookie: String,
+    next: Option<AcsRequest>,
+    ns: CwmpVersion,
+}
+
+/// A session POST, with the state locked: a new session (Inform), or the CPE's message in a
+/// running one. `Err`: the response to send at once (boxed: it is large).
+fn session_post(
+    st: &mut State,
+    config: &AcsConfig,
+    env: Option<Envelope>,
+    cookie: Option<String>,
+) -> Result<NextMessage, Box<Response<Full<Bytes>>>> {
     if let (
         Some(to),
         Some(Envelope {
@@ -443,7 +477,7 @@ async fn handle(
             header::LOCATION,
             HeaderValue::from_str(to).expect("Location"),
         );
-        return r;
+        return Err(Box::new(r));
     }
     // A new session.
     if let Some(Envelope {
@@ -472,6 +506,9 @@ async fn handle(
             ended_at: None,
         });
         let log = st.sessions.len() - 1;
+        if let Some(bytes) = &config.inform_response {
+            return Err(Box::new(xml(bytes.clone())));
+        }
         st.active.insert(
             cookie.clone(),
             Active {
@@ -493,30 +530,53 @@ async fn handle(
             HeaderValue::from_str(&format!("acs-session={cookie}; Path=/; HttpOnly"))
                 .expect("cookie"),
         );
-        return r;
+        return Err(Box::new(r));
     }
     let Some(cookie) = cookie.filter(|c| st.active.contains_key(c)) else {
         st.missing_cookie += 1;
-        return reply(StatusCode::BAD_REQUEST, b"no session cookie".to_vec());
+        return Err(Box::new(reply(
+            StatusCode::BAD_REQUEST,
+            b"no session cookie".to_vec(),
+        )));
     };
-    let st = &mut *st;
-    let Some(active) = st.active.get_mut(&cookie) else {
+    {
+        let st = &mut *st;
+        let Some(active) = st.active.get_mut(&cookie) else {
+            return Err(Box::new(reply(StatusCode::BAD_REQUEST, Vec::new())));
+        };
+        let log = &mut st.sessions[active.log];
+        let ns = config.request_ns.unwrap_or(log.ns);
+        if let Some(env) = env {
+            if let Body::TransferComplete(_) = &env.body {
+                log.cpe_requests.push(env.body.clone());
+                let response = Envelope {
+                    id: env.id.clone(),
+                    ..Envelope::new(env.ns, Body::TransferCompleteResponse)
+                };
+                return Err(Box::new(xml(response.encode())));
+            }
+            log.answers.push(env);
+        }
+        Ok(NextMessage {
+            cookie,
+            next: active.script.pop_front(),
+            ns,
+        })
+    }
+}
+
+/// The ACS's next message in a session: the script's next item, or the 204 that ends it.
+fn next_message(
+    st: &mut State,
+    cookie: &str,
+    next: Option<AcsRequest>,
+    ns: CwmpVersion,
+) -> Response<Full<Bytes>> {
+    let Some(active) = st.active.get_mut(cookie) else {
         return reply(StatusCode::BAD_REQUEST, Vec::new());
     };
     let log = &mut st.sessions[active.log];
-    let ns = config.request_ns.unwrap_or(log.ns);
-    if let Some(env) = env {
-        if let Body::TransferComplete(_) = &env.body {
-            log.cpe_requests.push(env.body.clone());
-            let response = Envelope {
-                id: env.id.clone(),
-                ..Envelope::new(env.ns, Body::TransferCompleteResponse)
-            };
-            return xml(response.encode());
-        }
-        log.answers.push(env);
-    }
-    match active.script.pop_front() {
+    match next {
         Some(AcsRequest::Rpc(body)) => {
             let id = format!("acs-{}", active.next_id);
             active.next_id += 1;
@@ -526,7 +586,7 @@ async fn handle(
         None => {
             log.ended = true;
             log.ended_at = Some(std::time::Instant::now());
-            st.active.remove(&cookie);
+            st.active.remove(cookie);
             reply(StatusCode::NO_CONTENT, Vec::new())
         }
     }
@@ -636,10 +696,17 @@ pub fn http_get(url: &str, authorization: Option<&str>) -> std::io::Result<CrRes
 /// A connection request as an ACS sends it: GET, and on a 401 GET again answering the
 /// strongest Digest challenge with `username`/`password`. Returns the final status.
 pub fn connection_request(url: &str, username: &str, password: &str) -> u16 {
+    connection_request_after(url, username, password, Duration::ZERO)
+}
+
+/// [`connection_request`] with `think` between the challenge and the answer (what a real
+/// ACS's round trip and work take).
+pub fn connection_request_after(url: &str, username: &str, password: &str, think: Duration) -> u16 {
     let first = http_get(url, None).unwrap_or_else(|e| panic!("connection request to {url}: {e}"));
     if first.status != 401 {
         return first.status;
     }
+    std::thread::sleep(think);
     let Some(Challenge::Digest(challenge)) =
         digest::pick_challenge(first.challenges.iter().map(String::as_str))
     else {

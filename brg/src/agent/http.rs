@@ -192,8 +192,12 @@ pub struct Response {
     pub status: StatusCode,
     /// Headers.
     pub headers: HeaderMap,
-    /// The body (at most [`ClientConfig::max_body`] bytes).
+    /// The body: at most [`ClientConfig::max_body`] bytes, or the first `max_body + 1` when
+    /// it is longer (`truncated`), so the caller can tell the sender it was too large.
     pub body: Bytes,
+    /// The body was longer than [`ClientConfig::max_body`]: the rest was not read, and the
+    /// connection is closed (the next request opens another).
+    pub truncated: bool,
 }
 
 /// How requests authenticate once the server has challenged us.
@@ -310,9 +314,10 @@ impl HttpSession {
         Ok(())
     }
 
-    /// Sends a request with `body` (empty: no body, `Content-Length: 0`) and reads the whole
-    /// response. A `401` is answered once with our credentials; a second `401` is
-    /// [`HttpError::Unauthorized`].
+    /// Sends a request with `body` (empty: no body, `Content-Length: 0`) and reads the
+    /// response, its body up to one byte over [`ClientConfig::max_body`] (see
+    /// [`Response::truncated`]). A `401` is answered once with our credentials; a second
+    /// `401` is [`HttpError::Unauthorized`].
     pub async fn request(
         &mut self,
         method: Method,
@@ -323,25 +328,41 @@ impl HttpSession {
         let timeout = self.config.request_timeout;
         let body = Bytes::from(body);
         let response = self.send(&method, &body, content_type).await?;
-        let (parts, incoming) = response.into_parts();
-        let collected = tokio::time::timeout(
-            timeout,
-            http_body_util::Limited::new(incoming, max).collect(),
-        )
-        .await
-        .map_err(|_| HttpError::Timeout("reading the response"))?
-        .map_err(|e| match e.downcast::<hyper::Error>() {
-            Ok(e) => HttpError::Http(*e),
-            Err(_) => {
-                // The connection is mid-body: it cannot carry another request.
-                self.sender = None;
-                HttpError::BodyTooLarge(max)
+        let (parts, mut incoming) = response.into_parts();
+        let mut collected = Vec::new();
+        let read = tokio::time::timeout(timeout, async {
+            while let Some(frame) = incoming.frame().await {
+                if let Ok(data) = frame?.into_data() {
+                    let room = (max + 1).saturating_sub(collected.len());
+                    collected.extend_from_slice(&data[..data.len().min(room)]);
+                    if collected.len() > max {
+                        return Ok(true);
+                    }
+                }
             }
-        })?;
+            Ok::<_, hyper::Error>(false)
+        })
+        .await;
+        let truncated = match read {
+            Ok(Ok(truncated)) => truncated,
+            Ok(Err(e)) => {
+                self.sender = None;
+                return Err(HttpError::Http(e));
+            }
+            Err(_) => {
+                self.sender = None;
+                return Err(HttpError::Timeout("reading the response"));
+            }
+        };
+        if truncated {
+            // The connection is mid-body: it cannot carry another request.
+            self.sender = None;
+        }
         Ok(Response {
             status: parts.status,
             headers: parts.headers,
-            body: collected.to_bytes(),
+            body: Bytes::from(collected),
+            truncated,
         })
     }
 

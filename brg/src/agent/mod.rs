@@ -14,8 +14,11 @@
 //!   (a corrupt stored model is logged and replaced by the defaults, never fatal). The event
 //!   queue is restored; `1 BOOT` is queued, and `0 BOOTSTRAP` on first start or when
 //!   `ManagementServer.URL` differs from the URL of the last bootstrap.
-//! - Sessions: one at a time; a failed one is retried after [`RetryPolicy`]'s backoff with
-//!   every undelivered event kept (and persisted).
+//! - Sessions: one at a time; a failed one is retried after [`RetryPolicy`]'s backoff
+//!   (TR-069 3.2.1.1, from `ManagementServer.CWMPRetry*`) with every undelivered event kept
+//!   (and persisted). Why a session failed is logged once per cause until a session
+//!   succeeds ([`Retries`]); the retries after it are logged at debug level. A connection
+//!   request starts a session at once, backoff or not.
 //! - Reboot: `M Reboot` is queued and persisted, the `--reboot-command` runs, and
 //!   [`Agent::run`] returns [`Exit::Reboot`] (brgd exits; the next start informs
 //!   `1 BOOT` + `M Reboot`).
@@ -23,7 +26,9 @@
 //!   and `0 BOOTSTRAP` is queued.
 //! - Download: fetched over HTTP(S) with the ACS's credentials, size-checked, handed to the
 //!   `--firmware-command`, and reported by TransferComplete with the fault that applies; one
-//!   interrupted by a restart is reported failed (9010) after it.
+//!   interrupted by a restart is reported failed (9010) after it. It is recorded (a marker
+//!   file) before the ACS hears DownloadResponse, and starts (after its DelaySeconds) while
+//!   the session goes on.
 //! - ScheduleInform: persisted; fires after a restart too.
 //! - Value changes of read-only values the device sets (SoftwareVersion, the Connection
 //!   Request URL) are detected across restarts and informed under their notification.
@@ -42,7 +47,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use cwmp::fault::{Fault, FaultCode};
 use cwmp::model::{Backend, Change, Model, PathRef, Value, View};
-use cwmp::session::{Action, EventQueue, RetryPolicy, Session, SessionConfig, Step};
+use cwmp::session::{Action, EventQueue, Retries, RetryPolicy, Session, SessionConfig, Step};
 use cwmp::soap::{Event, EventCode, Status, TransferComplete, TransferFault};
 use hyper::{Method, StatusCode};
 use rand::RngExt as _;
@@ -175,8 +180,7 @@ pub struct Agent<B: Backend> {
     downloads_tx: mpsc::Sender<(TransferComplete, PathBuf)>,
     downloads_rx: mpsc::Receiver<(TransferComplete, PathBuf)>,
     cancel: CancellationToken,
-    retry_count: u32,
-    retry_at: Option<Instant>,
+    retries: Retries,
     session_wanted: bool,
     /// Pending ScheduleInforms: Unix time and CommandKey (persisted in `scheduled`).
     scheduled: Vec<(i64, String)>,
@@ -189,7 +193,7 @@ impl<B: Backend> std::fmt::Debug for Agent<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Agent")
             .field("state_dir", &self.config.state_dir)
-            .field("retry_count", &self.retry_count)
+            .field("retries", &self.retries.count())
             .finish_non_exhaustive()
     }
 }
@@ -218,22 +222,22 @@ impl<B: Backend> Agent<B> {
             },
         );
         let first_start = !store.exists("model");
-        let stored = store.read("model");
-        if stored.is_none() && !first_start {
-            tracing::error!("stored model unreadable: falling back to factory defaults");
-        }
-        let restored = stored.is_some_and(|text| match model.restore(&text) {
-            Ok(report) => {
-                for (line, reason) in &report.skipped {
-                    tracing::warn!(line, "stored model: record skipped: {reason}");
-                }
+        let restored = match store.load_model(&mut model) {
+            Ok(Some(report)) => {
+                store::log_skipped("stored model", &report);
                 true
+            }
+            Ok(None) => {
+                if !first_start {
+                    tracing::error!("stored model unreadable: falling back to factory defaults");
+                }
+                false
             }
             Err(e) => {
                 tracing::error!("stored model is corrupt ({e}): falling back to factory defaults");
                 false
             }
-        });
+        };
         if !restored {
             load_factory_defaults(&mut model, config.factory_defaults.as_deref());
         }
@@ -290,8 +294,7 @@ impl<B: Backend> Agent<B> {
             downloads_tx,
             downloads_rx,
             cancel,
-            retry_count: 0,
-            retry_at: None,
+            retries: Retries::default(),
             session_wanted: true,
             scheduled,
             periodic: None,
@@ -439,7 +442,7 @@ impl<B: Backend> Agent<B> {
     }
 
     /// Stores the pending ScheduleInforms (a restart keeps them; one past due fires at once).
-    fn save_scheduled(&self) {
+    fn save_scheduled(&mut self) {
         let text: String = self
             .scheduled
             .iter()
@@ -498,7 +501,7 @@ impl<B: Backend> Agent<B> {
     }
 
     fn persist(&mut self) -> anyhow::Result<()> {
-        self.store.save_model(self.model.save())?;
+        self.store.persist_model(&mut self.model)?;
         self.store.save_events(&self.queue)
     }
 
@@ -509,7 +512,7 @@ impl<B: Backend> Agent<B> {
         loop {
             self.fire_timers();
             let url = self.text(&format!("{MS}URL"));
-            let due = self.retry_at.is_none_or(|t| t <= Instant::now());
+            let due = self.retries.due(Instant::now());
             if self.session_wanted && due && !url.is_empty() {
                 if let Some(exit) = self.session(&url).await? {
                     return Ok(exit);
@@ -523,7 +526,7 @@ impl<B: Backend> Agent<B> {
                     self.queue.push(Event::new(EventCode::ConnectionRequest));
                     self.store.save_events(&self.queue)?;
                     self.session_wanted = true;
-                    self.retry_at = None;
+                    self.retries.attempt_now();
                 }
                 Some((message, marker)) = self.downloads_rx.recv() => {
                     self.queue.transfer_complete(message);
@@ -620,7 +623,7 @@ impl<B: Backend> Agent<B> {
         let now = Instant::now();
         let mut deadline = now + Duration::from_secs(3600);
         if self.session_wanted
-            && let Some(at) = self.retry_at
+            && let Some(at) = self.retries.next_attempt()
         {
             deadline = deadline.min(at);
         }
@@ -643,21 +646,26 @@ impl<B: Backend> Agent<B> {
         let actions = match result {
             Ok(actions) => {
                 tracing::info!("session done");
-                self.retry_count = 0;
-                self.retry_at = None;
+                self.retries.succeeded();
                 self.session_wanted = false;
                 actions
             }
             Err((e, actions)) => {
-                self.retry_count = self.retry_count.saturating_add(1);
+                let cause = format!("{e:#}");
                 let policy = RetryPolicy::from_model(&self.model);
-                let wait = policy.wait(self.retry_count, rand::rng().random());
-                tracing::warn!(
-                    retry = self.retry_count,
-                    wait_s = wait,
-                    "session failed: {e:#}"
-                );
-                self.retry_at = Some(Instant::now() + Duration::from_secs(wait));
+                let retry =
+                    self.retries
+                        .failed(&policy, &cause, Instant::now(), rand::rng().random());
+                let wait_s = retry.wait.as_secs();
+                if retry.new_cause {
+                    tracing::warn!(retry = retry.count, wait_s, "session failed: {cause}");
+                } else {
+                    tracing::debug!(
+                        retry = retry.count,
+                        wait_s,
+                        "session failed again, for the reason logged before"
+                    );
+                }
                 self.session_wanted = true;
                 actions
             }
@@ -695,15 +703,18 @@ impl<B: Backend> Agent<B> {
             &self.model,
             &self.queue,
             unix_now(),
-            self.retry_count,
+            self.retries.count(),
         );
         tracing::info!(
             events = ?self.queue.events().iter().map(|e| e.code.as_str().to_owned()).collect::<Vec<_>>(),
-            retry = self.retry_count,
+            retry = self.retries.count(),
             "session: Inform"
         );
         let mut body = inform;
         let mut redirects = 0;
+        // Actions for after the session (Reboot, FactoryReset, ScheduleInform); a Download
+        // starts as soon as it is accepted.
+        let mut later = Vec::new();
         for n in 0..MAX_EXCHANGES_PER_SESSION {
             let content_type = (!body.is_empty()).then_some("text/xml; charset=\"utf-8\"");
             // The Inform is kept for a redirect (TR-069 3.4.5: the ACS may redirect the
@@ -712,7 +723,7 @@ impl<B: Backend> Agent<B> {
             let inform = (n == redirects).then(|| body.clone());
             let response = match http.request(Method::POST, body, content_type).await {
                 Ok(r) => r,
-                Err(e) => return Err((anyhow::Error::new(e), session.take_actions())),
+                Err(e) => return Err((anyhow::Error::new(e), later)),
             };
             if let (Some(inform), true) = (inform, response.status.is_redirection()) {
                 let location = response
@@ -741,28 +752,37 @@ impl<B: Backend> Agent<B> {
                 StatusCode::OK => &response.body,
                 StatusCode::NO_CONTENT => b"",
                 status => {
-                    return Err((
-                        anyhow::anyhow!("the ACS answered HTTP {status}"),
-                        session.take_actions(),
-                    ));
+                    return Err((anyhow::anyhow!("the ACS answered HTTP {status}"), later));
                 }
             };
             let step = session.receive(reply, &mut self.model, &mut self.queue);
-            // Durable before the ACS sees our answer: a value it set survives a crash.
+            // Durable before the ACS sees our answer: a value it set survives a crash, and
+            // an accepted Download has its marker (a crash before it is done is reported).
             if let Err(e) = self.persist() {
-                return Err((e, session.take_actions()));
+                later.extend(session.take_actions());
+                return Err((e, later));
+            }
+            for action in session.take_actions() {
+                match action {
+                    Action::Download(request) => {
+                        if let Err(e) = self.start_download(request) {
+                            return Err((e, later));
+                        }
+                    }
+                    other => later.push(other),
+                }
             }
             match step {
                 Step::Post(next) => body = next,
-                Step::Done => return Ok(session.take_actions()),
-                Step::Failed(e) => return Err((anyhow::Error::new(e), session.take_actions())),
+                Step::Done => return Ok(later),
+                Step::Failed(e) => return Err((anyhow::Error::new(e), later)),
             }
         }
         Err((
             anyhow::anyhow!(
                 "the ACS did not end the session after {MAX_EXCHANGES_PER_SESSION} messages"
             ),
-            session.take_actions(),
+            later,
         ))
     }
 
@@ -815,29 +835,35 @@ impl<B: Backend> Agent<B> {
                 Ok(None)
             }
             Action::Download(request) => {
-                // A marker in the state directory until the TransferComplete is queued: a
-                // download cut short by a crash or reboot is still reported (as failed).
-                let marker = self.store.downloads().join(format!(
-                    "pending-{}",
-                    digest::hex(&rand::rng().random::<[u8; 8]>())
-                ));
-                store::write_atomic(&marker, request.command_key.as_bytes())
-                    .with_context(|| format!("writing {}", marker.display()))?;
-                let job = download::Job {
-                    request,
-                    client: self.client.clone(),
-                    dir: self.store.downloads(),
-                    firmware_command: self.config.firmware_command.clone(),
-                    max_bytes: self.config.download_max_bytes,
-                };
-                let tx = self.downloads_tx.clone();
-                tokio::spawn(async move {
-                    let message = job.run().await;
-                    let _ = tx.send((message, marker)).await;
-                });
+                self.start_download(request)?;
                 Ok(None)
             }
         }
+    }
+
+    /// Records an accepted Download durably and starts it. A marker stays in the state
+    /// directory until its TransferComplete is queued: a download cut short by a crash or
+    /// reboot is still reported (as failed).
+    fn start_download(&mut self, request: cwmp::soap::Download) -> anyhow::Result<()> {
+        let marker = self.store.downloads().join(format!(
+            "pending-{}",
+            digest::hex(&rand::rng().random::<[u8; 8]>())
+        ));
+        crate::durable::write_atomic(&marker, request.command_key.as_bytes())
+            .with_context(|| format!("writing {}", marker.display()))?;
+        let job = download::Job {
+            request,
+            client: self.client.clone(),
+            dir: self.store.downloads(),
+            firmware_command: self.config.firmware_command.clone(),
+            max_bytes: self.config.download_max_bytes,
+        };
+        let tx = self.downloads_tx.clone();
+        tokio::spawn(async move {
+            let message = job.run().await;
+            let _ = tx.send((message, marker)).await;
+        });
+        Ok(())
     }
 }
 
@@ -880,11 +906,7 @@ fn load_factory_defaults<B: Backend>(model: &mut Model<B>, path: Option<&std::pa
         },
     };
     match model.restore(&text) {
-        Ok(report) => {
-            for (line, reason) in &report.skipped {
-                tracing::warn!(line, "factory defaults: record skipped: {reason}");
-            }
-        }
+        Ok(report) => store::log_skipped("factory defaults", &report),
         Err(e) => {
             tracing::error!("factory defaults unusable ({e}): using the schema's defaults");
             let _ = model.restore(empty);

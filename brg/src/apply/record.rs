@@ -3,10 +3,11 @@
 //! it did not create).
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::durable::write_atomic;
 
 /// The file name inside the state directory.
 pub const RECORD_FILE: &str = "apply-record.json";
@@ -42,6 +43,15 @@ pub enum RecordError {
         #[source]
         source: std::io::Error,
     },
+    /// The record could not be serialised (nothing was written).
+    #[error("serialising the applier record for {path}")]
+    Serialize {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The file is not a record.
     #[error("{path} is not a valid applier record")]
     Parse {
@@ -70,26 +80,25 @@ impl Record {
         }
     }
 
-    /// Writes the record to `dir` atomically (a temporary file, fsync, rename), so a crash
-    /// leaves the old record or the new one.
+    /// Writes the record to `dir` atomically ([`write_atomic`]: a crash leaves the old
+    /// record or the new one). A record that cannot be serialised is an error; nothing is
+    /// written.
     pub fn save(&self, dir: &Path) -> Result<(), RecordError> {
         let path = dir.join(RECORD_FILE);
-        let tmp = dir.join(format!("{RECORD_FILE}.tmp"));
-        let io = |action, path: &Path| {
-            let path = path.to_owned();
-            move |source| RecordError::Io {
-                action,
-                path,
-                source,
-            }
-        };
-        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
-        let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
-        let mut file = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
-        file.write_all(&bytes).map_err(io("writing", &tmp))?;
-        file.sync_all().map_err(io("syncing", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io("renaming to", &path))?;
-        Ok(())
+        let bytes = serde_json::to_vec_pretty(self).map_err(|source| RecordError::Serialize {
+            path: path.clone(),
+            source,
+        })?;
+        std::fs::create_dir_all(dir).map_err(|source| RecordError::Io {
+            action: "creating",
+            path: dir.to_owned(),
+            source,
+        })?;
+        write_atomic(&path, &bytes).map_err(|source| RecordError::Io {
+            action: "writing",
+            path,
+            source,
+        })
     }
 }
 

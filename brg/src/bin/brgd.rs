@@ -249,6 +249,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         hardware_version: std::env::consts::ARCH.to_owned(),
         software_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
+    let max_ports = cwmp::tr181::MAX_ETHERNET_INTERFACES as usize;
+    anyhow::ensure!(
+        args.interfaces.len() <= max_ports,
+        "--interface lists {} ports; Device.Ethernet.Interface holds at most {max_ports}",
+        args.interfaces.len()
+    );
     let state_dir = args
         .state_dir
         .clone()

@@ -47,7 +47,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
-pub use persist::{RestoreError, RestoreReport};
+pub use persist::{Journal, MAX_PENDING_JOURNAL, RestoreError, RestoreReport};
 pub use schema::{
     Access, ActiveNotify, ObjectDef, PARAMETER_KEY_PATH, ParamDef, Schema, SchemaBuilder,
     SchemaError, Source,
@@ -333,6 +333,8 @@ pub struct Model<B = NoBackend> {
     seq: u64,
     /// Last value seen of each live parameter under notification.
     live_seen: BTreeMap<Key, Value>,
+    /// Persistent changes not yet taken by [`Model::take_journal`].
+    journal: persist::Pending,
 }
 
 impl<B: Backend> Model<B> {
@@ -345,6 +347,7 @@ impl<B: Backend> Model<B> {
             changes: BTreeMap::new(),
             seq: 0,
             live_seen: BTreeMap::new(),
+            journal: persist::Pending::snapshot(),
         }
     }
 
@@ -419,7 +422,12 @@ impl<B: Backend> Model<B> {
         if old != value {
             self.note_change(&key);
         }
-        self.tree.values.insert(key, value);
+        // Journaled when the stored entry changes (a default made explicit too), so that
+        // a replayed journal rebuilds exactly what a snapshot would hold.
+        let stored = self.tree.values.insert(key.clone(), value);
+        if stored.as_ref() != self.tree.values.get(&key) {
+            self.journal_value(&key);
+        }
         Ok(())
     }
 
@@ -438,6 +446,18 @@ impl<B: Backend> Model<B> {
     /// Creates an instance as the device itself (read-only tables included), with the given
     /// number or the next free one; no backend hook runs. Returns the instance number.
     pub fn add_instance(
+        &mut self,
+        table_path: &str,
+        number: Option<u32>,
+    ) -> Result<u32, ModelError> {
+        let n = self.insert_instance(table_path, number)?;
+        self.journal.push(format_args!("I {table_path}{n}."));
+        Ok(n)
+    }
+
+    /// [`Model::add_instance`] without a journal record (the callers record it themselves,
+    /// or are rebuilding the tree from records).
+    fn insert_instance(
         &mut self,
         table_path: &str,
         number: Option<u32>,
@@ -470,6 +490,7 @@ impl<B: Backend> Model<B> {
         match self.resolve(path) {
             Some(Target::Object(node, inst)) if self.is_table(node) => {
                 self.remove_instance(node, &inst);
+                self.journal.push(format_args!("D {path}"));
                 Ok(())
             }
             _ => Err(self.kind_error(path, "an instance")),
@@ -735,10 +756,12 @@ impl<B: Backend> Model<B> {
         // Changes made by the ACS are not notified back to it; it knows them now.
         for change in &changes {
             if let Some(Target::Param(node, inst)) = self.resolve(&change.path) {
-                self.changes.remove(&(node, inst.into()));
+                let key: Key = (node, inst.into());
+                self.changes.remove(&key);
+                self.journal_value(&key);
             }
         }
-        self.tree.parameter_key = parameter_key.to_owned();
+        self.set_parameter_key(parameter_key);
         Ok(status)
     }
 
@@ -873,6 +896,7 @@ impl<B: Backend> Model<B> {
             if let Some(list) = access_list {
                 attrs.access_list = list;
             }
+            self.journal_attributes(&key, &attrs);
             let default = default_notification(self.param_def(key.0).active_notify);
             if attrs.notification == default && attrs.access_list.is_empty() {
                 self.tree.attrs.remove(&key);
@@ -901,7 +925,7 @@ impl<B: Backend> Model<B> {
             ));
         }
         let backup = self.tree.clone();
-        let n = self.add_instance(object, None).map_err(|_| {
+        let n = self.insert_instance(object, None).map_err(|_| {
             Fault::with_string(
                 FaultCode::ResourcesExceeded,
                 format!("{} is full", truncate(object)),
@@ -916,7 +940,8 @@ impl<B: Backend> Model<B> {
             kind: ChangeKind::Added,
         };
         let status = self.transact(std::slice::from_ref(&change), backup)?;
-        self.tree.parameter_key = parameter_key.to_owned();
+        self.journal.push(format_args!("I {}", change.path));
+        self.set_parameter_key(parameter_key);
         Ok((n, status))
     }
 
@@ -944,7 +969,8 @@ impl<B: Backend> Model<B> {
         };
         match self.transact(std::slice::from_ref(&change), backup) {
             Ok(status) => {
-                self.tree.parameter_key = parameter_key.to_owned();
+                self.journal.push(format_args!("D {object}"));
+                self.set_parameter_key(parameter_key);
                 Ok(status)
             }
             Err(fault) => {

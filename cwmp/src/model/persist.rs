@@ -18,14 +18,81 @@
 //! schema (a parameter removed by a software update, a value now out of range) are skipped
 //! and listed in the [`RestoreReport`]. Writing the text to storage atomically is the
 //! application's job.
+//!
+//! # Journal
+//! Saving the whole model after every change costs in proportion to the model. Instead the
+//! model keeps a journal of what changed, in the same records, plus one for deletions:
+//!
+//! ```text
+//! I Device.Bridging.Bridge.3.          AddObject (or the device adding an instance)
+//! V Device.Bridging.Bridge.3.Enable 1  a stored writable value set
+//! A Device.DeviceInfo.SoftwareVersion 2 attributes set (the default ones included)
+//! K add-3                              the ParameterKey of a successful ACS write
+//! D Device.Bridging.Bridge.1.          DeleteObject: the instance and all below it
+//! ```
+//!
+//! [`Model::take_journal`] hands the records out after each change set: the application
+//! appends them to its journal file, and after a restart [`Model::restore`]s its last
+//! snapshot then [`Model::replay`]s the journal. Records are written only for writes that
+//! succeeded (a rolled-back write leaves none). When the tree is replaced wholesale
+//! ([`Model::restore`]), or more than [`MAX_PENDING_JOURNAL`] bytes of records pile up
+//! untaken, the model asks for a snapshot ([`Journal::Snapshot`]) instead.
 
 use std::fmt::Write as _;
 
 use super::schema::{NodeKind, Origin};
-use super::{Access, Attributes, Backend, Key, Model, Target, Tree, concrete, table_path};
+use super::{
+    Access, Attributes, Backend, Key, Model, Target, Tree, concrete, default_notification,
+    table_path,
+};
 use crate::soap::Notification;
 
 const HEADER: &str = "cwmp-model 1";
+
+/// The most bytes of journal records the model holds for the application before it gives
+/// up on them and asks for a snapshot instead (an application that never takes the journal
+/// costs bounded memory).
+pub const MAX_PENDING_JOURNAL: usize = 64 * 1024;
+
+/// What changed in the persistent part of the model since the last
+/// [`Model::take_journal`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Journal {
+    /// Journal records (one per line, each ending in `\n`; see the module docs), in the
+    /// order the changes happened; empty when nothing persistent changed.
+    Records(String),
+    /// Store the whole model ([`Model::save`]): the tree was replaced, or too much changed
+    /// for records. Records taken before this one are superseded by the snapshot.
+    Snapshot,
+}
+
+/// The records not yet taken.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    records: String,
+    snapshot: bool,
+}
+
+impl Pending {
+    /// Nothing stored yet: the first thing to store is a snapshot.
+    pub(crate) fn snapshot() -> Self {
+        Self {
+            records: String::new(),
+            snapshot: true,
+        }
+    }
+
+    /// Appends one record (a line without its newline).
+    pub(crate) fn push(&mut self, record: std::fmt::Arguments<'_>) {
+        if self.snapshot {
+            return;
+        }
+        let _ = writeln!(self.records, "{record}");
+        if self.records.len() > MAX_PENDING_JOURNAL {
+            *self = Self::snapshot();
+        }
+    }
+}
 
 /// Why a saved model could not be read at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,6 +187,7 @@ impl<B: Backend> Model<B> {
         self.tree = Tree::default();
         self.changes.clear();
         self.live_seen.clear();
+        self.journal = Pending::snapshot();
         let mut report = RestoreReport::default();
         for (index, line) in lines {
             if line.trim().is_empty() {
@@ -130,6 +198,66 @@ impl<B: Backend> Model<B> {
             }
         }
         Ok(report)
+    }
+
+    /// The persistent changes since the last call: records to append to a journal, or a
+    /// request for a snapshot (see the module docs).
+    pub fn take_journal(&mut self) -> Journal {
+        let pending = std::mem::take(&mut self.journal);
+        if pending.snapshot {
+            Journal::Snapshot
+        } else {
+            Journal::Records(pending.records)
+        }
+    }
+
+    /// Applies journal records (as [`Model::take_journal`] produced them) to the tree, in
+    /// order, after [`Model::restore`] of the snapshot they follow. Records that do not fit
+    /// (the schema changed, the instance is gone) are skipped and reported. Nothing is
+    /// journaled.
+    pub fn replay(&mut self, records: &str) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        for (index, line) in records.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            if let Err(reason) = self.restore_line(line) {
+                report.skipped.push((index + 1, reason));
+            }
+        }
+        report
+    }
+
+    /// Journals a stored value if it is one [`Model::save`] keeps (writable, stored).
+    pub(super) fn journal_value(&mut self, key: &Key) {
+        let NodeKind::Param { def, origin } = &self.schema.node(key.0).kind else {
+            return;
+        };
+        if def.access != Access::ReadWrite || *origin != Origin::Stored {
+            return;
+        }
+        let Some(value) = self.tree.values.get(key) else {
+            return;
+        };
+        let path = concrete(&self.schema.node(key.0).path, &key.1);
+        let value = escape(&value.to_string());
+        self.journal.push(format_args!("V {path} {value}"));
+    }
+
+    /// Journals a parameter's attributes (the default ones too: they replace others).
+    pub(super) fn journal_attributes(&mut self, key: &Key, attrs: &Attributes) {
+        let path = concrete(&self.schema.node(key.0).path, &key.1);
+        let list = escape(&attrs.access_list.join(","));
+        let code = attrs.notification.code();
+        self.journal.push(format_args!("A {path} {code} {list}"));
+    }
+
+    /// Stores the ParameterKey of a successful ACS write, journaled.
+    pub(super) fn set_parameter_key(&mut self, key: &str) {
+        if self.tree.parameter_key != key {
+            self.tree.parameter_key = key.to_owned();
+            self.journal.push(format_args!("K {}", escape(key)));
+        }
     }
 
     fn restore_line(&mut self, line: &str) -> Result<(), String> {
@@ -153,10 +281,17 @@ impl<B: Backend> Model<B> {
                 let trimmed = rest.strip_suffix('.').ok_or("not an instance path")?;
                 let (table, n) = trimmed.rsplit_once('.').ok_or("not an instance path")?;
                 let n: u32 = n.parse().map_err(|_| "bad instance number")?;
-                self.add_instance(&format!("{table}."), Some(n))
+                self.insert_instance(&format!("{table}."), Some(n))
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
+            "D" => match self.resolve(rest) {
+                Some(Target::Object(node, inst)) if rest.ends_with('.') && self.is_table(node) => {
+                    self.remove_instance(node, &inst);
+                    Ok(())
+                }
+                _ => Err(format!("no instance {rest}")),
+            },
             "V" => {
                 let (path, value) = rest.split_once(' ').unwrap_or((rest, ""));
                 let value = unescape(value).ok_or("bad escape")?;
@@ -185,18 +320,23 @@ impl<B: Backend> Model<B> {
                     return Err(format!("unknown parameter {path}"));
                 };
                 let key: Key = (node, inst.into());
-                let access_list = list
+                let access_list: Vec<String> = list
                     .split(',')
                     .filter(|e| !e.is_empty())
                     .map(str::to_owned)
                     .collect();
-                self.tree.attrs.insert(
-                    key,
-                    Attributes {
-                        notification,
-                        access_list,
-                    },
-                );
+                let default = default_notification(self.param_def(node).active_notify);
+                if notification == default && access_list.is_empty() {
+                    self.tree.attrs.remove(&key);
+                } else {
+                    self.tree.attrs.insert(
+                        key,
+                        Attributes {
+                            notification,
+                            access_list,
+                        },
+                    );
+                }
                 Ok(())
             }
             other => Err(format!("unknown record {other:?}")),

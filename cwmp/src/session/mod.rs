@@ -25,6 +25,12 @@
 //!   [`MAX_REQUEST_RETRIES`] times), another fault leaves it for the next session.
 //! - Each ACS request is answered in its own namespace with its `cwmp:ID` echoed; model
 //!   faults become SOAP faults; unknown methods get 9000; malformed arguments 9003.
+//! - A message the CPE cannot decode where an ACS request is due is answered with a fault
+//!   too (its `cwmp:ID` unknown): 9004 when it exceeds a [`Limits`] bound (size, depth,
+//!   elements), 9003 otherwise; the session goes on. A second one in a row fails the
+//!   session: a broken ACS (a proxy answering every POST with an error page) gets no
+//!   ping-pong of faults. An undecodable InformResponse or TransferCompleteResponse fails
+//!   the session (nothing to answer: the CPE asked).
 //! - The session ends when the ACS sends an empty response and the CPE has nothing left to
 //!   send. Reboot and FactoryReset are returned as [`Action`]s to run after the session.
 //!
@@ -55,7 +61,7 @@ mod periodic;
 #[cfg(test)]
 mod tests;
 
-pub use backoff::RetryPolicy;
+pub use backoff::{MAX_REPORTED_CAUSES, Retries, Retry, RetryPolicy};
 pub use events::{EventQueue, MAX_EVENTS, QueueError};
 pub use periodic::{next_periodic_inform, next_periodic_inform_of};
 
@@ -221,6 +227,8 @@ pub struct Session {
     /// with for this session (delivered, or refused by the ACS).
     transfers: Vec<(TransferComplete, bool)>,
     retries: u32,
+    /// Undecodable messages in a row while serving.
+    malformed: u32,
     next_id: u32,
     actions: Vec<Action>,
 }
@@ -264,6 +272,7 @@ impl Session {
                 .map(|t| (t.clone(), false))
                 .collect(),
             retries: 0,
+            malformed: 0,
             next_id: 1,
             actions: Vec::new(),
         };
@@ -281,7 +290,8 @@ impl Session {
         if self.state == State::Ended {
             return Step::Failed(SessionError::Ended);
         }
-        if soap::is_empty_post(body) {
+        // Over the size limit is too large, whatever it holds (whitespace too).
+        if body.len() <= self.config.limits.max_bytes && soap::is_empty_post(body) {
             return self.on_empty();
         }
         let env = match soap::decode(body, &self.config.limits) {
@@ -289,14 +299,24 @@ impl Session {
             Err(DecodeError::InvalidArguments { method, id, ns, .. })
                 if self.state == State::Serving && is_acs_request(&method) =>
             {
+                self.malformed = 0;
                 let fault = Fault::with_string(
                     FaultCode::InvalidArguments,
                     format!("invalid arguments in {method}"),
                 );
                 return self.respond(id, ns, Body::Fault(fault));
             }
+            Err(e) if self.state == State::Serving && self.malformed == 0 => {
+                self.malformed += 1;
+                let id = match &e {
+                    DecodeError::UnsupportedNamespace { id, .. } => id.clone(),
+                    _ => None,
+                };
+                return self.respond(id, self.ns, Body::Fault(undecodable_fault(&e)));
+            }
             Err(e) => return self.fail(SessionError::Decode(e)),
         };
+        self.malformed = 0;
         if env.body == Body::Empty {
             return self.on_empty();
         }
@@ -534,6 +554,19 @@ impl Session {
             complete_time: crate::time::UNKNOWN_TIME.to_owned(),
         }))
     }
+}
+
+/// The fault answering an ACS message that could not be decoded.
+fn undecodable_fault(error: &DecodeError) -> Fault {
+    let code = match error {
+        DecodeError::TooLarge { .. }
+        | DecodeError::TooDeep { .. }
+        | DecodeError::TooManyEntries { .. }
+        | DecodeError::TooManyElements { .. } => FaultCode::ResourcesExceeded,
+        _ => FaultCode::InvalidArguments,
+    };
+    let text = format!("undecodable request: {error}");
+    Fault::with_string(code, text.chars().take(200).collect::<String>())
 }
 
 /// The wire name of a body (`Empty` for an empty Body).

@@ -743,3 +743,56 @@ fn hostile_bodies_never_panic() {
         assert!(matches!(step, Step::Post(_) | Step::Failed(_)));
     }
 }
+
+/// Issue 15: a request the CPE cannot decode is answered with a fault and the session goes
+/// on; the second in a row ends it.
+#[test]
+fn undecodable_requests_are_answered_with_faults() {
+    let mut m = model();
+    let mut q = boot_queue();
+    let (mut s, _) = Session::start(&SessionConfig::default(), &m, &q, 0, 0);
+    assert_empty_post(s.receive(fixture!("genieacs_inform_response"), &mut m, &mut q));
+    let deep = acs_request(
+        CwmpVersion::V1_0,
+        "d",
+        &format!("{}{}", "<a>".repeat(100), "</a>".repeat(100)),
+    );
+    let huge = vec![b' '; (2 << 20) + 1];
+    let bomb = r#"<!DOCTYPE x [<!ENTITY a "aaaa">]><Envelope><Body>&a;</Body></Envelope>"#;
+    let cases: [(&[u8], FaultCode); 4] = [
+        (b"<html>502 Bad Gateway</html>", FaultCode::InvalidArguments),
+        (&deep, FaultCode::ResourcesExceeded),
+        (&huge[1..], FaultCode::ResourcesExceeded),
+        (bomb.as_bytes(), FaultCode::InvalidArguments),
+    ];
+    let huge_but_empty = posted(s.receive(&huge, &mut m, &mut q));
+    assert_eq!(
+        fault_of(&huge_but_empty).code,
+        FaultCode::ResourcesExceeded,
+        "whitespace over the limit is not an empty POST"
+    );
+    let _ = posted(s.receive(fixture!("genieacs_gpv"), &mut m, &mut q));
+    for (body, code) in cases {
+        let env = posted(s.receive(body, &mut m, &mut q));
+        assert_eq!(env.id, None, "the request's ID is unknown");
+        assert_eq!(env.ns, CwmpVersion::V1_0, "the session's namespace");
+        let fault = fault_of(&env);
+        assert_eq!(fault.code, code, "{fault:?}");
+        assert!(
+            fault.string.starts_with("undecodable request: "),
+            "{fault:?}"
+        );
+        // A good request in between: the session goes on.
+        let answer = posted(s.receive(fixture!("genieacs_gpv"), &mut m, &mut q));
+        assert!(
+            matches!(answer.body, Body::GetParameterValuesResponse(_)),
+            "{answer:?}"
+        );
+    }
+    let _ = posted(s.receive(b"<html>", &mut m, &mut q));
+    assert!(matches!(
+        s.receive(b"<html>", &mut m, &mut q),
+        Step::Failed(SessionError::Decode(_))
+    ));
+    assert!(s.is_ended());
+}

@@ -12,6 +12,9 @@
 //! names and the like are stored and updated by the application with
 //! [`Model::set`](crate::model::Model::set), which drives value-change notification.
 //!
+//! Every table is bounded (the `MAX_*` constants; TR-181 leaves them unbounded): AddObject
+//! on a full table is answered with 9004.
+//!
 //! Not exposed (yet): `Alias` parameters (Alias-based addressing is optional and off), `Stats`
 //! objects, STP, filters and provider bridges.
 //!
@@ -33,6 +36,43 @@ use crate::model::{
 
 /// The data-model version the definitions here follow (`Device.RootDataModelVersion`).
 pub const DATA_MODEL_VERSION: &str = "2.19";
+
+// Table sizes. TR-181 gives every table the BRG exposes `maxEntries="unbounded"`, so the
+// limits are this crate's, sized for a bridged residential gateway (TR-124's BRG: a handful
+// of LAN ports, one LSL uplink) with room to spare, and small enough that the whole model
+// (about 1,500 instances when every table is full) costs little to hold, walk and store. An
+// AddObject beyond a limit is answered with 9004 (Resources exceeded); the application's own
+// tables (ports, the interface stack) refuse to grow past theirs too.
+
+/// `Device.Bridging.Bridge`: one subscriber bridge is the norm; a few more for separate
+/// services (IPTV, VoIP) is what BRGs in the field offer.
+pub const MAX_BRIDGES: u32 = 8;
+/// `Bridge.{i}.Port` per bridge: the management port, every Ethernet port and the LSL
+/// members (one per VLAN or VXLAN LSL).
+pub const MAX_BRIDGE_PORTS: u32 = 32;
+/// `Bridge.{i}.VLAN` per bridge (`MaxVLANEntries`): a few dozen VLANs, as a home gateway's
+/// switch offers, far below the 4094 IDs.
+pub const MAX_BRIDGE_VLANS: u32 = 32;
+/// `Bridge.{i}.VLANPort` per bridge: each VLAN on a couple of ports.
+pub const MAX_BRIDGE_VLAN_PORTS: u32 = 64;
+/// `Device.Ethernet.Interface`: the physical ports (created by the application).
+pub const MAX_ETHERNET_INTERFACES: u32 = 32;
+/// `Device.Ethernet.Link`: one per physical port used below a VLAN termination or bridge.
+pub const MAX_ETHERNET_LINKS: u32 = 16;
+/// `Device.Ethernet.VLANTermination`: one per 802.1Q LSL, two per QinQ LSL.
+pub const MAX_VLAN_TERMINATIONS: u32 = 32;
+/// `Device.VXLAN.Tunnel`: one per vG VTEP reached.
+pub const MAX_VXLAN_TUNNELS: u32 = 8;
+/// `VXLAN.Tunnel.{i}.Interface` per tunnel: one per VNI carried to that VTEP.
+pub const MAX_VXLAN_INTERFACES: u32 = 16;
+/// `Device.IP.Interface`: the management side (TR-124 WAN.BRIDGE.3) and an underlay or two.
+pub const MAX_IP_INTERFACES: u32 = 4;
+/// `IP.Interface.{i}.IPv4Address` per interface.
+pub const MAX_IPV4_ADDRESSES: u32 = 8;
+/// `Device.InterfaceStack` (filled by the application from `LowerLayers`): above what the
+/// interface tables above can produce when full (each object one lower layer, each bridge's
+/// management port all its other ports).
+pub const MAX_INTERFACE_STACK: u32 = 1024;
 
 const RO: Access = Access::ReadOnly;
 const RW: Access = Access::ReadWrite;
@@ -93,7 +133,9 @@ pub fn root(b: &mut SchemaBuilder) {
         .param(stack_count, stack_count_def)
         .object(
             "Device.InterfaceStack.{i}.",
-            ObjectDef::table(RO).num_entries("InterfaceStackNumberOfEntries"),
+            ObjectDef::table(RO)
+                .num_entries("InterfaceStackNumberOfEntries")
+                .max_entries(MAX_INTERFACE_STACK),
         )
         .param(
             "Device.InterfaceStack.{i}.HigherLayer",
@@ -216,19 +258,23 @@ pub fn bridging(b: &mut SchemaBuilder) {
     let vport = "Device.Bridging.Bridge.{i}.VLANPort.{i}.";
     let enable = || ParamDef::read_write(Syntax::boolean()).default_value(false);
     b.object(o, ObjectDef::single());
-    for name in [
-        "MaxBridgeEntries",
-        "MaxDBridgeEntries",
-        "MaxQBridgeEntries",
-        "MaxVLANEntries",
-        "BridgeNumberOfEntries",
+    // Any bridge may be 802.1D or 802.1Q (`Standard`), so each kind may fill the table.
+    for (name, max) in [
+        ("MaxBridgeEntries", MAX_BRIDGES),
+        ("MaxDBridgeEntries", MAX_BRIDGES),
+        ("MaxQBridgeEntries", MAX_BRIDGES),
+        ("MaxVLANEntries", MAX_BRIDGE_VLANS),
     ] {
         let (path, def) = counter(&format!("{o}{name}"));
-        b.param(path, def);
+        b.param(path, def.default_value(max));
     }
+    let (path, def) = counter(&format!("{o}BridgeNumberOfEntries"));
+    b.param(path, def);
     b.object(
         br,
-        ObjectDef::table(RW).num_entries("BridgeNumberOfEntries"),
+        ObjectDef::table(RW)
+            .num_entries("BridgeNumberOfEntries")
+            .max_entries(MAX_BRIDGES),
     )
     .param(format!("{br}Enable"), enable())
     .param(
@@ -263,7 +309,9 @@ pub fn bridging(b: &mut SchemaBuilder) {
     }
     b.object(
         port,
-        ObjectDef::table(RW).num_entries("PortNumberOfEntries"),
+        ObjectDef::table(RW)
+            .num_entries("PortNumberOfEntries")
+            .max_entries(MAX_BRIDGE_PORTS),
     );
     interface_params(b, port, true);
     b.param(format!("{port}ManagementPort"), enable())
@@ -297,7 +345,9 @@ pub fn bridging(b: &mut SchemaBuilder) {
         );
     b.object(
         vlan,
-        ObjectDef::table(RW).num_entries("VLANNumberOfEntries"),
+        ObjectDef::table(RW)
+            .num_entries("VLANNumberOfEntries")
+            .max_entries(MAX_BRIDGE_VLANS),
     )
     .param(format!("{vlan}Enable"), enable())
     .param(
@@ -310,7 +360,9 @@ pub fn bridging(b: &mut SchemaBuilder) {
     );
     b.object(
         vport,
-        ObjectDef::table(RW).num_entries("VLANPortNumberOfEntries"),
+        ObjectDef::table(RW)
+            .num_entries("VLANPortNumberOfEntries")
+            .max_entries(MAX_BRIDGE_VLAN_PORTS),
     )
     .param(format!("{vport}Enable"), enable())
     .param(
@@ -345,7 +397,9 @@ pub fn ethernet(b: &mut SchemaBuilder) {
     }
     b.object(
         iface,
-        ObjectDef::table(RO).num_entries("InterfaceNumberOfEntries"),
+        ObjectDef::table(RO)
+            .num_entries("InterfaceNumberOfEntries")
+            .max_entries(MAX_ETHERNET_INTERFACES),
     );
     interface_params(b, iface, false);
     b.param(
@@ -354,7 +408,9 @@ pub fn ethernet(b: &mut SchemaBuilder) {
     );
     b.object(
         link,
-        ObjectDef::table(RW).num_entries("LinkNumberOfEntries"),
+        ObjectDef::table(RW)
+            .num_entries("LinkNumberOfEntries")
+            .max_entries(MAX_ETHERNET_LINKS),
     );
     interface_params(b, link, true);
     b.param(
@@ -367,7 +423,9 @@ pub fn ethernet(b: &mut SchemaBuilder) {
     );
     b.object(
         vt,
-        ObjectDef::table(RW).num_entries("VLANTerminationNumberOfEntries"),
+        ObjectDef::table(RW)
+            .num_entries("VLANTerminationNumberOfEntries")
+            .max_entries(MAX_VLAN_TERMINATIONS),
     );
     interface_params(b, vt, true);
     b.param(
@@ -390,7 +448,9 @@ pub fn vxlan(b: &mut SchemaBuilder) {
     b.object(o, ObjectDef::single()).param(count, count_def);
     b.object(
         tunnel,
-        ObjectDef::table(RW).num_entries("TunnelNumberOfEntries"),
+        ObjectDef::table(RW)
+            .num_entries("TunnelNumberOfEntries")
+            .max_entries(MAX_VXLAN_TUNNELS),
     )
     .param(
         format!("{tunnel}Enable"),
@@ -429,7 +489,9 @@ pub fn vxlan(b: &mut SchemaBuilder) {
     b.param(count, count_def);
     b.object(
         iface,
-        ObjectDef::table(RW).num_entries("InterfaceNumberOfEntries"),
+        ObjectDef::table(RW)
+            .num_entries("InterfaceNumberOfEntries")
+            .max_entries(MAX_VXLAN_INTERFACES),
     );
     interface_params(b, iface, true);
     b.param(
@@ -448,7 +510,9 @@ pub fn ip_interface(b: &mut SchemaBuilder) {
     b.object(o, ObjectDef::single()).param(count, count_def);
     b.object(
         iface,
-        ObjectDef::table(RW).num_entries("InterfaceNumberOfEntries"),
+        ObjectDef::table(RW)
+            .num_entries("InterfaceNumberOfEntries")
+            .max_entries(MAX_IP_INTERFACES),
     );
     interface_params(b, iface, true);
     let (count, count_def) = counter(&format!("{iface}IPv4AddressNumberOfEntries"));
@@ -466,7 +530,9 @@ pub fn ip_interface(b: &mut SchemaBuilder) {
     .param(count, count_def);
     b.object(
         addr,
-        ObjectDef::table(RW).num_entries("IPv4AddressNumberOfEntries"),
+        ObjectDef::table(RW)
+            .num_entries("IPv4AddressNumberOfEntries")
+            .max_entries(MAX_IPV4_ADDRESSES),
     )
     .param(
         format!("{addr}Enable"),

@@ -182,6 +182,15 @@ fn every_exposed_parameter_and_object_matches_the_official_xml() {
                     ours.num_entries_parameter, theirs.num_entries_parameter
                 ));
             }
+            // Every table is bounded (issue 15), within the XML's maxEntries where it has one.
+            match (ours.max_entries, theirs.max_entries) {
+                (None, _) => problems.push(format!("{path}: no max_entries")),
+                (Some(0), _) => problems.push(format!("{path}: max_entries 0")),
+                (Some(a), Some(b)) if a > b => {
+                    problems.push(format!("{path}: max_entries {a} above maxEntries {b}"))
+                }
+                _ => {}
+            }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -327,5 +336,77 @@ fn brg_schema_builds_a_working_model() {
     assert!(
         model.add_object("Device.Ethernet.Interface.", "").is_err(),
         "physical interfaces are the device's"
+    );
+}
+
+/// Every table the ACS may grow answers AddObject with 9004 once full, per parent instance,
+/// and the `Bridging.Max...Entries` parameters say the limits.
+#[test]
+fn every_writable_table_stops_at_its_limit_with_9004() {
+    use crate::fault::FaultCode;
+    use crate::model::{Model, NoBackend};
+    let schema = brg().expect("builds");
+    let writable: Vec<(String, u32)> = schema
+        .objects()
+        .filter(|(path, def)| path.ends_with("{i}.") && def.access == Access::ReadWrite)
+        .map(|(path, def)| (path.to_owned(), def.max_entries.expect("bounded")))
+        .collect();
+    assert_eq!(writable.len(), 10, "{writable:?}");
+    let mut model = Model::new(schema, NoBackend);
+    for (schema_path, max) in &writable {
+        // Two parents where the table is nested: each parent has its own limit.
+        let parents: Vec<String> = match schema_path.rsplit_once(".{i}.") {
+            Some((prefix, _)) if prefix.contains("{i}") => {
+                let (outer, _) = prefix.rsplit_once(".{i}.").expect("nested");
+                let outer_table = format!("{outer}.");
+                (0..2)
+                    .map(|_| {
+                        let (n, _) = model.add_object(&outer_table, "").expect("parent");
+                        format!("{outer}.{n}.{}.", &prefix[outer.len() + 5..])
+                    })
+                    .collect()
+            }
+            _ => vec![schema_path.trim_end_matches("{i}.").to_owned()],
+        };
+        for table in parents {
+            for i in 0..*max {
+                if let Err(f) = model.add_object(&table, "k") {
+                    panic!("{table}: AddObject {} of {max} refused: {f:?}", i + 1);
+                }
+            }
+            let fault = model.add_object(&table, "over").expect_err("full");
+            assert_eq!(fault.code, FaultCode::ResourcesExceeded, "{table}");
+            assert_eq!(model.instances(&table).expect("table").len(), *max as usize);
+            assert_eq!(
+                model.parameter_key(),
+                "k",
+                "a refused AddObject keeps the key"
+            );
+        }
+        // Whatever the nested tables above needed, their parents are full now: empty the
+        // model for the next table.
+        model = Model::new(brg().expect("builds"), NoBackend);
+    }
+    for (name, max) in [
+        ("MaxBridgeEntries", MAX_BRIDGES),
+        ("MaxDBridgeEntries", MAX_BRIDGES),
+        ("MaxQBridgeEntries", MAX_BRIDGES),
+        ("MaxVLANEntries", MAX_BRIDGE_VLANS),
+    ] {
+        let value = model
+            .get(&format!("Device.Bridging.{name}"))
+            .expect("parameter");
+        assert_eq!(value.as_u64(), Some(u64::from(max)), "{name}");
+    }
+    // The application's own tables refuse to grow past theirs too.
+    for n in 1..=MAX_ETHERNET_INTERFACES {
+        model
+            .add_instance("Device.Ethernet.Interface.", Some(n))
+            .expect("within the limit");
+    }
+    assert!(
+        model
+            .add_instance("Device.Ethernet.Interface.", None)
+            .is_err()
     );
 }
