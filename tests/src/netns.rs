@@ -3,6 +3,7 @@
 use std::{
     fs::File,
     io::Read as _,
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::{
@@ -166,6 +167,25 @@ impl Netns {
             child: Some(child),
             log,
         }
+    }
+
+    /// A UDP socket of this namespace bound to `local`, connected to `peer` if given, with
+    /// `read_timeout` (a test's end of a flow; the socket stays in the namespace).
+    pub fn udp(
+        &self,
+        local: SocketAddr,
+        peer: Option<SocketAddr>,
+        read_timeout: Duration,
+    ) -> std::net::UdpSocket {
+        self.run(|| {
+            let s = std::net::UdpSocket::bind(local)?;
+            if let Some(peer) = peer {
+                s.connect(peer)?;
+            }
+            s.set_read_timeout(Some(read_timeout))?;
+            Ok::<_, std::io::Error>(s)
+        })
+        .unwrap_or_else(|e| panic!("UDP socket on {local} in {}: {e}", self.name))
     }
 
     /// Runs `f` on a thread that has entered this namespace, and returns its result.

@@ -65,6 +65,22 @@ fn wait_host_removed(topo: &Topology, ip: std::net::Ipv4Addr) {
     );
 }
 
+/// The internet's end of the tests' flow.
+fn server_socket(topo: &Topology) -> UdpSocket {
+    let at = SocketAddr::from((SERVER, SERVER_PORT));
+    topo.inet.udp(at, None, Duration::from_secs(3))
+}
+
+/// The home host's end: from its lease, one port, to the server.
+fn host_socket(home: &Home, lease: std::net::Ipv4Addr) -> UdpSocket {
+    let peer = SocketAddr::from((SERVER, SERVER_PORT));
+    home.host.udp(
+        SocketAddr::from((lease, HOST_PORT)),
+        Some(peer),
+        Duration::from_secs(3),
+    )
+}
+
 fn spoofed(topo: &Topology) -> f64 {
     metric_sum(
         &vgd::metrics(&topo.vg),
@@ -84,21 +100,8 @@ fn a_released_lease_stops_the_hosts_established_flow() {
     let home = &topo.homes[0];
 
     // The internet end: a UDP socket the test reads; the home end: one flow, one port.
-    let server = topo
-        .inet
-        .run(|| UdpSocket::bind((SERVER, SERVER_PORT)))
-        .expect("server socket");
-    server
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
-    let host = home
-        .host
-        .run(|| {
-            let s = UdpSocket::bind((lease, HOST_PORT))?;
-            s.connect((SERVER, SERVER_PORT))?;
-            Ok::<_, std::io::Error>(s)
-        })
-        .expect("host socket");
+    let server = server_socket(&topo);
+    let host = host_socket(home, lease);
     let recv = || -> Option<(Vec<u8>, SocketAddr)> {
         let mut buf = [0u8; 64];
         let (n, from) = server.recv_from(&mut buf).ok()?;
@@ -155,13 +158,7 @@ fn an_address_leased_to_another_device_brings_its_flows_replies_to_that_device()
         )),
     );
     assert_eq!(code, 201, "{body}");
-    let server = topo
-        .inet
-        .run(|| UdpSocket::bind((SERVER, SERVER_PORT)))
-        .expect("server socket");
-    server
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
+    let server = server_socket(&topo);
     let set_mac = |topo: &mut Topology, mac: &str| {
         let home = &topo.homes[0];
         let iface = home.iface();
@@ -187,15 +184,7 @@ fn an_address_leased_to_another_device_brings_its_flows_replies_to_that_device()
             "device {device}: the home's one address"
         );
         let home = &topo.homes[0];
-        let host = home
-            .host
-            .run(|| {
-                let s = UdpSocket::bind((lease, HOST_PORT))?;
-                s.connect((SERVER, SERVER_PORT))?;
-                s.set_read_timeout(Some(Duration::from_secs(3)))?;
-                Ok::<_, std::io::Error>(s)
-            })
-            .expect("host socket");
+        let host = host_socket(home, lease);
         for n in 0..3u8 {
             host.send(&[b'u', n]).unwrap();
             let mut buf = [0u8; 8];

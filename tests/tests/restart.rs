@@ -211,22 +211,16 @@ fn udp_both_ways_loses_nothing_across_restarts_and_a_pause_without_vgd() {
     let home = &topo.homes[0];
     const SERVER_PORT: u16 = 7100;
     const HOST_PORT: u16 = 7200;
+    let wait = Duration::from_secs(5);
     let server = topo
         .inet
-        .run(|| UdpSocket::bind((SERVER, SERVER_PORT)))
-        .expect("server socket");
-    let host = home
-        .host
-        .run(|| {
-            let s = UdpSocket::bind((lease, HOST_PORT))?;
-            s.connect((SERVER, SERVER_PORT))?;
-            Ok::<_, std::io::Error>(s)
-        })
-        .expect("host socket");
+        .udp(SocketAddr::from((SERVER, SERVER_PORT)), None, wait);
+    let host = home.host.udp(
+        SocketAddr::from((lease, HOST_PORT)),
+        Some(SocketAddr::from((SERVER, SERVER_PORT))),
+        wait,
+    );
     // The mapping: the server learns the home's public address and port from a first packet.
-    server
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
     host.send(b"hello").unwrap();
     let mut buf = [0u8; 16];
     let (n, public) = server
