@@ -1,8 +1,10 @@
 //! vgd's HTTP listener under a slow-header flood (issue 15, item 4): 2,000 connections from
-//! 40 client addresses, each sending a request line and then nothing. vgd holds at most its
-//! connection limit (256 here), closes the rest as it accepts them, closes the held ones
-//! once the header timeout (10 s here) passes, answers a genuine client afterwards, and its
-//! resident memory returns near where it was before the flood.
+//! 40 client addresses, each sending a request line and then nothing. vgd holds exactly its
+//! connection limit (256 here) and closes the rest as it accepts them; once the flood's
+//! clients go, it serves again and its resident memory returns near where it was before.
+//! (The header timeout closing held connections is `vg::http`'s unit tests' subject; here it
+//! is long, so that what is held depends on the limit alone, however slow a loaded machine
+//! makes the flood.)
 
 use std::{
     io::{Read as _, Write as _},
@@ -18,7 +20,7 @@ use nerg_tests::{Netns, PinDir, bin, http, vgd, wait_until};
 const FLOOD: usize = 2_000;
 const SOURCES: usize = 40;
 const LIMIT: usize = 256;
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("vgd's status");
@@ -87,30 +89,48 @@ fn a_slow_header_flood_is_bounded_and_leaves_no_memory_behind() {
         started.elapsed()
     );
     assert!(made > FLOOD / 2, "only {made} connections made");
+    // Every connection made has been accepted once the listener's queue is empty.
+    wait_until(
+        "vgd to accept the whole flood",
+        Duration::from_secs(30),
+        || {
+            let out = ns.exec("ss", &["-Hltn", "sport", "=", &format!(":{}", addr.port())]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.split_whitespace().nth(1) == Some("0")
+        },
+    );
     let peak = rss_kib(pid);
-
-    // Every flood connection is closed: at once beyond the limit, after the header timeout
-    // otherwise.
-    let mut closed = 0;
-    for mut s in flood {
-        s.set_read_timeout(Some(HEADER_TIMEOUT + Duration::from_secs(10)))
-            .unwrap();
-        let mut buf = [0u8; 256];
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => closed += 1,
-            Ok(_) => {}
-        }
-    }
-    assert_eq!(closed, made, "flood connections left open");
+    // Held: those vgd has not closed (a read that waits); refused: closed at once.
+    let held = flood
+        .iter()
+        .filter(|s| {
+            s.set_read_timeout(Some(Duration::from_millis(2))).unwrap();
+            let mut buf = [0u8; 64];
+            matches!((&**s).read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.kind() == std::io::ErrorKind::TimedOut)
+        })
+        .count();
+    assert_eq!(held, LIMIT, "{made} connections made, {held} held");
+    drop(flood);
+    wait_until(
+        "the flood's connections to close",
+        Duration::from_secs(30),
+        || {
+            let m = vgd::metrics(&ns);
+            http::metric_sum(&m, "vg_http_connections_open", &[]) <= 1
+        },
+    );
     let metrics = vgd::metrics(&ns);
     let refused = http::metric_sum(
         &metrics,
         "vg_http_connections_refused_total",
         &[("reason", "max_connections")],
     );
+    // At least every connection beyond the limit (a flood connection whose request line
+    // could not be written after its refusal is not among those made).
     assert!(
         refused >= (made - LIMIT) as u64,
-        "only {refused} of {made} connections refused beyond the limit of {LIMIT}:\n{metrics}"
+        "{refused} of {made} connections refused beyond the limit of {LIMIT}:\n{metrics}"
     );
     // A genuine client is served, and vgd's memory goes back near its baseline.
     let (code, _) = vgd::api(&ns, "GET", "/api/v1/subscribers", None);
