@@ -2,8 +2,14 @@
 //!
 //! Loads the XDP fast path with its maps pinned in bpffs, attaches it to the access
 //! interface in native mode, and serves `/metrics`, `/health` and `/ready`. Runs in the
-//! foreground (systemd, containers); SIGTERM or SIGINT detach the programs and exit, the
-//! pinned maps stay for the next start.
+//! foreground (systemd, containers); on SIGTERM or SIGINT it answers what the slow path had
+//! queued and exits, leaving the programs attached through their pinned links and the maps
+//! pinned, so forwarding goes on and the next vgd takes over (`--detach-on-exit` detaches).
+//!
+//! Start-up runs in phases, each a function below: the machine ([`prepare_host`]), the
+//! state ([`open_state`]), the fast path ([`start_fast_path`]), the route watch, the
+//! slow path's responder ([`start_responder`]), HTTP ([`bind_http`]), the background work
+//! ([`start_slow_path`], NAT expiry, DHCP timers); then it serves until shutdown.
 //!
 //! Homes come from the configuration file and from the REST API ([`vg::api`]); both are
 //! kept in the store `<state-dir>/leases.redb` with the leases and each home's NAT blocks,
@@ -39,10 +45,7 @@ use vg::{
         reconcile::Interfaces,
     },
     metrics::Metrics,
-    slowpath::{
-        packet_socket::PacketSocket,
-        responder::{Outcome, Responder},
-    },
+    slowpath::{packet_socket::PacketSocket, responder::Responder},
     store::RedbStore,
 };
 
@@ -216,6 +219,10 @@ fn init_tracing(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The responder as vgd runs it: replies through the packet socket, leases in redb, hosts
+/// in the pinned host table.
+type VgResponder = Responder<PacketSocket, RedbStore, PinnedHosts>;
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let config = match &args.config {
         Some(path) => Config::load(path).context("invalid configuration")?,
@@ -228,13 +235,110 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    let host = prepare_host(&args, &config)?;
+    let (control, store, timers) = open_state(&args, config, host.ifaces.access_ifindex)?;
+    let mut fastpath = start_fast_path(&args, &host, &control)?;
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+    let ring = fastpath.take_punt_ring().context("opening the punt ring")?;
+    watch_routes(&mut fastpath, &shutdown)?;
+    let (responder, control) = start_responder(&host, control, store)?;
+    let state = Arc::new(AppState {
+        metrics: Metrics::new().context("creating metrics")?,
+        counters: fastpath.counters().context("opening the counter maps")?,
+        ready: AtomicBool::new(false),
+        control: Arc::clone(&control),
+        per_subscriber: args.per_subscriber_metrics,
+    });
+    let servers = bind_http(&args, &state, &control, &shutdown).await?;
+
+    // The background work: NAT expiry, DHCP timers, the slow path's reader and its thread.
+    let tables = NatTables::open(&host.pin_dir).context("opening the NAT tables")?;
+    let expiry = tokio::spawn(run_expiry(
+        tables,
+        timers,
+        args.expiry_interval,
+        Arc::clone(&state),
+        shutdown.clone(),
+    ));
+    tokio::spawn(run_dhcp_timers(
+        Arc::clone(&responder),
+        Arc::clone(&state),
+        shutdown.clone(),
+    ));
+    let slowpath = start_slow_path(ring, responder, &state, &shutdown)?;
+
+    state.ready.store(true, Ordering::Release);
+    release_startup_memory();
+    notify_systemd_ready();
+    info!("ready");
+
+    vg::http::serve(
+        servers.main,
+        servers.app,
+        args.http_limits(),
+        state.metrics.http("main"),
+        shutdown.clone(),
+    )
+    .await
+    .context("HTTP server failed")?;
+
+    // Shutdown: the servers and tasks end, the queued frames are answered, the programs stay.
+    shutdown.cancel();
+    if let Some(api) = servers.api {
+        match api.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => error!(error = %err, "API server failed"),
+            Err(err) => error!(error = %err, "API server task panicked"),
+        }
+    }
+    if let Err(err) = expiry.await {
+        error!(error = %err, "NAT expiry task panicked");
+    }
+    slowpath.stop().await;
+    if args.detach_on_exit {
+        fastpath.detach_all();
+        info!(pin_dir = %host.pin_dir.display(), "XDP detached; maps stay pinned for the next start");
+    } else {
+        info!(
+            pin_dir = %host.pin_dir.display(),
+            "XDP stays attached (pinned links) and keeps forwarding; the next vgd takes over"
+        );
+    }
+    Ok(())
+}
+
+/// What start-up learnt about the machine.
+struct Host {
+    /// The access interface's name.
+    access_iface: String,
+    /// The instance's bpffs pin directory.
+    pin_dir: PathBuf,
+    /// The interfaces the maps name.
+    ifaces: Interfaces,
+}
+
+/// Start-up phase 1, the machine: both interfaces exist, bpffs is mounted and the pin
+/// directory ready (with a warning when it is private), receive VLAN offload is off on the
+/// access interface and IP forwarding on. Fails before anything is loaded.
+fn prepare_host(args: &Args, config: &Config) -> anyhow::Result<Host> {
     let access_iface = args
         .access_iface
         .clone()
         .or_else(|| config.fastpath.access_interface.clone())
         .context("no access interface: give --access-iface or fastpath.access_interface")?;
-    // Fail before touching bpffs when the interface is wrong.
-    let ifindex = vg::fastpath::if_index(&access_iface).context("checking the access interface")?;
+    let access_ifindex =
+        vg::fastpath::if_index(&access_iface).context("checking the access interface")?;
+    let core_ifindex = match &args.core_iface {
+        Some(core) => Some(vg::fastpath::if_index(core).context("checking --core-iface")?),
+        None => None,
+    };
+    let ifaces = Interfaces {
+        access_ifindex,
+        access_mac: interface_mac(&access_iface)?,
+        core_ifindex,
+    };
     let mounted_here =
         bpffs::ensure_mounted(&args.bpffs).context("mounting bpffs for the fast path's maps")?;
     let pin_dir = bpffs::prepare_pin_dir(&args.bpffs, &args.instance)
@@ -242,44 +346,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(warning) = bpffs::visibility(&args.bpffs, mounted_here).warning(&args.bpffs) {
         warn!("{warning}");
     }
-    let mut fastpath = FastPath::load(&pin_dir).context("loading the XDP fast path")?;
-    info!(pin_dir = %pin_dir.display(), "fast path loaded, maps pinned");
-    let core_ifindex = match &args.core_iface {
-        Some(core) => Some(vg::fastpath::if_index(core).context("checking --core-iface")?),
-        None => None,
-    };
-    let ifaces = Interfaces {
-        access_ifindex: ifindex,
-        access_mac: interface_mac(&access_iface)?,
-        core_ifindex,
-    };
-    // A NIC strips received VLAN tags into metadata by default, where XDP cannot see them
-    // (and a redirect loses them): the fast path parses tags in-line.
-    let ethtool = std::process::Command::new("ethtool")
-        .args([
-            "-K",
-            &access_iface,
-            "rxvlan",
-            "off",
-            "rx-vlan-stag-hw-parse",
-            "off",
-        ])
-        .output();
-    match ethtool {
-        Ok(out) if out.status.success() => {
-            info!(iface = %access_iface, "receive VLAN offload off: tags stay in-line for XDP");
-        }
-        Ok(out) => tracing::warn!(
-            iface = %access_iface,
-            error = %String::from_utf8_lossy(&out.stderr).trim(),
-            "could not switch off receive VLAN offload; tagged LSLs may arrive untagged"
-        ),
-        Err(err) => tracing::warn!(
-            iface = %access_iface,
-            error = %err,
-            "ethtool not found: receive VLAN offload left as it is"
-        ),
-    }
+    receive_vlan_offload_off(&access_iface);
     // bpf_fib_lookup refuses to route (FWD_DISABLED) for interfaces without forwarding.
     for iface in std::iter::once(&access_iface).chain(args.core_iface.as_ref()) {
         let path = format!("/proc/sys/net/ipv4/conf/{iface}/forwarding");
@@ -293,9 +360,44 @@ async fn run(args: Args) -> anyhow::Result<()> {
         std::fs::write(path, "1").with_context(|| format!("enabling IPv6 forwarding ({path})"))?;
         info!("IPv6 forwarding enabled (VXLAN LSLs over IPv6)");
     }
-    // State: the store (leases, homes, NAT blocks) and the block log, then the runtime
-    // state merged from the file and the store (vg::control: the precedence rule).
-    let api_token = api_token(&args)?;
+    Ok(Host {
+        access_iface,
+        pin_dir,
+        ifaces,
+    })
+}
+
+/// A NIC strips received VLAN tags into metadata by default, where XDP cannot see them (and
+/// a redirect loses them): the fast path parses tags in-line.
+fn receive_vlan_offload_off(iface: &str) {
+    let ethtool = std::process::Command::new("ethtool")
+        .args(["-K", iface, "rxvlan", "off", "rx-vlan-stag-hw-parse", "off"])
+        .output();
+    match ethtool {
+        Ok(out) if out.status.success() => {
+            info!(%iface, "receive VLAN offload off: tags stay in-line for XDP");
+        }
+        Ok(out) => warn!(
+            %iface,
+            error = %String::from_utf8_lossy(&out.stderr).trim(),
+            "could not switch off receive VLAN offload; tagged LSLs may arrive untagged"
+        ),
+        Err(err) => warn!(
+            %iface,
+            error = %err,
+            "ethtool not found: receive VLAN offload left as it is"
+        ),
+    }
+}
+
+/// Start-up phase 2, the state: the store (leases, homes, NAT blocks), the block log, and
+/// the control plane's homes merged from the file and the store (the precedence rule of
+/// [`vg::control`]).
+fn open_state(
+    args: &Args,
+    config: Config,
+    access_ifindex: u32,
+) -> anyhow::Result<(Control, RedbStore, Timers)> {
     let state_dir = args
         .state_dir
         .clone()
@@ -320,32 +422,39 @@ async fn run(args: Args) -> anyhow::Result<()> {
         config,
         Arc::new(store.clone()),
         block_log,
-        ifindex,
+        access_ifindex,
         vg::nat::UnixTime(unix_now()),
     )
     .context("loading subscribers and NAT blocks")?;
     info!(subscribers = control.len(), from_file, "subscribers loaded");
+    Ok((control, store, timers))
+}
+
+/// Start-up phase 3, the fast path: loaded (adopting the pins of the vgd before), its maps
+/// reconciled with the homes, its programs attached (taking over pinned links atomically).
+fn start_fast_path(args: &Args, host: &Host, control: &Control) -> anyhow::Result<FastPath> {
+    let mut fastpath = FastPath::load(&host.pin_dir).context("loading the XDP fast path")?;
+    info!(pin_dir = %host.pin_dir.display(), "fast path loaded, maps pinned");
     let report = fastpath
         .maps()
-        .reconcile(control.config(), &ifaces, control.allocator())
+        .reconcile(control.config(), &host.ifaces, control.allocator())
         .context("writing the configuration into the fast path's maps")?;
     info!(?report, "fast path maps reconciled with the configuration");
     fastpath
-        .attach_access(&access_iface, args.xdp_mode)
+        .attach_access(&host.access_iface, args.xdp_mode)
         .context("attaching the access-side XDP program")?;
-    info!(iface = %access_iface, mode = %args.xdp_mode, "XDP attached (access)");
+    info!(iface = %host.access_iface, mode = %args.xdp_mode, "XDP attached (access)");
     if let Some(core) = &args.core_iface {
         fastpath
             .attach_core(core, args.xdp_mode)
             .context("attaching the core-side XDP program")?;
         info!(iface = %core, mode = %args.xdp_mode, "XDP attached (core)");
     }
+    Ok(fastpath)
+}
 
-    let shutdown = CancellationToken::new();
-    tokio::spawn(wait_for_signal(shutdown.clone()));
-
-    let ring = fastpath.take_punt_ring().context("opening the punt ring")?;
-    // The route cache follows the kernel's routes and neighbours from here on.
+/// The route cache follows the kernel's routes and neighbours from here on.
+fn watch_routes(fastpath: &mut FastPath, shutdown: &CancellationToken) -> anyhow::Result<()> {
     let mut fib_generation = fastpath
         .take_fib_generation()
         .context("opening the route generation")?;
@@ -354,10 +463,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .bump()
         .context("bumping the route generation")?;
     tokio::spawn(route_watch.run(fib_generation, fib::SAFETY_INTERVAL, shutdown.clone()));
-    let socket = PacketSocket::bind(&access_iface)
-        .with_context(|| format!("opening a packet socket on {access_iface}"))?;
-    let hosts = PinnedHosts::open(&pin_dir).context("opening the host table")?;
-    // Restores every home's leases from the store (and their hosts into the fast path).
+    Ok(())
+}
+
+/// Start-up phase 4, the slow path's answers: the responder restores every home's leases
+/// from the store (and their hosts into the fast path), and the control plane gets the maps
+/// and the responder it changes at run time.
+#[expect(
+    clippy::type_complexity,
+    reason = "the two shared halves of the control plane"
+)]
+fn start_responder(
+    host: &Host,
+    mut control: Control,
+    store: RedbStore,
+) -> anyhow::Result<(
+    Arc<std::sync::Mutex<VgResponder>>,
+    Arc<std::sync::Mutex<Control>>,
+)> {
+    let socket = PacketSocket::bind(&host.access_iface)
+        .with_context(|| format!("opening a packet socket on {}", host.access_iface))?;
+    let hosts = PinnedHosts::open(&host.pin_dir).context("opening the host table")?;
     let responder = Arc::new(std::sync::Mutex::new(Responder::new(
         control.config(),
         socket,
@@ -365,71 +491,88 @@ async fn run(args: Args) -> anyhow::Result<()> {
         hosts,
         vg::dhcp::UnixTime(unix_now()),
     )));
-    let mut control = control;
     control.attach(
-        PinnedMaps::open(&pin_dir).context("opening the fast path's maps")?,
+        PinnedMaps::open(&host.pin_dir).context("opening the fast path's maps")?,
         Box::new(Arc::clone(&responder)),
     );
-    let control = Arc::new(std::sync::Mutex::new(control));
+    Ok((responder, Arc::new(std::sync::Mutex::new(control))))
+}
 
-    let state = Arc::new(AppState {
-        metrics: Metrics::new().context("creating metrics")?,
-        counters: fastpath.counters().context("opening the counter maps")?,
-        ready: AtomicBool::new(false),
-        control: Arc::clone(&control),
-        per_subscriber: args.per_subscriber_metrics,
-    });
+/// The HTTP listeners, bound; the API's served already when it has a listener of its own.
+struct Servers {
+    /// `/metrics`, `/health`, `/ready` (and the API, unless it has its own listener).
+    main: tokio::net::TcpListener,
+    /// What `main` serves.
+    app: Router,
+    /// The API's own server, when `--api-listen` gave it a listener.
+    api: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Start-up phase 5, HTTP: the main listener with the metrics and health routes, and the
+/// REST API on it or on its own listener (or off, without a token).
+async fn bind_http(
+    args: &Args,
+    state: &Arc<AppState>,
+    control: &Arc<std::sync::Mutex<Control>>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Servers> {
     let mut app = Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
-        .with_state(Arc::clone(&state));
-    let mut api_server = None;
-    match (api_token, args.api_listen) {
+        .with_state(Arc::clone(state));
+    let mut api = None;
+    match (api_token(args)?, args.api_listen) {
         (None, _) => {
-            tracing::warn!("no API token (--api-token-file or VGD_API_TOKEN): the REST API is off")
+            warn!("no API token (--api-token-file or VGD_API_TOKEN): the REST API is off")
         }
         (Some(token), None) => {
-            app = app.merge(vg::api::router(Arc::clone(&control), token));
+            app = app.merge(vg::api::router(Arc::clone(control), token));
             info!(listen = %args.listen, "REST API on the metrics listener");
         }
         (Some(token), Some(addr)) => {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding the API listener on {addr}"))?;
-            let api = vg::api::router(Arc::clone(&control), token);
-            let stop = shutdown.clone();
+            let router = vg::api::router(Arc::clone(control), token);
             let (limits, stats) = (args.http_limits(), state.metrics.http("api"));
-            api_server = Some(tokio::spawn(vg::http::serve(
-                listener, api, limits, stats, stop,
+            api = Some(tokio::spawn(vg::http::serve(
+                listener,
+                router,
+                limits,
+                stats,
+                shutdown.clone(),
             )));
             info!(listen = %addr, "REST API on its own listener");
         }
     }
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let main = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding the HTTP listener on {}", args.listen))?;
     info!(listen = %args.listen, "serving /metrics, /health, /ready");
+    Ok(Servers { main, app, api })
+}
 
-    let tables = NatTables::open(&pin_dir).context("opening the NAT tables")?;
-    let expiry = tokio::spawn(run_expiry(
-        tables,
-        timers,
-        args.expiry_interval,
-        Arc::clone(&state),
-        shutdown.clone(),
-    ));
-    tokio::spawn(run_dhcp_timers(
-        Arc::clone(&responder),
-        Arc::clone(&state),
-        shutdown.clone(),
-    ));
-    // The ring's reader only queues; the responder's own thread answers, one store commit
-    // per batch, without holding up the reader while a commit waits for its fsync.
+/// The running slow path: the ring's reader task and the responder's thread.
+struct SlowPath {
+    queue: Arc<vg::slowpath::Queue>,
+    reader: tokio::task::JoinHandle<std::io::Result<()>>,
+    worker: std::thread::JoinHandle<()>,
+}
+
+/// Start-up phase 6, the slow path: the ring's reader only queues; the responder's own
+/// thread answers, one store commit per batch, without holding up the reader while a commit
+/// waits for its fsync.
+fn start_slow_path(
+    ring: aya::maps::RingBuf<aya::maps::MapData>,
+    responder: Arc<std::sync::Mutex<VgResponder>>,
+    state: &Arc<AppState>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<SlowPath> {
     let queue = Arc::new(vg::slowpath::Queue::new(SLOWPATH_QUEUE_FRAMES));
-    let reader_state = Arc::clone(&state);
+    let reader_state = Arc::clone(state);
     let reader_queue = Arc::clone(&queue);
-    let slowpath = tokio::spawn(vg::slowpath::run(ring, shutdown.clone(), move |records| {
+    let reader = tokio::spawn(vg::slowpath::run(ring, shutdown.clone(), move |records| {
         let refused = reader_queue.push(records);
         if refused > 0 {
             reader_state
@@ -439,59 +582,35 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .inc_by(refused as u64);
         }
     }));
-    let worker_state = Arc::clone(&state);
+    let worker_state = Arc::clone(state);
     let worker_queue = Arc::clone(&queue);
     let worker = std::thread::Builder::new()
         .name("vgd-slowpath".into())
-        .spawn(move || answer_punted(&worker_queue, &responder, &worker_state))
+        .spawn(move || {
+            vg::slowpath::answer_queued(&worker_queue, &responder, &worker_state.metrics)
+        })
         .context("starting the slow path's thread")?;
+    Ok(SlowPath {
+        queue,
+        reader,
+        worker,
+    })
+}
 
-    state.ready.store(true, Ordering::Release);
-    release_startup_memory();
-    notify_systemd_ready();
-    info!("ready");
-
-    vg::http::serve(
-        listener,
-        app,
-        args.http_limits(),
-        state.metrics.http("main"),
-        shutdown.clone(),
-    )
-    .await
-    .context("HTTP server failed")?;
-
-    shutdown.cancel();
-    if let Some(api) = api_server {
-        match api.await {
+impl SlowPath {
+    /// Waits for the reader to end (at shutdown), then lets the thread answer what was
+    /// queued (and store its leases) before it ends.
+    async fn stop(self) {
+        match self.reader.await {
             Ok(Ok(())) => {}
-            Ok(Err(err)) => error!(error = %err, "API server failed"),
-            Err(err) => error!(error = %err, "API server task panicked"),
+            Ok(Err(err)) => error!(error = %err, "slow path reader failed"),
+            Err(err) => error!(error = %err, "slow path task panicked"),
+        }
+        self.queue.close();
+        if self.worker.join().is_err() {
+            error!("the slow path's thread panicked");
         }
     }
-    if let Err(err) = expiry.await {
-        error!(error = %err, "NAT expiry task panicked");
-    }
-    match slowpath.await {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => error!(error = %err, "slow path reader failed"),
-        Err(err) => error!(error = %err, "slow path task panicked"),
-    }
-    // What was queued is still answered (and its leases stored), then the thread ends.
-    queue.close();
-    if worker.join().is_err() {
-        error!("the slow path's thread panicked");
-    }
-    if args.detach_on_exit {
-        fastpath.detach_all();
-        info!(pin_dir = %pin_dir.display(), "XDP detached; maps stay pinned for the next start");
-    } else {
-        info!(
-            pin_dir = %pin_dir.display(),
-            "XDP stays attached (pinned links) and keeps forwarding; the next vgd takes over"
-        );
-    }
-    Ok(())
 }
 
 /// The MAC address of `iface` in vgd's network namespace (getifaddrs' link-layer entry).
@@ -582,54 +701,6 @@ fn unix_now() -> u64 {
 /// Punted frames waiting for the slow path's thread at most (about 400 bytes each for DHCP,
 /// 2 KiB at worst): eight times the punt ring, a second and more of a busy home's DHCP.
 const SLOWPATH_QUEUE_FRAMES: usize = 16_384;
-
-/// The slow path's thread: takes the queued frames in batches and answers them, one
-/// lease-store commit per batch, until the queue is closed and empty.
-fn answer_punted<S, L, H>(
-    queue: &vg::slowpath::Queue,
-    responder: &std::sync::Mutex<Responder<S, L, H>>,
-    state: &AppState,
-) where
-    S: vg::slowpath::responder::FrameSink,
-    L: vg::dhcp::LeaseStore,
-    H: vg::slowpath::responder::HostTable,
-{
-    let started = std::time::Instant::now();
-    let m = &state.metrics;
-    while let Some(records) = queue.pop_batch(vg::slowpath::responder::MAX_BATCH) {
-        let mut frames = Vec::with_capacity(records.len());
-        for record in records {
-            let reason = record
-                .as_ref()
-                .and_then(|p| p.reason)
-                .map_or("malformed", |r| r.label());
-            m.punts.with_label_values(&[reason]).inc();
-            frames.extend(record);
-        }
-        if frames.is_empty() {
-            continue;
-        }
-        let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let now = vg::dhcp::UnixTime(unix_now());
-        let batch = responder
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .handle_batch(&frames, now_ms, now);
-        for outcome in batch.outcomes {
-            let (outcome, detail) = match outcome {
-                Outcome::Replied(kind) => ("replied", kind),
-                Outcome::Dhcp { request, reply } => {
-                    m.dhcp_messages.with_label_values(&[request, reply]).inc();
-                    ("dhcp", reply)
-                }
-                Outcome::Ignored(why) => ("ignored", why),
-                Outcome::SendFailed => ("send_failed", ""),
-            };
-            m.slowpath.with_label_values(&[outcome, detail]).inc();
-        }
-        m.count_commit(batch.commit);
-    }
-}
 
 /// Ends leases, offers and quarantines when due (once a second).
 async fn run_dhcp_timers<S, L, H>(

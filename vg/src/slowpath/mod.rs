@@ -206,6 +206,62 @@ impl AsRawFd for RingFd {
     }
 }
 
+/// The slow path's thread: takes the queued frames in batches and answers them through
+/// `responder`, one lease-store commit per batch, counting what it did in `metrics`, until
+/// the queue is closed and empty.
+pub fn answer_queued<S, L, H>(
+    queue: &Queue,
+    responder: &Mutex<responder::Responder<S, L, H>>,
+    metrics: &crate::metrics::Metrics,
+) where
+    S: responder::FrameSink,
+    L: crate::dhcp::LeaseStore,
+    H: responder::HostTable,
+{
+    use responder::Outcome;
+    let started = std::time::Instant::now();
+    while let Some(records) = queue.pop_batch(responder::MAX_BATCH) {
+        let mut frames = Vec::with_capacity(records.len());
+        for record in records {
+            let reason = record
+                .as_ref()
+                .and_then(|p| p.reason)
+                .map_or("malformed", |r| r.label());
+            metrics.punts.with_label_values(&[reason]).inc();
+            frames.extend(record);
+        }
+        if frames.is_empty() {
+            continue;
+        }
+        let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now = crate::dhcp::UnixTime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        );
+        let batch = responder
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .handle_batch(&frames, now_ms, now);
+        for outcome in batch.outcomes {
+            let (outcome, detail) = match outcome {
+                Outcome::Replied(kind) => ("replied", kind),
+                Outcome::Dhcp { request, reply } => {
+                    metrics
+                        .dhcp_messages
+                        .with_label_values(&[request, reply])
+                        .inc();
+                    ("dhcp", reply)
+                }
+                Outcome::Ignored(why) => ("ignored", why),
+                Outcome::SendFailed => ("send_failed", ""),
+            };
+            metrics.slowpath.with_label_values(&[outcome, detail]).inc();
+        }
+        metrics.count_commit(batch.commit);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
