@@ -30,39 +30,39 @@ use crate::model::{Access, ActiveNotify, BaseType, ListSyntax, Range, Syntax};
 
 /// A parameter as the XML defines it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct XmlParam {
+pub(super) struct XmlParam {
     /// `readOnly` (also `writeOnceReadOnly`) or `readWrite`.
-    pub access: Access,
+    pub(super) access: Access,
     /// Type and facets.
-    pub syntax: Syntax,
+    pub(super) syntax: Syntax,
     /// `forcedInform="true"`.
-    pub forced_inform: bool,
+    pub(super) forced_inform: bool,
     /// The `activeNotify` facet.
-    pub active_notify: ActiveNotify,
+    pub(super) active_notify: ActiveNotify,
     /// `<syntax hidden="true">`.
-    pub hidden: bool,
+    pub(super) hidden: bool,
     /// `<syntax command="true">`.
-    pub command: bool,
+    pub(super) command: bool,
     /// The object-creation default (`<default type="object">`), as text; lists as `a,b`.
-    pub default: Option<String>,
+    pub(super) default: Option<String>,
 }
 
 /// An object as the XML defines it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XmlObject {
+pub(super) struct XmlObject {
     /// For tables: whether instances may be added and deleted.
-    pub access: Access,
+    pub(super) access: Access,
     /// Whether the path ends in `{i}.`.
-    pub table: bool,
+    pub(super) table: bool,
     /// `maxEntries`; `None` for `unbounded`.
-    pub max_entries: Option<u32>,
+    pub(super) max_entries: Option<u32>,
     /// `numEntriesParameter`.
-    pub num_entries_parameter: Option<String>,
+    pub(super) num_entries_parameter: Option<String>,
 }
 
 /// A flattened data model: every object and parameter by schema path.
 #[derive(Debug, Clone, Default)]
-pub struct DataModel {
+pub(super) struct DataModel {
     objects: BTreeMap<String, XmlObject>,
     params: BTreeMap<String, XmlParam>,
     missing: Vec<String>,
@@ -72,7 +72,7 @@ pub struct DataModel {
 /// Why the XML could not be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum XmlError {
+pub(super) enum XmlError {
     /// A file is not well-formed XML.
     #[error("{file}: malformed XML at byte {position}")]
     Malformed {
@@ -240,7 +240,7 @@ impl DataModel {
     /// ones `import` elements use (e.g. `tr-181-2-common.xml`). The model expanded is the
     /// `Device:` model that refines another (in the TR-181 set, the CWMP one in
     /// `tr-181-2-cwmp.xml`), else any `Device:` model.
-    pub fn parse<'a>(
+    pub(super) fn parse<'a>(
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, XmlError> {
         let mut docs = Vec::new();
@@ -273,32 +273,32 @@ impl DataModel {
     }
 
     /// The name of the model expanded (e.g. `Device:2.19`).
-    pub fn model_name(&self) -> &str {
+    pub(super) fn model_name(&self) -> &str {
         &self.model
     }
 
     /// A parameter by schema path (`Device.Bridging.Bridge.{i}.Enable`).
-    pub fn param(&self, path: &str) -> Option<&XmlParam> {
+    pub(super) fn param(&self, path: &str) -> Option<&XmlParam> {
         self.params.get(path)
     }
 
     /// An object by schema path (`Device.Bridging.Bridge.{i}.`).
-    pub fn object(&self, path: &str) -> Option<&XmlObject> {
+    pub(super) fn object(&self, path: &str) -> Option<&XmlObject> {
         self.objects.get(path)
     }
 
     /// Every parameter, sorted by path.
-    pub fn params(&self) -> impl Iterator<Item = (&str, &XmlParam)> + '_ {
+    pub(super) fn params(&self) -> impl Iterator<Item = (&str, &XmlParam)> + '_ {
         self.params.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Every object, sorted by path.
-    pub fn objects(&self) -> impl Iterator<Item = (&str, &XmlObject)> + '_ {
+    pub(super) fn objects(&self) -> impl Iterator<Item = (&str, &XmlObject)> + '_ {
         self.objects.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Components and models referenced but defined in none of the files given.
-    pub fn missing(&self) -> &[String] {
+    pub(super) fn missing(&self) -> &[String] {
         &self.missing
     }
 }
