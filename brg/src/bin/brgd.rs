@@ -1,8 +1,8 @@
 //! `brgd`: the NERG BRG agent.
 //!
 //! Runs the TR-069 CPE ([`brg::agent`]): sessions with the ACS, the Connection Request
-//! server, the persisted TR-181 model. `--uplink` with `--lsl` additionally attaches the eBPF
-//! LSL tagger by hand (until the Linux applier drives it from the model).
+//! server, the persisted TR-181 model, applied to Linux (bridge, vxlan device, the eBPF LSL
+//! tagger) by [`brg::apply`].
 //!
 //! Exit: 0 on SIGTERM/SIGINT and after an ACS-requested Reboot (the reboot command has run;
 //! a supervisor restarts brgd, which then informs `1 BOOT` + `M Reboot`), 1 on a fatal error.
@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use brg::tagger::{Tagger, Tags};
 use brg::{
     agent::{Agent, AgentConfig, Exit, Identity},
     apply::{ApplierConfig, LinuxApplier},
@@ -21,7 +20,6 @@ use clap::{Parser, ValueEnum};
 use cwmp::fault::Fault;
 use cwmp::model::{Backend, Change, View};
 use cwmp::soap::Status;
-use lsl::LslId;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -90,12 +88,6 @@ struct Args {
     /// tagger through rtnetlink); `log` only logs changes (for tests of the TR-069 side).
     #[arg(long, env = "BRGD_APPLY", value_enum, default_value = "linux")]
     apply: ApplyMode,
-    /// The LSL uplink interface (manual tagger override, with --lsl).
-    #[arg(long, env = "BRGD_UPLINK", requires = "lsl")]
-    uplink: Option<String>,
-    /// The LSL, e.g. `vlan:100` or `qinq:10.200` (manual tagger override, with --uplink).
-    #[arg(long, env = "BRGD_LSL", requires = "uplink")]
-    lsl: Option<LslId>,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "BRGD_LOG", default_value = "info")]
     log: String,
@@ -227,19 +219,6 @@ fn serial_number() -> String {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let _tagger = match (&args.uplink, &args.lsl) {
-        (Some(uplink), Some(lsl)) => Some(attach_tagger(uplink, lsl)?),
-        _ => None,
-    };
-    if args.uplink.is_some()
-        && args.acs_url.is_none()
-        && args.state_dir.is_none()
-        && args.factory_defaults.is_none()
-    {
-        // The manual tagger alone (the lab's homes): no TR-069 agent, no state written.
-        info!("no --acs-url, --state-dir or --factory-defaults: TR-069 agent off");
-        return wait_for_signal().await;
-    }
     let identity = Identity {
         manufacturer: "NERG".to_owned(),
         oui: args.oui.clone(),
@@ -312,40 +291,4 @@ fn wait_for_signal() -> impl Future<Output = anyhow::Result<()>> {
         }
         Ok(())
     }
-}
-
-fn attach_tagger(uplink: &str, lsl: &LslId) -> anyhow::Result<Tagger> {
-    let tags = match *lsl {
-        LslId::Vlan { s_tag, c_vid } => Tags {
-            s_tag: s_tag.map(|s| (s.tpid as u16, s.vid.get())),
-            c_vid: c_vid.get(),
-        },
-        LslId::Vxlan { .. } => {
-            anyhow::bail!("--lsl {lsl}: a VXLAN LSL uses a kernel vxlan device, not the tagger")
-        }
-    };
-    // The tagger's outer tag is written in-line by the kernel at transmit only when the
-    // uplink has no transmit VLAN offload (see ebpf/brg-tc).
-    let ethtool = std::process::Command::new("ethtool")
-        .args([
-            "-K",
-            uplink,
-            "txvlan",
-            "off",
-            "tx-vlan-stag-hw-insert",
-            "off",
-        ])
-        .output()
-        .context("running ethtool (package ethtool) to switch off transmit VLAN offload")?;
-    if !ethtool.status.success() {
-        anyhow::bail!(
-            "ethtool -K {uplink} txvlan off failed: {}",
-            String::from_utf8_lossy(&ethtool.stderr).trim()
-        );
-    }
-    info!(%uplink, "transmit VLAN offload off: tags go out in-line");
-    let tagger = Tagger::attach(uplink, tags)
-        .with_context(|| format!("attaching the LSL tagger to {uplink}"))?;
-    info!(%uplink, %lsl, "LSL tagger attached");
-    Ok(tagger)
 }
