@@ -29,10 +29,14 @@ use std::{
     sync::Arc,
 };
 
-use lsl::{Clash, LslId, LslSet};
+use lsl::{Clash, LslSet};
 use nerg_abi::{Host, HostKey, SubscriberId, host_flags};
 use serde::Serialize;
 use thiserror::Error;
+
+pub mod plan;
+
+use plan::MapWrite;
 
 use crate::{
     blocklog::BlockLog,
@@ -42,8 +46,8 @@ use crate::{
     dhcp::LeaseRecord,
     fastpath::{
         FastPathError,
-        maps::{LslClaimError, PinnedMaps, StaticMapping, StaticMappingError},
-        reconcile::{apply_nat, ip_raw, lsl_key, subscriber_record},
+        maps::{PinnedMaps, StaticMapping, StaticMappingError},
+        reconcile::{apply_nat, ip_raw, subscriber_record},
     },
     nat::{self, BlockAction, BlockAllocator, BlockEvent, HeldBlock, Snapshot, UnixTime},
     store::{
@@ -760,29 +764,19 @@ impl Control {
             .map(|p| p.address())
     }
 
-    /// Writes a new home: slot, static hosts, forwards, then its LSL key (a frame never
-    /// finds an LSL whose slot is empty).
+    /// Writes a new home into the maps ([`plan::for_new`]: its LSL key last).
     fn apply_new(&mut self, sub: &SubscriberConfig) -> Result<(), ControlError> {
         let rec = self.record(sub);
         let public = self.public_ip(sub.id);
-        let ifindex = self.access_ifindex;
         let new_ip = rec.public_ip != 0 && self.public_ips.insert(rec.public_ip);
-        let maps = self.maps()?;
-        maps.set_subscriber(sub.id, &rec)?;
-        if new_ip {
-            maps.insert_public_ip(rec.public_ip)?;
-        }
-        for (&ip, &mac) in &sub.hosts {
-            maps.insert_host(host_key(sub.id, ip), static_host(mac))?;
-        }
-        if let Some(public) = public {
-            for pf in sub.port_forwards.values() {
-                maps.insert_static(&static_mapping(sub.id, public, pf))
-                    .map_err(static_err)?;
-            }
-        }
-        insert_lsl(maps, &sub.lsl, ifindex, sub.id)?;
-        Ok(())
+        let writes = plan::for_new(sub, rec, new_ip, public);
+        self.apply(&writes)
+    }
+
+    /// Applies map writes in order ([`plan::apply`]).
+    fn apply(&mut self, writes: &[MapWrite]) -> Result<(), ControlError> {
+        let ifindex = self.access_ifindex;
+        plan::apply(self.maps()?, writes, ifindex)
     }
 
     /// Replaces home `id` with `file` (the same id). An LSL change inserts the new key,
@@ -1066,63 +1060,20 @@ impl Control {
         Ok(())
     }
 
+    /// Writes the change of home `old` into `sub` ([`plan::for_update`]).
     fn apply_update(
         &mut self,
         old: &SubscriberConfig,
         sub: &SubscriberConfig,
         realloc: bool,
-        old_nat: Option<(Ipv4Addr, Vec<(u16, u16)>)>,
+        old_nat: Option<plan::NatRanges>,
     ) -> Result<(), ControlError> {
         let rec = self.record(sub);
         let public = self.public_ip(sub.id);
-        let ifindex = self.access_ifindex;
         let new_ip = rec.public_ip != 0 && self.public_ips.insert(rec.public_ip);
-        let maps = self.maps()?;
-        // New key first, then the slot, then the old key: no frame of the home is lost to
-        // an LSL that has no slot, and the old tag stops at once. One key (another S-tag
-        // TPID, the same VIDs) stays: only the slot changes.
-        let new_key = lsl_key(&sub.lsl, ifindex) != lsl_key(&old.lsl, ifindex);
-        if new_key {
-            insert_lsl(maps, &sub.lsl, ifindex, sub.id)?;
-        }
-        maps.set_subscriber(sub.id, &rec)?;
-        if new_ip {
-            maps.insert_public_ip(rec.public_ip)?;
-        }
-        if new_key {
-            remove_lsl(maps, &old.lsl, ifindex, sub.id)?;
-        }
-        for ip in old.hosts.keys() {
-            if !sub.hosts.contains_key(ip) {
-                maps.remove_host(&host_key(sub.id, *ip))?;
-            }
-        }
-        for (&ip, &mac) in &sub.hosts {
-            if old.hosts.get(&ip) != Some(&mac) {
-                maps.insert_host(host_key(sub.id, ip), static_host(mac))?;
-            }
-        }
-        if realloc {
-            // Its sessions and forwards lived on the old blocks: they end.
-            if let Some((ip, blocks)) = &old_nat {
-                maps.remove_nat_in_blocks(sub.id, *ip, blocks)?;
-            }
-        } else if let Some(public) = public {
-            for (k, pf) in &old.port_forwards {
-                if sub.port_forwards.get(k) != Some(pf) {
-                    maps.remove_static(&static_mapping(sub.id, public, pf))?;
-                }
-            }
-        }
-        if let Some(public) = public {
-            for (k, pf) in &sub.port_forwards {
-                if realloc || old.port_forwards.get(k) != Some(pf) {
-                    maps.insert_static(&static_mapping(sub.id, public, pf))
-                        .map_err(static_err)?;
-                }
-            }
-        }
-        Ok(())
+        let realloc = realloc.then_some(old_nat);
+        let writes = plan::for_update(old, sub, rec, new_ip, public, realloc, self.access_ifindex);
+        self.apply(&writes)
     }
 
     /// Deletes home `id`: its traffic stops (LSL key first), its slot, hosts and NAT
@@ -1179,23 +1130,15 @@ impl Control {
         self.log.flush();
         self.since.remove(&id);
         self.remove_entry(id);
-        let ifindex = self.access_ifindex;
-        let maps = self.maps()?;
-        // The LSL key first: its traffic stops here.
-        remove_lsl(maps, &sub.lsl, ifindex, id)?;
-        maps.remove_subscriber(id)?;
-        for ip in leased.iter().chain(sub.hosts.keys()) {
-            maps.remove_host(&host_key(id, *ip))?;
-        }
-        if let Some(a) = &assignment {
-            let blocks: Vec<(u16, u16)> = a
+        let nat = assignment.as_ref().map(|a| {
+            let blocks = a
                 .blocks
                 .iter()
                 .map(|&f| (f, f.saturating_add(size.saturating_sub(1))))
                 .collect();
-            maps.remove_nat_in_blocks(id, a.address, &blocks)?;
-        }
-        Ok(())
+            (a.address, blocks)
+        });
+        self.apply(&plan::for_delete(&sub, &leased, nat))
     }
 
     /// Adds a port forward to home `id`.
@@ -1432,223 +1375,5 @@ fn lsl_conflict(clash: &Clash<SubscriberId>) -> String {
     format!("LSL {}: {}", clash.lsl, lsl_clash(clash))
 }
 
-/// Gives home `id` its LSL's table entry; another home's entry is never replaced.
-fn insert_lsl(
-    maps: &mut PinnedMaps,
-    lsl: &LslId,
-    ifindex: u32,
-    id: SubscriberId,
-) -> Result<(), ControlError> {
-    maps.claim_lsl(&lsl_key(lsl, ifindex), id)
-        .map_err(|e| match e {
-            LslClaimError::Taken { owner } => {
-                tracing::error!(sub = id, %lsl, owner, "LSL entry held by another home: left to it");
-                ControlError::Conflict(format!(
-                    "LSL {lsl}: the fast path's entry is subscriber {owner}'s and was left to it"
-                ))
-            }
-            LslClaimError::Map(e) => ControlError::FastPath(e),
-        })
-}
-
-/// Removes home `id`'s LSL table entry, if it still is the home's.
-fn remove_lsl(
-    maps: &mut PinnedMaps,
-    lsl: &LslId,
-    ifindex: u32,
-    id: SubscriberId,
-) -> Result<(), FastPathError> {
-    maps.release_lsl(&lsl_key(lsl, ifindex), id).map(drop)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::MemorySubscriberStore;
-
-    const NAT: &str = "[nat]\npool = [\"198.51.100.0/30\"]\nblock_size = 4032\n";
-
-    fn file(id: u32, lsl: &str) -> SubscriberFile {
-        serde_json::from_value(serde_json::json!({"id": id, "lsl": lsl})).unwrap()
-    }
-
-    fn api_home(id: u32, lsl: &str) -> SubscriberOp {
-        SubscriberOp::Put(Box::new(StoredSubscriber {
-            source: Source::Api,
-            subscriber: file(id, lsl),
-        }))
-    }
-
-    fn start(toml: &str, store: &Arc<MemorySubscriberStore>) -> Control {
-        let config = Config::from_toml(toml).unwrap();
-        let store: Arc<dyn SubscriberStore> = Arc::clone(store) as _;
-        Control::start(config, store, BlockLog::disabled(), 1, UnixTime(1_000)).unwrap()
-    }
-
-    #[test]
-    fn the_file_wins_and_api_homes_come_back() {
-        let store = Arc::new(MemorySubscriberStore::default());
-        store
-            .commit(&[
-                api_home(5, "vlan:5"),
-                // Same id as a file home: the file replaces it.
-                api_home(1, "vlan:99"),
-                // Its LSL is a file home's: skipped, kept in the store.
-                api_home(6, "vlan:2"),
-                SubscriberOp::Put(Box::new(StoredSubscriber {
-                    source: Source::Config,
-                    subscriber: file(3, "vlan:3"),
-                })),
-            ])
-            .unwrap();
-        let c = start(
-            &format!(
-                "{NAT}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n[[subscriber]]\nid = 2\nlsl = \"vlan:2\"\n"
-            ),
-            &store,
-        );
-        let ids: Vec<u32> = c.list().iter().map(|v| v.subscriber.id).collect();
-        assert_eq!(ids, vec![1, 2, 5]);
-        assert_eq!(c.get(1).unwrap().subscriber.lsl, "vlan:1");
-        assert_eq!(c.get(1).unwrap().source, Source::Config);
-        assert_eq!(c.get(5).unwrap().source, Source::Api);
-        let state = store.load_state().unwrap();
-        assert!(
-            !state.subscribers.contains_key(&3),
-            "a home removed from the file is deleted"
-        );
-        assert!(
-            state.subscribers.contains_key(&6),
-            "a skipped API home stays stored"
-        );
-        assert_eq!(state.subscribers[&1].source, Source::Config);
-        // Every loaded home has blocks, stored with their start time.
-        for id in [1, 2, 5] {
-            let n = &state.nat[&id];
-            assert_eq!(n.blocks.len(), 1);
-            assert_eq!(n.blocks[0].since, UnixTime(1_000));
-        }
-        assert!(c.get(6).is_err());
-    }
-
-    #[test]
-    fn stored_homes_that_clash_or_are_invalid_are_skipped_and_kept() {
-        let store = Arc::new(MemorySubscriberStore::default());
-        // A gateway no home can have (accepted before the rule existed).
-        let mut nonsense = file(9, "vlan:9");
-        nonsense.gateway = "192.168.1.1/0".into();
-        store
-            .commit(&[
-                api_home(5, "qinq:10.102"),
-                // One fast-path key with home 5: skipped.
-                api_home(6, "qinq-9100:10.102"),
-                // Its outer tag is the file's vlan:101: skipped.
-                api_home(7, "qinq-8100:101.5"),
-                SubscriberOp::Put(Box::new(StoredSubscriber {
-                    source: Source::Api,
-                    subscriber: nonsense,
-                })),
-            ])
-            .unwrap();
-        let c = start("[[subscriber]]\nid = 1\nlsl = \"vlan:101\"\n", &store);
-        let ids: Vec<u32> = c.list().iter().map(|v| v.subscriber.id).collect();
-        assert_eq!(ids, vec![1, 5]);
-        let state = store.load_state().unwrap();
-        for id in [6, 7, 9] {
-            assert!(state.subscribers.contains_key(&id), "{id} stays stored");
-        }
-    }
-
-    #[test]
-    fn api_homes_that_clash_are_conflicts() {
-        let store = Arc::new(MemorySubscriberStore::default());
-        let mut c = start(
-            "[[subscriber]]\nid = 1\nlsl = \"vlan:101\"\n[[subscriber]]\nid = 2\nlsl = \"qinq:10.102\"\n",
-            &store,
-        );
-        let now = UnixTime(2_000);
-        for (lsl, other) in [
-            ("qinq-9100:10.102", "subscriber 2"),
-            ("qinq-8100:10.102", "subscriber 2"),
-            ("qinq-8100:101.5", "subscriber 1"),
-        ] {
-            match c.create(file(3, lsl), now) {
-                Err(ControlError::Conflict(e)) => {
-                    assert!(e.contains(lsl) && e.contains(other), "{lsl}: {e}")
-                }
-                other => panic!("{lsl}: {other:?}"),
-            }
-        }
-        // In one batch: the second clashes with the first.
-        match c.create_many(vec![file(3, "vlan:103"), file(4, "qinq-8100:103.7")], now) {
-            Err(ControlError::Conflict(e)) => {
-                assert!(
-                    e.contains("subscribers[1]") && e.contains("subscriber 3"),
-                    "{e}"
-                )
-            }
-            other => panic!("{other:?}"),
-        }
-        // An update onto another home's key or prefix, too.
-        match c.update(2, file(2, "qinq-8100:101.5"), now) {
-            Err(ControlError::Conflict(e)) => assert!(e.contains("subscriber 1"), "{e}"),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(c.len(), 2, "nothing was created");
-        assert_eq!(store.load_state().unwrap().subscribers.len(), 2);
-    }
-
-    #[test]
-    fn blocks_survive_restarts_and_a_bigger_pool() {
-        let store = Arc::new(MemorySubscriberStore::default());
-        let homes = "[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n[[subscriber]]\nid = 2\nlsl = \"vlan:2\"\n\
-                     [[subscriber]]\nid = 3\nlsl = \"vlan:3\"\nnat = { blocks = 2 }\n";
-        let first = start(&format!("{NAT}{homes}"), &store).nat_blocks();
-        let again = start(&format!("{NAT}{homes}"), &store).nat_blocks();
-        let key = |v: &Vec<NatAssignmentView>| {
-            v.iter()
-                .map(|a| {
-                    (
-                        a.subscriber,
-                        a.public_ip,
-                        a.blocks
-                            .iter()
-                            .map(|b| (b.first_port, b.since))
-                            .collect::<Vec<_>>(),
-                    )
-                })
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(key(&again), key(&first));
-        assert_eq!(
-            first
-                .iter()
-                .find(|a| a.subscriber == 3)
-                .unwrap()
-                .blocks
-                .len(),
-            2
-        );
-        let grown = NAT.replace(
-            "[\"198.51.100.0/30\"]",
-            "[\"198.51.100.0/30\", \"203.0.113.0/29\"]",
-        );
-        let bigger = start(&format!("{grown}{homes}"), &store).nat_blocks();
-        assert_eq!(key(&bigger), key(&first), "a bigger pool moved homes");
-        // A smaller pool: the homes on the removed address get new blocks elsewhere.
-        let moved_from: Vec<u32> = first
-            .iter()
-            .filter(|a| a.public_ip == Ipv4Addr::new(198, 51, 100, 2))
-            .map(|a| a.subscriber)
-            .collect();
-        let smaller = NAT.replace("[\"198.51.100.0/30\"]", "[\"198.51.100.1/32\"]");
-        let after = start(&format!("{smaller}{homes}"), &store).nat_blocks();
-        for a in &after {
-            assert_eq!(a.public_ip, Ipv4Addr::new(198, 51, 100, 1));
-            if !moved_from.contains(&a.subscriber) {
-                let before = first.iter().find(|b| b.subscriber == a.subscriber).unwrap();
-                assert_eq!(a.blocks[0].first_port, before.blocks[0].first_port);
-            }
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,510 @@
+//! The control plane's map writes as data. What a home's creation, change or removal must
+//! write into the fast path's maps is computed from the homes alone ([`for_new`],
+//! [`for_update`], [`for_delete`]), in the order that keeps every frame consistent, and
+//! applied afterwards ([`apply`]). Every such decision is unit-tested here, without root or
+//! eBPF.
+//!
+//! The orders, and why:
+//! - a new home: its slot, public address, hosts and forwards first, its LSL key last: a
+//!   frame never finds an LSL whose slot is empty;
+//! - a changed LSL: the new key first, then the slot, then the old key goes: no frame of the
+//!   home is lost, and the old tags stop at once. Another S-tag TPID on the same VIDs is the
+//!   same key: only the slot changes;
+//! - a removed home: its LSL key first (its traffic stops there), then its slot, hosts and
+//!   NAT mappings.
+
+use std::net::Ipv4Addr;
+
+use lsl::LslId;
+use nerg_abi::SubscriberId;
+
+use super::{ControlError, host_key, static_err, static_host, static_mapping};
+use crate::{
+    config::{PortForward, SubscriberConfig},
+    fastpath::{
+        maps::{LslClaimError, PinnedMaps},
+        reconcile::lsl_key,
+    },
+};
+
+/// One write into the fast path's maps for one home.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapWrite {
+    /// Give the home its LSL's table entry; another home's entry is never replaced.
+    ClaimLsl {
+        /// The home.
+        home: SubscriberId,
+        /// Its LSL.
+        lsl: LslId,
+    },
+    /// Remove the LSL's table entry, if it still is the home's.
+    ReleaseLsl {
+        /// The home.
+        home: SubscriberId,
+        /// The LSL it had.
+        lsl: LslId,
+    },
+    /// Write the home's slot.
+    Slot {
+        /// The home.
+        home: SubscriberId,
+        /// What the fast path reads of it.
+        record: nerg_abi::Subscriber,
+    },
+    /// Empty the home's slot and zero its traffic counters.
+    RemoveSlot {
+        /// The home.
+        home: SubscriberId,
+    },
+    /// A public address the core side translates (the first home on it).
+    PublicIp(Ipv4Addr),
+    /// A static host of the home.
+    Host {
+        /// The home.
+        home: SubscriberId,
+        /// Its address.
+        ip: Ipv4Addr,
+        /// Its MAC.
+        mac: [u8; 6],
+    },
+    /// A host the home no longer has (static, or leased).
+    RemoveHost {
+        /// The home.
+        home: SubscriberId,
+        /// Its address.
+        ip: Ipv4Addr,
+    },
+    /// A port forward's static mapping pair.
+    Forward {
+        /// The home.
+        home: SubscriberId,
+        /// The home's public address.
+        public: Ipv4Addr,
+        /// The forward.
+        forward: PortForward,
+    },
+    /// A port forward the home no longer has.
+    RemoveForward {
+        /// The home.
+        home: SubscriberId,
+        /// The home's public address.
+        public: Ipv4Addr,
+        /// The forward.
+        forward: PortForward,
+    },
+    /// End the home's NAT mappings (sessions and forwards) inside these port ranges of
+    /// `public`: its blocks went, or were re-allocated.
+    EndNat {
+        /// The home.
+        home: SubscriberId,
+        /// The public address of the blocks.
+        public: Ipv4Addr,
+        /// First and last port of each block.
+        blocks: Vec<(u16, u16)>,
+    },
+}
+
+/// A home's NAT as the maps hold it: its public address and its blocks' port ranges.
+pub type NatRanges = (Ipv4Addr, Vec<(u16, u16)>);
+
+/// The writes for a new home `sub` with fast-path record `record`. `new_public_ip`: the
+/// home is the first on its public address; `public`: its public address, if it has NAT.
+pub fn for_new(
+    sub: &SubscriberConfig,
+    record: nerg_abi::Subscriber,
+    new_public_ip: bool,
+    public: Option<Ipv4Addr>,
+) -> Vec<MapWrite> {
+    let home = sub.id;
+    let mut writes = vec![MapWrite::Slot { home, record }];
+    if new_public_ip {
+        writes.push(MapWrite::PublicIp(ip_of(record.public_ip)));
+    }
+    writes.extend(
+        sub.hosts
+            .iter()
+            .map(|(&ip, &mac)| MapWrite::Host { home, ip, mac }),
+    );
+    if let Some(public) = public {
+        writes.extend(
+            sub.port_forwards
+                .values()
+                .map(|&forward| MapWrite::Forward {
+                    home,
+                    public,
+                    forward,
+                }),
+        );
+    }
+    writes.push(MapWrite::ClaimLsl { home, lsl: sub.lsl });
+    writes
+}
+
+/// The writes that turn home `old` into `sub` (the same id) with record `record`.
+/// `realloc`: its NAT was re-allocated (its sessions and forwards on `old_nat` end);
+/// `ifindex`: the access interface, which the LSL keys name.
+pub fn for_update(
+    old: &SubscriberConfig,
+    sub: &SubscriberConfig,
+    record: nerg_abi::Subscriber,
+    new_public_ip: bool,
+    public: Option<Ipv4Addr>,
+    realloc: Option<Option<NatRanges>>,
+    ifindex: u32,
+) -> Vec<MapWrite> {
+    let home = sub.id;
+    let new_key = lsl_key(&sub.lsl, ifindex) != lsl_key(&old.lsl, ifindex);
+    let mut writes = Vec::new();
+    if new_key {
+        writes.push(MapWrite::ClaimLsl { home, lsl: sub.lsl });
+    }
+    writes.push(MapWrite::Slot { home, record });
+    if new_public_ip {
+        writes.push(MapWrite::PublicIp(ip_of(record.public_ip)));
+    }
+    if new_key {
+        writes.push(MapWrite::ReleaseLsl { home, lsl: old.lsl });
+    }
+    for &ip in old.hosts.keys() {
+        if !sub.hosts.contains_key(&ip) {
+            writes.push(MapWrite::RemoveHost { home, ip });
+        }
+    }
+    for (&ip, &mac) in &sub.hosts {
+        if old.hosts.get(&ip) != Some(&mac) {
+            writes.push(MapWrite::Host { home, ip, mac });
+        }
+    }
+    match (&realloc, public) {
+        // Its sessions and forwards lived on the old blocks: they end.
+        (Some(old_nat), _) => {
+            if let Some((public, blocks)) = old_nat {
+                writes.push(MapWrite::EndNat {
+                    home,
+                    public: *public,
+                    blocks: blocks.clone(),
+                });
+            }
+        }
+        (None, Some(public)) => {
+            for (k, &forward) in &old.port_forwards {
+                if sub.port_forwards.get(k) != Some(&forward) {
+                    writes.push(MapWrite::RemoveForward {
+                        home,
+                        public,
+                        forward,
+                    });
+                }
+            }
+        }
+        (None, None) => {}
+    }
+    if let Some(public) = public {
+        for (k, &forward) in &sub.port_forwards {
+            if realloc.is_some() || old.port_forwards.get(k) != Some(&forward) {
+                writes.push(MapWrite::Forward {
+                    home,
+                    public,
+                    forward,
+                });
+            }
+        }
+    }
+    writes
+}
+
+/// The writes that remove home `sub`: `leased`, the addresses leased in it; `nat`, where its
+/// NAT mappings live.
+pub fn for_delete(
+    sub: &SubscriberConfig,
+    leased: &[Ipv4Addr],
+    nat: Option<NatRanges>,
+) -> Vec<MapWrite> {
+    let home = sub.id;
+    let mut writes = vec![
+        MapWrite::ReleaseLsl { home, lsl: sub.lsl },
+        MapWrite::RemoveSlot { home },
+    ];
+    writes.extend(
+        leased
+            .iter()
+            .chain(sub.hosts.keys())
+            .map(|&ip| MapWrite::RemoveHost { home, ip }),
+    );
+    if let Some((public, blocks)) = nat {
+        writes.push(MapWrite::EndNat {
+            home,
+            public,
+            blocks,
+        });
+    }
+    writes
+}
+
+/// Applies `writes` to the pinned maps in order; the first failure stops it.
+pub fn apply(maps: &mut PinnedMaps, writes: &[MapWrite], ifindex: u32) -> Result<(), ControlError> {
+    for write in writes {
+        match write {
+            MapWrite::ClaimLsl { home, lsl } => maps
+                .claim_lsl(&lsl_key(lsl, ifindex), *home)
+                .map_err(|e| match e {
+                    LslClaimError::Taken { owner } => {
+                        tracing::error!(sub = home, %lsl, owner, "LSL entry held by another home: left to it");
+                        ControlError::Conflict(format!(
+                            "LSL {lsl}: the fast path's entry is subscriber {owner}'s and was left to it"
+                        ))
+                    }
+                    LslClaimError::Map(e) => ControlError::FastPath(e),
+                })?,
+            MapWrite::ReleaseLsl { home, lsl } => {
+                maps.release_lsl(&lsl_key(lsl, ifindex), *home)?;
+            }
+            MapWrite::Slot { home, record } => maps.set_subscriber(*home, record)?,
+            MapWrite::RemoveSlot { home } => maps.remove_subscriber(*home)?,
+            MapWrite::PublicIp(ip) => maps.insert_public_ip(raw(*ip))?,
+            MapWrite::Host { home, ip, mac } => {
+                maps.insert_host(host_key(*home, *ip), static_host(*mac))?;
+            }
+            MapWrite::RemoveHost { home, ip } => maps.remove_host(&host_key(*home, *ip))?,
+            MapWrite::Forward {
+                home,
+                public,
+                forward,
+            } => maps
+                .insert_static(&static_mapping(*home, *public, forward))
+                .map_err(static_err)?,
+            MapWrite::RemoveForward {
+                home,
+                public,
+                forward,
+            } => maps.remove_static(&static_mapping(*home, *public, forward))?,
+            MapWrite::EndNat {
+                home,
+                public,
+                blocks,
+            } => {
+                maps.remove_nat_in_blocks(*home, *public, blocks)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An address from the maps' raw form (network order in memory).
+fn ip_of(raw: u32) -> Ipv4Addr {
+    Ipv4Addr::from(raw.to_ne_bytes())
+}
+
+/// An address in the maps' raw form.
+fn raw(ip: Ipv4Addr) -> u32 {
+    u32::from_ne_bytes(ip.octets())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// Homes from a configuration snippet.
+    fn homes(toml: &str) -> Vec<SubscriberConfig> {
+        let nat = "[nat]\npool = [\"198.51.100.0/30\"]\nblock_size = 4032\n";
+        Config::from_toml(&format!("{nat}{toml}"))
+            .unwrap()
+            .subscribers
+            .into_values()
+            .collect()
+    }
+
+    fn home(toml: &str) -> SubscriberConfig {
+        homes(toml).remove(0)
+    }
+
+    const PUBLIC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+    const H10: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
+    const H11: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 11);
+
+    fn record(public: Ipv4Addr) -> nerg_abi::Subscriber {
+        nerg_abi::Subscriber {
+            public_ip: raw(public),
+            ..nerg_abi::Subscriber::default()
+        }
+    }
+
+    fn forward(public_port: u16, private_port: u16) -> PortForward {
+        PortForward {
+            proto: crate::config::Proto::Tcp,
+            public_port,
+            private_ip: H10,
+            private_port,
+        }
+    }
+
+    const HOME: &str = "[[subscriber]]\nid = 7\nlsl = \"qinq:10.107\"\n\
+        hosts = [{ ip = \"192.168.1.10\", mac = \"02:00:00:00:00:10\" }]\n\
+        port_forwards = [{ proto = \"tcp\", public_port = 1030, private_ip = \"192.168.1.10\", private_port = 22 }]\n";
+
+    #[test]
+    fn a_new_home_gets_its_lsl_key_last() {
+        let sub = home(HOME);
+        let writes = for_new(&sub, record(PUBLIC), true, Some(PUBLIC));
+        assert_eq!(
+            writes,
+            vec![
+                MapWrite::Slot {
+                    home: 7,
+                    record: record(PUBLIC)
+                },
+                MapWrite::PublicIp(PUBLIC),
+                MapWrite::Host {
+                    home: 7,
+                    ip: H10,
+                    mac: [2, 0, 0, 0, 0, 0x10]
+                },
+                MapWrite::Forward {
+                    home: 7,
+                    public: PUBLIC,
+                    forward: forward(1030, 22)
+                },
+                MapWrite::ClaimLsl {
+                    home: 7,
+                    lsl: "qinq:10.107".parse().unwrap()
+                },
+            ]
+        );
+        // Not the first home on its address, and no NAT: neither address nor forwards.
+        let writes = for_new(&sub, record(PUBLIC), false, None);
+        assert!(
+            !writes
+                .iter()
+                .any(|w| matches!(w, MapWrite::PublicIp(_) | MapWrite::Forward { .. }))
+        );
+    }
+
+    #[test]
+    fn a_new_lsl_is_claimed_before_the_slot_and_the_old_one_released_after() {
+        let old = home(HOME);
+        let new = home(&HOME.replace("qinq:10.107", "vlan:207"));
+        let writes = for_update(&old, &new, record(PUBLIC), false, Some(PUBLIC), None, 3);
+        assert_eq!(
+            writes,
+            vec![
+                MapWrite::ClaimLsl {
+                    home: 7,
+                    lsl: "vlan:207".parse().unwrap()
+                },
+                MapWrite::Slot {
+                    home: 7,
+                    record: record(PUBLIC)
+                },
+                MapWrite::ReleaseLsl {
+                    home: 7,
+                    lsl: "qinq:10.107".parse().unwrap()
+                },
+            ],
+            "nothing else changed: no host or forward is rewritten"
+        );
+        // Another S-tag TPID on the same VIDs is the same fast-path key: the slot alone.
+        let tpid = home(&HOME.replace("qinq:10.107", "qinq-9100:10.107"));
+        let writes = for_update(&old, &tpid, record(PUBLIC), false, Some(PUBLIC), None, 3);
+        assert_eq!(
+            writes,
+            vec![MapWrite::Slot {
+                home: 7,
+                record: record(PUBLIC)
+            }]
+        );
+    }
+
+    #[test]
+    fn changed_hosts_and_forwards_are_written_and_gone_ones_removed() {
+        let old = home(HOME);
+        let new = home(
+            "[[subscriber]]\nid = 7\nlsl = \"qinq:10.107\"\n\
+             hosts = [{ ip = \"192.168.1.11\", mac = \"02:00:00:00:00:11\" }]\n\
+             port_forwards = [{ proto = \"tcp\", public_port = 1031, private_ip = \"192.168.1.10\", private_port = 22 }]\n",
+        );
+        let writes = for_update(&old, &new, record(PUBLIC), false, Some(PUBLIC), None, 3);
+        assert_eq!(
+            writes[1..],
+            [
+                MapWrite::RemoveHost { home: 7, ip: H10 },
+                MapWrite::Host {
+                    home: 7,
+                    ip: H11,
+                    mac: [2, 0, 0, 0, 0, 0x11]
+                },
+                MapWrite::RemoveForward {
+                    home: 7,
+                    public: PUBLIC,
+                    forward: forward(1030, 22)
+                },
+                MapWrite::Forward {
+                    home: 7,
+                    public: PUBLIC,
+                    forward: forward(1031, 22)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_reallocated_home_ends_its_old_nat_and_rewrites_every_forward() {
+        let old = home(HOME);
+        let other = Ipv4Addr::new(198, 51, 100, 2);
+        let old_nat = Some((PUBLIC, vec![(1024, 5055)]));
+        let writes = for_update(
+            &old,
+            &old,
+            record(other),
+            true,
+            Some(other),
+            Some(old_nat),
+            3,
+        );
+        assert_eq!(
+            writes,
+            vec![
+                MapWrite::Slot {
+                    home: 7,
+                    record: record(other)
+                },
+                MapWrite::PublicIp(other),
+                MapWrite::EndNat {
+                    home: 7,
+                    public: PUBLIC,
+                    blocks: vec![(1024, 5055)]
+                },
+                MapWrite::Forward {
+                    home: 7,
+                    public: other,
+                    forward: forward(1030, 22)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_removed_home_stops_at_its_lsl_first_and_leaves_nothing() {
+        let sub = home(HOME);
+        let writes = for_delete(&sub, &[H11], Some((PUBLIC, vec![(1024, 5055)])));
+        assert_eq!(
+            writes,
+            vec![
+                MapWrite::ReleaseLsl {
+                    home: 7,
+                    lsl: "qinq:10.107".parse().unwrap()
+                },
+                MapWrite::RemoveSlot { home: 7 },
+                MapWrite::RemoveHost { home: 7, ip: H11 },
+                MapWrite::RemoveHost { home: 7, ip: H10 },
+                MapWrite::EndNat {
+                    home: 7,
+                    public: PUBLIC,
+                    blocks: vec![(1024, 5055)]
+                },
+            ]
+        );
+        // Without NAT and leases: the key, the slot, the static host.
+        assert_eq!(for_delete(&sub, &[], None).len(), 3);
+    }
+}
