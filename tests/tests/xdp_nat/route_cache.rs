@@ -2,6 +2,30 @@
 
 use super::*;
 
+/// vgd's route watch on the rig's namespace, its timer out of the way (an hour): only
+/// notifications bump the generation (after its first tick). Cancel the token and join the
+/// thread to stop it.
+fn start_watch(
+    rig: &mut Rig,
+) -> (
+    tokio_util::sync::CancellationToken,
+    std::thread::JoinHandle<()>,
+) {
+    use vg::fastpath::fib::RouteWatch;
+    let generation = rig.fp.take_fib_generation().unwrap();
+    let watch = rig.vg.run(RouteWatch::open).expect("rtnetlink socket");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    let watcher = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(watch.run(generation, std::time::Duration::from_secs(3600), stop));
+    });
+    (shutdown, watcher)
+}
+
 /// The route caches (IPv4, and IPv6 for VXLAN's outer header): an established flow's
 /// packets skip `bpf_fib_lookup`; vgd's route watch
 /// (rtnetlink notifications bump the route generation) makes neighbour and route changes
@@ -10,7 +34,6 @@ use super::*;
 #[test]
 fn route_cache_follows_neighbour_route_and_mtu_changes() {
     use std::time::Duration;
-    use vg::fastpath::fib::RouteWatch;
 
     let mut rig = rig("natfib");
     let home = HOMES[0];
@@ -42,17 +65,7 @@ fn route_cache_follows_neighbour_route_and_mtu_changes() {
 
     // The watch, in the vG's namespace; its timer is out of the way (an hour), so only
     // notifications can bump the generation from here on (after its first tick).
-    let generation = rig.fp.take_fib_generation().unwrap();
-    let watch = rig.vg.run(RouteWatch::open).expect("rtnetlink socket");
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let stop = shutdown.clone();
-    let watcher = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(watch.run(generation, Duration::from_secs(3600), stop));
-    });
+    let (shutdown, watcher) = start_watch(&mut rig);
     let dmac_of = |rig: &mut Rig, frame: &[u8]| {
         let (v, out) = rig.up(frame);
         (v == XdpVerdict::Redirect).then(|| <[u8; 6]>::try_from(&out[0..6]).unwrap())
@@ -160,7 +173,6 @@ fn route_cache_follows_neighbour_route_and_mtu_changes() {
 #[test]
 fn route_cache_keys_by_destination_unless_the_routing_depends_on_the_source() {
     use std::time::Duration;
-    use vg::fastpath::fib::RouteWatch;
 
     let mut cpu0 = nix::sched::CpuSet::new();
     cpu0.set(0).unwrap();
@@ -168,17 +180,7 @@ fn route_cache_keys_by_destination_unless_the_routing_depends_on_the_source() {
     let mut rig = rig("natfibkey");
     let (a, b) = (HOMES[0], HOMES[2]);
     assert_ne!(a.public, b.public);
-    let generation = rig.fp.take_fib_generation().unwrap();
-    let watch = rig.vg.run(RouteWatch::open).expect("rtnetlink socket");
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let stop = shutdown.clone();
-    let watcher = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(watch.run(generation, Duration::from_secs(3600), stop));
-    });
+    let (shutdown, watcher) = start_watch(&mut rig);
     // What home b's first packet to a fresh destination costs after home a's.
     let mut fresh = 0u8;
     let mut second_home_lookups = |rig: &mut Rig| {
