@@ -438,6 +438,18 @@ impl Rig {
         maps.set_subscriber(id, &rec).unwrap();
     }
 
+    /// Gives home `sub` the static host [`HOST`] with `mac` (vgd raises the home's host
+    /// generation when the MAC changes).
+    fn set_static_host(&mut self, sub: SubscriberId, mac: [u8; 6]) {
+        let key = HostKey { sub, ip: raw(HOST) };
+        let host = Host {
+            mac,
+            flags: host_flags::STATIC,
+            _pad: 0,
+        };
+        self.fp.maps().insert_host(key, host).unwrap();
+    }
+
     /// The mapping of home `sub`'s `port` as `(public, port)`.
     fn public_of(&mut self, sub: SubscriberId, port: u16, proto: u8) -> (Ipv4Addr, u16) {
         let (ip, port, _) = self.mapping(sub, port, proto);

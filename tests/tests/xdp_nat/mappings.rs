@@ -153,14 +153,6 @@ fn a_mapping_vouches_for_its_host_until_the_homes_hosts_change() {
     };
     let checks = |rig: &Rig| rig.counter(Counter::HostCheck);
     let spoofed = |rig: &Rig| rig.drops(DropReason::Spoofed);
-    let set_host = |rig: &mut Rig, mac: [u8; 6]| {
-        let host = Host {
-            mac,
-            flags: host_flags::STATIC,
-            _pad: 0,
-        };
-        rig.fp.maps().insert_host(host_key, host).unwrap();
-    };
 
     // The first packet creates the mapping after a host check; the next ones need none.
     let c0 = checks(&rig);
@@ -185,7 +177,7 @@ fn a_mapping_vouches_for_its_host_until_the_homes_hosts_change() {
     // The host moves to the other MAC: the generation goes up, the old MAC is refused at
     // once, the new one passes after one check and then needs none.
     let gen0 = rig.fp.maps().hosts_gen(home.id).unwrap();
-    set_host(&mut rig, other);
+    rig.set_static_host(home.id, other);
     assert_eq!(
         rig.fp.maps().hosts_gen(home.id).unwrap(),
         gen0.wrapping_add(1)
@@ -198,7 +190,7 @@ fn a_mapping_vouches_for_its_host_until_the_homes_hosts_change() {
     assert_eq!(checks(&rig) - c1, 1, "re-checked once, then vouched for");
 
     // Rewriting the same host changes nothing.
-    set_host(&mut rig, other);
+    rig.set_static_host(home.id, other);
     assert_eq!(
         rig.fp.maps().hosts_gen(home.id).unwrap(),
         gen0.wrapping_add(1)
@@ -235,18 +227,6 @@ fn a_mapping_follows_its_address_to_a_new_device_only_through_that_devices_packe
         let name = home.name;
         let gw = gw_mac(home.id);
         let sport = 41000 + i as u16;
-        let host_key = HostKey {
-            sub: home.id,
-            ip: raw(HOST),
-        };
-        let set_host = |rig: &mut Rig, mac: [u8; 6]| {
-            let host = Host {
-                mac,
-                flags: host_flags::STATIC,
-                _pad: 0,
-            };
-            rig.fp.maps().insert_host(host_key, host).unwrap();
-        };
         let from = |mac: [u8; 6], flags: TcpControl| {
             let inner = frames::tcp(
                 mac,
@@ -287,13 +267,19 @@ fn a_mapping_follows_its_address_to_a_new_device_only_through_that_devices_packe
                 63,
             )
         };
+        // Downstream to the mapping's public port reaches `mac`, exactly.
+        let delivered_to = |rig: &mut Rig, public: Ipv4Addr, port: u16, mac, what: &str| {
+            let (v, out) = rig.down(&reply(rig, public, port));
+            assert_eq!(v, XdpVerdict::Redirect, "{name}: {what}");
+            assert_eq!(out, down_frame(rig, home, &out, &to(mac)), "{name}: {what}");
+        };
         let rev_key = |public: Ipv4Addr, port: u16| NatRevKey {
             pub_ip: raw(public),
             pub_port: port.to_be(),
             proto: 6,
             _pad: 0,
         };
-        set_host(&mut rig, HOST_MAC);
+        rig.set_static_host(home.id, HOST_MAC);
 
         // Device A: an established connection, downstream to A.
         assert_eq!(
@@ -306,16 +292,10 @@ fn a_mapping_follows_its_address_to_a_new_device_only_through_that_devices_packe
         );
         let (public, port, seen) = rig.mapping(home.id, sport, 6);
         assert_ne!(seen & tcp_seen::ESTABLISHED, 0, "{name}: established");
-        let (v, out) = rig.down(&reply(&rig, public, port));
-        assert_eq!(v, XdpVerdict::Redirect, "{name}: downstream to A");
-        assert_eq!(
-            out,
-            down_frame(&rig, home, &out, &to(HOST_MAC)),
-            "{name}: to A"
-        );
+        delivered_to(&mut rig, public, port, HOST_MAC, "downstream to A");
 
         // The address is leased to device B: nothing goes to A any more, nothing to B yet.
-        set_host(&mut rig, device_b);
+        rig.set_static_host(home.id, device_b);
         let no_host = rig.drops(DropReason::NoHost);
         let (v, _) = rig.down(&reply(&rig, public, port));
         assert_eq!(v, XdpVerdict::Drop, "{name}: A no longer holds the address");
@@ -385,13 +365,7 @@ fn a_mapping_follows_its_address_to_a_new_device_only_through_that_devices_packe
 
         // Downstream reaches B, exactly; and keeps doing so with no further host check.
         for _ in 0..2 {
-            let (v, out) = rig.down(&reply(&rig, public, port));
-            assert_eq!(v, XdpVerdict::Redirect, "{name}: downstream to B");
-            assert_eq!(
-                out,
-                down_frame(&rig, home, &out, &to(device_b)),
-                "{name}: to B"
-            );
+            delivered_to(&mut rig, public, port, device_b, "downstream to B");
         }
 
         // A, still on the LAN with its old address, is refused upstream (spoofed) and does
@@ -406,16 +380,10 @@ fn a_mapping_follows_its_address_to_a_new_device_only_through_that_devices_packe
             1,
             "{name}: A refused"
         );
-        let (v, out) = rig.down(&reply(&rig, public, port));
-        assert_eq!(v, XdpVerdict::Redirect, "{name}: still B's");
-        assert_eq!(
-            out,
-            down_frame(&rig, home, &out, &to(device_b)),
-            "{name}: to B"
-        );
+        delivered_to(&mut rig, public, port, device_b, "still B's");
 
         // The rig's other tests expect the original host.
-        set_host(&mut rig, HOST_MAC);
+        rig.set_static_host(home.id, HOST_MAC);
     }
 }
 

@@ -667,19 +667,15 @@ fn zero_sub_counters<M: std::borrow::BorrowMut<MapData>>(
     id: SubscriberId,
 ) -> Result<(), FastPathError> {
     let name = map_names::SUB_COUNTERS;
-    let cpus = aya::util::nr_cpus().map_err(|(_, e)| {
+    let io = |call: &'static str, io_error| {
         err(name)(MapError::SyscallError(aya::sys::SyscallError {
-            call: "nr_cpus",
-            io_error: e,
+            call,
+            io_error,
         }))
-    })?;
-    let zeros =
-        aya::maps::PerCpuValues::try_from(vec![SubCounters::default(); cpus]).map_err(|e| {
-            err(name)(MapError::SyscallError(aya::sys::SyscallError {
-                call: "per-cpu values",
-                io_error: e,
-            }))
-        })?;
+    };
+    let cpus = aya::util::nr_cpus().map_err(|(_, e)| io("nr_cpus", e))?;
+    let zeros = aya::maps::PerCpuValues::try_from(vec![SubCounters::default(); cpus])
+        .map_err(|e| io("per-CPU values", e))?;
     map.set(id, zeros, 0).map_err(err(name))
 }
 
