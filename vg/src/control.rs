@@ -34,9 +34,13 @@ use nerg_abi::{Host, HostKey, SubscriberId, host_flags};
 use serde::Serialize;
 use thiserror::Error;
 
+#[cfg(test)]
+mod fake;
 pub mod plan;
+pub mod tables;
 
 use plan::MapWrite;
+use tables::FastPathTables;
 
 use crate::{
     blocklog::BlockLog,
@@ -46,8 +50,8 @@ use crate::{
     dhcp::LeaseRecord,
     fastpath::{
         FastPathError,
-        maps::{PinnedMaps, StaticMapping, StaticMappingError},
-        reconcile::{apply_nat, ip_raw, subscriber_record},
+        maps::{StaticMapping, StaticMappingError},
+        reconcile::{ReconcileReport, apply_nat, ip_raw, subscriber_record},
     },
     nat::{self, BlockAction, BlockAllocator, BlockEvent, HeldBlock, Snapshot, UnixTime},
     store::{
@@ -206,7 +210,7 @@ pub struct Control {
     alloc: Option<BlockAllocator>,
     since: HashMap<SubscriberId, BTreeMap<u16, UnixTime>>,
     store: Arc<dyn SubscriberStore>,
-    maps: Option<PinnedMaps>,
+    maps: Option<Box<dyn FastPathTables>>,
     slow: Option<Box<dyn SlowPathHomes>>,
     log: BlockLog,
     access_ifindex: u32,
@@ -505,38 +509,63 @@ impl Control {
         self.alloc.as_ref()
     }
 
-    /// Hands over the maps and the slow path, and writes every home's port forwards (their
-    /// static mappings) and removes static mappings no home has any more.
-    pub fn attach(&mut self, mut maps: PinnedMaps, slow: Box<dyn SlowPathHomes>) {
-        if let Some(alloc) = &self.alloc {
-            let mut wanted = std::collections::HashSet::new();
-            for e in self.entries() {
-                let Some(ports) = alloc.ports(nsub(e.sub.id)) else {
-                    continue;
-                };
-                for pf in e.sub.port_forwards.values() {
-                    let m = static_mapping(e.sub.id, ports.address(), pf);
-                    wanted.insert(m.fwd_key);
-                    if let Err(err) = maps.insert_static(&m) {
-                        tracing::error!(sub = e.sub.id, error = %err, "writing a port forward failed");
-                    }
+    /// Takes the fast path's tables at start and makes them match the homes
+    /// ([`plan::for_restart`] over what they hold: the maps the vgd before left pinned, or
+    /// new ones), then writes every home's port forwards and removes the static mappings no
+    /// home has any more. Run once, before the programs are attached.
+    pub fn reconcile(
+        &mut self,
+        mut tables: Box<dyn FastPathTables>,
+    ) -> Result<ReconcileReport, ControlError> {
+        // The whole pool: homes added at run time on an address nobody used yet need no
+        // extra write.
+        let public_ips: std::collections::BTreeSet<Ipv4Addr> = match (&self.alloc, &self.config.nat)
+        {
+            (Some(_), Some(nat)) => nat.pool().addresses().iter().copied().collect(),
+            _ => Default::default(),
+        };
+        let homes: Vec<(&SubscriberConfig, nerg_abi::Subscriber)> = self
+            .entries()
+            .map(|e| (e.sub, self.record(e.sub)))
+            .collect();
+        let current = plan::Current::read(tables.as_ref());
+        let writes = plan::for_restart(&homes, &public_ips, &current, self.access_ifindex);
+        drop(homes);
+        plan::apply(tables.as_mut(), &writes, self.access_ifindex)?;
+        self.write_forwards(tables.as_mut());
+        self.public_ips = public_ips.iter().map(|&ip| ip_raw(ip)).collect();
+        self.maps = Some(tables);
+        Ok(plan::report(&writes))
+    }
+
+    /// Writes every home's port forwards (their static mappings) and removes the static
+    /// mappings no home has any more; a refusal is logged and the others go on.
+    fn write_forwards(&self, maps: &mut dyn FastPathTables) {
+        let Some(alloc) = &self.alloc else {
+            return;
+        };
+        let mut wanted = std::collections::HashSet::new();
+        for e in self.entries() {
+            let Some(ports) = alloc.ports(nsub(e.sub.id)) else {
+                continue;
+            };
+            for pf in e.sub.port_forwards.values() {
+                let m = static_mapping(e.sub.id, ports.address(), pf);
+                wanted.insert(m.fwd_key);
+                if let Err(err) = maps.insert_static(&m) {
+                    tracing::error!(sub = e.sub.id, error = %err, "writing a port forward failed");
                 }
             }
-            match maps.remove_static_except(&wanted) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "stale port forwards removed"),
-                Err(err) => tracing::error!(error = %err, "removing stale port forwards failed"),
-            }
         }
-        if let Some(nat) = &self.config.nat {
-            self.public_ips = nat
-                .pool()
-                .addresses()
-                .iter()
-                .map(|&ip| ip_raw(ip))
-                .collect();
+        match maps.remove_static_except(&wanted) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "stale port forwards removed"),
+            Err(err) => tracing::error!(error = %err, "removing stale port forwards failed"),
         }
-        self.maps = Some(maps);
+    }
+
+    /// Hands over the slow path (the responder), which the API's changes reach from here on.
+    pub fn attach(&mut self, slow: Box<dyn SlowPathHomes>) {
         self.slow = Some(slow);
     }
 
@@ -582,10 +611,11 @@ impl Control {
         }
     }
 
-    fn maps(&mut self) -> Result<&mut PinnedMaps, ControlError> {
-        self.maps
-            .as_mut()
-            .ok_or_else(|| ControlError::Conflict("vgd is still starting".into()))
+    fn maps(&mut self) -> Result<&mut dyn FastPathTables, ControlError> {
+        match self.maps.as_deref_mut() {
+            Some(maps) => Ok(maps),
+            None => Err(ControlError::Conflict("vgd is still starting".into())),
+        }
     }
 
     /// Creates one home; see [`Control::create_many`].
@@ -1375,5 +1405,7 @@ fn lsl_conflict(clash: &Clash<SubscriberId>) -> String {
     format!("LSL {}: {}", clash.lsl, lsl_clash(clash))
 }
 
+#[cfg(test)]
+mod maps_tests;
 #[cfg(test)]
 mod tests;

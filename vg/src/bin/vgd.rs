@@ -236,8 +236,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let host = prepare_host(&args, &config)?;
-    let (control, store, timers) = open_state(&args, config, host.ifaces.access_ifindex)?;
-    let mut fastpath = start_fast_path(&args, &host, &control)?;
+    let (mut control, store, timers) = open_state(&args, config, host.ifaces.access_ifindex)?;
+    let mut fastpath = start_fast_path(&args, &host, &mut control)?;
 
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
@@ -431,14 +431,19 @@ fn open_state(
 }
 
 /// Start-up phase 3, the fast path: loaded (adopting the pins of the vgd before), its maps
-/// reconciled with the homes, its programs attached (taking over pinned links atomically).
-fn start_fast_path(args: &Args, host: &Host, control: &Control) -> anyhow::Result<FastPath> {
+/// reconciled with the homes by the control plane (which keeps them), its configuration
+/// written, its programs attached (taking over pinned links atomically).
+fn start_fast_path(args: &Args, host: &Host, control: &mut Control) -> anyhow::Result<FastPath> {
     let mut fastpath = FastPath::load(&host.pin_dir).context("loading the XDP fast path")?;
     info!(pin_dir = %host.pin_dir.display(), "fast path loaded, maps pinned");
-    let report = fastpath
+    let tables = PinnedMaps::open(&host.pin_dir).context("opening the fast path's maps")?;
+    let report = control
+        .reconcile(Box::new(tables))
+        .context("writing the homes into the fast path's maps")?;
+    fastpath
         .maps()
-        .reconcile(control.config(), &host.ifaces, control.allocator())
-        .context("writing the configuration into the fast path's maps")?;
+        .configure(control.config(), &host.ifaces, control.allocator())
+        .context("writing the fast path's configuration")?;
     info!(?report, "fast path maps reconciled with the configuration");
     fastpath
         .attach_access(&host.access_iface, args.xdp_mode)
@@ -467,8 +472,8 @@ fn watch_routes(fastpath: &mut FastPath, shutdown: &CancellationToken) -> anyhow
 }
 
 /// Start-up phase 4, the slow path's answers: the responder restores every home's leases
-/// from the store (and their hosts into the fast path), and the control plane gets the maps
-/// and the responder it changes at run time.
+/// from the store (and their hosts into the fast path), and the control plane gets the
+/// responder it changes at run time (it took the maps in phase 3).
 #[expect(
     clippy::type_complexity,
     reason = "the two shared halves of the control plane"
@@ -491,10 +496,7 @@ fn start_responder(
         hosts,
         vg::dhcp::UnixTime(unix_now()),
     )));
-    control.attach(
-        PinnedMaps::open(&host.pin_dir).context("opening the fast path's maps")?,
-        Box::new(Arc::clone(&responder)),
-    );
+    control.attach(Box::new(Arc::clone(&responder)));
     Ok((responder, Arc::new(std::sync::Mutex::new(control))))
 }
 

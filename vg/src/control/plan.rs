@@ -11,19 +11,27 @@
 //!   home is lost, and the old tags stop at once. Another S-tag TPID on the same VIDs is the
 //!   same key: only the slot changes;
 //! - a removed home: its LSL key first (its traffic stops there), then its slot, hosts and
-//!   NAT mappings.
+//!   NAT mappings;
+//! - at start ([`for_restart`], over what the maps of the vgd before hold): LSL entries no
+//!   home has (or another home's now) go first, then every home is written as a new one, then
+//!   what no home has any more goes: hosts, slots, public addresses.
 
-use std::net::Ipv4Addr;
+use std::{
+    collections::{BTreeSet, HashMap},
+    net::Ipv4Addr,
+};
 
 use lsl::LslId;
-use nerg_abi::SubscriberId;
+use nerg_abi::{Host, HostKey, PublicRange, SubscriberId, host_flags};
 
-use super::{ControlError, host_key, static_err, static_host, static_mapping};
+use super::{
+    ControlError, host_key, static_err, static_host, static_mapping, tables::FastPathTables,
+};
 use crate::{
     config::{PortForward, SubscriberConfig},
     fastpath::{
-        maps::{LslClaimError, PinnedMaps},
-        reconcile::lsl_key,
+        maps::LslClaimError,
+        reconcile::{LslKey, ReconcileReport, lsl_key},
     },
 };
 
@@ -102,6 +110,18 @@ pub enum MapWrite {
         /// First and last port of each block.
         blocks: Vec<(u16, u16)>,
     },
+    /// Remove an LSL entry found in the maps at start, if it still points to `owner`: no
+    /// home has that key now, or another home has it.
+    DropLsl {
+        /// The entry's key.
+        key: LslKey,
+        /// The home it pointed to.
+        owner: SubscriberId,
+    },
+    /// A public address the core side no longer translates.
+    RemovePublicIp(Ipv4Addr),
+    /// The exact span of the public addresses.
+    PublicRange(PublicRange),
 }
 
 /// A home's NAT as the maps hold it: its public address and its blocks' port ranges.
@@ -241,8 +261,114 @@ pub fn for_delete(
     writes
 }
 
-/// Applies `writes` to the pinned maps in order; the first failure stops it.
-pub fn apply(maps: &mut PinnedMaps, writes: &[MapWrite], ifindex: u32) -> Result<(), ControlError> {
+/// What the maps hold at start, as far as a reconcile compares it with the homes.
+#[derive(Clone, Debug, Default)]
+pub struct Current {
+    /// Every LSL entry and its home.
+    pub lsls: Vec<(LslKey, SubscriberId)>,
+    /// Every host entry.
+    pub hosts: Vec<(HostKey, Host)>,
+    /// Every public address (raw).
+    pub public_ips: Vec<u32>,
+}
+
+impl Current {
+    /// Reads it from `tables`.
+    pub fn read(tables: &dyn FastPathTables) -> Self {
+        Self {
+            lsls: tables.lsl_entries(),
+            hosts: tables.host_entries(),
+            public_ips: tables.public_ips(),
+        }
+    }
+}
+
+/// The writes that make maps holding `current` match `homes` (each with its fast-path
+/// record) on access interface `ifindex`, with `public_ips` the addresses the core side
+/// translates. Idempotent: over maps that already match, it rewrites each home's slot,
+/// hosts and key (no change) and removes nothing. Leased hosts of remaining homes stay (the
+/// responder restores its leases); port forwards are written apart (their stale ones are
+/// found by a scan of the NAT table).
+pub fn for_restart(
+    homes: &[(&SubscriberConfig, nerg_abi::Subscriber)],
+    public_ips: &BTreeSet<Ipv4Addr>,
+    current: &Current,
+    ifindex: u32,
+) -> Vec<MapWrite> {
+    let wanted: HashMap<LslKey, SubscriberId> = homes
+        .iter()
+        .map(|(sub, _)| (lsl_key(&sub.lsl, ifindex), sub.id))
+        .collect();
+    let by_id: HashMap<SubscriberId, &SubscriberConfig> =
+        homes.iter().map(|(sub, _)| (sub.id, *sub)).collect();
+    let mut writes = Vec::new();
+    let mut orphans = BTreeSet::new();
+    // Keys no home has, or another home's now: their traffic stops first.
+    for &(key, owner) in &current.lsls {
+        if wanted.get(&key) != Some(&owner) {
+            writes.push(MapWrite::DropLsl { key, owner });
+            orphans.insert(owner);
+        }
+    }
+    for (sub, record) in homes {
+        writes.extend(for_new(sub, *record, false, None));
+    }
+    // Hosts of homes that are gone, and static hosts a home no longer lists.
+    for (key, host) in &current.hosts {
+        let ip = ip_of(key.ip);
+        let keep = by_id
+            .get(&key.sub)
+            .is_some_and(|sub| host.flags & host_flags::STATIC == 0 || sub.hosts.contains_key(&ip));
+        if !keep {
+            writes.push(MapWrite::RemoveHost { home: key.sub, ip });
+            orphans.insert(key.sub);
+        }
+    }
+    writes.extend(
+        orphans
+            .into_iter()
+            .filter(|id| !by_id.contains_key(id))
+            .map(|home| MapWrite::RemoveSlot { home }),
+    );
+    let had: BTreeSet<Ipv4Addr> = current.public_ips.iter().map(|&raw| ip_of(raw)).collect();
+    writes.extend(
+        public_ips
+            .difference(&had)
+            .map(|&ip| MapWrite::PublicIp(ip)),
+    );
+    writes.extend(
+        had.difference(public_ips)
+            .map(|&ip| MapWrite::RemovePublicIp(ip)),
+    );
+    let range = public_ips
+        .iter()
+        .fold(PublicRange::default(), |r, ip| r.with(u32::from(*ip)));
+    writes.push(MapWrite::PublicRange(range));
+    writes
+}
+
+/// What a start-up plan changes, counted.
+pub fn report(writes: &[MapWrite]) -> ReconcileReport {
+    let mut r = ReconcileReport::default();
+    for w in writes {
+        match w {
+            MapWrite::Slot { .. } => r.subscribers += 1,
+            MapWrite::RemoveSlot { .. } => r.removed_subscribers += 1,
+            MapWrite::DropLsl { .. } => r.removed_lsls += 1,
+            MapWrite::Host { .. } => r.hosts += 1,
+            MapWrite::RemoveHost { .. } => r.removed_hosts += 1,
+            _ => {}
+        }
+    }
+    r
+}
+
+/// Applies `writes` to the fast path's tables in order; the first failure stops it.
+pub fn apply(
+    maps: &mut dyn FastPathTables,
+    writes: &[MapWrite],
+    ifindex: u32,
+) -> Result<(), ControlError> {
     for write in writes {
         match write {
             MapWrite::ClaimLsl { home, lsl } => maps
@@ -285,6 +411,11 @@ pub fn apply(maps: &mut PinnedMaps, writes: &[MapWrite], ifindex: u32) -> Result
             } => {
                 maps.remove_nat_in_blocks(*home, *public, blocks)?;
             }
+            MapWrite::DropLsl { key, owner } => {
+                maps.release_lsl(key, *owner)?;
+            }
+            MapWrite::RemovePublicIp(ip) => maps.remove_public_ip(raw(*ip))?,
+            MapWrite::PublicRange(range) => maps.set_public_range(*range)?,
         }
     }
     Ok(())

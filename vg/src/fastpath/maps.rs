@@ -153,13 +153,6 @@ impl<'a> Maps<'a> {
             .map_err(err(map_names::LSL_VLAN))
     }
 
-    /// Removes an 802.1Q/QinQ LSL.
-    pub fn remove_vlan_lsl(&mut self, key: &VlanLslKey) -> Result<(), FastPathError> {
-        self.hash::<VlanLslKey, SubscriberId>(map_names::LSL_VLAN)?
-            .remove(key)
-            .map_err(err(map_names::LSL_VLAN))
-    }
-
     /// Maps a VXLAN LSL to subscriber `id`.
     pub fn insert_vxlan_lsl(
         &mut self,
@@ -171,13 +164,6 @@ impl<'a> Maps<'a> {
             .map_err(err(map_names::LSL_VXLAN))
     }
 
-    /// Removes a VXLAN LSL.
-    pub fn remove_vxlan_lsl(&mut self, key: &VxlanLslKey) -> Result<(), FastPathError> {
-        self.hash::<VxlanLslKey, SubscriberId>(map_names::LSL_VXLAN)?
-            .remove(key)
-            .map_err(err(map_names::LSL_VXLAN))
-    }
-
     /// Adds a VXLAN LSL over IPv6.
     pub fn insert_vxlan6_lsl(
         &mut self,
@@ -186,13 +172,6 @@ impl<'a> Maps<'a> {
     ) -> Result<(), FastPathError> {
         self.hash(map_names::LSL_VXLAN6)?
             .insert(key, id, 0)
-            .map_err(err(map_names::LSL_VXLAN6))
-    }
-
-    /// Removes a VXLAN LSL over IPv6.
-    pub fn remove_vxlan6_lsl(&mut self, key: &Vxlan6LslKey) -> Result<(), FastPathError> {
-        self.hash::<Vxlan6LslKey, SubscriberId>(map_names::LSL_VXLAN6)?
-            .remove(key)
             .map_err(err(map_names::LSL_VXLAN6))
     }
 
@@ -267,15 +246,6 @@ impl<'a> Maps<'a> {
         self.hash::<u32, u32>(map_names::PUBLIC_IPS)?
             .insert(ip, 1, 0)
             .map_err(err(map_names::PUBLIC_IPS))
-    }
-
-    /// Sets the span of the public addresses (after removals: it is never narrowed
-    /// otherwise).
-    pub fn set_public_range(&mut self, range: PublicRange) -> Result<(), FastPathError> {
-        let name = map_names::PUBLIC_RANGE;
-        self.array::<PublicRange>(name)?
-            .set(0, range, 0)
-            .map_err(err(name))
     }
 
     /// Allows redirecting frames to interface `ifindex` (in vgd's network namespace).
@@ -772,9 +742,25 @@ impl PinnedMaps {
         }
     }
 
+    /// Every LSL entry of the three tables and the home it points to (one pass each).
+    pub fn lsl_entries(&self) -> Vec<(LslKey, SubscriberId)> {
+        let vlan = self.lsl_vlan.iter().filter_map(Result::ok);
+        let vxlan = self.lsl_vxlan.iter().filter_map(Result::ok);
+        let vxlan6 = self.lsl_vxlan6.iter().filter_map(Result::ok);
+        vlan.map(|(k, id)| (LslKey::Vlan(k), id))
+            .chain(vxlan.map(|(k, id)| (LslKey::Vxlan(k), id)))
+            .chain(vxlan6.map(|(k, id)| (LslKey::Vxlan6(k), id)))
+            .collect()
+    }
+
     /// Adds or updates a host; a new MAC for an address raises the home's host generation.
     pub fn insert_host(&mut self, key: HostKey, host: Host) -> Result<(), FastPathError> {
         put_host(&mut self.hosts, &mut self.hosts_gen, key, host)
+    }
+
+    /// Every host entry (one pass over the host table).
+    pub fn host_entries(&self) -> Vec<(HostKey, Host)> {
+        self.hosts.iter().filter_map(Result::ok).collect()
     }
 
     /// Removes a host (absent: fine) and raises the home's host generation.
@@ -816,6 +802,24 @@ impl PinnedMaps {
         self.public_ips
             .insert(ip, 1, 0)
             .map_err(err(map_names::PUBLIC_IPS))
+    }
+
+    /// No longer one of the vG's public addresses (absent: fine). The public range is set
+    /// apart ([`Self::set_public_range`]).
+    pub fn remove_public_ip(&mut self, ip: u32) -> Result<(), FastPathError> {
+        ignore_missing(self.public_ips.remove(&ip)).map_err(err(map_names::PUBLIC_IPS))
+    }
+
+    /// The vG's public addresses (raw).
+    pub fn public_ips(&self) -> Vec<u32> {
+        self.public_ips.keys().filter_map(Result::ok).collect()
+    }
+
+    /// Sets the span of the public addresses exactly (it only widens otherwise).
+    pub fn set_public_range(&mut self, range: PublicRange) -> Result<(), FastPathError> {
+        self.public_range
+            .set(0, range, 0)
+            .map_err(err(map_names::PUBLIC_RANGE))
     }
 
     /// Writes a port forward's static mapping pair; see [`StaticMappingError`] for refusals.

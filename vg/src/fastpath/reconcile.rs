@@ -1,14 +1,11 @@
-//! Bringing the fast path's maps in line with the configuration: write what is configured,
-//! remove what no longer is. Idempotent; a restarted vgd runs it over the maps it adopted,
-//! so entries of homes deleted while it was down disappear and the others are untouched.
+//! What the fast path's maps hold for a home, in the map ABI's terms (its record, its LSL
+//! key), and the fast path's own settings. The control plane decides what to write
+//! ([`crate::control::plan`]); a restarted vgd reconciles the maps it adopted there, so
+//! entries of homes deleted while it was down disappear and the others are untouched.
 
-use std::collections::{BTreeSet, HashSet};
-
-use aya::maps::{HashMap, MapData};
 use lsl::{FastPathKey, LslId, Vid};
 use nerg_abi::{
-    Host, HostKey, PublicRange, SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey, config_flags,
-    host_flags, lsl_kind, map_names, stag_tpid, sub_flags,
+    VlanLslKey, Vxlan6LslKey, VxlanLslKey, config_flags, lsl_kind, stag_tpid, sub_flags,
 };
 
 use super::{FastPathError, maps::Maps};
@@ -120,7 +117,7 @@ pub fn apply_nat(
 }
 
 /// A home's key in one of the LSL tables.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LslKey {
     /// 802.1Q / QinQ.
     Vlan(VlanLslKey),
@@ -156,35 +153,16 @@ pub fn lsl_key(lsl: &LslId, ifindex: u32) -> LslKey {
     }
 }
 
-/// Removes the entries of `map` that `keep` rejects; returns them.
-fn remove_stale<K: aya::Pod, V: aya::Pod>(
-    map: &mut HashMap<&mut MapData, K, V>,
-    name: &'static str,
-    keep: impl Fn(&K, &V) -> bool,
-) -> Result<Vec<(K, V)>, FastPathError> {
-    // Collect first: deleting while iterating a BPF hash map can skip entries.
-    let stale: Vec<(K, V)> = map
-        .iter()
-        .filter_map(Result::ok)
-        .filter(|(k, v)| !keep(k, v))
-        .collect();
-    for (k, _) in &stale {
-        map.remove(k)
-            .map_err(|source| FastPathError::Map { name, source })?;
-    }
-    Ok(stale)
-}
-
 impl Maps<'_> {
-    /// Makes the maps match `config` for the access interface `ifindex`.
-    pub fn reconcile(
+    /// Writes what the fast path needs beyond the homes' entries (those are the control
+    /// plane's, [`crate::control::Control::reconcile`]): the interfaces frames are
+    /// redirected to, then the fast path's configuration, which switches it on.
+    pub fn configure(
         &mut self,
         config: &Config,
         ifaces: &Interfaces,
         nat: Option<&BlockAllocator>,
-    ) -> Result<ReconcileReport, FastPathError> {
-        let ifindex = ifaces.access_ifindex;
-        let mut report = ReconcileReport::default();
+    ) -> Result<(), FastPathError> {
         let fp = &config.fastpath;
         let tpids = fp.stag_tpids.iter().fold(0u16, |acc, t| {
             acc | match t {
@@ -193,115 +171,6 @@ impl Maps<'_> {
                 lsl::wire::vlan::Tpid::CTag => stag_tpid::DOT1Q,
             }
         });
-
-        // Subscribers first, then their LSLs: a frame never finds an LSL whose slot is empty.
-        let mut vlan_keys = HashSet::new();
-        let mut vxlan_keys = HashSet::new();
-        let mut vxlan6_keys = HashSet::new();
-        let mut public_ips = HashSet::new();
-        for sub in config.subscribers.values() {
-            let mut rec = subscriber_record(sub);
-            if let (Some(alloc), Some(nat_cfg)) = (nat, config.nat.as_ref())
-                && let Some(ports) = alloc.ports(crate::nat::SubscriberId(sub.id))
-            {
-                apply_nat(&mut rec, sub, nat_cfg, &ports);
-                public_ips.insert(rec.public_ip);
-            }
-            self.set_subscriber(sub.id, &rec)?;
-            report.subscribers += 1;
-            match lsl_key(&sub.lsl, ifindex) {
-                LslKey::Vlan(k) => {
-                    self.insert_vlan_lsl(k, sub.id)?;
-                    vlan_keys.insert(k);
-                }
-                LslKey::Vxlan(k) => {
-                    self.insert_vxlan_lsl(k, sub.id)?;
-                    vxlan_keys.insert(k);
-                }
-                LslKey::Vxlan6(k) => {
-                    self.insert_vxlan6_lsl(k, sub.id)?;
-                    vxlan6_keys.insert(k);
-                }
-            }
-            for (&ip, &mac) in &sub.hosts {
-                self.insert_host(
-                    HostKey {
-                        sub: sub.id,
-                        ip: ip_raw(ip),
-                    },
-                    Host {
-                        mac,
-                        flags: host_flags::STATIC,
-                        _pad: 0,
-                    },
-                )?;
-                report.hosts += 1;
-            }
-        }
-
-        // Then remove what is no longer configured: LSLs, then hosts, then the slots.
-        let configured: BTreeSet<SubscriberId> = config.subscribers.keys().copied().collect();
-        let mut orphaned = BTreeSet::new();
-        let mut map = self.hash::<VlanLslKey, SubscriberId>(map_names::LSL_VLAN)?;
-        let gone = remove_stale(&mut map, map_names::LSL_VLAN, |k, _| vlan_keys.contains(k))?;
-        report.removed_lsls += gone.len();
-        orphaned.extend(gone.into_iter().map(|(_, id)| id));
-        let mut map = self.hash::<VxlanLslKey, SubscriberId>(map_names::LSL_VXLAN)?;
-        let gone = remove_stale(&mut map, map_names::LSL_VXLAN, |k, _| {
-            vxlan_keys.contains(k)
-        })?;
-        report.removed_lsls += gone.len();
-        orphaned.extend(gone.into_iter().map(|(_, id)| id));
-        let mut map = self.hash::<Vxlan6LslKey, SubscriberId>(map_names::LSL_VXLAN6)?;
-        let gone = remove_stale(&mut map, map_names::LSL_VXLAN6, |k, _| {
-            vxlan6_keys.contains(k)
-        })?;
-        report.removed_lsls += gone.len();
-        orphaned.extend(gone.into_iter().map(|(_, id)| id));
-        let keep = |k: &HostKey, h: &Host| {
-            let Some(sub) = config.subscribers.get(&k.sub) else {
-                return false;
-            };
-            let is_static = h.flags & host_flags::STATIC != 0;
-            let ip = std::net::Ipv4Addr::from(k.ip.to_ne_bytes());
-            !is_static || sub.hosts.contains_key(&ip)
-        };
-        // Through `remove_host`, as every writer of the host table: a removed host raises
-        // its home's host generation.
-        let stale: Vec<HostKey> = self
-            .hash::<HostKey, Host>(map_names::HOSTS)?
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|(k, h)| !keep(k, h))
-            .map(|(k, _)| k)
-            .collect();
-        for key in &stale {
-            self.remove_host(key)?;
-        }
-        report.removed_hosts += stale.len();
-        for id in orphaned.difference(&configured) {
-            self.remove_subscriber(*id)?;
-            report.removed_subscribers += 1;
-        }
-
-        // Our public addresses: what the core side translates. The whole pool, so that homes
-        // added at run time on an address nobody used yet need no extra write.
-        if let (Some(_), Some(nat_cfg)) = (nat, config.nat.as_ref()) {
-            public_ips.extend(nat_cfg.pool().addresses().iter().map(|&ip| ip_raw(ip)));
-        }
-        for ip in &public_ips {
-            self.insert_public_ip(*ip)?;
-        }
-        let mut map = self.hash::<u32, u32>(map_names::PUBLIC_IPS)?;
-        remove_stale(&mut map, map_names::PUBLIC_IPS, |ip, _| {
-            public_ips.contains(ip)
-        })?;
-        // Exactly their span (the inserts above only widen it).
-        let range = public_ips
-            .iter()
-            .fold(PublicRange::default(), |r, ip| r.with(u32::from_be(*ip)));
-        self.set_public_range(range)?;
-
         // The interfaces frames are redirected to.
         self.set_egress(ifaces.access_ifindex)?;
         if let Some(core) = ifaces.core_ifindex {
@@ -331,7 +200,6 @@ impl Maps<'_> {
             access_mac: ifaces.access_mac,
             _pad2: [0; 2],
             vtep_ipv6: fp.vtep6.map_or([0; 16], |v6| v6.octets()),
-        })?;
-        Ok(report)
+        })
     }
 }
