@@ -45,7 +45,8 @@ use tables::FastPathTables;
 use crate::{
     blocklog::BlockLog,
     config::{
-        Config, ConfigError, PortForward, Proto, SubscriberConfig, SubscriberFile, lsl_clash,
+        Config, ConfigError, PortForward, PortForwardFile, Proto, SubscriberConfig, SubscriberFile,
+        lsl_clash,
     },
     dhcp::LeaseRecord,
     fastpath::{
@@ -55,7 +56,7 @@ use crate::{
     },
     nat::{self, BlockAction, BlockAllocator, BlockEvent, HeldBlock, Snapshot, UnixTime},
     store::{
-        NatGeometry, Source, StoredBlock, StoredNat, StoredSubscriber, SubscriberOp,
+        NatGeometry, Source, StoredBlock, StoredNat, StoredState, StoredSubscriber, SubscriberOp,
         SubscriberStore, SubscriberStoreError,
     },
 };
@@ -219,6 +220,17 @@ pub struct Control {
     public_ips: std::collections::HashSet<u32>,
 }
 
+/// What a home's change does to its NAT ([`Control::plan_nat_update`]).
+#[derive(Default)]
+struct NatUpdate {
+    /// It gets a new allocation (another address, or fewer blocks): its sessions end.
+    realloc: bool,
+    /// The allocator with the change, when the allocation changes (grown or re-allocated).
+    new_alloc: Option<BlockAllocator>,
+    /// The blocks allocated and released.
+    events: Vec<BlockEvent>,
+}
+
 fn mac_text(m: [u8; 6]) -> String {
     format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
@@ -233,8 +245,8 @@ fn nsub(id: SubscriberId) -> nat::SubscriberId {
 impl Control {
     /// Merges `file_config` with the store (see the module doc), restores or allocates NAT
     /// blocks, and commits the merged state. The result's [`Control::config`] lists every
-    /// home; write it into the fast path (reconcile), build the slow path from it, then
-    /// [`Control::attach`] the maps and the slow path.
+    /// home; hand it the fast path's tables ([`Control::reconcile`]), build the slow path
+    /// from it, then [`Control::attach`] the slow path.
     pub fn start(
         file_config: Config,
         store: Arc<dyn SubscriberStore>,
@@ -243,10 +255,9 @@ impl Control {
         now: UnixTime,
     ) -> Result<Self, ControlError> {
         let stored = store.load_state()?;
-        let mut ops = Vec::new();
         let mut file_config = file_config;
         let file_subs = std::mem::take(&mut file_config.subscribers);
-        let mut file_forms = std::mem::take(&mut file_config.files);
+        let file_forms = std::mem::take(&mut file_config.files);
         let mut this = Self {
             config: file_config,
             homes: BTreeMap::new(),
@@ -260,7 +271,34 @@ impl Control {
             access_ifindex,
             public_ips: std::collections::HashSet::new(),
         };
-        // File homes first: they win every clash.
+        // What the store must change, committed at the end in one transaction.
+        let mut ops = this.merge_homes(file_subs, file_forms, &stored);
+        let dropped = ops
+            .iter()
+            .filter(|op| matches!(op, SubscriberOp::Remove(_)))
+            .count();
+        if let Some(nat_cfg) = this.config.nat.clone() {
+            let mut alloc = this.restore_blocks(&nat_cfg, &stored, now, &mut ops);
+            this.allocate_missing(&nat_cfg, &mut alloc, now, &mut ops);
+            this.alloc = Some(alloc);
+        }
+        this.store.commit(&ops)?;
+        this.log.flush();
+        if dropped > 0 {
+            tracing::info!(count = dropped, "homes deleted at start");
+        }
+        Ok(this)
+    }
+
+    /// Start-up, the homes: the file's first (they win every clash), then the stored API
+    /// homes that still fit. Returns the store writes that make the store say the same.
+    fn merge_homes(
+        &mut self,
+        file_subs: BTreeMap<SubscriberId, SubscriberConfig>,
+        mut file_forms: BTreeMap<SubscriberId, SubscriberFile>,
+        stored: &StoredState,
+    ) -> Vec<SubscriberOp> {
+        let mut ops = Vec::new();
         for (id, sub) in file_subs {
             let Some(file) = file_forms.remove(&id) else {
                 tracing::error!(sub = id, "configuration without its file form: skipped");
@@ -276,12 +314,11 @@ impl Control {
                     subscriber: file.clone(),
                 })));
             }
-            this.insert_entry(Source::Config, file, sub);
+            self.insert_entry(Source::Config, file, sub);
         }
-        let mut dropped = Vec::new();
         for (id, rec) in &stored.subscribers {
             // Only the file's homes are in yet: they win.
-            if this.homes.contains_key(id) {
+            if self.homes.contains_key(id) {
                 continue;
             }
             match rec.source {
@@ -291,12 +328,11 @@ impl Control {
                         "home removed from the configuration file: deleting it"
                     );
                     ops.push(SubscriberOp::Remove(*id));
-                    dropped.push(*id);
                 }
-                Source::Api => match this.config.subscriber(rec.subscriber.clone()) {
+                Source::Api => match self.config.subscriber(rec.subscriber.clone()) {
                     Ok(sub) => {
                         // File homes are in, and the API homes of lower ids: they win.
-                        if let Some(clash) = this.lsls.clash(&sub.lsl, None) {
+                        if let Some(clash) = self.lsls.clash(&sub.lsl, None) {
                             tracing::error!(
                                 sub = id,
                                 lsl = %sub.lsl,
@@ -308,7 +344,7 @@ impl Control {
                             );
                             continue;
                         }
-                        this.insert_entry(Source::Api, rec.subscriber.clone(), sub);
+                        self.insert_entry(Source::Api, rec.subscriber.clone(), sub);
                     }
                     Err(err) => tracing::error!(
                         sub = id,
@@ -318,154 +354,178 @@ impl Control {
                 },
             }
         }
-        if let Some(nat_cfg) = this.config.nat.clone() {
-            let geometry = NatGeometry {
-                port_range: nat_cfg.port_range(),
-                block_size: nat_cfg.block_size(),
-            };
-            let same_geometry = stored.geometry.is_none_or(|g| g == geometry);
-            if !same_geometry {
-                tracing::error!(
-                    ?stored.geometry,
-                    ?geometry,
-                    "NAT block geometry changed: every home gets new blocks"
+        ops
+    }
+
+    /// Start-up, the stored NAT blocks: each home keeps its own while the block geometry is
+    /// the same, its address still in the pool and the home still there; the others' end
+    /// (logged as releases). Hold-downs that ended are purged.
+    fn restore_blocks(
+        &mut self,
+        nat_cfg: &nat::NatConfig,
+        stored: &StoredState,
+        now: UnixTime,
+        ops: &mut Vec<SubscriberOp>,
+    ) -> BlockAllocator {
+        let geometry = NatGeometry {
+            port_range: nat_cfg.port_range(),
+            block_size: nat_cfg.block_size(),
+        };
+        let same_geometry = stored.geometry.is_none_or(|g| g == geometry);
+        if !same_geometry {
+            tracing::error!(
+                ?stored.geometry,
+                ?geometry,
+                "NAT block geometry changed: every home gets new blocks"
+            );
+        }
+        if stored.geometry != Some(geometry) {
+            ops.push(SubscriberOp::SetGeometry(geometry));
+        }
+        let pool = nat_cfg.pool();
+        let mut snapshot = Snapshot {
+            port_range: geometry.port_range,
+            block_size: geometry.block_size,
+            subscribers: Vec::new(),
+            held: Vec::new(),
+        };
+        let mut released = Vec::new();
+        for (id, n) in &stored.nat {
+            let keep = same_geometry
+                && pool.contains(n.address)
+                && self.homes.contains_key(id)
+                && !n.blocks.is_empty();
+            if keep {
+                snapshot.subscribers.push(nat::Assignment {
+                    subscriber: nsub(*id),
+                    address: n.address,
+                    blocks: n.blocks.iter().map(|b| b.first_port).collect(),
+                });
+                self.since.insert(
+                    *id,
+                    n.blocks.iter().map(|b| (b.first_port, b.since)).collect(),
                 );
+            } else {
+                // Its blocks end now: log them, forget them.
+                ops.push(SubscriberOp::RemoveNat(*id));
+                released.push((*id, n.clone()));
             }
-            if stored.geometry != Some(geometry) {
-                ops.push(SubscriberOp::SetGeometry(geometry));
+        }
+        // A block is handed out again only after its hold-down ended, so held records
+        // are never removed when a block is taken: expired ones are purged here.
+        for h in &stored.held {
+            if h.until <= now {
+                ops.push(SubscriberOp::RemoveHeld(h.address, h.first_port));
             }
-            let pool = nat_cfg.pool();
-            let mut snapshot = Snapshot {
-                port_range: geometry.port_range,
-                block_size: geometry.block_size,
-                subscribers: Vec::new(),
+        }
+        if same_geometry {
+            snapshot.held = stored
+                .held
+                .iter()
+                .filter(|h| pool.contains(h.address))
+                .copied()
+                .collect();
+        }
+        let restored = BlockAllocator::restore(nat_cfg, &snapshot, now).or_else(|err| {
+            // Hold-downs only protect released ports: without them, homes keep theirs.
+            tracing::warn!(error = %err, "stored hold-downs do not fit; restoring without them");
+            let bare = Snapshot {
                 held: Vec::new(),
+                ..snapshot.clone()
             };
-            let mut released = Vec::new();
-            for (id, n) in &stored.nat {
-                let keep = same_geometry
-                    && pool.contains(n.address)
-                    && this.homes.contains_key(id)
-                    && !n.blocks.is_empty();
-                if keep {
-                    snapshot.subscribers.push(nat::Assignment {
-                        subscriber: nsub(*id),
-                        address: n.address,
-                        blocks: n.blocks.iter().map(|b| b.first_port).collect(),
-                    });
-                    this.since.insert(
-                        *id,
-                        n.blocks.iter().map(|b| (b.first_port, b.since)).collect(),
-                    );
-                } else {
-                    // Its blocks end now: log them, forget them.
-                    ops.push(SubscriberOp::RemoveNat(*id));
-                    released.push((*id, n.clone()));
+            BlockAllocator::restore(nat_cfg, &bare, now)
+        });
+        let alloc = match restored {
+            Ok(a) => a,
+            Err(err) => {
+                tracing::error!(error = %err, "stored NAT blocks cannot be restored: every home gets new blocks");
+                for a in &snapshot.subscribers {
+                    if let Some(n) = stored.nat.get(&a.subscriber.0) {
+                        released.push((a.subscriber.0, n.clone()));
+                    }
                 }
+                self.since.clear();
+                BlockAllocator::new(nat_cfg)
             }
-            // A block is handed out again only after its hold-down ended, so held records
-            // are never removed when a block is taken: expired ones are purged here.
-            for h in &stored.held {
-                if h.until <= now {
-                    ops.push(SubscriberOp::RemoveHeld(h.address, h.first_port));
+        };
+        for (id, n) in &released {
+            self.log_released(stored, *id, n, geometry.block_size, now);
+        }
+        alloc
+    }
+
+    /// Logs the release of stored home `id`'s blocks `n` at start.
+    fn log_released(
+        &mut self,
+        stored: &StoredState,
+        id: SubscriberId,
+        n: &StoredNat,
+        block_size: u16,
+        now: UnixTime,
+    ) {
+        let lsl = stored
+            .subscribers
+            .get(&id)
+            .map(|s| s.subscriber.lsl.clone())
+            .unwrap_or_default();
+        for b in &n.blocks {
+            let last = b.first_port.saturating_add(block_size.saturating_sub(1));
+            self.log.write(
+                &BlockEvent {
+                    time: now,
+                    action: BlockAction::Release,
+                    subscriber: nsub(id),
+                    private_id: lsl.clone(),
+                    address: n.address,
+                    first_port: b.first_port,
+                    last_port: last,
+                },
+                Some(b.since),
+            );
+        }
+    }
+
+    /// Start-up, the homes without blocks get theirs, and every port forward reserves its
+    /// port (one outside the home's blocks is dropped with an error).
+    fn allocate_missing(
+        &mut self,
+        nat_cfg: &nat::NatConfig,
+        alloc: &mut BlockAllocator,
+        now: UnixTime,
+        ops: &mut Vec<SubscriberOp>,
+    ) {
+        let ids: Vec<SubscriberId> = self.homes.keys().copied().collect();
+        for id in ids {
+            if alloc.ports(nsub(id)).is_some() {
+                continue;
+            }
+            let Some(sub) = self.config.subscribers.get(&id) else {
+                continue;
+            };
+            let (lsl, policy) = (sub.lsl.to_string(), sub.nat);
+            let blocks = policy.blocks.unwrap_or(nat_cfg.initial_blocks());
+            match alloc.add_subscriber_with(nsub(id), &lsl, policy.public_ip, blocks, now) {
+                Ok(events) => {
+                    self.note_events(&events);
+                    if let Some(n) = self.stored_nat(alloc, id) {
+                        ops.push(SubscriberOp::PutNat(id, n));
+                    }
                 }
-            }
-            if same_geometry {
-                snapshot.held = stored
-                    .held
-                    .iter()
-                    .filter(|h| pool.contains(h.address))
-                    .copied()
-                    .collect();
-            }
-            let restored = BlockAllocator::restore(&nat_cfg, &snapshot, now).or_else(|err| {
-                // Hold-downs only protect released ports: without them, homes keep theirs.
-                tracing::warn!(error = %err, "stored hold-downs do not fit; restoring without them");
-                let bare = Snapshot {
-                    held: Vec::new(),
-                    ..snapshot.clone()
-                };
-                BlockAllocator::restore(&nat_cfg, &bare, now)
-            });
-            let mut alloc = match restored {
-                Ok(a) => a,
                 Err(err) => {
-                    tracing::error!(error = %err, "stored NAT blocks cannot be restored: every home gets new blocks");
-                    for a in &snapshot.subscribers {
-                        if let Some(n) = stored.nat.get(&a.subscriber.0) {
-                            released.push((a.subscriber.0, n.clone()));
-                        }
-                    }
-                    this.since.clear();
-                    BlockAllocator::new(&nat_cfg)
-                }
-            };
-            for (id, n) in &released {
-                let lsl = stored
-                    .subscribers
-                    .get(id)
-                    .map(|s| s.subscriber.lsl.clone())
-                    .unwrap_or_default();
-                for b in &n.blocks {
-                    let last = b
-                        .first_port
-                        .saturating_add(geometry.block_size.saturating_sub(1));
-                    this.log.write(
-                        &BlockEvent {
-                            time: now,
-                            action: BlockAction::Release,
-                            subscriber: nsub(*id),
-                            private_id: lsl.clone(),
-                            address: n.address,
-                            first_port: b.first_port,
-                            last_port: last,
-                        },
-                        Some(b.since),
-                    );
+                    tracing::error!(sub = id, error = %err, "no NAT blocks for this home");
                 }
             }
-            let ids: Vec<SubscriberId> = this.homes.keys().copied().collect();
-            for id in ids {
-                if alloc.ports(nsub(id)).is_some() {
-                    continue;
-                }
-                let Some(sub) = this.config.subscribers.get(&id) else {
-                    continue;
-                };
-                let (lsl, policy) = (sub.lsl.to_string(), sub.nat.clone());
-                let blocks = policy.blocks.unwrap_or(nat_cfg.initial_blocks());
-                match alloc.add_subscriber_with(nsub(id), &lsl, policy.public_ip, blocks, now) {
-                    Ok(events) => {
-                        this.note_events(&events);
-                        if let Some(n) = this.stored_nat(&alloc, id) {
-                            ops.push(SubscriberOp::PutNat(id, n));
-                        }
-                    }
+        }
+        for (id, sub) in &mut self.config.subscribers {
+            sub.port_forwards
+                .retain(|_, pf| match alloc.add_forward(nsub(*id), pf.public_port) {
+                    Ok(_) => true,
                     Err(err) => {
-                        tracing::error!(sub = id, error = %err, "no NAT blocks for this home");
-                    }
-                }
-            }
-            // Forwards reserve their ports (outside the blocks: dropped with an error).
-            for (id, sub) in &mut this.config.subscribers {
-                sub.port_forwards.retain(|_, pf| {
-                    match alloc.add_forward(nsub(*id), pf.public_port) {
-                        Ok(_) => true,
-                        Err(err) => {
-                            tracing::error!(sub = id, error = %err, "port forward skipped");
-                            false
-                        }
+                        tracing::error!(sub = id, error = %err, "port forward skipped");
+                        false
                     }
                 });
-            }
-            this.alloc = Some(alloc);
         }
-        this.store.commit(&ops)?;
-        this.log.flush();
-        if !dropped.is_empty() {
-            tracing::info!(count = dropped.len(), "homes deleted at start");
-        }
-        Ok(this)
     }
 
     /// Adds a home whose id and LSL were checked against the others.
@@ -640,77 +700,10 @@ impl Control {
     ) -> Result<usize, ControlError> {
         // Validate everything before changing anything.
         let t0 = std::time::Instant::now();
-        let mut subs = Vec::with_capacity(files.len());
-        let mut new_ids = std::collections::HashSet::new();
-        let mut new_lsls = LslSet::new();
-        let many = files.len() > 1;
-        for (i, file) in files.into_iter().enumerate() {
-            let where_ = |s: String| {
-                if many {
-                    format!("subscribers[{i}]: {s}")
-                } else {
-                    s
-                }
-            };
-            let sub = self
-                .config
-                .subscriber(file.clone())
-                .map_err(|e| ControlError::Unprocessable(where_(e.to_string())))?;
-            if self.homes.contains_key(&sub.id) || !new_ids.insert(sub.id) {
-                return Err(ControlError::Conflict(where_(format!(
-                    "subscriber {} already exists",
-                    sub.id
-                ))));
-            }
-            if let Some(clash) = self.lsls.clash(&sub.lsl, None) {
-                return Err(ControlError::Conflict(where_(lsl_conflict(&clash))));
-            }
-            if let Err(clash) = new_lsls.insert(sub.lsl, sub.id) {
-                return Err(ControlError::Conflict(where_(lsl_conflict(&clash))));
-            }
-            subs.push((file, sub));
-        }
+        let subs = self.validate_new(files)?;
         let t_valid = t0.elapsed();
-        // NAT: allocate, reserve forwards; undo everything on the first failure.
+        let events = self.allocate_new(&subs, now)?;
         let mut ops = Vec::with_capacity(subs.len() * 2);
-        let mut events = Vec::new();
-        if let (Some(alloc), Some(nat_cfg)) = (self.alloc.as_mut(), self.config.nat.as_ref()) {
-            let mut done: Vec<SubscriberId> = Vec::new();
-            let mut failure = None;
-            for (_, sub) in &subs {
-                let blocks = sub.nat.blocks.unwrap_or(nat_cfg.initial_blocks());
-                let lsl = sub.lsl.to_string();
-                match alloc.add_subscriber_with(nsub(sub.id), &lsl, sub.nat.public_ip, blocks, now)
-                {
-                    Ok(ev) => {
-                        done.push(sub.id);
-                        events.extend(ev);
-                    }
-                    Err(err) => {
-                        failure = Some(ControlError::Conflict(err.to_string()));
-                        break;
-                    }
-                }
-                for pf in sub.port_forwards.values() {
-                    if let Err(err) = alloc.add_forward(nsub(sub.id), pf.public_port) {
-                        failure = Some(ControlError::Unprocessable(format!(
-                            "port forward {} {}: {err}",
-                            pf.proto, pf.public_port
-                        )));
-                        break;
-                    }
-                }
-                if failure.is_some() {
-                    break;
-                }
-            }
-            if let Some(err) = failure {
-                for id in done {
-                    alloc.cancel_subscriber(nsub(id));
-                }
-                return Err(err);
-            }
-        }
         for (file, _) in &subs {
             ops.push(SubscriberOp::Put(Box::new(StoredSubscriber {
                 source: Source::Api,
@@ -776,6 +769,91 @@ impl Control {
         }
     }
 
+    /// Checks new homes against the configuration, the existing homes and each other.
+    fn validate_new(
+        &self,
+        files: Vec<SubscriberFile>,
+    ) -> Result<Vec<(SubscriberFile, SubscriberConfig)>, ControlError> {
+        let mut subs = Vec::with_capacity(files.len());
+        let mut new_ids = std::collections::HashSet::new();
+        let mut new_lsls = LslSet::new();
+        let many = files.len() > 1;
+        for (i, file) in files.into_iter().enumerate() {
+            let where_ = |s: String| {
+                if many {
+                    format!("subscribers[{i}]: {s}")
+                } else {
+                    s
+                }
+            };
+            let sub = self
+                .config
+                .subscriber(file.clone())
+                .map_err(|e| ControlError::Unprocessable(where_(e.to_string())))?;
+            if self.homes.contains_key(&sub.id) || !new_ids.insert(sub.id) {
+                return Err(ControlError::Conflict(where_(format!(
+                    "subscriber {} already exists",
+                    sub.id
+                ))));
+            }
+            if let Some(clash) = self.lsls.clash(&sub.lsl, None) {
+                return Err(ControlError::Conflict(where_(lsl_conflict(&clash))));
+            }
+            if let Err(clash) = new_lsls.insert(sub.lsl, sub.id) {
+                return Err(ControlError::Conflict(where_(lsl_conflict(&clash))));
+            }
+            subs.push((file, sub));
+        }
+        Ok(subs)
+    }
+
+    /// Allocates new homes' blocks and reserves their forwards; on the first failure, undoes
+    /// all of it and says why.
+    fn allocate_new(
+        &mut self,
+        subs: &[(SubscriberFile, SubscriberConfig)],
+        now: UnixTime,
+    ) -> Result<Vec<BlockEvent>, ControlError> {
+        let mut events = Vec::new();
+        let (Some(alloc), Some(nat_cfg)) = (self.alloc.as_mut(), self.config.nat.as_ref()) else {
+            return Ok(events);
+        };
+        let mut done: Vec<SubscriberId> = Vec::new();
+        let mut failure = None;
+        'homes: for (_, sub) in subs {
+            let blocks = sub.nat.blocks.unwrap_or(nat_cfg.initial_blocks());
+            let lsl = sub.lsl.to_string();
+            match alloc.add_subscriber_with(nsub(sub.id), &lsl, sub.nat.public_ip, blocks, now) {
+                Ok(ev) => {
+                    done.push(sub.id);
+                    events.extend(ev);
+                }
+                Err(err) => {
+                    failure = Some(conflict(err));
+                    break;
+                }
+            }
+            for pf in sub.port_forwards.values() {
+                if let Err(err) = alloc.add_forward(nsub(sub.id), pf.public_port) {
+                    failure = Some(ControlError::Unprocessable(format!(
+                        "port forward {} {}: {err}",
+                        pf.proto, pf.public_port
+                    )));
+                    break 'homes;
+                }
+            }
+        }
+        match failure {
+            Some(err) => {
+                for id in done {
+                    alloc.cancel_subscriber(nsub(id));
+                }
+                Err(err)
+            }
+            None => Ok(events),
+        }
+    }
+
     /// The fast-path record of `sub` with its NAT.
     fn record(&self, sub: &SubscriberConfig) -> nerg_abi::Subscriber {
         let mut rec = subscriber_record(sub);
@@ -836,89 +914,11 @@ impl Control {
         if let Some(clash) = self.lsls.clash(&sub.lsl, Some(id)) {
             return Err(ControlError::Conflict(lsl_conflict(&clash)));
         }
-        // NAT: work on a copy only when the allocation changes (rare); otherwise on the
-        // allocator itself, forwards only.
-        let mut ops = Vec::new();
-        let mut events = Vec::new();
         let old_assignment = self.alloc.as_ref().and_then(|a| a.assignment(nsub(id)));
-        let mut realloc = false;
-        let mut grow_only = false;
-        let mut new_alloc = None;
-        if let (Some(alloc), Some(nat_cfg)) = (&self.alloc, &self.config.nat) {
-            let current = alloc.assignment(nsub(id));
-            let want_blocks = sub.nat.blocks.unwrap_or(nat_cfg.initial_blocks());
-            let have = current.as_ref().map_or(0, |a| a.blocks.len());
-            let moved = match (&current, sub.nat.public_ip) {
-                (Some(a), Some(ip)) => a.address != ip,
-                (None, _) => true,
-                _ => false,
-            };
-            realloc = moved || usize::from(want_blocks) < have;
-            let grow = !realloc && usize::from(want_blocks) > have;
-            grow_only = grow;
-            // A changed allocation is worked out on a copy (rare; O(homes)); forwards alone
-            // are counters on the allocator, changed in place below (O(1)).
-            if realloc || grow {
-                let mut a = alloc.clone();
-                let lsl = sub.lsl.to_string();
-                if realloc {
-                    if current.is_some() {
-                        let ev = a
-                            .remove_subscriber(nsub(id), &old_sub.lsl.to_string(), now)
-                            .map_err(|e| ControlError::Conflict(e.to_string()))?;
-                        events.extend(ev);
-                    }
-                    let ev = a
-                        .add_subscriber_with(nsub(id), &lsl, sub.nat.public_ip, want_blocks, now)
-                        .map_err(|e| ControlError::Conflict(e.to_string()))?;
-                    events.extend(ev);
-                } else {
-                    for _ in have..usize::from(want_blocks) {
-                        let ev = a
-                            .grow(nsub(id), &lsl, now)
-                            .map_err(|e| ControlError::Conflict(e.to_string()))?;
-                        events.push(ev);
-                    }
-                    for pf in old_sub.port_forwards.values() {
-                        let _ = a.remove_forward(nsub(id), pf.public_port);
-                    }
-                }
-                for pf in sub.port_forwards.values() {
-                    a.add_forward(nsub(id), pf.public_port).map_err(|e| {
-                        ControlError::Unprocessable(format!(
-                            "port forward {} {}: {e}",
-                            pf.proto, pf.public_port
-                        ))
-                    })?;
-                }
-                // A new forward on a port a live session of the home holds: refuse now.
-                if let (false, Some(ports), Some(maps)) =
-                    (realloc, a.ports(nsub(id)), self.maps.as_ref())
-                {
-                    for (k, pf) in &sub.port_forwards {
-                        if old_sub.port_forwards.get(k) == Some(pf) {
-                            continue;
-                        }
-                        let m = static_mapping(id, ports.address(), pf);
-                        if let Some(r) = maps.nat_reverse(&m.rev_key)?
-                            && r.flags
-                                & (nerg_abi::nat_flags::STATIC | nerg_abi::nat_flags::TOMBSTONE)
-                                == 0
-                        {
-                            return Err(ControlError::Conflict(format!(
-                                "public port {} {} is in use by a live NAT session of the home; \
-                                 retry when it ends",
-                                pf.proto, pf.public_port
-                            )));
-                        }
-                    }
-                }
-                new_alloc = Some(a);
-            }
-        }
+        let nat = self.plan_nat_update(id, &old_sub, &sub, now)?;
+        // Forwards alone are counters on the allocator, changed in place (O(1)).
         let forwards_in_place = self.alloc.is_some()
-            && !realloc
-            && !grow_only
+            && nat.new_alloc.is_none()
             && sub.port_forwards != old_sub.port_forwards;
         if forwards_in_place {
             self.swap_forwards(id, &old_sub.port_forwards, &sub.port_forwards)?;
@@ -927,57 +927,8 @@ impl Control {
                 return Err(err);
             }
         }
-        ops.push(SubscriberOp::Put(Box::new(StoredSubscriber {
-            source,
-            subscriber: file.clone(),
-        })));
-        let hold = self.config.nat.as_ref().map(|n| n.hold_down_secs());
-        // Note the events on the new allocator's behalf (times, held blocks).
-        let mut event_ops = Vec::new();
-        for ev in &events {
-            match ev.action {
-                BlockAction::Alloc => {}
-                BlockAction::Release => {
-                    if let Some(secs) = hold {
-                        event_ops.push(SubscriberOp::PutHeld(HeldBlock {
-                            address: ev.address,
-                            first_port: ev.first_port,
-                            until: ev.time.plus(u64::from(secs)),
-                        }));
-                    }
-                }
-            }
-        }
         let old_since = self.since.get(&id).cloned();
-        let mut since = if realloc {
-            BTreeMap::new()
-        } else {
-            old_since.clone().unwrap_or_default()
-        };
-        for ev in &events {
-            if ev.action == BlockAction::Alloc {
-                since.insert(ev.first_port, ev.time);
-            }
-        }
-        ops.extend(event_ops);
-        if let Some(a) = new_alloc.as_ref().or(self.alloc.as_ref())
-            && let Some(asg) = a.assignment(nsub(id))
-        {
-            ops.push(SubscriberOp::PutNat(
-                id,
-                StoredNat {
-                    address: asg.address,
-                    blocks: asg
-                        .blocks
-                        .iter()
-                        .map(|&p| StoredBlock {
-                            first_port: p,
-                            since: since.get(&p).copied().unwrap_or(now),
-                        })
-                        .collect(),
-                },
-            ));
-        }
+        let (ops, since) = self.update_ops(id, source, &file, &nat, old_since.as_ref(), now);
         if let Err(err) = self.store.commit(&ops) {
             if forwards_in_place {
                 let _ = self.swap_forwards(id, &sub.port_forwards, &old_sub.port_forwards);
@@ -985,10 +936,10 @@ impl Control {
             return Err(err.into());
         }
         // Committed: now the in-memory state and the log.
-        if let Some(a) = new_alloc {
+        if let Some(a) = nat.new_alloc {
             self.alloc = Some(a);
         }
-        for ev in &events {
+        for ev in &nat.events {
             let start = old_since
                 .as_ref()
                 .and_then(|s| s.get(&ev.first_port).copied());
@@ -1001,24 +952,147 @@ impl Control {
         self.since.insert(id, since);
         self.remove_entry(id);
         self.insert_entry(source, file, sub.clone());
-        let old_nat = if realloc {
-            old_assignment.map(|a| {
-                let size = self.config.nat.as_ref().map_or(1, |n| n.block_size());
-                let blocks: Vec<(u16, u16)> = a
-                    .blocks
-                    .iter()
-                    .map(|&f| (f, f.saturating_add(size.saturating_sub(1))))
-                    .collect();
-                (a.address, blocks)
-            })
-        } else {
-            None
+        let old_nat = match (nat.realloc, old_assignment) {
+            (true, Some(a)) => Some(self.ranges(&a)),
+            _ => None,
         };
-        self.apply_update(&old_sub, &sub, realloc, old_nat)?;
+        self.apply_update(&old_sub, &sub, nat.realloc, old_nat)?;
         if let Some(slow) = &self.slow {
             slow.update_home(&sub, now);
         }
         self.get(id)
+    }
+
+    /// A home's NAT assignment as the maps hold it: its address and its blocks' port ranges.
+    fn ranges(&self, a: &nat::Assignment) -> plan::NatRanges {
+        let size = self.config.nat.as_ref().map_or(1, |n| n.block_size());
+        let blocks = a
+            .blocks
+            .iter()
+            .map(|&f| (f, f.saturating_add(size.saturating_sub(1))))
+            .collect();
+        (a.address, blocks)
+    }
+
+    /// What home `id`'s change from `old` to `sub` does to its NAT, worked out on a copy of
+    /// the allocator when the allocation changes (rare; O(homes)): nothing is changed yet.
+    fn plan_nat_update(
+        &self,
+        id: SubscriberId,
+        old: &SubscriberConfig,
+        sub: &SubscriberConfig,
+        now: UnixTime,
+    ) -> Result<NatUpdate, ControlError> {
+        let mut plan = NatUpdate::default();
+        let (Some(alloc), Some(nat_cfg)) = (&self.alloc, &self.config.nat) else {
+            return Ok(plan);
+        };
+        let current = alloc.assignment(nsub(id));
+        let want_blocks = sub.nat.blocks.unwrap_or(nat_cfg.initial_blocks());
+        let have = current.as_ref().map_or(0, |a| a.blocks.len());
+        let moved = match (&current, sub.nat.public_ip) {
+            (Some(a), Some(ip)) => a.address != ip,
+            (None, _) => true,
+            _ => false,
+        };
+        plan.realloc = moved || usize::from(want_blocks) < have;
+        let grow = !plan.realloc && usize::from(want_blocks) > have;
+        if !plan.realloc && !grow {
+            return Ok(plan);
+        }
+        let mut a = alloc.clone();
+        let lsl = sub.lsl.to_string();
+        if plan.realloc {
+            if current.is_some() {
+                let ev = a
+                    .remove_subscriber(nsub(id), &old.lsl.to_string(), now)
+                    .map_err(conflict)?;
+                plan.events.extend(ev);
+            }
+            let ev = a
+                .add_subscriber_with(nsub(id), &lsl, sub.nat.public_ip, want_blocks, now)
+                .map_err(conflict)?;
+            plan.events.extend(ev);
+        } else {
+            for _ in have..usize::from(want_blocks) {
+                plan.events
+                    .push(a.grow(nsub(id), &lsl, now).map_err(conflict)?);
+            }
+            for pf in old.port_forwards.values() {
+                let _ = a.remove_forward(nsub(id), pf.public_port);
+            }
+        }
+        for pf in sub.port_forwards.values() {
+            a.add_forward(nsub(id), pf.public_port).map_err(|e| {
+                ControlError::Unprocessable(format!(
+                    "port forward {} {}: {e}",
+                    pf.proto, pf.public_port
+                ))
+            })?;
+        }
+        // A new forward on a port a live session of the home holds: refuse now (after a
+        // re-allocation its sessions end anyway).
+        if !plan.realloc {
+            self.check_live(id, old, sub)?;
+        }
+        plan.new_alloc = Some(a);
+        Ok(plan)
+    }
+
+    /// The store writes of home `id`'s change ([`Self::plan_nat_update`]'s `nat`): the home
+    /// as `file`, the blocks it released held down, its assignment with each block's start
+    /// time; and those start times.
+    fn update_ops(
+        &self,
+        id: SubscriberId,
+        source: Source,
+        file: &SubscriberFile,
+        nat: &NatUpdate,
+        old_since: Option<&BTreeMap<u16, UnixTime>>,
+        now: UnixTime,
+    ) -> (Vec<SubscriberOp>, BTreeMap<u16, UnixTime>) {
+        let mut ops = vec![SubscriberOp::Put(Box::new(StoredSubscriber {
+            source,
+            subscriber: file.clone(),
+        }))];
+        let hold = self.config.nat.as_ref().map(|n| n.hold_down_secs());
+        let mut since = match (nat.realloc, old_since) {
+            (false, Some(s)) => s.clone(),
+            _ => BTreeMap::new(),
+        };
+        for ev in &nat.events {
+            match (ev.action, hold) {
+                (BlockAction::Alloc, _) => {
+                    since.insert(ev.first_port, ev.time);
+                }
+                (BlockAction::Release, Some(secs)) => ops.push(SubscriberOp::PutHeld(HeldBlock {
+                    address: ev.address,
+                    first_port: ev.first_port,
+                    until: ev.time.plus(u64::from(secs)),
+                })),
+                (BlockAction::Release, None) => {}
+            }
+        }
+        if let Some(a) = nat.new_alloc.as_ref().or(self.alloc.as_ref())
+            && let Some(asg) = a.assignment(nsub(id))
+        {
+            let blocks = asg
+                .blocks
+                .iter()
+                .map(|&p| StoredBlock {
+                    first_port: p,
+                    since: since.get(&p).copied().unwrap_or(now),
+                })
+                .collect();
+            ops.push(SubscriberOp::PutNat(
+                id,
+                StoredNat {
+                    address: asg.address,
+                    blocks,
+                },
+            ));
+        }
+        (ops, since)
     }
 
     /// Moves the allocator's forward reservations of home `id` from `from` to `to`; on a
@@ -1125,7 +1199,6 @@ impl Control {
                 .collect(),
             None => Vec::new(),
         };
-        let size = self.config.nat.as_ref().map_or(0, |n| n.block_size());
         let assignment = self.alloc.as_ref().and_then(|a| a.assignment(nsub(id)));
         // No new leases for it from here on.
         if let Some(slow) = &self.slow {
@@ -1160,22 +1233,15 @@ impl Control {
         self.log.flush();
         self.since.remove(&id);
         self.remove_entry(id);
-        let nat = assignment.as_ref().map(|a| {
-            let blocks = a
-                .blocks
-                .iter()
-                .map(|&f| (f, f.saturating_add(size.saturating_sub(1))))
-                .collect();
-            (a.address, blocks)
-        });
+        let nat = assignment.as_ref().map(|a| self.ranges(a));
         self.apply(&plan::for_delete(&sub, &leased, nat))
     }
 
-    /// Adds a port forward to home `id`.
+    /// Adds a port forward to home `id` (validated with the home).
     pub fn add_forward(
         &mut self,
         id: SubscriberId,
-        pf: PortForward,
+        pf: PortForwardFile,
         now: UnixTime,
     ) -> Result<SubscriberView, ControlError> {
         let Some(e) = self.entry(id) else {
@@ -1272,7 +1338,7 @@ impl Control {
     }
 
     /// A home's port forwards.
-    pub fn forwards(&self, id: SubscriberId) -> Result<Vec<PortForward>, ControlError> {
+    pub fn forwards(&self, id: SubscriberId) -> Result<Vec<PortForwardFile>, ControlError> {
         Ok(self
             .config
             .files
@@ -1398,6 +1464,11 @@ fn static_err(e: StaticMappingError) -> ControlError {
         StaticMappingError::InUse { .. } => ControlError::Conflict(e.to_string()),
         StaticMappingError::Map(m) => ControlError::FastPath(m),
     }
+}
+
+/// An allocator's refusal as a conflict.
+fn conflict(e: impl std::fmt::Display) -> ControlError {
+    ControlError::Conflict(e.to_string())
 }
 
 /// The conflict answer for an LSL that clashes with another home's.

@@ -376,12 +376,59 @@ pub struct PortForwardFile {
     pub private_port: u16,
 }
 
-/// A validated home NAT policy (fields the home does not set stay `None`: the `[nat]`
-/// defaults apply when blocks are allocated).
-pub type NatPolicy = NatPolicyFile;
+/// A home's NAT policy, validated against `[nat]` (a pinned address in the pool, a block
+/// count the fast path holds). Fields the home does not set stay `None`: the `[nat]`
+/// defaults apply when blocks are allocated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NatPolicy {
+    /// The public address the home is pinned to.
+    pub public_ip: Option<Ipv4Addr>,
+    /// Port blocks the home holds.
+    pub blocks: Option<u8>,
+    /// Most concurrent NAT sessions (0 = no limit).
+    pub session_limit: Option<u32>,
+    /// Inbound filtering.
+    pub filtering: Option<Filtering>,
+}
 
-/// A validated port forward.
-pub type PortForward = PortForwardFile;
+/// A port forward, validated: a host address of the home's LAN, non-zero ports. Shown by the
+/// API as written ([`PortForwardFile`]'s form).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct PortForward {
+    /// `tcp` or `udp`.
+    pub proto: Proto,
+    /// The public port.
+    pub public_port: u16,
+    /// The host in the home.
+    pub private_ip: Ipv4Addr,
+    /// The port on that host.
+    pub private_port: u16,
+}
+
+/// `[dhcp]`, the defaults every home's DHCP settings start from, checked for what can be
+/// checked without a home (no LAN prefix or gateway: those are each home's); the rest is
+/// checked with each home, as its own settings over these.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DhcpDefaults(DhcpConfigWire);
+
+impl DhcpDefaults {
+    /// The defaults, or why they cannot be.
+    pub fn new(wire: DhcpConfigWire) -> Result<Self, ConfigError> {
+        if wire.prefix.is_some() || wire.gateway.is_some() {
+            return Err(invalid(
+                "dhcp.prefix / dhcp.gateway",
+                "set",
+                "each home's LAN and gateway come from its subscriber.gateway",
+            ));
+        }
+        Ok(Self(wire))
+    }
+
+    /// The settings as written.
+    pub fn wire(&self) -> &DhcpConfigWire {
+        &self.0
+    }
+}
 
 /// The validated configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -393,7 +440,7 @@ pub struct Config {
     /// NAT, when configured.
     pub nat: Option<NatConfig>,
     /// `[dhcp]`: the defaults every home's DHCP settings start from (API-created homes too).
-    pub dhcp_defaults: DhcpConfigWire,
+    pub dhcp_defaults: DhcpDefaults,
     /// Each configured home as written (what the store and the API keep).
     pub files: BTreeMap<SubscriberId, SubscriberFile>,
     /// `[slowpath]`.
@@ -536,14 +583,7 @@ impl TryFrom<ConfigFile> for Config {
                 ),
             ));
         }
-        let dhcp_defaults = file.dhcp.unwrap_or_default();
-        if dhcp_defaults.prefix.is_some() || dhcp_defaults.gateway.is_some() {
-            return Err(invalid(
-                "dhcp.prefix / dhcp.gateway",
-                "set",
-                "each home's LAN and gateway come from its subscriber.gateway",
-            ));
-        }
+        let dhcp_defaults = DhcpDefaults::new(file.dhcp.unwrap_or_default())?;
         let mut this = Self {
             fastpath,
             subscribers: BTreeMap::new(),
@@ -717,7 +757,7 @@ impl SubscriberConfig {
         config: &Config,
         key: &dyn Fn(&str) -> String,
     ) -> Result<Self, ConfigError> {
-        let dhcp_defaults = &config.dhcp_defaults;
+        let dhcp_defaults = config.dhcp_defaults.wire();
         if f.id == 0 || f.id >= MAX_SUBSCRIBERS {
             return Err(invalid(
                 key("id"),
@@ -769,10 +809,16 @@ impl SubscriberConfig {
         if has_policy || !f.port_forwards.is_empty() {
             check_nat_policy(&nat, config.nat.as_ref(), key)?;
         }
+        let nat = NatPolicy {
+            public_ip: nat.public_ip,
+            blocks: nat.blocks,
+            session_limit: nat.session_limit,
+            filtering: nat.filtering,
+        };
         let mut port_forwards = BTreeMap::new();
         for (j, pf) in f.port_forwards.into_iter().enumerate() {
             let pkey = |field: &str| key(&format!("port_forwards[{j}].{field}"));
-            check_forward(&pf, gateway, lan, &pkey)?;
+            let pf = check_forward(&pf, gateway, lan, &pkey)?;
             if port_forwards
                 .insert((pf.proto, pf.public_port), pf)
                 .is_some()
@@ -818,7 +864,7 @@ fn check_mss(mss: u16) -> Result<(), String> {
 
 /// A home's NAT policy against `[nat]`.
 fn check_nat_policy(
-    p: &NatPolicy,
+    p: &NatPolicyFile,
     nat: Option<&NatConfig>,
     key: &dyn Fn(&str) -> String,
 ) -> Result<(), ConfigError> {
@@ -851,11 +897,11 @@ fn check_nat_policy(
 
 /// A port forward's own fields: a host of the home, non-zero ports.
 fn check_forward(
-    pf: &PortForward,
+    pf: &PortForwardFile,
     gateway: Ipv4Addr,
     lan: Ipv4Net,
     key: &dyn Fn(&str) -> String,
-) -> Result<(), ConfigError> {
+) -> Result<PortForward, ConfigError> {
     let ip = pf.private_ip;
     if !lan.contains(&ip) || ip == gateway || ip == lan.network() || ip == lan.broadcast() {
         return Err(invalid(
@@ -870,7 +916,12 @@ fn check_forward(
     if pf.private_port == 0 {
         return Err(invalid(key("private_port"), 0, "port 0"));
     }
-    Ok(())
+    Ok(PortForward {
+        proto: pf.proto,
+        public_port: pf.public_port,
+        private_ip: pf.private_ip,
+        private_port: pf.private_port,
+    })
 }
 
 /// A home's DHCP settings: its own over the defaults, with the LAN and gateway of the home.

@@ -39,7 +39,7 @@ use axum::{
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
-    config::{PortForward, Proto, SubscriberFile},
+    config::{PortForwardFile, Proto, SubscriberFile},
     control::{Control, ControlError},
     nat::UnixTime,
 };
@@ -416,7 +416,7 @@ async fn add_forward(
         Ok(i) => i,
         Err(r) => return r.into_response(),
     };
-    let pf: PortForward = match parse(body) {
+    let pf: PortForwardFile = match parse(body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
