@@ -294,6 +294,10 @@ enum L4 {
     None,
 }
 
+/// An IPv4 packet from a home, in stages: its headers checked, what is for
+/// the vG itself punted ([`for_the_vg`]), its sender checked ([`check_sender`]), sorted by
+/// protocol ([`dispatch`]), then translated and forwarded or hairpinned ([`upstream`]).
+/// Every stage is inlined: one program, one stack frame, as the verifier wants it.
 #[inline(always)]
 fn home_ipv4(
     ctx: &XdpContext,
@@ -302,15 +306,16 @@ fn home_ipv4(
     sub: &Subscriber,
 ) -> Result<Verdict, Verdict> {
     let ip_off = cur.offset();
+    // Stage 1: the IPv4 header (no options, a total length the frame holds) and, in a
+    // first or only fragment, the transport header. (Read here, not in a function returning
+    // them: LLVM then reuses a packet-end register in a way the verifier refuses.)
     let ip: Ipv4Hdr = cur.read()?;
-    // No IPv4 options in the fast path, and a total length the frame can hold.
     if !ip.is_plain_v4()
         || usize::from(ip.tot_len()) < core::mem::size_of::<Ipv4Hdr>()
         || usize::from(ip.tot_len()) > cur.remaining() + core::mem::size_of::<Ipv4Hdr>()
     {
         return Err(Verdict::Drop(DropReason::BadIpHeader));
     }
-    // Only a first (or only) fragment carries the transport header.
     let l4 = if ip.is_later_fragment() {
         L4::None
     } else {
@@ -321,31 +326,80 @@ fn home_ipv4(
             _ => L4::None,
         }
     };
-    if let L4::Udp(udp) = &l4
-        && udp.dest() == 67
-    {
-        return Ok(punt::punt(ctx, lsl.sub, PuntReason::Dhcp));
-    }
-    if ip.daddr_raw() == sub.gw_ip {
-        let reason = if ip.protocol == ipproto::ICMP {
-            PuntReason::IcmpToGateway
-        } else {
-            PuntReason::ToGateway
-        };
+    if let Some(reason) = for_the_vg(&ip, &l4, sub) {
         return Ok(punt::punt(ctx, lsl.sub, reason));
     }
     // The flow's mapping, if it has one: an established flow's mapping can vouch for the
-    // sender (below), and is looked up once for that and for the translation.
+    // sender, and is looked up once for that and for the translation.
     let flow = nat_flow(&l4);
     let mapping = flow.and_then(|(f, _)| nat::find(lsl.sub, ip.saddr_raw(), f));
-    // Anti-spoofing: the source must be a host this home leased or was given, with its MAC.
-    // The generation is read before the host table: a host removed after this read raises
-    // it, so what this packet checks is never recorded as newer than it is.
+    let host = check_sender(lsl, &ip, mapping.as_ref())?;
+    if ip.ttl() <= 1 {
+        return Ok(punt::punt(ctx, lsl.sub, PuntReason::TtlExceeded));
+    }
+    let cfg = CONFIG.get(0).ok_or(Verdict::Pass)?;
+    let to_public = is_public(ip.daddr_raw());
+    let from = FromHomeIp {
+        lsl,
+        sub,
+        cfg,
+        ip_off,
+        ip: &ip,
+        to_public,
+    };
+    let (flow, dport) = match dispatch(ctx, &from, flow, &l4) {
+        Step::Nat(flow, dport) => (flow, dport),
+        Step::Done(verdict) => return verdict,
+    };
+    upstream(ctx, &from, flow, dport, mapping, host)
+}
+
+/// An IPv4 packet from a home past its checks.
+struct FromHomeIp<'a> {
+    lsl: &'a lsl::Classified,
+    sub: &'a Subscriber,
+    cfg: &'a Config,
+    /// Offset of its IPv4 header.
+    ip_off: usize,
+    ip: &'a Ipv4Hdr,
+    /// Its destination is one of the vG's public addresses (another home: hairpin).
+    to_public: bool,
+}
+
+/// Stage 2: what the vG answers itself (DHCP, anything to the home's gateway address), with
+/// the reason it goes to the slow path.
+#[inline(always)]
+fn for_the_vg(ip: &Ipv4Hdr, l4: &L4, sub: &Subscriber) -> Option<PuntReason> {
+    if let L4::Udp(udp) = l4
+        && udp.dest() == 67
+    {
+        return Some(PuntReason::Dhcp);
+    }
+    if ip.daddr_raw() == sub.gw_ip {
+        return Some(if ip.protocol == ipproto::ICMP {
+            PuntReason::IcmpToGateway
+        } else {
+            PuntReason::ToGateway
+        });
+    }
+    None
+}
+
+/// Stage 3, anti-spoofing: the source must be a host this home leased or was given, with
+/// its MAC, or the sender of an established flow's mapping that still vouches for it. The
+/// generation is read before the host table: a host removed after this read raises it, so
+/// what this packet checks is never recorded as newer than it is.
+#[inline(always)]
+fn check_sender(
+    lsl: &lsl::Classified,
+    ip: &Ipv4Hdr,
+    mapping: Option<&nat::Found>,
+) -> Result<nat::HostStamp, Verdict> {
     let host = nat::HostStamp {
         mac: lsl.inner_src_mac,
         hosts_gen: HOSTS_GEN.get(lsl.sub).copied().unwrap_or(0),
     };
-    if !mapping.as_ref().is_some_and(|m| m.vouches(&host)) {
+    if !mapping.is_some_and(|m| m.vouches(&host)) {
         count_stat(Counter::HostCheck);
         let key = HostKey {
             sub: lsl.sub,
@@ -357,38 +411,68 @@ fn home_ipv4(
             return Err(Verdict::Drop(DropReason::Spoofed));
         }
     }
-    if ip.ttl() <= 1 {
-        return Ok(punt::punt(ctx, lsl.sub, PuntReason::TtlExceeded));
+    Ok(host)
+}
+
+/// What [`dispatch`] decided.
+enum Step {
+    /// Translate this flow (with its destination port).
+    Nat(nat::Flow, u16),
+    /// Handled (an ICMP error, a later fragment) or refused.
+    Done(Result<Verdict, Verdict>),
+}
+
+/// Stage 4, by protocol: TCP, UDP and ICMP echo go to NAT; ICMP errors and later fragments
+/// have their own paths; fragments to a public address or of ICMP, ICMP to another home and
+/// other protocols are dropped.
+#[inline(always)]
+fn dispatch(ctx: &XdpContext, from: &FromHomeIp, flow: Option<(nat::Flow, u16)>, l4: &L4) -> Step {
+    let ip = from.ip;
+    if ip.is_fragment() && (from.to_public || ip.protocol == ipproto::ICMP) {
+        return Step::Done(Err(Verdict::Drop(DropReason::Fragment)));
     }
-    let cfg = CONFIG.get(0).ok_or(Verdict::Pass)?;
-    let to_public = is_public(ip.daddr_raw());
-    if ip.is_fragment() && (to_public || ip.protocol == ipproto::ICMP) {
-        return Err(Verdict::Drop(DropReason::Fragment));
-    }
-    let (flow, dport) = match (flow, l4) {
-        (_, L4::Icmp(_)) if to_public => return Err(Verdict::Drop(DropReason::NoMapping)),
-        (Some(flow), _) => flow,
+    match (flow, l4) {
+        (_, L4::Icmp(_)) if from.to_public => Step::Done(Err(Verdict::Drop(DropReason::NoMapping))),
+        (Some((flow, dport)), _) => Step::Nat(flow, dport),
         (None, L4::Icmp(icmp)) if icmptype::is_error(icmp.icmp_type) => {
-            return icmp_error::upstream(
+            Step::Done(icmp_error::upstream(
                 ctx,
                 &icmp_error::FromHome {
-                    cfg,
-                    sub_id: lsl.sub,
-                    ip_off,
+                    cfg: from.cfg,
+                    sub_id: from.lsl.sub,
+                    ip_off: from.ip_off,
                     saddr: ip.saddr_raw(),
-                    host_mac: lsl.inner_src_mac,
+                    host_mac: from.lsl.inner_src_mac,
                 },
-            );
+            ))
         }
-        (None, L4::Icmp(_)) => return Err(Verdict::Drop(DropReason::IcmpUnsupported)),
-        (None, L4::None) if ip.is_later_fragment() => {
-            return later_fragment(ctx, cfg, sub, ip_off, lsl.inner_src_mac);
-        }
-        (None, _) => return Err(Verdict::Drop(DropReason::ProtoUnsupported)),
-    };
+        (None, L4::Icmp(_)) => Step::Done(Err(Verdict::Drop(DropReason::IcmpUnsupported))),
+        (None, L4::None) if ip.is_later_fragment() => Step::Done(later_fragment(
+            ctx,
+            from.cfg,
+            from.sub,
+            from.ip_off,
+            from.lsl.inner_src_mac,
+        )),
+        (None, _) => Step::Done(Err(Verdict::Drop(DropReason::ProtoUnsupported))),
+    }
+}
+
+/// Stage 5: the flow's public endpoint (its mapping, or a new one), the APDF permission,
+/// then to another home (hairpin) or, without its LSL, to the core.
+#[inline(always)]
+fn upstream(
+    ctx: &XdpContext,
+    from: &FromHomeIp,
+    flow: nat::Flow,
+    dport: u16,
+    mapping: Option<nat::Found>,
+    host: nat::HostStamp,
+) -> Result<Verdict, Verdict> {
+    let (ip, sub, cfg) = (from.ip, from.sub, from.cfg);
     let public = nat::upstream(
         &nat::Sender {
-            sub_id: lsl.sub,
+            sub_id: from.lsl.sub,
             sub,
             cfg,
             saddr: ip.saddr_raw(),
@@ -401,13 +485,13 @@ fn home_ipv4(
         nat::permit(public, flow.proto, ip.daddr_raw(), dport);
     }
     let syn = flow.proto == ipproto::TCP && flow.tcp_flags & tcpflag::SYN != 0;
-    if to_public {
+    if from.to_public {
         return hairpin(
             ctx,
             &Hairpin {
                 cfg,
                 src: sub,
-                ip_off,
+                ip_off: from.ip_off,
                 proto: flow.proto,
                 public,
                 daddr: ip.daddr_raw(),
@@ -416,9 +500,8 @@ fn home_ipv4(
             },
         );
     }
-
     // Strip the LSL: the IPv4 header moves to offset 14, behind a fresh Ethernet header.
-    fwd::adjust_head(ctx, (ip_off - fwd::IP) as i32)?;
+    fwd::adjust_head(ctx, (from.ip_off - fwd::IP) as i32)?;
     fwd::translate(ctx, flow.proto, Side::Source, public)?;
     if syn && sub.tcp_mss != 0 {
         mss::clamp(ctx, sub.tcp_mss)?;
@@ -428,7 +511,7 @@ fn home_ipv4(
         ctx,
         ctx.ingress_ifindex() as u32,
         cfg.access_mac,
-        lsl.inner_src_mac,
+        from.lsl.inner_src_mac,
         flow.proto,
     )
 }

@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use nerg_abi::host_flags;
+use nerg_abi::{SubscriberId, host_flags};
 use serde::Serialize;
 
 use super::{Control, ControlError, Entry, host_key, nsub};
@@ -13,7 +13,6 @@ use crate::{
     nat,
     store::Source,
 };
-use nerg_abi::SubscriberId;
 
 /// A home as the API shows it: as written, plus where it came from and what it got.
 #[derive(Clone, Debug, Serialize)]
