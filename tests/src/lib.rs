@@ -13,6 +13,7 @@ pub mod nat;
 pub mod netns;
 pub mod perfdhcp;
 pub mod provision;
+pub mod rig;
 pub mod topology;
 pub mod traffic;
 /// Raw frames on an interface (the slow path's packet socket).

@@ -20,12 +20,16 @@ use std::{
 };
 
 use brg::tagger::{Tagger, Tags};
-use nerg_abi::{
-    Config, Counter, Host, HostKey, NatFwdKey, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey,
-    brg::TagCounter, config_flags, host_flags, lsl_kind, program_names, stag_tpid, sub_flags,
-};
+use nerg_abi::{Counter, NatFwdKey, SubscriberId, brg::TagCounter, program_names, sub_flags};
 use nerg_tests::addrs::{BLOCK_SIZE, GW, HOST, VG_VTEP, VG_VTEP6};
-use nerg_tests::{Netns, PinDir, netns::veth, require_root, topology::vxlan_uplink, traffic};
+use nerg_tests::{
+    Netns, PinDir,
+    netns::veth,
+    require_root,
+    rig::{self, RigHome},
+    topology::vxlan_uplink,
+    traffic,
+};
 use vg::fastpath::{AttachMode, FastPath, if_index};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
@@ -219,7 +223,7 @@ fn lab(tag: &str) -> Lab {
     let access_mac = vg.mac("acc0");
     let mut fp = vg.run(|| {
         let mut fp = FastPath::load(pins.path()).expect("load the fast path");
-        configure(&mut fp, access_mac);
+        configure(&mut fp, pins.path(), access_mac);
         fp.attach_access("acc0", AttachMode::Native)
             .expect("attach vg_access");
         fp.attach_core("core0", AttachMode::Native)
@@ -242,98 +246,32 @@ fn lab(tag: &str) -> Lab {
     }
 }
 
-fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
+/// The lab's homes in the maps, written as vgd writes them ([`nerg_tests::rig`]), with
+/// vgd's default MSS clamps (VXLAN homes clamp to fit their LSL).
+fn configure(fp: &mut FastPath, pins: &std::path::Path, access_mac: [u8; 6]) {
+    let config = rig::config();
     let access = if_index("acc0").unwrap();
     let core = if_index("core0").unwrap();
-    let mut maps = fp.maps();
-    maps.set_config(&Config {
-        vtep_ipv4: raw(VG_VTEP),
-        vxlan_port: 4789u16.to_be(),
-        stag_tpids: stag_tpid::ALL,
-        flags: config_flags::VALID,
-        nat_block_size: BLOCK_SIZE,
-        access_ifindex: access,
-        access_mac,
-        vtep_ipv6: VG_VTEP6.octets(),
-        ..Config::default()
-    })
-    .unwrap();
-    maps.set_egress(access).unwrap();
-    maps.set_egress(core).unwrap();
-    maps.insert_public_ip(raw(PUBLIC)).unwrap();
-    for spec in HOMES {
-        let mut sub = Subscriber {
-            flags: sub_flags::ACTIVE,
-            gw_mac: gw_mac(spec.id),
-            gw_ip: raw(GW),
-            public_ip: raw(PUBLIC),
-            block_count: 1,
-            blocks: nerg_abi::blocks_from(&[spec.block]),
-            ..Subscriber::default()
-        };
-        match spec.kind {
-            Kind::Vxlan6 { vni, brg_vtep } => {
-                sub.lsl_kind = lsl_kind::VXLAN6;
-                sub.tcp_mss = 1390;
-                sub.vni = vni;
-                sub.remote_vtep6 = brg_vtep.octets();
-                maps.insert_vxlan6_lsl(
-                    nerg_abi::Vxlan6LslKey {
-                        vni,
-                        remote: brg_vtep.octets(),
-                    },
-                    spec.id,
-                )
-                .unwrap();
-            }
-            Kind::Vxlan { vni, brg_vtep } => {
-                sub.lsl_kind = lsl_kind::VXLAN4;
-                sub.tcp_mss = 1410;
-                sub.vni = vni;
-                sub.remote_vtep = raw(brg_vtep);
-                maps.insert_vxlan_lsl(
-                    VxlanLslKey {
-                        vni,
-                        remote: raw(brg_vtep),
-                    },
-                    spec.id,
-                )
-                .unwrap();
-            }
-            Kind::Vlan { s_vid, c_vid } => {
-                sub.lsl_kind = if s_vid.is_some() {
-                    lsl_kind::QINQ
-                } else {
-                    lsl_kind::DOT1Q
-                };
-                sub.s_tpid = if s_vid.is_some() { 0x88a8 } else { 0 };
-                sub.s_vid = s_vid.unwrap_or(0);
-                sub.c_vid = c_vid;
-                maps.insert_vlan_lsl(
-                    VlanLslKey {
-                        ifindex: access,
-                        s_vid: s_vid.unwrap_or(0),
-                        c_vid,
-                    },
-                    spec.id,
-                )
-                .unwrap();
-            }
-        }
-        maps.set_subscriber(spec.id, &sub).unwrap();
-        maps.insert_host(
-            HostKey {
-                sub: spec.id,
-                ip: raw(HOST),
-            },
-            Host {
-                mac: host_mac(spec.id),
-                flags: host_flags::STATIC,
-                _pad: 0,
-            },
-        )
-        .unwrap();
-    }
+    rig::configure(fp, &config, (access, access_mac), Some(core)).unwrap();
+    let homes: Vec<RigHome> = HOMES
+        .iter()
+        .map(|spec| {
+            let lsl = match spec.kind {
+                Kind::Vxlan6 { vni, brg_vtep } => format!("vxlan:{vni}@[{brg_vtep}]"),
+                Kind::Vxlan { vni, brg_vtep } => format!("vxlan:{vni}@{brg_vtep}"),
+                Kind::Vlan {
+                    s_vid: Some(s_vid),
+                    c_vid,
+                } => format!("qinq:{s_vid}.{c_vid}"),
+                Kind::Vlan { s_vid: None, c_vid } => format!("vlan:{c_vid}"),
+            };
+            RigHome::new(spec.id, lsl)
+                .host(HOST, host_mac(spec.id))
+                .nat(PUBLIC, &[spec.block])
+                .default_mss()
+        })
+        .collect();
+    rig::write_homes(pins, &config, access, &homes).unwrap();
 }
 
 #[test]

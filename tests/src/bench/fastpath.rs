@@ -29,10 +29,9 @@ use aya::{
 };
 use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress, wire::vlan::Tpid};
 use nerg_abi::{
-    Config, Host, HostKey, MAX_BLOCKS, Subscriber, SubscriberId, VlanLslKey, Vxlan6LslKey,
-    VxlanLslKey,
+    MAX_BLOCKS, SubscriberId,
     bench::{BenchCounter, names},
-    config_flags, host_flags, lsl_kind, program_names, stag_tpid, sub_flags,
+    lsl_kind, program_names,
 };
 use vg::fastpath::{
     FastPath, if_index,
@@ -41,10 +40,14 @@ use vg::fastpath::{
 
 use super::{BENCH_OBJECT, Effort, Summary, median};
 use crate::addrs::{
-    BLOCK_SIZE, BRG_VTEP, BRG_VTEP_MAC, BRG_VTEP6, GW, HOST, HOST_MAC, INTERNET, NEXT_HOP,
-    NEXT_HOP_MAC, SEED, VG_VTEP, VG_VTEP6,
+    BLOCK_SIZE, BRG_VTEP, BRG_VTEP_MAC, BRG_VTEP6, HOST, HOST_MAC, INTERNET, NEXT_HOP,
+    NEXT_HOP_MAC, VG_VTEP, VG_VTEP6,
 };
-use crate::{Netns, PinDir, frames, netns::veth};
+use crate::{
+    Netns, PinDir, frames,
+    netns::veth,
+    rig::{self, RigHome},
+};
 
 /// `BPF_PROG_TEST_RUN`'s ingress interface (loopback) when no context is passed: the VLAN
 /// LSL table is keyed by it.
@@ -111,11 +114,6 @@ const HOMES: [Home; 4] = [
     },
 ];
 
-fn gw_mac(id: SubscriberId) -> [u8; 6] {
-    let b = id.to_be_bytes();
-    [0x02, 0x4e, b[0], b[1], b[2], b[3]]
-}
-
 fn vid(v: u16) -> Vid {
     Vid::new(v).expect("valid VID")
 }
@@ -142,30 +140,6 @@ fn encap(kind: u8, s_vid: u16, c_vid: u16, vni: u32, access_mac: [u8; 6]) -> Enc
             EthernetAddress(BRG_VTEP_MAC),
             EthernetAddress(access_mac),
         )),
-    }
-}
-
-fn subscriber(kind: u8, s_vid: u16, c_vid: u16, vni: u32, id: SubscriberId) -> Subscriber {
-    Subscriber {
-        flags: sub_flags::ACTIVE,
-        lsl_kind: kind,
-        s_tpid: if kind == lsl_kind::QINQ { 0x88a8 } else { 0 },
-        s_vid,
-        c_vid,
-        vni,
-        remote_vtep: if kind == lsl_kind::VXLAN4 {
-            raw(BRG_VTEP)
-        } else {
-            0
-        },
-        remote_vtep6: if kind == lsl_kind::VXLAN6 {
-            BRG_VTEP6.octets()
-        } else {
-            [0; 16]
-        },
-        gw_mac: gw_mac(id),
-        gw_ip: raw(GW),
-        ..Subscriber::default()
     }
 }
 
@@ -210,7 +184,7 @@ fn rig() -> anyhow::Result<Rig> {
     let pins = PinDir::new("bfp");
     let (fp, bench) = vg.run(|| -> anyhow::Result<_> {
         let mut fp = FastPath::load(pins.path()).context("loading the vG's fast path")?;
-        configure(&mut fp, access_mac)?;
+        configure(&mut fp, pins.path(), access_mac)?;
         let mut bench = Ebpf::load(BENCH_OBJECT).context("loading the bench eBPF object")?;
         for name in [names::FIB, names::PASS] {
             let prog: &mut Xdp = bench
@@ -239,89 +213,33 @@ fn rig() -> anyhow::Result<Rig> {
     })
 }
 
-fn configure(fp: &mut FastPath, access_mac: [u8; 6]) -> anyhow::Result<()> {
+/// The bench's homes, written as vgd writes them ([`crate::rig`]): the four of [`HOMES`],
+/// and [`NEW_FLOW_HOMES`] QinQ homes with every block they can hold, for new mappings.
+fn configure(fp: &mut FastPath, pins: &std::path::Path, access_mac: [u8; 6]) -> anyhow::Result<()> {
+    let config = rig::config();
     let access = if_index("acc0")?;
     let core = if_index("core0")?;
-    let mut maps = fp.maps();
-    maps.set_config(&Config {
-        vtep_ipv4: raw(VG_VTEP),
-        vtep_ipv6: VG_VTEP6.octets(),
-        vxlan_port: 4789u16.to_be(),
-        stag_tpids: stag_tpid::ALL,
-        flags: config_flags::VALID,
-        nat_block_size: BLOCK_SIZE,
-        nat_hash_seed: SEED,
-        access_ifindex: access,
-        access_mac,
-        ..Config::default()
-    })?;
-    maps.set_egress(access)?;
-    maps.set_egress(core)?;
-    maps.insert_public_ip(raw(PUBLIC))?;
-    let mut homes: Vec<(SubscriberId, Subscriber)> = HOMES
+    rig::configure(fp, &config, (access, access_mac), Some(core))?;
+    let mut homes: Vec<RigHome> = HOMES
         .iter()
         .map(|h| {
-            let mut s = subscriber(h.kind, h.s_vid, h.c_vid, h.vni, h.id);
-            s.public_ip = raw(PUBLIC);
-            s.block_count = 1;
-            s.blocks = nerg_abi::blocks_from(&[h.block]);
-            (h.id, s)
+            RigHome::new(h.id, rig::lsl_text(h.kind, h.s_vid, h.c_vid, h.vni))
+                .host(HOST, HOST_MAC)
+                .nat(PUBLIC, &[h.block])
         })
         .collect();
     let firsts: Vec<u16> = (0..MAX_BLOCKS as u16)
         .map(|b| FIRST_PORT + b * BLOCK_SIZE)
         .collect();
     for i in 0..NEW_FLOW_HOMES {
-        let id = NEW_FLOW_FIRST_ID + i;
-        let public = new_flow_public(i);
-        maps.insert_public_ip(raw(public))?;
-        let mut s = subscriber(lsl_kind::QINQ, 20, new_flow_cvid(i), 0, id);
-        s.public_ip = raw(public);
-        s.block_count = MAX_BLOCKS as u32;
-        s.blocks = nerg_abi::blocks_from(&firsts);
-        homes.push((id, s));
+        let lsl = rig::lsl_text(lsl_kind::QINQ, 20, new_flow_cvid(i), 0);
+        homes.push(
+            RigHome::new(NEW_FLOW_FIRST_ID + i, lsl)
+                .host(HOST, HOST_MAC)
+                .nat(new_flow_public(i), &firsts),
+        );
     }
-    for (id, s) in &homes {
-        maps.set_subscriber(*id, s)?;
-        if s.lsl_kind == lsl_kind::VXLAN6 {
-            maps.insert_vxlan6_lsl(
-                Vxlan6LslKey {
-                    vni: s.vni,
-                    remote: BRG_VTEP6.octets(),
-                },
-                *id,
-            )?;
-        } else if s.vni != 0 {
-            maps.insert_vxlan_lsl(
-                VxlanLslKey {
-                    vni: s.vni,
-                    remote: raw(BRG_VTEP),
-                },
-                *id,
-            )?;
-        } else {
-            maps.insert_vlan_lsl(
-                VlanLslKey {
-                    ifindex: TEST_IFINDEX,
-                    s_vid: s.s_vid,
-                    c_vid: s.c_vid,
-                },
-                *id,
-            )?;
-        }
-        maps.insert_host(
-            HostKey {
-                sub: *id,
-                ip: raw(HOST),
-            },
-            Host {
-                mac: HOST_MAC,
-                flags: host_flags::STATIC,
-                _pad: 0,
-            },
-        )?;
-    }
-    Ok(())
+    rig::write_homes(pins, &config, TEST_IFINDEX, &homes)
 }
 
 fn new_flow_public(i: u32) -> Ipv4Addr {

@@ -57,17 +57,20 @@ use aya::{
 };
 use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress, wire::vlan::Tpid};
 use nerg_abi::{
-    Config, Host, HostKey, Subscriber, SubscriberId, VlanLslKey, VxlanLslKey,
     bench::{BenchCounter, GEN_HEADER_MAX, GenConfig, GenField, names},
-    config_flags, host_flags, lsl_kind, stag_tpid, sub_flags,
+    lsl_kind,
 };
 use vg::fastpath::{AttachMode, FastPath, if_index};
 
 use super::{BENCH_OBJECT, Effort, Summary, af_packet::PacketGen, fmt_num, median};
 use crate::addrs::{
-    BLOCK_SIZE, BRG_VTEP, BRG_VTEP_MAC, GW, HOST, HOST_MAC, INTERNET, NEXT_HOP, SEED, VG_VTEP,
+    BLOCK_SIZE, BRG_VTEP, BRG_VTEP_MAC, GW, HOST, HOST_MAC, INTERNET, NEXT_HOP, VG_VTEP,
 };
-use crate::{Netns, PinDir, frames, netns::veth};
+use crate::{
+    Netns, PinDir, frames,
+    netns::veth,
+    rig::{self, RigHome},
+};
 
 /// Blocks per public address (ports 1024..=65535).
 const BLOCKS_PER_IP: u32 = 126;
@@ -422,7 +425,7 @@ fn chain(kind: Forwarder, vg_homes: &[(Lsl, u32)]) -> anyhow::Result<Chain> {
             let p = PinDir::new("blv");
             fp = Some(fwd.run(|| -> anyhow::Result<FastPath> {
                 let mut fp = FastPath::load(p.path())?;
-                configure_vg(&mut fp, access_mac, vg_homes)?;
+                configure_vg(&mut fp, p.path(), access_mac, vg_homes)?;
                 fp.attach_access("acc0", AttachMode::Native)?;
                 fp.attach_core("core0", AttachMode::Native)?;
                 Ok(fp)
@@ -520,101 +523,41 @@ fn run_with_stdin(mut cmd: std::process::Command, input: &str) -> anyhow::Result
     Ok(())
 }
 
-fn raw(ip: Ipv4Addr) -> u32 {
-    u32::from_ne_bytes(ip.octets())
-}
-
-/// Writes the vG's maps: for each (LSL kind, homes), that many homes with one host each and
-/// one 512-port block each on the public addresses 198.18.0.0/16.
+/// Writes the vG's homes as vgd writes them ([`crate::rig`]): for each (LSL kind, homes),
+/// that many homes with one host each and one 512-port block each on the public addresses
+/// 198.18.0.0/16.
 fn configure_vg(
     fp: &mut FastPath,
+    pins: &std::path::Path,
     access_mac: [u8; 6],
     homes: &[(Lsl, u32)],
 ) -> anyhow::Result<()> {
+    let config = rig::config();
     let access = if_index("acc0")?;
     let core = if_index("core0")?;
-    let mut maps = fp.maps();
-    maps.set_config(&Config {
-        vtep_ipv4: raw(VG_VTEP),
-        vxlan_port: 4789u16.to_be(),
-        stag_tpids: stag_tpid::ALL,
-        flags: config_flags::VALID,
-        nat_block_size: BLOCK_SIZE,
-        nat_hash_seed: SEED,
-        access_ifindex: access,
-        access_mac,
-        ..Config::default()
-    })?;
-    maps.set_egress(access)?;
-    maps.set_egress(core)?;
-    let mut id: SubscriberId = 1;
+    rig::configure(fp, &config, (access, access_mac), Some(core))?;
+    let mut rig_homes = Vec::new();
     let mut slot = 0u32;
     for &(lsl, n) in homes {
         for h in 0..n {
             let ip_index = slot / BLOCKS_PER_IP;
             let public = Ipv4Addr::new(198, 18, (ip_index / 250) as u8, (ip_index % 250 + 1) as u8);
-            if slot.is_multiple_of(BLOCKS_PER_IP) {
-                maps.insert_public_ip(raw(public))?;
-            }
             let block = 1024 + (slot % BLOCKS_PER_IP) as u16 * BLOCK_SIZE;
             slot += 1;
-            let (kind, s_vid, c_vid, vni) = match lsl {
-                Lsl::Dot1q => (lsl_kind::DOT1Q, 0, FIRST_C_VID + h as u16, 0),
-                Lsl::Qinq => (lsl_kind::QINQ, S_VID, FIRST_C_VID + h as u16, 0),
-                Lsl::Vxlan => (lsl_kind::VXLAN4, 0, 0, FIRST_VNI + h),
+            let text = match lsl {
+                Lsl::Dot1q => rig::lsl_text(lsl_kind::DOT1Q, 0, FIRST_C_VID + h as u16, 0),
+                Lsl::Qinq => rig::lsl_text(lsl_kind::QINQ, S_VID, FIRST_C_VID + h as u16, 0),
+                Lsl::Vxlan => rig::lsl_text(lsl_kind::VXLAN4, 0, 0, FIRST_VNI + h),
                 Lsl::Untagged => bail!("the vG takes no untagged homes"),
             };
-            maps.set_subscriber(
-                id,
-                &Subscriber {
-                    flags: sub_flags::ACTIVE,
-                    lsl_kind: kind,
-                    s_tpid: if kind == lsl_kind::QINQ { 0x88a8 } else { 0 },
-                    s_vid,
-                    c_vid,
-                    vni,
-                    remote_vtep: if vni != 0 { raw(BRG_VTEP) } else { 0 },
-                    gw_mac: [0x02, 0x4e, 0x47, 0, (id >> 8) as u8, id as u8],
-                    gw_ip: raw(GW),
-                    public_ip: raw(public),
-                    block_count: 1,
-                    blocks: nerg_abi::blocks_from(&[block]),
-                    ..Subscriber::default()
-                },
-            )?;
-            if vni != 0 {
-                maps.insert_vxlan_lsl(
-                    VxlanLslKey {
-                        vni,
-                        remote: raw(BRG_VTEP),
-                    },
-                    id,
-                )?;
-            } else {
-                maps.insert_vlan_lsl(
-                    VlanLslKey {
-                        ifindex: access,
-                        s_vid,
-                        c_vid,
-                    },
-                    id,
-                )?;
-            }
-            maps.insert_host(
-                HostKey {
-                    sub: id,
-                    ip: raw(HOST),
-                },
-                Host {
-                    mac: HOST_MAC,
-                    flags: host_flags::STATIC,
-                    _pad: 0,
-                },
-            )?;
-            id += 1;
+            rig_homes.push(
+                RigHome::new(slot, text)
+                    .host(HOST, HOST_MAC)
+                    .nat(public, &[block]),
+            );
         }
     }
-    Ok(())
+    rig::write_homes(pins, &config, access, &rig_homes)
 }
 
 /// The CPU the generator runs on, with the sink's receive processing.

@@ -11,9 +11,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use aya::maps::{MapData, RingBuf};
 use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress, wire::vlan::Tpid};
 use nerg_abi::{
-    Config, Counter, DropReason, Host, HostKey, NatFwdKey, NatRev, NatRevKey, PuntReason,
-    Subscriber, SubscriberId, VlanLslKey, VxlanLslKey, config_flags, host_flags, lsl_kind,
-    program_names, stag_tpid, sub_flags, tcp_seen,
+    Counter, DropReason, Host, HostKey, NatFwdKey, NatRev, NatRevKey, PuntReason, Subscriber,
+    SubscriberId, host_flags, lsl_kind, program_names, sub_flags, tcp_seen,
 };
 use nerg_tests::addrs::{
     BLOCK_SIZE, BRG_VTEP, BRG_VTEP_MAC, BRG_VTEP6, GW, HOST, HOST_MAC, INTERNET, NEXT_HOP,
@@ -24,6 +23,7 @@ use nerg_tests::{
     frames::{self, TcpControl},
     netns::veth,
     require_root,
+    rig::{self, RigHome},
 };
 use vg::fastpath::{
     FastPath, if_index,
@@ -222,7 +222,7 @@ fn rig(tag: &str) -> Rig {
     let pins = PinDir::new(tag);
     let (fp, ring) = vg.run(|| {
         let mut fp = FastPath::load(pins.path()).expect("the vG object loads and verifies");
-        configure(&mut fp, access_mac);
+        configure(&mut fp, pins.path(), access_mac);
         let ring = fp.take_punt_ring().unwrap();
         (fp, ring)
     });
@@ -238,120 +238,29 @@ fn rig(tag: &str) -> Rig {
     }
 }
 
-fn configure(fp: &mut FastPath, access_mac: [u8; 6]) {
+/// The fixture's homes in the maps, written as vgd writes them ([`nerg_tests::rig`]), and one
+/// that cannot map: every port of the full home's block is taken already.
+fn configure(fp: &mut FastPath, pins: &std::path::Path, access_mac: [u8; 6]) {
+    let config = rig::config();
     let access = if_index("acc0").unwrap();
     let core = if_index("core0").unwrap();
-    let mut maps = fp.maps();
-    maps.set_config(&Config {
-        vtep_ipv4: raw(VG_VTEP),
-        vxlan_port: 4789u16.to_be(),
-        stag_tpids: stag_tpid::ALL,
-        flags: config_flags::VALID,
-        nat_block_size: BLOCK_SIZE,
-        nat_hash_seed: SEED,
-        access_ifindex: access,
-        access_mac,
-        vtep_ipv6: VG_VTEP6.octets(),
-        ..Config::default()
-    })
-    .unwrap();
-    maps.set_egress(access).unwrap();
-    maps.set_egress(core).unwrap();
-    for ip in [PUBLIC1, PUBLIC2] {
-        maps.insert_public_ip(raw(ip)).unwrap();
-    }
-    let mut homes: Vec<(Home, Subscriber)> = HOMES
+    rig::configure(fp, &config, (access, access_mac), Some(core)).unwrap();
+    let mut homes: Vec<RigHome> = HOMES
         .iter()
         .map(|h| {
-            (
-                *h,
-                Subscriber {
-                    flags: sub_flags::ACTIVE,
-                    lsl_kind: h.lsl,
-                    s_tpid: if h.lsl == lsl_kind::QINQ { 0x88a8 } else { 0 },
-                    s_vid: h.s_vid,
-                    c_vid: h.c_vid,
-                    vni: h.vni,
-                    remote_vtep: if h.lsl == lsl_kind::VXLAN4 {
-                        raw(BRG_VTEP)
-                    } else {
-                        0
-                    },
-                    remote_vtep6: if h.lsl == lsl_kind::VXLAN6 {
-                        BRG_VTEP6.octets()
-                    } else {
-                        [0; 16]
-                    },
-                    gw_mac: gw_mac(h.id),
-                    gw_ip: raw(GW),
-                    public_ip: raw(h.public),
-                    block_count: 1,
-                    blocks: nerg_abi::blocks_from(&[h.block]),
-                    ..Subscriber::default()
-                },
-            )
+            RigHome::new(h.id, rig::lsl_text(h.lsl, h.s_vid, h.c_vid, h.vni))
+                .host(HOST, HOST_MAC)
+                .nat(h.public, &[h.block])
         })
         .collect();
-    let mut no_nat = homes[0];
-    no_nat.0.id = NO_NAT_HOME;
-    no_nat.0.c_vid = 104;
-    no_nat.1.c_vid = 104;
-    no_nat.1.public_ip = 0;
-    no_nat.1.block_count = 0;
-    let mut full = homes[0];
-    full.0.id = FULL_HOME;
-    full.0.c_vid = 105;
-    full.0.block = 60000;
-    full.1.c_vid = 105;
-    full.1.public_ip = raw(PUBLIC2);
-    full.1.blocks = nerg_abi::blocks_from(&[60000]);
-    homes.push(no_nat);
-    homes.push(full);
-    for (h, rec) in &homes {
-        maps.set_subscriber(h.id, rec).unwrap();
-        if h.lsl == lsl_kind::VXLAN6 {
-            maps.insert_vxlan6_lsl(
-                nerg_abi::Vxlan6LslKey {
-                    vni: h.vni,
-                    remote: BRG_VTEP6.octets(),
-                },
-                h.id,
-            )
-            .unwrap();
-        } else if h.vni != 0 {
-            maps.insert_vxlan_lsl(
-                VxlanLslKey {
-                    vni: h.vni,
-                    remote: raw(BRG_VTEP),
-                },
-                h.id,
-            )
-            .unwrap();
-        } else {
-            maps.insert_vlan_lsl(
-                VlanLslKey {
-                    ifindex: TEST_IFINDEX,
-                    s_vid: h.s_vid,
-                    c_vid: h.c_vid,
-                },
-                h.id,
-            )
-            .unwrap();
-        }
-        maps.insert_host(
-            HostKey {
-                sub: h.id,
-                ip: raw(HOST),
-            },
-            Host {
-                mac: HOST_MAC,
-                flags: host_flags::STATIC,
-                _pad: 0,
-            },
-        )
-        .unwrap();
-    }
-    // Every port of the full home's block is taken by someone else already.
+    homes.push(RigHome::new(NO_NAT_HOME, "vlan:104").host(HOST, HOST_MAC));
+    homes.push(
+        RigHome::new(FULL_HOME, "vlan:105")
+            .host(HOST, HOST_MAC)
+            .nat(PUBLIC2, &[60000]),
+    );
+    rig::write_homes(pins, &config, TEST_IFINDEX, &homes).unwrap();
+    let mut maps = fp.maps();
     for port in 60000..60000 + BLOCK_SIZE {
         maps.insert_nat_reverse(
             NatRevKey {

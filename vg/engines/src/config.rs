@@ -11,7 +11,7 @@
 //! vtep6 = "2001:db8::1"         # its IPv6 VTEP address; VXLAN LSLs over IPv6 need it
 //! vxlan_port = 4789
 //! stag_tpids = [0x88a8, 0x9100] # outer TPIDs accepted on QinQ LSLs (default: 88a8 9100 8100)
-//! tcp_mss_clamp = 1400          # default MSS clamp for every home (default: 1410 for VXLAN homes, off for the others)
+//! tcp_mss_clamp = 1400          # default MSS clamp for every home (default: 1410 for VXLAN homes, 1390 over IPv6, off for the others)
 //!
 //! [[subscriber]]
 //! id = 1                        # 1 ..= 131071: the home's slot in the fast path
@@ -247,7 +247,8 @@ pub struct FastPathFile {
     /// Accepted S-tag TPIDs.
     pub stag_tpids: Option<Vec<u16>>,
     /// Default TCP MSS clamp for every home (0 = off); a home's own `tcp_mss` wins. Without
-    /// it, VXLAN homes clamp to [`VXLAN_HOME_MSS`] and the others do not clamp.
+    /// it, VXLAN homes clamp to [`VXLAN_HOME_MSS`] (over IPv6: [`VXLAN6_HOME_MSS`]) and the
+    /// others do not clamp.
     pub tcp_mss_clamp: Option<u16>,
 }
 
@@ -276,7 +277,7 @@ pub struct SubscriberFile {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub port_forwards: Vec<PortForwardFile>,
     /// TCP MSS clamp for this home (0 = off); default `fastpath.tcp_mss_clamp`, else 1410
-    /// for VXLAN homes and off for the others.
+    /// for VXLAN homes (1390 over IPv6) and off for the others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_mss: Option<u16>,
 }
@@ -467,6 +468,10 @@ pub struct FastPathConfig {
 /// The TCP MSS clamp of VXLAN homes unless configured: their MTU (1450) less 40 bytes of
 /// IPv4 and TCP headers.
 pub const VXLAN_HOME_MSS: u16 = 1410;
+
+/// The same for VXLAN homes over IPv6: their MTU (1430, the outer IPv6 header is 20 bytes
+/// longer) less 40.
+pub const VXLAN6_HOME_MSS: u16 = 1390;
 
 /// The smallest MSS clamp accepted (RFC 879's default MSS); 0 switches clamping off.
 pub const MIN_TCP_MSS: u16 = 536;
@@ -835,8 +840,17 @@ impl SubscriberConfig {
                 check_mss(mss).map_err(|why| invalid(key("tcp_mss"), mss, why))?;
                 mss
             }
-            None if matches!(lsl, LslId::Vxlan { .. }) => VXLAN_HOME_MSS,
-            None => 0,
+            None => match lsl {
+                LslId::Vxlan {
+                    vtep: IpAddr::V4(_),
+                    ..
+                } => VXLAN_HOME_MSS,
+                LslId::Vxlan {
+                    vtep: IpAddr::V6(_),
+                    ..
+                } => VXLAN6_HOME_MSS,
+                LslId::Vlan { .. } => 0,
+            },
         };
         Ok(Self {
             id: f.id,
@@ -1308,11 +1322,12 @@ mod tests {
     fn nat_policy_forwards_and_mss_are_checked() {
         let nat = "[nat]\npool = [\"198.51.100.0/28\"]\n";
         let c = Config::from_toml(&format!(
-            "[fastpath]\nvtep = \"10.0.0.1\"\n{nat}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n\
+            "[fastpath]\nvtep = \"10.0.0.1\"\nvtep6 = \"2001:db8::1\"\n{nat}[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n\
              nat = {{ public_ip = \"198.51.100.3\", blocks = 2, filtering = \"address-and-port-dependent\" }}\n\
              port_forwards = [{{ proto = \"tcp\", public_port = 1100, private_ip = \"192.168.1.10\", private_port = 22 }}]\n\
              [[subscriber]]\nid = 2\nlsl = \"vxlan:5@10.0.0.2\"\n\
-             [[subscriber]]\nid = 3\nlsl = \"vlan:3\"\ntcp_mss = 0\n"
+             [[subscriber]]\nid = 3\nlsl = \"vlan:3\"\ntcp_mss = 0\n\
+             [[subscriber]]\nid = 4\nlsl = \"vxlan:6@[2001:db8::2]\"\n"
         ))
         .unwrap();
         let s1 = &c.subscribers[&1];
@@ -1322,6 +1337,12 @@ mod tests {
         assert_eq!(s1.tcp_mss, 0, "no clamp on a VLAN home by default");
         assert_eq!(c.subscribers[&2].tcp_mss, VXLAN_HOME_MSS);
         assert_eq!(c.subscribers[&3].tcp_mss, 0);
+        // Over IPv6 the tunnel costs 20 bytes more: the clamp fits the home's MTU.
+        assert_eq!(c.subscribers[&4].tcp_mss, VXLAN6_HOME_MSS);
+        assert_eq!(
+            u32::from(VXLAN6_HOME_MSS) + 40,
+            u32::from(c.subscribers[&4].dhcp.mtu().unwrap())
+        );
         // The file form is kept as written, for the store and the API.
         assert_eq!(c.files[&1].nat.as_ref().unwrap().blocks, Some(2));
 

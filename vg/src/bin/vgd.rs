@@ -442,7 +442,7 @@ fn start_fast_path(args: &Args, host: &Host, control: &mut Control) -> anyhow::R
         .context("writing the homes into the fast path's maps")?;
     fastpath
         .maps()
-        .configure(control.config(), &host.ifaces, control.allocator())
+        .configure(control.config(), &host.ifaces, None)
         .context("writing the fast path's configuration")?;
     info!(?report, "fast path maps reconciled with the configuration");
     fastpath

@@ -9,10 +9,7 @@ use nerg_abi::{
 };
 
 use super::{FastPathError, maps::Maps};
-use crate::{
-    config::{Config, SubscriberConfig},
-    nat::BlockAllocator,
-};
+use crate::config::{Config, SubscriberConfig};
 
 /// The interfaces the fast path forwards between, as vgd found them at start.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -104,9 +101,7 @@ pub fn apply_nat(
     nat: &crate::nat::NatConfig,
     ports: &crate::nat::SubscriberPorts,
 ) {
-    rec.public_ip = ip_raw(ports.address());
-    rec.blocks = nerg_abi::blocks_from(ports.firsts());
-    rec.block_count = ports.firsts().len() as u32;
+    set_nat(rec, ports.address(), ports.firsts());
     rec.session_limit = sub.nat.session_limit.unwrap_or(nat.max_sessions());
     let filtering = sub.nat.filtering.unwrap_or(nat.filtering());
     if filtering == crate::nat::Filtering::AddressAndPortDependent {
@@ -114,6 +109,13 @@ pub fn apply_nat(
     } else {
         rec.flags &= !sub_flags::FILTER_APDF;
     }
+}
+
+/// Sets a home's public address and the first ports of its blocks in its record.
+pub fn set_nat(rec: &mut nerg_abi::Subscriber, public: std::net::Ipv4Addr, firsts: &[u16]) {
+    rec.public_ip = ip_raw(public);
+    rec.blocks = nerg_abi::blocks_from(firsts);
+    rec.block_count = firsts.len() as u32;
 }
 
 /// A home's key in one of the LSL tables.
@@ -157,11 +159,14 @@ impl Maps<'_> {
     /// Writes what the fast path needs beyond the homes' entries (those are the control
     /// plane's, [`crate::control::Control::reconcile`]): the interfaces frames are
     /// redirected to, then the fast path's configuration, which switches it on.
+    ///
+    /// `seed`: the NAT hash seed; `None` keeps the one the maps hold (new mappings keep
+    /// their port pattern across restarts) or picks one on a first start.
     pub fn configure(
         &mut self,
         config: &Config,
         ifaces: &Interfaces,
-        nat: Option<&BlockAllocator>,
+        seed: Option<u32>,
     ) -> Result<(), FastPathError> {
         let fp = &config.fastpath;
         let tpids = fp.stag_tpids.iter().fold(0u16, |acc, t| {
@@ -177,11 +182,12 @@ impl Maps<'_> {
             self.set_egress(core)?;
         }
 
-        // Keep the NAT hash seed across restarts (new mappings keep their port pattern);
-        // pick one on first start.
-        let seed = match self.config() {
-            Ok(c) if c.flags & config_flags::VALID != 0 && c.nat_hash_seed != 0 => c.nat_hash_seed,
-            _ => random_seed(),
+        let seed = match (seed, self.config()) {
+            (Some(seed), _) => seed,
+            (None, Ok(c)) if c.flags & config_flags::VALID != 0 && c.nat_hash_seed != 0 => {
+                c.nat_hash_seed
+            }
+            (None, _) => random_seed(),
         };
 
         // Last, switch the fast path on with the current settings (NAT off: block size 0).
@@ -191,10 +197,7 @@ impl Maps<'_> {
             vxlan_port: fp.vxlan_port.to_be(),
             stag_tpids: tpids,
             flags: config_flags::VALID,
-            nat_block_size: match (nat, &config.nat) {
-                (Some(_), Some(n)) => n.block_size(),
-                _ => 0,
-            },
+            nat_block_size: config.nat.as_ref().map_or(0, |n| n.block_size()),
             _pad: 0,
             access_ifindex: ifaces.access_ifindex,
             access_mac: ifaces.access_mac,
