@@ -8,11 +8,14 @@
 //!   ([`LslId::fast_path_key`]) per LSL, no LSL whose tags begin another's.
 //! - [`encap`]: whole encapsulations around an inner Ethernet frame: [`Encap::encapsulate`]
 //!   and [`decapsulate`], for tests and the vG slow path.
+//! - [`offload`]: a Linux device's VLAN offloads switched off, so that tags stay in-line
+//!   (the vG's access interface, a BRG's uplink).
 //!
 //! [`smoltcp`] is re-exported so that users build outer headers with the same version.
 
 pub mod encap;
 pub mod model;
+pub mod offload;
 pub mod set;
 pub mod wire;
 

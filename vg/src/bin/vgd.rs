@@ -370,22 +370,17 @@ fn prepare_host(args: &Args, config: &Config) -> anyhow::Result<Host> {
 /// A NIC strips received VLAN tags into metadata by default, where XDP cannot see them (and
 /// a redirect loses them): the fast path parses tags in-line.
 fn receive_vlan_offload_off(iface: &str) {
-    let ethtool = std::process::Command::new("ethtool")
-        .args(["-K", iface, "rxvlan", "off", "rx-vlan-stag-hw-parse", "off"])
-        .output();
-    match ethtool {
-        Ok(out) if out.status.success() => {
-            info!(%iface, "receive VLAN offload off: tags stay in-line for XDP");
-        }
-        Ok(out) => warn!(
+    match lsl::offload::switch_off(iface, lsl::offload::RECEIVE_VLAN) {
+        Ok(done) => info!(
             %iface,
-            error = %String::from_utf8_lossy(&out.stderr).trim(),
-            "could not switch off receive VLAN offload; tagged LSLs may arrive untagged"
+            off = ?done.off,
+            absent = ?done.absent,
+            "receive VLAN offload off: tags stay in-line for XDP"
         ),
         Err(err) => warn!(
             %iface,
             error = %err,
-            "ethtool not found: receive VLAN offload left as it is"
+            "could not switch off receive VLAN offload; tagged LSLs may arrive untagged"
         ),
     }
 }
