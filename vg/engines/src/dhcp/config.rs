@@ -449,71 +449,14 @@ impl TryFrom<DhcpConfigWire> for DhcpConfig {
     type Error = ConfigError;
 
     fn try_from(wire: DhcpConfigWire) -> Result<Self, Self::Error> {
-        let prefix = wire.prefix.unwrap_or(DEFAULT_PREFIX);
-        if prefix.addr() != prefix.network() {
-            return Err(err(
-                "prefix",
-                prefix,
-                ConfigProblem::HostBitsSet {
-                    network: prefix.trunc(),
-                },
-            ));
-        }
-        if prefix.prefix_len() > 30 {
-            return Err(err("prefix", prefix, ConfigProblem::PrefixTooLong));
-        }
+        let prefix = checked_prefix(wire.prefix.unwrap_or(DEFAULT_PREFIX))?;
         let net = u32::from(prefix.network());
-        let host = |key: &str, ip: Ipv4Addr| -> Result<Ipv4Addr, ConfigError> {
-            if !prefix.contains(&ip) {
-                Err(err(key, ip, ConfigProblem::OutsidePrefix { prefix }))
-            } else if ip == prefix.network() || ip == prefix.broadcast() {
-                Err(err(key, ip, ConfigProblem::NotAHost { prefix }))
-            } else {
-                Ok(ip)
-            }
-        };
-
-        let gateway = host("gateway", wire.gateway.unwrap_or(Ipv4Addr::from(net + 1)))?;
-
-        let (range_start, range_end) = match (wire.range_start, wire.range_end) {
-            (Some(start), Some(end)) => (start, end),
-            (start, end) if prefix.prefix_len() <= 24 => (
-                start.unwrap_or(Ipv4Addr::from(net + DEFAULT_RANGE_START_OFFSET)),
-                end.unwrap_or(Ipv4Addr::from(net + DEFAULT_RANGE_END_OFFSET)),
-            ),
-            (None, _) => return Err(err("range_start", "(unset)", ConfigProblem::NoDefaultRange)),
-            (Some(_), None) => {
-                return Err(err("range_end", "(unset)", ConfigProblem::NoDefaultRange));
-            }
-        };
-        let range_start = host("range_start", range_start)?;
-        let range_end = host("range_end", range_end)?;
-        if range_end < range_start {
-            return Err(err(
-                "range_end",
-                range_end,
-                ConfigProblem::RangeReversed { start: range_start },
-            ));
-        }
-        let size = u64::from(u32::from(range_end)) - u64::from(u32::from(range_start)) + 1;
-        if size > u64::from(MAX_RANGE_ADDRESSES) {
-            return Err(err(
-                "range_end",
-                range_end,
-                ConfigProblem::RangeTooLarge {
-                    size,
-                    max: MAX_RANGE_ADDRESSES,
-                },
-            ));
-        }
-        if (range_start..=range_end).contains(&gateway) {
-            return Err(err(
-                "gateway",
-                gateway,
-                ConfigProblem::GatewayInRange { gateway },
-            ));
-        }
-
+        let gateway = host_in(
+            prefix,
+            "gateway",
+            wire.gateway.unwrap_or(Ipv4Addr::from(net + 1)),
+        )?;
+        let (range_start, range_end) = checked_range(&wire, prefix, gateway)?;
         let lease_secs = bounded(
             "lease_time_secs",
             wire.lease_time_secs,
@@ -535,84 +478,8 @@ impl TryFrom<DhcpConfigWire> for DhcpConfig {
             1,
             MAX_DECLINE_QUARANTINE_SECS,
         )?;
-
-        if wire.dns_servers.len() > MAX_DNS_SERVERS {
-            return Err(err(
-                "dns_servers",
-                format!("{:?}", wire.dns_servers),
-                ConfigProblem::TooMany {
-                    max: MAX_DNS_SERVERS,
-                },
-            ));
-        }
-        for (i, dns) in wire.dns_servers.iter().enumerate() {
-            if !is_unicast_server(*dns) {
-                return Err(err(
-                    format!("dns_servers[{i}]"),
-                    dns,
-                    ConfigProblem::NotUnicast,
-                ));
-            }
-        }
-
-        let domain_name = match wire.domain_name {
-            Some(name) => {
-                check_domain(&name).map_err(|why| {
-                    err(
-                        "domain_name",
-                        format!("{name:?}"),
-                        ConfigProblem::BadDomainName(why),
-                    )
-                })?;
-                Some(name.strip_suffix('.').unwrap_or(&name).to_owned())
-            }
-            None => None,
-        };
-
-        if let Some(mtu) = wire.mtu
-            && !(MIN_MTU..=MAX_MTU).contains(&mtu)
-        {
-            return Err(err(
-                "mtu",
-                mtu,
-                ConfigProblem::OutOfBounds {
-                    min: MIN_MTU.into(),
-                    max: MAX_MTU.into(),
-                },
-            ));
-        }
-
-        let mut by_mac = BTreeMap::new();
-        let mut first_index = BTreeMap::new();
-        let mut by_ip = BTreeMap::new();
-        for (i, r) in wire.reservations.iter().enumerate() {
-            let key = |field: &str| format!("reservations[{i}].{field}");
-            let mac: MacAddr = r
-                .mac
-                .parse()
-                .map_err(|e| err(key("mac"), format!("{:?}", r.mac), ConfigProblem::BadMac(e)))?;
-            if !mac.is_unicast() {
-                return Err(err(key("mac"), mac, ConfigProblem::MacNotUnicast));
-            }
-            if let Some(&first) = first_index.get(&mac) {
-                return Err(err(key("mac"), mac, ConfigProblem::DuplicateMac { first }));
-            }
-            let ip = host(&key("ip"), r.ip)?;
-            if ip == gateway {
-                return Err(err(key("ip"), ip, ConfigProblem::IsGateway));
-            }
-            if let Some(&other) = by_ip.get(&ip) {
-                return Err(err(
-                    key("ip"),
-                    ip,
-                    ConfigProblem::DuplicateIp { mac: other },
-                ));
-            }
-            first_index.insert(mac, i);
-            by_mac.insert(mac, ip);
-            by_ip.insert(ip, mac);
-        }
-
+        let domain_name = checked_options(&wire)?;
+        let (by_mac, by_ip) = checked_reservations(&wire, prefix, gateway)?;
         Ok(DhcpConfig {
             prefix,
             gateway,
@@ -629,6 +496,172 @@ impl TryFrom<DhcpConfigWire> for DhcpConfig {
             by_ip,
         })
     }
+}
+
+/// A home's LAN prefix: a network address, at most a /30.
+fn checked_prefix(prefix: Ipv4Net) -> Result<Ipv4Net, ConfigError> {
+    if prefix.addr() != prefix.network() {
+        return Err(err(
+            "prefix",
+            prefix,
+            ConfigProblem::HostBitsSet {
+                network: prefix.trunc(),
+            },
+        ));
+    }
+    if prefix.prefix_len() > 30 {
+        return Err(err("prefix", prefix, ConfigProblem::PrefixTooLong));
+    }
+    Ok(prefix)
+}
+
+/// `ip` (the value of `key`) as a host address of `prefix`.
+fn host_in(prefix: Ipv4Net, key: &str, ip: Ipv4Addr) -> Result<Ipv4Addr, ConfigError> {
+    if !prefix.contains(&ip) {
+        Err(err(key, ip, ConfigProblem::OutsidePrefix { prefix }))
+    } else if ip == prefix.network() || ip == prefix.broadcast() {
+        Err(err(key, ip, ConfigProblem::NotAHost { prefix }))
+    } else {
+        Ok(ip)
+    }
+}
+
+/// The dynamic range: given, or the default one of a /24 or larger; inside the prefix, in
+/// order, of a bounded size, without the gateway.
+fn checked_range(
+    wire: &DhcpConfigWire,
+    prefix: Ipv4Net,
+    gateway: Ipv4Addr,
+) -> Result<(Ipv4Addr, Ipv4Addr), ConfigError> {
+    let net = u32::from(prefix.network());
+    let (range_start, range_end) = match (wire.range_start, wire.range_end) {
+        (Some(start), Some(end)) => (start, end),
+        (start, end) if prefix.prefix_len() <= 24 => (
+            start.unwrap_or(Ipv4Addr::from(net + DEFAULT_RANGE_START_OFFSET)),
+            end.unwrap_or(Ipv4Addr::from(net + DEFAULT_RANGE_END_OFFSET)),
+        ),
+        (None, _) => return Err(err("range_start", "(unset)", ConfigProblem::NoDefaultRange)),
+        (Some(_), None) => {
+            return Err(err("range_end", "(unset)", ConfigProblem::NoDefaultRange));
+        }
+    };
+    let range_start = host_in(prefix, "range_start", range_start)?;
+    let range_end = host_in(prefix, "range_end", range_end)?;
+    if range_end < range_start {
+        return Err(err(
+            "range_end",
+            range_end,
+            ConfigProblem::RangeReversed { start: range_start },
+        ));
+    }
+    let size = u64::from(u32::from(range_end)) - u64::from(u32::from(range_start)) + 1;
+    if size > u64::from(MAX_RANGE_ADDRESSES) {
+        return Err(err(
+            "range_end",
+            range_end,
+            ConfigProblem::RangeTooLarge {
+                size,
+                max: MAX_RANGE_ADDRESSES,
+            },
+        ));
+    }
+    if (range_start..=range_end).contains(&gateway) {
+        return Err(err(
+            "gateway",
+            gateway,
+            ConfigProblem::GatewayInRange { gateway },
+        ));
+    }
+    Ok((range_start, range_end))
+}
+
+/// The options handed out: DNS servers (few, unicast), the domain name (returned without a
+/// trailing dot), the MTU.
+fn checked_options(wire: &DhcpConfigWire) -> Result<Option<String>, ConfigError> {
+    if wire.dns_servers.len() > MAX_DNS_SERVERS {
+        return Err(err(
+            "dns_servers",
+            format!("{:?}", wire.dns_servers),
+            ConfigProblem::TooMany {
+                max: MAX_DNS_SERVERS,
+            },
+        ));
+    }
+    for (i, dns) in wire.dns_servers.iter().enumerate() {
+        if !is_unicast_server(*dns) {
+            return Err(err(
+                format!("dns_servers[{i}]"),
+                dns,
+                ConfigProblem::NotUnicast,
+            ));
+        }
+    }
+    if let Some(mtu) = wire.mtu
+        && !(MIN_MTU..=MAX_MTU).contains(&mtu)
+    {
+        return Err(err(
+            "mtu",
+            mtu,
+            ConfigProblem::OutOfBounds {
+                min: MIN_MTU.into(),
+                max: MAX_MTU.into(),
+            },
+        ));
+    }
+    match &wire.domain_name {
+        Some(name) => {
+            check_domain(name).map_err(|why| {
+                err(
+                    "domain_name",
+                    format!("{name:?}"),
+                    ConfigProblem::BadDomainName(why),
+                )
+            })?;
+            Ok(Some(name.strip_suffix('.').unwrap_or(name).to_owned()))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Reservations: unicast MACs and host addresses of the prefix, each once, none the
+/// gateway's; by MAC and by address.
+#[expect(clippy::type_complexity, reason = "the two indexes of one table")]
+fn checked_reservations(
+    wire: &DhcpConfigWire,
+    prefix: Ipv4Net,
+    gateway: Ipv4Addr,
+) -> Result<(BTreeMap<MacAddr, Ipv4Addr>, BTreeMap<Ipv4Addr, MacAddr>), ConfigError> {
+    let mut by_mac = BTreeMap::new();
+    let mut first_index = BTreeMap::new();
+    let mut by_ip = BTreeMap::new();
+    for (i, r) in wire.reservations.iter().enumerate() {
+        let key = |field: &str| format!("reservations[{i}].{field}");
+        let mac: MacAddr = r
+            .mac
+            .parse()
+            .map_err(|e| err(key("mac"), format!("{:?}", r.mac), ConfigProblem::BadMac(e)))?;
+        if !mac.is_unicast() {
+            return Err(err(key("mac"), mac, ConfigProblem::MacNotUnicast));
+        }
+        if let Some(&first) = first_index.get(&mac) {
+            return Err(err(key("mac"), mac, ConfigProblem::DuplicateMac { first }));
+        }
+        let ip = host_in(prefix, &key("ip"), r.ip)?;
+        if ip == gateway {
+            return Err(err(key("ip"), ip, ConfigProblem::IsGateway));
+        }
+        if let Some(&other) = by_ip.get(&ip) {
+            return Err(err(
+                key("ip"),
+                ip,
+                ConfigProblem::DuplicateIp { mac: other },
+            ));
+        }
+        first_index.insert(mac, i);
+        by_mac.insert(mac, ip);
+        by_ip.insert(ip, mac);
+    }
+    Ok((by_mac, by_ip))
 }
 
 #[cfg(test)]

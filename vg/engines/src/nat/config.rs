@@ -316,28 +316,7 @@ impl TryFrom<NatConfigWire> for NatConfig {
     type Error = NatConfigError;
 
     fn try_from(wire: NatConfigWire) -> Result<Self, NatConfigError> {
-        let mut entries = Vec::with_capacity(wire.pool.len());
-        for (i, text) in wire.pool.iter().enumerate() {
-            let entry: PoolEntry = text.parse().map_err(|e| {
-                err(
-                    &format!("nat.pool[{i}]"),
-                    format_args!("{text:?}"),
-                    NatConfigProblem::PoolEntry(e),
-                )
-            })?;
-            entries.push(entry);
-        }
-        let pool = PublicPool::new(entries).map_err(|e| {
-            let (key, value) = match &e {
-                PoolError::Overlap { b_index, .. } => (
-                    format!("nat.pool[{b_index}]"),
-                    format!("{:?}", wire.pool[*b_index]),
-                ),
-                _ => ("nat.pool".to_owned(), format!("{:?}", wire.pool)),
-            };
-            err(&key, value, NatConfigProblem::Pool(e))
-        })?;
-
+        let pool = checked_pool(&wire.pool)?;
         let port_range = match &wire.port_range {
             None => DEFAULT_PORT_RANGE,
             Some(text) => text.parse().map_err(|e| {
@@ -404,36 +383,7 @@ impl TryFrom<NatConfigWire> for NatConfig {
             "",
         )?;
 
-        let t = &wire.timeouts;
-        let udp_secs = bounded(
-            "nat.timeouts.udp_secs",
-            t.udp_secs.unwrap_or(DEFAULT_UDP_SECS),
-            MIN_UDP_SECS,
-            MAX_TIMEOUT_SECS,
-            "; RFC 4787 REQ-5: UDP mappings MUST live at least 2 minutes",
-        )?;
-        let tcp_established_secs = bounded(
-            "nat.timeouts.tcp_established_secs",
-            t.tcp_established_secs.unwrap_or(MIN_TCP_ESTABLISHED_SECS),
-            MIN_TCP_ESTABLISHED_SECS,
-            MAX_TIMEOUT_SECS,
-            "; RFC 5382 REQ-5: established TCP MUST live at least 2 h 4 min",
-        )?;
-        let tcp_transitory_secs = bounded(
-            "nat.timeouts.tcp_transitory_secs",
-            t.tcp_transitory_secs.unwrap_or(MIN_TCP_TRANSITORY_SECS),
-            MIN_TCP_TRANSITORY_SECS,
-            tcp_established_secs,
-            "; RFC 5382 REQ-5: at least 4 min, and not above tcp_established_secs",
-        )?;
-        let icmp_secs = bounded(
-            "nat.timeouts.icmp_secs",
-            t.icmp_secs.unwrap_or(MIN_ICMP_SECS),
-            MIN_ICMP_SECS,
-            MAX_TIMEOUT_SECS,
-            "; RFC 5508 REQ-2: ICMP query mappings MUST live at least 60 s",
-        )?;
-
+        let timeouts = checked_timeouts(&wire.timeouts)?;
         // All bounded above: block_size <= 65535, the block counts <= 32.
         Ok(Self {
             pool,
@@ -445,14 +395,72 @@ impl TryFrom<NatConfigWire> for NatConfig {
             max_sessions,
             hold_down_secs,
             filtering: wire.filtering.unwrap_or_default(),
-            timeouts: Timeouts {
-                udp_secs,
-                tcp_established_secs,
-                tcp_transitory_secs,
-                icmp_secs,
-            },
+            timeouts,
         })
     }
+}
+
+/// `nat.pool`: every entry parsed, none overlapping another.
+fn checked_pool(texts: &[String]) -> Result<PublicPool, NatConfigError> {
+    let mut entries = Vec::with_capacity(texts.len());
+    for (i, text) in texts.iter().enumerate() {
+        let entry: PoolEntry = text.parse().map_err(|e| {
+            err(
+                &format!("nat.pool[{i}]"),
+                format_args!("{text:?}"),
+                NatConfigProblem::PoolEntry(e),
+            )
+        })?;
+        entries.push(entry);
+    }
+    PublicPool::new(entries).map_err(|e| {
+        let (key, value) = match &e {
+            PoolError::Overlap { b_index, .. } => (
+                format!("nat.pool[{b_index}]"),
+                format!("{:?}", texts[*b_index]),
+            ),
+            _ => ("nat.pool".to_owned(), format!("{texts:?}")),
+        };
+        err(&key, value, NatConfigProblem::Pool(e))
+    })
+}
+
+/// `nat.timeouts`, within the RFCs' floors.
+fn checked_timeouts(t: &TimeoutsWire) -> Result<Timeouts, NatConfigError> {
+    let udp_secs = bounded(
+        "nat.timeouts.udp_secs",
+        t.udp_secs.unwrap_or(DEFAULT_UDP_SECS),
+        MIN_UDP_SECS,
+        MAX_TIMEOUT_SECS,
+        "; RFC 4787 REQ-5: UDP mappings MUST live at least 2 minutes",
+    )?;
+    let tcp_established_secs = bounded(
+        "nat.timeouts.tcp_established_secs",
+        t.tcp_established_secs.unwrap_or(MIN_TCP_ESTABLISHED_SECS),
+        MIN_TCP_ESTABLISHED_SECS,
+        MAX_TIMEOUT_SECS,
+        "; RFC 5382 REQ-5: established TCP MUST live at least 2 h 4 min",
+    )?;
+    let tcp_transitory_secs = bounded(
+        "nat.timeouts.tcp_transitory_secs",
+        t.tcp_transitory_secs.unwrap_or(MIN_TCP_TRANSITORY_SECS),
+        MIN_TCP_TRANSITORY_SECS,
+        tcp_established_secs,
+        "; RFC 5382 REQ-5: at least 4 min, and not above tcp_established_secs",
+    )?;
+    let icmp_secs = bounded(
+        "nat.timeouts.icmp_secs",
+        t.icmp_secs.unwrap_or(MIN_ICMP_SECS),
+        MIN_ICMP_SECS,
+        MAX_TIMEOUT_SECS,
+        "; RFC 5508 REQ-2: ICMP query mappings MUST live at least 60 s",
+    )?;
+    Ok(Timeouts {
+        udp_secs,
+        tcp_established_secs,
+        tcp_transitory_secs,
+        icmp_secs,
+    })
 }
 
 impl NatConfig {
