@@ -4,14 +4,17 @@
 //! # Modules
 //! - [`fastpath`]: the embedded eBPF object, loading it with its maps pinned in bpffs and
 //!   attaching it ([`fastpath::bpffs`], the pinned links), typed map access
-//!   ([`fastpath::maps`]), the reconcile of the maps with the configuration at start
-//!   ([`fastpath::reconcile`]), the counters, the NAT expiry sweep ([`fastpath::expiry`]),
-//!   the route generation and the route watch ([`fastpath::fib`]).
+//!   ([`fastpath::maps`]), a home's record and LSL key in the map ABI's terms and the fast
+//!   path's settings ([`fastpath::reconcile`]), the counters, the NAT expiry sweep
+//!   ([`fastpath::expiry`]), the route generation and the route watch ([`fastpath::fib`]).
 //! - [`slowpath`]: the frames the fast path punts to vgd: the ring buffer reader and queue,
 //!   the responder that answers them ([`slowpath::responder`]; the answers themselves are
 //!   [`reply`](vg_engines::reply)'s), the AF_PACKET socket the replies leave through.
 //! - [`control`]: the control plane's state and the one place that changes homes at run
-//!   time (validate, store, apply to the maps); [`api`] is the REST API over it, served by
+//!   time: validate, commit to the store, then apply. What a change writes into the maps is
+//!   data ([`control::plan`]: `for_new`, `for_update`, `for_delete`, `for_restart` over what
+//!   the maps of the vgd before hold), applied through [`control::tables::FastPathTables`]
+//!   (the pinned maps; a fake in the unit tests). [`api`] is the REST API over it, served by
 //!   [`http`]'s bounded server.
 //! - [`store`]: the embedded store (redb): homes, leases, NAT block assignments.
 //! - [`metrics`]: the Prometheus registry; [`blocklog`]: the NAT port-block log.
@@ -26,9 +29,9 @@
 //! downstream: core iface -> vg_core (XDP): public address? -> reverse mapping -> filtering
 //!               -> NERG_DELIVERY + tail call -> vg_deliver: the home's LSL pushed -> access
 //! ```
-//! The control plane writes what those lookups find: [`control`] and
-//! [`fastpath::reconcile`] the homes, LSLs, static hosts and public addresses; the slow path
-//! the leased hosts; [`fastpath::expiry`] removes idle mappings.
+//! The control plane writes what those lookups find ([`control::plan`]): the homes, LSLs,
+//! static hosts, port forwards and public addresses; the slow path the leased hosts;
+//! [`fastpath::expiry`] removes idle mappings.
 //!
 //! # A DHCP message's path
 //! ```text

@@ -34,8 +34,6 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("iperf3", "TCP/UDP through the NAT"),
     ("stun-client", "NAT behaviour discovery"),
     ("stun-server", "NAT behaviour discovery"),
-    ("coturn", "STUN/TURN server"),
-    ("tcpdump", "captures"),
     ("bpftool", "inspecting and faking pinned maps"),
     // Benchmarks (`cargo xtask bench`).
     (
