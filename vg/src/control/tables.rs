@@ -1,6 +1,6 @@
 //! The fast path's tables as the control plane sees them: what it reads and writes of the
 //! pinned maps, as a trait. [`PinnedMaps`] is the real one; the control plane's tests run
-//! every decision against [`FakeTables`](super::fake::FakeTables) without root or eBPF.
+//! every decision against `FakeTables` (`control::fake`, in the tests) without root or eBPF.
 //!
 //! Every write of a home's entries goes through [`plan::apply`](super::plan::apply), from the
 //! API's changes and from the start-up reconcile alike.
