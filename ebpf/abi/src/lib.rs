@@ -29,6 +29,9 @@ pub mod map_names {
     pub const HOSTS: &str = "NERG_HOSTS";
     /// Per-CPU array of [`SubCounters`](crate::SubCounters), indexed by subscriber id.
     pub const SUB_COUNTERS: &str = "NERG_SUB_COUNTERS";
+    /// Array of [`QosState`](crate::QosState), indexed by subscriber id: where the home's
+    /// rate limits stand. Written by the fast path only (atomic adds).
+    pub const QOS: &str = "NERG_QOS";
     /// Array of `u32`, indexed by subscriber id: the home's host generation. vgd raises it
     /// after removing a host of the home or changing a host's MAC address, so that no NAT
     /// mapping checked against the host table before that change vouches for its sender
@@ -476,6 +479,8 @@ indexed_enum! {
         /// of the home tagged its own frame. Never read as a QinQ LSL (0x8100/N outer), so
         /// that such a host cannot reach another home.
         TaggedInHome = "tagged_in_home",
+        /// Over the home's rate limit in that direction ([`Subscriber::qos`]).
+        RateLimited = "rate_limited",
     }
 }
 
@@ -645,6 +650,64 @@ pub struct Subscriber {
     pub _reserved: u32,
     /// The BRG's VTEP (network order), VXLAN over IPv6 only.
     pub remote_vtep6: [u8; 16],
+    /// The home's rate limits, upstream ([`QOS_UP`]) and downstream ([`QOS_DOWN`]).
+    pub qos: [QosRate; 2],
+}
+
+/// Index of the upstream (from the home) limit in [`Subscriber::qos`] and
+/// [`QosState::tat_ns`].
+pub const QOS_UP: usize = 0;
+/// Index of the downstream (to the home) limit.
+pub const QOS_DOWN: usize = 1;
+
+/// A home's rate limit in one direction: a virtual-scheduling token bucket (GCRA, ITU-T
+/// I.371). Each admitted packet moves the home's theoretical arrival time
+/// ([`QosState::tat_ns`]) on by its length at the rate; a packet is admitted while that time
+/// runs at most `burst_ns` ahead of the clock. What is counted is the IPv4 packet (its total
+/// length), the same in both directions whatever the LSL's encapsulation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct QosRate {
+    /// Nanoseconds per byte at the rate, in 16.16 fixed point; 0 = no limit.
+    pub ns_per_byte_q16: u64,
+    /// How far the theoretical arrival time may run ahead of the clock (the burst, as time
+    /// at the rate), in nanoseconds.
+    pub burst_ns: u64,
+}
+
+impl QosRate {
+    /// The limit for `bits_per_s` with a burst of `burst_bytes`; `bits_per_s` 0 = no limit.
+    pub const fn new(bits_per_s: u64, burst_bytes: u64) -> Self {
+        if bits_per_s == 0 {
+            return Self {
+                ns_per_byte_q16: 0,
+                burst_ns: 0,
+            };
+        }
+        // 8e9 ns of bits per byte-second, in 16.16: exact to a part in 2^16 at 1 Tbit/s.
+        let q16 = (8_000_000_000u128 << 16) / bits_per_s as u128;
+        let q16 = if q16 == 0 { 1 } else { q16 as u64 };
+        Self {
+            ns_per_byte_q16: q16,
+            burst_ns: ((burst_bytes as u128 * q16 as u128) >> 16) as u64,
+        }
+    }
+
+    /// The time `bytes` take at the rate, in nanoseconds.
+    #[inline(always)]
+    pub const fn cost_ns(&self, bytes: u64) -> u64 {
+        (bytes * self.ns_per_byte_q16) >> 16
+    }
+}
+
+/// Value of `NERG_QOS`, one per home: where each direction's bucket stands. The fast path
+/// moves it on with atomic adds (several CPUs carry one home's packets); vgd never writes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct QosState {
+    /// Theoretical arrival time (`bpf_ktime_get_ns`) per direction ([`QOS_UP`],
+    /// [`QOS_DOWN`]).
+    pub tat_ns: [u64; 2],
 }
 
 /// Key of `NERG_NAT_FWD`: one endpoint-independent mapping (RFC 4787 REQ-1): the home, the
@@ -877,6 +940,14 @@ pub struct SubCounters {
     pub up_drops: u64,
     /// Frames from the home handed to the slow path.
     pub punted: u64,
+    /// Frames from the home over its upstream rate limit (dropped; in `up_drops` too).
+    pub up_policed_packets: u64,
+    /// Their IPv4 bytes.
+    pub up_policed_bytes: u64,
+    /// Frames to the home over its downstream rate limit (dropped).
+    pub down_policed_packets: u64,
+    /// Their IPv4 bytes.
+    pub down_policed_bytes: u64,
 }
 
 /// Header of a [`PuntRecord`].
@@ -1113,6 +1184,8 @@ mod pod {
     unsafe impl aya::Pod for Host {}
     // SAFETY: see above.
     unsafe impl aya::Pod for SubCounters {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for QosState {}
     // SAFETY: see above.
     unsafe impl aya::Pod for PuntHeader {}
     // SAFETY: see above.
@@ -1195,8 +1268,20 @@ mod tests {
             v.len()
         };
         assert_eq!(size_of::<Subscriber>() % 8, 0);
+        // 100 Mbit/s: 80 ns per byte; a 1500-byte packet 120 us; 10 ms of burst.
+        let r = QosRate::new(100_000_000, 125_000);
+        assert_eq!(r.ns_per_byte_q16, 80 << 16);
+        assert_eq!(r.cost_ns(1500), 120_000);
+        assert_eq!(r.burst_ns, 10_000_000);
+        // 300 Mbit/s is no whole number of ns per byte: within a part in a million.
+        let r = QosRate::new(300_000_000, 0);
+        let err = r.cost_ns(1_000_000) as i64 - 26_666_667;
+        assert!(err.abs() <= 27, "{err}");
+        assert_eq!(QosRate::new(0, 1 << 20), QosRate::default(), "no limit");
         assert_eq!(size_of::<Config>(), 48);
-        assert_eq!(size_of::<Subscriber>(), 136);
+        assert_eq!(size_of::<Subscriber>(), 168);
+        assert_eq!(size_of::<SubCounters>(), 80);
+        assert_eq!(size_of::<QosState>(), 16);
         assert_eq!(size_of::<Vxlan6LslKey>(), 20);
         assert_eq!(size_of::<NatFwdKey>(), 12);
         assert_eq!(size_of::<NatRevKey>(), 8);

@@ -14,18 +14,22 @@
 use aya_ebpf::{macros::map, maps::PerCpuArray, programs::XdpContext};
 use nerg_abi::{
     Config, Counter, Delivery, DropReason, FragKey, FragTarget, HostKey, NatPermitKey, NatRev,
-    NatRevKey, Subscriber, SubscriberId, config_flags, lsl_kind, nat_flags, sub_flags,
+    NatRevKey, QOS_DOWN, Subscriber, SubscriberId, config_flags, lsl_kind, nat_flags, sub_flags,
 };
 
 use crate::{
-    CONFIG, FRAGS, HOSTS, HOSTS_GEN, NAT_PERMIT, NAT_REV, SUBSCRIBERS, Verdict, count_stat,
-    count_sub_down, csum,
+    CONFIG, FRAGS, HOSTS, HOSTS_GEN, NAT_PERMIT, NAT_REV, SUBSCRIBERS, Verdict, count_policed,
+    count_stat, count_sub_down, csum,
     fwd::{self, IP, L4, Route, Side},
     nat::Public,
     packet::{
         Cursor, EthHdr, IcmpHdr, Ipv4Hdr, TcpHdr, UdpHdr, icmptype, ipproto, load, store, tcpflag,
     },
+    qos,
 };
+
+/// An Ethernet header without tags.
+const ETH_HEADER: u64 = 14;
 
 /// Bytes VXLAN over IPv4 adds in front of the inner frame (RFC 7348: 14 + 20 + 8 + 8).
 const VXLAN4_OVERHEAD: i32 = 50;
@@ -162,6 +166,13 @@ pub(crate) fn try_deliver(ctx: &XdpContext) -> Result<Verdict, Verdict> {
         priv_port: d.priv_port,
         host_mac: d.host_mac,
     };
+    // The home's downstream limit: core traffic and hairpinned traffic alike, charged its
+    // IPv4 bytes (the frame behind its Ethernet header, as it stands here).
+    let ip_bytes = d.len.saturating_sub(ETH_HEADER);
+    if !qos::admit::<QOS_DOWN>(d.sub_id, &sub.qos[QOS_DOWN], ip_bytes) {
+        count_policed::<QOS_DOWN>(d.sub_id, ip_bytes);
+        return Err(Verdict::Drop(DropReason::RateLimited));
+    }
     let verdict = encapsulate(ctx, cfg, &t, d.in_mac)?;
     count_sub_down(d.sub_id, d.len);
     Ok(verdict)

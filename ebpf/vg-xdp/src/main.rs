@@ -32,6 +32,7 @@ mod mss;
 mod nat;
 mod packet;
 mod punt;
+mod qos;
 
 use aya_ebpf::{
     bindings::{bpf_fib_lookup, xdp_action},
@@ -44,8 +45,8 @@ use nerg_abi::{
     Config, Counter, CounterValue, DropReason, FragKey, FragTarget, Host, HostKey, MAX_FRAGS,
     MAX_HOSTS, MAX_NAT_MAPPINGS, MAX_NAT_PERMITS, MAX_PUBLIC_IPS, MAX_SUBSCRIBERS, NatFwdKey,
     NatMapping, NatPermitKey, NatRev, NatRevKey, PUNT_RING_BYTES, PublicRange, PuntReason,
-    ROUTE_CACHE_SLOTS, RouteCacheEntry, RouteCacheEntry6, SubCounters, Subscriber, SubscriberId,
-    VlanLslKey, Vxlan6LslKey, VxlanLslKey, config_flags, ethertype, sub_flags,
+    QOS_UP, ROUTE_CACHE_SLOTS, RouteCacheEntry, RouteCacheEntry6, SubCounters, Subscriber,
+    SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey, config_flags, ethertype, sub_flags,
 };
 
 use crate::{
@@ -336,6 +337,13 @@ fn home_ipv4(
     let host = check_sender(lsl, &ip, mapping.as_ref())?;
     if ip.ttl() <= 1 {
         return Ok(punt::punt(ctx, lsl.sub, PuntReason::TtlExceeded));
+    }
+    // The home's upstream limit, after anti-spoofing (a spoofed packet is nobody's) and
+    // the punts (what the vG answers itself is not charged).
+    let ip_bytes = u64::from(ip.tot_len());
+    if !qos::admit::<QOS_UP>(lsl.sub, &sub.qos[QOS_UP], ip_bytes) {
+        count_policed::<QOS_UP>(lsl.sub, ip_bytes);
+        return Err(Verdict::Drop(DropReason::RateLimited));
     }
     let cfg = CONFIG.get(0).ok_or(Verdict::Pass)?;
     let to_public = is_public(ip.daddr_raw());
@@ -693,6 +701,23 @@ fn count_sub(sub: SubscriberId, len: u64, verdict: Verdict) {
         Verdict::Drop(_) => c.up_drops += 1,
         Verdict::Punted => c.punted += 1,
         Verdict::Pass | Verdict::Redirect | Verdict::Deliver => {}
+    }
+}
+
+/// Counts a packet of home `sub` over its limit in direction `DIR` (`bytes`: its IPv4
+/// bytes).
+#[inline(always)]
+pub(crate) fn count_policed<const DIR: usize>(sub: SubscriberId, bytes: u64) {
+    if let Some(c) = SUB_COUNTERS.get_ptr_mut(sub) {
+        // SAFETY: per-CPU array slot from a successful lookup; only this CPU writes it.
+        let c = unsafe { &mut *c };
+        if DIR == QOS_UP {
+            c.up_policed_packets += 1;
+            c.up_policed_bytes += bytes;
+        } else {
+            c.down_policed_packets += 1;
+            c.down_policed_bytes += bytes;
+        }
     }
 }
 

@@ -155,7 +155,7 @@ pub enum FastPathError {
 
 /// Key and value sizes of the pinned maps whose layout `nerg-abi` defines: what a vgd of
 /// this build reads and writes.
-fn abi_sizes() -> [(&'static str, usize, usize); 17] {
+fn abi_sizes() -> [(&'static str, usize, usize); 18] {
     use nerg_abi as a;
     use std::mem::size_of;
     [
@@ -171,6 +171,7 @@ fn abi_sizes() -> [(&'static str, usize, usize); 17] {
         ),
         (map_names::SUB_COUNTERS, 4, size_of::<a::SubCounters>()),
         (map_names::HOSTS_GEN, 4, 4),
+        (map_names::QOS, 4, size_of::<a::QosState>()),
         (
             map_names::NAT_FWD,
             size_of::<a::NatFwdKey>(),
