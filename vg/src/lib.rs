@@ -18,8 +18,8 @@
 //!   [`http`]'s bounded server.
 //! - [`store`]: the embedded store (redb): homes, leases, NAT block assignments.
 //! - [`metrics`]: the Prometheus registry; [`blocklog`]: the NAT port-block log.
-//! - [`config`], [`dhcp`], [`nat`]: re-exported from [`vg_engines`] (the configuration
-//!   model, the DHCP engine, the NAT allocator).
+//! - [`config`], [`dhcp`], [`nat`], [`qos`]: re-exported from [`vg_engines`] (the
+//!   configuration model, the DHCP engine, the NAT allocator, the speed tiers).
 //!
 //! # A packet's path
 //! ```text
@@ -51,4 +51,4 @@ pub mod metrics;
 pub mod slowpath;
 pub mod store;
 
-pub use vg_engines::{config, dhcp, nat};
+pub use vg_engines::{config, dhcp, nat, qos};

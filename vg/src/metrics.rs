@@ -135,14 +135,16 @@ impl Metrics {
         let sub_packets = IntCounterVec::new(
             Opts::new(
                 "vg_subscriber_packets_total",
-                "Packets per home and direction (up, down, up_dropped); --per-subscriber-metrics",
+                "Packets per home and direction (up, down, up_dropped; up_policed, down_policed: \
+                 over the home's speed tier); --per-subscriber-metrics",
             ),
             &["subscriber", "direction"],
         )?;
         let sub_bytes = IntCounterVec::new(
             Opts::new(
                 "vg_subscriber_bytes_total",
-                "Bytes per home and direction (up, down); --per-subscriber-metrics",
+                "Bytes per home and direction (up, down; up_policed, down_policed: IPv4 bytes \
+                 over the home's speed tier); --per-subscriber-metrics",
             ),
             &["subscriber", "direction"],
         )?;
@@ -256,16 +258,25 @@ impl Metrics {
         *series = now;
     }
 
-    /// Advances home `id`'s traffic counters to `c`.
-    fn update_subscriber(&self, id: u32, c: &nerg_abi::SubCounters) {
-        let id = id.to_string();
-        let values = [
+    /// Home counters `c` as (family, direction label, value): every per-subscriber series.
+    fn subscriber_values(&self, c: &nerg_abi::SubCounters) -> [(&IntCounterVec, &str, u64); 9] {
+        [
             (&self.sub_packets, "up", c.up_packets),
             (&self.sub_packets, "down", c.down_packets),
             (&self.sub_packets, "up_dropped", c.up_drops),
+            (&self.sub_packets, "up_policed", c.up_policed_packets),
+            (&self.sub_packets, "down_policed", c.down_policed_packets),
             (&self.sub_bytes, "up", c.up_bytes),
             (&self.sub_bytes, "down", c.down_bytes),
-        ];
+            (&self.sub_bytes, "up_policed", c.up_policed_bytes),
+            (&self.sub_bytes, "down_policed", c.down_policed_bytes),
+        ]
+    }
+
+    /// Advances home `id`'s traffic counters to `c`.
+    fn update_subscriber(&self, id: u32, c: &nerg_abi::SubCounters) {
+        let id = id.to_string();
+        let values = self.subscriber_values(c);
         let went_back = values.iter().any(|(family, dir, v)| {
             family
                 .get_metric_with_label_values(&[id.as_str(), dir])
@@ -281,13 +292,7 @@ impl Metrics {
     }
 
     fn remove_subscriber_series(&self, id: &str) {
-        for (family, dir) in [
-            (&self.sub_packets, "up"),
-            (&self.sub_packets, "down"),
-            (&self.sub_packets, "up_dropped"),
-            (&self.sub_bytes, "up"),
-            (&self.sub_bytes, "down"),
-        ] {
+        for (family, dir, _) in self.subscriber_values(&nerg_abi::SubCounters::default()) {
             let _ = family.remove_label_values(&[id, dir]);
         }
     }

@@ -474,6 +474,7 @@ mod tests {
                 nat: None,
                 port_forwards: vec![],
                 tcp_mss: None,
+                qos: None,
             },
         }
     }

@@ -44,9 +44,9 @@ use aya_ebpf::{
 use nerg_abi::{
     Config, Counter, CounterValue, DropReason, FragKey, FragTarget, Host, HostKey, MAX_FRAGS,
     MAX_HOSTS, MAX_NAT_MAPPINGS, MAX_NAT_PERMITS, MAX_PUBLIC_IPS, MAX_SUBSCRIBERS, NatFwdKey,
-    NatMapping, NatPermitKey, NatRev, NatRevKey, PUNT_RING_BYTES, PublicRange, PuntReason,
-    QOS_UP, ROUTE_CACHE_SLOTS, RouteCacheEntry, RouteCacheEntry6, SubCounters, Subscriber,
-    SubscriberId, VlanLslKey, Vxlan6LslKey, VxlanLslKey, config_flags, ethertype, sub_flags,
+    NatMapping, NatPermitKey, NatRev, NatRevKey, PUNT_RING_BYTES, PublicRange, PuntReason, QOS_UP,
+    ROUTE_CACHE_SLOTS, RouteCacheEntry, RouteCacheEntry6, SubCounters, Subscriber, SubscriberId,
+    VlanLslKey, Vxlan6LslKey, VxlanLslKey, config_flags, ethertype, sub_flags,
 };
 
 use crate::{

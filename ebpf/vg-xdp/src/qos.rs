@@ -62,6 +62,7 @@ fn add(n: *mut u64, v: u64) {
     #[cfg(not(target_arch = "bpf"))]
     // SAFETY: as above.
     unsafe {
-        core::sync::atomic::AtomicU64::from_ptr(n).fetch_add(v, core::sync::atomic::Ordering::Relaxed)
+        core::sync::atomic::AtomicU64::from_ptr(n)
+            .fetch_add(v, core::sync::atomic::Ordering::Relaxed)
     };
 }

@@ -426,5 +426,6 @@ impl Rng {
 }
 
 mod mappings;
+mod qos;
 mod route_cache;
 mod translation;

@@ -22,6 +22,7 @@
 //! nat = { public_ip = "198.51.100.7", blocks = 2, session_limit = 4000, filtering = "address-and-port-dependent" }
 //! port_forwards = [{ proto = "tcp", public_port = 1600, private_ip = "192.168.1.10", private_port = 22 }]
 //! tcp_mss = 1400                # this home's MSS clamp (0 = off)
+//! qos = { down = "100M", up = "20M", burst_ms = 10 }   # its speed tier (crate::qos); none: no limit
 //!
 //! [dhcp]                        # defaults for every home's DHCP server (vg::dhcp)
 //! dns_servers = ["192.0.2.53"]
@@ -71,6 +72,7 @@ use lsl::{Clash, ClashKind, LslId, LslSet, wire::vlan::Tpid};
 use crate::{
     dhcp::{DhcpConfig, DhcpConfigWire},
     nat::{Filtering, NatConfig, NatConfigWire},
+    qos::{Qos, QosFile},
     reply::RateLimit,
 };
 use nerg_abi::{MAX_SUBSCRIBERS, SubscriberId};
@@ -280,6 +282,9 @@ pub struct SubscriberFile {
     /// for VXLAN homes (1390 over IPv6) and off for the others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_mss: Option<u16>,
+    /// Its speed tier (rate limits up and down); none: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qos: Option<QosFile>,
 }
 
 fn default_gateway() -> String {
@@ -502,6 +507,8 @@ pub struct SubscriberConfig {
     pub port_forwards: BTreeMap<(Proto, u16), PortForward>,
     /// The TCP MSS clamp the fast path applies (0 = off), defaults resolved.
     pub tcp_mss: u16,
+    /// Its speed tier.
+    pub qos: Qos,
 }
 
 /// The gateway MAC of home `id`: locally administered, `02:4e:47` ("NG") + the id.
@@ -852,6 +859,11 @@ impl SubscriberConfig {
                 LslId::Vlan { .. } => 0,
             },
         };
+        let qos = match &f.qos {
+            None => Qos::default(),
+            Some(q) => Qos::new(q)
+                .map_err(|(field, value, why)| invalid(key(&format!("qos.{field}")), value, why))?,
+        };
         Ok(Self {
             id: f.id,
             lsl,
@@ -863,6 +875,7 @@ impl SubscriberConfig {
             nat,
             port_forwards,
             tcp_mss,
+            qos,
         })
     }
 }
@@ -1319,6 +1332,29 @@ mod tests {
     }
 
     #[test]
+    fn a_homes_speed_tier_is_read_and_checked() {
+        let c = Config::from_toml(
+            "[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nqos = { down = \"100M\", up = \"20M\" }\n",
+        )
+        .unwrap();
+        let q = c.subscribers[&1].qos;
+        assert_eq!(q.down.unwrap().bits_per_s(), 100_000_000);
+        assert_eq!(q.up.unwrap().bits_per_s(), 20_000_000);
+        assert_eq!(q.burst_ms, crate::qos::DEFAULT_BURST_MS);
+        let e = err("[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nqos = { down = \"fast\" }\n");
+        assert!(
+            e.contains("subscriber[0].qos.down") && e.contains("\"fast\""),
+            "{e}"
+        );
+        let e = err(
+            "[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nqos = { up = \"1M\", burst_ms = 5000 }\n",
+        );
+        assert!(e.contains("subscriber[0].qos.burst_ms"), "{e}");
+        let e = err("[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\nqos = { upp = \"1M\" }\n");
+        assert!(e.contains("upp"), "{e}");
+    }
+
+    #[test]
     fn nat_policy_forwards_and_mss_are_checked() {
         let nat = "[nat]\npool = [\"198.51.100.0/28\"]\n";
         let c = Config::from_toml(&format!(
@@ -1337,6 +1373,11 @@ mod tests {
         assert_eq!(s1.tcp_mss, 0, "no clamp on a VLAN home by default");
         assert_eq!(c.subscribers[&2].tcp_mss, VXLAN_HOME_MSS);
         assert_eq!(c.subscribers[&3].tcp_mss, 0);
+        assert_eq!(
+            c.subscribers[&3].qos,
+            crate::qos::Qos::default(),
+            "no tier: no limit"
+        );
         // Over IPv6 the tunnel costs 20 bytes more: the clamp fits the home's MTU.
         assert_eq!(c.subscribers[&4].tcp_mss, VXLAN6_HOME_MSS);
         assert_eq!(

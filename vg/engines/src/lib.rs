@@ -9,10 +9,12 @@
 //!   behind a trait.
 //! - [`nat`]: the public pool and the port-block allocator (RFC 6888/7422), the port
 //!   selection the fast path mirrors, block events.
+//! - [`qos`]: a home's speed tier (rate limits up and down) and the fast path's form of it.
 //! - [`reply`]: the frames the vG answers as each home's gateway (ARP, ICMP echo, ICMP
 //!   errors), built with the home's LSL encapsulation, and the per-home slow-path limiter.
 
 pub mod config;
 pub mod dhcp;
 pub mod nat;
+pub mod qos;
 pub mod reply;

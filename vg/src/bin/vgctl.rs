@@ -14,6 +14,7 @@ use vg::{
     config::{NatPolicyFile, PortForwardFile, Proto, SubscriberFile},
     fastpath::{Counters, bpffs},
     nat::Filtering,
+    qos::QosFile,
 };
 
 /// Command-line interface.
@@ -119,6 +120,15 @@ struct SubFields {
     /// TCP MSS clamp (0 = off).
     #[arg(long)]
     tcp_mss: Option<u16>,
+    /// Speed tier, to the home: a rate such as 100M or 1G, or `none`.
+    #[arg(long)]
+    down: Option<String>,
+    /// Speed tier, from the home: a rate such as 20M, or `none`.
+    #[arg(long)]
+    up: Option<String>,
+    /// The tier's burst, in milliseconds at the rate.
+    #[arg(long)]
+    burst_ms: Option<u32>,
     /// The whole body as JSON (a file); flags given override its fields.
     #[arg(long)]
     body: Option<PathBuf>,
@@ -419,6 +429,7 @@ fn fields_to_body(f: &SubFields, current: Option<Value>) -> anyhow::Result<Value
             nat: None,
             port_forwards: Vec::new(),
             tcp_mss: None,
+            qos: None,
         },
     };
     sub.id = f.id;
@@ -449,6 +460,23 @@ fn fields_to_body(f: &SubFields, current: Option<Value>) -> anyhow::Result<Value
     }
     if f.tcp_mss.is_some() {
         sub.tcp_mss = f.tcp_mss;
+    }
+    if f.down.is_some() || f.up.is_some() || f.burst_ms.is_some() {
+        let qos = sub.qos.get_or_insert_with(QosFile::default);
+        // `none` lifts the limit in that direction.
+        let rate = |v: &String| (v != "none").then(|| v.clone());
+        if let Some(d) = &f.down {
+            qos.down = rate(d);
+        }
+        if let Some(u) = &f.up {
+            qos.up = rate(u);
+        }
+        if f.burst_ms.is_some() {
+            qos.burst_ms = f.burst_ms;
+        }
+        if *qos == QosFile::default() {
+            sub.qos = None;
+        }
     }
     Ok(serde_json::to_value(sub)?)
 }

@@ -78,6 +78,10 @@ pub fn sum_sub_counters(per_cpu: &[SubCounters]) -> SubCounters {
         a.down_bytes += c.down_bytes;
         a.up_drops += c.up_drops;
         a.punted += c.punted;
+        a.up_policed_packets += c.up_policed_packets;
+        a.up_policed_bytes += c.up_policed_bytes;
+        a.down_policed_packets += c.down_policed_packets;
+        a.down_policed_bytes += c.down_policed_bytes;
         a
     })
 }

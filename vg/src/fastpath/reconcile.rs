@@ -60,6 +60,10 @@ pub fn subscriber_record(sub: &SubscriberConfig) -> nerg_abi::Subscriber {
         gw_mac: sub.gateway_mac,
         gw_ip: ip_raw(sub.gateway),
         tcp_mss: sub.tcp_mss,
+        qos: [
+            sub.qos.fast_path(sub.qos.up),
+            sub.qos.fast_path(sub.qos.down),
+        ],
         ..Default::default()
     };
     match sub.lsl {

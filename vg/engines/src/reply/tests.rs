@@ -1266,6 +1266,7 @@ fn home_from_config_and_host_rules() {
         nat: Default::default(),
         port_forwards: Default::default(),
         tcp_mss: 0,
+        qos: Default::default(),
     };
     let from_config = Home::from(&config);
     assert_eq!(from_config, home(&encaps()[0]));
