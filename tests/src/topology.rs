@@ -682,10 +682,25 @@ pub fn stun_is_eim_with_hairpin(verdict: &str) -> bool {
 /// Runs an iperf3 TCP test of `seconds` from `ns` to the internet's server; the rate the
 /// server received, in Mbit/s.
 pub fn iperf3_tcp(ns: &Netns, seconds: u32) -> Result<f64, String> {
+    iperf3(ns, 5201, seconds, &[])
+}
+
+/// Runs iperf3 from `ns` against the internet's server on `port` for `seconds`, with
+/// `extra` arguments (`-R`: the server sends; `-u -b 500M`: UDP at that rate); the rate the
+/// receiving end got, in Mbit/s.
+pub fn iperf3(ns: &Netns, port: u16, seconds: u32, extra: &[&str]) -> Result<f64, String> {
     let out = ns
         .command("iperf3")
-        .args(["-c", &SERVER.to_string(), "-p", "5201", "-J", "-t"])
+        .args([
+            "-c",
+            &SERVER.to_string(),
+            "-p",
+            &port.to_string(),
+            "-J",
+            "-t",
+        ])
         .arg(seconds.to_string())
+        .args(extra)
         .output()
         .map_err(|e| format!("running iperf3: {e}"))?;
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
@@ -697,7 +712,9 @@ pub fn iperf3_tcp(ns: &Netns, seconds: u32) -> Result<f64, String> {
     if let Some(err) = json.get("error").and_then(|e| e.as_str()) {
         return Err(format!("iperf3: {err}"));
     }
+    // TCP reports what the receiver got; UDP what the receiving end counted in `sum`.
     json.pointer("/end/sum_received/bits_per_second")
+        .or_else(|| json.pointer("/end/sum/bits_per_second"))
         .and_then(serde_json::Value::as_f64)
         .map(|bps| bps / 1e6)
         .ok_or_else(|| "iperf3 reported no received rate".to_owned())

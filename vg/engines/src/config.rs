@@ -22,7 +22,7 @@
 //! nat = { public_ip = "198.51.100.7", blocks = 2, session_limit = 4000, filtering = "address-and-port-dependent" }
 //! port_forwards = [{ proto = "tcp", public_port = 1600, private_ip = "192.168.1.10", private_port = 22 }]
 //! tcp_mss = 1400                # this home's MSS clamp (0 = off)
-//! qos = { down = "100M", up = "20M", burst_ms = 10 }   # its speed tier (crate::qos); none: no limit
+//! qos = { down = "100M", up = "20M", burst_ms = 500 }  # its speed tier (crate::qos); none: no limit
 //!
 //! [dhcp]                        # defaults for every home's DHCP server (vg::dhcp)
 //! dns_servers = ["192.0.2.53"]

@@ -1,0 +1,168 @@
+//! Speed tiers with real TCP: iperf3 through the vG's NAT (a real vgd, BRGs provisioned over
+//! TR-069, real DHCP clients) reaches each tier set through the REST API, down and up, and a
+//! UDP flood from one home does not take goodput from its neighbour.
+//!
+//! What a tier counts is IPv4 bytes; TCP's goodput is its payload, 1448 of every 1500 bytes
+//! (timestamps on), so a sender that fills the tier shows 96.5% of it. The window asked of
+//! each measurement is 85% to 102%.
+
+use std::time::Duration;
+
+use nerg_tests::{
+    topology::{DhcpClient, HomeLsl, HomeSpec, Naming, SERVER, Topology, iperf3},
+    vgd::api,
+};
+
+const HOMES: [HomeSpec; 2] = [
+    HomeSpec {
+        id: 1,
+        lsl: HomeLsl::Qinq(10, 101),
+        client: DhcpClient::Dhclient,
+    },
+    HomeSpec {
+        id: 2,
+        lsl: HomeLsl::Vlan(102),
+        client: DhcpClient::Udhcpc,
+    },
+];
+
+/// Seconds per measurement; iperf3 leaves out the first one (slow start, `-O 1`).
+const SECONDS: u32 = 4;
+
+/// Sets home `id`'s tier through the API (`None`: no limit).
+fn set_tier(topo: &Topology, id: u32, lsl: &str, down: Option<&str>, up: Option<&str>) {
+    let qos = serde_json::json!({ "down": down, "up": up });
+    let body = serde_json::json!({ "id": id, "lsl": lsl, "qos": qos }).to_string();
+    let (code, answer) = api(
+        &topo.vg,
+        "PUT",
+        &format!("/api/v1/subscribers/{id}"),
+        Some(&body),
+    );
+    assert_eq!(code, 200, "setting home {id}'s tier: {answer}");
+}
+
+/// TCP goodput of home `i`, upstream or (`-R`) downstream, in Mbit/s.
+fn goodput(topo: &Topology, i: usize, down: bool) -> f64 {
+    let mut args = vec!["-O", "1"];
+    if down {
+        args.push("-R");
+    }
+    iperf3(&topo.homes[i].host, 5201, SECONDS, &args).unwrap_or_else(|e| {
+        panic!(
+            "home {}: iperf3 failed: {e}\nvgd:\n{}",
+            topo.homes[i].spec.id,
+            topo.vgd.log()
+        )
+    })
+}
+
+fn within(mbps: f64, tier: f64) -> bool {
+    (0.85 * tier..=1.02 * tier).contains(&mbps)
+}
+
+#[test]
+fn tcp_reaches_each_tier_and_a_flood_does_not_hurt_the_neighbour() {
+    let instance = nerg_tests::netns::unique_name("qos");
+    let topo = Topology::build(Naming::Test("qos".into()), &HOMES, &instance);
+    for (home, lease) in topo.homes.iter().zip(topo.dhcp(Duration::from_secs(30))) {
+        lease.unwrap_or_else(|out| panic!("home {}: no lease: {out}", home.spec.id));
+    }
+    let servers = topo.start_servers();
+    let lsl0 = topo.homes[0].lsl_text();
+    let lsl1 = topo.homes[1].lsl_text();
+
+    // Without a tier: what this machine carries through the NAT, the ceiling of the checks.
+    let free = (goodput(&topo, 0, false), goodput(&topo, 0, true));
+    eprintln!(
+        "no tier: up {:.0} Mbit/s, down {:.0} Mbit/s",
+        free.0, free.1
+    );
+
+    for tier in [10.0, 100.0, 1000.0] {
+        let text = format!("{tier}M");
+        set_tier(&topo, 1, &lsl0, Some(&text), Some(&text));
+        for down in [false, true] {
+            let ceiling = if down { free.1 } else { free.0 };
+            let got = goodput(&topo, 0, down);
+            let dir = if down { "down" } else { "up" };
+            eprintln!(
+                "tier {tier} Mbit/s {dir}: {got:.1} Mbit/s ({:.1}%)",
+                100.0 * got / tier
+            );
+            // A tier above what the machine carries cannot be reached: say so, loudly.
+            assert!(
+                ceiling >= 1.1 * tier || within(got, tier),
+                "tier {tier} {dir}: {got:.1} Mbit/s, and the path without a tier carries only \
+                 {ceiling:.1}: this machine cannot show the tier"
+            );
+            assert!(
+                within(got, tier),
+                "tier {tier} Mbit/s {dir}: TCP goodput {got:.1} Mbit/s is outside 85%..102%"
+            );
+        }
+    }
+
+    // A neighbour flooding UDP upstream far over its own tier: home 1's goodput stays.
+    set_tier(&topo, 1, &lsl0, Some("100M"), Some("100M"));
+    set_tier(&topo, 2, &lsl1, Some("20M"), Some("20M"));
+    let alone = goodput(&topo, 0, false);
+    let inet = &topo.inet;
+    let mut flood_server = inet.spawn(
+        "iperf3-flood",
+        inet.command("iperf3")
+            .args(["-s", "-B", &SERVER.to_string(), "-p", "5202"]),
+    );
+    nerg_tests::wait_until(
+        "the flood's iperf3 to listen",
+        Duration::from_secs(10),
+        || {
+            flood_server.assert_running();
+            inet.tcp_listening(5202)
+        },
+    );
+    let flooder = &topo.homes[1].host;
+    let policed = || {
+        let m = nerg_tests::vgd::metrics(&topo.vg);
+        nerg_tests::http::metric_sum(&m, "vg_xdp_drops_total", &[("reason", "rate_limited")])
+    };
+    let policed0 = policed();
+    let flood = std::thread::scope(|s| {
+        let flood = s.spawn(|| {
+            iperf3(
+                flooder,
+                5202,
+                SECONDS + 2,
+                &["-u", "-b", "600M", "-l", "1400"],
+            )
+        });
+        // Let the flood start first.
+        nerg_tests::wait_until("the flood to start", Duration::from_secs(10), || {
+            policed() > policed0 + 1_000
+        });
+        let during = goodput(&topo, 0, false);
+        (during, flood.join().expect("flood thread"))
+    });
+    let (during, flooded) = flood;
+    eprintln!(
+        "neighbour: {alone:.1} Mbit/s alone, {during:.1} Mbit/s during a flood (the flooder got {:?} Mbit/s through)",
+        flooded
+    );
+    assert!(
+        within(during, 100.0),
+        "neighbour during the flood: {during:.1} Mbit/s"
+    );
+    assert!(
+        during >= 0.9 * alone,
+        "the flood took goodput from the neighbour: {alone:.1} -> {during:.1} Mbit/s"
+    );
+    // The flooder gets its tier plus its burst, spread over the flood's seconds.
+    let through = flooded.expect("the flood ran");
+    let burst_s = f64::from(vg::qos::DEFAULT_BURST_MS) / 1e3;
+    let most = 20.0 * (1.0 + burst_s / f64::from(SECONDS + 2)) * 1.02;
+    assert!(
+        through <= most,
+        "the flooder got {through:.1} Mbit/s past a 20M tier (at most {most:.1} with its burst)"
+    );
+    drop(servers);
+}
