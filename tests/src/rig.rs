@@ -36,6 +36,8 @@ pub struct RigHome {
     pub nat: Option<(Ipv4Addr, Vec<u16>)>,
     /// Its TCP MSS clamp; `None`: vgd's default for its LSL.
     pub tcp_mss: Option<u16>,
+    /// Its speed tier (down, up), e.g. `("100M", "20M")`; `None`: no limit.
+    pub qos: Option<(String, String)>,
 }
 
 impl RigHome {
@@ -48,7 +50,14 @@ impl RigHome {
             hosts: Vec::new(),
             nat: None,
             tcp_mss: Some(0),
+            qos: None,
         }
+    }
+
+    /// With a speed tier.
+    pub fn tier(mut self, down: &str, up: &str) -> Self {
+        self.qos = Some((down.to_owned(), up.to_owned()));
+        self
     }
 
     /// With vgd's default MSS clamp for its LSL (VXLAN homes clamp to fit their MTU).
@@ -87,6 +96,7 @@ impl RigHome {
             "lsl": self.lsl,
             "hosts": hosts,
             "tcp_mss": self.tcp_mss,
+            "qos": self.qos.as_ref().map(|(down, up)| serde_json::json!({ "down": down, "up": up })),
         }))
         .with_context(|| format!("home {}", self.id))
     }

@@ -228,6 +228,15 @@ fn configure(fp: &mut FastPath, pins: &std::path::Path, access_mac: [u8; 6]) -> 
                 .nat(PUBLIC, &[h.block])
         })
         .collect();
+    homes.push(
+        RigHome::new(
+            POLICED.id,
+            rig::lsl_text(POLICED.kind, POLICED.s_vid, POLICED.c_vid, 0),
+        )
+        .host(HOST, HOST_MAC)
+        .nat(PUBLIC, &[POLICED.block])
+        .tier("400G", "400G"),
+    );
     let firsts: Vec<u16> = (0..MAX_BLOCKS as u16)
         .map(|b| FIRST_PORT + b * BLOCK_SIZE)
         .collect();
@@ -241,6 +250,17 @@ fn configure(fp: &mut FastPath, pins: &std::path::Path, access_mac: [u8; 6]) -> 
     }
     rig::write_homes(pins, &config, TEST_IFINDEX, &homes)
 }
+
+/// A QinQ home like [`HOMES`]`[1]`, with a speed tier far above what a benchmark sends: what
+/// the limiter costs a home under its limit.
+const POLICED: Home = Home {
+    id: 5,
+    kind: lsl_kind::QINQ,
+    s_vid: 10,
+    c_vid: 105,
+    vni: 0,
+    block: 41984,
+};
 
 fn new_flow_public(i: u32) -> Ipv4Addr {
     Ipv4Addr::new(198, 18, (i / 250) as u8, (i % 250 + 1) as u8)
@@ -334,6 +354,8 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
             .expect("encapsulates")
     };
     let up_frames: Vec<Vec<u8>> = HOMES.iter().map(up).collect();
+    let policed = up(&POLICED);
+    rig.time(Prog::Access, 1, XdpVerdict::Redirect, |_| policed.clone())?;
     // Establish each home's flow and learn its public port.
     let mut down_frames = Vec::new();
     let mut publics = Vec::new();
@@ -396,6 +418,10 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
             let ns = rig.time(Prog::Access, calls, XdpVerdict::Redirect, |_| f.clone())?;
             record(up_key(h.kind), ns);
         }
+        let ns = rig.time(Prog::Access, calls, XdpVerdict::Redirect, |_| {
+            policed.clone()
+        })?;
+        record("xdp_upstream_nat_policed_ns_per_pkt", ns);
         for (h, f) in HOMES.iter().zip(&down_frames) {
             let ns = rig.time(Prog::Core, calls, XdpVerdict::Redirect, |_| f.clone())?;
             record(down_key(h.kind), ns);
@@ -442,6 +468,11 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         "xdp_upstream_vs_fib_ratio",
         "xdp_upstream_nat_ns_per_pkt",
         "xdp_fib_baseline_ns_per_pkt",
+    );
+    summary.ratio(
+        "xdp_policed_vs_unpoliced_ratio",
+        "xdp_upstream_nat_policed_ns_per_pkt",
+        "xdp_upstream_nat_ns_per_pkt",
     );
     summary.ratio(
         "xdp_upstream_vxlan_vs_fib_ratio",

@@ -122,6 +122,16 @@ pub const REQUIRED: &[Figure] = &[
         Some(Target::AtMost(1.5)),
     ),
     fig(
+        "xdp_upstream_nat_policed_ns_per_pkt",
+        "upstream NAT, QinQ, established flow, the home under its speed tier",
+        None,
+    ),
+    fig(
+        "xdp_policed_vs_unpoliced_ratio",
+        "the speed tier's cost: policed / unpoliced upstream QinQ NAT",
+        Some(Target::AtMost(1.15)),
+    ),
+    fig(
         "xdp_new_flow_mappings_per_s",
         "mapping creation rate (1e9 / new-flow ns)",
         Some(Target::AtLeast(1_000_000.0)),
