@@ -61,9 +61,13 @@
 //!
 //! Live values: `DeviceInfo.UpTime` (`/proc/uptime`) and every interface's `LastChange`
 //! (seconds since brgd last saw its operational state change) come through
-//! [`Backend::read`]; `Status`, `Name` and `MACAddress` are stored parameters that
-//! [`publish_status`] refreshes from netlink, and [`publish_interface_stack`] keeps
-//! `Device.InterfaceStack` in line with the `LowerLayers`.
+//! [`Backend::read`]; `Status`, `Name` and `MACAddress`, and the management
+//! `IP.Interface`'s `IPv4Address` rows, are stored parameters that the agent refreshes
+//! from netlink through [`Device::report`](crate::agent::Device) (see [`live`]) at every
+//! session, after every ACS write and on every rtnetlink link or address notification
+//! ([`watch_links`]); a refreshed value that differs is a value change the ACS hears
+//! about under its Notification attribute. [`publish_interface_stack`] keeps
+//! `Device.InterfaceStack` in line with the `LowerLayers` after every write.
 //!
 //! # Applying
 //! The kernel work runs on one worker thread (see [`linux`]) that owns the rtnetlink
@@ -81,16 +85,16 @@
 //! ```text
 //! let applier = LinuxApplier::new(ApplierConfig { state_dir, protected: vec![mgmt] })?;
 //!                                    // in brgd's network namespace, before the ACS session
-//! let mut model = Model::new(cwmp::tr181::brg()?, applier);
-//! model.restore(&stored)?;           // the stored model (values and instances)
-//! inventory(&mut model, &["lan0", "lan1", "lsl0", mgmt])?;   // fixed order = fixed numbers
-//! model.set("Device.IP.Interface.1.Name", mgmt)?;            // the management IP interface
-//! model.backend().apply_initial(&model.view())?;            // once, before talking to the ACS
-//! publish_status(&mut model)?; publish_interface_stack(&mut model)?;  // after each ACS write
+//! let mut agent = Agent::new(config, applier, cancel).await?;   // restores the model, then
+//!     // inventory(&mut model, &ports); ip_inventory(&mut model, mgmt);
+//!     // backend.restored(view) (apply_initial); publish (Device::report + interface stack)
+//! agent.watch_links(watch_links()?);  // publish again on every link/address notification
+//! agent.run().await?;                 // publishes at every session and after every write
 //! ```
 
 pub mod desired;
 pub mod linux;
+pub mod live;
 pub mod record;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -109,6 +113,7 @@ pub use desired::{
     interface_stack, vxlan_name,
 };
 pub use linux::{ApplyError, TaggerCounters};
+pub use live::{ip_inventory, watch_links};
 pub use record::{CreatedKind, Record};
 
 use crate::tagger::Tags;
@@ -225,10 +230,10 @@ impl LinuxApplier {
     /// The operational state of every device the model names, as TR-181 `Status` and
     /// `MACAddress` values to store with [`Model::set`] (see [`publish_status`]).
     pub fn status(&self, view: &View<'_>) -> Vec<(String, Value)> {
-        let (devices, last_good) = {
-            let state = self.state();
-            (state.devices.clone(), state.last_good.clone())
-        };
+        let last_good = self.state().last_good.clone();
+        // From the view, not the map of the last ACS write: the agent adds instances of
+        // its own (the management IP.Interface) between writes.
+        let devices = device_map(view, &last_good);
         let links = self
             .worker
             .call(|k| k.links())

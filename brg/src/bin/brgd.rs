@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use brg::{
-    agent::{Agent, AgentConfig, Exit, Identity},
+    agent::{Agent, AgentConfig, Device, Exit, Identity, Report},
     apply::{ApplierConfig, LinuxApplier},
 };
 use clap::{Parser, ValueEnum};
@@ -99,7 +99,7 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let filter = match tracing_subscriber::EnvFilter::try_new(&args.log) {
+    let filter = match log_filter(&args.log) {
         Ok(f) => f,
         Err(err) => {
             eprintln!("brgd: invalid --log filter {:?}: {err}", args.log);
@@ -122,6 +122,20 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The log filter `--log` asks for. `netlink_packet_route` warns about every attribute of
+/// a newer kernel it parses with an older layout (`IFLA_INET6_CONF ... expecting 236, got
+/// 240`, eight per link dump, harmless: brgd reads no IPv6 device configuration), so it is
+/// held to errors unless the filter names it.
+fn log_filter(text: &str) -> Result<tracing_subscriber::EnvFilter, impl std::fmt::Display> {
+    let filter = tracing_subscriber::EnvFilter::try_new(text)?;
+    if text.contains("netlink_packet_route") {
+        return Ok(filter);
+    }
+    Ok::<_, tracing_subscriber::filter::ParseError>(
+        filter.add_directive("netlink_packet_route=error".parse()?),
+    )
 }
 
 /// How the model is applied.
@@ -190,6 +204,16 @@ impl Backend for BrgBackend {
     }
 }
 
+impl Device for BrgBackend {
+    fn report(&self, view: &View<'_>) -> Report {
+        match self {
+            BrgBackend::Linux(b) => b.report(view),
+            // Nothing is applied: nothing to report.
+            BrgBackend::Log(_) => Report::default(),
+        }
+    }
+}
+
 fn backend(args: &Args, state_dir: &std::path::Path) -> anyhow::Result<BrgBackend> {
     Ok(match args.apply {
         ApplyMode::Log => BrgBackend::Log(LoggingBackend),
@@ -239,9 +263,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("/var/lib/brgd"));
     let backend = backend(&args, &state_dir)?;
+    // Subscribed before the agent reads the box for the first time: no event is missed
+    // between that reading and the first session.
+    let link_events = match &backend {
+        BrgBackend::Linux(_) => Some(
+            brg::apply::watch_links()
+                .context("subscribing to rtnetlink link and address notifications")?,
+        ),
+        BrgBackend::Log(_) => None,
+    };
     let config = AgentConfig {
         state_dir,
         interfaces: args.interfaces,
+        management: args.mgmt_interface,
         factory_defaults: args.factory_defaults,
         acs_url: args.acs_url,
         acs_username: args.acs_username,
@@ -256,7 +290,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         identity,
     };
     let cancel = CancellationToken::new();
-    let agent = Agent::new(config, backend, cancel.clone()).await?;
+    let mut agent = Agent::new(config, backend, cancel.clone()).await?;
+    if let Some(events) = link_events {
+        agent.watch_links(events);
+    }
     if let Some(addr) = agent.cr_addr() {
         info!(%addr, "brgd ready");
     }
