@@ -38,6 +38,7 @@ pub mod cr;
 pub mod digest;
 mod download;
 pub mod http;
+pub mod option43;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -1065,6 +1066,19 @@ mod tests {
             [(100, "key\t1".to_owned()), (200, String::new())]
         );
         assert!(super::load_scheduled(None).is_empty());
+    }
+
+    /// After a Reboot RPC brgd exits 0 ([`super::Exit::Reboot`]) for its supervisor to start
+    /// it again: the shipped systemd unit must restart it whatever the exit status
+    /// (`on-failure` would leave the BRG unmanaged after the ACS's first Reboot).
+    #[test]
+    fn the_systemd_unit_restarts_brgd_after_a_reboot_exit() {
+        let unit = include_str!("../../../deploy/systemd/brgd.service");
+        let restart: Vec<&str> = unit
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Restart="))
+            .collect();
+        assert_eq!(restart, ["always"], "{unit}");
     }
 
     /// The sample factory defaults shipped in `deploy/` fit the schema, record for record.

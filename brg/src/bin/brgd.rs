@@ -37,6 +37,11 @@ struct Args {
     /// model at every start. Without it the stored (or factory) URL is used.
     #[arg(long, env = "BRGD_ACS_URL")]
     acs_url: Option<String>,
+    /// A file holding DHCP option 43 (hex, as the management interface's DHCP client hook
+    /// writes it: udhcpc's `$opt43`, dhclient's `$new_vendor_encapsulated_options`): without
+    /// --acs-url, its sub-option 1 (TR-069 3.1) is the ACS URL. Read at start.
+    #[arg(long, env = "BRGD_DHCP_OPTION43_FILE")]
+    dhcp_option43_file: Option<PathBuf>,
     /// User name towards the ACS (overrides ManagementServer.Username).
     #[arg(long, env = "BRGD_ACS_USERNAME")]
     acs_username: Option<String>,
@@ -272,12 +277,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ),
         BrgBackend::Log(_) => None,
     };
+    let acs_url = match (&args.acs_url, &args.dhcp_option43_file) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(path)) => acs_url_from_dhcp(path),
+        (None, None) => None,
+    };
     let config = AgentConfig {
         state_dir,
         interfaces: args.interfaces,
         management: args.mgmt_interface,
         factory_defaults: args.factory_defaults,
-        acs_url: args.acs_url,
+        acs_url,
         acs_username: args.acs_username,
         acs_password: args.acs_password,
         acs_ca: args.acs_ca,
@@ -312,6 +322,32 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     cancel.cancel();
     Ok(())
+}
+
+/// The ACS URL of the DHCP option 43 file; `None` (logged) when there is none yet or it
+/// is unusable: the stored URL is used then.
+fn acs_url_from_dhcp(path: &std::path::Path) -> Option<String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), "no DHCP option 43 ({e}): using the stored ACS URL");
+            return None;
+        }
+    };
+    match brg::agent::option43::parse_hex(&text) {
+        Ok(option) => {
+            if option.url.is_none() {
+                tracing::warn!(file = %path.display(), "DHCP option 43 has no ACS URL (sub-option 1)");
+            }
+            option
+                .url
+                .inspect(|url| info!(%url, "ACS URL from DHCP option 43"))
+        }
+        Err(e) => {
+            tracing::warn!(file = %path.display(), "{e}: using the stored ACS URL");
+            None
+        }
+    }
 }
 
 /// Waits for SIGTERM or SIGINT (the handlers are installed before this returns its future).

@@ -325,3 +325,93 @@ fn interface_stack_is_right_after_add_object() {
     );
     brgd.assert_running();
 }
+
+/// Item 8: without `--acs-url`, brgd takes the ACS URL from DHCP option 43 (sub-option 1,
+/// TR-069 3.1) on its management interface: busybox udhcpd serves it, busybox udhcpc
+/// (`-O 43 -V dslforum.org`) fetches it and its hook writes it where brgd reads it.
+#[test]
+fn acs_url_from_dhcp_option_43() {
+    require_root();
+    let brg = Netns::new("cwo43");
+    let server = Netns::new("dhcpsrv");
+    veth(&server, "d0", &brg, "mgmt0");
+    server.addr_add("d0", "10.77.0.1/24");
+    let acs = server.run(|| {
+        Acs::start_at(
+            "10.77.0.1:0".parse().expect("address"),
+            AcsConfig::default(),
+        )
+    });
+    let url = acs.url();
+    acs.script(vec![gpv(&["Device.ManagementServer.URL"])]);
+    let brgd = Brgd::new("cwmp-o43");
+    let option43 = brgd.dir.join("option43");
+    let mut brgd = brgd
+        .in_netns(&brg)
+        .log_level("info")
+        .arg("--mgmt-interface")
+        .arg("mgmt0")
+        .arg("--dhcp-option43-file")
+        .arg(option43.to_str().expect("utf-8 path"));
+    let url_hex: String = url.bytes().map(|b| format!("{b:02x}")).collect();
+    let conf = brgd.dir.join("udhcpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "start 10.77.0.100\nend 10.77.0.150\ninterface d0\nlease_file {leases}\n\
+             pidfile {pid}\nopt subnet 255.255.255.0\nopt 0x2b 01{len:02x}{url_hex}\n",
+            leases = brgd.dir.join("leases").display(),
+            pid = brgd.dir.join("udhcpd.pid").display(),
+            len = url.len(),
+        ),
+    )
+    .expect("udhcpd.conf");
+    std::fs::write(brgd.dir.join("leases"), "").expect("lease file");
+    let _udhcpd = server.spawn(
+        "udhcpd",
+        server.command("busybox").args(["udhcpd", "-f"]).arg(&conf),
+    );
+    // The management interface's DHCP client and its hook (what a BRG's firmware runs).
+    let hook = brgd.script(
+        "udhcpc-hook",
+        &format!(
+            "[ \"$1\" = bound ] || exit 0\nip addr add \"$ip/$subnet\" dev \"$interface\"\n\
+             printf %s \"$opt43\" > {file}.tmp && mv {file}.tmp {file}",
+            file = option43.display()
+        ),
+    );
+    brg.exec(
+        "busybox",
+        &[
+            "udhcpc",
+            "-i",
+            "mgmt0",
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "10",
+            "-T",
+            "1",
+            "-O",
+            "43",
+            "-V",
+            "dslforum.org",
+            "-s",
+            hook.to_str().expect("utf-8 path"),
+        ],
+    );
+    brgd.start("");
+    let first = session(&acs, 1);
+    assert!(first.has_event("0 BOOTSTRAP", None), "{first:?}");
+    assert_eq!(
+        value_of(&first.answers[0].body, "Device.ManagementServer.URL"),
+        url
+    );
+    brgd.assert_running();
+    assert!(
+        brgd.log().contains("ACS URL from DHCP option 43"),
+        "{}",
+        brgd.log()
+    );
+}

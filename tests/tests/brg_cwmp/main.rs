@@ -116,9 +116,10 @@ impl Brgd {
             None => Command::new(bin("brgd")),
         };
         let apply = if self.netns.is_some() { "linux" } else { "log" };
+        if !acs_url.is_empty() {
+            command.arg("--acs-url").arg(acs_url);
+        }
         let child = command
-            .arg("--acs-url")
-            .arg(acs_url)
             .arg("--state-dir")
             .arg(self.dir.join("state"))
             .arg("--factory-defaults")
