@@ -884,6 +884,35 @@ fn live_reads_and_published_status() {
         .expect("LastChange");
     assert!(since < 60, "LastChange {since}");
 
+    // Stats come from the link's counters (issue 17): the home's frames cross lan0.
+    let rx = |rig: &Rig| -> u64 {
+        let out = rig.brg.ip(&["-s", "-j", "link", "show", "lan0"]);
+        let links: Json = serde_json::from_slice(&out.stdout).expect("ip -s -j");
+        links[0]["stats64"]["rx"]["packets"]
+            .as_u64()
+            .expect("rx packets")
+    };
+    rig.frame_from_home("acc0");
+    let before = rx(&rig);
+    let stat = |rig: &Rig, name: &str| -> u64 {
+        rig.model
+            .get(&format!("Device.Ethernet.Interface.1.Stats.{name}"))
+            .expect(name)
+            .as_u64()
+            .expect("a counter")
+    };
+    let read = stat(&rig, "PacketsReceived");
+    let after = rx(&rig);
+    assert!(
+        before > 0 && (before..=after).contains(&read),
+        "Stats.PacketsReceived {read}, Linux said {before} then {after}"
+    );
+    assert!(stat(&rig, "BytesReceived") >= 42 * read);
+    assert!(
+        all.iter()
+            .any(|pv| pv.name == "Device.Ethernet.Interface.3.Stats.ErrorsSent")
+    );
+
     publish_status(&mut rig.model).expect("publish");
     let get = |model: &Model<LinuxApplier>, name: &str| model.get(name).expect(name).to_string();
     assert_eq!(

@@ -236,6 +236,29 @@ pub(crate) struct Address {
     pub(crate) prefix_len: u8,
     /// Configured without a lifetime (static); a leased address (DHCP, SLAAC) has one.
     pub(crate) permanent: bool,
+    /// Where duplicate address detection and lifetimes left it (IPv6).
+    pub(crate) state: AddressState,
+}
+
+/// The state of an address, as TR-181's `IPv6Address.{i}.IPAddressStatus` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddressState {
+    Preferred,
+    Deprecated,
+    Tentative,
+    Duplicate,
+}
+
+impl AddressState {
+    /// The TR-181 enumeration value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Preferred => "Preferred",
+            Self::Deprecated => "Deprecated",
+            Self::Tentative => "Tentative",
+            Self::Duplicate => "Duplicate",
+        }
+    }
 }
 
 /// The worker's state: netlink, taggers, the record, and what `LastChange` needs.
@@ -343,10 +366,25 @@ impl Kernel {
                         _ => None,
                     })
                 })?;
+                let flag = |f: AddressFlags| {
+                    m.attributes
+                        .iter()
+                        .any(|a| matches!(a, AddressAttribute::Flags(have) if have.contains(f)))
+                };
+                let state = if flag(AddressFlags::Dadfailed) {
+                    AddressState::Duplicate
+                } else if flag(AddressFlags::Tentative) {
+                    AddressState::Tentative
+                } else if flag(AddressFlags::Deprecated) {
+                    AddressState::Deprecated
+                } else {
+                    AddressState::Preferred
+                };
                 Some(Address {
                     ip: address,
                     prefix_len: m.header.prefix_len,
                     permanent,
+                    state,
                 })
             })
             .collect())

@@ -1,5 +1,5 @@
 //! What Linux really does, published into the model: operational status, MAC addresses
-//! and the management interface's addresses ([`LinuxApplier`]'s [`Device::report`]), read
+//! and the management interface's IPv4 and IPv6 addresses ([`LinuxApplier`]'s [`Device::report`]), read
 //! again on every rtnetlink link or address notification ([`watch_links`]).
 //!
 //! ```text
@@ -18,6 +18,7 @@ use rtnetlink::sys::{AsyncSocket as _, SocketAddr};
 use tokio::sync::mpsc;
 
 use super::LinuxApplier;
+use super::linux::Address;
 use crate::agent::{Device, Report, Row};
 
 /// rtnetlink multicast groups (`RTNLGRP_*`, `<linux/rtnetlink.h>`) whose notifications
@@ -94,6 +95,7 @@ impl LinuxApplier {
             let Ok(Ok(addresses)) = self.worker.call(move |k| k.addresses(&name)) else {
                 continue;
             };
+            tables.push((format!("{o}IPv6Address."), ipv6_rows(&addresses)));
             let rows = addresses
                 .iter()
                 .filter_map(|a| match a.ip {
@@ -121,6 +123,36 @@ impl LinuxApplier {
         }
         tables
     }
+}
+
+/// `IPv6Address` rows: every IPv6 address of the device. `Origin`: a link-local address is
+/// `WellKnown`, a permanent one (configured) `Static`, one with a lifetime `AutoConfigured`
+/// (SLAAC; Linux does not say whether DHCPv6 added it).
+fn ipv6_rows(addresses: &[Address]) -> Vec<Row> {
+    addresses
+        .iter()
+        .filter_map(|a| match a.ip {
+            IpAddr::V6(ip) => Some((ip, a)),
+            IpAddr::V4(_) => None,
+        })
+        .map(|(ip, a)| {
+            let origin = if ip.is_unicast_link_local() {
+                "WellKnown"
+            } else if a.permanent {
+                "Static"
+            } else {
+                "AutoConfigured"
+            };
+            vec![
+                ("Enable".to_owned(), Value::from(true)),
+                ("Status".to_owned(), Value::from("Enabled")),
+                ("IPAddressStatus".to_owned(), Value::from(a.state.as_str())),
+                ("IPAddress".to_owned(), Value::from(ip.to_string().as_str())),
+                ("Origin".to_owned(), Value::from(origin)),
+            ]
+        })
+        .take(cwmp::tr181::MAX_IPV6_ADDRESSES as usize)
+        .collect()
 }
 
 impl Device for LinuxApplier {

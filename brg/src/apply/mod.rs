@@ -59,8 +59,9 @@
 //! stored configuration (reported by [`LinuxApplier::apply_initial`]) do not block later
 //! writes that leave them as they are.
 //!
-//! Live values: `DeviceInfo.UpTime` (`/proc/uptime`) and every interface's `LastChange`
-//! (seconds since brgd last saw its operational state change) come through
+//! Live values: `DeviceInfo.UpTime` (`/proc/uptime`), every interface's `LastChange`
+//! (seconds since brgd last saw its operational state change) and the
+//! `Ethernet.Interface.{i}.Stats` counters (the link's `IFLA_STATS64`) come through
 //! [`Backend::read`]; `Status`, `Name` and `MACAddress`, and the management
 //! `IP.Interface`'s `IPv4Address` rows, are stored parameters that the agent refreshes
 //! from netlink through [`Device::report`](crate::agent::Device) (see [`live`]) at every
@@ -294,6 +295,38 @@ impl LinuxApplier {
     }
 }
 
+impl LinuxApplier {
+    /// A `Stats.` counter of `object`'s Linux device (`IFLA_STATS64`); 0 when the device is
+    /// unknown or gone (a GetParameterValues of the whole tree must not fail on it).
+    /// StatsCounter32 counters wrap at 2^32, as TR-181 says they do.
+    fn counter(&self, object: &str, counter: &str) -> u64 {
+        let Some(dev) = self.state().devices.get(object).cloned() else {
+            return 0;
+        };
+        let Some(stats) = self
+            .worker
+            .call(move |k| k.link(&dev))
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+            .and_then(|l| l.stats)
+        else {
+            return 0;
+        };
+        match counter {
+            "BytesSent" => stats.tx_bytes,
+            "BytesReceived" => stats.rx_bytes,
+            "PacketsSent" => stats.tx_packets,
+            "PacketsReceived" => stats.rx_packets,
+            "ErrorsSent" => stats.tx_errors & u64::from(u32::MAX),
+            "ErrorsReceived" => stats.rx_errors & u64::from(u32::MAX),
+            "DiscardPacketsSent" => stats.tx_dropped & u64::from(u32::MAX),
+            "DiscardPacketsReceived" => stats.rx_dropped & u64::from(u32::MAX),
+            _ => 0,
+        }
+    }
+}
+
 /// Stores [`LinuxApplier::status`] in the model (changes drive value-change notification).
 pub fn publish_status(model: &mut Model<LinuxApplier>) -> Result<(), ModelError> {
     let updates = model.backend().status(&model.view());
@@ -473,6 +506,11 @@ impl Backend for LinuxApplier {
             return uptime()
                 .map(Value::Unsigned)
                 .ok_or_else(|| Fault::with_string(FaultCode::InternalError, "no /proc/uptime"));
+        }
+        if let Some((object, counter)) = param.path.rsplit_once(".Stats.") {
+            return Ok(Value::Unsigned(
+                self.counter(&format!("{object}."), counter),
+            ));
         }
         if let Some(object) = param.path.strip_suffix("LastChange") {
             let Some(dev) = self.state().devices.get(object).cloned() else {

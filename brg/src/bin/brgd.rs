@@ -158,8 +158,9 @@ struct LoggingBackend;
 
 impl Backend for LoggingBackend {
     fn read(&self, param: cwmp::model::PathRef<'_>) -> Result<cwmp::model::Value, Fault> {
-        // The `LastChange` counters of interfaces: nothing is applied, so nothing changed.
-        if param.path.ends_with(".LastChange") {
+        // The `LastChange` and `Stats` counters of interfaces: nothing is applied, so
+        // nothing changed and nothing was counted.
+        if param.path.ends_with(".LastChange") || param.path.contains(".Stats.") {
             return Ok(cwmp::model::Value::Unsigned(0));
         }
         Err(Fault::new(cwmp::fault::FaultCode::InternalError))

@@ -119,6 +119,7 @@ fn carrier_changes_raise_value_change_with_the_new_status() {
 #[test]
 fn vxlan_tunnel_binds_to_the_management_ip_interface() {
     let (brg, _peer, acs) = live_rig("cwvx");
+    brg.addr_add_nodad("mgmt0", "2001:db8::1/64");
     let ip = "Device.IP.Interface.1.";
     acs.script(vec![
         gpv(&["Device.IP."]),
@@ -216,6 +217,23 @@ fn vxlan_tunnel_binds_to_the_management_ip_interface() {
         "255.255.0.0"
     );
     assert_eq!(value_of(ips, &format!("{ip}IPv4Address.1.Enable")), "true");
+    // IPv6 too: the configured address, and the link-local one as well-known.
+    let v6 = values(ips);
+    let row_of = |address: &str| {
+        let (name, _) = v6
+            .iter()
+            .find(|(n, v)| n.ends_with(".IPAddress") && n.contains("IPv6Address") && v == address)
+            .unwrap_or_else(|| panic!("{address} not published: {v6:?}"));
+        name.trim_end_matches("IPAddress").to_owned()
+    };
+    let row = row_of("2001:db8::1");
+    assert_eq!(value_of(ips, &format!("{row}Origin")), "Static");
+    assert_eq!(value_of(ips, &format!("{row}IPAddressStatus")), "Preferred");
+    assert!(
+        v6.iter()
+            .any(|(n, v)| n.ends_with("Origin") && v == "WellKnown"),
+        "no link-local address: {v6:?}"
+    );
 
     let stack = values(&s.answers[8].body);
     let rows: Vec<(String, String)> = (1..=8)
