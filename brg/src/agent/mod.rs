@@ -32,6 +32,11 @@
 //! - ScheduleInform: persisted; fires after a restart too.
 //! - Value changes of read-only values the device sets (SoftwareVersion, the Connection
 //!   Request URL) are detected across restarts and informed under their notification.
+//! - What the box does ([`Device::report`]: interface status, MAC addresses, the management
+//!   interface's addresses) and `Device.InterfaceStack` are published into the model at
+//!   start, at the start of every session, after every ACS write that was applied, and on
+//!   every link event ([`Agent::watch_links`]); a changed value is a value change, and an
+//!   active one opens a session (after `DefaultActiveNotificationThrottle`, if set).
 //! - A redirect of the Inform (301/302/307/308) moves the session (up to 5 times).
 
 pub mod cr;
@@ -708,11 +713,15 @@ impl<B: Device> Agent<B> {
         if let Some((at, _)) = &self.periodic {
             deadline = deadline.min(at_unix(*at));
         }
-        // An active change held back by the throttle opens its session when it ends.
+        // An active change held back by the throttle opens its session when it ends (only
+        // a future time: a past one would spin the loop while a session cannot start).
         if self.model.has_active_changes()
             && let Some(last) = self.last_value_change_session
         {
-            deadline = deadline.min(last + Duration::from_secs(self.active_throttle()));
+            let at = last + Duration::from_secs(self.active_throttle());
+            if at > now {
+                deadline = deadline.min(at);
+            }
         }
         deadline
     }
