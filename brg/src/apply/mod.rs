@@ -21,7 +21,7 @@
 //!      802.1Q:-> Device.Ethernet.VLANTermination.{c}          (TPID 33024 = 0x8100, VLANID = C-VID)
 //!                 -> Device.Ethernet.Link.{l} -> Device.Ethernet.Interface.{u}   (the uplink)
 //!      QinQ:  -> VLANTermination.{c} (C-tag as above)
-//!                 -> VLANTermination.{s} (TPID 0x88A8 or 0x8100; VLANID = S-VID)
+//!                 -> VLANTermination.{s} (TPID 0x88A8, 0x8100 or 0x9100; VLANID = S-VID)
 //!                 -> Device.Ethernet.Link.{l} -> Device.Ethernet.Interface.{u}
 //!      VXLAN: -> Device.VXLAN.Tunnel.{t}.Interface.{v}       (VNI 0..16777215)
 //!                 [-> Device.IP.Interface.{n}: the underlay: its Name is the vxlan device's
@@ -44,8 +44,8 @@
 //! Refused (`validate`): bridge `VLAN`/`VLANPort` entries that are enabled and port `Type`s
 //! other than `VLANUnawarePort` (the kernel has no bridge VLAN filtering: the LSL's tags are
 //! modelled by VLANTerminations), more than one lower layer per object, a C-tag TPID other
-//! than 0x8100, an S-tag TPID other than 0x88A8 or 0x8100 (the legacy 0x9100 included: the
-//! kernel's `bpf_skb_vlan_push` rewrites it to 0x8100), more than two stacked terminations,
+//! than 0x8100, an S-tag TPID other than 0x88A8, 0x8100 or the legacy 0x9100 (which the
+//! tagger writes in-line itself), more than two stacked terminations,
 //! `Ethernet.Link` `MTU`/`MACAddress`, several or non-IP `RemoteEndpoints` (no name
 //! resolution, no failover), VNI -1 (CPE-chosen), references to objects of the wrong kind or
 //! that do not exist, one Linux device under two ports, and the management interface (any
