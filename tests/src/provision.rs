@@ -114,8 +114,24 @@ pub fn brg_script(serial: &str, lsl: HomeLsl, vg_vtep: Ipv4Addr) -> Vec<AcsReque
         "zt-cr",
     ));
     script.extend(lsl_objects(lsl, vg_vtep));
+    // What the BRG reports once it applied all that (brgd publishes Linux's state after
+    // every write): the lab's BRG column.
+    script.push(AcsRequest::Rpc(cwmp::soap::Body::GetParameterValues(
+        cwmp::soap::GetParameterValues {
+            parameter_names: STATUS_PARAMS.iter().map(|p| (*p).to_owned()).collect(),
+        },
+    )));
     script
 }
+
+/// What the ACS reads at the end of the provisioning: the bridge's and the LSL port's
+/// `Status`, and how many `InterfaceStack` rows the BRG has (with one LAN port: 6 for an
+/// 802.1Q LSL, 7 for QinQ, 4 for VXLAN).
+pub const STATUS_PARAMS: [&str; 3] = [
+    "Device.Bridging.Bridge.1.Status",
+    "Device.Bridging.Bridge.1.Port.3.Status",
+    "Device.InterfaceStackNumberOfEntries",
+];
 
 /// The LSL's objects and Port 3 over them.
 fn lsl_objects(lsl: HomeLsl, vg_vtep: Ipv4Addr) -> Vec<AcsRequest> {

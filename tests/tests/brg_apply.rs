@@ -505,17 +505,65 @@ fn qinq_lsl_pushes_both_tags() {
     )
     .expect("TPID");
     assert_eq!(lsl_of(&rig.frame_from_home("acc0")), "qinq-8100:10.200");
-    // The legacy 0x9100 S-tag is refused: the kernel would push 0x8100 instead.
-    let fault = rig
-        .spv(
-            &[("Device.Ethernet.VLANTermination.2.TPID", "37120")],
-            "9100",
+    // The legacy 0x9100 S-tag (issue 17): written in-line by the tagger, both ways.
+    rig.spv(
+        &[("Device.Ethernet.VLANTermination.2.TPID", "37120")],
+        "9100",
+    )
+    .expect("0x9100");
+    let frame = rig.frame_from_home("acc0");
+    assert_eq!(frame[12..14], [0x91, 0x00], "outer TPID in-line");
+    assert_eq!(lsl_of(&frame), "qinq-9100:10.200");
+    // Downstream: a frame under the LSL's tags reaches the home untagged; one under
+    // another S-VID does not.
+    let target = Ipv4Addr::new(192, 168, 1, 77);
+    let to_home = |tags: &[(u16, u16)]| -> Option<Vec<u8>> {
+        let mut frame = host_tagged(tags, target);
+        frame[..6].copy_from_slice(&HOME_MAC);
+        // From the vG's side (the home's own MAC as source would move it to the uplink).
+        frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x30]);
+        let sock = rig
+            .home
+            .run(|| RawSocket::bind("h0").expect("raw socket on h0"));
+        let sender = rig.peer.run(|| RawSocket::bind("acc0").expect("raw"));
+        for _ in 0..10 {
+            sender.send(&frame).expect("send");
+            while let Some(f) = sock.recv(Duration::from_millis(100)).expect("recv") {
+                if contains(&f, &target.octets()) {
+                    return Some(f);
+                }
+            }
+        }
+        None
+    };
+    let counter = |rig: &Rig, c: TagCounter| -> u64 {
+        rig.model.backend().tagger_counters().expect("counters")["lsl0"]
+            .iter()
+            .find(|(k, _)| *k == c)
+            .map_or(0, |(_, v)| *v)
+    };
+    let foreign = counter(&rig, TagCounter::ForeignLsl);
+    let home = to_home(&[(0x9100, 10), (0x8100, 200)]).unwrap_or_else(|| {
+        panic!(
+            "the LSL's frame never reached h0; tagger: {:?}",
+            rig.model.backend().tagger_counters()
         )
-        .expect_err("0x9100 accepted");
+    });
     assert_eq!(
-        fault.set_parameter_values_faults[0].parameter_name,
-        "Device.Ethernet.VLANTermination.2.TPID"
+        home[12..14],
+        [0x08, 0x06],
+        "untagged at the home: {home:02x?}"
     );
+    assert!(
+        to_home(&[(0x9100, 11), (0x8100, 200)]).is_none(),
+        "another S-VID reached the home"
+    );
+    assert!(counter(&rig, TagCounter::ForeignLsl) > foreign);
+    rig.spv(
+        &[("Device.Ethernet.VLANTermination.2.TPID", "33024")],
+        "8100 again",
+    )
+    .expect("TPID");
     assert_eq!(lsl_of(&rig.frame_from_home("acc0")), "qinq-8100:10.200");
     // Deleting the S-tag termination is accepted (TR-181: a strong reference to a deleted
     // object reads as empty): the LSL goes, the tagger detaches, the uplink is released.
@@ -883,6 +931,35 @@ fn live_reads_and_published_status() {
         .parse()
         .expect("LastChange");
     assert!(since < 60, "LastChange {since}");
+
+    // Stats come from the link's counters (issue 17): the home's frames cross lan0.
+    let rx = |rig: &Rig| -> u64 {
+        let out = rig.brg.ip(&["-s", "-j", "link", "show", "lan0"]);
+        let links: Json = serde_json::from_slice(&out.stdout).expect("ip -s -j");
+        links[0]["stats64"]["rx"]["packets"]
+            .as_u64()
+            .expect("rx packets")
+    };
+    rig.frame_from_home("acc0");
+    let before = rx(&rig);
+    let stat = |rig: &Rig, name: &str| -> u64 {
+        rig.model
+            .get(&format!("Device.Ethernet.Interface.1.Stats.{name}"))
+            .expect(name)
+            .as_u64()
+            .expect("a counter")
+    };
+    let read = stat(&rig, "PacketsReceived");
+    let after = rx(&rig);
+    assert!(
+        before > 0 && (before..=after).contains(&read),
+        "Stats.PacketsReceived {read}, Linux said {before} then {after}"
+    );
+    assert!(stat(&rig, "BytesReceived") >= 42 * read);
+    assert!(
+        all.iter()
+            .any(|pv| pv.name == "Device.Ethernet.Interface.3.Stats.ErrorsSent")
+    );
 
     publish_status(&mut rig.model).expect("publish");
     let get = |model: &Model<LinuxApplier>, name: &str| model.get(name).expect(name).to_string();

@@ -10,8 +10,27 @@
 //! | a body (CR requests have none)             | 413 when over 1 KiB, else ignored |
 //! | no, wrong or stale credentials             | 401 with fresh `Digest` challenges (SHA-256 and MD5, `qop=auth`) |
 //! | a nonce already used once (a replay)       | 401, `stale=true`                      |
-//! | authenticated, within the rate limit       | 200, and the agent is told             |
-//! | authenticated, again within the rate limit | 503 (`Retry-After`)                    |
+//! | authenticated, outside the rate-limit window | 200, and the agent is told at once |
+//! | authenticated, within the window           | 200, and the agent is told when the window ends (one session for all the requests of a window: none is lost) |
+//! | authenticated, too many used nonces        | 503 (`Retry-After`)                    |
+//!
+//! # Rate limit
+//! Sessions opened by connection requests are at least `min_interval` apart
+//! (`--cr-min-interval`). TR-069 3.2.2 lets a CPE refuse requests over its limit with 503,
+//! but an ACS takes a 503 for "device offline" and leaves its task to the next periodic
+//! Inform, minutes later. So a request inside the window is remembered instead: it is
+//! answered 200 and one session opens when the window ends (TR-069 allows one session for
+//! several requests). Only authenticated requests get that far, so the limit still bounds
+//! what anyone without the password can cause.
+//!
+//! # Challenges
+//! A 401 carries two `WWW-Authenticate` headers, SHA-256 first and MD5 last (RFC 7616
+//! section 3.7: the preferred algorithm first; many ACSes know MD5 only, as RFC 2617 and
+//! the TR-069 Amendment 6 minimum, which they find last when they keep the last challenge).
+//! An answer is checked by the length of its `response` (64 hex digits: SHA-256, 32: MD5),
+//! whatever `algorithm=` it names: an ACS that joins the headers and keeps the first
+//! `algorithm=` answers with an MD5 hash labelled SHA-256, and is let in (the hash still
+//! proves the password; nothing weaker than MD5 is accepted).
 //!
 //! At most [`MAX_CONNECTIONS`] connections are served at once (more are closed when
 //! accepted); a client has 5 s to send its request headers and 30 s for the connection.
@@ -71,6 +90,8 @@ pub const MAX_CONNECTIONS: usize = 64;
 pub const REALM: &str = "nerg-brgd";
 /// Largest request body read (and ignored).
 const MAX_BODY: usize = 1024;
+/// The algorithms of a 401's `WWW-Authenticate` headers, in order (see the module docs).
+pub const CHALLENGE_ORDER: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Md5];
 /// Time allowed for a client to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -232,6 +253,8 @@ struct Shared {
     settings: CrSettings,
     used: UsedNonces,
     last_accepted: Option<Instant>,
+    /// A request was deferred to this time (the end of the rate-limit window).
+    deferred: Option<Instant>,
     /// Wrong-credential warnings: when the last was logged, how many since were not.
     warned: Option<Instant>,
     unlogged: u64,
@@ -261,6 +284,7 @@ impl CrServer {
             settings: CrSettings::default(),
             used: UsedNonces::default(),
             last_accepted: None,
+            deferred: None,
             warned: None,
             unlogged: 0,
         }));
@@ -390,6 +414,22 @@ impl CrServer {
                 let _ = notify.try_send(());
                 plain(StatusCode::OK)
             }
+            Verdict::Deferred { at } => {
+                tracing::info!(%peer, "connection request accepted: its session opens when the rate-limit window ends");
+                if let Some(at) = at {
+                    let this = self.clone();
+                    let notify = notify.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(at.into()).await;
+                        if let Ok(mut shared) = this.shared.lock() {
+                            shared.deferred = None;
+                            shared.last_accepted = Some(Instant::now());
+                        }
+                        let _ = notify.try_send(());
+                    });
+                }
+                plain(StatusCode::OK)
+            }
             Verdict::RateLimited => {
                 tracing::info!(%peer, "connection request rate-limited");
                 let mut r = plain(StatusCode::SERVICE_UNAVAILABLE);
@@ -474,11 +514,16 @@ impl CrServer {
             Admission::Replayed => return Verdict::Challenge { stale: true },
             Admission::Full => return Verdict::RateLimited,
         }
-        if shared
-            .last_accepted
-            .is_some_and(|t| now.duration_since(t) < min_interval)
+        if shared.deferred.is_some() {
+            // Already remembered: the session due at the end of the window serves it too.
+            return Verdict::Deferred { at: None };
+        }
+        if let Some(last) = shared.last_accepted
+            && now.duration_since(last) < min_interval
         {
-            return Verdict::RateLimited;
+            let at = last + min_interval;
+            shared.deferred = Some(at);
+            return Verdict::Deferred { at: Some(at) };
         }
         shared.last_accepted = Some(now);
         Verdict::Accepted
@@ -489,7 +534,8 @@ impl CrServer {
         let nonce = self.key.issue(Instant::now(), rng.random());
         let opaque = digest::hex(&rng.random::<[u8; 8]>());
         let mut r = plain(StatusCode::UNAUTHORIZED);
-        for alg in [Algorithm::Sha256, Algorithm::Md5] {
+        // Order matters to ACSes that join the headers: see the module docs.
+        for alg in CHALLENGE_ORDER {
             let value = format!(
                 "Digest realm=\"{REALM}\", qop=\"auth\", algorithm={}, nonce=\"{nonce}\", opaque=\"{opaque}\"{}",
                 alg.as_str(),
@@ -505,8 +551,15 @@ impl CrServer {
 
 enum Verdict {
     Accepted,
+    /// Authenticated within the rate-limit window: served by a session at `at` (`None`:
+    /// by the one already due).
+    Deferred {
+        at: Option<Instant>,
+    },
     RateLimited,
-    Challenge { stale: bool },
+    Challenge {
+        stale: bool,
+    },
 }
 
 fn plain(status: StatusCode) -> Response<Full<Bytes>> {
@@ -590,6 +643,7 @@ mod tests {
                 },
                 used: UsedNonces::default(),
                 last_accepted: None,
+                deferred: None,
                 warned: None,
                 unlogged: 0,
             })),
@@ -636,17 +690,25 @@ mod tests {
             "another run's nonce with the right password: stale"
         );
         assert!(fresh(check(Some(&answer(&other, "wrong", "c3")))));
-        // Rate limited: authenticated, but too soon after the last accepted.
-        let nonce = key.issue(Instant::now(), [2; 8]);
-        assert!(matches!(
+        // Rate limited: authenticated, but too soon after the last accepted: remembered
+        // for the end of the window, once.
+        let within = |cnonce: &str, salt: u8| {
+            let nonce = key.issue(Instant::now(), [salt; 8]);
             cr.check(
-                Some(&answer(&nonce, "secret", "c4")),
+                Some(&answer(&nonce, "secret", cnonce)),
                 "GET",
                 "/cr",
-                Duration::from_secs(60)
-            ),
-            Verdict::RateLimited
-        ));
+                Duration::from_secs(60),
+            )
+        };
+        let Verdict::Deferred { at: Some(at) } = within("c4", 2) else {
+            panic!("a request within the window is deferred");
+        };
+        assert!(at > Instant::now() + Duration::from_secs(50));
+        assert!(
+            matches!(within("c6", 4), Verdict::Deferred { at: None }),
+            "a second one rides on the session already due"
+        );
         // No user name configured: nobody passes.
         cr.set_settings(CrSettings::default());
         let nonce = key.issue(Instant::now(), [3; 8]);

@@ -359,11 +359,23 @@ impl DigestCredentials {
         })
     }
 
+    /// The algorithm the response was computed with, by its length (64 hex digits:
+    /// SHA-256, 32: MD5), else the one the header names. An ACS that joins several
+    /// `WWW-Authenticate` headers may label an MD5 answer with the first challenge's
+    /// `algorithm=SHA-256`; the length cannot lie.
+    pub fn response_algorithm(&self) -> Algorithm {
+        match self.response.len() {
+            64 => Algorithm::Sha256,
+            32 => Algorithm::Md5,
+            _ => self.algorithm,
+        }
+    }
+
     /// Whether the response proves knowledge of `password` for `method` (the URI checked is
     /// the one in the header; the caller compares it with the request's).
     pub fn verify(&self, password: &str, method: &str) -> bool {
         let expected = response(
-            self.algorithm,
+            self.response_algorithm(),
             &self.username,
             &self.realm,
             password,
@@ -463,5 +475,41 @@ mod tests {
             assert_eq!(pick_challenge([junk]), None, "{junk:?}");
             assert_eq!(DigestCredentials::parse(junk), None);
         }
+    }
+
+    /// Issue 17: an ACS that joins the two challenges into one and keeps the first
+    /// `algorithm=` sends an MD5 hash labelled SHA-256; the length tells, and it passes.
+    /// A wrong password still fails under either label.
+    #[test]
+    fn a_mislabelled_md5_answer_is_checked_as_md5() {
+        let challenge = DigestChallenge {
+            realm: "r".into(),
+            nonce: "n".into(),
+            opaque: None,
+            algorithm: Algorithm::Md5,
+            qop_auth: true,
+        };
+        let md5 = digest_authorization(&challenge, "acs", "pw", "GET", "/cr", 1, "c");
+        let labelled = md5.replace("algorithm=MD5", "algorithm=SHA-256");
+        assert_ne!(md5, labelled);
+        let creds = DigestCredentials::parse(&labelled).expect("parses");
+        assert_eq!(creds.algorithm, Algorithm::Sha256);
+        assert_eq!(creds.response_algorithm(), Algorithm::Md5);
+        assert!(creds.verify("pw", "GET"));
+        assert!(!creds.verify("other", "GET"));
+        let sha = digest_authorization(
+            &DigestChallenge {
+                algorithm: Algorithm::Sha256,
+                ..challenge
+            },
+            "acs",
+            "pw",
+            "GET",
+            "/cr",
+            1,
+            "c",
+        );
+        let creds = DigestCredentials::parse(&sha.replace("SHA-256", "MD5")).expect("parses");
+        assert!(creds.verify("pw", "GET"), "a SHA-256 answer labelled MD5");
     }
 }

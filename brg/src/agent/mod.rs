@@ -32,12 +32,18 @@
 //! - ScheduleInform: persisted; fires after a restart too.
 //! - Value changes of read-only values the device sets (SoftwareVersion, the Connection
 //!   Request URL) are detected across restarts and informed under their notification.
+//! - What the box does ([`Device::report`]: interface status, MAC addresses, the management
+//!   interface's addresses) and `Device.InterfaceStack` are published into the model at
+//!   start, at the start of every session, after every ACS write that was applied, and on
+//!   every link event ([`Agent::watch_links`]); a changed value is a value change, and an
+//!   active one opens a session (after `DefaultActiveNotificationThrottle`, if set).
 //! - A redirect of the Inform (301/302/307/308) moves the session (up to 5 times).
 
 pub mod cr;
 pub mod digest;
 mod download;
 pub mod http;
+pub mod option43;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -116,6 +122,9 @@ pub struct AgentConfig {
     /// The BRG's Ethernet ports, listed in `Device.Ethernet.Interface` in this order (the
     /// ACS names them in `LowerLayers`).
     pub interfaces: Vec<String>,
+    /// The management interface (TR-069's own IP stack), published as a
+    /// `Device.IP.Interface` with its addresses: the VXLAN underlay an ACS can bind to.
+    pub management: Option<String>,
     /// `Device.DeviceInfo`.
     pub identity: Identity,
 }
@@ -129,12 +138,40 @@ pub enum Exit {
     Reboot,
 }
 
+/// One row of a device-filled table: `(parameter name, value)` pairs.
+pub type Row = Vec<(String, Value)>;
+
+/// What the device reports about itself, read from the box: values to store (with
+/// [`Model::set`], so that a change is a value change under the parameter's notification)
+/// and the rows of tables only the device fills.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    /// `(parameter path, value)`.
+    pub values: Vec<(String, Value)>,
+    /// `(table path ending in `.`, rows)`: row `k` is instance `k + 1`, given as
+    /// `(parameter name, value)` pairs; instances past the rows are removed.
+    pub tables: Vec<(String, Vec<Row>)>,
+}
+
+/// The application backend of the agent: a model [`Backend`] that can also say what the box
+/// is doing ([`Device::report`]). The agent asks at the start of every session, after every
+/// ACS write it applied, and on every link event ([`Agent::watch_links`]).
+pub trait Device: Backend {
+    /// The operational state to publish; nothing by default.
+    fn report(&self, view: &View<'_>) -> Report {
+        let _ = view;
+        Report::default()
+    }
+}
+
 /// The backend the model sees: `DeviceInfo.UpTime` is the agent's, everything else goes to
 /// the application's backend `B` (the Linux applier).
 #[derive(Debug)]
 pub struct AgentBackend<B> {
     inner: B,
     started: Instant,
+    /// Change sets applied so far: the agent publishes the device's state after each.
+    applied: u64,
 }
 
 impl<B> AgentBackend<B> {
@@ -157,7 +194,9 @@ impl<B: Backend> Backend for AgentBackend<B> {
     }
 
     fn apply(&mut self, view: &View<'_>, changes: &[Change]) -> Result<Status, Fault> {
-        self.inner.apply(view, changes)
+        let status = self.inner.apply(view, changes)?;
+        self.applied += 1;
+        Ok(status)
     }
 
     fn restored(&self, view: &View<'_>) {
@@ -187,6 +226,8 @@ pub struct Agent<B: Backend> {
     /// Next periodic Inform (Unix seconds) and the settings it was computed from.
     periodic: Option<(i64, (bool, u64, String))>,
     last_value_change_session: Option<Instant>,
+    /// Link (and address) events of the box: each one publishes its state again.
+    link_events: Option<mpsc::Receiver<()>>,
 }
 
 impl<B: Backend> std::fmt::Debug for Agent<B> {
@@ -205,7 +246,7 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-impl<B: Backend> Agent<B> {
+impl<B: Device> Agent<B> {
     /// Loads the state, binds the Connection Request server and queues the boot events.
     pub async fn new(
         config: AgentConfig,
@@ -219,6 +260,7 @@ impl<B: Backend> Agent<B> {
             AgentBackend {
                 inner: backend,
                 started: Instant::now(),
+                applied: 0,
             },
         );
         let first_start = !store.exists("model");
@@ -299,6 +341,7 @@ impl<B: Backend> Agent<B> {
             scheduled,
             periodic: None,
             last_value_change_session: None,
+            link_events: None,
         };
         // The read-only values the device set in its previous run (identity, Connection
         // Request URL) are not in the model file: put them back first, so that a different
@@ -313,6 +356,7 @@ impl<B: Backend> Agent<B> {
         agent.model.clear_value_changes();
         agent.apply_local_settings(None, true);
         agent.device_reset();
+        agent.publish();
         if previous.is_none() {
             // Nothing to compare with: the first values are not changes.
             agent.model.clear_value_changes();
@@ -338,10 +382,41 @@ impl<B: Backend> Agent<B> {
         if let Err(e) = crate::apply::inventory(&mut self.model, &ports) {
             tracing::error!("listing the Ethernet ports in the model: {e}");
         }
+        if let Some(mgmt) = &self.config.management
+            && let Err(e) = crate::apply::ip_inventory(&mut self.model, mgmt)
+        {
+            tracing::error!("listing the management interface in Device.IP.Interface: {e}");
+        }
         if let Err(e) = crate::apply::publish_interface_stack(&mut self.model) {
             tracing::warn!("publishing the interface stack: {e}");
         }
         self.model.backend().restored(&self.model.view());
+    }
+
+    /// Publishes what the box is doing ([`Device::report`]) and the interface stack of the
+    /// model as it stands. Errors are logged: a value the schema refuses is a bug of the
+    /// report, not a reason to stop the agent.
+    fn publish(&mut self) {
+        let report = self.model.backend().inner.report(&self.model.view());
+        for (table, rows) in &report.tables {
+            if let Err(e) = sync_rows(&mut self.model, table, rows) {
+                tracing::warn!("publishing {table}: {e}");
+            }
+        }
+        for (path, value) in report.values {
+            if let Err(e) = self.model.set(&path, value) {
+                tracing::warn!("publishing {path}: {e}");
+            }
+        }
+        if let Err(e) = crate::apply::publish_interface_stack(&mut self.model) {
+            tracing::warn!("publishing the interface stack: {e}");
+        }
+    }
+
+    /// Publishes the box's state again on every link or address event from `events` (see
+    /// [`crate::apply::watch_links`]).
+    pub fn watch_links(&mut self, events: mpsc::Receiver<()>) {
+        self.link_events = Some(events);
     }
 
     /// The model (for inspection).
@@ -539,6 +614,12 @@ impl<B: Backend> Agent<B> {
                 _ = live_tick.tick() => {
                     self.model.poll_live();
                 }
+                Some(()) = next_event(&mut self.link_events) => {
+                    self.publish();
+                    if let Err(e) = self.store.persist_model(&mut self.model) {
+                        tracing::error!("persisting the model: {e:#}");
+                    }
+                }
                 () = tokio::time::sleep_until(deadline.into()) => {}
             }
         }
@@ -581,12 +662,7 @@ impl<B: Backend> Agent<B> {
             }
         }
         if self.model.has_active_changes() {
-            let throttle = self
-                .model
-                .get(&format!("{MS}DefaultActiveNotificationThrottle"))
-                .ok()
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0);
+            let throttle = self.active_throttle();
             let allowed = self
                 .last_value_change_session
                 .is_none_or(|t| t.elapsed() >= Duration::from_secs(throttle));
@@ -637,7 +713,26 @@ impl<B: Backend> Agent<B> {
         if let Some((at, _)) = &self.periodic {
             deadline = deadline.min(at_unix(*at));
         }
+        // An active change held back by the throttle opens its session when it ends (only
+        // a future time: a past one would spin the loop while a session cannot start).
+        if self.model.has_active_changes()
+            && let Some(last) = self.last_value_change_session
+        {
+            let at = last + Duration::from_secs(self.active_throttle());
+            if at > now {
+                deadline = deadline.min(at);
+            }
+        }
         deadline
+    }
+
+    /// `ManagementServer.DefaultActiveNotificationThrottle`, in seconds.
+    fn active_throttle(&self) -> u64 {
+        self.model
+            .get(&format!("{MS}DefaultActiveNotificationThrottle"))
+            .ok()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
     }
 
     /// One session attempt; `Some(exit)` when the agent must stop.
@@ -698,6 +793,8 @@ impl<B: Backend> Agent<B> {
             )
         })?;
         self.apply_local_settings(Some(local.ip()), false);
+        // What the ACS reads in this session is what the box does now.
+        self.publish();
         let (mut session, inform) = Session::start(
             &self.session_config,
             &self.model,
@@ -706,7 +803,8 @@ impl<B: Backend> Agent<B> {
             self.retries.count(),
         );
         tracing::info!(
-            events = ?self.queue.events().iter().map(|e| e.code.as_str().to_owned()).collect::<Vec<_>>(),
+            events = ?session.informed_events().iter().map(|e| e.code.as_str().to_owned()).collect::<Vec<_>>(),
+            transfers = self.queue.transfers().len(),
             retry = self.retries.count(),
             "session: Inform"
         );
@@ -755,7 +853,13 @@ impl<B: Backend> Agent<B> {
                     return Err((anyhow::anyhow!("the ACS answered HTTP {status}"), later));
                 }
             };
+            let applied = self.model.backend().applied;
             let step = session.receive(reply, &mut self.model, &mut self.queue);
+            // An ACS write changed the box: the next request of this session (a
+            // GetParameterValues of the InterfaceStack, of a Status) reads its new state.
+            if self.model.backend().applied != applied {
+                self.publish();
+            }
             // Durable before the ACS sees our answer: a value it set survives a crash, and
             // an accepted Download has its marker (a crash before it is done is reported).
             if let Err(e) = self.persist() {
@@ -816,6 +920,7 @@ impl<B: Backend> Agent<B> {
                 load_factory_defaults(&mut self.model, self.config.factory_defaults.as_deref());
                 self.device_reset();
                 self.apply_local_settings(None, true);
+                self.publish();
                 self.model.clear_value_changes();
                 self.queue = EventQueue::new();
                 self.queue.push(Event::new(EventCode::Boot));
@@ -865,6 +970,47 @@ impl<B: Backend> Agent<B> {
         });
         Ok(())
     }
+}
+
+/// The next event of an optional channel (never, without one or once it is closed).
+async fn next_event(events: &mut Option<mpsc::Receiver<()>>) -> Option<()> {
+    match events {
+        Some(rx) => match rx.recv().await {
+            Some(()) => Some(()),
+            None => {
+                tracing::error!("link events stopped: state is published at sessions only");
+                *events = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Makes the device-filled table `table` hold `rows` (row `k` = instance `k + 1`), setting
+/// only values that differ and removing instances past the rows.
+fn sync_rows<B: Backend>(
+    model: &mut Model<B>,
+    table: &str,
+    rows: &[Row],
+) -> Result<(), cwmp::model::ModelError> {
+    let existing = model.instances(table)?;
+    for n in &existing {
+        if usize::try_from(*n).map_or(true, |n| n > rows.len()) {
+            model.delete_instance(&format!("{table}{n}."))?;
+        }
+    }
+    for (k, row) in rows.iter().enumerate() {
+        let n = u32::try_from(k + 1)
+            .map_err(|_| cwmp::model::ModelError::TableFull(table.to_owned()))?;
+        if !existing.contains(&n) {
+            model.add_instance(table, Some(n))?;
+        }
+        for (name, value) in row {
+            model.set(&format!("{table}{n}.{name}"), value.clone())?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads the `scheduled` file: `<unix time> <hex of the CommandKey>` lines; malformed lines
@@ -929,6 +1075,19 @@ mod tests {
             [(100, "key\t1".to_owned()), (200, String::new())]
         );
         assert!(super::load_scheduled(None).is_empty());
+    }
+
+    /// After a Reboot RPC brgd exits 0 ([`super::Exit::Reboot`]) for its supervisor to start
+    /// it again: the shipped systemd unit must restart it whatever the exit status
+    /// (`on-failure` would leave the BRG unmanaged after the ACS's first Reboot).
+    #[test]
+    fn the_systemd_unit_restarts_brgd_after_a_reboot_exit() {
+        let unit = include_str!("../../../deploy/systemd/brgd.service");
+        let restart: Vec<&str> = unit
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Restart="))
+            .collect();
+        assert_eq!(restart, ["always"], "{unit}");
     }
 
     /// The sample factory defaults shipped in `deploy/` fit the schema, record for record.

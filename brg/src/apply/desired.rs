@@ -541,10 +541,13 @@ fn eth_iface(r: &mut Reader<'_, '_>, n: u32, blame: &str) -> Option<EthIface> {
     })
 }
 
-/// TPIDs an outer (S) tag may use. Not the legacy 0x9100: the tagger pushes tags with
-/// `bpf_skb_vlan_push`, which the kernel silently turns into 0x8100 for any TPID other than
-/// 0x8100 and 0x88A8 (net/core/filter.c), so such an LSL would go out with the wrong tag.
-const S_TPIDS: [u16; 2] = [Tpid::STag as u16, Tpid::CTag as u16];
+/// TPIDs an outer (S) tag may use: 0x88A8, 0x8100, and the legacy 0x9100 (which the tagger
+/// writes in-line itself: `bpf_skb_vlan_push` would turn it into 0x8100).
+const S_TPIDS: [u16; 3] = [
+    Tpid::STag as u16,
+    Tpid::CTag as u16,
+    Tpid::STagLegacy as u16,
+];
 
 /// One termination: `(VLANID, TPID, enabled)`, or `None` (problem recorded) when it is
 /// enabled without a VLAN ID or its TPID is not one of `tpids`.

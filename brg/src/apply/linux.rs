@@ -14,9 +14,12 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use futures::TryStreamExt as _;
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use rtnetlink::packet_route::link::{
     InfoBridge, InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    State,
+    State, Stats64,
 };
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVxlan};
 use tracing::{debug, info, warn};
@@ -174,6 +177,7 @@ pub(crate) struct Link {
     pub(crate) mtu: u32,
     pub(crate) oper: State,
     pub(crate) mac: Vec<u8>,
+    pub(crate) stats: Option<Stats64>,
     pub(crate) bridge: Vec<InfoBridge>,
     pub(crate) vxlan: Vec<InfoVxlan>,
 }
@@ -189,6 +193,7 @@ impl Link {
             mtu: 0,
             oper: State::Unknown,
             mac: Vec::new(),
+            stats: None,
             bridge: Vec::new(),
             vxlan: Vec::new(),
         };
@@ -199,6 +204,7 @@ impl Link {
                 LinkAttribute::Mtu(m) => link.mtu = m,
                 LinkAttribute::OperState(s) => link.oper = s,
                 LinkAttribute::Address(a) => link.mac = a,
+                LinkAttribute::Stats64(st) => link.stats = Some(st),
                 LinkAttribute::LinkInfo(infos) => {
                     for info in infos {
                         match info {
@@ -220,6 +226,38 @@ impl Link {
             InfoBridge::AgeingTime(t) => Some(*t),
             _ => None,
         })
+    }
+}
+
+/// One address of a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Address {
+    pub(crate) ip: IpAddr,
+    pub(crate) prefix_len: u8,
+    /// Configured without a lifetime (static); a leased address (DHCP, SLAAC) has one.
+    pub(crate) permanent: bool,
+    /// Where duplicate address detection and lifetimes left it (IPv6).
+    pub(crate) state: AddressState,
+}
+
+/// The state of an address, as TR-181's `IPv6Address.{i}.IPAddressStatus` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddressState {
+    Preferred,
+    Deprecated,
+    Tentative,
+    Duplicate,
+}
+
+impl AddressState {
+    /// The TR-181 enumeration value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Preferred => "Preferred",
+            Self::Deprecated => "Deprecated",
+            Self::Tentative => "Tentative",
+            Self::Duplicate => "Duplicate",
+        }
     }
 }
 
@@ -276,7 +314,80 @@ impl Kernel {
             .rt
             .block_on(async move { handle.link().get().execute().try_collect().await })
             .map_err(nl("listing links"))?;
-        Ok(msgs.into_iter().map(Link::from_message).collect())
+        let links: BTreeMap<String, Link> = msgs.into_iter().map(Link::from_message).collect();
+        // Every dump is a look at the operational states: `LastChange` counts from the
+        // first one that saw the current state (the agent dumps on every link event).
+        let now = Instant::now();
+        for (name, link) in &links {
+            let entry = self.seen.entry(name.clone()).or_insert((link.oper, now));
+            if entry.0 != link.oper {
+                *entry = (link.oper, now);
+            }
+        }
+        Ok(links)
+    }
+
+    /// The addresses of `dev` (IPv4 and IPv6, global and link scope): address, prefix
+    /// length, and whether it is permanent (configured, not leased: no lifetime).
+    pub(crate) fn addresses(&mut self, dev: &str) -> Result<Vec<Address>, ApplyError> {
+        let Some(link) = self.link(dev)? else {
+            return Ok(Vec::new());
+        };
+        let handle = self.handle.clone();
+        let msgs: Vec<AddressMessage> = self
+            .rt
+            .block_on(async move {
+                handle
+                    .address()
+                    .get()
+                    .set_link_index_filter(link.index)
+                    .execute()
+                    .try_collect()
+                    .await
+            })
+            .map_err(nl(format!("listing the addresses of {dev}")))?;
+        Ok(msgs
+            .into_iter()
+            .filter(|m| m.header.index == link.index)
+            .filter_map(|m| {
+                let permanent = m.header.flags.contains(AddressHeaderFlags::Permanent)
+                    || m.attributes.iter().any(|a| {
+                        matches!(a, AddressAttribute::Flags(f) if f.contains(AddressFlags::Permanent))
+                    });
+                // IFA_LOCAL is the interface's own address (IFA_ADDRESS the peer's on
+                // point-to-point links); IPv6 sends only IFA_ADDRESS.
+                let local = m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Local(ip) => Some(*ip),
+                    _ => None,
+                });
+                let address = local.or_else(|| {
+                    m.attributes.iter().find_map(|a| match a {
+                        AddressAttribute::Address(ip) => Some(*ip),
+                        _ => None,
+                    })
+                })?;
+                let flag = |f: AddressFlags| {
+                    m.attributes
+                        .iter()
+                        .any(|a| matches!(a, AddressAttribute::Flags(have) if have.contains(f)))
+                };
+                let state = if flag(AddressFlags::Dadfailed) {
+                    AddressState::Duplicate
+                } else if flag(AddressFlags::Tentative) {
+                    AddressState::Tentative
+                } else if flag(AddressFlags::Deprecated) {
+                    AddressState::Deprecated
+                } else {
+                    AddressState::Preferred
+                };
+                Some(Address {
+                    ip: address,
+                    prefix_len: m.header.prefix_len,
+                    permanent,
+                    state,
+                })
+            })
+            .collect())
     }
 
     /// One link, if it exists.

@@ -21,7 +21,7 @@
 //!      802.1Q:-> Device.Ethernet.VLANTermination.{c}          (TPID 33024 = 0x8100, VLANID = C-VID)
 //!                 -> Device.Ethernet.Link.{l} -> Device.Ethernet.Interface.{u}   (the uplink)
 //!      QinQ:  -> VLANTermination.{c} (C-tag as above)
-//!                 -> VLANTermination.{s} (TPID 0x88A8 or 0x8100; VLANID = S-VID)
+//!                 -> VLANTermination.{s} (TPID 0x88A8, 0x8100 or 0x9100; VLANID = S-VID)
 //!                 -> Device.Ethernet.Link.{l} -> Device.Ethernet.Interface.{u}
 //!      VXLAN: -> Device.VXLAN.Tunnel.{t}.Interface.{v}       (VNI 0..16777215)
 //!                 [-> Device.IP.Interface.{n}: the underlay: its Name is the vxlan device's
@@ -44,8 +44,8 @@
 //! Refused (`validate`): bridge `VLAN`/`VLANPort` entries that are enabled and port `Type`s
 //! other than `VLANUnawarePort` (the kernel has no bridge VLAN filtering: the LSL's tags are
 //! modelled by VLANTerminations), more than one lower layer per object, a C-tag TPID other
-//! than 0x8100, an S-tag TPID other than 0x88A8 or 0x8100 (the legacy 0x9100 included: the
-//! kernel's `bpf_skb_vlan_push` rewrites it to 0x8100), more than two stacked terminations,
+//! than 0x8100, an S-tag TPID other than 0x88A8, 0x8100 or the legacy 0x9100 (which the
+//! tagger writes in-line itself), more than two stacked terminations,
 //! `Ethernet.Link` `MTU`/`MACAddress`, several or non-IP `RemoteEndpoints` (no name
 //! resolution, no failover), VNI -1 (CPE-chosen), references to objects of the wrong kind or
 //! that do not exist, one Linux device under two ports, and the management interface (any
@@ -59,11 +59,16 @@
 //! stored configuration (reported by [`LinuxApplier::apply_initial`]) do not block later
 //! writes that leave them as they are.
 //!
-//! Live values: `DeviceInfo.UpTime` (`/proc/uptime`) and every interface's `LastChange`
-//! (seconds since brgd last saw its operational state change) come through
-//! [`Backend::read`]; `Status`, `Name` and `MACAddress` are stored parameters that
-//! [`publish_status`] refreshes from netlink, and [`publish_interface_stack`] keeps
-//! `Device.InterfaceStack` in line with the `LowerLayers`.
+//! Live values: `DeviceInfo.UpTime` (`/proc/uptime`), every interface's `LastChange`
+//! (seconds since brgd last saw its operational state change) and the
+//! `Ethernet.Interface.{i}.Stats` counters (the link's `IFLA_STATS64`) come through
+//! [`Backend::read`]; `Status`, `Name` and `MACAddress`, and the management
+//! `IP.Interface`'s `IPv4Address` rows, are stored parameters that the agent refreshes
+//! from netlink through [`Device::report`](crate::agent::Device) (see [`live`]) at every
+//! session, after every ACS write and on every rtnetlink link or address notification
+//! ([`watch_links`]); a refreshed value that differs is a value change the ACS hears
+//! about under its Notification attribute. [`publish_interface_stack`] keeps
+//! `Device.InterfaceStack` in line with the `LowerLayers` after every write.
 //!
 //! # Applying
 //! The kernel work runs on one worker thread (see [`linux`]) that owns the rtnetlink
@@ -81,16 +86,16 @@
 //! ```text
 //! let applier = LinuxApplier::new(ApplierConfig { state_dir, protected: vec![mgmt] })?;
 //!                                    // in brgd's network namespace, before the ACS session
-//! let mut model = Model::new(cwmp::tr181::brg()?, applier);
-//! model.restore(&stored)?;           // the stored model (values and instances)
-//! inventory(&mut model, &["lan0", "lan1", "lsl0", mgmt])?;   // fixed order = fixed numbers
-//! model.set("Device.IP.Interface.1.Name", mgmt)?;            // the management IP interface
-//! model.backend().apply_initial(&model.view())?;            // once, before talking to the ACS
-//! publish_status(&mut model)?; publish_interface_stack(&mut model)?;  // after each ACS write
+//! let mut agent = Agent::new(config, applier, cancel).await?;   // restores the model, then
+//!     // inventory(&mut model, &ports); ip_inventory(&mut model, mgmt);
+//!     // backend.restored(view) (apply_initial); publish (Device::report + interface stack)
+//! agent.watch_links(watch_links()?);  // publish again on every link/address notification
+//! agent.run().await?;                 // publishes at every session and after every write
 //! ```
 
 pub mod desired;
 pub mod linux;
+pub mod live;
 pub mod record;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -109,6 +114,7 @@ pub use desired::{
     interface_stack, vxlan_name,
 };
 pub use linux::{ApplyError, TaggerCounters};
+pub use live::{ip_inventory, watch_links};
 pub use record::{CreatedKind, Record};
 
 use crate::tagger::Tags;
@@ -225,10 +231,10 @@ impl LinuxApplier {
     /// The operational state of every device the model names, as TR-181 `Status` and
     /// `MACAddress` values to store with [`Model::set`] (see [`publish_status`]).
     pub fn status(&self, view: &View<'_>) -> Vec<(String, Value)> {
-        let (devices, last_good) = {
-            let state = self.state();
-            (state.devices.clone(), state.last_good.clone())
-        };
+        let last_good = self.state().last_good.clone();
+        // From the view, not the map of the last ACS write: the agent adds instances of
+        // its own (the management IP.Interface) between writes.
+        let devices = device_map(view, &last_good);
         let links = self
             .worker
             .call(|k| k.links())
@@ -286,6 +292,38 @@ impl LinuxApplier {
             ));
         }
         out
+    }
+}
+
+impl LinuxApplier {
+    /// A `Stats.` counter of `object`'s Linux device (`IFLA_STATS64`); 0 when the device is
+    /// unknown or gone (a GetParameterValues of the whole tree must not fail on it).
+    /// StatsCounter32 counters wrap at 2^32, as TR-181 says they do.
+    fn counter(&self, object: &str, counter: &str) -> u64 {
+        let Some(dev) = self.state().devices.get(object).cloned() else {
+            return 0;
+        };
+        let Some(stats) = self
+            .worker
+            .call(move |k| k.link(&dev))
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+            .and_then(|l| l.stats)
+        else {
+            return 0;
+        };
+        match counter {
+            "BytesSent" => stats.tx_bytes,
+            "BytesReceived" => stats.rx_bytes,
+            "PacketsSent" => stats.tx_packets,
+            "PacketsReceived" => stats.rx_packets,
+            "ErrorsSent" => stats.tx_errors & u64::from(u32::MAX),
+            "ErrorsReceived" => stats.rx_errors & u64::from(u32::MAX),
+            "DiscardPacketsSent" => stats.tx_dropped & u64::from(u32::MAX),
+            "DiscardPacketsReceived" => stats.rx_dropped & u64::from(u32::MAX),
+            _ => 0,
+        }
     }
 }
 
@@ -468,6 +506,11 @@ impl Backend for LinuxApplier {
             return uptime()
                 .map(Value::Unsigned)
                 .ok_or_else(|| Fault::with_string(FaultCode::InternalError, "no /proc/uptime"));
+        }
+        if let Some((object, counter)) = param.path.rsplit_once(".Stats.") {
+            return Ok(Value::Unsigned(
+                self.counter(&format!("{object}."), counter),
+            ));
         }
         if let Some(object) = param.path.strip_suffix("LastChange") {
             let Some(dev) = self.state().devices.get(object).cloned() else {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use brg::{
-    agent::{Agent, AgentConfig, Exit, Identity},
+    agent::{Agent, AgentConfig, Device, Exit, Identity, Report},
     apply::{ApplierConfig, LinuxApplier},
 };
 use clap::{Parser, ValueEnum};
@@ -37,6 +37,11 @@ struct Args {
     /// model at every start. Without it the stored (or factory) URL is used.
     #[arg(long, env = "BRGD_ACS_URL")]
     acs_url: Option<String>,
+    /// A file holding DHCP option 43 (hex, as the management interface's DHCP client hook
+    /// writes it: udhcpc's `$opt43`, dhclient's `$new_vendor_encapsulated_options`): without
+    /// --acs-url, its sub-option 1 (TR-069 3.1) is the ACS URL. Read at start.
+    #[arg(long, env = "BRGD_DHCP_OPTION43_FILE")]
+    dhcp_option43_file: Option<PathBuf>,
     /// User name towards the ACS (overrides ManagementServer.Username).
     #[arg(long, env = "BRGD_ACS_USERNAME")]
     acs_username: Option<String>,
@@ -99,7 +104,7 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let filter = match tracing_subscriber::EnvFilter::try_new(&args.log) {
+    let filter = match log_filter(&args.log) {
         Ok(f) => f,
         Err(err) => {
             eprintln!("brgd: invalid --log filter {:?}: {err}", args.log);
@@ -124,6 +129,20 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// The log filter `--log` asks for. `netlink_packet_route` warns about every attribute of
+/// a newer kernel it parses with an older layout (`IFLA_INET6_CONF ... expecting 236, got
+/// 240`, eight per link dump, harmless: brgd reads no IPv6 device configuration), so it is
+/// held to errors unless the filter names it.
+fn log_filter(text: &str) -> Result<tracing_subscriber::EnvFilter, impl std::fmt::Display> {
+    let filter = tracing_subscriber::EnvFilter::try_new(text)?;
+    if text.contains("netlink_packet_route") {
+        return Ok(filter);
+    }
+    Ok::<_, tracing_subscriber::filter::ParseError>(
+        filter.add_directive("netlink_packet_route=error".parse()?),
+    )
+}
+
 /// How the model is applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum ApplyMode {
@@ -139,8 +158,9 @@ struct LoggingBackend;
 
 impl Backend for LoggingBackend {
     fn read(&self, param: cwmp::model::PathRef<'_>) -> Result<cwmp::model::Value, Fault> {
-        // The `LastChange` counters of interfaces: nothing is applied, so nothing changed.
-        if param.path.ends_with(".LastChange") {
+        // The `LastChange` and `Stats` counters of interfaces: nothing is applied, so
+        // nothing changed and nothing was counted.
+        if param.path.ends_with(".LastChange") || param.path.contains(".Stats.") {
             return Ok(cwmp::model::Value::Unsigned(0));
         }
         Err(Fault::new(cwmp::fault::FaultCode::InternalError))
@@ -186,6 +206,16 @@ impl Backend for BrgBackend {
         match self {
             BrgBackend::Linux(b) => b.restored(view),
             BrgBackend::Log(b) => b.restored(view),
+        }
+    }
+}
+
+impl Device for BrgBackend {
+    fn report(&self, view: &View<'_>) -> Report {
+        match self {
+            BrgBackend::Linux(b) => b.report(view),
+            // Nothing is applied: nothing to report.
+            BrgBackend::Log(_) => Report::default(),
         }
     }
 }
@@ -239,11 +269,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("/var/lib/brgd"));
     let backend = backend(&args, &state_dir)?;
+    // Subscribed before the agent reads the box for the first time: no event is missed
+    // between that reading and the first session.
+    let link_events = match &backend {
+        BrgBackend::Linux(_) => Some(
+            brg::apply::watch_links()
+                .context("subscribing to rtnetlink link and address notifications")?,
+        ),
+        BrgBackend::Log(_) => None,
+    };
+    let acs_url = match (&args.acs_url, &args.dhcp_option43_file) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(path)) => acs_url_from_dhcp(path),
+        (None, None) => None,
+    };
     let config = AgentConfig {
         state_dir,
         interfaces: args.interfaces,
+        management: args.mgmt_interface,
         factory_defaults: args.factory_defaults,
-        acs_url: args.acs_url,
+        acs_url,
         acs_username: args.acs_username,
         acs_password: args.acs_password,
         acs_ca: args.acs_ca,
@@ -256,7 +301,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         identity,
     };
     let cancel = CancellationToken::new();
-    let agent = Agent::new(config, backend, cancel.clone()).await?;
+    let mut agent = Agent::new(config, backend, cancel.clone()).await?;
+    if let Some(events) = link_events {
+        agent.watch_links(events);
+    }
     if let Some(addr) = agent.cr_addr() {
         info!(%addr, "brgd ready");
     }
@@ -275,6 +323,32 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     cancel.cancel();
     Ok(())
+}
+
+/// The ACS URL of the DHCP option 43 file; `None` (logged) when there is none yet or it
+/// is unusable: the stored URL is used then.
+fn acs_url_from_dhcp(path: &std::path::Path) -> Option<String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), "no DHCP option 43 ({e}): using the stored ACS URL");
+            return None;
+        }
+    };
+    match brg::agent::option43::parse_hex(&text) {
+        Ok(option) => {
+            if option.url.is_none() {
+                tracing::warn!(file = %path.display(), "DHCP option 43 has no ACS URL (sub-option 1)");
+            }
+            option
+                .url
+                .inspect(|url| info!(%url, "ACS URL from DHCP option 43"))
+        }
+        Err(e) => {
+            tracing::warn!(file = %path.display(), "{e}: using the stored ACS URL");
+            None
+        }
+    }
 }
 
 /// Waits for SIGTERM or SIGINT (the handlers are installed before this returns its future).

@@ -280,6 +280,12 @@ impl Session {
         (session, bytes)
     }
 
+    /// The events the session's Inform carries (not the whole queue: a TransferComplete
+    /// waits in the queue's transfers, and `4 VALUE CHANGE` is added for pending changes).
+    pub fn informed_events(&self) -> &[Event] {
+        &self.informed_events
+    }
+
     /// Feeds the body of the ACS's HTTP response (empty for 204) and says what to do next.
     pub fn receive<B: Backend>(
         &mut self,

@@ -16,7 +16,8 @@
 //! on a full table is answered with 9004.
 //!
 //! Not exposed (yet): `Alias` parameters (Alias-based addressing is optional and off), `Stats`
-//! objects, STP, filters and provider bridges.
+//! objects other than `Ethernet.Interface.{i}.Stats` ([`INTERFACE_STATS`]), STP, filters and
+//! provider bridges.
 //!
 //! ```
 //! let schema = cwmp::tr181::brg()?;
@@ -71,6 +72,8 @@ pub const MAX_VXLAN_INTERFACES: u32 = 16;
 pub const MAX_IP_INTERFACES: u32 = 4;
 /// `IP.Interface.{i}.IPv4Address` per interface.
 pub const MAX_IPV4_ADDRESSES: u32 = 8;
+/// `IP.Interface.{i}.IPv6Address` per interface: link-local, a few global ones.
+pub const MAX_IPV6_ADDRESSES: u32 = 8;
 /// `Device.InterfaceStack` (filled by the application from `LowerLayers`): above what the
 /// interface tables above can produce when full (each object one lower layer, each bridge's
 /// management port all its other ports).
@@ -381,6 +384,39 @@ pub fn bridging(b: &mut SchemaBuilder) {
     );
 }
 
+/// The counters of TR-181's `BaseInterfaceStats` a Linux link has (`IFLA_STATS64`), under
+/// `{object}Stats.`: live (read at every access), `activeNotify="canDeny"` as the XML says.
+pub const INTERFACE_STATS: [(&str, bool); 8] = [
+    ("BytesSent", true),
+    ("BytesReceived", true),
+    ("PacketsSent", true),
+    ("PacketsReceived", true),
+    ("ErrorsSent", false),
+    ("ErrorsReceived", false),
+    ("DiscardPacketsSent", false),
+    ("DiscardPacketsReceived", false),
+];
+
+/// Adds `{object}Stats.` with [`INTERFACE_STATS`] (`true`: StatsCounter64, an unsignedLong;
+/// `false`: StatsCounter32, an unsignedInt).
+fn interface_stats(b: &mut SchemaBuilder, object: &str) {
+    let stats = format!("{object}Stats.");
+    b.object(&stats, ObjectDef::single());
+    for (name, wide) in INTERFACE_STATS {
+        let syntax = if wide {
+            Syntax::unsigned_long()
+        } else {
+            Syntax::unsigned_int()
+        };
+        b.param(
+            format!("{stats}{name}"),
+            ParamDef::read_only(syntax)
+                .active_notify(ActiveNotify::CanDeny)
+                .live(),
+        );
+    }
+}
+
 /// `Device.Ethernet.`: physical interfaces (created by the application), links and VLAN
 /// terminations (stack two for QinQ).
 pub fn ethernet(b: &mut SchemaBuilder) {
@@ -408,6 +444,7 @@ pub fn ethernet(b: &mut SchemaBuilder) {
         format!("{iface}MACAddress"),
         ParamDef::read_only(Syntax::string_max(17)),
     );
+    interface_stats(b, iface);
     b.object(
         link,
         ObjectDef::table(RW)
@@ -503,7 +540,7 @@ pub fn vxlan(b: &mut SchemaBuilder) {
 }
 
 /// `Device.IP.Interface.` for the management side (TR-124 WAN.BRIDGE.3), with its IPv4
-/// addresses.
+/// and IPv6 addresses.
 pub fn ip_interface(b: &mut SchemaBuilder) {
     let o = "Device.IP.";
     let iface = "Device.IP.Interface.{i}.";
@@ -562,6 +599,67 @@ pub fn ip_interface(b: &mut SchemaBuilder) {
         format!("{addr}AddressingType"),
         ParamDef::read_only(Syntax::string().enumeration(&["DHCP", "Static"]))
             .default_value("Static"),
+    );
+    ipv6_addresses(b, iface);
+}
+
+/// `IP.Interface.{i}.IPv6Address.{i}.`: the interface's IPv6 unicast addresses (the device
+/// fills it from Linux).
+fn ipv6_addresses(b: &mut SchemaBuilder, iface: &str) {
+    let addr = format!("{iface}IPv6Address.{{i}}.");
+    let (count, count_def) = counter(&format!("{iface}IPv6AddressNumberOfEntries"));
+    b.param(
+        format!("{iface}IPv6Enable"),
+        ParamDef::read_write(Syntax::boolean()).default_value(true),
+    )
+    .param(count, count_def);
+    b.object(
+        &addr,
+        ObjectDef::table(RW)
+            .num_entries("IPv6AddressNumberOfEntries")
+            .max_entries(MAX_IPV6_ADDRESSES),
+    )
+    .param(
+        format!("{addr}Enable"),
+        ParamDef::read_write(Syntax::boolean()).default_value(false),
+    )
+    .param(
+        format!("{addr}Status"),
+        ParamDef::read_only(Syntax::string().enumeration(&[
+            "Disabled",
+            "Enabled",
+            "Error_Misconfigured",
+            "Error",
+        ]))
+        .default_value("Disabled"),
+    )
+    .param(
+        format!("{addr}IPAddressStatus"),
+        ParamDef::read_only(Syntax::string().enumeration(&[
+            "Preferred",
+            "Deprecated",
+            "Invalid",
+            "Inaccessible",
+            "Unknown",
+            "Tentative",
+            "Duplicate",
+            "Optimistic",
+        ]))
+        .default_value("Invalid"),
+    )
+    .param(
+        format!("{addr}IPAddress"),
+        ParamDef::read_write(Syntax::string_max(45)).default_value(""),
+    )
+    .param(
+        format!("{addr}Origin"),
+        ParamDef::read_only(Syntax::string().enumeration(&[
+            "AutoConfigured",
+            "DHCPv6",
+            "WellKnown",
+            "Static",
+        ]))
+        .default_value("Static"),
     );
 }
 

@@ -351,7 +351,7 @@ fn every_writable_table_stops_at_its_limit_with_9004() {
         .filter(|(path, def)| path.ends_with("{i}.") && def.access == Access::ReadWrite)
         .map(|(path, def)| (path.to_owned(), def.max_entries.expect("bounded")))
         .collect();
-    assert_eq!(writable.len(), 10, "{writable:?}");
+    assert_eq!(writable.len(), 11, "{writable:?}");
     let mut model = Model::new(schema, NoBackend);
     for (schema_path, max) in &writable {
         // Two parents where the table is nested: each parent has its own limit.

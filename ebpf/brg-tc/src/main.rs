@@ -25,7 +25,8 @@
 )]
 
 use aya_ebpf::{
-    helpers::generated::{bpf_skb_vlan_pop, bpf_skb_vlan_push},
+    bindings::BPF_F_INGRESS,
+    helpers::generated::{bpf_redirect, bpf_skb_change_head, bpf_skb_vlan_pop, bpf_skb_vlan_push},
     macros::{classifier, map},
     maps::{Array, PerCpuArray},
     programs::TcContext,
@@ -106,6 +107,9 @@ fn already_tagged(ctx: &TcContext) -> bool {
 
 #[inline(always)]
 fn push_tags(ctx: &TcContext, cfg: &TagConfig) -> Result<(), ()> {
+    if cfg.s_tpid == ethertype::QINQ_LEGACY {
+        return push_legacy_qinq(ctx, cfg);
+    }
     let skb = ctx.skb.skb;
     // SAFETY: the helper takes the program's own context; TPIDs in network byte order.
     let rc = unsafe { bpf_skb_vlan_push(skb, ethertype::VLAN.to_be(), cfg.c_vid & 0x0fff) };
@@ -122,6 +126,68 @@ fn push_tags(ctx: &TcContext, cfg: &TagConfig) -> Result<(), ()> {
     Ok(())
 }
 
+/// QinQ under the legacy 0x9100 S-tag: `bpf_skb_vlan_push` turns any TPID but 0x8100 and
+/// 0x88A8 into 0x8100 (net/core/filter.c), so both tags are written in-line instead: 8
+/// bytes of headroom in front of the frame (`bpf_skb_change_head`, which works whatever the
+/// frame's protocol, unlike `bpf_skb_adjust_room`), the MAC addresses moved to the front,
+/// then `9100 S-TCI 8100 C-TCI` where they were.
+///
+/// ```text
+///  before: | 8 new bytes | dst | src | type ...
+///  after:  | dst | src | 91 00 | S-TCI | 81 00 | C-TCI | type ...
+/// ```
+#[inline(always)]
+fn push_legacy_qinq(ctx: &TcContext, cfg: &TagConfig) -> Result<(), ()> {
+    let skb = ctx.skb.skb;
+    // SAFETY: the helper takes the program's own context.
+    if unsafe { bpf_skb_change_head(skb, LEGACY_QINQ_LEN, 0) } != 0 {
+        return Err(());
+    }
+    let macs: [u8; 12] = ctx.load(LEGACY_QINQ_LEN as usize).map_err(|_| ())?;
+    ctx.store(0, &macs, 0).map_err(|_| ())?;
+    let [s_hi, s_lo] = (cfg.s_vid & 0x0fff).to_be_bytes();
+    let [c_hi, c_lo] = (cfg.c_vid & 0x0fff).to_be_bytes();
+    let [sp_hi, sp_lo] = ethertype::QINQ_LEGACY.to_be_bytes();
+    let [cp_hi, cp_lo] = ethertype::VLAN.to_be_bytes();
+    let tags = [sp_hi, sp_lo, s_hi, s_lo, cp_hi, cp_lo, c_hi, c_lo];
+    ctx.store(12, &tags, 0).map_err(|_| ())
+}
+
+/// Bytes of the two in-line tags of a legacy QinQ frame.
+const LEGACY_QINQ_LEN: u32 = 8;
+
+/// Ingress of a legacy QinQ frame: the kernel leaves a 0x9100 tag in the frame (it moves
+/// only 0x8100 and 0x88A8 tags into metadata, and no tc helper removes bytes from a frame
+/// of an unknown protocol). An outer tag with the LSL's S-VID is relabelled 0x88A8 and the
+/// frame sent through the uplink's ingress again (`bpf_redirect` with `BPF_F_INGRESS`,
+/// which parses the Ethernet header anew): the kernel then moves the S-tag into metadata
+/// and [`brg_lsl_ingress`] pops both tags as for any QinQ LSL. Returns the verdict.
+#[inline(always)]
+fn relabel_legacy_qinq(ctx: &TcContext, cfg: &TagConfig) -> i32 {
+    let outer = ctx.load::<u16>(12).map(u16::from_be);
+    let tci = ctx.load::<u16>(14).map(u16::from_be);
+    match (outer, tci) {
+        (Ok(ethertype::QINQ_LEGACY), Ok(tci)) if tci & 0x0fff == cfg.s_vid & 0x0fff => {}
+        (Ok(ethertype::QINQ_LEGACY), _) => {
+            count(TagCounter::ForeignLsl);
+            return TC_SHOT;
+        }
+        _ => {
+            count(TagCounter::Plain);
+            return TC_OK;
+        }
+    }
+    if ctx.store(12, &ethertype::QINQ.to_be(), 0).is_err() {
+        count(TagCounter::Failed);
+        return TC_SHOT;
+    }
+    let skb = ctx.skb.skb;
+    // SAFETY: `skb` is the program's context; ifindex is readable by tc programs.
+    let ifindex = unsafe { (*skb).ifindex };
+    // SAFETY: a helper without pointer arguments.
+    unsafe { bpf_redirect(ifindex, u64::from(BPF_F_INGRESS)) as i32 }
+}
+
 /// Ingress on the uplink: check and pop the LSL's tags.
 #[classifier]
 fn brg_lsl_ingress(ctx: TcContext) -> i32 {
@@ -133,14 +199,18 @@ fn brg_lsl_ingress(ctx: TcContext) -> i32 {
     let (present, tci, proto) =
         unsafe { ((*skb).vlan_present, (*skb).vlan_tci, (*skb).vlan_proto) };
     if present == 0 {
+        if cfg.s_tpid == ethertype::QINQ_LEGACY {
+            return relabel_legacy_qinq(&ctx, &cfg);
+        }
         count(TagCounter::Plain);
         return TC_OK;
     }
     let qinq = cfg.s_tpid != 0;
-    let (want_vid, want_tpid) = if qinq {
-        (cfg.s_vid, cfg.s_tpid)
-    } else {
-        (cfg.c_vid, ethertype::VLAN)
+    let (want_vid, want_tpid) = match cfg.s_tpid {
+        0 => (cfg.c_vid, ethertype::VLAN),
+        // Relabelled by `relabel_legacy_qinq` on its first pass.
+        ethertype::QINQ_LEGACY => (cfg.s_vid, ethertype::QINQ),
+        s_tpid => (cfg.s_vid, s_tpid),
     };
     // vlan_proto is in network byte order.
     if tci & 0x0fff != u32::from(want_vid) || u16::from_be(proto as u16) != want_tpid {

@@ -284,18 +284,43 @@ fn brg_state(topo: &Topology, home: &nerg_tests::topology::Home) -> String {
     } else {
         "FAULT"
     };
-    let n = sessions.len();
-    format!(
-        "{} {state} ({n} session{})",
-        home.serial(),
-        if n == 1 { "" } else { "s" }
-    )
+    // The last status the BRG reported (the provisioning session's final
+    // GetParameterValues): what Linux does, as the ACS sees it.
+    let reported = sessions
+        .iter()
+        .flat_map(|s| s.answers.iter())
+        .filter_map(|a| match &a.body {
+            cwmp::soap::Body::GetParameterValuesResponse(r) => Some(r),
+            _ => None,
+        })
+        .rfind(|r| {
+            r.parameter_list
+                .iter()
+                .any(|p| p.name == nerg_tests::provision::STATUS_PARAMS[0])
+        })
+        .map(|r| {
+            let value = |name: &str| {
+                r.parameter_list
+                    .iter()
+                    .find(|p| p.name == name)
+                    .map_or("?", |p| p.value.as_str())
+            };
+            let [bridge, port, stack] = nerg_tests::provision::STATUS_PARAMS;
+            format!(
+                "br {}, LSL port {}, stack {}",
+                value(bridge),
+                value(port),
+                value(stack)
+            )
+        })
+        .unwrap_or_else(|| "no status read".to_owned());
+    format!("{} {state}: {reported}", home.serial())
 }
 
 fn print_table(topo: &Topology, statuses: &[Status], counters: &Counters) {
     println!();
     println!(
-        "{:<5} {:<26} {:<32} {:<9} {:<15} {:<24} {:>9} {:>9} {:>10}  STUN",
+        "{:<5} {:<26} {:<56} {:<9} {:<15} {:<24} {:>9} {:>9} {:>10}  STUN",
         "HOME",
         "LSL",
         "BRG (TR-069)",
@@ -325,7 +350,7 @@ fn print_table(topo: &Topology, statuses: &[Status], counters: &Counters) {
             .map_or("-".to_owned(), |r| format!("{r:.0}"));
         let stun = s.stun.as_deref().unwrap_or("-");
         println!(
-            "{:<5} {:<26} {:<32} {:<9} {:<15} {:<24} {:>9} {:>9} {:>10}  {}",
+            "{:<5} {:<26} {:<56} {:<9} {:<15} {:<24} {:>9} {:>9} {:>10}  {}",
             home.spec.id,
             home.lsl_text(),
             brg_state(topo, home),

@@ -32,13 +32,132 @@ fn connection_request_needs_digest_and_is_rate_limited() {
     assert_eq!(connection_request(&url, "cr-user", "cr-pass"), 200);
     let s = session(&acs, 2);
     assert_eq!(s.event_codes(), ["6 CONNECTION REQUEST"], "{s:?}");
-    // Hammered: 503 within the rate-limit window.
-    assert_eq!(connection_request(&url, "cr-user", "cr-pass"), 503);
+    // Again within the rate-limit window: accepted, served by a session when it ends.
+    assert_eq!(connection_request(&url, "cr-user", "cr-pass"), 200);
     assert_eq!(
         acs.sessions().len(),
         2,
-        "no session for a rate-limited request"
+        "no session inside the rate-limit window"
     );
+    let s = session(&acs, 3);
+    assert_eq!(s.event_codes(), ["6 CONNECTION REQUEST"], "{s:?}");
+    brgd.assert_running();
+}
+
+/// Issue 17, item 5: with the default 5 s rate limit, five connection requests 0.75 s
+/// apart are all answered 200 and all served: one session at once, one when the window
+/// ends (none waits for a periodic Inform), and no more than that.
+#[test]
+fn five_connection_requests_in_three_seconds_are_all_served() {
+    let (acs, mut brgd, first) = setup("cwmp-cr5", AcsConfig::default());
+    let url = first
+        .param(&format!("{MS}ConnectionRequestURL"))
+        .expect("CR URL")
+        .to_owned();
+    let mut sent = Vec::new();
+    for n in 0..5 {
+        if n > 0 {
+            // The pace of the requests is the test's input, not a wait for readiness.
+            std::thread::sleep(Duration::from_millis(750));
+        }
+        sent.push(std::time::Instant::now());
+        assert_eq!(
+            connection_request(&url, "cr-user", "cr-pass"),
+            200,
+            "connection request {n}"
+        );
+    }
+    let last = *sent.last().expect("five");
+    let served = nerg_tests::wait_until_some("a session after the last request", TIMEOUT, || {
+        acs.sessions()
+            .into_iter()
+            .find(|s| s.started >= last && s.ended)
+    });
+    assert_eq!(served.event_codes(), ["6 CONNECTION REQUEST"], "{served:?}");
+    let window = Duration::from_secs(5);
+    assert!(
+        served.started >= sent[0] + window - Duration::from_millis(100),
+        "the deferred session came before the rate-limit window ended"
+    );
+    let sessions = acs.sessions();
+    assert_eq!(
+        sessions.len(),
+        3,
+        "bootstrap, one session at once, one at the end of the window: {sessions:?}"
+    );
+    for (n, at) in sent.iter().enumerate() {
+        assert!(
+            sessions
+                .iter()
+                .any(|s| s.started >= *at && s.event_codes() == ["6 CONNECTION REQUEST"]),
+            "connection request {n} was not followed by a session"
+        );
+    }
+    brgd.assert_running();
+}
+
+/// Issue 17, item 6: the challenges come in a deliberate order, SHA-256 first and MD5 last,
+/// and an ACS that joins them into one header is let in whichever `algorithm=` it keeps:
+/// the last (MD5, answered with MD5) or the first (an MD5 hash labelled SHA-256).
+#[test]
+fn digest_challenge_order_and_joined_headers() {
+    use brg::agent::digest::{self, Algorithm, Challenge};
+    let acs = Acs::start(AcsConfig::default());
+    let mut brgd = Brgd::new("cwmp-crorder").arg("--cr-min-interval").arg("0");
+    brgd.start(&acs.url());
+    let first = session(&acs, 1);
+    let url = first
+        .param(&format!("{MS}ConnectionRequestURL"))
+        .expect("CR URL")
+        .to_owned();
+    let path = url
+        .trim_start_matches("http://")
+        .split_once('/')
+        .map(|(_, p)| format!("/{p}"))
+        .expect("a path");
+    let challenged = || {
+        let r = http_get(&url, None).expect("GET");
+        assert_eq!(r.status, 401);
+        r.challenges
+    };
+    let headers = challenged();
+    assert_eq!(headers.len(), 2, "{headers:?}");
+    assert!(headers[0].contains("algorithm=SHA-256"), "{headers:?}");
+    assert!(headers[1].contains("algorithm=MD5"), "{headers:?}");
+    // What an MD5-only ACS that joins the headers computes; `label` is the algorithm= it
+    // kept.
+    let joined_answer = |label: &str, password: &str| {
+        let joined = challenged().join(", ");
+        let Some(Challenge::Digest(c)) = digest::pick_challenge([joined.as_str()]) else {
+            panic!("no Digest challenge in {joined}");
+        };
+        let md5 = digest::DigestChallenge {
+            algorithm: Algorithm::Md5,
+            ..c
+        };
+        digest::digest_authorization(&md5, "cr-user", password, "GET", &path, 1, "0a4f113b")
+            .replace("algorithm=MD5", &format!("algorithm={label}"))
+    };
+    let mut sessions = 1;
+    for label in ["MD5", "SHA-256"] {
+        let answer = joined_answer(label, "cr-pass");
+        let status = http_get(&url, Some(&answer)).expect("GET").status;
+        assert_eq!(status, 200, "an MD5 answer labelled {label}: {answer}");
+        sessions += 1;
+        let s = session(&acs, sessions);
+        assert_eq!(s.event_codes(), ["6 CONNECTION REQUEST"]);
+    }
+    // The strongest, as a careful ACS answers.
+    assert_eq!(connection_request(&url, "cr-user", "cr-pass"), 200);
+    // A wrong password under either label is still refused.
+    for label in ["MD5", "SHA-256"] {
+        let wrong = joined_answer(label, "not-the-password");
+        assert_eq!(
+            http_get(&url, Some(&wrong)).expect("GET").status,
+            401,
+            "{label}"
+        );
+    }
     brgd.assert_running();
 }
 

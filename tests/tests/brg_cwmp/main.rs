@@ -40,6 +40,11 @@ struct Brgd {
     starts: u32,
     /// The Connection Request port, kept across restarts (a new port is a value change).
     cr_port: u16,
+    /// Where brgd runs and applies the model to Linux; `None`: on the host's loopback with
+    /// `--apply log` (the TR-069 side only).
+    netns: Option<String>,
+    /// `--log`.
+    log_level: &'static str,
 }
 
 /// A loopback port free right now.
@@ -62,7 +67,21 @@ impl Brgd {
             extra: Vec::new(),
             starts: 0,
             cr_port: free_port(),
+            netns: None,
+            log_level: "debug",
         }
+    }
+
+    /// brgd inside `ns`, applying the model to that namespace's Linux (`--apply linux`).
+    fn in_netns(mut self, ns: &nerg_tests::Netns) -> Self {
+        self.netns = Some(ns.name().to_owned());
+        self
+    }
+
+    /// `--log level` instead of debug.
+    fn log_level(mut self, level: &'static str) -> Self {
+        self.log_level = level;
+        self
     }
 
     fn arg(mut self, a: &str) -> Self {
@@ -88,18 +107,28 @@ impl Brgd {
         self.starts += 1;
         let log = std::fs::File::create(self.dir.join(format!("brgd.{}.log", self.starts)))
             .expect("log file");
-        let child = Command::new(bin("brgd"))
-            .arg("--acs-url")
-            .arg(acs_url)
+        let mut command = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bin("brgd"));
+                c
+            }
+            None => Command::new(bin("brgd")),
+        };
+        let apply = if self.netns.is_some() { "linux" } else { "log" };
+        if !acs_url.is_empty() {
+            command.arg("--acs-url").arg(acs_url);
+        }
+        let child = command
             .arg("--state-dir")
             .arg(self.dir.join("state"))
             .arg("--factory-defaults")
             .arg(self.dir.join("factory"))
             .arg("--cr-listen")
             .arg(format!("127.0.0.1:{}", self.cr_port))
-            .args(["--log", "debug", "--serial-number", "TEST0001"])
-            // These tests run on the host's loopback: the TR-069 side only, the box alone.
-            .args(["--apply", "log"])
+            .args(["--log", self.log_level, "--serial-number", "TEST0001"])
+            // On the host's loopback: the TR-069 side only, the box left alone.
+            .args(["--apply", apply])
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -392,5 +421,6 @@ fn raw_http(addr: &str, request: &str) -> Option<u16> {
 mod acs;
 mod connection_requests;
 mod hostile;
+mod live;
 mod model;
 mod sessions;

@@ -194,22 +194,26 @@ fn bad_tpids_are_refused() {
         problems[0].params,
         vec!["Device.Ethernet.VLANTermination.1.TPID".to_owned()]
     );
-    // 0x9100 cannot be pushed by the tagger (the kernel rewrites it to 0x8100).
-    for outer in ["1234", "37120"] {
-        set(
-            &mut m,
-            &[
-                ("Device.Ethernet.VLANTermination.1.TPID", "33024"),
-                ("Device.Ethernet.VLANTermination.2.TPID", outer),
-            ],
-        );
-        let (_, problems) = plan(&m);
-        assert_eq!(
-            problems[0].params,
-            vec!["Device.Ethernet.VLANTermination.2.TPID".to_owned()],
-            "{outer}"
-        );
-    }
+    set(
+        &mut m,
+        &[
+            ("Device.Ethernet.VLANTermination.1.TPID", "33024"),
+            ("Device.Ethernet.VLANTermination.2.TPID", "1234"),
+        ],
+    );
+    let (_, problems) = plan(&m);
+    assert_eq!(
+        problems[0].params,
+        vec!["Device.Ethernet.VLANTermination.2.TPID".to_owned()]
+    );
+    // The legacy 0x9100 S-tag is an S-tag like the others (the tagger writes it in-line).
+    set(
+        &mut m,
+        &[("Device.Ethernet.VLANTermination.2.TPID", "37120")],
+    );
+    let (d, problems) = plan(&m);
+    assert!(problems.is_empty(), "{}", messages(&problems));
+    assert_eq!(d.lsls().len(), 1);
 }
 
 #[test]
