@@ -25,7 +25,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("iproute2", "namespaces, veth, bridges"),
     ("util-linux", "nsenter"),
     ("procps", "sysctl"),
-    ("ethtool", "offload settings"),
+    ("ethtool", "the tests set and check offload settings"),
     ("iputils-ping", "ping through LSLs and the NAT"),
     ("nftables", "Linux NAT baseline"),
     ("isc-dhcp-client", "dhclient in homes"),

@@ -5,7 +5,7 @@
 //! Why a thread: [`Backend`](cwmp::model::Backend) methods are synchronous and brgd calls
 //! them from inside its own tokio runtime, where `block_on` would panic. The worker is
 //! started by `Worker::spawn` and inherits the caller's network namespace, so netlink,
-//! the taggers' tcx links and `ethtool` all act on the same namespace whoever calls.
+//! the taggers' tcx links and the ethtool calls all act on the same namespace whoever calls.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -73,13 +73,14 @@ pub enum ApplyError {
         #[source]
         source: Box<TaggerError>,
     },
-    /// `ethtool` failed.
-    #[error("ethtool -K {dev} txvlan off: {message}")]
-    Ethtool {
+    /// Transmit VLAN offload could not be switched off.
+    #[error("switching transmit VLAN offload off on {dev}")]
+    Offload {
         /// The device.
         dev: String,
-        /// What ethtool said.
-        message: String,
+        /// Why.
+        #[source]
+        source: lsl::offload::OffloadError,
     },
     /// The record could not be written.
     #[error("recording created devices")]
@@ -778,26 +779,18 @@ fn vxlan_matches(have: &[InfoVxlan], want: &[InfoVxlan]) -> bool {
     })
 }
 
-/// `ethtool -K dev txvlan off tx-vlan-stag-hw-insert off`: the tagger's outermost tag is
-/// written in-line only without transmit VLAN offload (see `ebpf/brg-tc`).
+/// Transmit VLAN offload off (`ethtool -K dev txvlan off tx-vlan-stag-hw-insert off`,
+/// through [`lsl::offload`]): the tagger's outermost tag is written in-line only without it
+/// (see `ebpf/brg-tc`). A device without those features has nothing to switch off.
 fn txvlan_off(dev: &str) -> Result<(), ApplyError> {
-    let out = std::process::Command::new("ethtool")
-        .args(["-K", dev, "txvlan", "off", "tx-vlan-stag-hw-insert", "off"])
-        .output()
-        .map_err(|e| ApplyError::Ethtool {
+    let done = lsl::offload::switch_off(dev, lsl::offload::TRANSMIT_VLAN).map_err(|e| {
+        ApplyError::Offload {
             dev: dev.to_owned(),
-            message: format!("cannot run ethtool (package ethtool): {e}"),
-        })?;
-    if !out.status.success() {
-        let message = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-        // Devices without the feature at all say so; nothing to switch off then.
-        if !message.contains("not supported") {
-            return Err(ApplyError::Ethtool {
-                dev: dev.to_owned(),
-                message,
-            });
+            source: e,
         }
-        warn!(%dev, %message, "ethtool");
+    })?;
+    if !done.absent.is_empty() {
+        warn!(%dev, absent = ?done.absent, "device without transmit VLAN offload features");
     }
     Ok(())
 }
