@@ -1,7 +1,9 @@
 //! The Debian packages (`cargo xtask package`): built from the binaries these tests run,
 //! installed with apt into a fresh Debian 12 root filesystem (mmdebstrap, minbase plus
 //! systemd, from Debian's mirror), where they must bring their dependencies, their files and
-//! units that `systemd-analyze verify` accepts without a word.
+//! units that `systemd-analyze verify` accepts without a word. The same Debian's cloud-init
+//! checks the VM example (`deploy/cloud-init`): its user-data against cloud-init's schema,
+//! its network-config rendered into systemd-networkd files.
 
 use std::{
     path::{Path, PathBuf},
@@ -114,7 +116,11 @@ fn packages_install_into_fresh_debian_and_their_units_verify() {
     let rootfs = scratch.0.join("rootfs");
     let mut mmdebstrap = Command::new("mmdebstrap");
     mmdebstrap
-        .args(["--quiet", "--variant=minbase", "--include=systemd"])
+        .args([
+            "--quiet",
+            "--variant=minbase",
+            "--include=systemd,cloud-init",
+        ])
         .arg(format!(
             "--customize-hook=copy-in {} {} /root",
             deb("nerg-vgd").display(),
@@ -192,5 +198,62 @@ fn packages_install_into_fresh_debian_and_their_units_verify() {
         "systemd-analyze verify ({}):\n{}",
         verify.status,
         text(&verify)
+    );
+
+    check_cloud_init(&rootfs, root);
+}
+
+/// The cloud-init example, checked by Debian's cloud-init inside `rootfs`.
+fn check_cloud_init(rootfs: &Path, root: &Path) {
+    let example = root.join("deploy/cloud-init");
+    let inside = rootfs.join("root/cloud-init");
+    std::fs::create_dir_all(&inside).expect("mkdir");
+    for file in ["user-data", "network-config", "meta-data"] {
+        std::fs::copy(example.join(file), inside.join(file)).expect("copy the example");
+    }
+    let chroot = |args: &[&str]| {
+        let mut cmd = Command::new("chroot");
+        cmd.arg(rootfs).args(args);
+        cmd
+    };
+    let schema = text(&run(&mut chroot(&[
+        "cloud-init",
+        "schema",
+        "--config-file",
+        "/root/cloud-init/user-data",
+    ])));
+    assert!(schema.contains("Valid cloud-config"), "user-data: {schema}");
+    run(&mut chroot(&[
+        "cloud-init",
+        "devel",
+        "net-convert",
+        "--network-data",
+        "/root/cloud-init/network-config",
+        "--kind",
+        "yaml",
+        "--output-kind",
+        "networkd",
+        "--distro",
+        "debian",
+        "--directory",
+        "/root/net",
+    ]));
+    // vgd's two NICs get their names and addresses; the default route is the core's.
+    let network = |name: &str| {
+        let dir = rootfs.join("root/net/etc/systemd/network");
+        let file = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.expect("entry").path())
+            .find(|p| {
+                p.extension().is_some_and(|e| e == "network") && p.to_string_lossy().contains(name)
+            })
+            .unwrap_or_else(|| panic!("no .network file for {name}"));
+        std::fs::read_to_string(file).expect("read")
+    };
+    assert!(network("access0").contains("Address=10.255.0.1/16"));
+    let core = network("core0");
+    assert!(
+        core.contains("Address=10.99.0.1/24") && core.contains("Gateway=10.99.0.2"),
+        "{core}"
     );
 }
