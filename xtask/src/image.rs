@@ -4,9 +4,8 @@
 //! The build context is a root filesystem assembled here from exactly what the image runs:
 //! `vgd` and `vgctl` (stripped copies), Debian's `ethtool`, every shared library `ldd` lists
 //! for them (glibc, libgcc_s, libmnl, the loader), `/etc/passwd` and `/etc/group` with the
-//! `vgd` user (uid 65532) and an empty state directory. The image's size is printed and
-//! written to `target/image/vgd-image.json` (`vgd_image_mib`), where the benchmarks' summary
-//! picks it up.
+//! `vgd` user (uid 65532) and an empty state directory. The image's size is printed;
+//! `cargo xtask bench` records it in its summary (`vgd_image_mib`).
 
 use std::{
     collections::BTreeSet,
@@ -28,8 +27,9 @@ const VGD_UID: u32 = 65532;
 const ETHTOOL: &str = "/usr/sbin/ethtool";
 
 /// podman's global flags on these machines: runc (crun refuses this host's hybrid cgroup
-/// layout) and cgroupfs (no systemd as PID 1 here). See platform.md.
-pub(crate) const PODMAN_GLOBAL: &[&str] = &["--runtime", "runc", "--cgroup-manager", "cgroupfs"];
+/// layout) and cgroupfs (no systemd as PID 1 here). See platform.md. The tests have the
+/// same list (`nerg_tests::container::PODMAN_GLOBAL`): xtask builds without the workspace.
+const PODMAN_GLOBAL: &[&str] = &["--runtime", "runc", "--cgroup-manager", "cgroupfs"];
 
 /// Flags of `cargo xtask image`.
 #[derive(Debug, clap::Args)]
@@ -99,11 +99,7 @@ pub(crate) fn build(bin_dir: &Path, tag: &str) -> anyhow::Result<f64> {
         .trim()
         .parse()
         .with_context(|| format!("podman reported the size {size:?}"))?;
-    let mib = bytes / (1024.0 * 1024.0);
-    let figure = root.join("target/image/vgd-image.json");
-    std::fs::write(&figure, format!("{{\"vgd_image_mib\": {mib:.2}}}\n"))
-        .with_context(|| format!("writing {}", figure.display()))?;
-    Ok(mib)
+    Ok(bytes / (1024.0 * 1024.0))
 }
 
 /// Lays out the build context: `rootfs/` (what the image holds) and `state/` (the empty
