@@ -30,6 +30,29 @@ pub fn podman() -> Command {
     cmd
 }
 
+/// Removes the test images (`<repository>:nt-<pid>-...`) of harness runs whose process is
+/// gone (a test killed before its guard could remove its image). Their containers go with
+/// their namespaces ([`crate::netns::sweep_leftovers`] kills what runs there, and `--rm`
+/// removes the container).
+pub fn sweep_leftover_images(repository: &str) {
+    let Ok(out) = podman()
+        .args(["images", "--format", "{{.Tag}}", repository])
+        .output()
+    else {
+        return;
+    };
+    for tag in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(pid) = crate::netns::owner_pid(tag) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = podman()
+                .args(["rmi", "--force", &format!("{repository}:{tag}")])
+                .output();
+        }
+    }
+}
+
 /// A running container, removed (`podman rm -f`) on drop: killing the `podman run` client
 /// leaves the container running, so the guard is what ends vgd.
 pub struct Container {

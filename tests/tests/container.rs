@@ -29,6 +29,9 @@ const HOMES: [HomeSpec; 3] = [
     },
 ];
 
+/// Where the test's images go (tagged with the test's unique name).
+const REPOSITORY: &str = "localhost/nerg/vgd";
+
 /// The image the issue sizes vgd's image against.
 const MAX_IMAGE_MIB: f64 = 40.0;
 
@@ -99,8 +102,9 @@ fn vgd_from_its_image_serves_homes() {
         Command::new("podman").arg("--version").output().is_ok(),
         "podman is missing: run `cargo xtask setup` (it installs podman and runc)"
     );
+    container::sweep_leftover_images(REPOSITORY);
     let instance = nerg_tests::netns::unique_name("ctr");
-    let image = build_image(&format!("localhost/nerg/vgd:{instance}"));
+    let image = build_image(&format!("{REPOSITORY}:{instance}"));
 
     let size = container::podman()
         .args(["image", "inspect", "--format", "{{.Size}}", &image.0])

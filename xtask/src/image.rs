@@ -77,6 +77,15 @@ pub(crate) fn build(bin_dir: &Path, tag: &str) -> anyhow::Result<f64> {
     )
     .context("copying deploy/container/Containerfile")?;
 
+    let image_id = |tag: &str| {
+        util::output(
+            Command::new("podman")
+                .args(PODMAN_GLOBAL)
+                .args(["image", "inspect", "--format", "{{.Id}}", tag]),
+        )
+        .map(|id| id.trim().to_owned())
+    };
+    let previous = image_id(tag);
     util::step(&format!("podman build -t {tag}"));
     let mut build = Command::new("podman");
     build
@@ -86,6 +95,15 @@ pub(crate) fn build(bin_dir: &Path, tag: &str) -> anyhow::Result<f64> {
         .arg(&context);
     util::status(&mut build)
         .context("podman build failed (is podman installed? cargo xtask setup)")?;
+    // The image the tag named before is left without a name: remove it (unless a
+    // container still uses it), or every build would leave one behind.
+    if let Some(old) = previous.filter(|old| image_id(tag).as_ref() != Some(old)) {
+        let _ = util::output(
+            Command::new("podman")
+                .args(PODMAN_GLOBAL)
+                .args(["rmi", &old]),
+        );
+    }
 
     let size = util::output(Command::new("podman").args(PODMAN_GLOBAL).args([
         "image",
