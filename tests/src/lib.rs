@@ -7,6 +7,7 @@
 pub mod acs;
 pub mod addrs;
 pub mod bench;
+pub mod container;
 pub mod frames;
 pub mod http;
 pub mod nat;

@@ -60,7 +60,8 @@ pub fn sweep_leftovers() {
     });
 }
 
-fn owner_pid(name: &str) -> Option<u32> {
+/// The pid of the harness process that named `name` (`nt-<pid>-...`), if it is such a name.
+pub fn owner_pid(name: &str) -> Option<u32> {
     name.strip_prefix(PREFIX)?.split('-').next()?.parse().ok()
 }
 

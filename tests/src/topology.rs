@@ -185,8 +185,10 @@ impl Naming {
 
 /// The whole topology. Field order is drop order: processes first, then namespaces.
 pub struct Topology {
-    /// vgd.
+    /// vgd (or the `podman run` that runs it).
     pub vgd: NsProcess,
+    /// vgd's container, when it runs from the image: removed before the namespaces go.
+    pub container: Option<crate::container::Container>,
     /// The homes.
     pub homes: Vec<Home>,
     /// The ACS (on the management network).
@@ -255,6 +257,27 @@ impl Topology {
         instance: &str,
         in_config: impl Fn(&HomeSpec) -> bool,
     ) -> Self {
+        Self::build_full(naming, homes, instance, in_config, None)
+    }
+
+    /// [`Topology::build`] with vgd run from the container image `image`
+    /// ([`crate::container`]) instead of the binary beside the tests.
+    pub fn build_in_container(
+        naming: Naming,
+        homes: &[HomeSpec],
+        instance: &str,
+        image: &str,
+    ) -> Self {
+        Self::build_full(naming, homes, instance, |_| true, Some(image))
+    }
+
+    fn build_full(
+        naming: Naming,
+        homes: &[HomeSpec],
+        instance: &str,
+        in_config: impl Fn(&HomeSpec) -> bool,
+        image: Option<&str>,
+    ) -> Self {
         crate::require_root();
         let dir = std::env::temp_dir().join(format!("nerg-topology-{instance}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -318,10 +341,32 @@ impl Topology {
         let config = dir.join("vgd.toml");
         let configured: Vec<&Home> = built.iter().filter(|h| in_config(&h.spec)).collect();
         std::fs::write(&config, vgd_config(&configured)).expect("vgd config");
-        let vgd =
-            vgd::start_with_config_and_core(&vg, "acc0", Some("core0"), instance, Some(&config));
+        let (vgd, container) = match image {
+            None => (
+                vgd::start_with_config_and_core(
+                    &vg,
+                    "acc0",
+                    Some("core0"),
+                    instance,
+                    Some(&config),
+                ),
+                None,
+            ),
+            Some(image) => {
+                let (cmd, container) = crate::container::vgd_command(
+                    image,
+                    &vg,
+                    instance,
+                    &vgd::state_dir(instance),
+                    &[&config],
+                );
+                let vgd = vgd::start_via(&vg, cmd, "acc0", Some("core0"), instance, Some(&config));
+                (vgd, Some(container))
+            }
+        };
         Topology {
             vgd,
+            container,
             homes: built,
             acs,
             mgmt,

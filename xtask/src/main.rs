@@ -5,7 +5,9 @@
 
 mod bench;
 mod fuzz;
+mod image;
 mod lab;
+mod package;
 mod setup;
 mod util;
 
@@ -39,6 +41,10 @@ enum Command {
     Lab(lab::LabArgs),
     /// Run the benchmarks (root): writes target/bench/summary.json and prints a table.
     Bench(bench::BenchArgs),
+    /// Build the vgd container image (podman, FROM scratch; no registry needed).
+    Image(image::ImageArgs),
+    /// Build the Debian packages of vgd and brgd (target/debian/*.deb).
+    Package(package::PackageArgs),
     /// Fuzz every parser target from its checked-in seeds (nightly, cargo-fuzz).
     Fuzz(fuzz::FuzzArgs),
 }
@@ -52,6 +58,8 @@ fn main() -> std::process::ExitCode {
         Command::Lab(args) => lab::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Image(args) => image::run(args),
+        Command::Package(args) => package::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -3,7 +3,9 @@
 //! - Debian packages: LLVM 22 (for bpf-linker) and the test peers later suites drive;
 //! - `rust-src` for the nightly toolchain (eBPF is built with `-Z build-std=core`);
 //! - `bpf-linker` 0.13 built against LLVM 22 (LLVM_SYS_221_PREFIX and PATH pointing at LLVM 22, see `install_bpf_linker`);
-//! - `cargo-nextest`, the test runner.
+//! - `cargo-nextest`, the test runner;
+//! - PyPI's `kubernetes-validate` (in a venv, `target/tools/k8s-venv`), which checks the
+//!   Kubernetes manifests against the API's schemas offline.
 //!
 //! With everything present it only looks (well under a second). Without root, or when an
 //! install fails, it stops with one message naming what is missing and how to get it.
@@ -41,6 +43,23 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
         "Kea, the DHCP baseline of the DHCP benchmark",
     ),
     ("kea-admin", "perfdhcp, the DHCP load generator"),
+    // Deployment: the container image, the Debian packages, the Kubernetes manifests.
+    ("podman", "building and running the vgd image"),
+    (
+        "runc",
+        "podman's runtime here (crun refuses hybrid cgroups)",
+    ),
+    ("binutils", "strip, for the image's binaries"),
+    (
+        "dpkg-dev",
+        "dpkg-deb and dpkg-shlibdeps for the vgd and brgd packages",
+    ),
+    (
+        "mmdebstrap",
+        "a fresh Debian root filesystem the packages install into",
+    ),
+    ("systemd", "systemd-analyze verify of the packaged units"),
+    ("python3-venv", "a venv for PyPI's kubernetes-validate"),
 ];
 
 /// The nightly toolchain the eBPF build uses.
@@ -55,6 +74,7 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
     let rust_src = has_nightly_rust_src()?;
     let linker = bpf_linker_ok();
     let nextest = output(Command::new(cargo()).args(["nextest", "--version"])).is_some();
+    let validator = kubernetes_validate().is_file();
 
     let mut missing = Vec::new();
     if !missing_pkgs.is_empty() {
@@ -78,6 +98,13 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
     }
     if !nextest {
         missing.push("cargo-nextest (cargo install cargo-nextest --locked)".to_owned());
+    }
+    if !validator {
+        missing.push(format!(
+            "kubernetes-validate {KUBERNETES_VALIDATE_VERSION} (python3 -m venv {venv} && \
+             {venv}/bin/pip install kubernetes-validate=={KUBERNETES_VALIDATE_VERSION})",
+            venv = k8s_venv().display()
+        ));
     }
     if missing.is_empty() {
         step("setup: everything is installed");
@@ -116,8 +143,47 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
         step("setup: installing cargo-nextest");
         status(Command::new(cargo()).args(["install", "cargo-nextest", "--locked"]))?;
     }
+    if !validator {
+        install_kubernetes_validate()?;
+    }
     step("setup: done");
     Ok(())
+}
+
+/// kubernetes-validate's version: it carries the API schemas up to Kubernetes 1.37.
+const KUBERNETES_VALIDATE_VERSION: &str = "1.37.0";
+
+/// The venv kubernetes-validate lives in (inside the clone: nothing outside it changes).
+pub(crate) fn k8s_venv() -> std::path::PathBuf {
+    crate::util::workspace_root().join("target/tools/k8s-venv")
+}
+
+/// The kubernetes-validate command in [`k8s_venv`].
+pub(crate) fn kubernetes_validate() -> std::path::PathBuf {
+    k8s_venv().join("bin/kubernetes-validate")
+}
+
+fn install_kubernetes_validate() -> anyhow::Result<()> {
+    let venv = k8s_venv();
+    step(&format!(
+        "setup: kubernetes-validate {KUBERNETES_VALIDATE_VERSION} from PyPI into {}",
+        venv.display()
+    ));
+    // Debian's python3 (python3-venv), not whatever else is first on PATH.
+    status(
+        Command::new("/usr/bin/python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+    )
+    .context("creating the venv (apt-get install python3-venv)")?;
+    status(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .arg(format!(
+                "kubernetes-validate=={KUBERNETES_VALIDATE_VERSION}"
+            )),
+    )
+    .context("installing kubernetes-validate from PyPI")
 }
 
 fn cargo() -> std::ffi::OsString {

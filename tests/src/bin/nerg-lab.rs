@@ -39,6 +39,10 @@ struct Args {
     /// Leave the lab running and print how to reach it.
     #[arg(long)]
     keep: bool,
+    /// Run vgd from this container image (`cargo xtask lab --container` builds it and
+    /// passes its name) instead of the binary beside nerg-lab.
+    #[arg(long, value_name = "IMAGE")]
+    container: Option<String>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -98,6 +102,14 @@ fn down() -> anyhow::Result<()> {
     if removed > 0 {
         progress(&format!("removed {removed} namespaces"));
     }
+    // A kept lab's vgd container (`--container`), named after the vG's namespace.
+    let container = format!("nerg-vgd-{NS_PREFIX}vg");
+    let rm = nerg_tests::container::podman()
+        .args(["rm", "--force", "--ignore", "--time", "5", &container])
+        .output();
+    if rm.is_ok_and(|o| !o.stdout.is_empty()) {
+        progress(&format!("removed the container {container}"));
+    }
     let pins = bpffs::pin_dir(bpffs::DEFAULT_MOUNT.as_ref(), INSTANCE);
     if pins.exists() {
         std::fs::remove_dir_all(&pins).with_context(|| format!("removing {}", pins.display()))?;
@@ -149,7 +161,14 @@ fn up(args: &Args) -> anyhow::Result<bool> {
     down()?;
     eprintln!("==> lab: {} homes, LSL {:?}", args.homes, args.lsl);
     progress("internet, vG (vgd), access network, ACS; BRGs provisioned over TR-069 (zero touch)");
-    let topo = Topology::build(Naming::Fixed(NS_PREFIX.into()), &specs(args), INSTANCE);
+    let naming = Naming::Fixed(NS_PREFIX.into());
+    let topo = match &args.container {
+        Some(image) => {
+            progress(&format!("vgd runs from the image {image} (podman)"));
+            Topology::build_in_container(naming, &specs(args), INSTANCE, image)
+        }
+        None => Topology::build(naming, &specs(args), INSTANCE),
+    };
 
     progress("servers on the internet: web (busybox httpd), iperf3, STUN (stund)");
     let servers = topo.start_servers();

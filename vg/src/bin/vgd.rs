@@ -349,21 +349,33 @@ fn prepare_host(args: &Args, config: &Config) -> anyhow::Result<Host> {
     receive_vlan_offload_off(&access_iface);
     // bpf_fib_lookup refuses to route (FWD_DISABLED) for interfaces without forwarding.
     for iface in std::iter::once(&access_iface).chain(args.core_iface.as_ref()) {
-        let path = format!("/proc/sys/net/ipv4/conf/{iface}/forwarding");
-        std::fs::write(&path, "1").with_context(|| format!("enabling IPv4 forwarding ({path})"))?;
+        enable_sysctl(&format!("/proc/sys/net/ipv4/conf/{iface}/forwarding"))
+            .context("enabling IPv4 forwarding")?;
     }
     info!("IPv4 forwarding enabled on the access and core interfaces");
     if config.fastpath.vtep6.is_some() {
         // VXLAN over IPv6: bpf_fib_lookup checks IPv6 forwarding globally (`all`), and
         // frames handed to the stack for neighbour resolution are forwarded by it.
-        let path = "/proc/sys/net/ipv6/conf/all/forwarding";
-        std::fs::write(path, "1").with_context(|| format!("enabling IPv6 forwarding ({path})"))?;
+        enable_sysctl("/proc/sys/net/ipv6/conf/all/forwarding")
+            .context("enabling IPv6 forwarding")?;
         info!("IPv6 forwarding enabled (VXLAN LSLs over IPv6)");
     }
     Ok(Host {
         access_iface,
         pin_dir,
         ifaces,
+    })
+}
+
+/// Sets the sysctl at `path` to 1 unless it is 1 already: a container (Kubernetes, or
+/// podman without `unmask=/proc/sys`) sees /proc/sys read-only, and there the node or the
+/// pod's `sysctls` enable forwarding before vgd starts.
+fn enable_sysctl(path: &str) -> anyhow::Result<()> {
+    if std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1") {
+        return Ok(());
+    }
+    std::fs::write(path, "1").with_context(|| {
+        format!("writing 1 to {path} (read-only in a container: set it before vgd starts)")
     })
 }
 
