@@ -3,7 +3,7 @@
 //!
 //! The build context is a root filesystem assembled here from exactly what the image runs:
 //! `vgd` and `vgctl` (stripped copies), every shared library `ldd` lists
-//! for them (glibc, libgcc_s, libmnl, the loader), `/etc/passwd` and `/etc/group` with the
+//! for them (glibc, libgcc_s, the loader), `/etc/passwd` and `/etc/group` with the
 //! `vgd` user (uid 65532) and an empty state directory. The image's size is printed;
 //! `cargo xtask bench` records it in its summary (`vgd_image_mib`).
 
