@@ -143,13 +143,27 @@ fn specs(args: &Args) -> Vec<HomeSpec> {
         .collect()
 }
 
+/// The speed tiers the lab's homes get, in turn: (down, up), Mbit/s.
+const TIERS: [(u32, u32); 4] = [(100, 20), (50, 10), (200, 50), (20, 5)];
+
+/// Home `id`'s tier.
+fn tier(id: u32) -> (u32, u32) {
+    TIERS[(id as usize - 1) % TIERS.len()]
+}
+
+/// Whether TCP goodput `mbps` reaches a tier of `tier` Mbit/s: 85% to 102% (TCP's payload
+/// is 96.5% of the IPv4 bytes the tier counts).
+fn at_tier(mbps: f64, tier: u32) -> bool {
+    (0.85 * f64::from(tier)..=1.02 * f64::from(tier)).contains(&mbps)
+}
+
 /// One home's results.
 struct Status {
     lease: Result<std::net::Ipv4Addr, String>,
     ping: bool,
     http: bool,
-    /// iperf3 TCP upload, Mbit/s.
-    iperf3: Result<f64, String>,
+    /// iperf3 TCP at the home's tier, (down, up), Mbit/s.
+    iperf3: Result<(f64, f64), String>,
     /// Debian's STUN client's verdict.
     stun: Result<String, String>,
 }
@@ -193,7 +207,13 @@ fn up(args: &Args) -> anyhow::Result<bool> {
                 .run(|| nerg_tests::http::get((SERVER, 80).into(), "/"))
                 .is_some_and(|(code, body)| code == 200 && body == WEB_PAGE);
         let iperf3 = if ok {
-            topology::iperf3_tcp(&home.host, 1)
+            let (down, up) = tier(home.spec.id);
+            set_tier(&topo, home, down, up).and_then(|()| {
+                // 5 s, the first two left out: TCP's start and the tier's burst (half a
+                // second at the tier, which TCP takes in its first milliseconds).
+                let run = |extra: &[&str]| topology::iperf3(&home.host, 5201, 5, extra);
+                Ok((run(&["-O", "2", "-R"])?, run(&["-O", "2"])?))
+            })
         } else {
             Err("no lease".to_owned())
         };
@@ -227,6 +247,13 @@ fn up(args: &Args) -> anyhow::Result<bool> {
             ("ping gateway", s.ping),
             ("HTTP through NAT", s.http),
             ("iperf3 TCP through NAT", s.iperf3.is_ok()),
+            (
+                "TCP goodput at the home's speed tier, down and up",
+                s.iperf3.as_ref().is_ok_and(|&(d, u)| {
+                    let (td, tu) = tier(home.spec.id);
+                    at_tier(d, td) && at_tier(u, tu)
+                }),
+            ),
             ("STUN: endpoint-independent mapping, hairpinning", stun_ok),
         ] {
             all_ok &= ok;
@@ -336,10 +363,25 @@ fn brg_state(topo: &Topology, home: &nerg_tests::topology::Home) -> String {
     format!("{} {state}: {reported}", home.serial())
 }
 
+/// Gives `home` its speed tier through vgd's API (as an operator would, at run time).
+fn set_tier(topo: &Topology, home: &topology::Home, down: u32, up: u32) -> Result<(), String> {
+    let body = serde_json::json!({
+        "id": home.spec.id,
+        "lsl": home.lsl_text(),
+        "qos": { "down": format!("{down}M"), "up": format!("{up}M") },
+    })
+    .to_string();
+    let path = format!("/api/v1/subscribers/{}", home.spec.id);
+    match nerg_tests::vgd::api(&topo.vg, "PUT", &path, Some(&body)) {
+        (200, _) => Ok(()),
+        (code, answer) => Err(format!("setting the tier: {code} {answer}")),
+    }
+}
+
 fn print_table(topo: &Topology, statuses: &[Status], counters: &Counters) {
     println!();
     println!(
-        "{:<5} {:<26} {:<56} {:<9} {:<15} {:<24} {:>9} {:>9} {:>10}  STUN",
+        "{:<5} {:<26} {:<56} {:<9} {:<15} {:<24} {:>9} {:>9} {:>9} {:>13}  STUN",
         "HOME",
         "LSL",
         "BRG (TR-069)",
@@ -348,7 +390,8 @@ fn print_table(topo: &Topology, statuses: &[Status], counters: &Counters) {
         "PUBLIC ADDRESS:PORTS",
         "PKTS UP",
         "PKTS DOWN",
-        "TCP Mbit/s"
+        "TIER",
+        "TCP DOWN/UP"
     );
     for (home, s) in topo.homes.iter().zip(statuses) {
         let lease = s.lease.as_ref().map_or("-".to_owned(), ToString::to_string);
@@ -363,13 +406,14 @@ fn print_table(topo: &Topology, statuses: &[Status], counters: &Counters) {
         let c = counters
             .subscriber_counters(home.spec.id)
             .unwrap_or_default();
+        let (td, tu) = tier(home.spec.id);
         let rate = s
             .iperf3
             .as_ref()
-            .map_or("-".to_owned(), |r| format!("{r:.0}"));
+            .map_or("-".to_owned(), |(d, u)| format!("{d:.1}/{u:.1}"));
         let stun = s.stun.as_deref().unwrap_or("-");
         println!(
-            "{:<5} {:<26} {:<56} {:<9} {:<15} {:<24} {:>9} {:>9} {:>10}  {}",
+            "{:<5} {:<26} {:<56} {:<9} {:<15} {:<24} {:>9} {:>9} {:>9} {:>13}  {}",
             home.spec.id,
             home.lsl_text(),
             brg_state(topo, home),
@@ -378,6 +422,7 @@ fn print_table(topo: &Topology, statuses: &[Status], counters: &Counters) {
             public,
             c.up_packets,
             c.down_packets,
+            format!("{td}M/{tu}M"),
             rate,
             stun
         );
