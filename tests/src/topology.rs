@@ -318,8 +318,12 @@ impl Topology {
         let config = dir.join("vgd.toml");
         let configured: Vec<&Home> = built.iter().filter(|h| in_config(&h.spec)).collect();
         std::fs::write(&config, vgd_config(&configured)).expect("vgd config");
-        let vgd =
-            vgd::start_with_config_and_core(&vg, "acc0", Some("core0"), instance, Some(&config));
+        // A lab has few homes: their per-home series cost little, and they are what the
+        // dashboard's per-home panels and the "home offline" alert read (deploy/grafana,
+        // deploy/prometheus; tests/tests/grafana.rs).
+        let mut vgd_cmd = vg.command(bin("vgd"));
+        vgd_cmd.arg("--per-subscriber-metrics");
+        let vgd = vgd::start_via(&vg, vgd_cmd, "acc0", Some("core0"), instance, Some(&config));
         Topology {
             vgd,
             homes: built,

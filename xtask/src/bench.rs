@@ -33,6 +33,8 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     setup::run(false)?;
     util::step("building release binaries");
     util::cargo(&["build", "--release", "--workspace", "--bins"])?;
+    // The firmware figures (brgd_aarch64_kib, brgd_armv7_kib, its idle memory).
+    crate::firmware::build(crate::firmware::ALL_CPUS)?;
     let root = util::workspace_root();
     let bench = root.join("target/release/nerg-bench");
     let out = root.join("target/bench/summary.json");

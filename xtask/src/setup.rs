@@ -3,7 +3,8 @@
 //! - Debian packages: LLVM 22 (for bpf-linker) and the test peers later suites drive;
 //! - `rust-src` for the nightly toolchain (eBPF is built with `-Z build-std=core`);
 //! - `bpf-linker` 0.13 built against LLVM 22 (LLVM_SYS_221_PREFIX and PATH pointing at LLVM 22, see `install_bpf_linker`);
-//! - `cargo-nextest`, the test runner.
+//! - `cargo-nextest`, the test runner;
+//! - the Rust targets of `cargo xtask firmware` (rustup).
 //!
 //! With everything present it only looks (well under a second). Without root, or when an
 //! install fails, it stops with one message naming what is missing and how to get it.
@@ -43,6 +44,31 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
         "Kea, the DHCP baseline of the DHCP benchmark",
     ),
     ("kea-admin", "perfdhcp, the DHCP load generator"),
+    // `cargo xtask firmware` and tests/tests/firmware.rs: C parts (ring) of the cross
+    // builds, the armv7 linker with glibc's static libraries, and qemu-user to run them.
+    (
+        "gcc-aarch64-linux-gnu",
+        "C cross compiler for the aarch64 firmware",
+    ),
+    (
+        "libc6-dev-arm64-cross",
+        "C headers for the aarch64 firmware",
+    ),
+    (
+        "gcc-arm-linux-gnueabihf",
+        "C cross compiler and linker for the armv7 firmware",
+    ),
+    (
+        "libc6-dev-armhf-cross",
+        "static libc for the armv7 firmware",
+    ),
+    (
+        "qemu-user-static",
+        "running the firmware builds (qemu-aarch64-static)",
+    ),
+    ("binutils", "readelf: the firmware builds' linking"),
+    // tests/tests/prometheus_rules.rs and grafana.rs: promtool and a real Prometheus.
+    ("prometheus", "promtool test rules; the dashboard's queries"),
 ];
 
 /// The nightly toolchain the eBPF build uses.
@@ -57,6 +83,7 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
     let rust_src = has_nightly_rust_src()?;
     let linker = bpf_linker_ok();
     let nextest = output(Command::new(cargo()).args(["nextest", "--version"])).is_some();
+    let targets = missing_rust_targets();
 
     let mut missing = Vec::new();
     if !missing_pkgs.is_empty() {
@@ -80,6 +107,13 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
     }
     if !nextest {
         missing.push("cargo-nextest (cargo install cargo-nextest --locked)".to_owned());
+    }
+    if !targets.is_empty() {
+        missing.push(format!(
+            "Rust targets for the firmware: {} (rustup target add {})",
+            targets.join(" "),
+            targets.join(" ")
+        ));
     }
     if missing.is_empty() {
         step("setup: everything is installed");
@@ -113,6 +147,15 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
     }
     if !linker {
         install_bpf_linker()?;
+    }
+    if !targets.is_empty() {
+        step(&format!("setup: rustup target add {}", targets.join(" ")));
+        status(
+            Command::new("rustup")
+                .args(["target", "add"])
+                .args(&targets),
+        )
+        .context("adding the firmware's Rust targets failed")?;
     }
     if !nextest {
         step("setup: installing cargo-nextest");
@@ -176,6 +219,16 @@ fn install_debian_packages(pkgs: &[&str]) -> anyhow::Result<()> {
     ];
     args.extend_from_slice(pkgs);
     apt(&args).with_context(|| format!("installing Debian packages {} failed", pkgs.join(" ")))
+}
+
+/// The firmware's Rust targets (`cargo xtask firmware`) that rustup has not installed for
+/// the default toolchain.
+fn missing_rust_targets() -> Vec<&'static str> {
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    crate::firmware::Cpu::all_triples()
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect()
 }
 
 fn has_nightly_rust_src() -> anyhow::Result<bool> {
