@@ -240,6 +240,17 @@ esac
 exit 0
 "#;
 
+/// How the BRGs run `brgd`.
+#[derive(Clone, Debug, Default)]
+pub enum BrgdProgram {
+    /// The workspace's own build ([`bin`]).
+    #[default]
+    Native,
+    /// This command line, to which brgd's arguments are appended (an emulator and a
+    /// firmware build: `qemu-aarch64-static target/brg-firmware/brgd-aarch64`).
+    Command(Vec<std::ffi::OsString>),
+}
+
 impl Topology {
     /// Builds the topology and starts vgd and the BRGs; the homes' DHCP clients are started
     /// by [`Topology::dhcp`].
@@ -254,6 +265,27 @@ impl Topology {
         homes: &[HomeSpec],
         instance: &str,
         in_config: impl Fn(&HomeSpec) -> bool,
+    ) -> Self {
+        Self::build_full(naming, homes, instance, in_config, &BrgdProgram::Native)
+    }
+
+    /// [`Topology::build`] with every BRG running `brgd` as `program` says (a firmware
+    /// build under qemu-user, say: `tests/tests/firmware.rs`).
+    pub fn build_with_brgd(
+        naming: Naming,
+        homes: &[HomeSpec],
+        instance: &str,
+        program: &BrgdProgram,
+    ) -> Self {
+        Self::build_full(naming, homes, instance, |_| true, program)
+    }
+
+    fn build_full(
+        naming: Naming,
+        homes: &[HomeSpec],
+        instance: &str,
+        in_config: impl Fn(&HomeSpec) -> bool,
+        brgd: &BrgdProgram,
     ) -> Self {
         crate::require_root();
         let dir = std::env::temp_dir().join(format!("nerg-topology-{instance}"));
@@ -309,7 +341,7 @@ impl Topology {
 
         let mut built = Vec::new();
         for spec in homes {
-            built.push(build_home(&naming, &access, &mgmt, &acs, &dir, *spec));
+            built.push(build_home(&naming, &access, &mgmt, &acs, &dir, *spec, brgd));
         }
         for home in &mut built {
             wait_provisioned(home, &acs);
@@ -437,6 +469,7 @@ fn build_home(
     acs: &Acs,
     dir: &Path,
     spec: HomeSpec,
+    program: &BrgdProgram,
 ) -> Home {
     let n = spec.id;
     let host = naming.ns(&format!("home{n}"));
@@ -484,11 +517,17 @@ fn build_home(
         provision::brg_script(&home.serial(), spec.lsl, VG_VTEP),
     );
     let state = dir.join(format!("brgd-{n}"));
+    let mut cmd = match program {
+        BrgdProgram::Native => home.brg.command(bin("brgd")),
+        BrgdProgram::Command(argv) => {
+            let mut cmd = home.brg.command(&argv[0]);
+            cmd.args(&argv[1..]);
+            cmd
+        }
+    };
     let brgd = home.brg.spawn(
         "brgd",
-        home.brg
-            .command(bin("brgd"))
-            .arg("--acs-url")
+        cmd.arg("--acs-url")
             .arg(format!("http://{ACS_ADDR}:{ACS_PORT}/acs"))
             .arg("--state-dir")
             .arg(&state)

@@ -296,3 +296,48 @@ start_service
         );
     }
 }
+
+/// The aarch64 firmware under qemu-user as a BRG of the lab, for a VXLAN home: the lab's
+/// ACS provisions it (zero touch), brgd makes the bridge and the kernel vxlan device
+/// through rtnetlink (which qemu-user translates), and the home's DHCP client gets its
+/// lease through it and reaches the internet through the vG. An 802.1Q or QinQ home cannot
+/// run under emulation: its tagger is loaded with `bpf(2)`, which qemu-user 7.2 does not
+/// implement (ENOSYS, "Unknown syscall").
+#[test]
+fn aarch64_brgd_under_qemu_user_is_a_vxlan_brg_of_the_lab() {
+    use nerg_tests::topology::{
+        BrgdProgram, DhcpClient, GATEWAY, HomeSpec, Naming, SERVER, Topology, WEB_PAGE,
+    };
+    let home = HomeSpec {
+        id: 1,
+        lsl: HomeLsl::Vxlan(5001),
+        client: DhcpClient::Dhclient,
+    };
+    let program = BrgdProgram::Command(vec![QEMU.into(), firmware("aarch64").into()]);
+    let instance = nerg_tests::netns::unique_name("fwlab");
+    let topo =
+        Topology::build_with_brgd(Naming::Test("fwlab".into()), &[home], &instance, &program);
+    let _servers = topo.start_servers();
+    let lease = topo.dhcp(TIMEOUT).remove(0);
+    let lease = lease.unwrap_or_else(|e| panic!("no lease through the emulated BRG: {e}"));
+    assert_eq!(lease.octets()[..3], [192, 168, 1], "{lease}");
+    let h = &topo.homes[0];
+    let ping = h
+        .host
+        .command("ping")
+        .args(["-c", "2", "-i", "0.2", "-W", "2", &GATEWAY.to_string()])
+        .output()
+        .expect("ping");
+    assert!(
+        ping.status.success(),
+        "ping of the gateway through the emulated BRG"
+    );
+    let page = h
+        .host
+        .run(|| nerg_tests::http::get((SERVER, 80).into(), "/"));
+    assert_eq!(
+        page,
+        Some((200, WEB_PAGE.to_owned())),
+        "HTTP through the emulated BRG and the vG's NAT"
+    );
+}

@@ -93,11 +93,29 @@ fn api(topo: &Topology, path: &str) -> Result<Value, String> {
         .vg
         .run(|| http::get(addr, path))
         .ok_or_else(|| "Prometheus does not answer".to_owned())?;
+    let body = dechunk(&body).unwrap_or(body);
     let v: Value = serde_json::from_str(&body).map_err(|e| format!("{code}: {e}: {body}"))?;
     if code != 200 || v["status"] != "success" {
         return Err(format!("{code}: {body}"));
     }
     Ok(v["data"].clone())
+}
+
+/// The body of a `Transfer-Encoding: chunked` answer (Prometheus chunks its larger
+/// answers; the harness' HTTP client hands the chunks over as they came), or `None` when
+/// `body` is not chunked.
+fn dechunk(body: &str) -> Option<String> {
+    let mut rest = body;
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(after.get(..size)?);
+        rest = after.get(size..)?.strip_prefix("\r\n")?;
+    }
 }
 
 /// What is wrong with `expr`'s answer now, if anything: an error, no series, or no finite
@@ -168,7 +186,8 @@ fn every_dashboard_panel_has_data_from_a_labs_vgd() {
         .is_ok_and(|d| d["result"].as_array().is_some_and(|r| r.len() == 1))
     });
 
-    // The homes get leases and send traffic through the NAT.
+    // The homes get leases and send traffic through the NAT to the internet's web server.
+    let _servers = topo.start_servers();
     for (home, lease) in topo.homes.iter().zip(topo.dhcp(Duration::from_secs(30))) {
         lease.unwrap_or_else(|e| panic!("home {}: no lease: {e}", home.spec.id));
         let ping = home

@@ -236,6 +236,11 @@ impl Metrics {
 
     /// The connection statistics of HTTP listener `listener`.
     pub fn http(&self, listener: &'static str) -> crate::http::Stats {
+        // The refusal series exist from the start at 0, so that a rate over them reads 0
+        // (not "no data") until a limit is first reached.
+        for reason in ["max_connections", "max_per_client"] {
+            self.http_refused.with_label_values(&[listener, reason]);
+        }
         crate::http::Stats {
             listener,
             refused: self.http_refused.clone(),

@@ -4,7 +4,8 @@
 //! - `rust-src` for the nightly toolchain (eBPF is built with `-Z build-std=core`);
 //! - `bpf-linker` 0.13 built against LLVM 22 (LLVM_SYS_221_PREFIX and PATH pointing at LLVM 22, see `install_bpf_linker`);
 //! - `cargo-nextest`, the test runner;
-//! - the Rust targets of `cargo xtask firmware` (rustup).
+//! - the Rust targets of `cargo xtask firmware` (rustup), and musl's C runtime objects
+//!   copied into the nightly toolchain for them.
 //!
 //! With everything present it only looks (well under a second). Without root, or when an
 //! install fails, it stops with one message naming what is missing and how to get it.
@@ -84,6 +85,7 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
     let linker = bpf_linker_ok();
     let nextest = output(Command::new(cargo()).args(["nextest", "--version"])).is_some();
     let targets = missing_rust_targets();
+    let musl_crt = missing_nightly_musl_crt();
 
     let mut missing = Vec::new();
     if !missing_pkgs.is_empty() {
@@ -113,6 +115,13 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
             "Rust targets for the firmware: {} (rustup target add {})",
             targets.join(" "),
             targets.join(" ")
+        ));
+    }
+    if !musl_crt.is_empty() {
+        missing.push(format!(
+            "musl C runtime objects in the {NIGHTLY} toolchain for {} (copied from the \
+             default toolchain's rust-std by `cargo xtask setup`)",
+            musl_crt.join(" ")
         ));
     }
     if missing.is_empty() {
@@ -156,6 +165,9 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
                 .args(&targets),
         )
         .context("adding the firmware's Rust targets failed")?;
+    }
+    if !musl_crt.is_empty() || !targets.is_empty() {
+        copy_nightly_musl_crt(&missing_nightly_musl_crt())?;
     }
     if !nextest {
         step("setup: installing cargo-nextest");
@@ -229,6 +241,65 @@ fn missing_rust_targets() -> Vec<&'static str> {
     crate::firmware::Cpu::all_triples()
         .filter(|t| !installed.lines().any(|l| l.trim() == *t))
         .collect()
+}
+
+/// The sysroot of `toolchain` (the default one for `None`).
+fn sysroot(toolchain: Option<&str>) -> Option<std::path::PathBuf> {
+    let mut cmd = Command::new("rustc");
+    if let Some(t) = toolchain {
+        cmd.arg(format!("+{t}"));
+    }
+    output(cmd.args(["--print", "sysroot"])).map(|s| s.trim().into())
+}
+
+fn musl_crt_dir(sysroot: &Path, triple: &str) -> std::path::PathBuf {
+    sysroot.join(format!("lib/rustlib/{triple}/lib/self-contained"))
+}
+
+/// The firmware's musl targets for which the nightly toolchain lacks musl's C runtime
+/// objects (`crt1.o`, `libc.a`, ...). The firmware is built with nightly and the standard
+/// library from source (`cargo xtask firmware`), but links musl's objects from the
+/// toolchain's `self-contained` directory, which only a target's rust-std brings; rustup
+/// serves the musl targets' rust-std for the stable toolchain here and refuses it for
+/// nightly, so set-up copies them over (they are musl's, the same for both).
+fn missing_nightly_musl_crt() -> Vec<&'static str> {
+    let Some(nightly) = sysroot(Some(NIGHTLY)) else {
+        return Vec::new();
+    };
+    crate::firmware::Cpu::musl_triples()
+        .filter(|t| !musl_crt_dir(&nightly, t).join("crt1.o").is_file())
+        .collect()
+}
+
+fn copy_nightly_musl_crt(triples: &[&str]) -> anyhow::Result<()> {
+    if triples.is_empty() {
+        return Ok(());
+    }
+    let (Some(stable), Some(nightly)) = (sysroot(None), sysroot(Some(NIGHTLY))) else {
+        bail!("cannot find the Rust sysroots (rustc --print sysroot)");
+    };
+    for triple in triples {
+        let (from, to) = (
+            musl_crt_dir(&stable, triple),
+            musl_crt_dir(&nightly, triple),
+        );
+        step(&format!(
+            "setup: musl C runtime for {triple} into the {NIGHTLY} toolchain"
+        ));
+        std::fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
+        let entries = std::fs::read_dir(&from).with_context(|| {
+            format!(
+                "{} is missing: is the {triple} target installed (rustup target add {triple})?",
+                from.display()
+            )
+        })?;
+        for entry in entries {
+            let entry = entry?;
+            std::fs::copy(entry.path(), to.join(entry.file_name()))
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn has_nightly_rust_src() -> anyhow::Result<bool> {
