@@ -12,11 +12,11 @@
 //!   one, whose own download is refused here); ring's C and assembly parts are
 //!   compiled by Debian's `aarch64-linux-gnu-gcc` (only compiler-provided and libc type
 //!   headers are used, so the glibc headers of `libc6-dev-arm64-cross` do).
-//! - `armv7`: `armv7-unknown-linux-gnueabihf` with `+crt-static`, linked by Debian's
-//!   `arm-linux-gnueabihf-gcc` against glibc's static libraries (`libc6-dev-armhf-cross`).
-//!   The musl target the issue names (`armv7-unknown-linux-musleabihf`) cannot be had here:
-//!   the registry answers 404 for its rust-std, and no musl for 32-bit ARM is packaged for
-//!   Debian 12's amd64. The binary is just as static (no interpreter, no shared libraries).
+//! - `armv7`: `armv7-unknown-linux-musleabihf`, linked by `rust-lld` likewise. rustup
+//!   refuses that target's rust-std here (404, stable and nightly), so the standard library
+//!   is built from source anyway and set-up assembles the C runtime from Debian: musl's
+//!   (`musl-dev:armhf`, multiarch) with the ARM cross gcc's start/end objects and unwinder
+//!   (see `setup::musl_crt_sources`); ring's C parts by `arm-linux-gnueabihf-gcc`.
 //! - `x86_64` (not built by default): `x86_64-unknown-linux-musl`, the same profile for the
 //!   build machine's CPU, so that the firmware build's memory can be measured natively
 //!   (`cargo xtask bench`); under qemu-user the emulator's own memory would be counted.
@@ -43,7 +43,7 @@ pub(crate) struct FirmwareArgs {
 pub(crate) enum Cpu {
     /// 64-bit ARM (aarch64-unknown-linux-musl).
     Aarch64,
-    /// 32-bit ARM, hard float (armv7-unknown-linux-gnueabihf, static).
+    /// 32-bit ARM, hard float (armv7-unknown-linux-musleabihf).
     Armv7,
     /// The build machine's CPU (x86_64-unknown-linux-musl), for measurements.
     #[value(name = "x86_64")]
@@ -89,6 +89,9 @@ struct Recipe {
     /// Whether the target links with musl's C runtime objects from the Rust sysroot
     /// (`self-contained`), which set-up copies into the nightly toolchain.
     musl: bool,
+    /// Whether rustup installs the target's standard library (for the musl C runtime it
+    /// ships); armv7's comes from Debian instead (`setup::musl_crt_sources`).
+    rustup: bool,
     /// ELF `e_machine` of the result (EM_AARCH64, EM_ARM, EM_X86_64).
     machine: u16,
 }
@@ -111,30 +114,38 @@ impl Cpu {
                 cc: Some(("aarch64-linux-gnu-gcc", "aarch64-linux-gnu-ar")),
                 rustflags: "-Clink-arg=--no-eh-frame-hdr",
                 musl: true,
+                rustup: true,
                 machine: 183,
             },
             Cpu::Armv7 => Recipe {
-                triple: "armv7-unknown-linux-gnueabihf",
-                linker: "arm-linux-gnueabihf-gcc",
+                triple: "armv7-unknown-linux-musleabihf",
+                linker: "rust-lld",
                 cc: Some(("arm-linux-gnueabihf-gcc", "arm-linux-gnueabihf-ar")),
-                rustflags: "-Ctarget-feature=+crt-static -Clink-arg=-Wl,--no-eh-frame-hdr",
-                musl: false,
+                rustflags: "-Clink-arg=--no-eh-frame-hdr",
+                musl: true,
+                rustup: false,
                 machine: 40,
             },
             Cpu::X86_64 => Recipe {
                 triple: "x86_64-unknown-linux-musl",
                 linker: "rust-lld",
-                cc: None,
+                // cc-rs would look for x86_64-linux-musl-gcc; ring's C needs no libc.
+                cc: Some(("gcc", "ar")),
                 rustflags: "-Clink-arg=--no-eh-frame-hdr",
                 musl: true,
+                rustup: true,
                 machine: 62,
             },
         }
     }
 
-    /// The Rust targets (rustup) every CPU needs; set-up installs them.
-    pub(crate) fn all_triples() -> impl Iterator<Item = &'static str> {
-        ALL_CPUS.iter().map(|c| c.recipe().triple)
+    /// The Rust targets rustup installs for the firmware; set-up adds them.
+    pub(crate) fn rustup_triples() -> impl Iterator<Item = &'static str> {
+        ALL_CPUS
+            .iter()
+            .map(|c| c.recipe())
+            .filter(|r| r.rustup)
+            .map(|r| r.triple)
     }
 
     /// The musl targets, whose C runtime objects the nightly toolchain needs (set-up).
@@ -218,7 +229,9 @@ fn check(elf: &[u8], machine: u16) -> anyhow::Result<()> {
     let u32_at = |o: usize| u32::from_le_bytes([elf[o], elf[o + 1], elf[o + 2], elf[o + 3]]);
     let got = u16_at(18);
     ensure!(got == machine, "ELF machine {got}, expected {machine}");
-    // Program headers: a PT_INTERP (3) or PT_DYNAMIC (2) entry means a dynamic executable.
+    // Program headers: a PT_INTERP (3) entry names the dynamic loader, without which no
+    // shared library can be loaded. (A static PIE, which x86_64 musl builds are, has a
+    // PT_DYNAMIC for relocating itself and no interpreter: static.)
     let (phoff, phentsize, phnum) = if is64 {
         let off = u64::from_le_bytes(elf[32..40].try_into()?);
         (usize::try_from(off)?, u16_at(54), u16_at(56))
@@ -228,10 +241,8 @@ fn check(elf: &[u8], machine: u16) -> anyhow::Result<()> {
     for i in 0..usize::from(phnum) {
         let at = phoff + i * usize::from(phentsize);
         ensure!(at + 4 <= elf.len(), "program headers out of the file");
-        match u32_at(at) {
-            3 => bail!("it asks for a program interpreter: not statically linked"),
-            2 => bail!("it has a dynamic section: not statically linked"),
-            _ => {}
+        if u32_at(at) == 3 {
+            bail!("it asks for a program interpreter: not statically linked");
         }
     }
     // The embedded tagger: an ELF header for EM_BPF (247) somewhere past the start, whose

@@ -85,6 +85,7 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
     let linker = bpf_linker_ok();
     let nextest = output(Command::new(cargo()).args(["nextest", "--version"])).is_some();
     let targets = missing_rust_targets();
+    let armhf_musl = armhf_musl_installed();
     let musl_crt = missing_nightly_musl_crt();
 
     let mut missing = Vec::new();
@@ -117,6 +118,13 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
             targets.join(" ")
         ));
     }
+    if !armhf_musl {
+        missing.push(
+            "musl for 32-bit ARM (dpkg --add-architecture armhf; apt-get update; \
+             apt-get install musl-dev:armhf)"
+                .to_owned(),
+        );
+    }
     if !musl_crt.is_empty() {
         missing.push(format!(
             "musl C runtime objects in the {NIGHTLY} toolchain for {} (copied from the \
@@ -131,7 +139,7 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
     if check_only {
         bail!("missing:\n  - {}", missing.join("\n  - "));
     }
-    if !nix::unistd::geteuid().is_root() && !missing_pkgs.is_empty() {
+    if !nix::unistd::geteuid().is_root() && (!missing_pkgs.is_empty() || !armhf_musl) {
         bail!(
             "installing needs root (run as root, as CI does); missing:\n  - {}",
             missing.join("\n  - ")
@@ -166,7 +174,10 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
         )
         .context("adding the firmware's Rust targets failed")?;
     }
-    if !musl_crt.is_empty() || !targets.is_empty() {
+    if !armhf_musl {
+        install_armhf_musl()?;
+    }
+    if !musl_crt.is_empty() || !targets.is_empty() || !armhf_musl {
         copy_nightly_musl_crt(&missing_nightly_musl_crt())?;
     }
     if !nextest {
@@ -238,7 +249,7 @@ fn install_debian_packages(pkgs: &[&str]) -> anyhow::Result<()> {
 fn missing_rust_targets() -> Vec<&'static str> {
     let installed =
         output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-    crate::firmware::Cpu::all_triples()
+    crate::firmware::Cpu::rustup_triples()
         .filter(|t| !installed.lines().any(|l| l.trim() == *t))
         .collect()
 }
@@ -279,27 +290,98 @@ fn copy_nightly_musl_crt(triples: &[&str]) -> anyhow::Result<()> {
         bail!("cannot find the Rust sysroots (rustc --print sysroot)");
     };
     for triple in triples {
-        let (from, to) = (
-            musl_crt_dir(&stable, triple),
-            musl_crt_dir(&nightly, triple),
-        );
+        let to = musl_crt_dir(&nightly, triple);
         step(&format!(
             "setup: musl C runtime for {triple} into the {NIGHTLY} toolchain"
         ));
         std::fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
-        let entries = std::fs::read_dir(&from).with_context(|| {
-            format!(
-                "{} is missing: is the {triple} target installed (rustup target add {triple})?",
-                from.display()
-            )
-        })?;
-        for entry in entries {
-            let entry = entry?;
-            std::fs::copy(entry.path(), to.join(entry.file_name()))
-                .with_context(|| format!("copying {}", entry.path().display()))?;
+        for (from, name) in musl_crt_sources(&stable, triple)? {
+            std::fs::copy(&from, to.join(&name))
+                .with_context(|| format!("copying {}", from.display()))?;
         }
     }
     Ok(())
+}
+
+/// The files of `triple`'s `self-contained` directory, and their names there.
+///
+/// armv7: no toolchain here has `armv7-unknown-linux-musleabihf` (its rust-std download is
+/// refused), so they come from Debian: musl's C runtime and `libc.a` (`musl-dev:armhf`),
+/// and from the ARM cross compiler gcc's start and end objects (`crtbeginT.o`, the static
+/// one, as `crtbegin.o`) and its unwinder (`libgcc_eh.a` as the `libunwind.a` the standard
+/// library's `unwind` crate links; the firmware never unwinds). Others: the stable
+/// toolchain's rust-std of the target.
+fn musl_crt_sources(
+    stable: &Path,
+    triple: &str,
+) -> anyhow::Result<Vec<(std::path::PathBuf, String)>> {
+    if triple == ARMV7_MUSL {
+        let musl = Path::new("/usr/lib/arm-linux-musleabihf");
+        let gcc = Path::new("/usr/lib/gcc-cross/arm-linux-gnueabihf/12");
+        let mut files: Vec<_> = ["crt1.o", "crti.o", "crtn.o", "Scrt1.o", "rcrt1.o", "libc.a"]
+            .into_iter()
+            .map(|f| (musl.join(f), f.to_owned()))
+            .collect();
+        for (from, name) in [
+            ("crtbeginT.o", "crtbegin.o"),
+            ("crtend.o", "crtend.o"),
+            ("crtbeginS.o", "crtbeginS.o"),
+            ("crtendS.o", "crtendS.o"),
+            ("libgcc_eh.a", "libunwind.a"),
+        ] {
+            files.push((gcc.join(from), name.to_owned()));
+        }
+        if let Some((missing, _)) = files.iter().find(|(f, _)| !f.is_file()) {
+            bail!(
+                "{} is missing (Debian packages musl-dev:armhf and gcc-arm-linux-gnueabihf)",
+                missing.display()
+            );
+        }
+        return Ok(files);
+    }
+    let from = musl_crt_dir(stable, triple);
+    let entries = std::fs::read_dir(&from).with_context(|| {
+        format!(
+            "{} is missing: is the {triple} target installed (rustup target add {triple})?",
+            from.display()
+        )
+    })?;
+    entries
+        .map(|e| {
+            let e = e?;
+            Ok((e.path(), e.file_name().to_string_lossy().into_owned()))
+        })
+        .collect()
+}
+
+/// The armv7 firmware's target, which rustup cannot install here (see
+/// [`musl_crt_sources`]).
+const ARMV7_MUSL: &str = "armv7-unknown-linux-musleabihf";
+
+/// Whether Debian's musl for 32-bit ARM is installed (`musl-dev:armhf`, multiarch).
+fn armhf_musl_installed() -> bool {
+    Path::new("/usr/lib/arm-linux-musleabihf/libc.a").is_file()
+}
+
+fn install_armhf_musl() -> anyhow::Result<()> {
+    step("setup: dpkg --add-architecture armhf; apt-get install musl-dev:armhf");
+    status(Command::new("dpkg").args(["--add-architecture", "armhf"]))?;
+    let apt = |args: &[&str]| {
+        status(
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    apt(&["update", "-qq"]).context("apt-get update failed")?;
+    apt(&[
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "musl-dev:armhf",
+    ])
+    .context("installing musl-dev:armhf failed")
 }
 
 fn has_nightly_rust_src() -> anyhow::Result<bool> {
