@@ -127,8 +127,9 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
     }
     if !musl_crt.is_empty() {
         missing.push(format!(
-            "musl C runtime objects in the {NIGHTLY} toolchain for {} (copied from the \
-             default toolchain's rust-std by `cargo xtask setup`)",
+            "musl C runtime objects in the {NIGHTLY} toolchain for {} (assembled by \
+             `cargo xtask setup` from the default toolchain's rust-std, or for armv7 from \
+             Debian's musl-dev:armhf and gcc-arm-linux-gnueabihf)",
             musl_crt.join(" ")
         ));
     }
