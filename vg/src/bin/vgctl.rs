@@ -494,6 +494,58 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
+/// The lines of `vgctl stats`: each column as wide as its widest cell (drop reasons such
+/// as `drop:nat_ports_exhausted` are longer than any width fixed once), numbers right-aligned.
+fn stats_lines(report: &vg::fastpath::counters::CounterReport) -> Vec<String> {
+    let rows: Vec<(String, &vg::fastpath::counters::CounterRow)> = report
+        .counters
+        .iter()
+        .map(|r| (r.name.to_owned(), r))
+        .chain(report.drops.iter().map(|r| (format!("drop:{}", r.name), r)))
+        .collect();
+    let cpus = rows.iter().map(|(_, r)| r.per_cpu.len()).max().unwrap_or(0);
+    let mut cells: Vec<Vec<String>> = vec![
+        ["COUNTER".to_owned(), "TOTAL".to_owned()]
+            .into_iter()
+            .chain((0..cpus).map(|c| format!("cpu{c}")))
+            .collect(),
+    ];
+    for (name, r) in &rows {
+        cells.push(
+            [name.clone(), r.total.to_string()]
+                .into_iter()
+                .chain(r.per_cpu.iter().map(u64::to_string))
+                .collect(),
+        );
+    }
+    let widths: Vec<usize> = (0..cpus + 2)
+        .map(|col| {
+            cells
+                .iter()
+                .filter_map(|c| c.get(col))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    cells
+        .iter()
+        .map(|row| {
+            row.iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(col, (cell, w))| {
+                    if col == 0 {
+                        format!("{cell:<w$}")
+                    } else {
+                        format!(" {cell:>w$}")
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// The rows of `vgctl leases`: the API gives a lease's end as a Unix time, which an
 /// operator cannot read at a glance; show it as a UTC date and as the time left from `now`.
 fn lease_rows(v: &Value, now: u64) -> Vec<Vec<String>> {
@@ -635,39 +687,8 @@ fn stats(args: &Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    let cpus = report.counters.first().map_or(0, |r| r.per_cpu.len());
-    // The name column fits the longest name (drop reasons such as
-    // `drop:nat_ports_exhausted` are longer than any fixed width chosen once).
-    let name_width = report
-        .counters
-        .iter()
-        .map(|r| r.name.len())
-        .chain(report.drops.iter().map(|r| "drop:".len() + r.name.len()))
-        .chain(["COUNTER".len()])
-        .max()
-        .unwrap_or_default();
-    let total_width = report
-        .counters
-        .iter()
-        .chain(&report.drops)
-        .map(|r| r.total.to_string().len())
-        .chain(["TOTAL".len()])
-        .max()
-        .unwrap_or_default();
-    let mut header = format!("{:<name_width$} {:>total_width$}", "COUNTER", "TOTAL");
-    for cpu in 0..cpus {
-        header.push_str(&format!(" {:>12}", format!("cpu{cpu}")));
-    }
-    println!("{header}");
-    for (prefix, rows) in [("", &report.counters), ("drop:", &report.drops)] {
-        for row in rows {
-            let name = format!("{prefix}{}", row.name);
-            let mut line = format!("{name:<name_width$} {:>total_width$}", row.total);
-            for v in &row.per_cpu {
-                line.push_str(&format!(" {v:>12}"));
-            }
-            println!("{line}");
-        }
+    for line in stats_lines(&report) {
+        println!("{line}");
     }
     Ok(())
 }
@@ -701,6 +722,48 @@ mod tests {
         assert_eq!(rows[1][3..5], ["2026-12-07T07:59:55Z", "expired"]);
         assert_eq!(rows[1][5], "-");
         assert_eq!(rows[2][3..], ["-", "-", "-"]);
+    }
+
+    #[test]
+    fn stats_columns_line_up_whatever_the_name_lengths() {
+        use vg::fastpath::counters::{CounterReport, CounterRow};
+        let report = CounterReport {
+            counters: vec![CounterRow {
+                name: "nat_created",
+                total: 12_345_678_901_234,
+                per_cpu: vec![12_345_678_901_000, 234],
+            }],
+            drops: vec![
+                CounterRow {
+                    name: "nat_ports_exhausted_for_a_very_long_reason",
+                    total: 7,
+                    per_cpu: vec![3, 4],
+                },
+                CounterRow {
+                    name: "spoofed",
+                    total: 0,
+                    per_cpu: vec![0, 0],
+                },
+            ],
+        };
+        let lines = stats_lines(&report);
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        assert!(lines[0].starts_with("COUNTER "), "{lines:#?}");
+        assert!(lines[2].starts_with("drop:nat_ports_exhausted_for_a_very_long_reason "));
+        // Every line as long as the header, and each number ending under its heading.
+        for line in &lines {
+            assert_eq!(line.len(), lines[0].len(), "{lines:#?}");
+        }
+        let end_of = |line: &str, word: &str| line.find(word).map(|i| i + word.len());
+        let total_end = end_of(&lines[0], "TOTAL").unwrap();
+        assert_eq!(
+            end_of(&lines[1], "12345678901234"),
+            Some(total_end),
+            "{lines:#?}"
+        );
+        assert!(lines[2][..total_end].ends_with(" 7"), "{lines:#?}");
+        assert!(lines[3][..total_end].ends_with(" 0"), "{lines:#?}");
+        assert!(lines[0].ends_with("cpu1"), "{lines:#?}");
     }
 
     #[test]
