@@ -1,13 +1,13 @@
 //! The BRG firmware builds (`cargo xtask firmware`, which `cargo xtask test` runs first):
-//! their size and linking, and the aarch64 `brgd` under qemu-user through a whole CWMP
-//! session with the test ACS: BOOTSTRAP, the lab's zero-touch provisioning of the bridge
-//! and a QinQ LSL, a Digest-authenticated connection request, and the provisioned values
-//! read back in the session it opens.
+//! their size and linking; the aarch64 `brgd` under qemu-user through a whole CWMP session
+//! with the test ACS (BOOTSTRAP, the lab's zero-touch provisioning of the bridge and a QinQ
+//! LSL, a Digest-authenticated connection request, the provisioned values read back in the
+//! session it opens), with `--apply log`; the same binary as the BRG of a VXLAN home in a
+//! lab topology, applying to Linux; and the OpenWrt recipe's init script.
 //!
-//! Under qemu-user, brgd runs with `--apply log` (the model is kept and persisted, not
-//! applied to Linux): qemu-user 7.2 has no `bpf(2)` ("Unsupported syscall"), so the tagger
-//! cannot load under emulation, and the namespaces of a lab BRG are not needed for the
-//! TR-069 side. The firmware's Linux side is the same code the native suites test.
+//! What qemu-user 7.2 cannot run: `bpf(2)` ("Unknown syscall", ENOSYS), so an 802.1Q or
+//! QinQ BRG, whose tagger is a tc eBPF program, is not emulated; rtnetlink (bridge, vxlan
+//! device) is translated and works.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
