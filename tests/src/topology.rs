@@ -242,6 +242,17 @@ esac
 exit 0
 "#;
 
+/// How the BRGs run `brgd`.
+#[derive(Clone, Debug, Default)]
+pub enum BrgdProgram {
+    /// The workspace's own build ([`bin`]).
+    #[default]
+    Native,
+    /// This command line, to which brgd's arguments are appended (an emulator and a
+    /// firmware build: `qemu-aarch64-static target/brg-firmware/brgd-aarch64`).
+    Command(Vec<std::ffi::OsString>),
+}
+
 impl Topology {
     /// Builds the topology and starts vgd and the BRGs; the homes' DHCP clients are started
     /// by [`Topology::dhcp`].
@@ -257,7 +268,7 @@ impl Topology {
         instance: &str,
         in_config: impl Fn(&HomeSpec) -> bool,
     ) -> Self {
-        Self::build_full(naming, homes, instance, in_config, None)
+        Self::build_full(naming, homes, instance, in_config, None, &BrgdProgram::Native)
     }
 
     /// [`Topology::build`] with vgd run from the container image `image`
@@ -268,7 +279,18 @@ impl Topology {
         instance: &str,
         image: &str,
     ) -> Self {
-        Self::build_full(naming, homes, instance, |_| true, Some(image))
+        Self::build_full(naming, homes, instance, |_| true, Some(image), &BrgdProgram::Native)
+    }
+
+    /// [`Topology::build`] with every BRG running `brgd` as `program` says (a firmware
+    /// build under qemu-user, say: `tests/tests/firmware.rs`).
+    pub fn build_with_brgd(
+        naming: Naming,
+        homes: &[HomeSpec],
+        instance: &str,
+        program: &BrgdProgram,
+    ) -> Self {
+        Self::build_full(naming, homes, instance, |_| true, None, program)
     }
 
     fn build_full(
@@ -277,6 +299,7 @@ impl Topology {
         instance: &str,
         in_config: impl Fn(&HomeSpec) -> bool,
         image: Option<&str>,
+        brgd: &BrgdProgram,
     ) -> Self {
         crate::require_root();
         let dir = std::env::temp_dir().join(format!("nerg-topology-{instance}"));
@@ -332,7 +355,7 @@ impl Topology {
 
         let mut built = Vec::new();
         for spec in homes {
-            built.push(build_home(&naming, &access, &mgmt, &acs, &dir, *spec));
+            built.push(build_home(&naming, &access, &mgmt, &acs, &dir, *spec, brgd));
         }
         for home in &mut built {
             wait_provisioned(home, &acs);
@@ -341,17 +364,11 @@ impl Topology {
         let config = dir.join("vgd.toml");
         let configured: Vec<&Home> = built.iter().filter(|h| in_config(&h.spec)).collect();
         std::fs::write(&config, vgd_config(&configured)).expect("vgd config");
-        let (vgd, container) = match image {
-            None => (
-                vgd::start_with_config_and_core(
-                    &vg,
-                    "acc0",
-                    Some("core0"),
-                    instance,
-                    Some(&config),
-                ),
-                None,
-            ),
+        // A lab has few homes: their per-home series cost little, and they are what the
+        // dashboard's per-home panels and the "home offline" alert read (deploy/grafana,
+        // deploy/prometheus; tests/tests/grafana.rs).
+        let (mut vgd_cmd, container) = match image {
+            None => (vg.command(bin("vgd")), None),
             Some(image) => {
                 let (cmd, container) = crate::container::vgd_command(
                     image,
@@ -360,10 +377,11 @@ impl Topology {
                     &vgd::state_dir(instance),
                     &[&config],
                 );
-                let vgd = vgd::start_via(&vg, cmd, "acc0", Some("core0"), instance, Some(&config));
-                (vgd, Some(container))
+                (cmd, Some(container))
             }
         };
+        vgd_cmd.arg("--per-subscriber-metrics");
+        let vgd = vgd::start_via(&vg, vgd_cmd, "acc0", Some("core0"), instance, Some(&config));
         Topology {
             vgd,
             container,
@@ -478,6 +496,7 @@ fn build_home(
     acs: &Acs,
     dir: &Path,
     spec: HomeSpec,
+    program: &BrgdProgram,
 ) -> Home {
     let n = spec.id;
     let host = naming.ns(&format!("home{n}"));
@@ -525,11 +544,17 @@ fn build_home(
         provision::brg_script(&home.serial(), spec.lsl, VG_VTEP),
     );
     let state = dir.join(format!("brgd-{n}"));
+    let mut cmd = match program {
+        BrgdProgram::Native => home.brg.command(bin("brgd")),
+        BrgdProgram::Command(argv) => {
+            let mut cmd = home.brg.command(&argv[0]);
+            cmd.args(&argv[1..]);
+            cmd
+        }
+    };
     let brgd = home.brg.spawn(
         "brgd",
-        home.brg
-            .command(bin("brgd"))
-            .arg("--acs-url")
+        cmd.arg("--acs-url")
             .arg(format!("http://{ACS_ADDR}:{ACS_PORT}/acs"))
             .arg("--state-dir")
             .arg(&state)

@@ -48,6 +48,11 @@ pub struct Metrics {
     pub http_refused: IntCounterVec,
     /// HTTP connections open, by `listener`.
     pub http_open: prometheus::IntGaugeVec,
+    /// 1 while an XDP program is attached to vgd's interface of `role` (access, core), 0
+    /// when none is (someone ran `ip link set dev X xdp off`, or the link went away):
+    /// read from the kernel at each scrape, so the fast path's absence shows even though
+    /// vgd itself runs on.
+    pub xdp_attached: prometheus::IntGaugeVec,
     /// The homes that have per-subscriber series, so that a deleted home's go with it.
     sub_series: std::sync::Mutex<std::collections::BTreeSet<u32>>,
 }
@@ -180,6 +185,15 @@ impl Metrics {
         registry.register(Box::new(nat_mappings.clone()))?;
         registry.register(Box::new(nat_expired.clone()))?;
         registry.register(Box::new(nat_ports_released.clone()))?;
+        let xdp_attached = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "vg_xdp_attached",
+                "1 while an XDP program is attached to vgd's interface of this role, else 0",
+            ),
+            &["role"],
+        )?;
+        registry.register(Box::new(xdp_attached.clone()))?;
+        register_process_and_build(&registry)?;
         Ok(Self {
             registry,
             fastpath,
@@ -200,12 +214,35 @@ impl Metrics {
             sub_bytes,
             http_refused,
             http_open,
+            xdp_attached,
             sub_series: std::sync::Mutex::default(),
         })
     }
 
+    /// Sets `vg_xdp_attached` for each `(role, ifindex)` from what the kernel reports over
+    /// rtnetlink; an interface the kernel cannot report on counts as detached.
+    pub async fn update_xdp_attached(&self, interfaces: &[(&'static str, u32)]) {
+        for &(role, ifindex) in interfaces {
+            let attached = match xdp_attached(ifindex).await {
+                Ok(attached) => attached,
+                Err(err) => {
+                    tracing::warn!(role, ifindex, error = %err, "cannot read the XDP attachment");
+                    false
+                }
+            };
+            self.xdp_attached
+                .with_label_values(&[role])
+                .set(i64::from(attached));
+        }
+    }
+
     /// The connection statistics of HTTP listener `listener`.
     pub fn http(&self, listener: &'static str) -> crate::http::Stats {
+        // The refusal series exist from the start at 0, so that a rate over them reads 0
+        // (not "no data") until a limit is first reached.
+        for reason in ["max_connections", "max_per_client"] {
+            self.http_refused.with_label_values(&[listener, reason]);
+        }
         crate::http::Stats {
             listener,
             refused: self.http_refused.clone(),
@@ -315,6 +352,63 @@ impl Metrics {
     }
 }
 
+/// Whether the kernel reports an XDP program attached to interface `ifindex` (in vgd's
+/// network namespace), in any mode.
+async fn xdp_attached(ifindex: u32) -> anyhow::Result<bool> {
+    use futures::TryStreamExt as _;
+    use rtnetlink::packet_route::link::{LinkAttribute, LinkXdp, XdpAttached};
+    let (conn, handle, _) = rtnetlink::new_connection()?;
+    let task = tokio::spawn(conn);
+    let link = handle
+        .link()
+        .get()
+        .match_index(ifindex)
+        .execute()
+        .try_next()
+        .await;
+    task.abort();
+    let link = link?.ok_or_else(|| anyhow::anyhow!("no interface with index {ifindex}"))?;
+    Ok(link.attributes.iter().any(|a| {
+        matches!(a, LinkAttribute::Xdp(xdp) if xdp.iter().any(|x| matches!(
+            x,
+            LinkXdp::Attached(mode) if *mode != XdpAttached::None
+        )))
+    }))
+}
+
+/// The standard `process_*` series (CPU seconds, resident and virtual memory, open and
+/// maximum file descriptors, threads, start time; read from `/proc/self` at each scrape)
+/// and `vg_build_info`, a constant 1 whose labels say which build answers, so that a
+/// dashboard or an alert can tell a rollout apart from a regression.
+fn register_process_and_build(registry: &Registry) -> Result<(), prometheus::Error> {
+    #[cfg(target_os = "linux")]
+    registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))?;
+    let build = prometheus::IntGaugeVec::new(
+        Opts::new(
+            "vg_build_info",
+            "A constant 1, labelled with vgd's version, target and profile",
+        ),
+        &["version", "target", "profile"],
+    )?;
+    // `<arch>-<os>`: the CPU and system vgd was built for.
+    let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
+    build
+        .with_label_values(&[BUILD_VERSION, target.as_str(), BUILD_PROFILE])
+        .set(1);
+    registry.register(Box::new(build))
+}
+
+/// The crate version vgd was built from.
+const BUILD_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// `release` or `debug` (debug assertions on).
+const BUILD_PROFILE: &str = if cfg!(debug_assertions) {
+    "debug"
+} else {
+    "release"
+};
+
 fn advance(family: &IntCounterVec, label: &str, per_cpu: &[u64]) {
     for (cpu, &value) in per_cpu.iter().enumerate() {
         let counter = family.with_label_values(&[label, &cpu.to_string()]);
@@ -331,6 +425,28 @@ mod tests {
     use nerg_abi::{Counter, DropReason};
 
     use super::*;
+
+    #[test]
+    fn process_series_and_build_info_are_exposed() {
+        let text = Metrics::new().unwrap().encode().unwrap();
+        for series in [
+            "process_cpu_seconds_total ",
+            "process_resident_memory_bytes ",
+            "process_open_fds ",
+            "process_start_time_seconds ",
+        ] {
+            assert!(text.contains(series), "{series} missing from:\n{text}");
+        }
+        let build = text
+            .lines()
+            .find(|l| l.starts_with("vg_build_info{"))
+            .unwrap_or_else(|| panic!("no vg_build_info in:\n{text}"));
+        assert!(
+            build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")))
+                && build.ends_with(" 1"),
+            "{build}"
+        );
+    }
 
     #[test]
     fn exposition_tracks_snapshot() {

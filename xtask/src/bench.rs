@@ -34,6 +34,8 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     setup::run(false)?;
     util::step("building release binaries");
     util::cargo(&["build", "--release", "--workspace", "--bins"])?;
+    // The firmware figures (brgd_aarch64_kib, brgd_armv7_kib, its idle memory).
+    crate::firmware::build(crate::firmware::ALL_CPUS)?;
     let root = util::workspace_root();
     // The container image's size is measured here, not by nerg-bench: building the image
     // is xtask's (`--only image` measures it alone).

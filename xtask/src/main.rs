@@ -4,6 +4,7 @@
 //! `cargo xtask setup` can build and run on a machine that has none of it yet.
 
 mod bench;
+mod firmware;
 mod fuzz;
 mod image;
 mod lab;
@@ -47,6 +48,9 @@ enum Command {
     Package(package::PackageArgs),
     /// Fuzz every parser target from its checked-in seeds (nightly, cargo-fuzz).
     Fuzz(fuzz::FuzzArgs),
+    /// Cross-build brgd for BRG CPUs (aarch64, armv7): static, size-optimised, in
+    /// target/brg-firmware/.
+    Firmware(firmware::FirmwareArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,6 +64,7 @@ fn main() -> std::process::ExitCode {
         Command::Fuzz(args) => fuzz::run(args),
         Command::Image(args) => image::run(args),
         Command::Package(args) => package::run(args),
+        Command::Firmware(args) => firmware::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -90,6 +95,10 @@ fn test(nextest_args: &[String]) -> anyhow::Result<()> {
     ])?;
     util::step("building binaries the namespace tests run");
     util::cargo(&["build", "--workspace", "--bins"])?;
+    // tests/tests/firmware.rs runs these under qemu-user and checks their sizes, the quick
+    // benchmark measures the x86_64 one's memory; cargo's cache makes this quick when brgd
+    // has not changed.
+    firmware::build(firmware::ALL_CPUS)?;
     util::step("unit, eBPF (BPF_PROG_TEST_RUN) and namespace tests");
     let mut args = vec!["nextest", "run", "--workspace", "--no-fail-fast"];
     args.extend(nextest_args.iter().map(String::as_str));

@@ -6,6 +6,8 @@
 //! - `cargo-nextest`, the test runner;
 //! - PyPI's `kubernetes-validate` (in a venv, `target/tools/k8s-venv`), which checks the
 //!   Kubernetes manifests against the API's schemas offline.
+//! - the Rust targets of `cargo xtask firmware` (rustup), and musl's C runtime objects
+//!   copied into the nightly toolchain for them.
 //!
 //! With everything present it only looks (well under a second). Without root, or when an
 //! install fails, it stops with one message naming what is missing and how to get it.
@@ -49,7 +51,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
         "runc",
         "podman's runtime here (crun refuses hybrid cgroups)",
     ),
-    ("binutils", "strip, for the image's binaries"),
+    ("binutils", "strip for the image's binaries, readelf for the firmware's linking"),
     (
         "dpkg-dev",
         "dpkg-deb and dpkg-shlibdeps for the vgd and brgd packages",
@@ -60,6 +62,30 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ),
     ("systemd", "systemd-analyze verify of the packaged units"),
     ("python3-venv", "a venv for PyPI's kubernetes-validate"),
+    // `cargo xtask firmware` and tests/tests/firmware.rs: C parts (ring) of the cross
+    // builds, the armv7 linker with glibc's static libraries, and qemu-user to run them.
+    (
+        "gcc-aarch64-linux-gnu",
+        "C cross compiler for the aarch64 firmware",
+    ),
+    (
+        "libc6-dev-arm64-cross",
+        "C headers for the aarch64 firmware",
+    ),
+    (
+        "gcc-arm-linux-gnueabihf",
+        "C cross compiler and linker for the armv7 firmware",
+    ),
+    (
+        "libc6-dev-armhf-cross",
+        "static libc for the armv7 firmware",
+    ),
+    (
+        "qemu-user-static",
+        "running the firmware builds (qemu-aarch64-static)",
+    ),
+    // tests/tests/prometheus_rules.rs and grafana.rs: promtool and a real Prometheus.
+    ("prometheus", "promtool test rules; the dashboard's queries"),
 ];
 
 /// The nightly toolchain the eBPF build uses.
@@ -75,6 +101,9 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
     let linker = bpf_linker_ok();
     let nextest = output(Command::new(cargo()).args(["nextest", "--version"])).is_some();
     let validator = kubernetes_validate().is_file();
+    let targets = missing_rust_targets();
+    let armhf_musl = armhf_musl_installed();
+    let musl_crt = missing_nightly_musl_crt();
 
     let mut missing = Vec::new();
     if !missing_pkgs.is_empty() {
@@ -106,6 +135,28 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
             venv = k8s_venv().display()
         ));
     }
+    if !targets.is_empty() {
+        missing.push(format!(
+            "Rust targets for the firmware: {} (rustup target add {})",
+            targets.join(" "),
+            targets.join(" ")
+        ));
+    }
+    if !armhf_musl {
+        missing.push(
+            "musl for 32-bit ARM (dpkg --add-architecture armhf; apt-get update; \
+             apt-get install musl-dev:armhf)"
+                .to_owned(),
+        );
+    }
+    if !musl_crt.is_empty() {
+        missing.push(format!(
+            "musl C runtime objects in the {NIGHTLY} toolchain for {} (assembled by \
+             `cargo xtask setup` from the default toolchain's rust-std, or for armv7 from \
+             Debian's musl-dev:armhf and gcc-arm-linux-gnueabihf)",
+            musl_crt.join(" ")
+        ));
+    }
     if missing.is_empty() {
         step("setup: everything is installed");
         return Ok(());
@@ -113,7 +164,7 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
     if check_only {
         bail!("missing:\n  - {}", missing.join("\n  - "));
     }
-    if !nix::unistd::geteuid().is_root() && !missing_pkgs.is_empty() {
+    if !nix::unistd::geteuid().is_root() && (!missing_pkgs.is_empty() || !armhf_musl) {
         bail!(
             "installing needs root (run as root, as CI does); missing:\n  - {}",
             missing.join("\n  - ")
@@ -138,6 +189,21 @@ pub(crate) fn run(check_only: bool) -> anyhow::Result<()> {
     }
     if !linker {
         install_bpf_linker()?;
+    }
+    if !targets.is_empty() {
+        step(&format!("setup: rustup target add {}", targets.join(" ")));
+        status(
+            Command::new("rustup")
+                .args(["target", "add"])
+                .args(&targets),
+        )
+        .context("adding the firmware's Rust targets failed")?;
+    }
+    if !armhf_musl {
+        install_armhf_musl()?;
+    }
+    if !musl_crt.is_empty() || !targets.is_empty() || !armhf_musl {
+        copy_nightly_musl_crt(&missing_nightly_musl_crt())?;
     }
     if !nextest {
         step("setup: installing cargo-nextest");
@@ -240,6 +306,146 @@ fn install_debian_packages(pkgs: &[&str]) -> anyhow::Result<()> {
     ];
     args.extend_from_slice(pkgs);
     apt(&args).with_context(|| format!("installing Debian packages {} failed", pkgs.join(" ")))
+}
+
+/// The firmware's Rust targets (`cargo xtask firmware`) that rustup has not installed for
+/// the default toolchain.
+fn missing_rust_targets() -> Vec<&'static str> {
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    crate::firmware::Cpu::rustup_triples()
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect()
+}
+
+/// The sysroot of `toolchain` (the default one for `None`).
+fn sysroot(toolchain: Option<&str>) -> Option<std::path::PathBuf> {
+    let mut cmd = Command::new("rustc");
+    if let Some(t) = toolchain {
+        cmd.arg(format!("+{t}"));
+    }
+    output(cmd.args(["--print", "sysroot"])).map(|s| s.trim().into())
+}
+
+fn musl_crt_dir(sysroot: &Path, triple: &str) -> std::path::PathBuf {
+    sysroot.join(format!("lib/rustlib/{triple}/lib/self-contained"))
+}
+
+/// The firmware's musl targets for which the nightly toolchain lacks musl's C runtime
+/// objects (`crt1.o`, `libc.a`, ...). The firmware is built with nightly and the standard
+/// library from source (`cargo xtask firmware`), but links musl's objects from the
+/// toolchain's `self-contained` directory, which only a target's rust-std brings; rustup
+/// serves the musl targets' rust-std for the stable toolchain here and refuses it for
+/// nightly, so set-up copies them over (they are musl's, the same for both).
+fn missing_nightly_musl_crt() -> Vec<&'static str> {
+    let Some(nightly) = sysroot(Some(NIGHTLY)) else {
+        return Vec::new();
+    };
+    crate::firmware::Cpu::musl_triples()
+        .filter(|t| !musl_crt_dir(&nightly, t).join("crt1.o").is_file())
+        .collect()
+}
+
+fn copy_nightly_musl_crt(triples: &[&str]) -> anyhow::Result<()> {
+    if triples.is_empty() {
+        return Ok(());
+    }
+    let (Some(stable), Some(nightly)) = (sysroot(None), sysroot(Some(NIGHTLY))) else {
+        bail!("cannot find the Rust sysroots (rustc --print sysroot)");
+    };
+    for triple in triples {
+        let to = musl_crt_dir(&nightly, triple);
+        step(&format!(
+            "setup: musl C runtime for {triple} into the {NIGHTLY} toolchain"
+        ));
+        std::fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
+        for (from, name) in musl_crt_sources(&stable, triple)? {
+            std::fs::copy(&from, to.join(&name))
+                .with_context(|| format!("copying {}", from.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The files of `triple`'s `self-contained` directory, and their names there.
+///
+/// armv7: no toolchain here has `armv7-unknown-linux-musleabihf` (its rust-std download is
+/// refused), so they come from Debian: musl's C runtime and `libc.a` (`musl-dev:armhf`),
+/// and from the ARM cross compiler gcc's start and end objects (`crtbeginT.o`, the static
+/// one, as `crtbegin.o`) and its unwinder (`libgcc_eh.a` as the `libunwind.a` the standard
+/// library's `unwind` crate links; the firmware never unwinds). Others: the stable
+/// toolchain's rust-std of the target.
+fn musl_crt_sources(
+    stable: &Path,
+    triple: &str,
+) -> anyhow::Result<Vec<(std::path::PathBuf, String)>> {
+    if triple == ARMV7_MUSL {
+        let musl = Path::new("/usr/lib/arm-linux-musleabihf");
+        let gcc = Path::new("/usr/lib/gcc-cross/arm-linux-gnueabihf/12");
+        let mut files: Vec<_> = ["crt1.o", "crti.o", "crtn.o", "Scrt1.o", "rcrt1.o", "libc.a"]
+            .into_iter()
+            .map(|f| (musl.join(f), f.to_owned()))
+            .collect();
+        for (from, name) in [
+            ("crtbeginT.o", "crtbegin.o"),
+            ("crtend.o", "crtend.o"),
+            ("crtbeginS.o", "crtbeginS.o"),
+            ("crtendS.o", "crtendS.o"),
+            ("libgcc_eh.a", "libunwind.a"),
+        ] {
+            files.push((gcc.join(from), name.to_owned()));
+        }
+        if let Some((missing, _)) = files.iter().find(|(f, _)| !f.is_file()) {
+            bail!(
+                "{} is missing (Debian packages musl-dev:armhf and gcc-arm-linux-gnueabihf)",
+                missing.display()
+            );
+        }
+        return Ok(files);
+    }
+    let from = musl_crt_dir(stable, triple);
+    let entries = std::fs::read_dir(&from).with_context(|| {
+        format!(
+            "{} is missing: is the {triple} target installed (rustup target add {triple})?",
+            from.display()
+        )
+    })?;
+    entries
+        .map(|e| {
+            let e = e?;
+            Ok((e.path(), e.file_name().to_string_lossy().into_owned()))
+        })
+        .collect()
+}
+
+/// The armv7 firmware's target, which rustup cannot install here (see
+/// [`musl_crt_sources`]).
+const ARMV7_MUSL: &str = "armv7-unknown-linux-musleabihf";
+
+/// Whether Debian's musl for 32-bit ARM is installed (`musl-dev:armhf`, multiarch).
+fn armhf_musl_installed() -> bool {
+    Path::new("/usr/lib/arm-linux-musleabihf/libc.a").is_file()
+}
+
+fn install_armhf_musl() -> anyhow::Result<()> {
+    step("setup: dpkg --add-architecture armhf; apt-get install musl-dev:armhf");
+    status(Command::new("dpkg").args(["--add-architecture", "armhf"]))?;
+    let apt = |args: &[&str]| {
+        status(
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    apt(&["update", "-qq"]).context("apt-get update failed")?;
+    apt(&[
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "musl-dev:armhf",
+    ])
+    .context("installing musl-dev:armhf failed")
 }
 
 fn has_nightly_rust_src() -> anyhow::Result<bool> {

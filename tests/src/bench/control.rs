@@ -60,6 +60,20 @@ pub fn provision(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
 /// connection requests (median), and brgd's resident memory once idle.
 pub fn brgd(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     let sessions: usize = effort.pick(21, 3);
+    let (samples, rss) = brgd_sessions(&bin("brgd"), sessions)?;
+    summary.set("cwmp_session_ms", median(&samples));
+    summary.note(
+        "cwmp_session_ms",
+        "Inform arrival to the ACS's 204 (connection-request sessions, loopback, no RPCs)",
+    );
+    summary.set("brgd_idle_rss_kib", rss as f64);
+    Ok(())
+}
+
+/// Runs `binary` (a brgd) against a test ACS on loopback: its BOOTSTRAP session, then
+/// `sessions` sessions opened by connection requests. Returns each of those sessions'
+/// Inform-to-204 time in ms, and brgd's resident memory (KiB) once idle after them.
+pub fn brgd_sessions(binary: &std::path::Path, sessions: usize) -> anyhow::Result<(Vec<f64>, u64)> {
     let acs = Acs::start(AcsConfig::default());
     let dir = std::env::temp_dir().join(crate::netns::unique_name("bench-brgd"));
     std::fs::create_dir_all(&dir)?;
@@ -72,7 +86,7 @@ pub fn brgd(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         "cwmp-model 1\nV Device.ManagementServer.ConnectionRequestUsername bench\n\
          V Device.ManagementServer.ConnectionRequestPassword bench-secret\n",
     )?;
-    let mut brgd = std::process::Command::new(bin("brgd"))
+    let mut brgd = std::process::Command::new(binary)
         .arg("--acs-url")
         .arg(acs.url())
         .arg("--state-dir")
@@ -86,7 +100,7 @@ pub fn brgd(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .context("starting brgd")?;
+        .with_context(|| format!("starting {}", binary.display()))?;
     let result = (|| {
         acs.wait_sessions(1, Duration::from_secs(30));
         let first = acs.sessions().into_iter().next().context("no session")?;
@@ -105,11 +119,6 @@ pub fn brgd(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
             };
             samples.push(end.duration_since(start).as_secs_f64() * 1e3);
         }
-        summary.set("cwmp_session_ms", median(&samples));
-        summary.note(
-            "cwmp_session_ms",
-            "Inform arrival to the ACS's 204 (connection-request sessions, loopback, no RPCs)",
-        );
         // Idle: no session, nothing pending (give the last session's work a moment to end).
         let pid = brgd.id();
         let mut rss = 0;
@@ -119,8 +128,7 @@ pub fn brgd(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
             rss = now;
             settled
         });
-        summary.set("brgd_idle_rss_kib", rss as f64);
-        Ok(())
+        Ok((samples, rss))
     })();
     let _ = brgd.kill();
     let _ = brgd.wait();

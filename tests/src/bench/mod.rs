@@ -11,6 +11,7 @@ pub mod af_packet;
 pub mod control;
 pub mod dhcp;
 pub mod fastpath;
+pub mod firmware;
 pub mod live;
 pub mod scale;
 
@@ -213,6 +214,22 @@ pub const REQUIRED: &[Figure] = &[
         None,
     ),
     fig("brgd_idle_rss_kib", "brgd idle resident memory", None),
+    // 2.5 MB and 4 MB (issue 21), in KiB.
+    fig(
+        "brgd_aarch64_kib",
+        "firmware: stripped static brgd for aarch64",
+        Some(Target::AtMost(2_441.0)),
+    ),
+    fig(
+        "brgd_armv7_kib",
+        "firmware: stripped static brgd for armv7",
+        Some(Target::AtMost(2_441.0)),
+    ),
+    fig(
+        "brgd_firmware_idle_rss_kib",
+        "firmware: brgd idle resident memory (x86_64 musl build)",
+        Some(Target::AtMost(4_096.0)),
+    ),
 ];
 
 /// The figures of one bench run, and notes for the table.

@@ -53,6 +53,8 @@ enum Which {
     Provision,
     /// 5: brgd: one CWMP session's latency, idle memory.
     Brgd,
+    /// The BRG firmware builds: brgd's size per CPU, idle memory.
+    Firmware,
     /// The slow path's round trip against the fast path's (the punt mechanism).
     Slowpath,
     /// The route cache's hit rate under light flows from many homes.
@@ -71,6 +73,7 @@ const ALL: &[(Which, BenchFn)] = &[
     (Which::ScaleVgd, bench::scale::vgd_memory),
     (Which::Provision, bench::control::provision),
     (Which::Brgd, bench::control::brgd),
+    (Which::Firmware, bench::firmware::run),
     (Which::Slowpath, bench::control::slowpath),
     (Which::RouteCache, bench::fastpath::route_cache),
 ];

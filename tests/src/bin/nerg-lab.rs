@@ -43,6 +43,10 @@ struct Args {
     /// passes its name) instead of the binary beside nerg-lab.
     #[arg(long, value_name = "IMAGE")]
     container: Option<String>,
+    /// Start with the vG's store of the previous lab (its leases, NAT blocks and the homes
+    /// made through the API) instead of an empty one.
+    #[arg(long)]
+    keep_state: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -68,7 +72,7 @@ enum LslKind {
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
-        Some(Cmd::Down) => down().map(|()| true),
+        Some(Cmd::Down) => down().and_then(|()| forget_state()).map(|()| true),
         None => up(&args),
     };
     match result {
@@ -116,6 +120,24 @@ fn down() -> anyhow::Result<()> {
         progress(&format!("removed {}", pins.display()));
     }
     Ok(())
+}
+
+/// Removes the vG's store (leases, NAT blocks, homes made through the API) that a kept or
+/// interrupted lab left behind, so that the next lab's homes get their leases afresh rather
+/// than inheriting the previous lab's (`--keep-state` keeps it).
+fn forget_state() -> anyhow::Result<()> {
+    let state = vgd::state_dir(INSTANCE);
+    match std::fs::remove_dir_all(&state) {
+        Ok(()) => {
+            progress(&format!(
+                "removed the previous lab's vG state ({})",
+                state.display()
+            ));
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", state.display())),
+    }
 }
 
 fn specs(args: &Args) -> Vec<HomeSpec> {
@@ -173,6 +195,14 @@ fn up(args: &Args) -> anyhow::Result<bool> {
         bail!("the lab needs root (network namespaces, XDP, bpffs)");
     }
     down()?;
+    if args.keep_state {
+        progress(&format!(
+            "keeping the previous lab's vG state ({})",
+            vgd::state_dir(INSTANCE).display()
+        ));
+    } else {
+        forget_state()?;
+    }
     eprintln!("==> lab: {} homes, LSL {:?}", args.homes, args.lsl);
     progress("internet, vG (vgd), access network, ACS; BRGs provisioned over TR-069 (zero touch)");
     let naming = Naming::Fixed(NS_PREFIX.into());

@@ -16,6 +16,7 @@ use vg::{
     nat::Filtering,
     qos::QosFile,
 };
+use vg_engines::nat::event::UnixTime;
 
 /// Command-line interface.
 #[derive(Debug, Parser)]
@@ -364,11 +365,8 @@ fn api(args: &Args) -> anyhow::Result<()> {
             c.call("GET", &format!("/api/v1/subscribers/{id}/leases"), None)?,
             |v| {
                 table(
-                    &["IP", "MAC", "STATE", "UNTIL", "HOSTNAME"],
-                    rows(
-                        v,
-                        &[&["ip"], &["mac"], &["state"], &["time"], &["hostname"]],
-                    ),
+                    &["IP", "MAC", "STATE", "UNTIL (UTC)", "LEFT", "HOSTNAME"],
+                    lease_rows(v, unix_now()),
                 )
             },
         ),
@@ -524,6 +522,96 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
+/// The lines of `vgctl stats`: each column as wide as its widest cell (drop reasons such
+/// as `drop:nat_ports_exhausted` are longer than any width fixed once), numbers right-aligned.
+fn stats_lines(report: &vg::fastpath::counters::CounterReport) -> Vec<String> {
+    let rows: Vec<(String, &vg::fastpath::counters::CounterRow)> = report
+        .counters
+        .iter()
+        .map(|r| (r.name.to_owned(), r))
+        .chain(report.drops.iter().map(|r| (format!("drop:{}", r.name), r)))
+        .collect();
+    let cpus = rows.iter().map(|(_, r)| r.per_cpu.len()).max().unwrap_or(0);
+    let mut cells: Vec<Vec<String>> = vec![
+        ["COUNTER".to_owned(), "TOTAL".to_owned()]
+            .into_iter()
+            .chain((0..cpus).map(|c| format!("cpu{c}")))
+            .collect(),
+    ];
+    for (name, r) in &rows {
+        cells.push(
+            [name.clone(), r.total.to_string()]
+                .into_iter()
+                .chain(r.per_cpu.iter().map(u64::to_string))
+                .collect(),
+        );
+    }
+    let widths: Vec<usize> = (0..cpus + 2)
+        .map(|col| {
+            cells
+                .iter()
+                .filter_map(|c| c.get(col))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    cells
+        .iter()
+        .map(|row| {
+            row.iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(col, (cell, w))| {
+                    if col == 0 {
+                        format!("{cell:<w$}")
+                    } else {
+                        format!(" {cell:>w$}")
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The rows of `vgctl leases`: the API gives a lease's end as a Unix time, which an
+/// operator cannot read at a glance; show it as a UTC date and as the time left from `now`.
+fn lease_rows(v: &Value, now: u64) -> Vec<Vec<String>> {
+    let mut rows = rows(v, &[&["ip"], &["mac"], &["state"]]);
+    let ends = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    for (row, lease) in rows.iter_mut().zip(ends) {
+        let (until, left) = match lease["time"].as_u64() {
+            Some(end) => (
+                UnixTime::from_secs(end).rfc3339().to_string(),
+                time_left(end, now),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        row.extend([until, left, cell(lease, &["hostname"])]);
+    }
+    rows
+}
+
+/// `end - now` as `1d 2h`, `3h 04m`, `5m 06s` or `7s`; `expired` once it has passed.
+fn time_left(end: u64, now: u64) -> String {
+    let Some(left) = end.checked_sub(now).filter(|&s| s > 0) else {
+        return "expired".into();
+    };
+    let (d, h, m, s) = (left / 86_400, left / 3600 % 24, left / 60 % 60, left % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s:02}s"),
+        (0, _, _) => format!("{h}h {m:02}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn blocks_of(v: &Value) -> String {
     v["nat_assignment"]["blocks"]
         .as_array()
@@ -627,20 +715,92 @@ fn stats(args: &Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    let cpus = report.counters.first().map_or(0, |r| r.per_cpu.len());
-    let mut header = format!("{:<22} {:>14}", "COUNTER", "TOTAL");
-    for cpu in 0..cpus {
-        header.push_str(&format!(" {:>12}", format!("cpu{cpu}")));
-    }
-    println!("{header}");
-    for (prefix, rows) in [("", &report.counters), ("drop:", &report.drops)] {
-        for row in rows {
-            let mut line = format!("{:<22} {:>14}", format!("{prefix}{}", row.name), row.total);
-            for v in &row.per_cpu {
-                line.push_str(&format!(" {v:>12}"));
-            }
-            println!("{line}");
-        }
+    for line in stats_lines(&report) {
+        println!("{line}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leases_show_a_date_and_the_time_left() {
+        let now = 1_796_630_400; // 2026-12-07T08:00:00Z
+        let v = serde_json::json!([
+            {"ip": "192.168.1.100", "mac": "02:00:00:00:00:01", "state": "bound",
+             "time": now + 3_723, "hostname": "laptop"},
+            {"ip": "192.168.1.101", "mac": "02:00:00:00:00:02", "state": "bound",
+             "time": now - 5, "hostname": null},
+            {"ip": "192.168.1.102", "mac": "02:00:00:00:00:03", "state": "offered"},
+        ]);
+        let rows = lease_rows(&v, now);
+        assert_eq!(
+            rows[0],
+            [
+                "192.168.1.100",
+                "02:00:00:00:00:01",
+                "bound",
+                "2026-12-07T09:02:03Z",
+                "1h 02m",
+                "laptop"
+            ]
+        );
+        assert_eq!(rows[1][3..5], ["2026-12-07T07:59:55Z", "expired"]);
+        assert_eq!(rows[1][5], "-");
+        assert_eq!(rows[2][3..], ["-", "-", "-"]);
+    }
+
+    #[test]
+    fn stats_columns_line_up_whatever_the_name_lengths() {
+        use vg::fastpath::counters::{CounterReport, CounterRow};
+        let report = CounterReport {
+            counters: vec![CounterRow {
+                name: "nat_created",
+                total: 12_345_678_901_234,
+                per_cpu: vec![12_345_678_901_000, 234],
+            }],
+            drops: vec![
+                CounterRow {
+                    name: "nat_ports_exhausted_for_a_very_long_reason",
+                    total: 7,
+                    per_cpu: vec![3, 4],
+                },
+                CounterRow {
+                    name: "spoofed",
+                    total: 0,
+                    per_cpu: vec![0, 0],
+                },
+            ],
+        };
+        let lines = stats_lines(&report);
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        assert!(lines[0].starts_with("COUNTER "), "{lines:#?}");
+        assert!(lines[2].starts_with("drop:nat_ports_exhausted_for_a_very_long_reason "));
+        // Every line as long as the header, and each number ending under its heading.
+        for line in &lines {
+            assert_eq!(line.len(), lines[0].len(), "{lines:#?}");
+        }
+        let end_of = |line: &str, word: &str| line.find(word).map(|i| i + word.len());
+        let total_end = end_of(&lines[0], "TOTAL").unwrap();
+        assert_eq!(
+            end_of(&lines[1], "12345678901234"),
+            Some(total_end),
+            "{lines:#?}"
+        );
+        assert!(lines[2][..total_end].ends_with(" 7"), "{lines:#?}");
+        assert!(lines[3][..total_end].ends_with(" 0"), "{lines:#?}");
+        assert!(lines[0].ends_with("cpu1"), "{lines:#?}");
+    }
+
+    #[test]
+    fn time_left_reads_at_a_glance() {
+        assert_eq!(time_left(100, 100), "expired");
+        assert_eq!(time_left(100, 200), "expired");
+        assert_eq!(time_left(107, 100), "7s");
+        assert_eq!(time_left(100 + 306, 100), "5m 06s");
+        assert_eq!(time_left(100 + 86_399, 100), "23h 59m");
+        assert_eq!(time_left(100 + 2 * 86_400 + 7_200, 100), "2d 2h");
+    }
 }

@@ -187,6 +187,8 @@ struct AppState {
     ready: AtomicBool,
     control: Arc<std::sync::Mutex<Control>>,
     per_subscriber: bool,
+    /// vgd's interfaces by role, for `vg_xdp_attached`.
+    xdp_interfaces: Vec<(&'static str, u32)>,
 }
 
 #[tokio::main]
@@ -250,6 +252,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ready: AtomicBool::new(false),
         control: Arc::clone(&control),
         per_subscriber: args.per_subscriber_metrics,
+        xdp_interfaces: std::iter::once(("access", host.ifaces.access_ifindex))
+            .chain(host.ifaces.core_ifindex.map(|i| ("core", i)))
+            .collect(),
     });
     let servers = bind_http(&args, &state, &control, &shutdown).await?;
 
@@ -641,6 +646,10 @@ fn interface_mac(iface: &str) -> anyhow::Result<[u8; 6]> {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    state
+        .metrics
+        .update_xdp_attached(&state.xdp_interfaces)
+        .await;
     // Reading maps and the control state blocks: off the async threads.
     let st = Arc::clone(&state);
     let text = tokio::task::spawn_blocking(move || {
