@@ -268,7 +268,14 @@ impl Topology {
         instance: &str,
         in_config: impl Fn(&HomeSpec) -> bool,
     ) -> Self {
-        Self::build_full(naming, homes, instance, in_config, None, &BrgdProgram::Native)
+        Self::build_full(
+            naming,
+            homes,
+            instance,
+            in_config,
+            None,
+            &BrgdProgram::Native,
+        )
     }
 
     /// [`Topology::build`] with vgd run from the container image `image`
@@ -279,7 +286,14 @@ impl Topology {
         instance: &str,
         image: &str,
     ) -> Self {
-        Self::build_full(naming, homes, instance, |_| true, Some(image), &BrgdProgram::Native)
+        Self::build_full(
+            naming,
+            homes,
+            instance,
+            |_| true,
+            Some(image),
+            &BrgdProgram::Native,
+        )
     }
 
     /// [`Topology::build`] with every BRG running `brgd` as `program` says (a firmware

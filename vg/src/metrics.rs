@@ -61,139 +61,127 @@ impl Metrics {
     /// Creates the registry with every metric family registered.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let fastpath = IntCounterVec::new(
-            Opts::new(
-                "vg_xdp_counter_total",
-                "Fast-path packet counters by counter name and CPU",
-            ),
+        let r = &registry;
+        let fastpath = counters(
+            r,
+            "vg_xdp_counter_total",
+            "Fast-path packet counters by counter name and CPU",
             &["counter", "cpu"],
         )?;
-        let drops = IntCounterVec::new(
-            Opts::new(
-                "vg_xdp_drops_total",
-                "Frames dropped by the fast path, by reason and CPU",
-            ),
+        let drops = counters(
+            r,
+            "vg_xdp_drops_total",
+            "Frames dropped by the fast path, by reason and CPU",
             &["reason", "cpu"],
         )?;
-        let punts = IntCounterVec::new(
-            Opts::new(
-                "vg_slowpath_punts_total",
-                "Frames handed to the slow path, by reason (\"malformed\": unreadable records)",
-            ),
+        let punts = counters(
+            r,
+            "vg_slowpath_punts_total",
+            "Frames handed to the slow path, by reason (\"malformed\": unreadable records)",
             &["reason"],
         )?;
-        let slowpath = IntCounterVec::new(
-            Opts::new(
-                "vg_slowpath_frames_total",
-                "Punted frames by outcome (replied, dhcp, ignored, send_failed) and detail",
-            ),
+        let slowpath = counters(
+            r,
+            "vg_slowpath_frames_total",
+            "Punted frames by outcome (replied, dhcp, ignored, send_failed) and detail",
             &["outcome", "detail"],
         )?;
-        let dhcp_messages = IntCounterVec::new(
-            Opts::new(
-                "vg_dhcp_messages_total",
-                "DHCP messages from homes by message type and reply (outcome)",
-            ),
+        let dhcp_messages = counters(
+            r,
+            "vg_dhcp_messages_total",
+            "DHCP messages from homes by message type and reply (outcome)",
             &["message", "reply"],
         )?;
-        let dhcp_commits = IntCounterVec::new(
-            Opts::new(
-                "vg_dhcp_store_commits_total",
-                "Lease-store transactions (one per batch of punted frames), by result",
-            ),
+        let dhcp_commits = counters(
+            r,
+            "vg_dhcp_store_commits_total",
+            "Lease-store transactions (one per batch of punted frames), by result",
             &["result"],
         )?;
-        let dhcp_commit_ops = prometheus::IntCounter::new(
-            "vg_dhcp_store_ops_total",
-            "Lease-store changes written by successful transactions",
+        let dhcp_commit_ops = registered(
+            r,
+            prometheus::IntCounter::new(
+                "vg_dhcp_store_ops_total",
+                "Lease-store changes written by successful transactions",
+            )?,
         )?;
-        let dhcp_commit_seconds = prometheus::Histogram::with_opts(
-            prometheus::HistogramOpts::new(
-                "vg_dhcp_store_commit_seconds",
-                "Duration of successful lease-store transactions (fsync included)",
-            )
-            .buckets(vec![
-                0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-            ]),
+        let dhcp_commit_seconds = registered(
+            r,
+            prometheus::Histogram::with_opts(
+                prometheus::HistogramOpts::new(
+                    "vg_dhcp_store_commit_seconds",
+                    "Duration of successful lease-store transactions (fsync included)",
+                )
+                .buckets(vec![
+                    0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                ]),
+            )?,
         )?;
-        let nat_mappings =
-            prometheus::IntGauge::new("vg_nat_mappings", "NAT mappings at the last expiry sweep")?;
-        let nat_expired = prometheus::IntCounter::new(
-            "vg_nat_expired_total",
-            "NAT mappings removed after their idle timer",
+        let nat_mappings = registered(
+            r,
+            prometheus::IntGauge::new("vg_nat_mappings", "NAT mappings at the last expiry sweep")?,
         )?;
-        let nat_ports_released = prometheus::IntCounter::new(
-            "vg_nat_ports_released_total",
-            "Public ports released after the hold-down (RFC 6888 REQ-8)",
+        let nat_expired = registered(
+            r,
+            prometheus::IntCounter::new(
+                "vg_nat_expired_total",
+                "NAT mappings removed after their idle timer",
+            )?,
         )?;
-        let subscribers =
-            prometheus::IntGauge::new("vg_subscribers", "Homes configured (file and API)")?;
-        let leases_in_use =
-            prometheus::IntGauge::new("vg_dhcp_leases_in_use", "Bound DHCP leases, all homes")?;
-        let nat_blocks = prometheus::IntGaugeVec::new(
-            Opts::new(
-                "vg_nat_port_blocks",
-                "NAT port blocks per public address, by state (owned, held, free)",
-            ),
+        let nat_ports_released = registered(
+            r,
+            prometheus::IntCounter::new(
+                "vg_nat_ports_released_total",
+                "Public ports released after the hold-down (RFC 6888 REQ-8)",
+            )?,
+        )?;
+        let subscribers = registered(
+            r,
+            prometheus::IntGauge::new("vg_subscribers", "Homes configured (file and API)")?,
+        )?;
+        let leases_in_use = registered(
+            r,
+            prometheus::IntGauge::new("vg_dhcp_leases_in_use", "Bound DHCP leases, all homes")?,
+        )?;
+        let nat_blocks = gauges(
+            r,
+            "vg_nat_port_blocks",
+            "NAT port blocks per public address, by state (owned, held, free)",
             &["address", "state"],
         )?;
-        let sub_packets = IntCounterVec::new(
-            Opts::new(
-                "vg_subscriber_packets_total",
-                "Packets per home and direction (up, down, up_dropped; up_policed, down_policed: \
-                 over the home's speed tier); --per-subscriber-metrics",
-            ),
+        let sub_packets = counters(
+            r,
+            "vg_subscriber_packets_total",
+            "Packets per home and direction (up, down, up_dropped; up_policed, down_policed: \
+             over the home's speed tier); --per-subscriber-metrics",
             &["subscriber", "direction"],
         )?;
-        let sub_bytes = IntCounterVec::new(
-            Opts::new(
-                "vg_subscriber_bytes_total",
-                "Bytes per home and direction (up, down; up_policed, down_policed: IPv4 bytes \
-                 over the home's speed tier); --per-subscriber-metrics",
-            ),
+        let sub_bytes = counters(
+            r,
+            "vg_subscriber_bytes_total",
+            "Bytes per home and direction (up, down; up_policed, down_policed: IPv4 bytes \
+             over the home's speed tier); --per-subscriber-metrics",
             &["subscriber", "direction"],
         )?;
-        registry.register(Box::new(subscribers.clone()))?;
-        registry.register(Box::new(leases_in_use.clone()))?;
-        registry.register(Box::new(nat_blocks.clone()))?;
-        let http_refused = IntCounterVec::new(
-            Opts::new(
-                "vg_http_connections_refused_total",
-                "HTTP connections closed as soon as accepted, by listener and the limit reached",
-            ),
+        let http_refused = counters(
+            r,
+            "vg_http_connections_refused_total",
+            "HTTP connections closed as soon as accepted, by listener and the limit reached",
             &["listener", "reason"],
         )?;
-        let http_open = prometheus::IntGaugeVec::new(
-            Opts::new(
-                "vg_http_connections_open",
-                "HTTP connections open, by listener",
-            ),
+        let http_open = gauges(
+            r,
+            "vg_http_connections_open",
+            "HTTP connections open, by listener",
             &["listener"],
         )?;
-        registry.register(Box::new(http_refused.clone()))?;
-        registry.register(Box::new(http_open.clone()))?;
-        registry.register(Box::new(sub_packets.clone()))?;
-        registry.register(Box::new(sub_bytes.clone()))?;
-        registry.register(Box::new(fastpath.clone()))?;
-        registry.register(Box::new(drops.clone()))?;
-        registry.register(Box::new(punts.clone()))?;
-        registry.register(Box::new(slowpath.clone()))?;
-        registry.register(Box::new(dhcp_messages.clone()))?;
-        registry.register(Box::new(dhcp_commits.clone()))?;
-        registry.register(Box::new(dhcp_commit_ops.clone()))?;
-        registry.register(Box::new(dhcp_commit_seconds.clone()))?;
-        registry.register(Box::new(nat_mappings.clone()))?;
-        registry.register(Box::new(nat_expired.clone()))?;
-        registry.register(Box::new(nat_ports_released.clone()))?;
-        let xdp_attached = prometheus::IntGaugeVec::new(
-            Opts::new(
-                "vg_xdp_attached",
-                "1 while an XDP program is attached to vgd's interface of this role, else 0",
-            ),
+        let xdp_attached = gauges(
+            r,
+            "vg_xdp_attached",
+            "1 while an XDP program is attached to vgd's interface of this role, else 0",
             &["role"],
         )?;
-        registry.register(Box::new(xdp_attached.clone()))?;
-        register_process_and_build(&registry)?;
+        register_process_and_build(r)?;
         Ok(Self {
             registry,
             fastpath,
@@ -420,6 +408,38 @@ fn advance(family: &IntCounterVec, label: &str, per_cpu: &[u64]) {
     }
 }
 
+/// `c`, registered in `r`.
+fn registered<C>(r: &Registry, c: C) -> Result<C, prometheus::Error>
+where
+    C: prometheus::core::Collector + Clone + 'static,
+{
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+/// A counter family `name` with `labels`, registered in `r`.
+fn counters(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, prometheus::Error> {
+    registered(r, IntCounterVec::new(Opts::new(name, help), labels)?)
+}
+
+/// A gauge family `name` with `labels`, registered in `r`.
+fn gauges(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<prometheus::IntGaugeVec, prometheus::Error> {
+    registered(
+        r,
+        prometheus::IntGaugeVec::new(Opts::new(name, help), labels)?,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use nerg_abi::{Counter, DropReason};
@@ -500,14 +520,15 @@ mod tests {
         m.update_subscribers(&homes);
         assert_eq!(
             m.encode().unwrap().matches("vg_subscriber_").count(),
-            1_500 * 5 + 4,
-            "five series per home, and the two families' HELP and TYPE lines"
+            1_500 * 9 + 4,
+            "nine series per home (five of traffic, four over its tier), and the two \
+             families' HELP and TYPE lines"
         );
         // Every home but one deleted: their series go.
         m.update_subscribers(&[(7, busy)]);
         let text = m.encode().unwrap();
         assert!(!text.contains(r#"subscriber="8""#), "{text}");
-        assert_eq!(text.matches("vg_subscriber_").count(), 5 + 4, "{text}");
+        assert_eq!(text.matches("vg_subscriber_").count(), 9 + 4, "{text}");
         // Home 7 deleted and created again between two scrapes: its map counters start
         // from zero, and so do its series (a counter reset), instead of staying flat.
         let fresh = nerg_abi::SubCounters {

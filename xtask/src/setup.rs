@@ -51,7 +51,10 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
         "runc",
         "podman's runtime here (crun refuses hybrid cgroups)",
     ),
-    ("binutils", "strip for the image's binaries, readelf for the firmware's linking"),
+    (
+        "binutils",
+        "strip for the image's binaries, readelf for the firmware's linking",
+    ),
     (
         "dpkg-dev",
         "dpkg-deb and dpkg-shlibdeps for the vgd and brgd packages",

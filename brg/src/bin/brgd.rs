@@ -7,10 +7,10 @@
 //! Exit: 0 on SIGTERM/SIGINT and after an ACS-requested Reboot (the reboot command has run;
 //! a supervisor restarts brgd, which then informs `1 BOOT` + `M Reboot`), 1 on a fatal error.
 
-use tracing_subscriber::filter::Targets;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use tracing_subscriber::filter::Targets;
 
 use anyhow::Context as _;
 use brg::{
@@ -149,9 +149,10 @@ fn log_filter(text: &str) -> Result<Targets, impl std::fmt::Display> {
     if text.contains("netlink_packet_route") {
         return Ok(filter);
     }
-    Ok::<_, tracing_subscriber::filter::ParseError>(
-        filter.with_target("netlink_packet_route", tracing::level_filters::LevelFilter::ERROR),
-    )
+    Ok::<_, tracing_subscriber::filter::ParseError>(filter.with_target(
+        "netlink_packet_route",
+        tracing::level_filters::LevelFilter::ERROR,
+    ))
 }
 
 /// How the model is applied.

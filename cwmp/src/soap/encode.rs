@@ -71,26 +71,7 @@ fn body(w: &mut Writer, body: &Body) {
     let tag = format!("cwmp:{method}");
     w.open(&tag);
     match body {
-        Body::Inform(m) => {
-            w.open("DeviceId");
-            w.leaf("Manufacturer", &m.device_id.manufacturer);
-            w.leaf("OUI", &m.device_id.oui);
-            w.leaf("ProductClass", &m.device_id.product_class);
-            w.leaf("SerialNumber", &m.device_id.serial_number);
-            w.close("DeviceId");
-            w.array("Event", "cwmp:EventStruct", m.events.len());
-            for event in &m.events {
-                w.open("EventStruct");
-                w.leaf("EventCode", event.code.as_str());
-                w.leaf("CommandKey", &event.command_key);
-                w.close("EventStruct");
-            }
-            w.close("Event");
-            w.leaf_display("MaxEnvelopes", m.max_envelopes);
-            w.leaf("CurrentTime", &m.current_time);
-            w.leaf_display("RetryCount", m.retry_count);
-            parameter_values(w, &m.parameter_list);
-        }
+        Body::Inform(m) => inform(w, m),
         Body::InformResponse(m) => w.leaf_display("MaxEnvelopes", m.max_envelopes),
         Body::GetRpcMethodsResponse(m) => w.strings("MethodList", &m.method_list),
         Body::GetParameterNames(m) => {
@@ -119,38 +100,8 @@ fn body(w: &mut Writer, body: &Body) {
         }
         Body::SetParameterValuesResponse(m) => w.leaf_display("Status", m.status.code()),
         Body::GetParameterAttributes(m) => w.strings("ParameterNames", &m.parameter_names),
-        Body::GetParameterAttributesResponse(m) => {
-            w.array(
-                "ParameterList",
-                "cwmp:ParameterAttributeStruct",
-                m.parameter_list.len(),
-            );
-            for attr in &m.parameter_list {
-                w.open("ParameterAttributeStruct");
-                w.leaf("Name", &attr.name);
-                w.leaf_display("Notification", attr.notification.code());
-                w.strings("AccessList", &attr.access_list);
-                w.close("ParameterAttributeStruct");
-            }
-            w.close("ParameterList");
-        }
-        Body::SetParameterAttributes(m) => {
-            w.array(
-                "ParameterList",
-                "cwmp:SetParameterAttributesStruct",
-                m.parameter_list.len(),
-            );
-            for attr in &m.parameter_list {
-                w.open("SetParameterAttributesStruct");
-                w.leaf("Name", &attr.name);
-                w.leaf_bool("NotificationChange", attr.notification_change);
-                w.leaf_display("Notification", attr.notification.code());
-                w.leaf_bool("AccessListChange", attr.access_list_change);
-                w.strings("AccessList", &attr.access_list);
-                w.close("SetParameterAttributesStruct");
-            }
-            w.close("ParameterList");
-        }
+        Body::GetParameterAttributesResponse(m) => attributes(w, &m.parameter_list),
+        Body::SetParameterAttributes(m) => set_attributes(w, &m.parameter_list),
         Body::AddObject(m) => {
             w.leaf("ObjectName", &m.object_name);
             w.leaf("ParameterKey", &m.parameter_key);
@@ -186,23 +137,7 @@ fn body(w: &mut Writer, body: &Body) {
             w.leaf("StartTime", &m.start_time);
             w.leaf("CompleteTime", &m.complete_time);
         }
-        Body::TransferComplete(m) => {
-            w.leaf("CommandKey", &m.command_key);
-            w.open("FaultStruct");
-            match &m.fault {
-                Some(fault) => {
-                    w.leaf_display("FaultCode", fault.code.code());
-                    w.leaf("FaultString", &fault.string);
-                }
-                None => {
-                    w.leaf_display("FaultCode", 0);
-                    w.leaf("FaultString", "");
-                }
-            }
-            w.close("FaultStruct");
-            w.leaf("StartTime", &m.start_time);
-            w.leaf("CompleteTime", &m.complete_time);
-        }
+        Body::TransferComplete(m) => transfer_complete(w, m),
         // Messages without arguments.
         Body::GetRpcMethods
         | Body::SetParameterAttributesResponse
@@ -216,6 +151,79 @@ fn body(w: &mut Writer, body: &Body) {
         | Body::Fault(_) => {}
     }
     w.close(&tag);
+}
+
+/// An Inform's arguments.
+fn inform(w: &mut Writer, m: &Inform) {
+    w.open("DeviceId");
+    w.leaf("Manufacturer", &m.device_id.manufacturer);
+    w.leaf("OUI", &m.device_id.oui);
+    w.leaf("ProductClass", &m.device_id.product_class);
+    w.leaf("SerialNumber", &m.device_id.serial_number);
+    w.close("DeviceId");
+    w.array("Event", "cwmp:EventStruct", m.events.len());
+    for event in &m.events {
+        w.open("EventStruct");
+        w.leaf("EventCode", event.code.as_str());
+        w.leaf("CommandKey", &event.command_key);
+        w.close("EventStruct");
+    }
+    w.close("Event");
+    w.leaf_display("MaxEnvelopes", m.max_envelopes);
+    w.leaf("CurrentTime", &m.current_time);
+    w.leaf_display("RetryCount", m.retry_count);
+    parameter_values(w, &m.parameter_list);
+}
+
+/// GetParameterAttributesResponse's ParameterList.
+fn attributes(w: &mut Writer, list: &[ParameterAttribute]) {
+    w.array("ParameterList", "cwmp:ParameterAttributeStruct", list.len());
+    for attr in list {
+        w.open("ParameterAttributeStruct");
+        w.leaf("Name", &attr.name);
+        w.leaf_display("Notification", attr.notification.code());
+        w.strings("AccessList", &attr.access_list);
+        w.close("ParameterAttributeStruct");
+    }
+    w.close("ParameterList");
+}
+
+/// SetParameterAttributes's ParameterList.
+fn set_attributes(w: &mut Writer, list: &[SetParameterAttribute]) {
+    w.array(
+        "ParameterList",
+        "cwmp:SetParameterAttributesStruct",
+        list.len(),
+    );
+    for attr in list {
+        w.open("SetParameterAttributesStruct");
+        w.leaf("Name", &attr.name);
+        w.leaf_bool("NotificationChange", attr.notification_change);
+        w.leaf_display("Notification", attr.notification.code());
+        w.leaf_bool("AccessListChange", attr.access_list_change);
+        w.strings("AccessList", &attr.access_list);
+        w.close("SetParameterAttributesStruct");
+    }
+    w.close("ParameterList");
+}
+
+/// TransferComplete's arguments; no fault is FaultCode 0 with an empty string.
+fn transfer_complete(w: &mut Writer, m: &TransferComplete) {
+    w.leaf("CommandKey", &m.command_key);
+    w.open("FaultStruct");
+    match &m.fault {
+        Some(fault) => {
+            w.leaf_display("FaultCode", fault.code.code());
+            w.leaf("FaultString", &fault.string);
+        }
+        None => {
+            w.leaf_display("FaultCode", 0);
+            w.leaf("FaultString", "");
+        }
+    }
+    w.close("FaultStruct");
+    w.leaf("StartTime", &m.start_time);
+    w.leaf("CompleteTime", &m.complete_time);
 }
 
 /// A SOAP 1.1 Fault as TR-069 A.5 lays it out: faultstring "CWMP fault", the code in detail.
