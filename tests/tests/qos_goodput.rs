@@ -27,7 +27,7 @@ const HOMES: [HomeSpec; 2] = [
 ];
 
 /// Seconds per measurement; iperf3 leaves out the first one (slow start, `-O 1`).
-const SECONDS: u32 = 4;
+const SECONDS: u32 = 6;
 
 /// Sets home `id`'s tier through the API (`None`: no limit).
 fn set_tier(topo: &Topology, id: u32, lsl: &str, down: Option<&str>, up: Option<&str>) {

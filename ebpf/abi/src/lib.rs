@@ -705,7 +705,7 @@ impl QosRate {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct QosState {
-    /// Theoretical arrival time (`bpf_ktime_get_ns`) per direction ([`QOS_UP`],
+    /// Theoretical arrival time (`bpf_ktime_get_coarse_ns`) per direction ([`QOS_UP`],
     /// [`QOS_DOWN`]).
     pub tat_ns: [u64; 2],
 }

@@ -8,8 +8,11 @@
 //! packet per CPU at once. A bucket that fell idle (its time in the past) restarts at the
 //! clock with a plain store; an add racing that store is lost: one packet free per CPU at
 //! that moment. Both bounds are a handful of packets on a limit counted in milliseconds.
+//!
+//! Time is the kernel's coarse monotonic clock, which moves by ticks: within one tick the
+//! bucket sees no time pass, so a burst may be a tick's worth of traffic deeper than set.
 
-use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::map, maps::Array};
+use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, macros::map, maps::Array};
 use nerg_abi::{MAX_SUBSCRIBERS, QosRate, QosState, SubscriberId};
 
 /// Where each home's buckets stand (pinned: a restarted vgd keeps them).
@@ -31,8 +34,11 @@ pub(crate) fn admit<const DIR: usize>(sub: SubscriberId, rate: &QosRate, bytes: 
     // 8-byte aligned; every CPU reads and writes its `u64`s whole (loads, stores, atomic
     // adds), vgd never.
     let tat = unsafe { core::ptr::addr_of_mut!((*state).tat_ns[DIR]) };
+    // The coarse clock (the kernel's tick, 1 to 4 ms): the precise one costs a fifth of an
+    // established flow's whole upstream path, and a tick is small beside a burst of
+    // hundreds of milliseconds; the rate over any longer interval is exact.
     // SAFETY: a helper without arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
     let cost = rate.cost_ns(bytes);
     // SAFETY: as above.
     let at = unsafe { core::ptr::read_volatile(tat) };
