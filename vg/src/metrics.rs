@@ -3,7 +3,7 @@
 //! The counters live in per-CPU eBPF maps; on each scrape they are read and the Prometheus
 //! counters advanced to the map values, so `/metrics` is always current without a poller.
 
-use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::fastpath::CounterSnapshot;
 
@@ -98,12 +98,10 @@ impl Metrics {
             "Lease-store transactions (one per batch of punted frames), by result",
             &["result"],
         )?;
-        let dhcp_commit_ops = registered(
+        let dhcp_commit_ops = counter(
             r,
-            prometheus::IntCounter::new(
-                "vg_dhcp_store_ops_total",
-                "Lease-store changes written by successful transactions",
-            )?,
+            "vg_dhcp_store_ops_total",
+            "Lease-store changes written by successful transactions",
         )?;
         let dhcp_commit_seconds = registered(
             r,
@@ -117,32 +115,23 @@ impl Metrics {
                 ]),
             )?,
         )?;
-        let nat_mappings = registered(
+        let nat_mappings = gauge(
             r,
-            prometheus::IntGauge::new("vg_nat_mappings", "NAT mappings at the last expiry sweep")?,
+            "vg_nat_mappings",
+            "NAT mappings at the last expiry sweep",
         )?;
-        let nat_expired = registered(
+        let nat_expired = counter(
             r,
-            prometheus::IntCounter::new(
-                "vg_nat_expired_total",
-                "NAT mappings removed after their idle timer",
-            )?,
+            "vg_nat_expired_total",
+            "NAT mappings removed after their idle timer",
         )?;
-        let nat_ports_released = registered(
+        let nat_ports_released = counter(
             r,
-            prometheus::IntCounter::new(
-                "vg_nat_ports_released_total",
-                "Public ports released after the hold-down (RFC 6888 REQ-8)",
-            )?,
+            "vg_nat_ports_released_total",
+            "Public ports released after the hold-down (RFC 6888 REQ-8)",
         )?;
-        let subscribers = registered(
-            r,
-            prometheus::IntGauge::new("vg_subscribers", "Homes configured (file and API)")?,
-        )?;
-        let leases_in_use = registered(
-            r,
-            prometheus::IntGauge::new("vg_dhcp_leases_in_use", "Bound DHCP leases, all homes")?,
-        )?;
+        let subscribers = gauge(r, "vg_subscribers", "Homes configured (file and API)")?;
+        let leases_in_use = gauge(r, "vg_dhcp_leases_in_use", "Bound DHCP leases, all homes")?;
         let nat_blocks = gauges(
             r,
             "vg_nat_port_blocks",
@@ -415,6 +404,16 @@ where
 {
     r.register(Box::new(c.clone()))?;
     Ok(c)
+}
+
+/// A counter `name`, registered in `r`.
+fn counter(r: &Registry, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
+    registered(r, IntCounter::new(name, help)?)
+}
+
+/// A gauge `name`, registered in `r`.
+fn gauge(r: &Registry, name: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
+    registered(r, IntGauge::new(name, help)?)
 }
 
 /// A counter family `name` with `labels`, registered in `r`.
