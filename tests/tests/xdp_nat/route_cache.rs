@@ -109,17 +109,26 @@ fn route_cache_follows_neighbour_route_and_mtu_changes() {
     assert_eq!(rig.drops(DropReason::FragNeeded) - before, 1);
     let mid = sized(900);
     assert_eq!(dmac_of(&mut rig, &mid), Some(other_mac));
-    let before = rig.counter(Counter::FibLookup);
-    for _ in 0..20 {
-        assert_eq!(dmac_of(&mut rig, &mid), Some(other_mac));
-        assert_eq!(dmac_of(&mut rig, &small), Some(other_mac));
+    // Without the cache: 40 a window. A CPU other than the one that ran `mid` may look up
+    // twice (its slot still holds the old generation). The route change's notifications may
+    // still be arriving (each bumps the generation), later on a busy machine: the cache must
+    // hold in one of three windows; without it every window does 40.
+    let bound = 2 * (cpus - 1);
+    let mut fewest = u64::MAX;
+    for _ in 0..3 {
+        let before = rig.counter(Counter::FibLookup);
+        for _ in 0..20 {
+            assert_eq!(dmac_of(&mut rig, &mid), Some(other_mac));
+            assert_eq!(dmac_of(&mut rig, &small), Some(other_mac));
+        }
+        fewest = fewest.min(rig.counter(Counter::FibLookup) - before);
+        if fewest <= bound {
+            break;
+        }
     }
-    // Without the cache: 40. A CPU other than the one that ran `mid` may look up twice
-    // (its slot still holds the old generation).
-    let lookups = rig.counter(Counter::FibLookup) - before;
     assert!(
-        lookups <= 2 * (cpus - 1),
-        "{lookups} lookups for cached routes on {cpus} CPUs"
+        fewest <= bound,
+        "{fewest} lookups for cached routes on {cpus} CPUs, in the quietest of three windows"
     );
 
     // IPv6 (the outer header of VXLAN over IPv6): the BRG's VTEP moves to another MAC.
