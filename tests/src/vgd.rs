@@ -129,3 +129,21 @@ pub fn api(ns: &Netns, method: &str, path: &str, body: Option<&str>) -> (u16, St
     })
     .unwrap_or_else(|| panic!("vgd does not answer {method} {path}"))
 }
+
+/// Gives home `id` (on `lsl`) the speed tier `down`/`up` (e.g. `"100M"`; `None`: no limit)
+/// through the API of the vgd in `ns`, as an operator would at run time; status and body.
+pub fn put_tier(
+    ns: &Netns,
+    id: u32,
+    lsl: &str,
+    down: Option<&str>,
+    up: Option<&str>,
+) -> (u16, String) {
+    let body = serde_json::json!({ "id": id, "lsl": lsl, "qos": { "down": down, "up": up } });
+    api(
+        ns,
+        "PUT",
+        &format!("/api/v1/subscribers/{id}"),
+        Some(&body.to_string()),
+    )
+}

@@ -395,14 +395,9 @@ fn brg_state(topo: &Topology, home: &nerg_tests::topology::Home) -> String {
 
 /// Gives `home` its speed tier through vgd's API (as an operator would, at run time).
 fn set_tier(topo: &Topology, home: &topology::Home, down: u32, up: u32) -> Result<(), String> {
-    let body = serde_json::json!({
-        "id": home.spec.id,
-        "lsl": home.lsl_text(),
-        "qos": { "down": format!("{down}M"), "up": format!("{up}M") },
-    })
-    .to_string();
-    let path = format!("/api/v1/subscribers/{}", home.spec.id);
-    match nerg_tests::vgd::api(&topo.vg, "PUT", &path, Some(&body)) {
+    let (down, up) = (format!("{down}M"), format!("{up}M"));
+    let lsl = home.lsl_text();
+    match nerg_tests::vgd::put_tier(&topo.vg, home.spec.id, &lsl, Some(&down), Some(&up)) {
         (200, _) => Ok(()),
         (code, answer) => Err(format!("setting the tier: {code} {answer}")),
     }

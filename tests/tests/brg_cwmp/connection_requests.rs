@@ -5,10 +5,7 @@ use super::*;
 #[test]
 fn connection_request_needs_digest_and_is_rate_limited() {
     let (acs, mut brgd, first) = setup("cwmp-cr", AcsConfig::default());
-    let url = first
-        .param(&format!("{MS}ConnectionRequestURL"))
-        .expect("CR URL")
-        .to_owned();
+    let url = cr_url(&first);
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
     let anonymous = http_get(&url, None).expect("GET");
@@ -50,10 +47,7 @@ fn connection_request_needs_digest_and_is_rate_limited() {
 #[test]
 fn five_connection_requests_in_three_seconds_are_all_served() {
     let (acs, mut brgd, first) = setup("cwmp-cr5", AcsConfig::default());
-    let url = first
-        .param(&format!("{MS}ConnectionRequestURL"))
-        .expect("CR URL")
-        .to_owned();
+    let url = cr_url(&first);
     let mut sent = Vec::new();
     for n in 0..5 {
         if n > 0 {
@@ -106,10 +100,7 @@ fn digest_challenge_order_and_joined_headers() {
     let mut brgd = Brgd::new("cwmp-crorder").arg("--cr-min-interval").arg("0");
     brgd.start(&acs.url());
     let first = session(&acs, 1);
-    let url = first
-        .param(&format!("{MS}ConnectionRequestURL"))
-        .expect("CR URL")
-        .to_owned();
+    let url = cr_url(&first);
     let path = url
         .trim_start_matches("http://")
         .split_once('/')
@@ -172,10 +163,7 @@ fn connection_request_flood_does_not_lock_out_the_acs() {
     let mut brgd = Brgd::new("cwmp-crflood").arg("--cr-min-interval").arg("0");
     brgd.start(&acs.url());
     let first = session(&acs, 1);
-    let url = first
-        .param(&format!("{MS}ConnectionRequestURL"))
-        .expect("CR URL")
-        .to_owned();
+    let url = cr_url(&first);
     let stop = AtomicBool::new(false);
     let answered = AtomicU64::new(0);
     let statuses = std::thread::scope(|scope| {
@@ -221,10 +209,7 @@ fn connection_request_flood_does_not_lock_out_the_acs() {
 #[test]
 fn idle_connection_flood_costs_bounded_descriptors() {
     let (acs, mut brgd, first) = setup("cwmp-crconns", AcsConfig::default());
-    let url = first
-        .param(&format!("{MS}ConnectionRequestURL"))
-        .expect("CR URL")
-        .to_owned();
+    let url = cr_url(&first);
     let addr: std::net::SocketAddr = url
         .trim_start_matches("http://")
         .split('/')

@@ -68,10 +68,7 @@ fn hostile_acs_input_is_bounded_and_changes_nothing() {
         AcsRequest::Raw(wrong_type),
         AcsRequest::Raw(wrong_struct),
     ]);
-    let url = first
-        .param(&format!("{MS}ConnectionRequestURL"))
-        .expect("CR URL")
-        .to_owned();
+    let url = cr_url(&first);
     nerg_tests::wait_until_some("an accepted connection request", TIMEOUT, || {
         (connection_request(&url, "cr-user", "cr-pass") == 200).then_some(())
     });
@@ -112,10 +109,7 @@ fn hostile_acs_input_is_bounded_and_changes_nothing() {
     brgd.assert_running();
 
     // The CR server bounds its input too.
-    let url = first
-        .param(&format!("{MS}ConnectionRequestURL"))
-        .expect("CR URL")
-        .to_owned();
+    let url = cr_url(&first);
     let addr = url
         .trim_start_matches("http://")
         .split('/')
@@ -264,10 +258,7 @@ fn malformed_acs_requests_are_answered_with_faults() {
     assert_eq!(s.answers.len(), 1);
     // A request over a limit is 9004.
     acs.script(vec![AcsRequest::Raw(too_many)]);
-    let url = s
-        .param(&format!("{MS}ConnectionRequestURL"))
-        .expect("CR URL")
-        .to_owned();
+    let url = cr_url(&s);
     assert_eq!(connection_request(&url, "cr-user", "cr-pass"), 200);
     let s = nth_session_ended(&acs, 3);
     assert_eq!(

@@ -246,12 +246,16 @@ fn session(acs: &Acs, n: usize) -> SessionLog {
     acs.wait_sessions(n, TIMEOUT).remove(n - 1)
 }
 
+/// The connection-request URL the CPE informed in session `s`.
+fn cr_url(s: &SessionLog) -> String {
+    s.param(&format!("{MS}ConnectionRequestURL"))
+        .expect("the CR URL is informed")
+        .to_owned()
+}
+
 /// Opens a session by connection request and returns its log (the `n`-th session).
 fn kick(acs: &Acs, first: &SessionLog, n: usize) -> SessionLog {
-    let url = first
-        .param(&format!("{MS}ConnectionRequestURL"))
-        .expect("CR URL informed")
-        .to_owned();
+    let url = cr_url(first);
     // The CPE rate-limits connection requests: retry a 503 until the window has passed.
     nerg_tests::wait_until_some("an accepted connection request", TIMEOUT, || {
         match connection_request(&url, "cr-user", "cr-pass") {

@@ -51,15 +51,7 @@ fn policed(rig: &mut Rig, id: SubscriberId) -> (u64, u64, u64, u64) {
 fn an_upstream_limit_admits_its_burst_drops_the_rest_and_refills() {
     let mut rig = rig("natqos");
     let h = HOMES[0];
-    assert_eq!(
-        rig.up(&HOMES[0]
-            .encap(rig.access_mac)
-            .encapsulate(&udp_up(40000, INTERNET, 53))
-            .unwrap())
-            .0,
-        XdpVerdict::Redirect,
-        "no limit: forwarded"
-    );
+    assert_eq!(send_up(&mut rig, &h, 1), 1, "no limit: forwarded");
 
     // Under the limit: 1 Gbit/s with 10 ms of burst takes 200 packets back to back.
     rig.edit_home(h.id, |r| {

@@ -31,7 +31,7 @@ use crate::{
     config::{PortForward, SubscriberConfig},
     fastpath::{
         maps::LslClaimError,
-        reconcile::{LslKey, ReconcileReport, lsl_key},
+        reconcile::{LslKey, ReconcileReport, ip_raw, lsl_key},
     },
 };
 
@@ -387,7 +387,7 @@ pub fn apply(
             }
             MapWrite::Slot { home, record } => maps.set_subscriber(*home, record)?,
             MapWrite::RemoveSlot { home } => maps.remove_subscriber(*home)?,
-            MapWrite::PublicIp(ip) => maps.insert_public_ip(raw(*ip))?,
+            MapWrite::PublicIp(ip) => maps.insert_public_ip(ip_raw(*ip))?,
             MapWrite::Host { home, ip, mac } => {
                 maps.insert_host(host_key(*home, *ip), static_host(*mac))?;
             }
@@ -414,7 +414,7 @@ pub fn apply(
             MapWrite::DropLsl { key, owner } => {
                 maps.release_lsl(key, *owner)?;
             }
-            MapWrite::RemovePublicIp(ip) => maps.remove_public_ip(raw(*ip))?,
+            MapWrite::RemovePublicIp(ip) => maps.remove_public_ip(ip_raw(*ip))?,
             MapWrite::PublicRange(range) => maps.set_public_range(*range)?,
         }
     }
@@ -424,11 +424,6 @@ pub fn apply(
 /// An address from the maps' raw form (network order in memory).
 fn ip_of(raw: u32) -> Ipv4Addr {
     Ipv4Addr::from(raw.to_ne_bytes())
-}
-
-/// An address in the maps' raw form.
-fn raw(ip: Ipv4Addr) -> u32 {
-    u32::from_ne_bytes(ip.octets())
 }
 
 #[cfg(test)]
@@ -456,7 +451,7 @@ mod tests {
 
     fn record(public: Ipv4Addr) -> nerg_abi::Subscriber {
         nerg_abi::Subscriber {
-            public_ip: raw(public),
+            public_ip: ip_raw(public),
             ..nerg_abi::Subscriber::default()
         }
     }
