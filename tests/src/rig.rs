@@ -51,6 +51,7 @@ impl RigHome {
             nat: None,
             tcp_mss: Some(0),
             qos: None,
+            ipv6: None,
         }
     }
 

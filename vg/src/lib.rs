@@ -16,10 +16,12 @@
 //!   the maps of the vgd before hold), applied through [`control::tables::FastPathTables`]
 //!   (the pinned maps; a fake in the unit tests). [`api`] is the REST API over it, served by
 //!   [`http`]'s bounded server.
-//! - [`store`]: the embedded store (redb): homes, leases, NAT block assignments.
+//! - [`store`]: the embedded store (redb): homes, leases, NAT block assignments, IPv6
+//!   prefixes.
 //! - [`metrics`]: the Prometheus registry; [`blocklog`]: the NAT port-block log.
-//! - [`config`], [`dhcp`], [`nat`], [`qos`]: re-exported from [`vg_engines`] (the
-//!   configuration model, the DHCP engine, the NAT allocator, the speed tiers).
+//! - [`config`], [`dhcp`], [`ipv6`], [`nat`], [`qos`]: re-exported from [`vg_engines`] (the
+//!   configuration model, the DHCP engine, the IPv6 prefix pools, the NAT allocator, the
+//!   speed tiers).
 //!
 //! # A packet's path
 //! ```text
@@ -51,4 +53,4 @@ pub mod metrics;
 pub mod slowpath;
 pub mod store;
 
-pub use vg_engines::{config, dhcp, nat, qos};
+pub use vg_engines::{config, dhcp, ipv6, nat, qos};

@@ -4,7 +4,8 @@
 //!   DHCP engine persists before it replies ([`crate::dhcp::Outcome::commit`]);
 //! - every subscriber (home) with where it came from (config file or API), and each home's
 //!   NAT assignment (public address, port blocks, since when) and the blocks in hold-down,
-//!   so that a restart keeps every home's public address and ports.
+//!   so that a restart keeps every home's public address and ports;
+//! - each home's IPv6 prefix and the prefixes in hold-down, for the same reason.
 //!
 //! Behind two traits, [`LeaseStore`] and [`SubscriberStore`], so that a shared store can
 //! replace it when several vG instances share subscribers.
@@ -18,6 +19,8 @@
 //! | `nat_blocks` | home id | [`StoredNat`] |
 //! | `nat_held` | (IPv4 as u32, first port) | hold-down end, UNIX seconds |
 //! | `meta` | name | `nat_geometry`: [`NatGeometry`] |
+//! | `v6_prefixes` | home id | [`Assigned`]: the home's IPv6 prefix, since when |
+//! | `v6_held` | (first address as u128, length) | hold-down end, UNIX seconds |
 
 use std::{
     collections::BTreeMap,
@@ -32,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     config::SubscriberFile,
     dhcp::{HomeId, LeaseRecord, LeaseStore, StoreError, StoreOp},
+    ipv6::{Assigned, HeldPrefix},
     nat::{HeldBlock, PortRange, UnixTime},
 };
 
@@ -40,6 +44,8 @@ const SUBSCRIBERS: TableDefinition<u32, &[u8]> = TableDefinition::new("subscribe
 const NAT_BLOCKS: TableDefinition<u32, &[u8]> = TableDefinition::new("nat_blocks");
 const NAT_HELD: TableDefinition<(u32, u16), u64> = TableDefinition::new("nat_held");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const V6_PREFIXES: TableDefinition<u32, &[u8]> = TableDefinition::new("v6_prefixes");
+const V6_HELD: TableDefinition<(u128, u8), u64> = TableDefinition::new("v6_held");
 const NAT_GEOMETRY: &str = "nat_geometry";
 
 /// Where a home came from: it decides what a restart does with it (see
@@ -101,6 +107,10 @@ pub struct StoredState {
     pub held: Vec<HeldBlock>,
     /// The geometry of the stored blocks, if any were stored.
     pub geometry: Option<NatGeometry>,
+    /// IPv6 prefixes by home id.
+    pub prefixes: BTreeMap<u32, Assigned>,
+    /// IPv6 prefixes in hold-down.
+    pub held_prefixes: Vec<HeldPrefix>,
 }
 
 /// One change of a [`SubscriberStore`] transaction.
@@ -108,7 +118,8 @@ pub struct StoredState {
 pub enum SubscriberOp {
     /// Insert or replace a home.
     Put(Box<StoredSubscriber>),
-    /// Delete a home with everything it had: its leases and its NAT assignment.
+    /// Delete a home with everything it had: its leases, its NAT assignment and its IPv6
+    /// prefix.
     Remove(u32),
     /// Insert or replace a home's NAT assignment.
     PutNat(u32, StoredNat),
@@ -120,6 +131,14 @@ pub enum SubscriberOp {
     RemoveHeld(Ipv4Addr, u16),
     /// Record the block geometry.
     SetGeometry(NatGeometry),
+    /// Insert or replace a home's IPv6 prefix.
+    PutPrefix(u32, Assigned),
+    /// Delete a home's IPv6 prefix.
+    RemovePrefix(u32),
+    /// A prefix enters hold-down.
+    PutHeldPrefix(HeldPrefix),
+    /// A prefix leaves hold-down.
+    RemoveHeldPrefix(ipnet::Ipv6Net),
 }
 
 /// A failed subscriber-store operation.
@@ -183,6 +202,8 @@ impl RedbStore {
         txn.open_table(NAT_BLOCKS).map_err(|e| err(e.into()))?;
         txn.open_table(NAT_HELD).map_err(|e| err(e.into()))?;
         txn.open_table(META).map_err(|e| err(e.into()))?;
+        txn.open_table(V6_PREFIXES).map_err(|e| err(e.into()))?;
+        txn.open_table(V6_HELD).map_err(|e| err(e.into()))?;
         txn.commit().map_err(|e| err(e.into()))?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -207,6 +228,11 @@ impl RedbStore {
         txn.commit()?;
         Ok(())
     }
+}
+
+/// The key of a held prefix: its first address and its length.
+fn v6_key(p: &ipnet::Ipv6Net) -> (u128, u8) {
+    (u128::from(p.network()), p.prefix_len())
 }
 
 fn boxed(e: redb::Error) -> crate::dhcp::BoxError {
@@ -245,6 +271,20 @@ impl RedbStore {
         if let Some(v) = txn.open_table(META)?.get(NAT_GEOMETRY)? {
             state.geometry = Some(unjson(v.value())?);
         }
+        for entry in txn.open_table(V6_PREFIXES)?.iter()? {
+            let (k, v) = entry?;
+            state.prefixes.insert(k.value(), unjson(v.value())?);
+        }
+        for entry in txn.open_table(V6_HELD)?.iter()? {
+            let (k, v) = entry?;
+            let (first, len) = k.value();
+            let prefix = ipnet::Ipv6Net::new(first.into(), len)
+                .map_err(|e| redb::Error::Corrupted(format!("v6_held: {e}")))?;
+            state.held_prefixes.push(HeldPrefix {
+                prefix,
+                until: UnixTime(v.value()),
+            });
+        }
         Ok(state)
     }
 
@@ -256,6 +296,8 @@ impl RedbStore {
             let mut held = txn.open_table(NAT_HELD)?;
             let mut meta = txn.open_table(META)?;
             let mut leases = txn.open_table(LEASES)?;
+            let mut prefixes = txn.open_table(V6_PREFIXES)?;
+            let mut held6 = txn.open_table(V6_HELD)?;
             for op in ops {
                 match op {
                     SubscriberOp::Put(s) => {
@@ -264,6 +306,7 @@ impl RedbStore {
                     SubscriberOp::Remove(id) => {
                         subs.remove(*id)?;
                         nat.remove(*id)?;
+                        prefixes.remove(*id)?;
                         leases.retain_in((*id, 0)..=(*id, u32::MAX), |_, _| false)?;
                     }
                     SubscriberOp::PutNat(id, n) => {
@@ -280,6 +323,18 @@ impl RedbStore {
                     }
                     SubscriberOp::SetGeometry(g) => {
                         meta.insert(NAT_GEOMETRY, json(g)?.as_slice())?;
+                    }
+                    SubscriberOp::PutPrefix(id, a) => {
+                        prefixes.insert(*id, json(a)?.as_slice())?;
+                    }
+                    SubscriberOp::RemovePrefix(id) => {
+                        prefixes.remove(*id)?;
+                    }
+                    SubscriberOp::PutHeldPrefix(h) => {
+                        held6.insert(v6_key(&h.prefix), h.until.0)?;
+                    }
+                    SubscriberOp::RemoveHeldPrefix(p) => {
+                        held6.remove(v6_key(p))?;
                     }
                 }
             }
@@ -333,6 +388,7 @@ impl SubscriberStore for MemorySubscriberStore {
                 SubscriberOp::Remove(id) => {
                     st.subscribers.remove(id);
                     st.nat.remove(id);
+                    st.prefixes.remove(id);
                 }
                 SubscriberOp::PutNat(id, n) => {
                     st.nat.insert(*id, n.clone());
@@ -350,6 +406,19 @@ impl SubscriberStore for MemorySubscriberStore {
                         .retain(|x| (x.address, x.first_port) != (*ip, *port));
                 }
                 SubscriberOp::SetGeometry(g) => st.geometry = Some(*g),
+                SubscriberOp::PutPrefix(id, a) => {
+                    st.prefixes.insert(*id, *a);
+                }
+                SubscriberOp::RemovePrefix(id) => {
+                    st.prefixes.remove(id);
+                }
+                SubscriberOp::PutHeldPrefix(h) => {
+                    st.held_prefixes.retain(|x| x.prefix != h.prefix);
+                    st.held_prefixes.push(*h);
+                }
+                SubscriberOp::RemoveHeldPrefix(p) => {
+                    st.held_prefixes.retain(|x| x.prefix != *p);
+                }
             }
         }
         Ok(())
@@ -475,6 +544,7 @@ mod tests {
                 port_forwards: vec![],
                 tcp_mss: None,
                 qos: None,
+                ipv6: None,
             },
         }
     }
@@ -497,6 +567,14 @@ mod tests {
             first_port: 1536,
             until: crate::nat::UnixTime(99),
         };
+        let prefix = Assigned {
+            prefix: "2001:db8:100::/56".parse().unwrap(),
+            since: crate::nat::UnixTime(5),
+        };
+        let held6 = HeldPrefix {
+            prefix: "2001:db8:100:100::/60".parse().unwrap(),
+            until: crate::nat::UnixTime(99),
+        };
         {
             let store = RedbStore::open(&path).unwrap();
             store.put(&record(1, 100)).unwrap();
@@ -511,6 +589,19 @@ mod tests {
                 ])
                 .unwrap();
             store.commit(&[SubscriberOp::Remove(2)]).unwrap();
+            store
+                .commit(&[
+                    SubscriberOp::PutPrefix(1, prefix),
+                    SubscriberOp::PutPrefix(3, prefix),
+                    SubscriberOp::PutHeldPrefix(held6),
+                    SubscriberOp::PutHeldPrefix(HeldPrefix {
+                        prefix: "2001:db8:1::/48".parse().unwrap(),
+                        until: crate::nat::UnixTime(7),
+                    }),
+                    SubscriberOp::RemovePrefix(3),
+                    SubscriberOp::RemoveHeldPrefix("2001:db8:1::/48".parse().unwrap()),
+                ])
+                .unwrap();
         }
         let store = RedbStore::open(&path).unwrap();
         let state = store.load_state().unwrap();
@@ -519,6 +610,8 @@ mod tests {
         assert_eq!(state.nat.get(&1), Some(&nat));
         assert!(!state.nat.contains_key(&2));
         assert_eq!(state.held, vec![held]);
+        assert_eq!(state.prefixes, BTreeMap::from([(1, prefix)]));
+        assert_eq!(state.held_prefixes, vec![held6]);
         assert_eq!(store.load(1).unwrap().len(), 1);
         assert!(
             store.load(2).unwrap().is_empty(),

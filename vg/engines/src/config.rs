@@ -71,6 +71,7 @@ use lsl::{Clash, ClashKind, LslId, LslSet, wire::vlan::Tpid};
 
 use crate::{
     dhcp::{DhcpConfig, DhcpConfigWire},
+    ipv6::{Ipv6Config, Ipv6File, Ipv6Policy, Ipv6PolicyFile},
     nat::{Filtering, NatConfig, NatConfigWire},
     qos::{Qos, QosFile},
     reply::RateLimit,
@@ -176,6 +177,9 @@ pub struct ConfigFile {
     /// `[slowpath]`: the per-home limit.
     #[serde(default)]
     pub slowpath: SlowPathFile,
+    /// `[ipv6]`: the prefix pools; absent = IPv4 only.
+    #[serde(default)]
+    pub ipv6: Option<Ipv6File>,
 }
 
 /// `[slowpath]` as written.
@@ -285,6 +289,9 @@ pub struct SubscriberFile {
     /// Its speed tier (rate limits up and down); none: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qos: Option<QosFile>,
+    /// Its IPv6 over the `[ipv6]` defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6PolicyFile>,
 }
 
 fn default_gateway() -> String {
@@ -451,6 +458,8 @@ pub struct Config {
     pub files: BTreeMap<SubscriberId, SubscriberFile>,
     /// `[slowpath]`.
     pub slowpath: SlowPathConfig,
+    /// `[ipv6]`, when configured.
+    pub ipv6: Option<Ipv6Config>,
 }
 
 /// Validated `[fastpath]`.
@@ -509,6 +518,8 @@ pub struct SubscriberConfig {
     pub tcp_mss: u16,
     /// Its speed tier.
     pub qos: Qos,
+    /// Its IPv6 (off, a length from the pools, or a pinned prefix).
+    pub ipv6: Ipv6Policy,
 }
 
 /// The gateway MAC of home `id`: locally administered, `02:4e:47` ("NG") + the id.
@@ -596,6 +607,11 @@ impl TryFrom<ConfigFile> for Config {
             ));
         }
         let dhcp_defaults = DhcpDefaults::new(file.dhcp.unwrap_or_default())?;
+        let ipv6 = file
+            .ipv6
+            .map(Ipv6Config::try_from)
+            .transpose()
+            .map_err(|(k, value, why)| invalid(format!("ipv6.{k}"), value, why))?;
         let mut this = Self {
             fastpath,
             subscribers: BTreeMap::new(),
@@ -603,6 +619,7 @@ impl TryFrom<ConfigFile> for Config {
             dhcp_defaults,
             files: BTreeMap::new(),
             slowpath,
+            ipv6,
         };
         let mut lsls = LslSet::new();
         for (i, file) in file.subscribers.into_iter().enumerate() {
@@ -864,6 +881,8 @@ impl SubscriberConfig {
             Some(q) => Qos::new(q)
                 .map_err(|(field, value, why)| invalid(key(&format!("qos.{field}")), value, why))?,
         };
+        let ipv6 = Ipv6Policy::new(f.ipv6.as_ref(), config.ipv6.as_ref())
+            .map_err(|(k, value, why)| invalid(key(&format!("ipv6.{k}")), value, why))?;
         Ok(Self {
             id: f.id,
             lsl,
@@ -876,6 +895,7 @@ impl SubscriberConfig {
             port_forwards,
             tcp_mss,
             qos,
+            ipv6,
         })
     }
 }

@@ -7,6 +7,8 @@
 //!   runtime types (`Config`, `SubscriberConfig`), errors naming the key and value.
 //! - [`dhcp`]: the DHCPv4 server engine, one per home (RFC 2131/2132), with its lease store
 //!   behind a trait.
+//! - [`ipv6`]: the IPv6 prefix pools and each home's delegated prefix (sticky, held down
+//!   after release), `[ipv6]` and a home's `ipv6 = { ... }`.
 //! - [`nat`]: the public pool and the port-block allocator (RFC 6888/7422), the port
 //!   selection the fast path mirrors, block events.
 //! - [`qos`]: a home's speed tier (rate limits up and down) and the fast path's form of it.
@@ -15,6 +17,7 @@
 
 pub mod config;
 pub mod dhcp;
+pub mod ipv6;
 pub mod nat;
 pub mod qos;
 pub mod reply;

@@ -428,6 +428,7 @@ fn fields_to_body(f: &SubFields, current: Option<Value>) -> anyhow::Result<Value
             port_forwards: Vec::new(),
             tcp_mss: None,
             qos: None,
+            ipv6: None,
         },
     };
     sub.id = f.id;

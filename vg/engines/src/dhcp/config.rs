@@ -417,7 +417,7 @@ fn is_unicast_server(ip: Ipv4Addr) -> bool {
         && ip.octets()[0] < 240
 }
 
-fn check_domain(name: &str) -> Result<(), &'static str> {
+pub(crate) fn check_domain(name: &str) -> Result<(), &'static str> {
     let name = name.strip_suffix('.').unwrap_or(name);
     if name.is_empty() {
         return Err("empty");

@@ -39,7 +39,7 @@
 //! - Time is UNIX seconds passed in by the caller ([`UnixTime`]); the engine never reads a
 //!   clock.
 
-mod config;
+pub(crate) mod config;
 mod decode;
 mod encode;
 mod multi;

@@ -1267,6 +1267,7 @@ fn home_from_config_and_host_rules() {
         port_forwards: Default::default(),
         tcp_mss: 0,
         qos: Default::default(),
+        ipv6: Default::default(),
     };
     let from_config = Home::from(&config);
     assert_eq!(from_config, home(&encaps()[0]));
