@@ -36,10 +36,13 @@ use thiserror::Error;
 #[cfg(test)]
 mod fake;
 pub mod plan;
+mod prefixes;
 pub mod tables;
 mod view;
 
-pub use view::{BlockView, HostView, NatAssignmentView, PoolView, SubscriberView};
+pub use view::{
+    BlockView, HostView, NatAssignmentView, PoolView, PrefixPoolView, PrefixView, SubscriberView,
+};
 
 use plan::MapWrite;
 use tables::FastPathTables;
@@ -152,6 +155,8 @@ pub struct Control {
     /// Every home's LSL: no two homes with one fast-path key or with clashing tags.
     lsls: LslSet<SubscriberId>,
     alloc: Option<BlockAllocator>,
+    /// The IPv6 prefix pools, when `[ipv6]` is on.
+    v6: Option<crate::ipv6::PrefixPool>,
     since: HashMap<SubscriberId, BTreeMap<u16, UnixTime>>,
     store: Arc<dyn SubscriberStore>,
     maps: Option<Box<dyn FastPathTables>>,
@@ -199,6 +204,7 @@ impl Control {
             homes: BTreeMap::new(),
             lsls: LslSet::new(),
             alloc: None,
+            v6: None,
             since: HashMap::new(),
             store,
             maps: None,
@@ -218,6 +224,7 @@ impl Control {
             this.allocate_missing(&nat_cfg, &mut alloc, now, &mut ops);
             this.alloc = Some(alloc);
         }
+        this.restore_prefixes(&stored, now, &mut ops);
         this.store.commit(&ops)?;
         this.log.flush();
         if dropped > 0 {
@@ -660,14 +667,27 @@ impl Control {
                 }
             }
         }
-        let t_nat = t0.elapsed();
-        if let Err(err) = self.store.commit(&ops) {
-            if let Some(alloc) = self.alloc.as_mut() {
+        let cancel_nat = |this: &mut Self| {
+            if let Some(alloc) = this.alloc.as_mut() {
                 for (_, sub) in &subs {
                     alloc.cancel_subscriber(nsub(sub.id));
-                    self.since.remove(&sub.id);
+                    this.since.remove(&sub.id);
                 }
             }
+        };
+        let new: Vec<&SubscriberConfig> = subs.iter().map(|(_, s)| s).collect();
+        let prefixes = match self.assign_new_prefixes(&new, now, &mut ops) {
+            Ok(p) => p,
+            Err(err) => {
+                cancel_nat(self);
+                return Err(err);
+            }
+        };
+        drop(new);
+        let t_nat = t0.elapsed();
+        if let Err(err) = self.store.commit(&ops) {
+            cancel_nat(self);
+            self.undo_prefixes(prefixes);
             return Err(err.into());
         }
         let t_commit = t0.elapsed();
@@ -864,12 +884,18 @@ impl Control {
             }
         }
         let old_since = self.since.get(&id).cloned();
-        let (ops, since) = self.update_ops(id, source, &file, &nat, old_since.as_ref(), now);
-        if let Err(err) = self.store.commit(&ops) {
+        let (mut ops, since) = self.update_ops(id, source, &file, &nat, old_since.as_ref(), now);
+        let prefix = self.assign_prefix(&sub, now, &mut ops);
+        let stored = match prefix {
+            Ok(p) => self.store.commit(&ops).map_err(|e| (e.into(), p)),
+            Err(e) => Err((e, None)),
+        };
+        if let Err((err, pending)) = stored {
             if forwards_in_place {
                 let _ = self.swap_forwards(id, &sub.port_forwards, &old_sub.port_forwards);
             }
-            return Err(err.into());
+            self.undo_prefixes(pending.into_iter().collect());
+            return Err(err);
         }
         // Committed: now the in-memory state and the log.
         if let Some(a) = nat.new_alloc {
@@ -1141,6 +1167,7 @@ impl Control {
             slow.remove_home(id);
         }
         let mut ops = vec![SubscriberOp::Remove(id)];
+        ops.extend(self.held_on_delete(id, now));
         if let (Some(a), Some(nat)) = (&assignment, &self.config.nat) {
             for &first_port in &a.blocks {
                 ops.push(SubscriberOp::PutHeld(HeldBlock {
@@ -1168,6 +1195,7 @@ impl Control {
         self.note_events(&events);
         self.log.flush();
         self.since.remove(&id);
+        self.release_prefix(id, now);
         self.remove_entry(id);
         let nat = assignment.as_ref().map(|a| self.ranges(a));
         self.apply(&plan::for_delete(&sub, &leased, nat))

@@ -40,6 +40,9 @@ pub struct Metrics {
     pub leases_in_use: prometheus::IntGauge,
     /// NAT port blocks per public address and state (owned, held, free).
     pub nat_blocks: prometheus::IntGaugeVec,
+    /// IPv6 prefixes by state: `assigned` (homes with one), `held` (in hold-down), and
+    /// `capacity` (how many of the default length the pools hold).
+    pub ipv6_prefixes: prometheus::GaugeVec,
     /// Per-subscriber traffic (only with `--per-subscriber-metrics`): packets.
     pub sub_packets: IntCounterVec,
     /// Per-subscriber traffic: bytes.
@@ -138,6 +141,16 @@ impl Metrics {
             "NAT port blocks per public address, by state (owned, held, free)",
             &["address", "state"],
         )?;
+        let ipv6_prefixes = registered(
+            r,
+            prometheus::GaugeVec::new(
+                prometheus::Opts::new(
+                    "vg_ipv6_prefixes",
+                    "IPv6 prefixes of homes by state (assigned, held, capacity)",
+                ),
+                &["state"],
+            )?,
+        )?;
         let sub_packets = counters(
             r,
             "vg_subscriber_packets_total",
@@ -187,6 +200,7 @@ impl Metrics {
             subscribers,
             leases_in_use,
             nat_blocks,
+            ipv6_prefixes,
             sub_packets,
             sub_bytes,
             http_refused,
@@ -251,6 +265,15 @@ impl Metrics {
                     .set(i64::from(n));
             }
         }
+    }
+
+    /// Sets the IPv6 prefix gauges.
+    pub fn update_prefixes(&self, stats: &crate::ipv6::PrefixStats) {
+        let g = &self.ipv6_prefixes;
+        g.with_label_values(&["assigned"])
+            .set(stats.assigned as f64);
+        g.with_label_values(&["held"]).set(stats.held as f64);
+        g.with_label_values(&["capacity"]).set(stats.capacity);
     }
 
     /// The per-subscriber series of `homes` (every home there is, with its counters): a

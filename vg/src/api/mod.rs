@@ -18,6 +18,7 @@
 //! | `GET /api/v1/subscribers/{id}/nat-blocks` | its public address and port blocks |
 //! | `GET /api/v1/nat/blocks` | every home's public address and port blocks |
 //! | `GET /api/v1/nat/pool` | pool usage per public address |
+//! | `GET /api/v1/ipv6/pool` | the IPv6 prefix pools: prefixes assigned, held, capacity |
 //!
 //! Every call needs `Authorization: Bearer <token>` (compared in constant time); without it
 //! or with a wrong one: 401. Errors are `{"error": "..."}` with 400 (malformed JSON, unknown
@@ -165,6 +166,7 @@ pub fn router(control: Arc<Mutex<Control>>, token: Vec<u8>) -> Router {
         .route("/api/v1/subscribers/{id}/nat-blocks", get(nat_blocks_of))
         .route("/api/v1/nat/blocks", get(nat_blocks))
         .route("/api/v1/nat/pool", get(pool))
+        .route("/api/v1/ipv6/pool", get(prefix_pool))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(bulk)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such API path") })
@@ -494,6 +496,18 @@ async fn pool(State(s): State<Arc<ApiState>>) -> Response {
     match with_control(&s, |c| {
         c.pool()
             .ok_or_else(|| ControlError::NotFound("NAT is not configured".into()))
+    })
+    .await
+    {
+        Ok(v) => ok(StatusCode::OK, v),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn prefix_pool(State(s): State<Arc<ApiState>>) -> Response {
+    match with_control(&s, |c| {
+        c.prefix_pool_view()
+            .ok_or_else(|| ControlError::NotFound("IPv6 is not configured".into()))
     })
     .await
     {

@@ -13,6 +13,7 @@ use serde_json::Value;
 use vg::{
     config::{NatPolicyFile, PortForwardFile, Proto, SubscriberFile},
     fastpath::{Counters, bpffs},
+    ipv6::Ipv6PolicyFile,
     nat::Filtering,
     qos::QosFile,
 };
@@ -69,6 +70,15 @@ enum Command {
     /// NAT.
     #[command(subcommand)]
     Nat(NatCmd),
+    /// IPv6.
+    #[command(subcommand)]
+    Ipv6(Ipv6Cmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum Ipv6Cmd {
+    /// The prefix pools: prefixes assigned, held down, and how many the pools hold.
+    Pool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,9 +140,42 @@ struct SubFields {
     /// The tier's burst, in milliseconds at the rate.
     #[arg(long)]
     burst_ms: Option<u32>,
+    /// IPv6: `off`, `default` (the `[ipv6]` length), a length (`60`) or a prefix
+    /// (`2001:db8:100:ff00::/56`).
+    #[arg(long, value_parser = parse_ipv6)]
+    ipv6: Option<Ipv6Arg>,
     /// The whole body as JSON (a file); flags given override its fields.
     #[arg(long)]
     body: Option<PathBuf>,
+}
+
+/// `--ipv6`'s value.
+#[derive(Clone, Debug)]
+enum Ipv6Arg {
+    Default,
+    Policy(Ipv6PolicyFile),
+}
+
+fn parse_ipv6(s: &str) -> Result<Ipv6Arg, String> {
+    let policy = match s {
+        "default" => return Ok(Ipv6Arg::Default),
+        "off" => Ipv6PolicyFile {
+            enabled: Some(false),
+            ..Ipv6PolicyFile::default()
+        },
+        _ if s.contains('/') => Ipv6PolicyFile {
+            prefix: Some(s.to_owned()),
+            ..Ipv6PolicyFile::default()
+        },
+        _ => Ipv6PolicyFile {
+            length: Some(
+                s.parse()
+                    .map_err(|_| "off, default, a length or a prefix".to_owned())?,
+            ),
+            ..Ipv6PolicyFile::default()
+        },
+    };
+    Ok(Ipv6Arg::Policy(policy))
 }
 
 fn parse_filtering(s: &str) -> Result<Filtering, String> {
@@ -377,6 +420,27 @@ fn api(args: &Args) -> anyhow::Result<()> {
             ),
             None => (c.call("GET", "/api/v1/nat/blocks", None)?, blocks_table),
         },
+        Command::Ipv6(Ipv6Cmd::Pool) => (c.call("GET", "/api/v1/ipv6/pool", None)?, |v| {
+            let pools = v["pools"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            table(
+                &["POOLS", "LENGTH", "ASSIGNED", "HELD", "CAPACITY"],
+                vec![vec![
+                    pools,
+                    cell(v, &["delegated_length"]),
+                    cell(v, &["assigned"]),
+                    cell(v, &["held"]),
+                    cell(v, &["capacity"]),
+                ]],
+            )
+        }),
         Command::Nat(NatCmd::Pool) => (c.call("GET", "/api/v1/nat/pool", None)?, |v| {
             table(
                 &["ADDRESS", "SUBSCRIBERS", "OWNED", "HELD", "FREE"],
@@ -412,7 +476,12 @@ fn fields_to_body(f: &SubFields, current: Option<Value>) -> anyhow::Result<Value
         (None, Some(mut cur)) => {
             // What the API shows beyond the home as written.
             if let Some(o) = cur.as_object_mut() {
-                for k in ["source", "tcp_mss_effective", "nat_assignment"] {
+                for k in [
+                    "source",
+                    "tcp_mss_effective",
+                    "nat_assignment",
+                    "ipv6_assignment",
+                ] {
                     o.remove(k);
                 }
             }
@@ -476,6 +545,11 @@ fn fields_to_body(f: &SubFields, current: Option<Value>) -> anyhow::Result<Value
         if *qos == QosFile::default() {
             sub.qos = None;
         }
+    }
+    match &f.ipv6 {
+        None => {}
+        Some(Ipv6Arg::Default) => sub.ipv6 = None,
+        Some(Ipv6Arg::Policy(p)) => sub.ipv6 = Some(p.clone()),
     }
     Ok(serde_json::to_value(sub)?)
 }
@@ -639,6 +713,7 @@ fn subscribers_table(v: &Value) {
                         cell(s, &["source"]),
                         cell(s, &["nat_assignment", "public_ip"]),
                         blocks_of(s),
+                        cell(s, &["ipv6_assignment", "prefix"]),
                         s["port_forwards"]
                             .as_array()
                             .map_or(0, Vec::len)
@@ -657,6 +732,7 @@ fn subscribers_table(v: &Value) {
             "SOURCE",
             "PUBLIC IP",
             "BLOCKS",
+            "IPV6 PREFIX",
             "FWDS",
             "MSS",
         ],

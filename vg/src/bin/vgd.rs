@@ -667,6 +667,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             if let Some(pool) = control.pool() {
                 m.update_pool(&pool);
             }
+            if let Some(v6) = control.prefix_pool() {
+                m.update_prefixes(&v6.stats());
+            }
             if state.per_subscriber {
                 control.config().subscribers.keys().copied().collect()
             } else {

@@ -358,3 +358,123 @@ fn a_store_that_refuses_leaves_the_tables_untouched() {
     assert_eq!(c.len(), 2);
     assert_eq!(c.get(1).unwrap().subscriber.lsl, "vlan:1");
 }
+
+const V6: &str = "[ipv6]\npools = [\"2001:db8:100::/54\"]\nhold_down_secs = 600\n";
+
+fn prefix_of(c: &Control, id: SubscriberId) -> Option<String> {
+    c.prefix(id).map(|a| a.prefix.to_string())
+}
+
+#[test]
+fn homes_keep_their_prefixes_across_restarts_and_a_removed_homes_prefix_rests() {
+    let tables = FakeTables::default();
+    let store = Arc::new(MemorySubscriberStore::default());
+    let three =
+        format!("{HOMES}[[subscriber]]\nid = 3\nlsl = \"vlan:3\"\nipv6 = {{ length = 60 }}\n");
+    let c = started(&format!("{NAT}{V6}{three}"), Arc::clone(&store) as _, &tables);
+    assert_eq!(prefix_of(&c, 1).as_deref(), Some("2001:db8:100::/56"));
+    assert_eq!(prefix_of(&c, 2).as_deref(), Some("2001:db8:100:100::/56"));
+    assert_eq!(prefix_of(&c, 3).as_deref(), Some("2001:db8:100:200::/60"));
+    let view = c.get(3).unwrap();
+    assert_eq!(
+        view.ipv6_assignment.map(|v| v.lan.to_string()).as_deref(),
+        Some("2001:db8:100:200::/64")
+    );
+    assert_eq!(store.load_state().unwrap().prefixes.len(), 3);
+    drop(c);
+    // Home 2 leaves the file, home 4 joins: 1 and 3 keep theirs, 2's rests, 4 gets a new one.
+    let four = format!(
+        "[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n[[subscriber]]\nid = 3\nlsl = \"vlan:3\"\n\
+         ipv6 = {{ length = 60 }}\n[[subscriber]]\nid = 4\nlsl = \"vlan:4\"\n"
+    );
+    let c = started(&format!("{NAT}{V6}{four}"), Arc::clone(&store) as _, &tables);
+    assert_eq!(prefix_of(&c, 1).as_deref(), Some("2001:db8:100::/56"));
+    assert_eq!(prefix_of(&c, 3).as_deref(), Some("2001:db8:100:200::/60"));
+    assert_eq!(prefix_of(&c, 4).as_deref(), Some("2001:db8:100:300::/56"));
+    let state = store.load_state().unwrap();
+    assert_eq!(
+        state.held_prefixes,
+        vec![crate::ipv6::HeldPrefix {
+            prefix: "2001:db8:100:100::/56".parse().unwrap(),
+            until: NOW.plus(600),
+        }]
+    );
+    assert!(!state.prefixes.contains_key(&2));
+    let pool = c.prefix_pool_view().unwrap();
+    assert_eq!((pool.assigned, pool.held, pool.capacity), (3, 1, 4.0));
+    drop(c);
+    // Without [ipv6] nothing is lost: the section back, the prefixes are the same.
+    let v4_only = four.replace("ipv6 = { length = 60 }\n", "");
+    let c = started(&format!("{NAT}{v4_only}"), Arc::clone(&store) as _, &tables);
+    assert_eq!(prefix_of(&c, 1), None);
+    drop(c);
+    let c = started(&format!("{NAT}{V6}{four}"), Arc::clone(&store) as _, &tables);
+    assert_eq!(prefix_of(&c, 3).as_deref(), Some("2001:db8:100:200::/60"));
+    assert_eq!(prefix_of(&c, 4).as_deref(), Some("2001:db8:100:300::/56"));
+}
+
+#[test]
+fn the_api_assigns_moves_and_releases_prefixes_and_a_refusing_store_changes_none() {
+    let tables = FakeTables::default();
+    let store = Arc::new(Flaky::default());
+    let mut c = started(&format!("{NAT}{V6}{HOMES}"), Arc::clone(&store) as _, &tables);
+    let v = c
+        .create(file(serde_json::json!({ "id": 5, "lsl": "vlan:5" })), NOW)
+        .unwrap();
+    assert_eq!(
+        v.ipv6_assignment.map(|a| a.prefix.to_string()).as_deref(),
+        Some("2001:db8:100:200::/56")
+    );
+    // The pools hold four /56s: the fifth home is refused, and nothing of it stays.
+    c.create(file(serde_json::json!({ "id": 6, "lsl": "vlan:6" })), NOW)
+        .unwrap();
+    assert!(matches!(
+        c.create(file(serde_json::json!({ "id": 7, "lsl": "vlan:7" })), NOW),
+        Err(ControlError::Conflict(e)) if e.contains("no free /56")
+    ));
+    assert!(c.get(7).is_err());
+    // IPv4 only: its prefix rests.
+    c.update(
+        6,
+        file(serde_json::json!({ "id": 6, "lsl": "vlan:6", "ipv6": { "enabled": false } })),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(prefix_of(&c, 6), None);
+    assert_eq!(store.inner.load_state().unwrap().held_prefixes.len(), 1);
+    // A store that refuses: no prefix moves.
+    store.fail.store(true, Ordering::Relaxed);
+    let before: Vec<_> = (1..=6).map(|id| prefix_of(&c, id)).collect();
+    assert!(matches!(
+        c.update(
+            1,
+            file(serde_json::json!({ "id": 1, "lsl": "vlan:1", "ipv6": { "prefix": "2001:db8:100::/60" } })),
+            NOW
+        ),
+        Err(ControlError::Store(_))
+    ));
+    assert!(matches!(
+        c.create(
+            file(serde_json::json!({ "id": 8, "lsl": "vlan:8", "ipv6": { "prefix": "2001:db8:100:300::/60" } })),
+            NOW
+        ),
+        Err(ControlError::Store(_))
+    ));
+    assert!(matches!(c.delete(2, NOW), Err(ControlError::Store(_))));
+    let after: Vec<_> = (1..=6).map(|id| prefix_of(&c, id)).collect();
+    assert_eq!(after, before);
+    assert_eq!(c.prefix_pool_view().unwrap().held, 1);
+    store.fail.store(false, Ordering::Relaxed);
+    // Deleted: its prefix rests, in the same transaction as the removal.
+    c.delete(5, NOW).unwrap();
+    let state = store.inner.load_state().unwrap();
+    assert!(!state.prefixes.contains_key(&5));
+    assert_eq!(state.held_prefixes.len(), 2);
+    // Pinned into the held space of home 6: the operator's choice ends that hold-down.
+    c.create(
+        file(serde_json::json!({ "id": 8, "lsl": "vlan:8", "ipv6": { "prefix": "2001:db8:100:300::/60" } })),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(store.inner.load_state().unwrap().held_prefixes.len(), 1);
+}

@@ -27,6 +27,35 @@ pub struct SubscriberView {
     /// Its NAT assignment, when NAT is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nat_assignment: Option<NatAssignmentView>,
+    /// Its IPv6 prefix, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6_assignment: Option<PrefixView>,
+}
+
+/// A home's IPv6 prefix.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct PrefixView {
+    /// The delegated prefix.
+    pub prefix: ipnet::Ipv6Net,
+    /// Its first /64: the home's LAN.
+    pub lan: ipnet::Ipv6Net,
+    /// Assigned at (UNIX seconds).
+    pub since: u64,
+}
+
+/// The IPv6 prefix pools.
+#[derive(Clone, Debug, Serialize)]
+pub struct PrefixPoolView {
+    /// The pools.
+    pub pools: Vec<ipnet::Ipv6Net>,
+    /// A home's prefix length unless it says otherwise.
+    pub delegated_length: u8,
+    /// Homes with a prefix.
+    pub assigned: usize,
+    /// Prefixes in hold-down.
+    pub held: usize,
+    /// Prefixes of the default length the pools hold.
+    pub capacity: f64,
 }
 
 /// A home's public address and port blocks.
@@ -95,6 +124,11 @@ impl Control {
             source: e.source,
             tcp_mss_effective: e.sub.tcp_mss,
             nat_assignment: self.nat_view(e.sub.id),
+            ipv6_assignment: self.prefix(e.sub.id).map(|a| PrefixView {
+                prefix: a.prefix,
+                lan: a.lan(),
+                since: a.since.0,
+            }),
         }
     }
 
@@ -211,6 +245,19 @@ impl Control {
         }
         self.nat_view(id)
             .ok_or_else(|| ControlError::NotFound(format!("subscriber {id} has no NAT blocks")))
+    }
+
+    /// The IPv6 pools' usage, when IPv6 is on.
+    pub fn prefix_pool_view(&self) -> Option<PrefixPoolView> {
+        let (pool, cfg) = (self.prefix_pool()?, self.config.ipv6.as_ref()?);
+        let stats = pool.stats();
+        Some(PrefixPoolView {
+            pools: cfg.pools().to_vec(),
+            delegated_length: cfg.delegated_length(),
+            assigned: stats.assigned,
+            held: stats.held,
+            capacity: stats.capacity,
+        })
     }
 
     /// Pool usage.
