@@ -371,7 +371,11 @@ fn homes_keep_their_prefixes_across_restarts_and_a_removed_homes_prefix_rests() 
     let store = Arc::new(MemorySubscriberStore::default());
     let three =
         format!("{HOMES}[[subscriber]]\nid = 3\nlsl = \"vlan:3\"\nipv6 = {{ length = 60 }}\n");
-    let c = started(&format!("{NAT}{V6}{three}"), Arc::clone(&store) as _, &tables);
+    let c = started(
+        &format!("{NAT}{V6}{three}"),
+        Arc::clone(&store) as _,
+        &tables,
+    );
     assert_eq!(prefix_of(&c, 1).as_deref(), Some("2001:db8:100::/56"));
     assert_eq!(prefix_of(&c, 2).as_deref(), Some("2001:db8:100:100::/56"));
     assert_eq!(prefix_of(&c, 3).as_deref(), Some("2001:db8:100:200::/60"));
@@ -383,11 +387,13 @@ fn homes_keep_their_prefixes_across_restarts_and_a_removed_homes_prefix_rests() 
     assert_eq!(store.load_state().unwrap().prefixes.len(), 3);
     drop(c);
     // Home 2 leaves the file, home 4 joins: 1 and 3 keep theirs, 2's rests, 4 gets a new one.
-    let four = format!(
-        "[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n[[subscriber]]\nid = 3\nlsl = \"vlan:3\"\n\
-         ipv6 = {{ length = 60 }}\n[[subscriber]]\nid = 4\nlsl = \"vlan:4\"\n"
+    let four = "[[subscriber]]\nid = 1\nlsl = \"vlan:1\"\n[[subscriber]]\nid = 3\nlsl = \"vlan:3\"\n\
+         ipv6 = { length = 60 }\n[[subscriber]]\nid = 4\nlsl = \"vlan:4\"\n";
+    let c = started(
+        &format!("{NAT}{V6}{four}"),
+        Arc::clone(&store) as _,
+        &tables,
     );
-    let c = started(&format!("{NAT}{V6}{four}"), Arc::clone(&store) as _, &tables);
     assert_eq!(prefix_of(&c, 1).as_deref(), Some("2001:db8:100::/56"));
     assert_eq!(prefix_of(&c, 3).as_deref(), Some("2001:db8:100:200::/60"));
     assert_eq!(prefix_of(&c, 4).as_deref(), Some("2001:db8:100:300::/56"));
@@ -408,7 +414,11 @@ fn homes_keep_their_prefixes_across_restarts_and_a_removed_homes_prefix_rests() 
     let c = started(&format!("{NAT}{v4_only}"), Arc::clone(&store) as _, &tables);
     assert_eq!(prefix_of(&c, 1), None);
     drop(c);
-    let c = started(&format!("{NAT}{V6}{four}"), Arc::clone(&store) as _, &tables);
+    let c = started(
+        &format!("{NAT}{V6}{four}"),
+        Arc::clone(&store) as _,
+        &tables,
+    );
     assert_eq!(prefix_of(&c, 3).as_deref(), Some("2001:db8:100:200::/60"));
     assert_eq!(prefix_of(&c, 4).as_deref(), Some("2001:db8:100:300::/56"));
 }
@@ -417,7 +427,11 @@ fn homes_keep_their_prefixes_across_restarts_and_a_removed_homes_prefix_rests() 
 fn the_api_assigns_moves_and_releases_prefixes_and_a_refusing_store_changes_none() {
     let tables = FakeTables::default();
     let store = Arc::new(Flaky::default());
-    let mut c = started(&format!("{NAT}{V6}{HOMES}"), Arc::clone(&store) as _, &tables);
+    let mut c = started(
+        &format!("{NAT}{V6}{HOMES}"),
+        Arc::clone(&store) as _,
+        &tables,
+    );
     let v = c
         .create(file(serde_json::json!({ "id": 5, "lsl": "vlan:5" })), NOW)
         .unwrap();
