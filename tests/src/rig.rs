@@ -51,7 +51,6 @@ impl RigHome {
             nat: None,
             tcp_mss: Some(0),
             qos: None,
-            ipv6: None,
         }
     }
 

@@ -790,6 +790,73 @@ fn homes_and_blocks_survive_kill_9_and_a_restart() {
         0,
         "{log}"
     );
+
+    // IPv6 switched on: every home gets its own prefix, and keeps it across kill -9.
+    topo.vgd.terminate(Duration::from_secs(10));
+    let text = std::fs::read_to_string(&config).expect("config");
+    let v6 = format!("{text}\n[ipv6]\npools = [\"2001:db8:100::/48\"]\ndelegated_length = 56\n");
+    std::fs::write(&config, v6).expect("config");
+    topo.vgd =
+        vgd::start_with_config_and_core(&topo.vg, "acc0", Some("core0"), &instance, Some(&config));
+    let prefixes = |topo: &Topology| -> Vec<(Value, Value, Value)> {
+        let (code, body) = api(&topo.vg, "GET", "/api/v1/subscribers", None);
+        assert_eq!(code, 200, "{body}");
+        json(&body)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let a = &s["ipv6_assignment"];
+                (s["id"].clone(), a["prefix"].clone(), a["lan"].clone())
+            })
+            .collect()
+    };
+    let first = prefixes(&topo);
+    let mut seen = std::collections::BTreeSet::new();
+    for (id, prefix, lan) in &first {
+        let prefix = prefix
+            .as_str()
+            .unwrap_or_else(|| panic!("home {id}: no prefix"));
+        assert!(
+            prefix.starts_with("2001:db8:100:") && prefix.ends_with("/56"),
+            "{prefix}"
+        );
+        let lan = lan.as_str().unwrap();
+        assert_eq!(
+            lan.replace("/64", "/56"),
+            prefix,
+            "the LAN is the prefix's first /64"
+        );
+        assert!(seen.insert(prefix.to_owned()), "{prefix} given twice");
+    }
+    topo.vgd.kill();
+    topo.vgd =
+        vgd::start_with_config_and_core(&topo.vg, "acc0", Some("core0"), &instance, Some(&config));
+    assert_eq!(prefixes(&topo), first, "prefixes changed across kill -9");
+    let (code, body) = api(&topo.vg, "GET", "/api/v1/ipv6/pool", None);
+    assert_eq!(code, 200, "{body}");
+    let pool = json(&body);
+    assert_eq!(
+        (pool["assigned"].clone(), pool["held"].clone()),
+        (3.into(), 0.into()),
+        "{pool}"
+    );
+    assert_eq!(pool["capacity"], 256.0, "{pool}");
+    let m = vgd::metrics(&topo.vg);
+    assert_eq!(
+        http::metric_sum(&m, "vg_ipv6_prefixes", &[("state", "assigned")]),
+        3
+    );
+    // A deleted home's prefix rests in hold-down.
+    let (code, body) = api(&topo.vg, "DELETE", "/api/v1/subscribers/6", None);
+    assert_eq!(code, 204, "{body}");
+    let (_, body) = api(&topo.vg, "GET", "/api/v1/ipv6/pool", None);
+    assert_eq!(json(&body)["held"], 1, "{body}");
+    let table = vgctl(&topo.vg, &instance, &["ipv6", "pool"]);
+    assert!(
+        table.contains("2001:db8:100::/48") && table.contains("256"),
+        "{table}"
+    );
 }
 
 /// Homes in the provisioning benchmark (the benchmark issue's target: 100,000 in <= 10 s).

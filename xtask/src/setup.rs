@@ -39,12 +39,20 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("stun-client", "NAT behaviour discovery"),
     ("stun-server", "NAT behaviour discovery"),
     ("bpftool", "inspecting and faking pinned maps"),
+    (
+        "ndisc6",
+        "rdisc6 and ndisc6 in homes: IPv6 router and neighbour discovery",
+    ),
     // Benchmarks (`cargo xtask bench`).
     (
         "kea-dhcp4-server",
         "Kea, the DHCP baseline of the DHCP benchmark",
     ),
     ("kea-admin", "perfdhcp, the DHCP load generator"),
+    (
+        "kea-dhcp6-server",
+        "Kea, the baseline of the DHCPv6 benchmark",
+    ),
     // Deployment: the container image, the Debian packages, the Kubernetes manifests.
     ("podman", "building and running the vgd image"),
     (

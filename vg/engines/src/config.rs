@@ -71,7 +71,7 @@ use lsl::{Clash, ClashKind, LslId, LslSet, wire::vlan::Tpid};
 
 use crate::{
     dhcp::{DhcpConfig, DhcpConfigWire},
-    ipv6::{Ipv6Config, Ipv6File, Ipv6Policy, Ipv6PolicyFile},
+    ipv6::{Ipv6Config, Ipv6File, Ipv6Home, Ipv6PolicyFile},
     nat::{Filtering, NatConfig, NatConfigWire},
     qos::{Qos, QosFile},
     reply::RateLimit,
@@ -518,8 +518,9 @@ pub struct SubscriberConfig {
     pub tcp_mss: u16,
     /// Its speed tier.
     pub qos: Qos,
-    /// Its IPv6 (off, a length from the pools, or a pinned prefix).
-    pub ipv6: Ipv6Policy,
+    /// Its IPv6: the prefix policy (off, a length from the pools, or a pinned prefix) and
+    /// the RA flags.
+    pub ipv6: Ipv6Home,
 }
 
 /// The gateway MAC of home `id`: locally administered, `02:4e:47` ("NG") + the id.
@@ -881,7 +882,7 @@ impl SubscriberConfig {
             Some(q) => Qos::new(q)
                 .map_err(|(field, value, why)| invalid(key(&format!("qos.{field}")), value, why))?,
         };
-        let ipv6 = Ipv6Policy::new(f.ipv6.as_ref(), config.ipv6.as_ref())
+        let ipv6 = Ipv6Home::new(f.ipv6.as_ref(), config.ipv6.as_ref())
             .map_err(|(k, value, why)| invalid(key(&format!("ipv6.{k}")), value, why))?;
         Ok(Self {
             id: f.id,

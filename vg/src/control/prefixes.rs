@@ -66,7 +66,7 @@ impl Control {
         let Some(cfg) = self.config.ipv6.clone() else {
             return;
         };
-        let policy = |id: &SubscriberId| self.config.subscribers.get(id).map(|s| s.ipv6);
+        let policy = |id: &SubscriberId| self.config.subscribers.get(id).map(|s| s.ipv6.prefix);
         let (keep, release): (Vec<_>, Vec<_>) = stored
             .prefixes
             .iter()
@@ -150,7 +150,7 @@ impl Control {
         };
         let had = pool.get(sub.id).copied();
         let change = pool
-            .assign(sub.id, sub.ipv6, now)
+            .assign(sub.id, sub.ipv6.prefix, now)
             .map_err(|e| refusal(sub.id, e))?;
         if change == PrefixChange::default() {
             return Ok(None);

@@ -7,12 +7,22 @@
 //! hold_down_secs = 86400         # a released prefix rests this long (default 1 day)
 //! dns_servers = ["2001:db8::53"] # RDNSS (RFC 8106) and DHCPv6 option 23 (RFC 3646)
 //! domain_search = ["home.arpa"]  # DNSSL and DHCPv6 option 24
+//! router_address = "2001:db8::1" # the vG's own address: the source of its ICMPv6 errors
+//! managed = true                 # RAs' M flag: addresses from DHCPv6 too (default true)
+//! other = true                   # RAs' O flag: DNS from DHCPv6 (default true)
 //!
 //! [[subscriber]]
 //! ipv6 = { length = 60 }                      # a /60 for this home
 //! ipv6 = { prefix = "2001:db8:100:ff00::/56" } # exactly this one (inside a pool)
+//! ipv6 = { managed = false }                  # SLAAC only in this home
 //! ipv6 = { enabled = false }                  # IPv4 only
 //! ```
+//!
+//! M and O both on by default: hosts form SLAAC addresses from the LAN /64 (the prefix
+//! option's A flag is always set) and also ask DHCPv6 for one and for DNS, which is what
+//! Debian's dhcpcd and Windows do when M is set. The router address is the vG's own global
+//! address (RFC 4443 §2.2: errors travel to off-link sources); without it vgd uses the
+//! first global address of its core interface.
 //!
 //! Without `[ipv6]` homes are IPv4 only, and a home asking for a prefix is an error. The
 //! default of a day for the hold-down is the order of the valid lifetimes hosts are given
@@ -63,6 +73,15 @@ pub struct Ipv6File {
     /// Search domains given to hosts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domain_search: Vec<String>,
+    /// The vG's own global address, the source of its ICMPv6 errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_address: Option<Ipv6Addr>,
+    /// The RAs' M flag unless a home says otherwise; default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<bool>,
+    /// The RAs' O flag unless a home says otherwise; default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<bool>,
 }
 
 /// `[ipv6]`, validated.
@@ -73,6 +92,26 @@ pub struct Ipv6Config {
     hold_down_secs: u64,
     dns_servers: Vec<Ipv6Addr>,
     domain_search: Vec<String>,
+    router_address: Option<Ipv6Addr>,
+    flags: RaFlags,
+}
+
+/// A home's RA flags (RFC 4861 §4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RaFlags {
+    /// M: addresses from DHCPv6.
+    pub managed: bool,
+    /// O: other configuration (DNS) from DHCPv6.
+    pub other: bool,
+}
+
+impl Default for RaFlags {
+    fn default() -> Self {
+        Self {
+            managed: true,
+            other: true,
+        }
+    }
 }
 
 impl Ipv6Config {
@@ -95,6 +134,14 @@ impl Ipv6Config {
     /// Search domains for hosts.
     pub fn domain_search(&self) -> &[String] {
         &self.domain_search
+    }
+    /// The vG's own global address, if configured.
+    pub fn router_address(&self) -> Option<Ipv6Addr> {
+        self.router_address
+    }
+    /// The RA flags of homes that do not set theirs.
+    pub fn flags(&self) -> RaFlags {
+        self.flags
     }
     /// Whether `prefix` lies inside one of the pools.
     pub fn in_pools(&self, prefix: &Ipv6Net) -> bool {
@@ -155,12 +202,29 @@ impl TryFrom<Ipv6File> for Ipv6Config {
             crate::dhcp::config::check_domain(d)
                 .map_err(|why| ("domain_search", format!("{d:?}"), why.to_owned()))?;
         }
+        if let Some(r) = f.router_address {
+            let link_local = r.segments()[0] & 0xffc0 == 0xfe80;
+            if !is_unicast(&r) || link_local {
+                let why = "not a global unicast address".to_owned();
+                return Err(("router_address", r.to_string(), why));
+            }
+            if pools.iter().any(|p| p.contains(&r)) {
+                let why = "inside a pool: the vG's address is its own, not a home's".to_owned();
+                return Err(("router_address", r.to_string(), why));
+            }
+        }
+        let def = RaFlags::default();
         Ok(Self {
             pools,
             delegated_length,
             hold_down_secs,
             dns_servers: f.dns_servers,
             domain_search: f.domain_search,
+            router_address: f.router_address,
+            flags: RaFlags {
+                managed: f.managed.unwrap_or(def.managed),
+                other: f.other.unwrap_or(def.other),
+            },
         })
     }
 }
@@ -178,6 +242,36 @@ pub struct Ipv6PolicyFile {
     /// The prefix length this home gets; default `ipv6.delegated_length`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length: Option<u8>,
+    /// The RAs' M flag; default `ipv6.managed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<bool>,
+    /// The RAs' O flag; default `ipv6.other`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<bool>,
+}
+
+/// A home's IPv6 as validated: its prefix policy and its RA flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ipv6Home {
+    /// Which prefix.
+    pub prefix: Ipv6Policy,
+    /// The RA flags.
+    pub flags: RaFlags,
+}
+
+impl Ipv6Home {
+    /// Validates a home's `ipv6` (`None`: not written) against `[ipv6]` (`None`: absent).
+    pub fn new(file: Option<&Ipv6PolicyFile>, cfg: Option<&Ipv6Config>) -> Result<Self, Invalid> {
+        let prefix = Ipv6Policy::new(file, cfg)?;
+        let def = cfg.map(Ipv6Config::flags).unwrap_or_default();
+        Ok(Self {
+            prefix,
+            flags: RaFlags {
+                managed: file.and_then(|f| f.managed).unwrap_or(def.managed),
+                other: file.and_then(|f| f.other).unwrap_or(def.other),
+            },
+        })
+    }
 }
 
 /// A home's IPv6, validated against `[ipv6]`.
@@ -322,11 +416,35 @@ mod tests {
                 domain_search = ["a..b"]"#,
                 "domain_search",
             ),
+            (
+                r#"pools = ["2001:db8::/32"]
+                router_address = "fe80::1""#,
+                "router_address",
+            ),
+            (
+                r#"pools = ["2001:db8::/32"]
+                router_address = "2001:db8::1""#,
+                "router_address",
+            ),
         ];
         for (text, key) in bad {
             let err = cfg(text).expect_err(text);
             assert_eq!(err.0, key, "{text}: {err:?}");
         }
+    }
+
+    #[test]
+    fn ra_flags_default_on_and_a_home_overrides_them() {
+        let c = cfg("pools = [\"2001:db8:100::/40\"]\nother = false").unwrap();
+        let f: Ipv6PolicyFile = toml::from_str("managed = false").unwrap();
+        let h = Ipv6Home::new(Some(&f), Some(&c)).unwrap();
+        assert_eq!(h.prefix, Ipv6Policy::Length(56));
+        let off = RaFlags {
+            managed: false,
+            other: false,
+        };
+        assert_eq!(h.flags, off);
+        assert!(Ipv6Home::new(None, Some(&c)).unwrap().flags.managed);
     }
 
     #[test]

@@ -14,5 +14,5 @@
 pub mod config;
 pub mod pool;
 
-pub use config::{Ipv6Config, Ipv6File, Ipv6Policy, Ipv6PolicyFile};
+pub use config::{Ipv6Config, Ipv6File, Ipv6Home, Ipv6Policy, Ipv6PolicyFile, RaFlags};
 pub use pool::{Assigned, HeldPrefix, PrefixChange, PrefixError, PrefixPool, PrefixStats};
