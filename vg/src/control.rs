@@ -40,6 +40,7 @@ mod prefixes;
 pub mod tables;
 mod view;
 
+pub use prefixes::HomeIpv6;
 pub use view::{
     BlockView, HostView, NatAssignmentView, PoolView, PrefixPoolView, PrefixView, SubscriberView,
 };
@@ -101,6 +102,11 @@ pub trait SlowPathHomes: Send {
     fn leases(&self, id: SubscriberId) -> Result<Vec<LeaseRecord>, String>;
     /// Bound leases over all homes.
     fn leases_in_use(&self) -> usize;
+    /// Home `id`'s IPv6 (its prefix, LAN and RA flags), or none: IPv4 only. Called after
+    /// [`Self::add_home`] and [`Self::update_home`] with what the home has then.
+    fn set_ipv6(&self, id: SubscriberId, v6: Option<&HomeIpv6>) {
+        let _ = (id, v6);
+    }
 }
 
 impl<S, L, H> SlowPathHomes
@@ -706,6 +712,7 @@ impl Control {
             }
             if let Some(slow) = &self.slow {
                 slow.add_home(&sub);
+                slow.set_ipv6(sub.id, self.ipv6_of(sub.id).as_ref());
             }
         }
         if n > 1 {
@@ -921,6 +928,7 @@ impl Control {
         self.apply_update(&old_sub, &sub, nat.realloc, old_nat)?;
         if let Some(slow) = &self.slow {
             slow.update_home(&sub, now);
+            slow.set_ipv6(id, self.ipv6_of(id).as_ref());
         }
         self.get(id)
     }

@@ -22,6 +22,18 @@ use crate::{
     store::{StoredState, SubscriberOp},
 };
 
+/// What the slow path needs of a home to be its IPv6 router (with `[ipv6]`'s DNS settings
+/// and router address, the same for every home).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HomeIpv6 {
+    /// The home's delegated prefix.
+    pub prefix: ipnet::Ipv6Net,
+    /// Its first /64: the LAN (SLAAC, DHCPv6 addresses); the rest is for prefix delegation.
+    pub lan: ipnet::Ipv6Net,
+    /// Its RA flags.
+    pub flags: crate::ipv6::RaFlags,
+}
+
 /// The store writes of a prefix change of home `id`.
 pub(super) fn prefix_ops(id: SubscriberId, change: &PrefixChange, ops: &mut Vec<SubscriberOp>) {
     for h in &change.unheld {
@@ -190,6 +202,17 @@ impl Control {
         if let Some(pool) = self.v6.as_mut() {
             pool.release(id, now);
         }
+    }
+
+    /// Home `id`'s IPv6 as the slow path needs it; none while it has no prefix.
+    pub fn ipv6_of(&self, id: SubscriberId) -> Option<HomeIpv6> {
+        let a = self.prefix(id)?;
+        let sub = self.config.subscribers.get(&id)?;
+        Some(HomeIpv6 {
+            prefix: a.prefix,
+            lan: a.lan(),
+            flags: sub.ipv6.flags,
+        })
     }
 
     /// Home `id`'s prefix.
