@@ -89,10 +89,12 @@ fn inner(
             Ignored6::Unsupported(Unsupported6::NextHeader(next_header.into()))
         });
     }
-    let packet = icmpv6(ip)?;
+    // RA guard before any other check: a router-only message is counted as such even if
+    // it is malformed too.
     if let Some(router_only) = is_router_only(ip.bytes) {
         return Err(Ignored6::RouterOnly(router_only));
     }
+    let packet = icmpv6(ip)?;
     let link = Link {
         home,
         src_mac: eth.src_addr(),

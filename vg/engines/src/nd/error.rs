@@ -39,6 +39,9 @@ pub const ICMP6_ERROR_MAX_LEN: usize = MIN_MTU as usize;
 /// The ICMPv6 header of an error: type, code, checksum and the unused or MTU word.
 const ERROR_HEADER_LEN: usize = 8;
 
+/// Payload bytes every quote includes when the packet has them.
+const MIN_QUOTED_PAYLOAD: usize = 8;
+
 /// The most bytes of the original packet an error quotes (1280 - 40 - 8).
 pub const MAX_QUOTE: usize = ICMP6_ERROR_MAX_LEN - IPV6_HEADER_LEN - ERROR_HEADER_LEN;
 
@@ -183,6 +186,12 @@ fn build(
     error: Icmp6Error,
 ) -> Result<Vec<u8>, Ignored6> {
     suppressed(link_dst, ip, error).map_or(Ok(()), |why| Err(Ignored6::NoError(why)))?;
+    // A punt record may be cut short: quote what there is, but at least the header and
+    // the first 8 bytes of payload (the ports hosts match errors with), as for IPv4.
+    let needed = IPV6_HEADER_LEN + usize::from(ip.header.payload_len()).min(MIN_QUOTED_PAYLOAD);
+    if ip.bytes.len() < needed {
+        return Err(Ignored6::Malformed(Layer6::Ipv6));
+    }
     let quote = ip
         .bytes
         .get(..ip.bytes.len().min(MAX_QUOTE))
