@@ -361,8 +361,8 @@ pub enum Ignored6 {
     /// A host advertises a gateway address (an NA for it, or a DAD answer we did not send).
     #[error("{} claims the gateway address {}", .0.mac, .0.addr)]
     GatewayConflict(Binding),
-    /// An RS to be answered by the multicast RA that `RaSchedule` now has at `at_ms`; the
-    /// binding, if any, may be learnt.
+    /// An RS to be answered by the multicast RA that the home's [`RaSchedule`] now has at
+    /// `at_ms` (an RS without both a source address and an SLLA: nothing to learn either).
     #[error("solicited RA scheduled at {at_ms} ms")]
     RaScheduled {
         /// When the RA goes out (the schedule's next time).

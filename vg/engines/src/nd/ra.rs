@@ -98,7 +98,8 @@ impl RaSchedule {
             next_ms: now_ms,
             last_ms: None,
             sent: 0,
-            // SplitMix64's increment keeps a zero seed from sticking at zero.
+            // Mixed with the golden ratio so that small seeds differ in many bits; the low
+            // bit set because xorshift's state must never be zero.
             rng: seed ^ 0x9e37_79b9_7f4a_7c15 | 1,
         }
     }

@@ -177,3 +177,48 @@ fn a_scan_of_bindings_from_many_macs_stays_bounded() {
     }
     assert_eq!(table.len(), limits.max_entries);
 }
+
+/// The bindings [`answer6`] reports for `frames` (inner, on 802.1Q), in order.
+fn learnt_from(frames: &[&[u8]]) -> Vec<Binding> {
+    frames
+        .iter()
+        .filter_map(|inner| match answer_on(&dot1q(), inner) {
+            Ok(answer) => answer.learnt,
+            Err(Ignored6::Learn(binding)) => Some(binding),
+            Err(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn linux_coming_up_binds_its_link_local_address_tentative_then_confirmed() {
+    use super::fixtures::{KERNEL_DAD_NS, KERNEL_RS, NDISC6_NS};
+    let mut table = Neighbours::new(NeighbourLimits::default());
+    let bindings = learnt_from(&[&KERNEL_DAD_NS, &KERNEL_RS, &NDISC6_NS]);
+    assert_eq!(bindings.len(), 3);
+    let outcomes: Vec<Learnt> = bindings
+        .iter()
+        .zip([0, 1_000, 4_000])
+        .map(|(binding, now)| table.learn(binding, now))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            Learnt::New { evicted: None },
+            Learnt::Refreshed,
+            Learnt::Refreshed
+        ]
+    );
+    assert_eq!(table.lookup(HOST_LL, 4_000), Some(HOST_MAC));
+    // Another station's DAD for the same address is refused while the host is alive.
+    let mut dad = super::fixtures::KERNEL_DAD_NS.to_vec();
+    dad[6..12].copy_from_slice(&OTHER_MAC.0);
+    let [claim] = learnt_from(&[&dad])[..] else {
+        panic!("one binding");
+    };
+    assert_eq!(claim.mac, OTHER_MAC);
+    assert_eq!(
+        table.learn(&claim, 5_000),
+        Learnt::Conflict { owner: HOST_MAC }
+    );
+}
