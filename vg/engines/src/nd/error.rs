@@ -122,7 +122,7 @@ pub fn icmp6_error(
         let eth = EthernetFrame::new_checked(&decapsulated.inner[..])
             .map_err(|_| Ignored6::Malformed(Layer6::Ethernet))?;
         let ip = ipv6_of(&eth)?;
-        if !eth.src_addr().is_unicast() || !home.is_host(ip.src()) {
+        if !eth.src_addr().is_unicast() {
             return Err(Ignored6::BadSource);
         }
         error_frame(home, &eth, &ip, error)?
@@ -161,13 +161,21 @@ fn ipv6_of<'a>(eth: &EthernetFrame<&'a [u8]>) -> Result<Ipv6In<'a>, Ignored6> {
     Ipv6In::parse(eth.payload())
 }
 
-/// The inner frame of `error` about `ip`, from the home's gateway MAC to its sender.
+/// The inner frame of `error` about `ip`, from the home's gateway MAC to its sender, which
+/// must be a host of the home that sent the packet to the gateway (or to a group).
 pub(super) fn error_frame(
     home: &Home6,
     eth: &EthernetFrame<&[u8]>,
     ip: &Ipv6In<'_>,
     error: Icmp6Error,
 ) -> Result<Vec<u8>, Ignored6> {
+    let link_dst = eth.dst_addr();
+    if link_dst.is_unicast() && link_dst != home.gateway_mac {
+        return Err(Ignored6::NotForUs);
+    }
+    if !home.is_host(ip.src()) {
+        return Err(Ignored6::BadSource);
+    }
     let to = Addressing {
         src_mac: home.gateway_mac,
         dst_mac: eth.src_addr(),

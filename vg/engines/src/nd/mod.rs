@@ -400,6 +400,17 @@ impl Ignored6 {
     }
 }
 
+/// The binding an [`answer6`] result teaches, whether it was answered ([`Answer6::learnt`])
+/// or not ([`Ignored6::Learn`]): what the caller feeds into the home's [`Neighbours`].
+/// [`Ignored6::GatewayConflict`] is not one: it is to be counted, never learnt.
+pub fn learnt(result: &Result<Answer6, Ignored6>) -> Option<Binding> {
+    match result {
+        Ok(answer) => answer.learnt,
+        Err(Ignored6::Learn(binding)) => Some(*binding),
+        Err(_) => None,
+    }
+}
+
 /// The inner header that [`Ignored6::Malformed`] refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer6 {

@@ -254,6 +254,22 @@ fn transit_with_hop_limit_1_gets_time_exceeded_byte_for_byte_on_every_lsl() {
     let mut alive = EXPIRING_UDP.to_vec();
     alive[21] = 2;
     assert_eq!(ignored(answer_on(&dot1q(), &alive)), Ignored6::NotForUs);
+    // Only for a host of the home that sent it to the gateway.
+    let mut spoofed = EXPIRING_UDP.to_vec();
+    spoofed[22..38].copy_from_slice(&REMOTE.octets());
+    assert_eq!(ignored(answer_on(&dot1q(), &spoofed)), Ignored6::BadSource);
+    let mut to_another = EXPIRING_UDP.to_vec();
+    to_another[..6].copy_from_slice(&OTHER_MAC.0);
+    assert_eq!(
+        ignored(answer_on(&dot1q(), &to_another)),
+        Ignored6::NotForUs
+    );
+    let mut to_a_group = EXPIRING_UDP.to_vec();
+    to_a_group[..6].copy_from_slice(&multicast_mac(ALL_NODES).0);
+    assert_eq!(
+        ignored(answer_on(&dot1q(), &to_a_group)),
+        Ignored6::NoError(Suppressed6::Multicast)
+    );
 }
 
 #[test]

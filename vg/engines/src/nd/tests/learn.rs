@@ -182,11 +182,7 @@ fn a_scan_of_bindings_from_many_macs_stays_bounded() {
 fn learnt_from(frames: &[&[u8]]) -> Vec<Binding> {
     frames
         .iter()
-        .filter_map(|inner| match answer_on(&dot1q(), inner) {
-            Ok(answer) => answer.learnt,
-            Err(Ignored6::Learn(binding)) => Some(binding),
-            Err(_) => None,
-        })
+        .filter_map(|inner| learnt(&answer_on(&dot1q(), inner)))
         .collect()
 }
 
