@@ -123,6 +123,8 @@ pub enum Learnt {
     Moved {
         /// The previous MAC.
         from: EthernetAddress,
+        /// An address of the new MAC evicted to keep it within its bound, if any.
+        evicted: Option<Ipv6Addr>,
     },
     /// Refused: the address belongs to `owner`, still alive (RFC 6620 first come, first served).
     Conflict {
@@ -215,11 +217,16 @@ impl Neighbours {
                     owner: existing.mac,
                 };
             }
+            // The table does not grow, but the new MAC may be at its bound.
+            let evicted = self.make_room(binding.mac, now_ms, false);
             self.entries.insert(binding.addr, fresh);
             self.stats.moves += 1;
-            return Learnt::Moved { from: existing.mac };
+            return Learnt::Moved {
+                from: existing.mac,
+                evicted,
+            };
         }
-        let evicted = self.make_room(binding.mac, now_ms);
+        let evicted = self.make_room(binding.mac, now_ms, true);
         self.entries.insert(binding.addr, fresh);
         Learnt::New { evicted }
     }
@@ -263,12 +270,13 @@ impl Neighbours {
         now_ms.saturating_sub(n.last_seen_ms) < hold
     }
 
-    /// Evicts one entry if a new one for `mac` would break a bound; returns its address.
-    fn make_room(&mut self, mac: EthernetAddress, now_ms: u64) -> Option<Ipv6Addr> {
+    /// Evicts one entry if one more for `mac` (a new entry if `grows`) would break a bound;
+    /// returns its address.
+    fn make_room(&mut self, mac: EthernetAddress, now_ms: u64, grows: bool) -> Option<Ipv6Addr> {
         let per_mac = self.entries.values().filter(|n| n.mac == mac).count();
         let victim = if per_mac >= self.limits.max_per_mac.max(1) {
             self.oldest(now_ms, |n| n.mac == mac)
-        } else if self.entries.len() >= self.limits.max_entries.max(1) {
+        } else if grows && self.entries.len() >= self.limits.max_entries.max(1) {
             self.oldest(now_ms, |_| true)
         } else {
             None

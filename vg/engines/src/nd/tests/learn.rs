@@ -60,7 +60,10 @@ fn first_come_first_served() {
     assert_eq!(table.lookup(HOST, quiet), None);
     assert_eq!(
         table.learn(&bind(HOST, mac(2), CONFIRMED), quiet),
-        Learnt::Moved { from: mac(1) }
+        Learnt::Moved {
+            from: mac(1),
+            evicted: None
+        }
     );
     assert_eq!(table.lookup(HOST, quiet), Some(mac(2)));
     assert_eq!(table.stats().moves, 1);
@@ -73,7 +76,10 @@ fn a_tentative_binding_that_is_not_confirmed_dies_quickly() {
     table.learn(&bind(HOST, mac(1), TENTATIVE), 0);
     assert_eq!(
         table.learn(&bind(HOST, mac(2), TENTATIVE), limits.tentative_ms),
-        Learnt::Moved { from: mac(1) }
+        Learnt::Moved {
+            from: mac(1),
+            evicted: None
+        }
     );
 }
 
@@ -216,5 +222,91 @@ fn linux_coming_up_binds_its_link_local_address_tentative_then_confirmed() {
     assert_eq!(
         table.learn(&claim, 5_000),
         Learnt::Conflict { owner: HOST_MAC }
+    );
+}
+
+/// A randomised model check: random bindings, touches, removals and expiries from a few
+/// MACs over a few addresses against the rules, with a deterministic generator.
+#[test]
+fn random_operations_keep_the_rules() {
+    let limits = NeighbourLimits {
+        max_entries: 12,
+        max_per_mac: 5,
+        tentative_ms: 50,
+        lifetime_ms: 400,
+    };
+    let mut table = Neighbours::new(limits);
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut now = 0;
+    for _ in 0..40_000 {
+        now += next(20);
+        let a = addr(next(24) as u32);
+        let m = mac(next(6) as u16);
+        let before = table.get(a).copied();
+        match next(10) {
+            0 => {
+                table.expire(now);
+            }
+            1 => {
+                table.remove(a);
+            }
+            2 => {
+                let touched = table.touch(a, m, now);
+                assert_eq!(touched, before.is_some_and(|n| n.mac == m));
+            }
+            _ => {
+                let state = if next(2) == 0 { TENTATIVE } else { CONFIRMED };
+                let outcome = table.learn(&bind(a, m, state), now);
+                let alive = |n: &Neighbour| {
+                    let hold = match n.state {
+                        BindingState::Tentative => limits.tentative_ms,
+                        BindingState::Confirmed => limits.lifetime_ms,
+                    };
+                    now - n.last_seen_ms < hold
+                };
+                let expected = match before {
+                    None => "new",
+                    Some(n) if n.mac == m => "refreshed",
+                    Some(n) if alive(&n) => "conflict",
+                    Some(_) => "moved",
+                };
+                let got = match outcome {
+                    Learnt::New { .. } => "new",
+                    Learnt::Refreshed => "refreshed",
+                    Learnt::Conflict { .. } => "conflict",
+                    Learnt::Moved { .. } => "moved",
+                };
+                assert_eq!(got, expected, "{a} at {m}: before {before:?}");
+                let bound = table.get(a).map(|n| n.mac);
+                let owner = if got == "conflict" {
+                    before.map(|n| n.mac)
+                } else {
+                    Some(m)
+                };
+                assert_eq!(bound, owner, "who holds {a}");
+            }
+        }
+        assert!(table.len() <= limits.max_entries);
+        for n in 0..6 {
+            let per_mac = (0..24)
+                .filter(|i| table.get(addr(*i)).is_some_and(|e| e.mac == mac(n)))
+                .count();
+            assert!(
+                per_mac <= limits.max_per_mac,
+                "{per_mac} addresses at {}",
+                mac(n)
+            );
+        }
+    }
+    let stats = table.stats();
+    assert!(
+        stats.conflicts > 0 && stats.moves > 0 && stats.evictions > 0,
+        "{stats:?}"
     );
 }
