@@ -72,6 +72,11 @@ fn inner(
     if src.is_multicast() {
         return Err(Ignored6::BadSource);
     }
+    // RA guard before any other check: a router-only message is counted as such wherever
+    // it is sent, behind extension headers or malformed too.
+    if let Some(router_only) = is_router_only(ip.bytes) {
+        return Err(Ignored6::RouterOnly(router_only));
+    }
     let for_us = home.owns(dst) || dst == home.router_addr || dst.is_multicast();
     if !for_us {
         if ip.header.hop_limit() > 1 {
@@ -88,11 +93,6 @@ fn inner(
         } else {
             Ignored6::Unsupported(Unsupported6::NextHeader(next_header.into()))
         });
-    }
-    // RA guard before any other check: a router-only message is counted as such even if
-    // it is malformed too.
-    if let Some(router_only) = is_router_only(ip.bytes) {
-        return Err(Ignored6::RouterOnly(router_only));
     }
     let packet = icmpv6(ip)?;
     let link = Link {

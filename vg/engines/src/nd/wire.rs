@@ -158,10 +158,10 @@ impl LinkOptions {
                 return Err(malformed);
             };
             let len = usize::from(units) * 8;
-            let (option, rest) = options.split_at_checked(len).ok_or(malformed)?;
             if len == 0 {
                 return Err(malformed);
             }
+            let (option, rest) = options.split_at_checked(len).ok_or(malformed)?;
             let slot = match kind {
                 OPT_SLLA => Some(&mut found.slla),
                 OPT_TLLA => Some(&mut found.tlla),

@@ -284,6 +284,15 @@ fn router_advertisements_and_redirects_from_a_home_are_refused() {
         ignored(answer_on(&dot1q(), &ra)),
         Ignored6::RouterOnly(RouterOnly::RouterAdvert)
     );
+    // DHCPv6 server messages too, and wherever they are sent.
+    let mut reply = EXPIRING_UDP.to_vec();
+    reply[21] = 64;
+    reply[54..58].copy_from_slice(&[0x02, 0x23, 0x02, 0x22]);
+    reply[62] = 7;
+    assert_eq!(
+        ignored(answer_on(&dot1q(), &reply)),
+        Ignored6::RouterOnly(RouterOnly::Dhcpv6Server(7))
+    );
     let mut redirect = host_na(HOST, 0);
     let icmp = ETHERNET_HEADER_LEN + IPV6_HEADER_LEN;
     redirect[icmp] = 137;
