@@ -126,6 +126,18 @@ fn the_multicast_ra_and_the_final_ra() {
 }
 
 #[test]
+fn the_final_ra_byte_for_byte_on_every_lsl() {
+    for encap in encaps() {
+        // The vG sends into the LSL as the BRG's peer: the reply's encapsulation.
+        let reply_encap = decapsulate(&wrap(&encap, &KERNEL_RS), &opts())
+            .expect("decapsulates")
+            .reply_encap();
+        let frame = final_ra_frame(&home(&encap), &reply_encap).expect("an RA");
+        assert_eq!(unwrap_reply(&encap, &frame), FINAL_RA, "{encap:?}");
+    }
+}
+
+#[test]
 fn ra_without_dns_options_and_with_managed() {
     let encap = dot1q();
     let mut home = home(&encap);
