@@ -43,6 +43,12 @@ const TARGETS: &[Target] = &[
         seeds: "fuzz/seeds/engine",
         extra: &[],
     },
+    Target {
+        krate: "vg/engines",
+        name: "nd",
+        seeds: "fuzz/seeds/nd",
+        extra: &[],
+    },
 ];
 
 /// `cargo xtask fuzz` arguments.

@@ -11,6 +11,8 @@
 //!   after release), `[ipv6]` and a home's `ipv6 = { ... }`.
 //! - [`nat`]: the public pool and the port-block allocator (RFC 6888/7422), the port
 //!   selection the fast path mirrors, block events.
+//! - [`nd`]: the vG as each home's IPv6 router: RAs, neighbour discovery, echo, ICMPv6
+//!   errors, the bounded binding table (SAVI) and neighbour resolution (RFC 4861, 4443, 6620).
 //! - [`qos`]: a home's speed tier (rate limits up and down) and the fast path's form of it.
 //! - [`reply`]: the frames the vG answers as each home's gateway (ARP, ICMP echo, ICMP
 //!   errors), built with the home's LSL encapsulation, and the per-home slow-path limiter.
@@ -19,5 +21,6 @@ pub mod config;
 pub mod dhcp;
 pub mod ipv6;
 pub mod nat;
+pub mod nd;
 pub mod qos;
 pub mod reply;
