@@ -10,6 +10,17 @@ use crate::{PUNT, Verdict};
 /// full or the copy fails.
 #[inline(always)]
 pub(crate) fn punt(ctx: &XdpContext, sub: SubscriberId, reason: PuntReason) -> Verdict {
+    punt_mtu(ctx, sub, reason, 0)
+}
+
+/// [`punt`] with the MTU a Packet Too Big must announce ([`PuntReason::PacketTooBig`]).
+#[inline(always)]
+pub(crate) fn punt_mtu(
+    ctx: &XdpContext,
+    sub: SubscriberId,
+    reason: PuntReason,
+    mtu: u16,
+) -> Verdict {
     let wire_len = ctx.data_end() - ctx.data();
     let Some(mut entry) = PUNT.reserve::<PuntRecord>(0) else {
         return Verdict::Drop(DropReason::PuntRingFull);
@@ -32,7 +43,7 @@ pub(crate) fn punt(ctx: &XdpContext, sub: SubscriberId, reason: PuntReason) -> V
         (*record).header.reason = reason.index() as u16;
         (*record).header.len = len as u16;
         (*record).header.wire_len = wire_len as u16;
-        (*record).header._pad = 0;
+        (*record).header.mtu = mtu;
         bpf_xdp_load_bytes(
             ctx.as_ptr().cast(),
             0,

@@ -1,0 +1,373 @@
+//! IPv6 in the fast path (issue 18): routed, never translated. Each home has a LAN /64 and
+//! may have prefixes delegated to a router inside it (DHCPv6-PD, RFC 8415 §6.3); vgd writes
+//! them into one LPM trie ([`V6_PREFIXES`]) that answers both directions: downstream, which
+//! home a destination belongs to ([`down`]); upstream, which home a source may come from
+//! ([`up`]). The MACs come from the neighbour table the slow path learns ([`V6_NEIGH`]: DAD,
+//! NS/NA, DHCPv6 bindings): the destination's on the LAN, the requesting router's for a
+//! delegated prefix (RFC 4861 §7.2 resolution is the slow path's).
+//!
+//! ```text
+//!  up:   LSL -> vg_access --tail call--> vg_home6: header, extension headers (bounded)
+//!        -> RA guard / punts (ND, MLD, DHCPv6, to the gateway) -> link scope -> SAVI
+//!        (source prefix is the home's, source MAC learnt for it) -> hop limit -> tier
+//!        -> another home (vg_deliver) | FIB -> strip LSL, hop limit - 1 -> core
+//!  down: vg_core: dst in a home's prefix? -> hop limit, LSL MTU -> neighbour's MAC
+//!        (miss: punt, bounded per home) -> hop limit - 1 -> vg_deliver (LSL, tier)
+//! ```
+
+pub(crate) mod down;
+pub(crate) mod up;
+
+use aya_ebpf::{
+    helpers::bpf_ktime_get_coarse_ns,
+    macros::map,
+    maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
+    programs::XdpContext,
+};
+use nerg_abi::{
+    DropReason, FromHome6, MAX_SUBSCRIBERS, MAX_V6_EXT_HEADERS, MAX_V6_NEIGHBOURS,
+    MAX_V6_PREFIXES, SubscriberId, V6_PUNT_BURST, V6_PUNT_INTERVAL_NS, V6Neigh, V6NeighKey,
+    V6Prefix, V6PrefixKey, v6_prefix_kind,
+};
+
+use crate::{
+    Verdict,
+    fwd::IP,
+    packet::{ipproto, load, store},
+};
+
+/// The homes' IPv6 prefixes.
+#[map(name = "NERG_V6_PREFIXES")]
+pub(crate) static V6_PREFIXES: LpmTrie<V6PrefixKey, V6Prefix> =
+    LpmTrie::pinned(MAX_V6_PREFIXES, 0);
+
+/// The homes' IPv6 neighbours (written by the slow path).
+#[map(name = "NERG_V6_NEIGH")]
+pub(crate) static V6_NEIGH: HashMap<V6NeighKey, V6Neigh> = HashMap::pinned(MAX_V6_NEIGHBOURS, 0);
+
+/// Each home's downstream punt limiter ([`punt_allowed`]).
+#[map(name = "NERG_V6_PUNT_TAT")]
+static V6_PUNT_TAT: Array<u64> = Array::pinned(MAX_SUBSCRIBERS, 0);
+
+/// The hand-over from `vg_access` to `vg_home6` ([`FromHome6`]; pinned like the jump table).
+#[map(name = "NERG_FROM_HOME6")]
+pub(crate) static FROM_HOME6: PerCpuArray<FromHome6> = PerCpuArray::pinned(1, 0);
+
+/// ICMPv6 (RFC 4443).
+pub(crate) const ICMPV6: u8 = 58;
+/// The fixed IPv6 header (RFC 8200 §3).
+pub(crate) const HEADER: usize = 40;
+/// Offset of the hop limit in it.
+const HOP_LIMIT: usize = 7;
+
+/// The fixed header's fields the fast path uses.
+#[derive(Clone, Copy)]
+pub(crate) struct Ip6 {
+    /// Payload length (host byte order): everything after the fixed header.
+    pub(crate) payload_len: u16,
+    /// The first next-header value.
+    pub(crate) next: u8,
+    pub(crate) hop_limit: u8,
+}
+
+impl Ip6 {
+    /// The packet's length from its fixed header on (what tiers and MTUs count).
+    #[inline(always)]
+    pub(crate) fn total_len(&self) -> u16 {
+        self.payload_len.saturating_add(HEADER as u16)
+    }
+}
+
+/// The fixed IPv6 header at `off`: version 6, a payload the frame holds (Ethernet padding
+/// may follow it). Jumbograms (payload length 0, RFC 2675) are not routed.
+#[inline(always)]
+pub(crate) fn header(ctx: &XdpContext, off: usize) -> Result<Ip6, Verdict> {
+    let fixed: [u8; 8] = load(ctx, off)?;
+    let payload_len = u16::from_be_bytes([fixed[4], fixed[5]]);
+    let frame_len = ctx.data_end() - ctx.data();
+    if fixed[0] >> 4 != 6 || off + HEADER + usize::from(payload_len) > frame_len {
+        return Err(Verdict::Drop(DropReason::BadIpHeader));
+    }
+    Ok(Ip6 {
+        payload_len,
+        next: fixed[6],
+        hop_limit: fixed[7],
+    })
+}
+
+/// The upper-layer header after the extension headers.
+#[derive(Clone, Copy)]
+pub(crate) struct Upper {
+    /// Its protocol (the last next-header value).
+    pub(crate) proto: u8,
+    /// Its offset in the frame.
+    pub(crate) off: usize,
+    /// The packet is a fragment other than the first: no upper-layer header in it.
+    pub(crate) later_fragment: bool,
+}
+
+/// Extension headers the fast path walks (RFC 8200 §4; each starts with next header and
+/// length in 8-octet units beyond the first 8).
+mod ext {
+    pub(super) const HOP_BY_HOP: u8 = 0;
+    pub(super) const ROUTING: u8 = 43;
+    pub(super) const FRAGMENT: u8 = 44;
+    pub(super) const DEST_OPTS: u8 = 60;
+}
+
+/// Furthest offset an extension header may start at: beyond it (a chain of long headers)
+/// the walk gives up. Keeps the offsets the verifier sees small.
+const MAX_EXT_OFF: usize = 512;
+
+/// Walks the extension headers of the IPv6 packet at `off` (first next header `next`), at
+/// most [`MAX_V6_EXT_HEADERS`] of them. A longer chain, or one reaching past
+/// [`MAX_EXT_OFF`], is dropped (`ipv6_ext_headers`): what follows could be an RA or a DHCPv6
+/// server message (RFC 7113 §3). Fragments are not reassembled: a first fragment's
+/// upper-layer header is read like any other, a later one has none.
+#[inline(always)]
+pub(crate) fn walk(ctx: &XdpContext, off: usize, next: u8) -> Result<Upper, Verdict> {
+    let mut proto = next;
+    let mut at = off + HEADER;
+    let mut later_fragment = false;
+    let mut i = 0;
+    while i < MAX_V6_EXT_HEADERS {
+        if at > MAX_EXT_OFF {
+            return Err(Verdict::Drop(DropReason::Ipv6ExtHeaders));
+        }
+        match proto {
+            ext::HOP_BY_HOP | ext::ROUTING | ext::DEST_OPTS => {
+                let h: [u8; 2] = load(ctx, at).map_err(|_| ext_err())?;
+                proto = h[0];
+                at += (usize::from(h[1]) + 1) * 8;
+            }
+            ext::FRAGMENT => {
+                let h: [u8; 4] = load(ctx, at).map_err(|_| ext_err())?;
+                proto = h[0];
+                // Fragment offset: the top 13 bits of bytes 2..4.
+                later_fragment = u16::from_be_bytes([h[2], h[3]]) & 0xfff8 != 0;
+                at += 8;
+            }
+            _ => break,
+        }
+        i += 1;
+    }
+    if is_ext(proto) {
+        return Err(ext_err());
+    }
+    Ok(Upper {
+        proto,
+        off: at,
+        later_fragment,
+    })
+}
+
+#[inline(always)]
+fn ext_err() -> Verdict {
+    Verdict::Drop(DropReason::Ipv6ExtHeaders)
+}
+
+#[inline(always)]
+fn is_ext(proto: u8) -> bool {
+    matches!(
+        proto,
+        ext::HOP_BY_HOP | ext::ROUTING | ext::FRAGMENT | ext::DEST_OPTS
+    )
+}
+
+/// Per-CPU scratch space for the addresses and map keys of one packet: 16-byte addresses
+/// and 20-byte keys copied around on the 512-byte stack (LLVM keeps several copies of each)
+/// overflow it.
+#[repr(C)]
+pub(crate) struct Scratch {
+    /// The packet's source address.
+    pub(crate) src: [u8; 16],
+    /// The packet's destination address.
+    pub(crate) dst: [u8; 16],
+    lpm: Key<V6PrefixKey>,
+    neigh: V6NeighKey,
+}
+
+/// See [`Scratch`]. Per loaded object, not pinned.
+#[map(name = "NERG_V6_SCRATCH")]
+static V6_SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// This CPU's [`Scratch`].
+#[inline(always)]
+pub(crate) fn scratch() -> Result<&'static mut Scratch, Verdict> {
+    let s = V6_SCRATCH
+        .get_ptr_mut(0)
+        .ok_or(Verdict::Drop(DropReason::Truncated))?;
+    // SAFETY: a per-CPU array slot from a successful lookup: valid and aligned for the
+    // program run, and only this CPU uses it (XDP runs one program at a time per CPU).
+    Ok(unsafe { &mut *s })
+}
+
+/// Copies the IPv6 address at `offset` of the frame into `to`, as two words.
+#[inline(always)]
+pub(crate) fn load_addr(ctx: &XdpContext, offset: usize, to: &mut [u8; 16]) -> Result<(), Verdict> {
+    let hi: [u8; 8] = load(ctx, offset)?;
+    let lo: [u8; 8] = load(ctx, offset + 8)?;
+    let mut i = 0;
+    while i < 8 {
+        to[i] = hi[i];
+        to[8 + i] = lo[i];
+        i += 1;
+    }
+    Ok(())
+}
+
+/// The prefix of home addresses `addr` (the scratch's source or destination) belongs to.
+#[inline(always)]
+pub(crate) fn prefix_of(lpm: &mut Key<V6PrefixKey>, addr: &[u8; 16]) -> Option<&'static V6Prefix> {
+    lpm.prefix_len = 128;
+    lpm.data = V6PrefixKey { addr: *addr };
+    V6_PREFIXES.get(&*lpm)
+}
+
+impl Scratch {
+    /// The prefix of the destination, if it is a home's.
+    #[inline(always)]
+    pub(crate) fn dst_prefix(&mut self) -> Option<&'static V6Prefix> {
+        prefix_of(&mut self.lpm, &self.dst)
+    }
+
+    /// The prefix of the source, if it is a home's.
+    #[inline(always)]
+    pub(crate) fn src_prefix(&mut self) -> Option<&'static V6Prefix> {
+        prefix_of(&mut self.lpm, &self.src)
+    }
+
+    /// What home `sub`'s neighbour table says of the destination (in `prefix`).
+    #[inline(always)]
+    pub(crate) fn dst_neighbour(&mut self, sub: SubscriberId, prefix: &V6Prefix) -> Neigh {
+        neighbour(&mut self.neigh, sub, prefix, &self.dst)
+    }
+
+    /// ... of the source (in `prefix`).
+    #[inline(always)]
+    pub(crate) fn src_neighbour(&mut self, sub: SubscriberId, prefix: &V6Prefix) -> Neigh {
+        neighbour(&mut self.neigh, sub, prefix, &self.src)
+    }
+}
+
+/// What the neighbour table says of a destination.
+pub(crate) enum Neigh {
+    /// Its MAC (on the LAN: the host's; in a delegated prefix: the router's).
+    Mac([u8; 6]),
+    /// The slow path is resolving it.
+    Incomplete,
+    /// Unknown: the slow path must resolve it.
+    Miss,
+}
+
+/// The MAC a packet of home `sub` for `addr` (in `prefix`) goes to; `key` is scratch.
+#[inline(always)]
+fn neighbour(key: &mut V6NeighKey, sub: SubscriberId, prefix: &V6Prefix, addr: &[u8; 16]) -> Neigh {
+    key.sub = sub;
+    key.addr = if prefix.kind == v6_prefix_kind::DELEGATED {
+        prefix.addr
+    } else {
+        *addr
+    };
+    // SAFETY: plain hash map lookup; the fields are copied out at once.
+    match unsafe { V6_NEIGH.get(&*key) } {
+        Some(n) if n.has_mac() => Neigh::Mac(n.mac),
+        Some(_) => Neigh::Incomplete,
+        None => Neigh::Miss,
+    }
+}
+
+/// Whether home `sub` may punt one more downstream packet (neighbour miss, too big): a GCRA
+/// of [`V6_PUNT_INTERVAL_NS`] per punt, [`V6_PUNT_BURST`] deep. A scan of a home's /64 from
+/// the internet thus punts at most 50 packets a second of it, and the neighbour entries the
+/// slow path marks INCOMPLETE meanwhile stop repeats of one address. Plain loads and stores:
+/// CPUs racing on one home's slot may let a punt or two more through, never fewer.
+#[inline(always)]
+pub(crate) fn punt_allowed(sub: SubscriberId) -> bool {
+    let Some(tat) = V6_PUNT_TAT.get_ptr_mut(sub) else {
+        return false;
+    };
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    // SAFETY: a live array slot from a successful lookup, 8-byte aligned, valid for this run.
+    let at = unsafe { core::ptr::read_volatile(tat) };
+    let at = if at < now { now } else { at };
+    if at - now > (V6_PUNT_BURST - 1) * V6_PUNT_INTERVAL_NS {
+        return false;
+    }
+    // SAFETY: as above.
+    unsafe { core::ptr::write_volatile(tat, at + V6_PUNT_INTERVAL_NS) };
+    true
+}
+
+/// Decrements the hop limit of the IPv6 header at [`IP`] (no header checksum in IPv6).
+#[inline(always)]
+pub(crate) fn dec_hop_limit(ctx: &XdpContext) -> Result<(), Verdict> {
+    let h: u8 = load(ctx, IP + HOP_LIMIT)?;
+    store(ctx, IP + HOP_LIMIT, h.wrapping_sub(1))
+}
+
+/// Whether `a` is link-local unicast (fe80::/10).
+#[inline(always)]
+pub(crate) fn is_link_local(a: &[u8; 16]) -> bool {
+    a[0] == 0xfe && a[1] & 0xc0 == 0x80
+}
+
+/// Whether `a` is multicast (ff00::/8).
+#[inline(always)]
+pub(crate) fn is_multicast(a: &[u8; 16]) -> bool {
+    a[0] == 0xff
+}
+
+/// The gateway's link-local address, from its MAC (modified EUI-64, RFC 4291 App. A): what
+/// the slow path answers and advertises from.
+#[inline(always)]
+pub(crate) fn is_gateway_link_local(a: &[u8; 16], mac: &[u8; 6]) -> bool {
+    let hi = u64::from_be_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]);
+    hi == 0xfe80_0000_0000_0000
+        && a[8] == mac[0] ^ 0x02
+        && a[9] == mac[1]
+        && a[10] == mac[2]
+        && a[11] == 0xff
+        && a[12] == 0xfe
+        && a[13] == mac[3]
+        && a[14] == mac[4]
+        && a[15] == mac[5]
+}
+
+/// The one's-complement sum of the inner IPv6 packet at [`IP`] (for the outer UDP checksum
+/// of VXLAN over IPv6): its fixed header's words, plus its upper-layer message, whose own
+/// checksum makes it sum to the negated pseudo-header (RFC 8200 §8.1). `None` when that
+/// checksum says nothing: extension headers (their bytes would need summing), UDP without
+/// a checksum, another protocol.
+#[inline(always)]
+pub(crate) fn inner6_sum(ctx: &XdpContext) -> Result<Option<u32>, Verdict> {
+    let fixed: [u8; 8] = load(ctx, IP)?;
+    let next = fixed[6];
+    match next {
+        ipproto::TCP | ICMPV6 => {}
+        ipproto::UDP if load::<u16>(ctx, IP + HEADER + 6)? != 0 => {}
+        _ => return Ok(None),
+    }
+    // Source and destination, word by word from the packet.
+    let mut addrs = 0u32;
+    let mut i = 0;
+    while i < 8 {
+        let w: u32 = load(ctx, IP + 8 + 4 * i)?;
+        addrs = crate::csum::add32(addrs, (w & 0xffff) + (w >> 16));
+        i += 1;
+    }
+    let mut head = addrs;
+    let mut j = 0;
+    while j < 8 {
+        head = crate::csum::add32(head, u32::from(u16::from_ne_bytes([fixed[j], fixed[j + 1]])));
+        j += 2;
+    }
+    // Pseudo-header: the addresses, the upper-layer length (the payload: no extension
+    // headers here) and the next header, as 32-bit big-endian words.
+    let mut pseudo = addrs;
+    pseudo = crate::csum::add32(pseudo, u32::from(u16::from_ne_bytes([fixed[4], fixed[5]])));
+    pseudo = crate::csum::add32(pseudo, u32::from(u16::from_ne_bytes([0, next])));
+    let upper = u32::from(!crate::csum::fold(pseudo));
+    Ok(Some(crate::csum::add32(head, upper)))
+}
