@@ -117,7 +117,9 @@ fn icmp_type(ctx: &XdpContext, u: &Upper) -> Result<Option<u8>, Verdict> {
     if u.proto != ICMPV6 || u.later_fragment {
         return Ok(None);
     }
-    load::<u8>(ctx, u.off).map(Some)
+    // Type and code: a one-byte read at a variable offset lets LLVM turn `p + 1 > end` into
+    // `p >= end`, from which the verifier learns no readable range.
+    load::<[u8; 2]>(ctx, u.off).map(|tc| Some(tc[0]))
 }
 
 /// Stage 1: control traffic. RAs, redirects and DHCPv6 server messages never come from a
