@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use nerg_abi::{
     Host, HostKey, NatFwdKey, NatMapping, NatRev, NatRevKey, PublicRange, Subscriber, SubscriberId,
-    nat_flags,
+    V6Neigh, V6Prefix, nat_flags,
 };
 
 use super::tables::FastPathTables;
@@ -15,6 +15,7 @@ use crate::fastpath::{
     FastPathError,
     maps::{LslClaimError, StaticMapping, StaticMappingError},
     reconcile::LslKey,
+    v6::V6PrefixError,
 };
 
 /// The tables, shared: the control plane owns one handle, the test keeps another.
@@ -42,6 +43,10 @@ pub(super) struct Tables {
     pub rev: HashMap<NatRevKey, NatRev>,
     /// Homes whose slot was emptied (and counters zeroed), in order.
     pub removed_slots: Vec<SubscriberId>,
+    /// `NERG_V6_PREFIXES`, by prefix (host bits cleared).
+    pub v6_prefixes: BTreeMap<ipnet::Ipv6Net, V6Prefix>,
+    /// `NERG_V6_NEIGH`.
+    pub neighbours: BTreeMap<(SubscriberId, std::net::Ipv6Addr), V6Neigh>,
 }
 
 impl Tables {
@@ -209,5 +214,61 @@ impl FastPathTables for FakeTables {
             });
         }
         Ok(gone.len())
+    }
+    fn insert_v6_prefix(
+        &mut self,
+        prefix: ipnet::Ipv6Net,
+        entry: V6Prefix,
+    ) -> Result<(), V6PrefixError> {
+        let mut t = self.state();
+        match t.v6_prefixes.get(&prefix.trunc()) {
+            Some(old) if old.sub != entry.sub => Err(V6PrefixError::Taken { owner: old.sub }),
+            _ => {
+                t.v6_prefixes.insert(prefix.trunc(), entry);
+                Ok(())
+            }
+        }
+    }
+    fn remove_v6_prefix(
+        &mut self,
+        prefix: ipnet::Ipv6Net,
+        id: SubscriberId,
+    ) -> Result<bool, FastPathError> {
+        let mut t = self.state();
+        if t.v6_prefixes.get(&prefix.trunc()).is_some_and(|e| e.sub == id) {
+            t.v6_prefixes.remove(&prefix.trunc());
+            return Ok(true);
+        }
+        Ok(false)
+    }
+    fn v6_prefix_entries(&self) -> Vec<(ipnet::Ipv6Net, V6Prefix)> {
+        let t = self.state();
+        t.v6_prefixes.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+    fn insert_neighbour(
+        &mut self,
+        id: SubscriberId,
+        addr: std::net::Ipv6Addr,
+        n: V6Neigh,
+    ) -> Result<(), FastPathError> {
+        let mut t = self.state();
+        t.neighbours.insert((id, addr), n);
+        Ok(())
+    }
+    fn remove_neighbour(
+        &mut self,
+        id: SubscriberId,
+        addr: std::net::Ipv6Addr,
+    ) -> Result<bool, FastPathError> {
+        let mut t = self.state();
+        Ok(t.neighbours.remove(&(id, addr)).is_some())
+    }
+    fn neighbours_of(&self, id: SubscriberId) -> Vec<(std::net::Ipv6Addr, V6Neigh)> {
+        let t = self.state();
+        t.neighbours
+            .range((id, std::net::Ipv6Addr::UNSPECIFIED)..)
+            .take_while(|((sub, _), _)| *sub == id)
+            .map(|((_, a), n)| (*a, *n))
+            .collect()
     }
 }

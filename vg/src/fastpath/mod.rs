@@ -8,6 +8,7 @@ pub mod fib;
 pub mod maps;
 pub mod reconcile;
 pub mod test_run;
+pub mod v6;
 
 use std::{
     ffi::CString,
