@@ -217,7 +217,10 @@ fn write_v6(maps: &mut PinnedMaps, id: SubscriberId, v6: &RigV6) -> anyhow::Resu
     let (lan, gateway) = v6.lan;
     maps.insert_v6_prefix(lan, prefix_entry(id, v6_prefix_kind::LAN, gateway))?;
     for (prefix, router) in &v6.delegated {
-        maps.insert_v6_prefix(*prefix, prefix_entry(id, v6_prefix_kind::DELEGATED, *router))?;
+        maps.insert_v6_prefix(
+            *prefix,
+            prefix_entry(id, v6_prefix_kind::DELEGATED, *router),
+        )?;
     }
     for (addr, mac, flags) in &v6.neighbours {
         let n = V6Neigh {

@@ -235,7 +235,10 @@ impl FastPathTables for FakeTables {
         id: SubscriberId,
     ) -> Result<bool, FastPathError> {
         let mut t = self.state();
-        if t.v6_prefixes.get(&prefix.trunc()).is_some_and(|e| e.sub == id) {
+        if t.v6_prefixes
+            .get(&prefix.trunc())
+            .is_some_and(|e| e.sub == id)
+        {
             t.v6_prefixes.remove(&prefix.trunc());
             return Ok(true);
         }

@@ -76,8 +76,11 @@ pub trait FastPathTables: Send {
     /// another home's entry for exactly this prefix is never replaced.
     fn insert_v6_prefix(&mut self, prefix: Ipv6Net, entry: V6Prefix) -> Result<(), V6PrefixError>;
     /// Removes `prefix` if it is home `id`'s; true if it removed one.
-    fn remove_v6_prefix(&mut self, prefix: Ipv6Net, id: SubscriberId)
-    -> Result<bool, FastPathError>;
+    fn remove_v6_prefix(
+        &mut self,
+        prefix: Ipv6Net,
+        id: SubscriberId,
+    ) -> Result<bool, FastPathError>;
     /// Every IPv6 prefix entry, by prefix.
     fn v6_prefix_entries(&self) -> Vec<(Ipv6Net, V6Prefix)>;
     /// Adds or updates home `id`'s IPv6 neighbour `addr` (the slow path learns them; the

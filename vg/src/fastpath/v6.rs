@@ -121,7 +121,11 @@ impl V6Tables {
     }
 
     /// Removes `prefix` if it is home `id`'s; true if it removed one.
-    pub fn remove_prefix(&mut self, prefix: Ipv6Net, id: SubscriberId) -> Result<bool, FastPathError> {
+    pub fn remove_prefix(
+        &mut self,
+        prefix: Ipv6Net,
+        id: SubscriberId,
+    ) -> Result<bool, FastPathError> {
         if !self.exact(prefix)?.is_some_and(|e| e.sub == id) {
             return Ok(false);
         }
@@ -159,7 +163,11 @@ impl V6Tables {
     }
 
     /// Removes home `sub`'s neighbour `addr`; true if there was one.
-    pub fn remove_neighbour(&mut self, sub: SubscriberId, addr: Ipv6Addr) -> Result<bool, FastPathError> {
+    pub fn remove_neighbour(
+        &mut self,
+        sub: SubscriberId,
+        addr: Ipv6Addr,
+    ) -> Result<bool, FastPathError> {
         match self.neighbours.remove(&neigh_key(sub, addr)) {
             Ok(()) => Ok(true),
             Err(MapError::KeyNotFound) => Ok(false),

@@ -25,9 +25,9 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use nerg_abi::{
-    DropReason, FromHome6, MAX_SUBSCRIBERS, MAX_V6_EXT_HEADERS, MAX_V6_NEIGHBOURS,
-    MAX_V6_PREFIXES, SubscriberId, V6_PUNT_BURST, V6_PUNT_INTERVAL_NS, V6Neigh, V6NeighKey,
-    V6Prefix, V6PrefixKey, v6_prefix_kind,
+    DropReason, FromHome6, MAX_SUBSCRIBERS, MAX_V6_EXT_HEADERS, MAX_V6_NEIGHBOURS, MAX_V6_PREFIXES,
+    SubscriberId, V6_PUNT_BURST, V6_PUNT_INTERVAL_NS, V6Neigh, V6NeighKey, V6Prefix, V6PrefixKey,
+    v6_prefix_kind,
 };
 
 use crate::{
@@ -38,8 +38,7 @@ use crate::{
 
 /// The homes' IPv6 prefixes.
 #[map(name = "NERG_V6_PREFIXES")]
-pub(crate) static V6_PREFIXES: LpmTrie<V6PrefixKey, V6Prefix> =
-    LpmTrie::pinned(MAX_V6_PREFIXES, 0);
+pub(crate) static V6_PREFIXES: LpmTrie<V6PrefixKey, V6Prefix> = LpmTrie::pinned(MAX_V6_PREFIXES, 0);
 
 /// The homes' IPv6 neighbours (written by the slow path).
 #[map(name = "NERG_V6_NEIGH")]
@@ -361,7 +360,10 @@ pub(crate) fn inner6_sum(ctx: &XdpContext) -> Result<Option<u32>, Verdict> {
     let mut head = addrs;
     let mut j = 0;
     while j < 8 {
-        head = crate::csum::add32(head, u32::from(u16::from_ne_bytes([fixed[j], fixed[j + 1]])));
+        head = crate::csum::add32(
+            head,
+            u32::from(u16::from_ne_bytes([fixed[j], fixed[j + 1]])),
+        );
         j += 2;
     }
     // Pseudo-header: the addresses, the upper-layer length (the payload: no extension
