@@ -388,3 +388,5 @@ impl Rng {
         (self.next() % n as u64) as usize
     }
 }
+
+mod tables;

@@ -195,24 +195,32 @@ fn neighbour_misses_are_punted_within_the_homes_limit() {
     );
     assert_eq!(rig.drops(DropReason::NeighIncomplete), 1);
     assert!(rig.punts().is_empty());
-    // A scan of the /64: at most the home's burst is punted, the rest dropped and counted.
+    // A scan of the /64: at most the home's burst, and what the limit refills while the
+    // scan runs (one every V6_PUNT_INTERVAL_NS), is punted; the rest dropped and counted.
     let scan = 200u16;
+    let started = std::time::Instant::now();
     for i in 2..2 + scan {
         assert_eq!(
             rig.down(&udp_down(&rig, unknown(i), 64)).0,
             XdpVerdict::Drop
         );
     }
+    let elapsed = started.elapsed().as_nanos() as u64;
     let punted = rig.punts().len() as u64;
     let burst = nerg_abi::V6_PUNT_BURST;
+    // The coarse clock may lag a tick behind at each end: two more at most.
+    let bound = burst + elapsed / nerg_abi::V6_PUNT_INTERVAL_NS + 2;
     assert!(
-        (burst - 1..=burst + 2).contains(&punted),
-        "{punted} of {scan} misses punted, the burst is {burst}"
+        punted >= burst - 1 && punted <= bound,
+        "{punted} of {scan} misses punted in {elapsed} ns, the bound is {bound}"
     );
     assert_eq!(
         rig.drops(DropReason::V6PuntLimited),
         u64::from(scan) - punted
     );
+    if bound < u64::from(scan) {
+        assert!(punted < u64::from(scan), "the limit held some back");
+    }
     // Another home's budget is its own.
     let other = HOMES[0];
     assert_eq!(

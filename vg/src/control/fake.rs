@@ -275,3 +275,56 @@ impl FastPathTables for FakeTables {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The IPv6 table rules of [`FakeTables`], as `xdp_v6::tables` checks them on the pinned
+    //! maps.
+    use std::net::Ipv6Addr;
+
+    use nerg_abi::{V6Neigh, v6_prefix_kind};
+
+    use super::*;
+    use crate::fastpath::v6::prefix_entry;
+
+    #[test]
+    fn v6_prefixes_are_never_taken_from_another_home() {
+        let mut t = FakeTables::default();
+        let lan: ipnet::Ipv6Net = "2001:db8:0:100::/64".parse().unwrap();
+        let gw: Ipv6Addr = "2001:db8:0:100::1".parse().unwrap();
+        t.insert_v6_prefix(lan, prefix_entry(1, v6_prefix_kind::LAN, gw))
+            .unwrap();
+        let taken = t.insert_v6_prefix(lan, prefix_entry(2, v6_prefix_kind::LAN, gw));
+        assert!(matches!(taken, Err(V6PrefixError::Taken { owner: 1 })));
+        let with_host_bits: ipnet::Ipv6Net = "2001:db8:0:100::5/64".parse().unwrap();
+        let moved: Ipv6Addr = "2001:db8:0:100::2".parse().unwrap();
+        t.insert_v6_prefix(with_host_bits, prefix_entry(1, v6_prefix_kind::LAN, moved))
+            .unwrap();
+        assert_eq!(
+            t.v6_prefix_entries(),
+            vec![(lan, prefix_entry(1, v6_prefix_kind::LAN, moved))]
+        );
+        assert!(!t.remove_v6_prefix(lan, 2).unwrap(), "not home 2's");
+        assert!(t.remove_v6_prefix(with_host_bits, 1).unwrap());
+        assert!(t.v6_prefix_entries().is_empty());
+    }
+
+    #[test]
+    fn neighbours_are_per_home() {
+        let mut t = FakeTables::default();
+        let a: Ipv6Addr = "2001:db8:0:100::10".parse().unwrap();
+        let n = V6Neigh {
+            mac: [2, 0, 0, 0, 0, 1],
+            ..V6Neigh::default()
+        };
+        t.insert_neighbour(1, a, n).unwrap();
+        t.insert_neighbour(2, a, n).unwrap();
+        t.insert_neighbour(3, a, n).unwrap();
+        assert_eq!(t.neighbours_of(2), vec![(a, n)]);
+        assert!(t.remove_neighbour(2, a).unwrap());
+        assert!(!t.remove_neighbour(2, a).unwrap());
+        assert!(t.neighbours_of(2).is_empty());
+        assert_eq!(t.neighbours_of(1), vec![(a, n)]);
+        assert_eq!(t.neighbours_of(3), vec![(a, n)]);
+    }
+}
