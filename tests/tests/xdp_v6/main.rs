@@ -341,7 +341,7 @@ impl Rig {
     }
 
     /// A frame from the internet as it reaches core0.
-    fn from_inet(&self, frame: &[u8]) -> Vec<u8> {
+    fn arriving_from_inet(&self, frame: &[u8]) -> Vec<u8> {
         let mut f = frame.to_vec();
         f[0..6].copy_from_slice(&self.core_mac);
         f[6..12].copy_from_slice(&NEXT_HOP6_MAC);
@@ -356,7 +356,7 @@ fn udp_up(home: &Home, src: Ipv6Addr, dst: Ipv6Addr, mac: [u8; 6]) -> Vec<u8> {
 
 /// A UDP datagram from the internet to `dst` (hop limit 64).
 fn udp_down(rig: &Rig, dst: Ipv6Addr, hop_limit: u8) -> Vec<u8> {
-    rig.from_inet(&frames::udp6(
+    rig.arriving_from_inet(&frames::udp6(
         [0; 6],
         [0; 6],
         (INET6, 53),

@@ -247,7 +247,7 @@ fn too_big_is_punted_with_the_mtu_both_ways() {
     // Downstream to a VXLAN home: 1450 bytes of IPv6 fit its LSL, 1451 do not.
     let home = HOMES[2];
     let sized = |rig: &Rig, total: usize| {
-        rig.from_inet(&frames::udp6(
+        rig.arriving_from_inet(&frames::udp6(
             [0; 6],
             [0; 6],
             (INET6, 53),

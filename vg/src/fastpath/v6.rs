@@ -126,7 +126,7 @@ impl V6Tables {
         prefix: Ipv6Net,
         id: SubscriberId,
     ) -> Result<bool, FastPathError> {
-        if !self.exact(prefix)?.is_some_and(|e| e.sub == id) {
+        if self.exact(prefix)?.is_none_or(|e| e.sub != id) {
             return Ok(false);
         }
         match self.prefixes.remove(&prefix_key(prefix)) {

@@ -268,8 +268,13 @@ fn neighbour(key: &mut V6NeighKey, sub: SubscriberId, prefix: &V6Prefix, addr: &
     } else {
         *addr
     };
+    #[expect(
+        clippy::needless_borrows_for_generic_args,
+        reason = "the key is passed where it lies (scratch map memory), not copied to the stack"
+    )]
     // SAFETY: plain hash map lookup; the fields are copied out at once.
-    match unsafe { V6_NEIGH.get(&*key) } {
+    let found = unsafe { V6_NEIGH.get(&*key) };
+    match found {
         Some(n) if n.has_mac() => Neigh::Mac(n.mac),
         Some(_) => Neigh::Incomplete,
         None => Neigh::Miss,
