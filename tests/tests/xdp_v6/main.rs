@@ -30,16 +30,17 @@ mod paths;
 mod punts;
 
 const TEST_IFINDEX: u32 = 1;
-/// The core's next hop for IPv6 and its MAC (a permanent neighbour).
-const NEXT_HOP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 2);
-const NEXT_HOP6_MAC: [u8; 6] = [0x02, 0x99, 0, 0, 0, 0x06];
 /// A server on the internet.
-const INET6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffee, 0, 0, 0, 0, 5);
+const INET6: Ipv6Addr = INTERNET6;
 /// A network behind a 1280-byte MTU route.
 const SMALL_MTU_NET: &str = "2001:db8:5555::/48";
 const SMALL_MTU_HOST: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5555, 0, 0, 0, 0, 1);
 /// The router in each home that DHCPv6-PD delegated a prefix to.
 const ROUTER_MAC: [u8; 6] = [0x02, 0x22, 0, 0, 0, 0x20];
+
+fn mac_text(m: [u8; 6]) -> String {
+    m.map(|b| format!("{b:02x}")).join(":")
+}
 
 fn gw_mac(sub: SubscriberId) -> [u8; 6] {
     [0x02, 0x4e, 0x47, 0, 0, sub as u8]
@@ -243,8 +244,8 @@ fn rig(tag: &str, extra: &[RigHome]) -> Rig {
     vg.neigh_permanent(&BRG_VTEP.to_string(), "02:b0:00:00:00:02", "acc0");
     vg.addr_add("core0", "10.99.0.1/24");
     vg.neigh_permanent(&NEXT_HOP.to_string(), "02:99:00:00:00:02", "core0");
-    vg.addr_add_nodad("core0", "2001:db8:ffff::1/64");
-    vg.neigh_permanent(&NEXT_HOP6.to_string(), "02:99:00:00:00:06", "core0");
+    vg.addr_add_nodad("core0", CORE6);
+    vg.neigh_permanent(&NEXT_HOP6.to_string(), &mac_text(NEXT_HOP6_MAC), "core0");
     vg.ip(&[
         "-6",
         "route",
