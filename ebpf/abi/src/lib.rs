@@ -97,6 +97,10 @@ pub mod map_names {
     /// the slow path; the fast path only reads it (MAC of a destination, the MAC a source
     /// must come from).
     pub const V6_NEIGH: &str = "NERG_V6_NEIGH";
+    /// Array of one [`V6Range`](crate::V6Range): the span of the prefixes in
+    /// `NERG_V6_PREFIXES`, so that most upstream packets (to the internet) need no trie
+    /// lookup for their destination.
+    pub const V6_RANGE: &str = "NERG_V6_RANGE";
     /// Array of `u64`, indexed by subscriber id: the theoretical arrival time
     /// (`bpf_ktime_get_coarse_ns`) of the home's downstream IPv6 punts (neighbour misses,
     /// packets too big), a GCRA at [`V6_PUNT_INTERVAL_NS`](crate::V6_PUNT_INTERVAL_NS) per
@@ -1052,6 +1056,39 @@ pub mod host_flags {
     pub const LEASED: u8 = 1 << 1;
 }
 
+/// The lowest and the highest first 64 bits (host byte order) of the homes' IPv6 prefixes
+/// (`NERG_V6_RANGE`): every address of every prefix in `NERG_V6_PREFIXES` lies inside, so an
+/// upstream destination outside is no home's without a trie lookup. vgd widens it before
+/// adding a prefix and may narrow it at start; all zero (the map's initial value) holds
+/// nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct V6Range {
+    /// The lowest first 64 bits.
+    pub lo: u64,
+    /// The highest first 64 bits.
+    pub hi: u64,
+}
+
+impl V6Range {
+    /// Whether an address whose first 64 bits are `top` (host byte order) lies inside.
+    #[inline(always)]
+    pub const fn holds(&self, top: u64) -> bool {
+        self.lo <= top && top <= self.hi && self.hi != 0
+    }
+
+    /// The range widened to hold the first 64 bits `lo..=hi` of a prefix.
+    pub const fn with(self, lo: u64, hi: u64) -> Self {
+        if self.hi == 0 {
+            return Self { lo, hi };
+        }
+        Self {
+            lo: if lo < self.lo { lo } else { self.lo },
+            hi: if hi > self.hi { hi } else { self.hi },
+        }
+    }
+}
+
 /// Key of `NERG_V6_PREFIXES` without the LPM trie's prefix length (the map's key is
 /// `aya::maps::lpm_trie::Key<V6PrefixKey>`: a `u32` prefix length in bits, then these bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -1111,7 +1148,10 @@ pub struct V6Neigh {
     pub stamp_ns: u64,
 }
 
-/// Bits of [`V6Neigh::flags`].
+/// Bits of [`V6Neigh::flags`]. Table rule (the slow path and vgd keep it): a home's entries
+/// are addresses of its LAN /64 only (RFC 6620 binds only on-link addresses), and go when
+/// the LAN prefix does. An entry with a MAC vouches for its address as a source of its home
+/// from that MAC; the fast path then skips the prefix trie for the source.
 pub mod v6_neigh_flags {
     /// Confirmed reachable (RFC 4861 REACHABLE).
     pub const REACHABLE: u8 = 1 << 0;
@@ -1419,6 +1459,8 @@ mod pod {
     // SAFETY: see above.
     unsafe impl aya::Pod for V6PrefixKey {}
     // SAFETY: see above.
+    unsafe impl aya::Pod for V6Range {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for V6Prefix {}
     // SAFETY: see above.
     unsafe impl aya::Pod for V6NeighKey {}
@@ -1453,6 +1495,16 @@ mod tests {
         );
         assert!(r.holds(0xc633_6401) && r.holds(0xc633_640a) && r.holds(0xc633_6410));
         assert!(!r.holds(0xc633_6400) && !r.holds(0xc633_6411));
+    }
+
+    #[test]
+    fn the_v6_range_holds_what_it_was_widened_by() {
+        assert!(!V6Range::default().holds(0));
+        let r = V6Range::default()
+            .with(0x2001_0db8_0000_0100, 0x2001_0db8_0000_01ff)
+            .with(0x2001_0db8_0000_0000, 0x2001_0db8_0000_0000);
+        assert!(r.holds(0x2001_0db8_0000_0000) && r.holds(0x2001_0db8_0000_01ff));
+        assert!(!r.holds(0x2001_0db8_0000_0200) && !r.holds(0x2001_0db7_ffff_ffff));
     }
 
     #[test]
@@ -1518,6 +1570,7 @@ mod tests {
         assert_eq!(size_of::<V6Prefix>(), 24);
         assert_eq!(size_of::<V6NeighKey>(), 20);
         assert_eq!(size_of::<V6Neigh>(), 16);
+        assert_eq!(size_of::<V6Range>(), 16);
         assert_eq!(
             size_of::<PuntRecord>() % 8,
             0,

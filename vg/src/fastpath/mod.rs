@@ -156,7 +156,7 @@ pub enum FastPathError {
 
 /// Key and value sizes of the pinned maps whose layout `nerg-abi` defines: what a vgd of
 /// this build reads and writes.
-fn abi_sizes() -> [(&'static str, usize, usize); 22] {
+fn abi_sizes() -> [(&'static str, usize, usize); 23] {
     use nerg_abi as a;
     use std::mem::size_of;
     [
@@ -206,6 +206,7 @@ fn abi_sizes() -> [(&'static str, usize, usize); 22] {
             size_of::<a::V6NeighKey>(),
             size_of::<a::V6Neigh>(),
         ),
+        (map_names::V6_RANGE, 4, size_of::<a::V6Range>()),
     ]
 }
 

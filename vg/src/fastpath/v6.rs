@@ -9,9 +9,9 @@
 
 use std::net::Ipv6Addr;
 
-use aya::maps::{HashMap, LpmTrie, Map, MapData, MapError, lpm_trie::Key};
+use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, MapError, lpm_trie::Key};
 use ipnet::Ipv6Net;
-use nerg_abi::{SubscriberId, V6Neigh, V6NeighKey, V6Prefix, V6PrefixKey, map_names};
+use nerg_abi::{SubscriberId, V6Neigh, V6NeighKey, V6Prefix, V6PrefixKey, V6Range, map_names};
 
 use super::FastPathError;
 
@@ -74,9 +74,16 @@ pub fn neigh_key(sub: SubscriberId, addr: Ipv6Addr) -> V6NeighKey {
     }
 }
 
-/// The IPv6 prefix trie and neighbour table, opened from their pins.
+/// The first 64 bits (host byte order) of the lowest and the highest address of `prefix`.
+pub fn prefix_span(prefix: Ipv6Net) -> (u64, u64) {
+    let top = |a: Ipv6Addr| (u128::from(a) >> 64) as u64;
+    (top(prefix.network()), top(prefix.broadcast()))
+}
+
+/// The IPv6 prefix trie, its span and the neighbour table, opened from their pins.
 pub struct V6Tables {
     prefixes: LpmTrie<MapData, V6PrefixKey, V6Prefix>,
+    range: Array<MapData, V6Range>,
     neighbours: HashMap<MapData, V6NeighKey, V6Neigh>,
 }
 
@@ -87,6 +94,8 @@ impl V6Tables {
         Ok(Self {
             prefixes: LpmTrie::try_from(Map::LpmTrie(open(map_names::V6_PREFIXES)?))
                 .map_err(err(map_names::V6_PREFIXES))?,
+            range: Array::try_from(Map::Array(open(map_names::V6_RANGE)?))
+                .map_err(err(map_names::V6_RANGE))?,
             neighbours: HashMap::try_from(Map::HashMap(open(map_names::V6_NEIGH)?))
                 .map_err(err(map_names::V6_NEIGH))?,
         })
@@ -107,6 +116,15 @@ impl V6Tables {
     /// exactly this prefix is never replaced. Created with `BPF_NOEXIST`, so a racing
     /// writer's entry is not replaced either.
     pub fn insert_prefix(&mut self, prefix: Ipv6Net, entry: V6Prefix) -> Result<(), V6PrefixError> {
+        // The span first: the fast path never looks up a destination outside it.
+        let (lo, hi) = prefix_span(prefix);
+        let range = self.range.get(&0, 0).map_err(err(map_names::V6_RANGE))?;
+        let widened = range.with(lo, hi);
+        if widened != range {
+            self.range
+                .set(0, widened, 0)
+                .map_err(err(map_names::V6_RANGE))?;
+        }
         let name = map_names::V6_PREFIXES;
         let key = prefix_key(prefix);
         match self.prefixes.insert(&key, entry, BPF_NOEXIST) {
@@ -148,6 +166,22 @@ impl V6Tables {
             .collect();
         out.sort_by_key(|(p, _)| *p);
         out
+    }
+
+    /// Sets the span of the prefixes to exactly what the trie holds (vgd's start, after
+    /// removing stale prefixes: removals never narrow it).
+    pub fn recompute_range(&mut self) -> Result<V6Range, FastPathError> {
+        let range = self
+            .prefix_entries()
+            .into_iter()
+            .fold(V6Range::default(), |r, (p, _)| {
+                let (lo, hi) = prefix_span(p);
+                r.with(lo, hi)
+            });
+        self.range
+            .set(0, range, 0)
+            .map_err(err(map_names::V6_RANGE))?;
+        Ok(range)
     }
 
     /// Adds or updates home `sub`'s neighbour `addr`.

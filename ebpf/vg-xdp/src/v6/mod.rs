@@ -27,7 +27,7 @@ use aya_ebpf::{
 use nerg_abi::{
     DropReason, FromHome6, MAX_SUBSCRIBERS, MAX_V6_EXT_HEADERS, MAX_V6_NEIGHBOURS, MAX_V6_PREFIXES,
     SubscriberId, V6_PUNT_BURST, V6_PUNT_INTERVAL_NS, V6Neigh, V6NeighKey, V6Prefix, V6PrefixKey,
-    v6_prefix_kind,
+    V6Range, v6_prefix_kind,
 };
 
 use crate::{
@@ -43,6 +43,10 @@ pub(crate) static V6_PREFIXES: LpmTrie<V6PrefixKey, V6Prefix> = LpmTrie::pinned(
 /// The homes' IPv6 neighbours (written by the slow path).
 #[map(name = "NERG_V6_NEIGH")]
 pub(crate) static V6_NEIGH: HashMap<V6NeighKey, V6Neigh> = HashMap::pinned(MAX_V6_NEIGHBOURS, 0);
+
+/// The span of the prefixes ([`nerg_abi::V6Range`]).
+#[map(name = "NERG_V6_RANGE")]
+static V6_RANGE: Array<V6Range> = Array::pinned(1, 0);
 
 /// Each home's downstream punt limiter ([`punt_allowed`]).
 #[map(name = "NERG_V6_PUNT_TAT")]
@@ -224,9 +228,15 @@ pub(crate) fn prefix_of(lpm: &mut Key<V6PrefixKey>, addr: &[u8; 16]) -> Option<&
 }
 
 impl Scratch {
-    /// The prefix of the destination, if it is a home's.
+    /// The prefix of the destination, if it is a home's: outside the span of the homes'
+    /// prefixes (most of the internet) without a trie lookup.
     #[inline(always)]
     pub(crate) fn dst_prefix(&mut self) -> Option<&'static V6Prefix> {
+        let d = &self.dst;
+        let top = u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]);
+        if !V6_RANGE.get(0).is_some_and(|r| r.holds(top)) {
+            return None;
+        }
         prefix_of(&mut self.lpm, &self.dst)
     }
 
@@ -240,6 +250,12 @@ impl Scratch {
     #[inline(always)]
     pub(crate) fn dst_neighbour(&mut self, sub: SubscriberId, prefix: &V6Prefix) -> Neigh {
         neighbour(&mut self.neigh, sub, prefix, &self.dst)
+    }
+
+    /// ... of the source as an address of home `sub`'s LAN.
+    #[inline(always)]
+    pub(crate) fn src_neighbour_on_lan(&mut self, sub: SubscriberId) -> Neigh {
+        lookup_neighbour(&mut self.neigh, sub, &self.src)
     }
 
     /// ... of the source (in `prefix`).
@@ -262,12 +278,18 @@ pub(crate) enum Neigh {
 /// The MAC a packet of home `sub` for `addr` (in `prefix`) goes to; `key` is scratch.
 #[inline(always)]
 fn neighbour(key: &mut V6NeighKey, sub: SubscriberId, prefix: &V6Prefix, addr: &[u8; 16]) -> Neigh {
-    key.sub = sub;
-    key.addr = if prefix.kind == v6_prefix_kind::DELEGATED {
-        prefix.addr
+    if prefix.kind == v6_prefix_kind::DELEGATED {
+        lookup_neighbour(key, sub, &prefix.addr)
     } else {
-        *addr
-    };
+        lookup_neighbour(key, sub, addr)
+    }
+}
+
+/// Home `sub`'s neighbour entry for `addr`; `key` is scratch.
+#[inline(always)]
+fn lookup_neighbour(key: &mut V6NeighKey, sub: SubscriberId, addr: &[u8; 16]) -> Neigh {
+    key.sub = sub;
+    key.addr = *addr;
     #[expect(
         clippy::needless_borrows_for_generic_args,
         reason = "the key is passed where it lies (scratch map memory), not copied to the stack"

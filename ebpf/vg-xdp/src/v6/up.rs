@@ -193,13 +193,21 @@ fn scope(
 /// Stage 3, anti-spoofing: the source must lie in one of this home's prefixes, and the frame
 /// come from the MAC the vG learnt for it: the host's own on the LAN, the requesting
 /// router's for a delegated prefix. A link-local or unspecified source is never routed.
+/// A LAN host's own neighbour entry settles it in one lookup (the table holds the home's
+/// LAN addresses only, [`nerg_abi::v6_neigh_flags`]); anything else is looked up in the
+/// prefix trie.
 #[inline(always)]
 fn check_sender(p: &FromHome, s: &mut Scratch) -> Result<(), Verdict> {
     if is_link_local(&s.src) || ipv6_eq(&s.src, &[0; 16]) {
         return Err(Verdict::Drop(DropReason::NotRouted6));
     }
+    if let Neigh::Mac(mac) = s.src_neighbour_on_lan(p.h.sub)
+        && mac == p.h.src_mac
+    {
+        return Ok(());
+    }
     let prefix = match s.src_prefix() {
-        Some(prefix) if prefix.sub == p.h.sub => prefix,
+        Some(prefix) if prefix.sub == p.h.sub && prefix.kind == v6_prefix_kind::DELEGATED => prefix,
         _ => return Err(Verdict::Drop(DropReason::Spoofed)),
     };
     match s.src_neighbour(p.h.sub, prefix) {
