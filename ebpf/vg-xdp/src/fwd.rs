@@ -331,18 +331,16 @@ fn fib_lookup(ctx: &XdpContext, p: &mut bpf_fib_lookup) -> Result<Route, Verdict
 /// IPv6 route cache as in [`route`], always with the full key, else `bpf_fib_lookup`.
 /// [`Route::TooBig`] is returned, never cached: the caller answers it.
 #[inline(always)]
-pub(crate) fn route6(
+pub(crate) fn route6<A: Words>(
     ctx: &XdpContext,
     ifindex: u32,
     proto: u8,
-    saddr: &[u8; 16],
-    daddr: &[u8; 16],
+    saddr: &A,
+    daddr: &A,
     tot_len: u16,
 ) -> Result<Route, Verdict> {
     // Word by word from the callers' memory: no 16-byte temporaries on the stack.
-    let w = |a: &[u8; 16], i: usize| {
-        u32::from_ne_bytes([a[4 * i], a[4 * i + 1], a[4 * i + 2], a[4 * i + 3]])
-    };
+    let w = |a: &A, i: usize| a.word(i);
     let generation = FIB_GEN.get(0).copied().unwrap_or(0);
     let slot = ROUTE_CACHE6
         .get_ptr_mut(route_cache_slot(
@@ -389,6 +387,33 @@ pub(crate) fn route6(
         }
     }
     Ok(route)
+}
+
+/// An IPv6 address read as raw words (network order in memory).
+pub(crate) trait Words {
+    /// Word `i` (0..4).
+    fn word(&self, i: usize) -> u32;
+}
+
+/// Bytes (the configuration's and the homes' VTEP addresses): assembled a byte at a time.
+impl Words for [u8; 16] {
+    #[inline(always)]
+    fn word(&self, i: usize) -> u32 {
+        u32::from_ne_bytes([
+            self[4 * i],
+            self[4 * i + 1],
+            self[4 * i + 2],
+            self[4 * i + 3],
+        ])
+    }
+}
+
+/// Words (the IPv6 path's scratch addresses): loaded whole.
+impl Words for [u32; 4] {
+    #[inline(always)]
+    fn word(&self, i: usize) -> u32 {
+        self[i]
+    }
 }
 
 /// Writes the Ethernet header (`dst`, `src`, IPv4) at the start of the frame.

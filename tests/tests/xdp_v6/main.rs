@@ -14,7 +14,10 @@ use aya::maps::{MapData, RingBuf};
 use ipnet::Ipv6Net;
 use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress, wire::vlan::Tpid};
 use nerg_abi::{Counter, DropReason, PuntHeader, SubscriberId, lsl_kind, program_names};
-use nerg_tests::addrs::{BRG_VTEP, BRG_VTEP_MAC, BRG_VTEP6, HOST_MAC, NEXT_HOP, VG_VTEP, VG_VTEP6};
+use nerg_tests::addrs::{
+    BRG_VTEP, BRG_VTEP_MAC, BRG_VTEP6, CORE6, HOST_MAC, INTERNET6, NEXT_HOP, NEXT_HOP6,
+    NEXT_HOP6_MAC, VG_VTEP, VG_VTEP6,
+};
 use nerg_tests::{
     Netns, PinDir, frames,
     netns::veth,

@@ -14,7 +14,7 @@
 use aya_ebpf::programs::XdpContext;
 use nerg_abi::{Counter, Delivery, DropReason, PuntReason, sub_flags};
 
-use super::{Neigh, dec_hop_limit, header, load_addr, punt_allowed, scratch};
+use super::{Neigh, dec_hop_limit, header, punt_allowed, scratch};
 use crate::{
     SUBSCRIBERS, Verdict, count_stat, downstream,
     fwd::IP,
@@ -26,7 +26,7 @@ use crate::{
 #[inline(always)]
 pub(crate) fn from_core(ctx: &XdpContext, in_mac: [u8; 6], len: u64) -> Result<Verdict, Verdict> {
     let s = scratch()?;
-    load_addr(ctx, IP + 24, &mut s.dst)?;
+    s.load_dst(ctx, IP)?;
     let Some(t) = s.dst_prefix() else {
         return Ok(Verdict::Pass);
     };

@@ -19,7 +19,8 @@ pub(crate) mod down;
 pub(crate) mod up;
 
 use aya_ebpf::{
-    helpers::bpf_ktime_get_coarse_ns,
+    EbpfContext as _,
+    helpers::{bpf_ktime_get_coarse_ns, generated::bpf_xdp_load_bytes},
     macros::map,
     maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
     programs::XdpContext,
@@ -177,18 +178,32 @@ fn is_ext(proto: u8) -> bool {
     )
 }
 
-/// Per-CPU scratch space for the addresses and map keys of one packet: 16-byte addresses
-/// and 20-byte keys copied around on the 512-byte stack (LLVM keeps several copies of each)
-/// overflow it.
+/// An IPv6 address as four raw words (network order in memory, as in the packet).
+pub(crate) type Addr = [u32; 4];
+
+/// Per-CPU scratch space for the addresses and map keys of one packet. The BPF target has
+/// no unaligned loads, so a byte array is read and written a byte at a time (a 16-byte
+/// address copy is 32 instructions, an `==` 40); here every address is four aligned
+/// words, filled from the packet by one `bpf_xdp_load_bytes`, and the map keys are built
+/// in place, off the 512-byte stack.
 #[repr(C)]
 pub(crate) struct Scratch {
     /// The packet's source address.
-    pub(crate) src: [u8; 16],
-    /// The packet's destination address.
-    pub(crate) dst: [u8; 16],
+    pub(crate) src: Addr,
+    /// The packet's destination address (right after the source, as in the header).
+    pub(crate) dst: Addr,
+    /// The prefix trie's key (8-aligned: its address words at +4 are 4-aligned).
     lpm: Key<V6PrefixKey>,
+    _pad: [u8; 4],
+    /// The neighbour table's key (its address at +4, 4-aligned).
     neigh: V6NeighKey,
 }
+
+// The in-place key writes below store whole words: the keys must sit where those are
+// aligned (map values are 8-aligned).
+const _: () = assert!(core::mem::offset_of!(Scratch, lpm) % 8 == 0);
+const _: () = assert!(core::mem::offset_of!(Scratch, neigh) % 8 == 0);
+const _: () = assert!(core::mem::offset_of!(Scratch, dst) == 16);
 
 /// See [`Scratch`]. Per loaded object, not pinned.
 #[map(name = "NERG_V6_SCRATCH")]
@@ -205,35 +220,37 @@ pub(crate) fn scratch() -> Result<&'static mut Scratch, Verdict> {
     Ok(unsafe { &mut *s })
 }
 
-/// Copies the IPv6 address at `offset` of the frame into `to`, as two words.
+/// Copies `N` bytes of the frame at `offset` into `to` (one helper call).
 #[inline(always)]
-pub(crate) fn load_addr(ctx: &XdpContext, offset: usize, to: &mut [u8; 16]) -> Result<(), Verdict> {
-    let hi: [u8; 8] = load(ctx, offset)?;
-    let lo: [u8; 8] = load(ctx, offset + 8)?;
-    let mut i = 0;
-    while i < 8 {
-        to[i] = hi[i];
-        to[8 + i] = lo[i];
-        i += 1;
+fn load_into<const N: usize>(ctx: &XdpContext, offset: usize, to: *mut u8) -> Result<(), Verdict> {
+    // SAFETY: the helper bounds-checks the frame itself; `to` points to `N` writable bytes
+    // of this CPU's scratch slot (the callers' contract).
+    let rc = unsafe { bpf_xdp_load_bytes(ctx.as_ptr().cast(), offset as u32, to.cast(), N as u32) };
+    if rc != 0 {
+        return Err(Verdict::Drop(DropReason::Truncated));
     }
     Ok(())
 }
 
-/// The prefix of home addresses `addr` (the scratch's source or destination) belongs to.
-#[inline(always)]
-pub(crate) fn prefix_of(lpm: &mut Key<V6PrefixKey>, addr: &[u8; 16]) -> Option<&'static V6Prefix> {
-    lpm.prefix_len = 128;
-    lpm.data = V6PrefixKey { addr: *addr };
-    V6_PREFIXES.get(&*lpm)
-}
-
 impl Scratch {
+    /// Reads the source and destination of the IPv6 header at `off`.
+    #[inline(always)]
+    pub(crate) fn load_addrs(&mut self, ctx: &XdpContext, off: usize) -> Result<(), Verdict> {
+        // `src` and `dst` are adjacent (asserted above), as in the header.
+        load_into::<32>(ctx, off + 8, core::ptr::addr_of_mut!(self.src).cast())
+    }
+
+    /// Reads the destination of the IPv6 header at `off`.
+    #[inline(always)]
+    pub(crate) fn load_dst(&mut self, ctx: &XdpContext, off: usize) -> Result<(), Verdict> {
+        load_into::<16>(ctx, off + 24, core::ptr::addr_of_mut!(self.dst).cast())
+    }
+
     /// The prefix of the destination, if it is a home's: outside the span of the homes'
     /// prefixes (most of the internet) without a trie lookup.
     #[inline(always)]
     pub(crate) fn dst_prefix(&mut self) -> Option<&'static V6Prefix> {
-        let d = &self.dst;
-        let top = u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]);
+        let top = u64::from(u32::from_be(self.dst[0])) << 32 | u64::from(u32::from_be(self.dst[1]));
         if !V6_RANGE.get(0).is_some_and(|r| r.holds(top)) {
             return None;
         }
@@ -265,6 +282,40 @@ impl Scratch {
     }
 }
 
+/// Stores `a` at `to` as words.
+///
+/// # Safety
+/// `to` must be valid for 16 bytes of writes and 4-aligned.
+#[inline(always)]
+unsafe fn store_words(to: *mut u8, a: &Addr) {
+    // SAFETY: the caller's contract.
+    unsafe { core::ptr::write(to.cast::<Addr>(), *a) };
+}
+
+/// The words of an address in a map value or key type (a `[u8; 16]` at a 4-aligned place).
+#[inline(always)]
+pub(crate) fn words(a: &[u8; 16]) -> Addr {
+    // SAFETY: every `[u8; 16]` address this is called on sits at offset 8 of a `V6Prefix`
+    // (align 4) in map memory: 4-aligned; 16 bytes readable.
+    unsafe { core::ptr::read(a.as_ptr().cast::<Addr>()) }
+}
+
+/// Whether two addresses are equal.
+#[inline(always)]
+pub(crate) fn addr_eq(a: &Addr, b: &Addr) -> bool {
+    a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3]
+}
+
+/// The prefix of home addresses `addr` belongs to; `lpm` is scratch.
+#[inline(always)]
+fn prefix_of(lpm: &mut Key<V6PrefixKey>, addr: &Addr) -> Option<&'static V6Prefix> {
+    lpm.prefix_len = 128;
+    // SAFETY: `lpm` lives in the scratch slot at an 8-aligned offset (asserted), so its
+    // address bytes at +4 are 4-aligned and 16 long.
+    unsafe { store_words(core::ptr::addr_of_mut!(lpm.data).cast(), addr) };
+    V6_PREFIXES.get(&*lpm)
+}
+
 /// What the neighbour table says of a destination.
 pub(crate) enum Neigh {
     /// Its MAC (on the LAN: the host's; in a delegated prefix: the router's).
@@ -277,9 +328,9 @@ pub(crate) enum Neigh {
 
 /// The MAC a packet of home `sub` for `addr` (in `prefix`) goes to; `key` is scratch.
 #[inline(always)]
-fn neighbour(key: &mut V6NeighKey, sub: SubscriberId, prefix: &V6Prefix, addr: &[u8; 16]) -> Neigh {
+fn neighbour(key: &mut V6NeighKey, sub: SubscriberId, prefix: &V6Prefix, addr: &Addr) -> Neigh {
     if prefix.kind == v6_prefix_kind::DELEGATED {
-        lookup_neighbour(key, sub, &prefix.addr)
+        lookup_neighbour(key, sub, &words(&prefix.addr))
     } else {
         lookup_neighbour(key, sub, addr)
     }
@@ -287,9 +338,11 @@ fn neighbour(key: &mut V6NeighKey, sub: SubscriberId, prefix: &V6Prefix, addr: &
 
 /// Home `sub`'s neighbour entry for `addr`; `key` is scratch.
 #[inline(always)]
-fn lookup_neighbour(key: &mut V6NeighKey, sub: SubscriberId, addr: &[u8; 16]) -> Neigh {
+fn lookup_neighbour(key: &mut V6NeighKey, sub: SubscriberId, addr: &Addr) -> Neigh {
     key.sub = sub;
-    key.addr = *addr;
+    // SAFETY: `key` lives in the scratch slot at an 8-aligned offset (asserted): its
+    // address at +4 is 4-aligned.
+    unsafe { store_words(key.addr.as_mut_ptr(), addr) };
     #[expect(
         clippy::needless_borrows_for_generic_args,
         reason = "the key is passed where it lies (scratch map memory), not copied to the stack"
@@ -335,30 +388,32 @@ pub(crate) fn dec_hop_limit(ctx: &XdpContext) -> Result<(), Verdict> {
 
 /// Whether `a` is link-local unicast (fe80::/10).
 #[inline(always)]
-pub(crate) fn is_link_local(a: &[u8; 16]) -> bool {
-    a[0] == 0xfe && a[1] & 0xc0 == 0x80
+pub(crate) fn is_link_local(a: &Addr) -> bool {
+    u32::from_be(a[0]) >> 22 == 0xfe80 >> 6
 }
 
 /// Whether `a` is multicast (ff00::/8).
 #[inline(always)]
-pub(crate) fn is_multicast(a: &[u8; 16]) -> bool {
-    a[0] == 0xff
+pub(crate) fn is_multicast(a: &Addr) -> bool {
+    u32::from_be(a[0]) >> 24 == 0xff
 }
 
-/// The gateway's link-local address, from its MAC (modified EUI-64, RFC 4291 App. A): what
-/// the slow path answers and advertises from.
+/// Whether `a` is the unspecified address (::).
 #[inline(always)]
-pub(crate) fn is_gateway_link_local(a: &[u8; 16], mac: &[u8; 6]) -> bool {
-    let hi = u64::from_be_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]);
-    hi == 0xfe80_0000_0000_0000
-        && a[8] == mac[0] ^ 0x02
-        && a[9] == mac[1]
-        && a[10] == mac[2]
-        && a[11] == 0xff
-        && a[12] == 0xfe
-        && a[13] == mac[3]
-        && a[14] == mac[4]
-        && a[15] == mac[5]
+pub(crate) fn is_unspecified(a: &Addr) -> bool {
+    a[0] | a[1] | a[2] | a[3] == 0
+}
+
+/// Whether `a` is the gateway's link-local address, from its MAC (modified EUI-64, RFC 4291
+/// App. A): what the slow path answers and advertises from.
+#[inline(always)]
+pub(crate) fn is_gateway_link_local(a: &Addr, mac: &[u8; 6]) -> bool {
+    let iid_hi = u32::from_be_bytes([mac[0] ^ 0x02, mac[1], mac[2], 0xff]);
+    let iid_lo = u32::from_be_bytes([0xfe, mac[3], mac[4], mac[5]]);
+    u32::from_be(a[0]) == 0xfe80_0000
+        && a[1] == 0
+        && u32::from_be(a[2]) == iid_hi
+        && u32::from_be(a[3]) == iid_lo
 }
 
 /// The one's-complement sum of the inner IPv6 packet at [`IP`] (for the outer UDP checksum

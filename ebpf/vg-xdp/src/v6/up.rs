@@ -14,13 +14,14 @@ use nerg_abi::{
 };
 
 use super::{
-    FROM_HOME6, ICMPV6, Ip6, Neigh, Scratch, Upper, dec_hop_limit, header, is_gateway_link_local,
-    is_link_local, is_multicast, load_addr, punt_allowed, scratch, walk,
+    FROM_HOME6, ICMPV6, Ip6, Neigh, Scratch, Upper, addr_eq, dec_hop_limit, header,
+    is_gateway_link_local, is_link_local, is_multicast, is_unspecified, punt_allowed, scratch,
+    walk, words,
 };
 use crate::{
     CONFIG, SUBSCRIBERS, Verdict, count_policed, count_stat, downstream,
     fwd::{self, IP, Route},
-    packet::{ipproto, ipv6_eq, load},
+    packet::{ipproto, load},
     punt::{punt, punt_mtu},
     qos,
 };
@@ -93,8 +94,7 @@ fn from_home(ctx: &XdpContext, h: &FromHome6) -> Result<Verdict, Verdict> {
         return Ok(verdict);
     }
     let s = scratch()?;
-    load_addr(ctx, off + 8, &mut s.src)?;
-    load_addr(ctx, off + 24, &mut s.dst)?;
+    s.load_addrs(ctx, off)?;
     let target = scope(ctx, &p, s, sub)?;
     check_sender(&p, s)?;
     if p.ip.hop_limit <= 1 {
@@ -177,7 +177,7 @@ fn scope(
     let target = if to_gateway { None } else { s.dst_prefix() };
     let to_gateway = to_gateway
         || target.is_some_and(|t| {
-            t.sub == p.h.sub && t.kind == v6_prefix_kind::LAN && ipv6_eq(&t.addr, &s.dst)
+            t.sub == p.h.sub && t.kind == v6_prefix_kind::LAN && addr_eq(&words(&t.addr), &s.dst)
         });
     if to_gateway {
         let reason = if icmp_type(ctx, &p.upper)? == Some(icmp6::ECHO_REQUEST) {
@@ -198,7 +198,7 @@ fn scope(
 /// prefix trie.
 #[inline(always)]
 fn check_sender(p: &FromHome, s: &mut Scratch) -> Result<(), Verdict> {
-    if is_link_local(&s.src) || ipv6_eq(&s.src, &[0; 16]) {
+    if is_link_local(&s.src) || is_unspecified(&s.src) {
         return Err(Verdict::Drop(DropReason::NotRouted6));
     }
     if let Neigh::Mac(mac) = s.src_neighbour_on_lan(p.h.sub)
