@@ -14,7 +14,7 @@
 use aya_ebpf::programs::XdpContext;
 use nerg_abi::{Counter, Delivery, DropReason, PuntReason, sub_flags};
 
-use super::{Neigh, dec_hop_limit, header, punt_allowed, scratch};
+use super::{Neigh, dec_hop_limit, punt_allowed, scratch};
 use crate::{
     SUBSCRIBERS, Verdict, count_stat, downstream,
     fwd::IP,
@@ -26,11 +26,11 @@ use crate::{
 #[inline(always)]
 pub(crate) fn from_core(ctx: &XdpContext, in_mac: [u8; 6], len: u64) -> Result<Verdict, Verdict> {
     let s = scratch()?;
-    s.load_dst(ctx, IP)?;
+    s.load_header(ctx, IP)?;
     let Some(t) = s.dst_prefix() else {
         return Ok(Verdict::Pass);
     };
-    let ip = header(ctx, IP)?;
+    let ip = s.ip6(ctx, IP)?;
     let sub = match SUBSCRIBERS.get(t.sub) {
         Some(s) if s.flags & sub_flags::ACTIVE != 0 && s.flags & sub_flags::IPV6 != 0 => s,
         _ => return Err(Verdict::Drop(DropReason::UnknownLsl)),

@@ -82,23 +82,6 @@ impl Ip6 {
     }
 }
 
-/// The fixed IPv6 header at `off`: version 6, a payload the frame holds (Ethernet padding
-/// may follow it). Jumbograms (payload length 0, RFC 2675) are not routed.
-#[inline(always)]
-pub(crate) fn header(ctx: &XdpContext, off: usize) -> Result<Ip6, Verdict> {
-    let fixed: [u8; 8] = load(ctx, off)?;
-    let payload_len = u16::from_be_bytes([fixed[4], fixed[5]]);
-    let frame_len = ctx.data_end() - ctx.data();
-    if fixed[0] >> 4 != 6 || off + HEADER + usize::from(payload_len) > frame_len {
-        return Err(Verdict::Drop(DropReason::BadIpHeader));
-    }
-    Ok(Ip6 {
-        payload_len,
-        next: fixed[6],
-        hop_limit: fixed[7],
-    })
-}
-
 /// The upper-layer header after the extension headers.
 #[derive(Clone, Copy)]
 pub(crate) struct Upper {
@@ -188,9 +171,11 @@ pub(crate) type Addr = [u32; 4];
 /// in place, off the 512-byte stack.
 #[repr(C)]
 pub(crate) struct Scratch {
+    /// The fixed header's first 8 bytes (version .. hop limit).
+    fixed: [u8; 8],
     /// The packet's source address.
     pub(crate) src: Addr,
-    /// The packet's destination address (right after the source, as in the header).
+    /// The packet's destination address (the header's 40 bytes lie here in order).
     pub(crate) dst: Addr,
     /// The prefix trie's key (8-aligned: its address words at +4 are 4-aligned).
     lpm: Key<V6PrefixKey>,
@@ -203,7 +188,8 @@ pub(crate) struct Scratch {
 // aligned (map values are 8-aligned).
 const _: () = assert!(core::mem::offset_of!(Scratch, lpm) % 8 == 0);
 const _: () = assert!(core::mem::offset_of!(Scratch, neigh) % 8 == 0);
-const _: () = assert!(core::mem::offset_of!(Scratch, dst) == 16);
+const _: () = assert!(core::mem::offset_of!(Scratch, src) == 8);
+const _: () = assert!(core::mem::offset_of!(Scratch, dst) == 24);
 
 /// See [`Scratch`]. Per loaded object, not pinned.
 #[map(name = "NERG_V6_SCRATCH")]
@@ -233,17 +219,29 @@ fn load_into<const N: usize>(ctx: &XdpContext, offset: usize, to: *mut u8) -> Re
 }
 
 impl Scratch {
-    /// Reads the source and destination of the IPv6 header at `off`.
+    /// Reads the fixed IPv6 header at `off` (its 40 bytes lie in `fixed`, `src` and `dst`
+    /// in order, asserted above).
     #[inline(always)]
-    pub(crate) fn load_addrs(&mut self, ctx: &XdpContext, off: usize) -> Result<(), Verdict> {
-        // `src` and `dst` are adjacent (asserted above), as in the header.
-        load_into::<32>(ctx, off + 8, core::ptr::addr_of_mut!(self.src).cast())
+    pub(crate) fn load_header(&mut self, ctx: &XdpContext, off: usize) -> Result<(), Verdict> {
+        load_into::<HEADER>(ctx, off, core::ptr::addr_of_mut!(self.fixed).cast())
     }
 
-    /// Reads the destination of the IPv6 header at `off`.
+    /// The header [`Self::load_header`] read, at `off`, checked: version 6, a payload the
+    /// frame holds (Ethernet padding may follow it). Jumbograms (payload length 0 with a
+    /// hop-by-hop option, RFC 2675) are not routed.
     #[inline(always)]
-    pub(crate) fn load_dst(&mut self, ctx: &XdpContext, off: usize) -> Result<(), Verdict> {
-        load_into::<16>(ctx, off + 24, core::ptr::addr_of_mut!(self.dst).cast())
+    pub(crate) fn ip6(&self, ctx: &XdpContext, off: usize) -> Result<Ip6, Verdict> {
+        let f = &self.fixed;
+        let payload_len = u16::from_be_bytes([f[4], f[5]]);
+        let frame_len = ctx.data_end() - ctx.data();
+        if f[0] >> 4 != 6 || off + HEADER + usize::from(payload_len) > frame_len {
+            return Err(Verdict::Drop(DropReason::BadIpHeader));
+        }
+        Ok(Ip6 {
+            payload_len,
+            next: f[6],
+            hop_limit: f[7],
+        })
     }
 
     /// The prefix of the destination, if it is a home's: outside the span of the homes'

@@ -14,9 +14,8 @@ use nerg_abi::{
 };
 
 use super::{
-    FROM_HOME6, ICMPV6, Ip6, Neigh, Scratch, Upper, addr_eq, dec_hop_limit, header,
-    is_gateway_link_local, is_link_local, is_multicast, is_unspecified, punt_allowed, scratch,
-    walk, words,
+    FROM_HOME6, ICMPV6, Ip6, Neigh, Scratch, Upper, addr_eq, dec_hop_limit, is_gateway_link_local,
+    is_link_local, is_multicast, is_unspecified, punt_allowed, scratch, walk, words,
 };
 use crate::{
     CONFIG, SUBSCRIBERS, Verdict, count_policed, count_stat, downstream,
@@ -81,7 +80,9 @@ fn from_home(ctx: &XdpContext, h: &FromHome6) -> Result<Verdict, Verdict> {
     if off > MAX_L3_OFF {
         return Err(Verdict::Drop(DropReason::Truncated));
     }
-    let ip = header(ctx, off)?;
+    let s = scratch()?;
+    s.load_header(ctx, off)?;
+    let ip = s.ip6(ctx, off)?;
     let upper = walk(ctx, off, ip.next)?;
     let p = FromHome {
         h,
@@ -93,8 +94,6 @@ fn from_home(ctx: &XdpContext, h: &FromHome6) -> Result<Verdict, Verdict> {
     if let Some(verdict) = control(ctx, &p)? {
         return Ok(verdict);
     }
-    let s = scratch()?;
-    s.load_addrs(ctx, off)?;
     let target = scope(ctx, &p, s, sub)?;
     check_sender(&p, s)?;
     if p.ip.hop_limit <= 1 {
