@@ -104,3 +104,33 @@ fn prefix_and_neighbour_rules_on_the_pinned_maps() {
     );
     assert_eq!(maps.v6_prefix_entries().len(), 2 * HOMES.len() - 1);
 }
+
+/// The verifier's work per program (`verified_insns`): printed for the record, and held
+/// under the kernel's one-million limit with room to spare, so that growth shows here first.
+/// `vg_access` is the heavy one (about 490,000, as before IPv6: the IPv6 path is `vg_home6`,
+/// a program of its own); the others are a few thousand to twenty thousand.
+#[test]
+fn every_program_verifies_well_within_the_limit() {
+    let mut rig = rig("v6ver", &[]);
+    for name in [
+        program_names::ACCESS,
+        program_names::CORE,
+        program_names::DELIVER,
+        program_names::HOME6,
+    ] {
+        let info = rig.fp.program(name).unwrap().info().unwrap();
+        let insns = info
+            .verified_instruction_count()
+            .expect("the kernel reports verified_insns");
+        println!(
+            "{name}: {insns} instructions verified, {} bytes translated",
+            info.size_translated().unwrap_or(0)
+        );
+        let bound = if name == program_names::ACCESS {
+            600_000
+        } else {
+            100_000
+        };
+        assert!(insns < bound, "{name}: {insns} verified instructions");
+    }
+}
