@@ -776,8 +776,9 @@ pub const QOS_DOWN: usize = 1;
 /// A home's rate limit in one direction: a virtual-scheduling token bucket (GCRA, ITU-T
 /// I.371). Each admitted packet moves the home's theoretical arrival time
 /// ([`QosState::tat_ns`]) on by its length at the rate; a packet is admitted while that time
-/// runs at most `burst_ns` ahead of the clock. What is counted is the IPv4 packet (its total
-/// length), the same in both directions whatever the LSL's encapsulation.
+/// runs at most `burst_ns` ahead of the clock. What is counted is the IP packet (IPv4: its
+/// total length; IPv6: its 40-byte header and payload), the same in both directions
+/// whatever the LSL's encapsulation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct QosRate {
@@ -1190,11 +1191,11 @@ pub struct SubCounters {
     pub punted: u64,
     /// Frames from the home over its upstream rate limit (dropped; in `up_drops` too).
     pub up_policed_packets: u64,
-    /// Their IPv4 bytes.
+    /// Their IP bytes (IPv4 total length, IPv6 header and payload).
     pub up_policed_bytes: u64,
     /// Frames to the home over its downstream rate limit (dropped).
     pub down_policed_packets: u64,
-    /// Their IPv4 bytes.
+    /// Their IP bytes.
     pub down_policed_bytes: u64,
 }
 

@@ -1,5 +1,6 @@
 //! Core-side ingress: traffic to one of our public addresses is translated back to the home
-//! host, wrapped in the home's LSL encapsulation and redirected to the access interface.
+//! host, wrapped in the home's LSL encapsulation and redirected to the access interface;
+//! IPv6 to a home's prefix is routed there ([`crate::v6::down`]) through the same delivery.
 //! Everything else passes to the kernel stack.
 //!
 //! ```text

@@ -11,6 +11,11 @@
 //! sending to one of our public addresses is delivered straight to the target home through
 //! [`downstream`]'s lookup and encapsulation).
 //!
+//! IPv6 is routed, not translated ([`v6`], issue 18): `vg_access` hands a home's IPv6 to
+//! `vg_home6` by tail call once the LSL is known (a program of its own: the IPv4 path's code,
+//! stack and verification stay as they were); `vg_core` routes IPv6 for the homes' prefixes
+//! to `vg_deliver`, which pushes the LSL for either family.
+//!
 //! On the host (clippy, `cargo build --workspace`) the crate is an empty binary whose code is
 //! only type-checked; the real object is built for `bpfel-unknown-none` by `vg/build.rs`.
 #![cfg_attr(target_arch = "bpf", no_std)]
