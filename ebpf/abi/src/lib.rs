@@ -556,8 +556,8 @@ indexed_enum! {
         /// To an IPv6 neighbour whose resolution the slow path has under way (INCOMPLETE in
         /// `NERG_V6_NEIGH`): dropped, not punted again.
         NeighIncomplete = "neigh_incomplete",
-        /// A downstream IPv6 punt (neighbour miss, packet too big) over the home's punt
-        /// limit ([`V6_PUNT_INTERVAL_NS`]).
+        /// A downstream IPv6 punt (neighbour miss, packet too big, to the gateway's address)
+        /// over the home's punt limit ([`V6_PUNT_INTERVAL_NS`]).
         V6PuntLimited = "v6_punt_limited",
     }
 }
@@ -572,8 +572,8 @@ indexed_enum! {
         /// ICMP to the home's gateway address.
         IcmpToGateway = "icmp_to_gateway",
         /// IPv6 without a better reason: from a home without IPv6 in the fast path
-        /// ([`sub_flags::IPV6`] clear), or to one of the home's gateway addresses and not an
-        /// echo request.
+        /// ([`sub_flags::IPV6`] clear), or to one of the gateway's addresses and not an echo
+        /// request.
         Ipv6 = "ipv6",
         /// Other IPv4 to the gateway address.
         ToGateway = "to_gateway",
@@ -586,8 +586,8 @@ indexed_enum! {
         Mld = "mld",
         /// DHCPv6 client (or relay) messages from a home: UDP to port 547 (RFC 8415).
         Dhcpv6 = "dhcpv6",
-        /// ICMPv6 echo request to one of the home's gateway addresses (its link-local, its
-        /// address on the LAN /64).
+        /// ICMPv6 echo request to one of the gateway's addresses (the home's link-local, any
+        /// home's address on its LAN /64; from the core: within the home's punt limit).
         Icmpv6ToGateway = "icmpv6_to_gateway",
         /// Downstream IPv6 to an address of a home's LAN /64 (or a delegated prefix's router)
         /// with no entry in `NERG_V6_NEIGH`: the slow path sends an NS into the home. The

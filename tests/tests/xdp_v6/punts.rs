@@ -408,3 +408,50 @@ fn mutated_ipv6_frames_never_abort_and_every_verdict_is_counted() {
         "and some frames survive intact"
     );
 }
+
+#[test]
+fn the_gateways_addresses_are_the_slow_paths_from_anywhere() {
+    let mut rig = rig("v6gw", &[]);
+    let (a, b) = (HOMES[0], HOMES[3]);
+    // From a home to another home's gateway address: the vG's, not a neighbour there.
+    let echo = frames::icmp6(
+        HOST_MAC,
+        gw_mac(a.id),
+        a.host(),
+        b.gateway(),
+        128,
+        &[0; 8],
+        64,
+    );
+    assert_eq!(rig.up(&a, &echo).0, XdpVerdict::Drop);
+    let p = rig.punts();
+    assert_eq!(p.len(), 1);
+    assert_eq!(
+        (p[0].0.reason, p[0].0.sub),
+        (reason(PuntReason::Icmpv6ToGateway), a.id)
+    );
+    // From the internet: echo and anything else, punted for the home as they came.
+    let echo = rig.arriving_from_inet(&frames::icmp6(
+        [0; 6],
+        [0; 6],
+        INET6,
+        b.gateway(),
+        128,
+        &[0; 8],
+        64,
+    ));
+    assert_eq!(rig.down(&echo).0, XdpVerdict::Drop);
+    let udp = udp_down(&rig, b.gateway(), 64);
+    assert_eq!(rig.down(&udp).0, XdpVerdict::Drop);
+    let p = rig.punts();
+    assert_eq!(p.len(), 2);
+    assert_eq!(
+        (p[0].0.reason, p[0].0.sub, &p[0].1),
+        (reason(PuntReason::Icmpv6ToGateway), b.id, &echo)
+    );
+    assert_eq!(
+        (p[1].0.reason, p[1].0.sub, &p[1].1),
+        (reason(PuntReason::Ipv6), b.id, &udp)
+    );
+    assert_eq!(rig.counter(Counter::Ipv6Downstream), 0);
+}

@@ -14,7 +14,9 @@
 use aya_ebpf::programs::XdpContext;
 use nerg_abi::{Counter, Delivery, DropReason, PuntReason, sub_flags};
 
-use super::{Neigh, dec_hop_limit, punt_allowed, scratch};
+use super::{
+    Neigh, dec_hop_limit, is_gateway_address, punt_allowed, scratch, up::gateway_reason, walk,
+};
 use crate::{
     SUBSCRIBERS, Verdict, count_stat, downstream,
     fwd::IP,
@@ -37,6 +39,15 @@ pub(crate) fn from_core(ctx: &XdpContext, in_mac: [u8; 6], len: u64) -> Result<V
     };
     if ip.hop_limit <= 1 {
         return Err(Verdict::Drop(DropReason::TtlExpired));
+    }
+    // To the home's gateway address (the vG's own): the slow path answers, within the
+    // home's punt limit (the internet can send any amount).
+    if is_gateway_address(t, &s.dst) {
+        if !punt_allowed(t.sub) {
+            return Err(Verdict::Drop(DropReason::V6PuntLimited));
+        }
+        let upper = walk(ctx, IP, ip.next)?;
+        return Ok(punt(ctx, t.sub, gateway_reason(ctx, &upper)?));
     }
     if sub.ip6_mtu != 0 && ip.total_len() > sub.ip6_mtu {
         if !punt_allowed(t.sub) {

@@ -384,6 +384,12 @@ pub(crate) fn dec_hop_limit(ctx: &XdpContext) -> Result<(), Verdict> {
     store(ctx, IP + HOP_LIMIT, h.wrapping_sub(1))
 }
 
+/// Whether `a` (in `prefix`) is a home's gateway address on its LAN: the vG's own.
+#[inline(always)]
+pub(crate) fn is_gateway_address(prefix: &V6Prefix, a: &Addr) -> bool {
+    prefix.kind == v6_prefix_kind::LAN && addr_eq(&words(&prefix.addr), a)
+}
+
 /// Whether `a` is link-local unicast (fe80::/10).
 #[inline(always)]
 pub(crate) fn is_link_local(a: &Addr) -> bool {

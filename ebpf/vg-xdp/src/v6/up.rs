@@ -14,7 +14,7 @@ use nerg_abi::{
 };
 
 use super::{
-    FROM_HOME6, ICMPV6, Ip6, Neigh, Scratch, Upper, addr_eq, dec_hop_limit, is_gateway_link_local,
+    FROM_HOME6, ICMPV6, Ip6, Neigh, Scratch, Upper, dec_hop_limit, is_gateway_link_local,
     is_link_local, is_multicast, is_unspecified, punt_allowed, scratch, walk, words,
 };
 use crate::{
@@ -110,6 +110,17 @@ fn from_home(ctx: &XdpContext, h: &FromHome6) -> Result<Verdict, Verdict> {
     }
 }
 
+/// Why a packet to one of the gateway's addresses is punted: an echo request as such, the
+/// rest under the catch-all.
+#[inline(always)]
+pub(crate) fn gateway_reason(ctx: &XdpContext, u: &Upper) -> Result<PuntReason, Verdict> {
+    Ok(if icmp_type(ctx, u)? == Some(icmp6::ECHO_REQUEST) {
+        PuntReason::Icmpv6ToGateway
+    } else {
+        PuntReason::Ipv6
+    })
+}
+
 /// The ICMPv6 type of the packet, when it is ICMPv6 with its header in this fragment.
 #[inline(always)]
 fn icmp_type(ctx: &XdpContext, u: &Upper) -> Result<Option<u8>, Verdict> {
@@ -174,17 +185,10 @@ fn scope(
         false
     };
     let target = if to_gateway { None } else { s.dst_prefix() };
-    let to_gateway = to_gateway
-        || target.is_some_and(|t| {
-            t.sub == p.h.sub && t.kind == v6_prefix_kind::LAN && addr_eq(&words(&t.addr), &s.dst)
-        });
-    if to_gateway {
-        let reason = if icmp_type(ctx, &p.upper)? == Some(icmp6::ECHO_REQUEST) {
-            PuntReason::Icmpv6ToGateway
-        } else {
-            PuntReason::Ipv6
-        };
-        return Err(punt(ctx, p.h.sub, reason));
+    // Any home's gateway address is the vG's: this home's, or another's (never a neighbour
+    // to resolve in that home).
+    if to_gateway || target.is_some_and(|t| super::is_gateway_address(t, &s.dst)) {
+        return Err(punt(ctx, p.h.sub, gateway_reason(ctx, &p.upper)?));
     }
     Ok(target)
 }
