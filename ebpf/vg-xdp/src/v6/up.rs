@@ -15,7 +15,7 @@ use nerg_abi::{
 
 use super::{
     FROM_HOME6, ICMPV6, Ip6, Neigh, Scratch, Upper, dec_hop_limit, is_gateway_link_local,
-    is_link_local, is_multicast, is_unspecified, punt_allowed, scratch, walk, words,
+    is_link_local, is_multicast, is_unspecified, punt_allowed, scratch, walk,
 };
 use crate::{
     CONFIG, SUBSCRIBERS, Verdict, count_policed, count_stat, downstream,
