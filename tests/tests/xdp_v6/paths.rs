@@ -207,3 +207,87 @@ fn ipv6_counts_against_the_upstream_tier() {
         "IPv6 bytes counted"
     );
 }
+
+#[test]
+fn downstream_fragments_and_extension_headers_are_delivered_as_they_are() {
+    let mut rig = rig("v6dfrag", &[]);
+    for home in HOMES {
+        let name = home.name;
+        let plain = frames::udp6(
+            [0; 6],
+            [0; 6],
+            (INET6, 53),
+            (home.host(), 40000),
+            &[0x5a; 64],
+            64,
+        );
+        let mut later = frames::with_ext6(&plain, 44, &[0, 0, 0, 8, 0, 0, 0, 9]);
+        later.truncate(14 + 40 + 8 + 24);
+        let plen = (later.len() - 54) as u16;
+        later[18..20].copy_from_slice(&plen.to_be_bytes());
+        for (what, sent) in [
+            (
+                "first fragment",
+                frames::with_ext6(&plain, 44, &[0, 0, 0, 1, 0, 0, 0, 9]),
+            ),
+            ("later fragment", later),
+            (
+                "hop-by-hop",
+                frames::with_ext6(&plain, 0, &[0, 0, 1, 4, 0, 0, 0, 0]),
+            ),
+        ] {
+            let (v, out) = rig.down(&rig.arriving_from_inet(&sent));
+            assert_eq!(v, XdpVerdict::Redirect, "{name}: {what}");
+            let mut inner = with_hop_limit(&sent, 63);
+            inner[0..6].copy_from_slice(&HOST_MAC);
+            inner[6..12].copy_from_slice(&gw_mac(home.id));
+            let mut want = home.down_frame(rig.access_mac, &out, &inner);
+            if home.lsl == lsl_kind::VXLAN6 {
+                // Extension headers: the inner checksums cannot give the outer one, which is
+                // then zero (RFC 6935).
+                want[14 + 40 + 6..14 + 40 + 8].copy_from_slice(&[0, 0]);
+            }
+            assert_eq!(out, want, "{name}: {what}");
+        }
+    }
+}
+
+#[test]
+fn ipv6_counts_against_the_downstream_tier() {
+    let tiered = Home {
+        name: "tiered",
+        id: 9,
+        lsl: lsl_kind::QINQ,
+        s_vid: 11,
+        c_vid: 109,
+        vni: 0,
+    };
+    let mut rig = rig("v6tierd", &[tiered.rig_home().tier("1M", "1M")]);
+    let rate = rig.fp.maps().subscriber(tiered.id).unwrap().qos[nerg_abi::QOS_DOWN];
+    assert_ne!(rate.ns_per_byte_q16, 0, "the home has a downstream limit");
+    let sent = rig.arriving_from_inet(&frames::udp6(
+        [0; 6],
+        [0; 6],
+        (INET6, 53),
+        (tiered.host(), 40000),
+        &[0u8; 992],
+        64,
+    ));
+    let mut admitted = 0u64;
+    for _ in 0..300 {
+        match rig.down(&sent).0 {
+            XdpVerdict::Redirect => admitted += 1,
+            XdpVerdict::Drop => {}
+            other => panic!("unexpected verdict {other:?}"),
+        }
+    }
+    assert!(admitted < 300, "the tier held packets back");
+    let c = rig.fp.maps().sub_counters(tiered.id).unwrap();
+    assert_eq!(c.down_policed_packets, 300 - admitted);
+    assert_eq!(
+        c.down_policed_bytes,
+        (300 - admitted) * 1040,
+        "IPv6 bytes: 40-byte header and payload"
+    );
+    assert_eq!(c.down_packets, admitted);
+}
