@@ -30,3 +30,11 @@ pub const INTERNET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
 pub const BLOCK_SIZE: u16 = 512;
 /// The NAT flow-hash seed (vgd picks one at random).
 pub const SEED: u32 = 0x5eed_1234;
+/// The vG's IPv6 default next hop (on `core0`, whose address is [`CORE6`]).
+pub const NEXT_HOP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 2);
+/// Its MAC (a permanent neighbour in the vG).
+pub const NEXT_HOP6_MAC: [u8; 6] = [0x02, 0x99, 0, 0, 0, 0x06];
+/// The vG's address on `core0`, with its prefix length.
+pub const CORE6: &str = "2001:db8:ffff::1/64";
+/// A server on the IPv6 internet.
+pub const INTERNET6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffee, 0, 0, 0, 0, 5);

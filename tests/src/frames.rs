@@ -321,3 +321,101 @@ fn ip_frame(
     ip.payload_mut().copy_from_slice(payload);
     ethernet(src_mac, dst_mac, EthernetProtocol::Ipv4, &buf)
 }
+
+/// A UDP datagram over IPv6 with `payload` and the given hop limit in an Ethernet frame.
+pub fn udp6(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: (std::net::Ipv6Addr, u16),
+    dst: (std::net::Ipv6Addr, u16),
+    payload: &[u8],
+    hop_limit: u8,
+) -> Vec<u8> {
+    use lsl::smoltcp::wire::{Ipv6Packet, Ipv6Repr};
+    let udp_repr = UdpRepr {
+        src_port: src.1,
+        dst_port: dst.1,
+    };
+    let udp_len = udp_repr.header_len() + payload.len();
+    let ip_repr = Ipv6Repr {
+        src_addr: src.0,
+        dst_addr: dst.0,
+        next_header: IpProtocol::Udp,
+        payload_len: udp_len,
+        hop_limit,
+    };
+    let mut buf = vec![0u8; ip_repr.buffer_len() + udp_len];
+    let caps = ChecksumCapabilities::default();
+    let mut ip = Ipv6Packet::new_unchecked(&mut buf);
+    ip_repr.emit(&mut ip);
+    let mut pkt = UdpPacket::new_unchecked(ip.payload_mut());
+    udp_repr.emit(
+        &mut pkt,
+        &src.0.into(),
+        &dst.0.into(),
+        payload.len(),
+        |p| p.copy_from_slice(payload),
+        &caps,
+    );
+    ethernet(src_mac, dst_mac, EthernetProtocol::Ipv6, &buf)
+}
+
+/// An ICMPv6 message of `icmp_type` and code 0 whose body (after the 4-byte type, code and
+/// checksum) is `body`, over IPv6 with the given hop limit, in an Ethernet frame; the
+/// checksum is complete (RFC 4443 §2.3).
+pub fn icmp6(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: std::net::Ipv6Addr,
+    dst: std::net::Ipv6Addr,
+    icmp_type: u8,
+    body: &[u8],
+    hop_limit: u8,
+) -> Vec<u8> {
+    use lsl::smoltcp::wire::{Ipv6Packet, Ipv6Repr};
+    let len = 4 + body.len();
+    let ip_repr = Ipv6Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Icmpv6,
+        payload_len: len,
+        hop_limit,
+    };
+    let mut buf = vec![0u8; ip_repr.buffer_len() + len];
+    ip_repr.emit(&mut Ipv6Packet::new_unchecked(&mut buf));
+    let msg = &mut buf[40..];
+    msg[0] = icmp_type;
+    msg[4..].copy_from_slice(body);
+    let mut sum = 0u32;
+    let mut add = |b: &[u8]| {
+        for w in b.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+        }
+    };
+    add(&src.octets());
+    add(&dst.octets());
+    add(&(len as u32).to_be_bytes());
+    add(&[0, 0, 0, 58]);
+    add(msg);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    msg[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    ethernet(src_mac, dst_mac, EthernetProtocol::Ipv6, &buf)
+}
+
+/// `frame` (Ethernet + IPv6) with extension header `ext` (its first byte, the next header,
+/// is overwritten with the packet's) inserted after the fixed header, whose next header
+/// becomes `ext_type`. The upper-layer checksum stays valid: it does not cover extension
+/// headers (RFC 8200 §8.1).
+pub fn with_ext6(frame: &[u8], ext_type: u8, ext: &[u8]) -> Vec<u8> {
+    let mut ext = ext.to_vec();
+    ext[0] = frame[14 + 6];
+    let mut out = frame[..54].to_vec();
+    out[14 + 6] = ext_type;
+    let plen = u16::from_be_bytes([out[18], out[19]]) + ext.len() as u16;
+    out[18..20].copy_from_slice(&plen.to_be_bytes());
+    out.extend_from_slice(&ext);
+    out.extend_from_slice(&frame[54..]);
+    out
+}

@@ -7,7 +7,11 @@
 //!
 //! [`Maps::configure`]: vg::fastpath::maps::Maps::configure
 
-use std::{collections::HashSet, net::Ipv4Addr, path::Path};
+use std::{
+    collections::HashSet,
+    net::{Ipv4Addr, Ipv6Addr},
+    path::Path,
+};
 
 use anyhow::Context as _;
 use nerg_abi::SubscriberId;
@@ -38,6 +42,19 @@ pub struct RigHome {
     pub tcp_mss: Option<u16>,
     /// Its speed tier (down, up), e.g. `("100M", "20M")`; `None`: no limit.
     pub qos: Option<(String, String)>,
+    /// Its IPv6, if the fast path routes IPv6 for it.
+    pub v6: Option<RigV6>,
+}
+
+/// A home's IPv6 in a rig: what vgd's planner and the slow path would write.
+#[derive(Clone, Debug)]
+pub struct RigV6 {
+    /// The LAN /64 and the gateway's address on it.
+    pub lan: (ipnet::Ipv6Net, Ipv6Addr),
+    /// Prefixes delegated to routers in the home (prefix, router's address).
+    pub delegated: Vec<(ipnet::Ipv6Net, Ipv6Addr)>,
+    /// Neighbour entries (address, MAC, `v6_neigh_flags`).
+    pub neighbours: Vec<(Ipv6Addr, [u8; 6], u8)>,
 }
 
 impl RigHome {
@@ -51,7 +68,38 @@ impl RigHome {
             nat: None,
             tcp_mss: Some(0),
             qos: None,
+            v6: None,
         }
+    }
+
+    /// With IPv6 on: LAN `lan` whose gateway address is `gateway`.
+    pub fn ipv6(mut self, lan: ipnet::Ipv6Net, gateway: Ipv6Addr) -> Self {
+        self.v6 = Some(RigV6 {
+            lan: (lan, gateway),
+            delegated: Vec::new(),
+            neighbours: Vec::new(),
+        });
+        self
+    }
+
+    /// With `prefix` delegated to the router at `router` (IPv6 must be on).
+    pub fn delegated(mut self, prefix: ipnet::Ipv6Net, router: Ipv6Addr) -> Self {
+        self.v6
+            .as_mut()
+            .expect("ipv6() first")
+            .delegated
+            .push((prefix, router));
+        self
+    }
+
+    /// With a reachable neighbour (IPv6 must be on).
+    pub fn neighbour(mut self, addr: Ipv6Addr, mac: [u8; 6]) -> Self {
+        self.v6.as_mut().expect("ipv6() first").neighbours.push((
+            addr,
+            mac,
+            nerg_abi::v6_neigh_flags::REACHABLE,
+        ));
+        self
     }
 
     /// With a speed tier.
@@ -154,7 +202,37 @@ pub fn write_homes(
         let writes = plan::for_new(&sub, rec, new_public, None);
         plan::apply(&mut maps, &writes, lsl_ifindex)
             .with_context(|| format!("writing home {}", h.id))?;
+        if let Some(v6) = &h.v6 {
+            write_v6(&mut maps, h.id, v6).with_context(|| format!("IPv6 of home {}", h.id))?;
+        }
     }
+    Ok(())
+}
+
+/// Writes home `id`'s IPv6 through the control plane's table interface, and turns IPv6 on
+/// in its record.
+fn write_v6(maps: &mut PinnedMaps, id: SubscriberId, v6: &RigV6) -> anyhow::Result<()> {
+    use nerg_abi::{V6Neigh, sub_flags, v6_prefix_kind};
+    use vg::{control::tables::FastPathTables as _, fastpath::v6::prefix_entry};
+    let (lan, gateway) = v6.lan;
+    maps.insert_v6_prefix(lan, prefix_entry(id, v6_prefix_kind::LAN, gateway))?;
+    for (prefix, router) in &v6.delegated {
+        maps.insert_v6_prefix(
+            *prefix,
+            prefix_entry(id, v6_prefix_kind::DELEGATED, *router),
+        )?;
+    }
+    for (addr, mac, flags) in &v6.neighbours {
+        let n = V6Neigh {
+            mac: *mac,
+            flags: *flags,
+            ..V6Neigh::default()
+        };
+        maps.insert_neighbour(id, *addr, n)?;
+    }
+    let mut rec = maps.subscriber(id)?;
+    rec.flags |= sub_flags::IPV6;
+    maps.set_subscriber(id, &rec)?;
     Ok(())
 }
 

@@ -9,6 +9,9 @@
 #[cfg(test)]
 extern crate std;
 
+mod v6;
+pub use v6::*;
+
 /// Names of the maps in the vG object file; pinned under the instance's bpffs directory.
 pub mod map_names {
     /// Per-CPU array of `u64`, indexed by [`Counter`](crate::Counter).
@@ -61,14 +64,18 @@ pub mod map_names {
     /// LRU hash [`FragKey`](crate::FragKey) -> [`FragTarget`](crate::FragTarget): where the
     /// later fragments of a datagram whose first fragment was translated downstream go.
     pub const FRAGS: &str = "NERG_FRAGS";
-    /// Program array of the tail-call targets (index [`JUMP_DELIVER`](crate::JUMP_DELIVER)),
-    /// filled by the loader. Pinned: a program array loses its entries when its last user
+    /// Program array of the tail-call targets (indices [`JUMP_DELIVER`](crate::JUMP_DELIVER),
+    /// [`JUMP_HOME6`](crate::JUMP_HOME6); [`JUMP_SLOTS`](crate::JUMP_SLOTS) slots), filled by
+    /// the loader. Pinned: a program array loses its entries when its last user
     /// reference goes, and the attached programs of a vgd that exited still tail-call
     /// through it; the next vgd adopts it and puts its own `vg_deliver` in.
     pub const JUMP: &str = "NERG_JUMP";
     /// Per-CPU array of one [`Delivery`](crate::Delivery): the hand-over from the entry
     /// programs to `vg_deliver` through `NERG_JUMP`. Pinned with it.
     pub const DELIVERY: &str = "NERG_DELIVERY";
+    /// Per-CPU array of one [`FromHome6`](crate::FromHome6): the hand-over from `vg_access`
+    /// to `vg_home6` through `NERG_JUMP`. Pinned with it.
+    pub const FROM_HOME6: &str = "NERG_FROM_HOME6";
     /// Array of one `u32`: the route generation. vgd bumps it whenever the kernel's routes,
     /// neighbours, links, addresses or rules may have changed; route cache entries of
     /// another generation are not used. Its top bit is
@@ -83,6 +90,26 @@ pub mod map_names {
     /// [`ROUTE_CACHE_SLOTS`](crate::ROUTE_CACHE_SLOTS) slots: IPv6 `bpf_fib_lookup` results
     /// (the outer header of VXLAN over IPv6). Per loaded object, not pinned.
     pub const ROUTE_CACHE6: &str = "NERG_ROUTE_CACHE6";
+    /// LPM trie [`V6PrefixKey`](crate::V6PrefixKey) -> [`V6Prefix`](crate::V6Prefix): every
+    /// home's IPv6 prefixes (its LAN /64 and the prefixes delegated inside it). Downstream it
+    /// says which home a destination belongs to; upstream, which home a source may come from.
+    /// Written by vgd.
+    pub const V6_PREFIXES: &str = "NERG_V6_PREFIXES";
+    /// Hash [`V6NeighKey`](crate::V6NeighKey) -> [`V6Neigh`](crate::V6Neigh): the IPv6
+    /// neighbours the vG has learnt in each home (DAD, NS/NA, DHCPv6 bindings), written by
+    /// the slow path; the fast path only reads it (MAC of a destination, the MAC a source
+    /// must come from).
+    pub const V6_NEIGH: &str = "NERG_V6_NEIGH";
+    /// Array of one [`V6Range`](crate::V6Range): the span of the prefixes in
+    /// `NERG_V6_PREFIXES`, so that most upstream packets (to the internet) need no trie
+    /// lookup for their destination.
+    pub const V6_RANGE: &str = "NERG_V6_RANGE";
+    /// Array of `u64`, indexed by subscriber id: the theoretical arrival time
+    /// (`bpf_ktime_get_coarse_ns`) of the home's downstream IPv6 punts (neighbour misses,
+    /// packets too big), a GCRA at [`V6_PUNT_INTERVAL_NS`](crate::V6_PUNT_INTERVAL_NS) per
+    /// punt with a burst of [`V6_PUNT_BURST`](crate::V6_PUNT_BURST). Written by the fast
+    /// path only.
+    pub const V6_PUNT_TAT: &str = "NERG_V6_PUNT_TAT";
 }
 
 /// The lowest and the highest of the vG's public addresses, host byte order
@@ -156,8 +183,9 @@ pub struct RouteCacheEntry {
     pub hop: RouteHop,
 }
 
-/// One IPv6 `bpf_fib_lookup` result (`NERG_ROUTE_CACHE6`), used as [`RouteCacheEntry`] is
-/// (protocol UDP: VXLAN's outer header is the only IPv6 the fast path routes).
+/// One IPv6 `bpf_fib_lookup` result (`NERG_ROUTE_CACHE6`), used as [`RouteCacheEntry`] is:
+/// the outer header of VXLAN over IPv6, and the homes' routed IPv6. Always keyed by the full
+/// key (vgd's [`FIB_GEN_DESTINATION_ONLY`] looks at IPv4 routing only).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct RouteCacheEntry6 {
@@ -165,6 +193,10 @@ pub struct RouteCacheEntry6 {
     pub saddr: [u32; 4],
     /// Destination IPv6, as 4 words in network order.
     pub daddr: [u32; 4],
+    /// Upper-layer protocol.
+    pub proto: u8,
+    /// Explicit padding.
+    pub _pad: [u8; 3],
     /// The result.
     pub hop: RouteHop,
 }
@@ -201,6 +233,11 @@ pub const fn route_cache_slot(saddr: u32, daddr: u32, in_ifindex: u32) -> u32 {
 
 /// Index of `vg_deliver` in `NERG_JUMP`.
 pub const JUMP_DELIVER: u32 = 0;
+/// Index of `vg_home6` in `NERG_JUMP`.
+pub const JUMP_HOME6: u32 = 1;
+/// Slots of `NERG_JUMP`. A pin with fewer (an older vgd's) is refused at load: the IPv6
+/// tail call would fail for every packet.
+pub const JUMP_SLOTS: u32 = 2;
 
 /// Capacity of the NAT tables (each mapping takes one entry in both).
 pub const MAX_NAT_MAPPINGS: u32 = 1 << 20;
@@ -266,6 +303,21 @@ pub const fn nat_flow_hash(
 pub const MAX_SUBSCRIBERS: u32 = 131_072;
 /// Capacity of the host table (MAC <-> IP per home).
 pub const MAX_HOSTS: u32 = 524_288;
+/// Capacity of the IPv6 prefix trie (each home: its LAN /64 and its delegated prefixes).
+pub const MAX_V6_PREFIXES: u32 = 4 * MAX_SUBSCRIBERS;
+/// Capacity of the IPv6 neighbour table, all homes (per-home bounds are the slow path's).
+pub const MAX_V6_NEIGHBOURS: u32 = 1 << 20;
+/// Most IPv6 extension headers the fast path walks before the upper-layer header (RFC 8200
+/// §4.1 order: hop-by-hop, destination options, routing, fragment, destination options,
+/// plus one spare). A longer chain is dropped (`ipv6_ext_headers`): without its upper-layer
+/// header the fast path could not tell an RA or a DHCPv6 server message (RFC 7113 §3).
+pub const MAX_V6_EXT_HEADERS: usize = 6;
+/// Downstream IPv6 punts per home (neighbour misses, packets too big): one every this many
+/// nanoseconds on average (50 per second), so that a scan of a home's /64 from the internet
+/// punts at most this rate into the ring, whatever its rate.
+pub const V6_PUNT_INTERVAL_NS: u64 = 20_000_000;
+/// ... with bursts of this many.
+pub const V6_PUNT_BURST: u64 = 16;
 /// Size in bytes of the punt ring buffer (a power of two, a multiple of the page size).
 pub const PUNT_RING_BYTES: u32 = 4 << 20;
 /// Bytes of a punted frame copied to the slow path; longer frames are cut. Large enough for
@@ -287,6 +339,10 @@ pub mod program_names {
     /// Delivery to a home (its LSL encapsulation, redirect to the access side): tail-called
     /// by `vg_core` and by `vg_access` (hairpin) through the map `NERG_JUMP`, never attached.
     pub const DELIVER: &str = "vg_deliver";
+    /// IPv6 from a home (after its LSL: checks, RA guard, anti-spoofing, routing):
+    /// tail-called by `vg_access` through `NERG_JUMP`, never attached. A program of its own
+    /// so that the IPv4 path's code, stack and verification stay as they were.
+    pub const HOME6: &str = "vg_home6";
 }
 
 /// Greatest number of VLAN tags parsed in-line (one C-tag, or an S-tag and a C-tag).
@@ -405,6 +461,12 @@ indexed_enum! {
         /// Mappings handed to a new host: their address had been leased to another MAC
         /// since they were created, and the new host's first packet took them over.
         NatReowned = "nat_reowned",
+        /// IPv6 packets from homes routed to the core.
+        Ipv6Upstream = "ipv6_upstream",
+        /// IPv6 packets from the core routed to a home.
+        Ipv6Downstream = "ipv6_downstream",
+        /// IPv6 packets from one home routed straight to another.
+        Ipv6HomeToHome = "ipv6_home_to_home",
     }
 }
 
@@ -429,7 +491,9 @@ indexed_enum! {
         BadIpHeader = "bad_ip_header",
         /// Outer IPv4 fragment towards the VXLAN port (cannot be decapsulated).
         OuterFragment = "outer_fragment",
-        /// IPv4 source (or its MAC) is not a host the vG knows for this home.
+        /// IPv4 source (or its MAC) is not a host the vG knows for this home; IPv6 source
+        /// outside the home's prefixes, or from a MAC the vG has not learnt for it (SAVI,
+        /// RFC 6620/7513).
         Spoofed = "spoofed",
         /// An inner ethertype the vG does not route (not IPv4, ARP or IPv6).
         UnsupportedEthertype = "unsupported_ethertype",
@@ -462,7 +526,7 @@ indexed_enum! {
         NoMapping = "no_mapping",
         /// Growing the frame for the home's encapsulation failed.
         EncapFailed = "encap_failed",
-        /// Downstream packet with TTL 1 or 0.
+        /// Downstream packet with TTL (IPv6: hop limit) 1 or 0.
         TtlExpired = "ttl_expired",
         /// Inbound packet from a remote endpoint the mapping never sent to, for a home with
         /// address-and-port-dependent filtering (RFC 4787 REQ-8).
@@ -481,6 +545,23 @@ indexed_enum! {
         TaggedInHome = "tagged_in_home",
         /// Over the home's rate limit in that direction ([`Subscriber::qos`]).
         RateLimited = "rate_limited",
+        /// From a home: a router advertisement, an ICMPv6 redirect or a DHCPv6 server
+        /// message (UDP from port 547 to 546): only the vG may send those into a home (RA
+        /// guard, RFC 6105; DHCPv6 shield, RFC 7610).
+        RaGuard = "ra_guard",
+        /// IPv6 the vG does not route: a link-local destination other than the gateway's,
+        /// multicast (link-scoped or wider), a link-local or unspecified source towards a
+        /// routed destination (RFC 4291 §2.5.6).
+        NotRouted6 = "not_routed6",
+        /// More IPv6 extension headers than [`MAX_V6_EXT_HEADERS`], or one the frame cannot
+        /// hold.
+        Ipv6ExtHeaders = "ipv6_ext_headers",
+        /// To an IPv6 neighbour whose resolution the slow path has under way (INCOMPLETE in
+        /// `NERG_V6_NEIGH`): dropped, not punted again.
+        NeighIncomplete = "neigh_incomplete",
+        /// A downstream IPv6 punt (neighbour miss, packet too big, to the gateway's address)
+        /// over the home's punt limit ([`V6_PUNT_INTERVAL_NS`]).
+        V6PuntLimited = "v6_punt_limited",
     }
 }
 
@@ -493,12 +574,38 @@ indexed_enum! {
         Dhcp = "dhcp",
         /// ICMP to the home's gateway address.
         IcmpToGateway = "icmp_to_gateway",
-        /// IPv6 (ND, RS) until IPv6 is in the fast path.
+        /// IPv6 without a better reason: from a home without IPv6 in the fast path
+        /// ([`sub_flags::IPV6`] clear), or to one of the gateway's addresses and not an echo
+        /// request.
         Ipv6 = "ipv6",
         /// Other IPv4 to the gateway address.
         ToGateway = "to_gateway",
         /// TTL 1 (or 0): the gateway answers with ICMP time exceeded.
         TtlExceeded = "ttl_exceeded",
+        /// IPv6 neighbour discovery from a home: RS, NS, NA (RFC 4861). Also how the slow
+        /// path learns the home's neighbours (SAVI, RFC 6620).
+        Nd = "nd",
+        /// MLD reports and queries from a home (RFC 3810).
+        Mld = "mld",
+        /// DHCPv6 client (or relay) messages from a home: UDP to port 547 (RFC 8415).
+        Dhcpv6 = "dhcpv6",
+        /// ICMPv6 echo request to one of the gateway's addresses (the home's link-local, any
+        /// home's address on its LAN /64; from the core: within the home's punt limit).
+        Icmpv6ToGateway = "icmpv6_to_gateway",
+        /// Downstream IPv6 to an address of a home's LAN /64 (or a delegated prefix's router)
+        /// with no entry in `NERG_V6_NEIGH`: the slow path sends an NS into the home. The
+        /// frame is the core-side frame (plain Ethernet + IPv6). Bounded per home
+        /// ([`V6_PUNT_INTERVAL_NS`]).
+        NeighMiss = "neigh_miss",
+        /// IPv6 hop limit 1 (or 0) from a home: the gateway answers with ICMPv6 time
+        /// exceeded (RFC 4443 §3.3).
+        HopLimitExceeded = "hop_limit_exceeded",
+        /// An IPv6 packet larger than the link it must take allows: the slow path answers
+        /// with ICMPv6 Packet Too Big (RFC 4443 §3.2) carrying [`PuntHeader::mtu`]. From a
+        /// home (the egress MTU, or the target home's LSL MTU for home-to-home): the frame
+        /// as received; from the core (the home's LSL MTU): the core-side frame, bounded per
+        /// home like `neigh_miss`.
+        PacketTooBig = "packet_too_big",
     }
 }
 
@@ -604,6 +711,10 @@ pub mod sub_flags {
     /// a mapping only from a remote address and port the home has sent to through it.
     /// Clear: endpoint-independent filtering (EIF).
     pub const FILTER_APDF: u32 = 1 << 1;
+    /// IPv6 is routed by the fast path for this home (its prefixes are in
+    /// `NERG_V6_PREFIXES`, its neighbours in `NERG_V6_NEIGH`). Clear: every IPv6 frame of
+    /// the home goes to the slow path (`PuntReason::Ipv6`).
+    pub const IPV6: u32 = 1 << 2;
 }
 
 /// One home, as the fast path needs it (`NERG_SUBSCRIBERS[id]`).
@@ -646,8 +757,13 @@ pub struct Subscriber {
     pub tcp_mss: u16,
     /// Explicit padding.
     pub _pad1: u16,
-    /// Reserved (zero).
-    pub _reserved: u32,
+    /// The largest IPv6 packet (40-byte header included, host byte order) the home's LSL
+    /// carries: 1500 for 802.1Q and QinQ, less for VXLAN (its encapsulation fits the
+    /// underlay's 1500). Larger IPv6 packets for the home are punted for an ICMPv6 Packet
+    /// Too Big. 0: no check.
+    pub ip6_mtu: u16,
+    /// Explicit padding.
+    pub _pad2: u16,
     /// The BRG's VTEP (network order), VXLAN over IPv6 only.
     pub remote_vtep6: [u8; 16],
     /// The home's rate limits, upstream ([`QOS_UP`]) and downstream ([`QOS_DOWN`]).
@@ -663,8 +779,9 @@ pub const QOS_DOWN: usize = 1;
 /// A home's rate limit in one direction: a virtual-scheduling token bucket (GCRA, ITU-T
 /// I.371). Each admitted packet moves the home's theoretical arrival time
 /// ([`QosState::tat_ns`]) on by its length at the rate; a packet is admitted while that time
-/// runs at most `burst_ns` ahead of the clock. What is counted is the IPv4 packet (its total
-/// length), the same in both directions whatever the LSL's encapsulation.
+/// runs at most `burst_ns` ahead of the clock. What is counted is the IP packet (IPv4: its
+/// total length; IPv6: its 40-byte header and payload), the same in both directions
+/// whatever the LSL's encapsulation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct QosRate {
@@ -876,8 +993,10 @@ pub struct Delivery {
     pub host_mac: [u8; 6],
     /// The MAC of the interface the frame came in on.
     pub in_mac: [u8; 6],
-    /// Explicit padding.
-    pub _pad: u16,
+    /// The frame's ethertype (host byte order): [`ethertype::IPV6`] for a routed IPv6
+    /// packet (then `priv_ip` and `priv_port` are 0); 0 (an older vgd's entry programs
+    /// write nothing here) or [`ethertype::IPV4`] for a translated IPv4 packet.
+    pub ethertype: u16,
     /// The frame's length, for the home's counters.
     pub len: u64,
 }
@@ -942,11 +1061,11 @@ pub struct SubCounters {
     pub punted: u64,
     /// Frames from the home over its upstream rate limit (dropped; in `up_drops` too).
     pub up_policed_packets: u64,
-    /// Their IPv4 bytes.
+    /// Their IP bytes (IPv4 total length, IPv6 header and payload).
     pub up_policed_bytes: u64,
     /// Frames to the home over its downstream rate limit (dropped).
     pub down_policed_packets: u64,
-    /// Their IPv4 bytes.
+    /// Their IP bytes.
     pub down_policed_bytes: u64,
 }
 
@@ -964,8 +1083,8 @@ pub struct PuntHeader {
     pub len: u16,
     /// Length of the frame on the wire (may exceed `len`).
     pub wire_len: u16,
-    /// Explicit padding.
-    pub _pad: u16,
+    /// [`PuntReason::PacketTooBig`]: the MTU to announce (host byte order). 0 otherwise.
+    pub mtu: u16,
 }
 
 /// A frame handed to the slow path: the whole frame as received (encapsulation included),
@@ -1205,7 +1324,19 @@ mod pod {
     // SAFETY: see above.
     unsafe impl aya::Pod for Delivery {}
     // SAFETY: see above.
+    unsafe impl aya::Pod for FromHome6 {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for PublicRange {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for V6PrefixKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for V6Range {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for V6Prefix {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for V6NeighKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for V6Neigh {}
     // SAFETY: see above.
     unsafe impl aya::Pod for brg::TagConfig {}
     // SAFETY: see above.
@@ -1235,6 +1366,16 @@ mod tests {
         );
         assert!(r.holds(0xc633_6401) && r.holds(0xc633_640a) && r.holds(0xc633_6410));
         assert!(!r.holds(0xc633_6400) && !r.holds(0xc633_6411));
+    }
+
+    #[test]
+    fn the_v6_range_holds_what_it_was_widened_by() {
+        assert!(!V6Range::default().holds(0));
+        let r = V6Range::default()
+            .with(0x2001_0db8_0000_0100, 0x2001_0db8_0000_01ff)
+            .with(0x2001_0db8_0000_0000, 0x2001_0db8_0000_0000);
+        assert!(r.holds(0x2001_0db8_0000_0000) && r.holds(0x2001_0db8_0000_01ff));
+        assert!(!r.holds(0x2001_0db8_0000_0200) && !r.holds(0x2001_0db7_ffff_ffff));
     }
 
     #[test]
@@ -1290,11 +1431,17 @@ mod tests {
         assert_eq!(size_of::<NatPermitKey>(), 16);
         assert_eq!(size_of::<RouteCacheEntry>(), 40);
         assert_eq!(size_of::<PublicRange>(), 8);
-        assert_eq!(size_of::<RouteCacheEntry6>(), 60);
+        assert_eq!(size_of::<RouteCacheEntry6>(), 64);
         assert_eq!(size_of::<FragKey>(), 12);
         assert_eq!(size_of::<FragTarget>(), 16);
         assert_eq!(size_of::<Delivery>(), 32);
+        assert_eq!(size_of::<FromHome6>(), 24);
         assert_eq!(size_of::<PuntHeader>(), 16);
+        assert_eq!(size_of::<V6PrefixKey>(), 16);
+        assert_eq!(size_of::<V6Prefix>(), 24);
+        assert_eq!(size_of::<V6NeighKey>(), 20);
+        assert_eq!(size_of::<V6Neigh>(), 16);
+        assert_eq!(size_of::<V6Range>(), 16);
         assert_eq!(
             size_of::<PuntRecord>() % 8,
             0,

@@ -1,5 +1,6 @@
 //! Core-side ingress: traffic to one of our public addresses is translated back to the home
-//! host, wrapped in the home's LSL encapsulation and redirected to the access interface.
+//! host, wrapped in the home's LSL encapsulation and redirected to the access interface;
+//! IPv6 to a home's prefix is routed there ([`crate::v6::down`]) through the same delivery.
 //! Everything else passes to the kernel stack.
 //!
 //! ```text
@@ -35,13 +36,16 @@ const ETH_HEADER: u64 = 14;
 const VXLAN4_OVERHEAD: i32 = 50;
 
 pub(crate) fn try_vg_core(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict> {
-    match CONFIG.get(0) {
-        Some(cfg) if cfg.flags & config_flags::VALID != 0 && cfg.nat_block_size != 0 => {}
+    let nat_on = match CONFIG.get(0) {
+        Some(cfg) if cfg.flags & config_flags::VALID != 0 => cfg.nat_block_size != 0,
         _ => return Ok(Verdict::Pass),
-    }
+    };
     let mut cur = Cursor::new(ctx);
     let eth: EthHdr = cur.read()?;
-    if eth.ethertype() != nerg_abi::ethertype::IPV4 {
+    if eth.ethertype() == nerg_abi::ethertype::IPV6 {
+        return crate::v6::down::from_core(ctx, eth.dst, len);
+    }
+    if !nat_on || eth.ethertype() != nerg_abi::ethertype::IPV4 {
         return Ok(Verdict::Pass);
     }
     let ip: Ipv4Hdr = cur.read()?;
@@ -127,21 +131,25 @@ pub(crate) static DELIVERY: PerCpuArray<Delivery> = PerCpuArray::pinned(1, 0);
 /// the frame came in on; `len`: its length for the home's counters.
 #[inline(always)]
 pub(crate) fn deliver(t: &Target, in_mac: [u8; 6], len: u64) -> Result<Verdict, Verdict> {
+    hand_over(&Delivery {
+        sub_id: t.sub_id,
+        priv_ip: t.priv_ip,
+        priv_port: t.priv_port,
+        host_mac: t.host_mac,
+        in_mac,
+        ethertype: nerg_abi::ethertype::IPV4,
+        len,
+    })
+}
+
+/// Records `d` for `vg_deliver` ([`Verdict::Deliver`]: the entry program tail-calls it).
+#[inline(always)]
+pub(crate) fn hand_over(d: &Delivery) -> Result<Verdict, Verdict> {
     let slot = DELIVERY
         .get_ptr_mut(0)
         .ok_or(Verdict::Drop(DropReason::TailCallFailed))?;
     // SAFETY: a per-CPU array slot from a successful lookup, only this CPU's.
-    unsafe {
-        *slot = Delivery {
-            sub_id: t.sub_id,
-            priv_ip: t.priv_ip,
-            priv_port: t.priv_port,
-            host_mac: t.host_mac,
-            in_mac,
-            _pad: 0,
-            len,
-        };
-    }
+    unsafe { *slot = *d };
     Ok(Verdict::Deliver)
 }
 
@@ -167,13 +175,19 @@ pub(crate) fn try_deliver(ctx: &XdpContext) -> Result<Verdict, Verdict> {
         host_mac: d.host_mac,
     };
     // The home's downstream limit: core traffic and hairpinned traffic alike, charged its
-    // IPv4 bytes (the frame behind its Ethernet header, as it stands here).
+    // IP bytes (the frame behind its Ethernet header, as it stands here: an IPv4 packet's
+    // total length, an IPv6 packet's 40-byte header and payload).
     let ip_bytes = d.len.saturating_sub(ETH_HEADER);
     if !qos::admit::<QOS_DOWN>(d.sub_id, &sub.qos[QOS_DOWN], ip_bytes) {
         count_policed::<QOS_DOWN>(d.sub_id, ip_bytes);
         return Err(Verdict::Drop(DropReason::RateLimited));
     }
-    let verdict = encapsulate(ctx, cfg, &t, d.in_mac)?;
+    let ethertype = if d.ethertype == nerg_abi::ethertype::IPV6 {
+        nerg_abi::ethertype::IPV6
+    } else {
+        nerg_abi::ethertype::IPV4
+    };
+    let verdict = encapsulate(ctx, cfg, &t, d.in_mac, ethertype)?;
     count_sub_down(d.sub_id, d.len);
     Ok(verdict)
 }
@@ -342,16 +356,17 @@ fn flow_port(t: &Target) -> u16 {
     49152 + (x % 16384) as u16
 }
 
-/// Pushes the home's LSL encapsulation in front of the (translated) IPv4 packet, whose
-/// Ethernet header is at the start of the frame, and redirects it towards the home.
-/// `in_mac` is the MAC of the interface the frame came in on: the destination when the
-/// stack must resolve the BRG's VTEP.
+/// Pushes the home's LSL encapsulation in front of the (translated) IPv4 or (routed) IPv6
+/// packet (`ethertype`, host byte order), whose Ethernet header is at the start of the
+/// frame, and redirects it towards the home. `in_mac` is the MAC of the interface the frame
+/// came in on: the destination when the stack must resolve the BRG's VTEP.
 #[inline(always)]
 pub(crate) fn encapsulate(
     ctx: &XdpContext,
     cfg: &Config,
     t: &Target,
     in_mac: [u8; 6],
+    ethertype: u16,
 ) -> Result<Verdict, Verdict> {
     let sub = t.sub;
     let host_mac = t.host_mac;
@@ -362,7 +377,7 @@ pub(crate) fn encapsulate(
             store(ctx, 6, sub.gw_mac)?;
             store(ctx, 12, nerg_abi::ethertype::VLAN.to_be_bytes())?;
             store(ctx, 14, sub.c_vid.to_be_bytes())?;
-            store(ctx, 16, nerg_abi::ethertype::IPV4.to_be_bytes())?;
+            store(ctx, 16, ethertype.to_be_bytes())?;
             Ok(fwd::redirect(cfg.access_ifindex))
         }
         lsl_kind::QINQ => {
@@ -373,12 +388,12 @@ pub(crate) fn encapsulate(
             store(ctx, 14, sub.s_vid.to_be_bytes())?;
             store(ctx, 16, nerg_abi::ethertype::VLAN.to_be_bytes())?;
             store(ctx, 18, sub.c_vid.to_be_bytes())?;
-            store(ctx, 20, nerg_abi::ethertype::IPV4.to_be_bytes())?;
+            store(ctx, 20, ethertype.to_be_bytes())?;
             Ok(fwd::redirect(cfg.access_ifindex))
         }
         lsl_kind::VXLAN4 => {
             // The inner Ethernet header is the one already at the front.
-            fwd::write_eth(ctx, host_mac, sub.gw_mac)?;
+            fwd::write_eth_type(ctx, host_mac, sub.gw_mac, ethertype)?;
             let inner_len = (ctx.data_end() - ctx.data()) as u16;
             fwd::adjust_head(ctx, -VXLAN4_OVERHEAD)?;
             let udp_len = 8 + 8 + inner_len;
@@ -435,9 +450,10 @@ pub(crate) fn encapsulate(
                     fwd::write_eth(ctx, in_mac, cfg.access_mac)?;
                     Ok(Verdict::Pass)
                 }
+                Route::TooBig(_) => Err(Verdict::Drop(DropReason::FragNeeded)),
             }
         }
-        lsl_kind::VXLAN6 => vxlan6(ctx, cfg, t, in_mac),
+        lsl_kind::VXLAN6 => vxlan6(ctx, cfg, t, in_mac, ethertype),
         _ => Err(Verdict::Drop(DropReason::UnknownLsl)),
     }
 }
@@ -514,19 +530,38 @@ fn sum_words<const N: usize>(bytes: &[u8; N]) -> u32 {
 /// is not part of the packet). When the inner checksums say nothing (a fragment, UDP
 /// without checksum, another protocol) the outer checksum is zero, as RFC 6935/6936 allow
 /// for tunnels (`udp6zerocsumrx` on a Linux VTEP).
+///
+/// An inner IPv6 packet (`ethertype`) is summed the same way: its fixed header's words
+/// (IPv6 has no header checksum) and its upper-layer checksum's negated pseudo-header
+/// ([`inner6_sum`]).
 #[inline(always)]
-fn vxlan6(ctx: &XdpContext, cfg: &Config, t: &Target, in_mac: [u8; 6]) -> Result<Verdict, Verdict> {
+fn vxlan6(
+    ctx: &XdpContext,
+    cfg: &Config,
+    t: &Target,
+    in_mac: [u8; 6],
+    ethertype: u16,
+) -> Result<Verdict, Verdict> {
     let sub = t.sub;
-    // The inner IPv4 header, still at its plain-Ethernet place.
-    let tot_len = u16::from_be(load::<u16>(ctx, IP + 2)?);
+    // The inner IP header, still at its plain-Ethernet place.
+    let v6 = ethertype == nerg_abi::ethertype::IPV6;
+    let tot_len = if v6 {
+        u16::from_be(load::<u16>(ctx, IP + 4)?).saturating_add(40)
+    } else {
+        u16::from_be(load::<u16>(ctx, IP + 2)?)
+    };
     let frame_len = ctx.data_end() - ctx.data();
     let want = IP + usize::from(tot_len);
     if frame_len > want {
         fwd::adjust_tail(ctx, -((frame_len - want) as i32))?;
     }
-    let inner_sum = inner_l4_sum(ctx, tot_len)?;
+    let inner_sum = if v6 {
+        crate::v6::inner6_sum(ctx)?
+    } else {
+        inner_l4_sum(ctx, tot_len)?
+    };
 
-    fwd::write_eth(ctx, t.host_mac, sub.gw_mac)?;
+    fwd::write_eth_type(ctx, t.host_mac, sub.gw_mac, ethertype)?;
     let inner_len = (ctx.data_end() - ctx.data()) as u16;
     fwd::adjust_head(ctx, -VXLAN6_OVERHEAD)?;
     let udp_len = 8 + 8 + inner_len;
@@ -550,13 +585,14 @@ fn vxlan6(ctx: &XdpContext, cfg: &Config, t: &Target, in_mac: [u8; 6]) -> Result
         None => 0,
         Some(l4) => {
             // Pseudo-header (source, destination, length, next header), UDP and VXLAN
-            // headers, the inner Ethernet header; the inner IPv4 header adds zero.
+            // headers, the inner Ethernet header; the inner IPv4 header adds zero (an inner
+            // IPv6 header's words are in `l4`).
             let mut sum = sum_words(&cfg.vtep_ipv6) + sum_words(&sub.remote_vtep6);
             sum = csum::add32(sum, u32::from(u16::from_ne_bytes(plen)));
             sum = csum::add32(sum, u32::from(u16::from_ne_bytes([0, ipproto::UDP])));
             sum = csum::add32(sum, sum_words(&udp_vxlan));
             sum = csum::add32(sum, sum_words(&t.host_mac) + sum_words(&sub.gw_mac));
-            let ethertype = nerg_abi::ethertype::IPV4.to_be_bytes();
+            let ethertype = ethertype.to_be_bytes();
             sum = csum::add32(sum, u32::from(u16::from_ne_bytes(ethertype)));
             sum = csum::add32(sum, l4);
             match !csum::fold(sum) {
@@ -572,6 +608,7 @@ fn vxlan6(ctx: &XdpContext, cfg: &Config, t: &Target, in_mac: [u8; 6]) -> Result
     match fwd::route6(
         ctx,
         ingress,
+        ipproto::UDP,
         &cfg.vtep_ipv6,
         &sub.remote_vtep6,
         40 + udp_len,
@@ -592,5 +629,6 @@ fn vxlan6(ctx: &XdpContext, cfg: &Config, t: &Target, in_mac: [u8; 6]) -> Result
             store(ctx, 6, cfg.access_mac)?;
             Ok(Verdict::Pass)
         }
+        Route::TooBig(_) => Err(Verdict::Drop(DropReason::FragNeeded)),
     }
 }

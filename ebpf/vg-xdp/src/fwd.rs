@@ -169,6 +169,8 @@ pub(crate) enum Route {
     },
     /// Routed, but the next hop's MAC is unknown: the stack must resolve it.
     NoNeigh,
+    /// Routed, but the packet is longer than the egress MTU (host byte order).
+    TooBig(u16),
 }
 
 /// The route to `daddr` for an IPv4 packet from `saddr` that arrived on `ifindex`: from
@@ -220,6 +222,9 @@ pub(crate) fn route(
     p.__bindgen_anon_3.ipv4_src = saddr;
     p.__bindgen_anon_4.ipv4_dst = daddr;
     let route = fib_lookup(ctx, p)?;
+    if let Route::TooBig(_) = route {
+        return Err(Verdict::Drop(DropReason::FragNeeded));
+    }
     if remember(&mut e.hop, same, ifindex, generation, &route, tot_len) {
         e.saddr = key_saddr;
         e.daddr = daddr;
@@ -315,26 +320,27 @@ fn fib_lookup(ctx: &XdpContext, p: &mut bpf_fib_lookup) -> Result<Route, Verdict
             dmac: p.dmac,
         }),
         BPF_FIB_LKUP_RET_NO_NEIGH => Ok(Route::NoNeigh),
-        BPF_FIB_LKUP_RET_FRAG_NEEDED => Err(Verdict::Drop(DropReason::FragNeeded)),
+        // SAFETY: on FRAG_NEEDED the kernel wrote the egress MTU into this union member.
+        BPF_FIB_LKUP_RET_FRAG_NEEDED => Ok(Route::TooBig(unsafe { p.__bindgen_anon_1.mtu_result })),
         _ => Err(Verdict::Drop(DropReason::NoRoute)),
     }
 }
 
-/// The route for an IPv6 packet (the outer header of VXLAN over IPv6) of `tot_len` bytes
-/// from its network header on: from this CPU's IPv6 route cache as in [`route`], else
-/// `bpf_fib_lookup`.
+/// The route for an IPv6 packet of protocol `proto` (the outer header of VXLAN over IPv6,
+/// or a home's routed IPv6) of `tot_len` bytes from its network header on: from this CPU's
+/// IPv6 route cache as in [`route`], always with the full key, else `bpf_fib_lookup`.
+/// [`Route::TooBig`] is returned, never cached: the caller answers it.
 #[inline(always)]
-pub(crate) fn route6(
+pub(crate) fn route6<A: Words>(
     ctx: &XdpContext,
     ifindex: u32,
-    saddr: &[u8; 16],
-    daddr: &[u8; 16],
+    proto: u8,
+    saddr: &A,
+    daddr: &A,
     tot_len: u16,
 ) -> Result<Route, Verdict> {
     // Word by word from the callers' memory: no 16-byte temporaries on the stack.
-    let w = |a: &[u8; 16], i: usize| {
-        u32::from_ne_bytes([a[4 * i], a[4 * i + 1], a[4 * i + 2], a[4 * i + 3]])
-    };
+    let w = |a: &A, i: usize| a.word(i);
     let generation = FIB_GEN.get(0).copied().unwrap_or(0);
     let slot = ROUTE_CACHE6
         .get_ptr_mut(route_cache_slot(
@@ -346,7 +352,7 @@ pub(crate) fn route6(
     // SAFETY: a per-CPU array slot from a successful lookup: valid and aligned for the
     // program run, and only this CPU uses it (XDP runs one program at a time per CPU).
     let e = unsafe { &mut *slot };
-    let mut same = same_hop(&e.hop, ifindex, generation);
+    let mut same = same_hop(&e.hop, ifindex, generation) && e.proto == proto;
     let mut i = 0;
     while i < 4 {
         same = same && e.saddr[i] == w(saddr, i) && e.daddr[i] == w(daddr, i);
@@ -358,7 +364,7 @@ pub(crate) fn route6(
     count_stat(Counter::FibLookup);
     let p = fib_params()?;
     p.family = AF_INET6;
-    p.l4_protocol = ipproto::UDP;
+    p.l4_protocol = proto;
     p.__bindgen_anon_1.tot_len = tot_len;
     p.ifindex = ifindex;
     let mut i = 0;
@@ -372,6 +378,7 @@ pub(crate) fn route6(
     }
     let route = fib_lookup(ctx, p)?;
     if remember(&mut e.hop, same, ifindex, generation, &route, tot_len) {
+        e.proto = proto;
         let mut i = 0;
         while i < 4 {
             e.saddr[i] = w(saddr, i);
@@ -382,12 +389,51 @@ pub(crate) fn route6(
     Ok(route)
 }
 
+/// An IPv6 address read as raw words (network order in memory).
+pub(crate) trait Words {
+    /// Word `i` (0..4).
+    fn word(&self, i: usize) -> u32;
+}
+
+/// Bytes (the configuration's and the homes' VTEP addresses): assembled a byte at a time.
+impl Words for [u8; 16] {
+    #[inline(always)]
+    fn word(&self, i: usize) -> u32 {
+        u32::from_ne_bytes([
+            self[4 * i],
+            self[4 * i + 1],
+            self[4 * i + 2],
+            self[4 * i + 3],
+        ])
+    }
+}
+
+/// Words (the IPv6 path's scratch addresses): loaded whole.
+impl Words for [u32; 4] {
+    #[inline(always)]
+    fn word(&self, i: usize) -> u32 {
+        self[i]
+    }
+}
+
 /// Writes the Ethernet header (`dst`, `src`, IPv4) at the start of the frame.
 #[inline(always)]
 pub(crate) fn write_eth(ctx: &XdpContext, dst: [u8; 6], src: [u8; 6]) -> Result<(), Verdict> {
+    write_eth_type(ctx, dst, src, nerg_abi::ethertype::IPV4)
+}
+
+/// Writes the Ethernet header (`dst`, `src`, `ethertype` in host byte order) at the start of
+/// the frame.
+#[inline(always)]
+pub(crate) fn write_eth_type(
+    ctx: &XdpContext,
+    dst: [u8; 6],
+    src: [u8; 6],
+    ethertype: u16,
+) -> Result<(), Verdict> {
     store(ctx, 0, dst)?;
     store(ctx, 6, src)?;
-    store(ctx, 12, nerg_abi::ethertype::IPV4.to_be_bytes())
+    store(ctx, 12, ethertype.to_be_bytes())
 }
 
 /// Redirects the frame out of `ifindex` through the device map.
@@ -433,5 +479,6 @@ pub(crate) fn forward(
             write_eth(ctx, in_mac, src_mac)?;
             Ok(Verdict::Pass)
         }
+        Route::TooBig(_) => Err(Verdict::Drop(DropReason::FragNeeded)),
     }
 }

@@ -11,6 +11,11 @@
 //! sending to one of our public addresses is delivered straight to the target home through
 //! [`downstream`]'s lookup and encapsulation).
 //!
+//! IPv6 is routed, not translated ([`v6`], issue 18): `vg_access` hands a home's IPv6 to
+//! `vg_home6` by tail call once the LSL is known (a program of its own: the IPv4 path's code,
+//! stack and verification stay as they were); `vg_core` routes IPv6 for the homes' prefixes
+//! to `vg_deliver`, which pushes the LSL for either family.
+//!
 //! On the host (clippy, `cargo build --workspace`) the crate is an empty binary whose code is
 //! only type-checked; the real object is built for `bpfel-unknown-none` by `vg/build.rs`.
 #![cfg_attr(target_arch = "bpf", no_std)]
@@ -33,6 +38,7 @@ mod nat;
 mod packet;
 mod punt;
 mod qos;
+mod v6;
 
 use aya_ebpf::{
     bindings::{bpf_fib_lookup, xdp_action},
@@ -154,7 +160,7 @@ pub(crate) static ROUTE_CACHE6: PerCpuArray<RouteCacheEntry6> =
 /// frame would fail its tail call from the moment one vgd exits until the next one has
 /// loaded (`tail_call_failed`), although the programs stay attached through their links.
 #[map(name = "NERG_JUMP")]
-static JUMP: ProgramArray = ProgramArray::pinned(1, 0);
+static JUMP: ProgramArray = ProgramArray::pinned(nerg_abi::JUMP_SLOTS, 0);
 
 /// Interfaces frames are redirected to, keyed by ifindex.
 #[map(name = "NERG_DEVMAP")]
@@ -174,6 +180,10 @@ pub(crate) enum Verdict {
     /// The frame goes to a home: [`downstream::deliver`] wrote where; the entry program
     /// tail-calls `vg_deliver`, which encapsulates, redirects and counts the verdict.
     Deliver,
+    /// IPv6 from a home with IPv6 on: [`home_frame`] wrote the LSL's outcome to
+    /// `NERG_FROM_HOME6`; `vg_access` tail-calls `vg_home6`, which routes, counts the
+    /// verdict and the home's counters.
+    Home6,
 }
 
 /// Access-side ingress: LSL termination and upstream NAT.
@@ -207,6 +217,15 @@ fn vg_core(ctx: XdpContext) -> u32 {
 #[xdp]
 fn vg_deliver(ctx: XdpContext) -> u32 {
     let verdict = match downstream::try_deliver(&ctx) {
+        Ok(verdict) | Err(verdict) => verdict,
+    };
+    finish(&ctx, verdict)
+}
+
+/// IPv6 from a home, tail-called by `vg_access` with the LSL in [`v6::FROM_HOME6`] ([`v6::up`]).
+#[xdp]
+fn vg_home6(ctx: XdpContext) -> u32 {
+    let verdict = match v6::up::try_home6(&ctx) {
         Ok(verdict) | Err(verdict) => verdict,
     };
     finish(&ctx, verdict)
@@ -262,8 +281,11 @@ fn try_vg_access(ctx: &XdpContext, len: u64) -> Result<Verdict, Verdict> {
     if lsl.s_tpid != 0 && lsl.s_tpid != sub.s_tpid {
         return Err(Verdict::Drop(DropReason::BadTpid));
     }
-    let verdict = home_frame(ctx, &mut cur, &lsl, sub);
-    count_sub(lsl.sub, len, verdict);
+    let verdict = home_frame(ctx, &mut cur, &lsl, sub, len);
+    // `vg_home6` counts its own frames.
+    if !matches!(verdict, Verdict::Home6) {
+        count_sub(lsl.sub, len, verdict);
+    }
     Ok(verdict)
 }
 
@@ -275,15 +297,37 @@ fn home_frame(
     cur: &mut Cursor,
     lsl: &lsl::Classified,
     sub: &Subscriber,
+    len: u64,
 ) -> Verdict {
     match lsl.ethertype {
         ethertype::ARP => punt::punt(ctx, lsl.sub, PuntReason::Arp),
+        ethertype::IPV6 if sub.flags & sub_flags::IPV6 != 0 => home_ipv6(cur, lsl, len),
         ethertype::IPV6 => punt::punt(ctx, lsl.sub, PuntReason::Ipv6),
         ethertype::IPV4 => match home_ipv4(ctx, cur, lsl, sub) {
             Ok(v) | Err(v) => v,
         },
         _ => Verdict::Drop(DropReason::UnsupportedEthertype),
     }
+}
+
+/// Hands an IPv6 frame of a home with IPv6 on to `vg_home6` ([`Verdict::Home6`]).
+#[inline(always)]
+fn home_ipv6(cur: &Cursor, lsl: &lsl::Classified, len: u64) -> Verdict {
+    let Some(slot) = v6::FROM_HOME6.get_ptr_mut(0) else {
+        return Verdict::Drop(DropReason::TailCallFailed);
+    };
+    // SAFETY: a per-CPU array slot from a successful lookup, only this CPU's; `vg_home6`
+    // reads it right after, on this CPU.
+    unsafe {
+        *slot = nerg_abi::FromHome6 {
+            sub: lsl.sub,
+            l3_off: cur.offset() as u16,
+            src_mac: lsl.inner_src_mac,
+            _pad: 0,
+            len,
+        };
+    }
+    Verdict::Home6
 }
 
 /// The transport header of an IPv4 packet from a home.
@@ -658,6 +702,11 @@ fn finish(ctx: &XdpContext, verdict: Verdict) -> u32 {
             unsafe { JUMP.tail_call(ctx, nerg_abi::JUMP_DELIVER) };
             Verdict::Drop(DropReason::TailCallFailed)
         }
+        Verdict::Home6 => {
+            // SAFETY: as above.
+            unsafe { JUMP.tail_call(ctx, nerg_abi::JUMP_HOME6) };
+            Verdict::Drop(DropReason::TailCallFailed)
+        }
         other => other,
     };
     let (counter, action) = match verdict {
@@ -668,7 +717,7 @@ fn finish(ctx: &XdpContext, verdict: Verdict) -> u32 {
         }
         Verdict::Punted => (Counter::VerdictPunt, xdp_action::XDP_DROP),
         Verdict::Redirect => (Counter::VerdictRedirect, xdp_action::XDP_REDIRECT),
-        Verdict::Deliver => (Counter::VerdictAborted, xdp_action::XDP_ABORTED),
+        Verdict::Deliver | Verdict::Home6 => (Counter::VerdictAborted, xdp_action::XDP_ABORTED),
     };
     count_stat(counter);
     action
@@ -689,7 +738,7 @@ pub(crate) fn count(map: &PerCpuArray<CounterValue>, index: u32, n: u64) {
 }
 
 #[inline(always)]
-fn count_sub(sub: SubscriberId, len: u64, verdict: Verdict) {
+pub(crate) fn count_sub(sub: SubscriberId, len: u64, verdict: Verdict) {
     let Some(c) = SUB_COUNTERS.get_ptr_mut(sub) else {
         return;
     };
@@ -700,7 +749,7 @@ fn count_sub(sub: SubscriberId, len: u64, verdict: Verdict) {
     match verdict {
         Verdict::Drop(_) => c.up_drops += 1,
         Verdict::Punted => c.punted += 1,
-        Verdict::Pass | Verdict::Redirect | Verdict::Deliver => {}
+        Verdict::Pass | Verdict::Redirect | Verdict::Deliver | Verdict::Home6 => {}
     }
 }
 

@@ -10,16 +10,32 @@ use crate::{PUNT, Verdict};
 /// full or the copy fails.
 #[inline(always)]
 pub(crate) fn punt(ctx: &XdpContext, sub: SubscriberId, reason: PuntReason) -> Verdict {
+    punt_mtu(ctx, sub, reason, 0)
+}
+
+/// [`punt`] with the MTU a Packet Too Big must announce ([`PuntReason::PacketTooBig`]).
+#[inline(always)]
+pub(crate) fn punt_mtu(
+    ctx: &XdpContext,
+    sub: SubscriberId,
+    reason: PuntReason,
+    mtu: u16,
+) -> Verdict {
     let wire_len = ctx.data_end() - ctx.data();
     let Some(mut entry) = PUNT.reserve::<PuntRecord>(0) else {
         return Verdict::Drop(DropReason::PuntRingFull);
     };
-    // The verifier needs a length it can bound: clamp into 1..=PUNT_MAX_FRAME.
-    let mut len = wire_len;
-    if len > PUNT_MAX_FRAME {
-        len = PUNT_MAX_FRAME;
-    }
-    if len == 0 {
+    // The verifier needs a length it can bound: 1..=PUNT_MAX_FRAME, both bounds checked on
+    // one register. Read back through a volatile load so that LLVM cannot move the zero
+    // check onto `wire_len` before the clamp (it did, and the verifier then saw 0..=2031).
+    let clamped = if wire_len > PUNT_MAX_FRAME {
+        PUNT_MAX_FRAME
+    } else {
+        wire_len
+    };
+    // SAFETY: a read of a local.
+    let len = unsafe { core::ptr::read_volatile(&clamped) };
+    if len == 0 || len > PUNT_MAX_FRAME {
         entry.discard(0);
         return Verdict::Drop(DropReason::Truncated);
     }
@@ -32,7 +48,7 @@ pub(crate) fn punt(ctx: &XdpContext, sub: SubscriberId, reason: PuntReason) -> V
         (*record).header.reason = reason.index() as u16;
         (*record).header.len = len as u16;
         (*record).header.wire_len = wire_len as u16;
-        (*record).header._pad = 0;
+        (*record).header.mtu = mtu;
         bpf_xdp_load_bytes(
             ctx.as_ptr().cast(),
             0,

@@ -40,8 +40,8 @@ use vg::fastpath::{
 
 use super::{BENCH_OBJECT, Effort, Summary, median};
 use crate::addrs::{
-    BLOCK_SIZE, BRG_VTEP, BRG_VTEP_MAC, BRG_VTEP6, HOST, HOST_MAC, INTERNET, NEXT_HOP,
-    NEXT_HOP_MAC, VG_VTEP, VG_VTEP6,
+    BLOCK_SIZE, BRG_VTEP, BRG_VTEP_MAC, BRG_VTEP6, CORE6, HOST, HOST_MAC, INTERNET, INTERNET6,
+    NEXT_HOP, NEXT_HOP_MAC, NEXT_HOP6, NEXT_HOP6_MAC, VG_VTEP, VG_VTEP6,
 };
 use crate::{
     Netns, PinDir, frames,
@@ -63,6 +63,11 @@ const NEW_FLOW_FIRST_ID: SubscriberId = 100;
 const NEW_FLOWS_PER_HOME: u32 = (MAX_BLOCKS as u32 * BLOCK_SIZE as u32) / 4;
 /// Payload of the UDP test frames (a 64-byte inner frame with the headers).
 const PAYLOAD: &[u8] = &[0x5a; 18];
+/// The QinQ home's IPv6 LAN, its gateway's address on it, and its host ([`HOST_MAC`], an
+/// established neighbour).
+const LAN6: &str = "2001:db8:0:200::/64";
+const GW6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0x200, 0, 0, 0, 1);
+const HOST6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0x200, 0, 0, 0, 0x10);
 
 fn raw(ip: Ipv4Addr) -> u32 {
     u32::from_ne_bytes(ip.octets())
@@ -179,6 +184,17 @@ fn rig() -> anyhow::Result<Rig> {
     }
     vg.route_add("default", &NEXT_HOP.to_string());
     vg.exec("sysctl", &["-qw", "net.ipv4.conf.all.forwarding=1"]);
+    vg.addr_add_nodad("core0", CORE6);
+    let next_hop6_mac = NEXT_HOP6_MAC.map(|b| format!("{b:02x}")).join(":");
+    vg.neigh_permanent(&NEXT_HOP6.to_string(), &next_hop6_mac, "core0");
+    vg.ip(&[
+        "-6",
+        "route",
+        "add",
+        "default",
+        "via",
+        &NEXT_HOP6.to_string(),
+    ]);
     let access_mac = vg.mac("acc0");
     let core_mac = vg.mac("core0");
     let pins = PinDir::new("bfp");
@@ -223,9 +239,16 @@ fn configure(fp: &mut FastPath, pins: &std::path::Path, access_mac: [u8; 6]) -> 
     let mut homes: Vec<RigHome> = HOMES
         .iter()
         .map(|h| {
-            RigHome::new(h.id, rig::lsl_text(h.kind, h.s_vid, h.c_vid, h.vni))
+            let home = RigHome::new(h.id, rig::lsl_text(h.kind, h.s_vid, h.c_vid, h.vni))
                 .host(HOST, HOST_MAC)
-                .nat(PUBLIC, &[h.block])
+                .nat(PUBLIC, &[h.block]);
+            // The QinQ home is dual-stack: its IPv6 figures compare with its NAT figures.
+            if h.kind == lsl_kind::QINQ {
+                home.ipv6(LAN6.parse().expect("a /64"), GW6)
+                    .neighbour(HOST6, HOST_MAC)
+            } else {
+                home
+            }
         })
         .collect();
     homes.push(
@@ -383,6 +406,26 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         ));
     }
     let baseline = frames::udp(HOST_MAC, core_mac, (HOST, 40000), (INTERNET, 53), PAYLOAD);
+    // IPv6, QinQ home, established neighbour: routed up, and down to the host.
+    let qinq = &HOMES[1];
+    let up6 = encap(qinq.kind, qinq.s_vid, qinq.c_vid, qinq.vni, access_mac)
+        .encapsulate(&frames::udp6(
+            HOST_MAC,
+            [0; 6],
+            (HOST6, 40000),
+            (INTERNET6, 53),
+            PAYLOAD,
+            64,
+        ))
+        .expect("encapsulates");
+    let down6 = frames::udp6(
+        NEXT_HOP6_MAC,
+        core_mac,
+        (INTERNET6, 53),
+        (HOST6, 40000),
+        PAYLOAD,
+        64,
+    );
     // Hairpin: the 802.1Q home's flow sent to the QinQ home's public address and port,
     // delivered to the QinQ home (translated twice, then the delivery tail call).
     let (h0, h1) = (&HOMES[0], &HOMES[1]);
@@ -426,6 +469,10 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
             let ns = rig.time(Prog::Core, calls, XdpVerdict::Redirect, |_| f.clone())?;
             record(down_key(h.kind), ns);
         }
+        let ns = rig.time(Prog::Access, calls, XdpVerdict::Redirect, |_| up6.clone())?;
+        record("xdp_upstream_v6_ns_per_pkt", ns);
+        let ns = rig.time(Prog::Core, calls, XdpVerdict::Redirect, |_| down6.clone())?;
+        record("xdp_downstream_v6_ns_per_pkt", ns);
         let ns = rig.time(Prog::Access, calls, XdpVerdict::Redirect, |_| {
             hairpin.clone()
         })?;
@@ -478,6 +525,26 @@ pub fn run(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         "xdp_upstream_vxlan_vs_fib_ratio",
         "xdp_upstream_nat_vxlan_ns_per_pkt",
         "xdp_fib_baseline_ns_per_pkt",
+    );
+    summary.ratio(
+        "xdp_upstream_v6_vs_nat_ratio",
+        "xdp_upstream_v6_ns_per_pkt",
+        "xdp_upstream_nat_ns_per_pkt",
+    );
+    summary.ratio(
+        "xdp_downstream_v6_vs_nat_ratio",
+        "xdp_downstream_v6_ns_per_pkt",
+        "xdp_downstream_nat_ns_per_pkt",
+    );
+    summary.note(
+        "xdp_upstream_v6_ns_per_pkt",
+        "IPv6 from the QinQ home's host (established neighbour) routed to the core: vg_access, \
+         then the vg_home6 tail call",
+    );
+    summary.note(
+        "xdp_downstream_v6_ns_per_pkt",
+        "IPv6 to the QinQ home's host (established neighbour): vg_core, then the vg_deliver \
+         tail call",
     );
     summary.note(
         "xdp_test_run_overhead_ns",

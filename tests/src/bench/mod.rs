@@ -133,6 +133,26 @@ pub const REQUIRED: &[Figure] = &[
         Some(Target::AtMost(1.15)),
     ),
     fig(
+        "xdp_upstream_v6_ns_per_pkt",
+        "upstream IPv6, QinQ, routed (anti-spoofing, hop limit, FIB)",
+        None,
+    ),
+    fig(
+        "xdp_downstream_v6_ns_per_pkt",
+        "downstream IPv6 + QinQ encapsulation, established neighbour",
+        None,
+    ),
+    fig(
+        "xdp_upstream_v6_vs_nat_ratio",
+        "upstream IPv6 / upstream QinQ NAT (same run)",
+        Some(Target::AtMost(1.0)),
+    ),
+    fig(
+        "xdp_downstream_v6_vs_nat_ratio",
+        "downstream IPv6 / downstream QinQ NAT (same run)",
+        Some(Target::AtMost(1.0)),
+    ),
+    fig(
         "xdp_new_flow_mappings_per_s",
         "mapping creation rate (1e9 / new-flow ns)",
         Some(Target::AtLeast(1_000_000.0)),

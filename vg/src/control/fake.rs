@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use nerg_abi::{
     Host, HostKey, NatFwdKey, NatMapping, NatRev, NatRevKey, PublicRange, Subscriber, SubscriberId,
-    nat_flags,
+    V6Neigh, V6Prefix, nat_flags,
 };
 
 use super::tables::FastPathTables;
@@ -15,6 +15,7 @@ use crate::fastpath::{
     FastPathError,
     maps::{LslClaimError, StaticMapping, StaticMappingError},
     reconcile::LslKey,
+    v6::V6PrefixError,
 };
 
 /// The tables, shared: the control plane owns one handle, the test keeps another.
@@ -42,6 +43,10 @@ pub(super) struct Tables {
     pub rev: HashMap<NatRevKey, NatRev>,
     /// Homes whose slot was emptied (and counters zeroed), in order.
     pub removed_slots: Vec<SubscriberId>,
+    /// `NERG_V6_PREFIXES`, by prefix (host bits cleared).
+    pub v6_prefixes: BTreeMap<ipnet::Ipv6Net, V6Prefix>,
+    /// `NERG_V6_NEIGH`.
+    pub neighbours: BTreeMap<(SubscriberId, std::net::Ipv6Addr), V6Neigh>,
 }
 
 impl Tables {
@@ -209,5 +214,117 @@ impl FastPathTables for FakeTables {
             });
         }
         Ok(gone.len())
+    }
+    fn insert_v6_prefix(
+        &mut self,
+        prefix: ipnet::Ipv6Net,
+        entry: V6Prefix,
+    ) -> Result<(), V6PrefixError> {
+        let mut t = self.state();
+        match t.v6_prefixes.get(&prefix.trunc()) {
+            Some(old) if old.sub != entry.sub => Err(V6PrefixError::Taken { owner: old.sub }),
+            _ => {
+                t.v6_prefixes.insert(prefix.trunc(), entry);
+                Ok(())
+            }
+        }
+    }
+    fn remove_v6_prefix(
+        &mut self,
+        prefix: ipnet::Ipv6Net,
+        id: SubscriberId,
+    ) -> Result<bool, FastPathError> {
+        let mut t = self.state();
+        if t.v6_prefixes
+            .get(&prefix.trunc())
+            .is_some_and(|e| e.sub == id)
+        {
+            t.v6_prefixes.remove(&prefix.trunc());
+            return Ok(true);
+        }
+        Ok(false)
+    }
+    fn v6_prefix_entries(&self) -> Vec<(ipnet::Ipv6Net, V6Prefix)> {
+        let t = self.state();
+        t.v6_prefixes.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+    fn insert_neighbour(
+        &mut self,
+        id: SubscriberId,
+        addr: std::net::Ipv6Addr,
+        n: V6Neigh,
+    ) -> Result<(), FastPathError> {
+        let mut t = self.state();
+        t.neighbours.insert((id, addr), n);
+        Ok(())
+    }
+    fn remove_neighbour(
+        &mut self,
+        id: SubscriberId,
+        addr: std::net::Ipv6Addr,
+    ) -> Result<bool, FastPathError> {
+        let mut t = self.state();
+        Ok(t.neighbours.remove(&(id, addr)).is_some())
+    }
+    fn neighbours_of(&self, id: SubscriberId) -> Vec<(std::net::Ipv6Addr, V6Neigh)> {
+        let t = self.state();
+        t.neighbours
+            .range((id, std::net::Ipv6Addr::UNSPECIFIED)..)
+            .take_while(|((sub, _), _)| *sub == id)
+            .map(|((_, a), n)| (*a, *n))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The IPv6 table rules of [`FakeTables`], as `xdp_v6::tables` checks them on the pinned
+    //! maps.
+    use std::net::Ipv6Addr;
+
+    use nerg_abi::{V6Neigh, v6_prefix_kind};
+
+    use super::*;
+    use crate::fastpath::v6::prefix_entry;
+
+    #[test]
+    fn v6_prefixes_are_never_taken_from_another_home() {
+        let mut t = FakeTables::default();
+        let lan: ipnet::Ipv6Net = "2001:db8:0:100::/64".parse().unwrap();
+        let gw: Ipv6Addr = "2001:db8:0:100::1".parse().unwrap();
+        t.insert_v6_prefix(lan, prefix_entry(1, v6_prefix_kind::LAN, gw))
+            .unwrap();
+        let taken = t.insert_v6_prefix(lan, prefix_entry(2, v6_prefix_kind::LAN, gw));
+        assert!(matches!(taken, Err(V6PrefixError::Taken { owner: 1 })));
+        let with_host_bits: ipnet::Ipv6Net = "2001:db8:0:100::5/64".parse().unwrap();
+        let moved: Ipv6Addr = "2001:db8:0:100::2".parse().unwrap();
+        t.insert_v6_prefix(with_host_bits, prefix_entry(1, v6_prefix_kind::LAN, moved))
+            .unwrap();
+        assert_eq!(
+            t.v6_prefix_entries(),
+            vec![(lan, prefix_entry(1, v6_prefix_kind::LAN, moved))]
+        );
+        assert!(!t.remove_v6_prefix(lan, 2).unwrap(), "not home 2's");
+        assert!(t.remove_v6_prefix(with_host_bits, 1).unwrap());
+        assert!(t.v6_prefix_entries().is_empty());
+    }
+
+    #[test]
+    fn neighbours_are_per_home() {
+        let mut t = FakeTables::default();
+        let a: Ipv6Addr = "2001:db8:0:100::10".parse().unwrap();
+        let n = V6Neigh {
+            mac: [2, 0, 0, 0, 0, 1],
+            ..V6Neigh::default()
+        };
+        t.insert_neighbour(1, a, n).unwrap();
+        t.insert_neighbour(2, a, n).unwrap();
+        t.insert_neighbour(3, a, n).unwrap();
+        assert_eq!(t.neighbours_of(2), vec![(a, n)]);
+        assert!(t.remove_neighbour(2, a).unwrap());
+        assert!(!t.remove_neighbour(2, a).unwrap());
+        assert!(t.neighbours_of(2).is_empty());
+        assert_eq!(t.neighbours_of(1), vec![(a, n)]);
+        assert_eq!(t.neighbours_of(3), vec![(a, n)]);
     }
 }

@@ -9,10 +9,16 @@ use nerg_abi::{
     Host, HostKey, NatFwdKey, NatRev, NatRevKey, PublicRange, Subscriber, SubscriberId,
 };
 
+use std::net::Ipv6Addr;
+
+use ipnet::Ipv6Net;
+use nerg_abi::{V6Neigh, V6Prefix};
+
 use crate::fastpath::{
     FastPathError,
     maps::{LslClaimError, PinnedMaps, StaticMapping, StaticMappingError},
     reconcile::LslKey,
+    v6::V6PrefixError,
 };
 
 /// The control plane's view of the fast path's maps.
@@ -65,6 +71,31 @@ pub trait FastPathTables: Send {
         public: std::net::Ipv4Addr,
         blocks: &[(u16, u16)],
     ) -> Result<usize, FastPathError>;
+
+    /// Gives IPv6 `prefix` (host bits ignored) to home `entry.sub`, or updates its entry;
+    /// another home's entry for exactly this prefix is never replaced.
+    fn insert_v6_prefix(&mut self, prefix: Ipv6Net, entry: V6Prefix) -> Result<(), V6PrefixError>;
+    /// Removes `prefix` if it is home `id`'s; true if it removed one.
+    fn remove_v6_prefix(
+        &mut self,
+        prefix: Ipv6Net,
+        id: SubscriberId,
+    ) -> Result<bool, FastPathError>;
+    /// Every IPv6 prefix entry, by prefix.
+    fn v6_prefix_entries(&self) -> Vec<(Ipv6Net, V6Prefix)>;
+    /// Adds or updates home `id`'s IPv6 neighbour `addr` (the slow path learns them; the
+    /// control plane writes DHCPv6 bindings and static ones).
+    fn insert_neighbour(
+        &mut self,
+        id: SubscriberId,
+        addr: Ipv6Addr,
+        n: V6Neigh,
+    ) -> Result<(), FastPathError>;
+    /// Removes home `id`'s neighbour `addr`; true if there was one.
+    fn remove_neighbour(&mut self, id: SubscriberId, addr: Ipv6Addr)
+    -> Result<bool, FastPathError>;
+    /// Home `id`'s neighbours, by address.
+    fn neighbours_of(&self, id: SubscriberId) -> Vec<(Ipv6Addr, V6Neigh)>;
 }
 
 impl FastPathTables for PinnedMaps {
@@ -129,5 +160,36 @@ impl FastPathTables for PinnedMaps {
         blocks: &[(u16, u16)],
     ) -> Result<usize, FastPathError> {
         PinnedMaps::remove_nat_in_blocks(self, id, public, blocks)
+    }
+    fn insert_v6_prefix(&mut self, prefix: Ipv6Net, entry: V6Prefix) -> Result<(), V6PrefixError> {
+        self.v6_mut().insert_prefix(prefix, entry)
+    }
+    fn remove_v6_prefix(
+        &mut self,
+        prefix: Ipv6Net,
+        id: SubscriberId,
+    ) -> Result<bool, FastPathError> {
+        self.v6_mut().remove_prefix(prefix, id)
+    }
+    fn v6_prefix_entries(&self) -> Vec<(Ipv6Net, V6Prefix)> {
+        self.v6().prefix_entries()
+    }
+    fn insert_neighbour(
+        &mut self,
+        id: SubscriberId,
+        addr: Ipv6Addr,
+        n: V6Neigh,
+    ) -> Result<(), FastPathError> {
+        self.v6_mut().insert_neighbour(id, addr, n)
+    }
+    fn remove_neighbour(
+        &mut self,
+        id: SubscriberId,
+        addr: Ipv6Addr,
+    ) -> Result<bool, FastPathError> {
+        self.v6_mut().remove_neighbour(id, addr)
+    }
+    fn neighbours_of(&self, id: SubscriberId) -> Vec<(Ipv6Addr, V6Neigh)> {
+        self.v6().neighbours_of(id)
     }
 }

@@ -46,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 
 /// rtnetlink multicast groups (`RTNLGRP_*`, `<linux/rtnetlink.h>`) whose messages can change
 /// a `bpf_fib_lookup` answer.
-const GROUPS: [(u32, &str); 8] = [
+const GROUPS: [(u32, &str); 9] = [
     (1, "link"),
     (3, "neigh"),
     (5, "ipv4-ifaddr"),
@@ -54,6 +54,8 @@ const GROUPS: [(u32, &str); 8] = [
     (8, "ipv4-rule"),
     (9, "ipv6-ifaddr"),
     (11, "ipv6-route"),
+    // IPv6 routes are cached by their full key, which a rule can make matter.
+    (19, "ipv6-rule"),
     (32, "nexthop"),
 ];
 

@@ -628,6 +628,7 @@ pub struct PinnedMaps {
     fwd: Fwd<MapData>,
     rev: Rev<MapData>,
     sub_counters: PerCpuArray<MapData, SubCounters>,
+    v6: super::v6::V6Tables,
 }
 
 /// Zeroes home `id`'s traffic counters on every CPU: a home created later under the same id
@@ -681,7 +682,18 @@ impl PinnedMaps {
                 map_names::SUB_COUNTERS,
             )?))
             .map_err(err(map_names::SUB_COUNTERS))?,
+            v6: super::v6::V6Tables::open(pin_dir)?,
         })
+    }
+
+    /// The IPv6 prefix trie and neighbour table.
+    pub fn v6(&self) -> &super::v6::V6Tables {
+        &self.v6
+    }
+
+    /// The IPv6 prefix trie and neighbour table, to write.
+    pub fn v6_mut(&mut self) -> &mut super::v6::V6Tables {
+        &mut self.v6
     }
 
     /// Empties subscriber `id`'s slot and zeroes its traffic counters (the home is gone).

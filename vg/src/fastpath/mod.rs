@@ -8,6 +8,7 @@ pub mod fib;
 pub mod maps;
 pub mod reconcile;
 pub mod test_run;
+pub mod v6;
 
 use std::{
     ffi::CString,
@@ -155,7 +156,7 @@ pub enum FastPathError {
 
 /// Key and value sizes of the pinned maps whose layout `nerg-abi` defines: what a vgd of
 /// this build reads and writes.
-fn abi_sizes() -> [(&'static str, usize, usize); 18] {
+fn abi_sizes() -> [(&'static str, usize, usize); 23] {
     use nerg_abi as a;
     use std::mem::size_of;
     [
@@ -193,6 +194,19 @@ fn abi_sizes() -> [(&'static str, usize, usize); 18] {
         (map_names::STATS, 4, size_of::<a::CounterValue>()),
         (map_names::DROPS, 4, size_of::<a::CounterValue>()),
         (map_names::DELIVERY, 4, size_of::<a::Delivery>()),
+        (map_names::FROM_HOME6, 4, size_of::<a::FromHome6>()),
+        (map_names::JUMP, 4, 4),
+        (
+            map_names::V6_PREFIXES,
+            4 + size_of::<a::V6PrefixKey>(),
+            size_of::<a::V6Prefix>(),
+        ),
+        (
+            map_names::V6_NEIGH,
+            size_of::<a::V6NeighKey>(),
+            size_of::<a::V6Neigh>(),
+        ),
+        (map_names::V6_RANGE, 4, size_of::<a::V6Range>()),
     ]
 }
 
@@ -212,6 +226,8 @@ fn check_pins(pin_dir: &Path) -> Result<(), FastPathError> {
         let slots = match name {
             map_names::STATS => nerg_abi::Counter::COUNT,
             map_names::DROPS => nerg_abi::DropReason::COUNT,
+            // An older vgd's jump table has no slot for `vg_home6`.
+            map_names::JUMP => nerg_abi::JUMP_SLOTS,
             _ => info.max_entries(),
         };
         for (what, pinned, needed) in [
@@ -265,28 +281,34 @@ impl FastPath {
             program_names::CORE,
             program_names::PASS,
             program_names::DELIVER,
+            program_names::HOME6,
         ] {
             let prog = xdp_program(&mut ebpf, name)?;
             prog.load()
                 .map_err(|source| FastPathError::Verifier { name, source })?;
         }
-        // The entries hand frames for a home to `vg_deliver` by tail call.
-        let name = program_names::DELIVER;
-        let deliver = xdp_program(&mut ebpf, name)?
-            .fd()
-            .map_err(|source| FastPathError::Verifier { name, source })?
-            .try_clone()
-            .map_err(FastPathError::JumpTable)?;
-        let name = map_names::JUMP;
-        let jump = ebpf.map_mut(name).ok_or(FastPathError::Map {
-            name,
-            source: aya::maps::MapError::InvalidName {
-                name: name.to_owned(),
-            },
-        })?;
-        aya::maps::ProgramArray::try_from(jump)
-            .and_then(|mut jump| jump.set(nerg_abi::JUMP_DELIVER, &deliver, 0))
-            .map_err(|source| FastPathError::Map { name, source })?;
+        // The entries hand frames for a home to `vg_deliver`, and `vg_access` IPv6 from a
+        // home to `vg_home6`, by tail call.
+        for (slot, name) in [
+            (nerg_abi::JUMP_DELIVER, program_names::DELIVER),
+            (nerg_abi::JUMP_HOME6, program_names::HOME6),
+        ] {
+            let target = xdp_program(&mut ebpf, name)?
+                .fd()
+                .map_err(|source| FastPathError::Verifier { name, source })?
+                .try_clone()
+                .map_err(FastPathError::JumpTable)?;
+            let name = map_names::JUMP;
+            let jump = ebpf.map_mut(name).ok_or(FastPathError::Map {
+                name,
+                source: aya::maps::MapError::InvalidName {
+                    name: name.to_owned(),
+                },
+            })?;
+            aya::maps::ProgramArray::try_from(jump)
+                .and_then(|mut jump| jump.set(slot, &target, 0))
+                .map_err(|source| FastPathError::Map { name, source })?;
+        }
         let name = program_names::ACCESS_TC;
         let tc: &mut SchedClassifier = ebpf
             .program_mut(name)

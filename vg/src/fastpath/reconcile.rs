@@ -66,6 +66,7 @@ pub fn subscriber_record(sub: &SubscriberConfig) -> nerg_abi::Subscriber {
         ],
         ..Default::default()
     };
+    rec.ip6_mtu = ipv6_mtu(&sub.lsl);
     match sub.lsl {
         LslId::Vlan { s_tag: None, c_vid } => {
             rec.lsl_kind = lsl_kind::DOT1Q;
@@ -95,6 +96,24 @@ pub fn subscriber_record(sub: &SubscriberConfig) -> nerg_abi::Subscriber {
         }
     }
     rec
+}
+
+/// The largest IPv6 packet a home's LSL carries ([`nerg_abi::Subscriber::ip6_mtu`]): a
+/// tagged LSL carries a 1500-byte packet (the access link's MTU makes room for the tags);
+/// VXLAN fits its encapsulation (RFC 7348 §4.3: 50 bytes over IPv4, 70 over IPv6) into a
+/// 1500-byte underlay.
+pub fn ipv6_mtu(lsl: &LslId) -> u16 {
+    match lsl {
+        LslId::Vlan { .. } => 1500,
+        LslId::Vxlan {
+            vtep: std::net::IpAddr::V4(_),
+            ..
+        } => 1450,
+        LslId::Vxlan {
+            vtep: std::net::IpAddr::V6(_),
+            ..
+        } => 1430,
+    }
 }
 
 /// Fills in a home's NAT: its public address and blocks, its session limit and filtering

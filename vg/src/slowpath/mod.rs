@@ -58,7 +58,7 @@ pub fn parse_record(item: &[u8]) -> Option<Punted> {
         reason: u16_at(8)?,
         len: u16_at(10)?,
         wire_len: u16_at(12)?,
-        _pad: 0,
+        mtu: u16_at(14)?,
     };
     let frame = item
         .get(hdr_len..hdr_len + usize::from(header.len))?
@@ -274,7 +274,7 @@ mod tests {
                 reason: 0,
                 len: 1,
                 wire_len: 1,
-                _pad: 0,
+                mtu: 0,
             },
             reason: None,
             frame: vec![n],

@@ -371,7 +371,7 @@ fn punted(home: SubscriberId, reason: PuntReason, inner: &[u8]) -> Punted {
             reason: reason.index() as u16,
             len,
             wire_len: len,
-            _pad: 0,
+            mtu: 0,
         },
         reason: Some(reason),
         frame,
