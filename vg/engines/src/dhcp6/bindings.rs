@@ -93,7 +93,10 @@ impl Bindings {
             }
         }
         if record.state == BindingState::Bound {
-            *self.bound.entry((record.duid.clone(), lease.kind())).or_default() += 1;
+            *self
+                .bound
+                .entry((record.duid.clone(), lease.kind()))
+                .or_default() += 1;
         }
         if record.state != BindingState::Declined {
             // A second record of the IA (only a damaged store has one) leaves the index on

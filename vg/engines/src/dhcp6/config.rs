@@ -140,7 +140,12 @@ pub struct ConfigError {
     pub problem: &'static str,
 }
 
-fn check(ok: bool, key: &'static str, value: impl fmt::Display, problem: &'static str) -> Result<(), ConfigError> {
+fn check(
+    ok: bool,
+    key: &'static str,
+    value: impl fmt::Display,
+    problem: &'static str,
+) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {
@@ -176,23 +181,48 @@ impl TryFrom<Dhcp6Settings> for Dhcp6Config {
     type Error = ConfigError;
 
     fn try_from(s: Dhcp6Settings) -> Result<Dhcp6Config, ConfigError> {
-        check(s.lan.prefix_len() == 64, "lan", s.lan, "must be a /64 (RFC 4291 section 2.5.1)")?;
+        check(
+            s.lan.prefix_len() == 64,
+            "lan",
+            s.lan,
+            "must be a /64 (RFC 4291 section 2.5.1)",
+        )?;
         check(s.lan == s.lan.trunc(), "lan", s.lan, "host bits set")?;
         let lan_ok = s.lan.network().segments()[0] & 0xe000 == 0x2000
             || s.lan.network().segments()[0] & 0xfe00 == 0xfc00;
-        check(lan_ok, "lan", s.lan, "not a global unicast or unique local prefix")?;
+        check(
+            lan_ok,
+            "lan",
+            s.lan,
+            "not a global unicast or unique local prefix",
+        )?;
         if let Some(gw) = s.gateway {
             check(s.lan.contains(&gw), "gateway", gw, "not in the LAN /64")?;
         }
-        check(s.server_mac.is_unicast(), "server_mac", s.server_mac, "not a unicast MAC")?;
+        check(
+            s.server_mac.is_unicast(),
+            "server_mac",
+            s.server_mac,
+            "not a unicast MAC",
+        )?;
         check_range(&s)?;
         check_lifetimes(&s)?;
-        check(s.dns_servers.len() <= MAX_DNS_SERVERS, "dns_servers", s.dns_servers.len(), "too many (at most 8)")?;
+        check(
+            s.dns_servers.len() <= MAX_DNS_SERVERS,
+            "dns_servers",
+            s.dns_servers.len(),
+            "too many (at most 8)",
+        )?;
         for dns in &s.dns_servers {
             let ok = !dns.is_unspecified() && !dns.is_multicast() && !dns.is_loopback();
             check(ok, "dns_servers", dns, "not a unicast address")?;
         }
-        check(s.domain_search.len() <= MAX_SEARCH_DOMAINS, "domain_search", s.domain_search.len(), "too many (at most 8)")?;
+        check(
+            s.domain_search.len() <= MAX_SEARCH_DOMAINS,
+            "domain_search",
+            s.domain_search.len(),
+            "too many (at most 8)",
+        )?;
         let mut search = Vec::with_capacity(s.domain_search.len());
         for domain in &s.domain_search {
             let name = Name::from_ascii(domain).ok().filter(|n| !n.is_root());
@@ -206,8 +236,18 @@ impl TryFrom<Dhcp6Settings> for Dhcp6Config {
             name.set_fqdn(true);
             search.push(name);
         }
-        check(s.decline_quarantine_secs <= MAX_DECLINE_QUARANTINE_SECS, "decline_quarantine_secs", s.decline_quarantine_secs, "longer than 30 days")?;
-        check((1..=MAX_LEASES_PER_CLIENT).contains(&s.max_leases_per_client), "max_leases_per_client", s.max_leases_per_client, "must be 1 to 64")?;
+        check(
+            s.decline_quarantine_secs <= MAX_DECLINE_QUARANTINE_SECS,
+            "decline_quarantine_secs",
+            s.decline_quarantine_secs,
+            "longer than 30 days",
+        )?;
+        check(
+            (1..=MAX_LEASES_PER_CLIENT).contains(&s.max_leases_per_client),
+            "max_leases_per_client",
+            s.max_leases_per_client,
+            "must be 1 to 64",
+        )?;
         let pd = s.delegated.map(|d| pd_plan(&s, d)).transpose()?;
         Ok(Dhcp6Config {
             server_duid: Duid::link_layer(s.server_mac),
@@ -220,35 +260,90 @@ impl TryFrom<Dhcp6Settings> for Dhcp6Config {
 
 fn check_range(s: &Dhcp6Settings) -> Result<(), ConfigError> {
     let range = format!("{:#x}..={:#x}", s.iid_start, s.iid_end);
-    check(s.iid_start <= s.iid_end, "iid_start", &range, "start after end")?;
-    check(s.iid_start > 0, "iid_start", &range, "includes the Subnet-Router anycast address (RFC 4291 section 2.6.1)")?;
-    check(s.iid_end - s.iid_start < MAX_RANGE, "iid_end", &range, "more than 65,536 addresses")?;
+    check(
+        s.iid_start <= s.iid_end,
+        "iid_start",
+        &range,
+        "start after end",
+    )?;
+    check(
+        s.iid_start > 0,
+        "iid_start",
+        &range,
+        "includes the Subnet-Router anycast address (RFC 4291 section 2.6.1)",
+    )?;
+    check(
+        s.iid_end - s.iid_start < MAX_RANGE,
+        "iid_end",
+        &range,
+        "more than 65,536 addresses",
+    )?;
     for (lo, hi) in [ANYCAST_IIDS, PROXY_MOBILE_IIDS] {
-        check(s.iid_end < lo || s.iid_start > hi, "iid_end", &range, "overlaps identifiers RFC 5453 reserves")?;
+        check(
+            s.iid_end < lo || s.iid_start > hi,
+            "iid_end",
+            &range,
+            "overlaps identifiers RFC 5453 reserves",
+        )?;
     }
     Ok(())
 }
 
 fn check_lifetimes(s: &Dhcp6Settings) -> Result<(), ConfigError> {
-    check((MIN_VALID_SECS..=MAX_VALID_SECS).contains(&s.valid_secs), "valid_secs", s.valid_secs, "must be 60 s to a year")?;
-    check(s.preferred_secs > 0 && s.preferred_secs <= s.valid_secs, "preferred_secs", s.preferred_secs, "must be 1 s to the valid lifetime")?;
+    check(
+        (MIN_VALID_SECS..=MAX_VALID_SECS).contains(&s.valid_secs),
+        "valid_secs",
+        s.valid_secs,
+        "must be 60 s to a year",
+    )?;
+    check(
+        s.preferred_secs > 0 && s.preferred_secs <= s.valid_secs,
+        "preferred_secs",
+        s.preferred_secs,
+        "must be 1 s to the valid lifetime",
+    )?;
     check(s.t1_secs <= s.t2_secs, "t1_secs", s.t1_secs, "after T2")?;
-    check(s.t2_secs <= s.preferred_secs, "t2_secs", s.t2_secs, "after the preferred lifetime")?;
+    check(
+        s.t2_secs <= s.preferred_secs,
+        "t2_secs",
+        s.t2_secs,
+        "after the preferred lifetime",
+    )?;
     Ok(())
 }
 
 fn pd_plan(s: &Dhcp6Settings, delegated: Ipv6Net) -> Result<PdPlan, ConfigError> {
-    check(delegated == delegated.trunc(), "delegated", delegated, "host bits set")?;
-    check(delegated.prefix_len() < 64, "delegated", delegated, "must be shorter than /64")?;
+    check(
+        delegated == delegated.trunc(),
+        "delegated",
+        delegated,
+        "host bits set",
+    )?;
+    check(
+        delegated.prefix_len() < 64,
+        "delegated",
+        delegated,
+        "must be shorter than /64",
+    )?;
     let ok = s.pd_len > delegated.prefix_len() && s.pd_len <= 64;
-    check(ok, "pd_len", s.pd_len, "must be longer than the delegated prefix and at most 64")?;
+    check(
+        ok,
+        "pd_len",
+        s.pd_len,
+        "must be longer than the delegated prefix and at most 64",
+    )?;
     let bits = u32::from(s.pd_len - delegated.prefix_len());
     check(bits <= 16, "pd_len", s.pd_len, "more than 65,536 prefixes")?;
     let slots = 1u64 << bits;
     let lan_slot = delegated
         .contains(&s.lan)
         .then(|| slot_of(delegated, s.pd_len, s.lan.network()));
-    check(slots > u64::from(lan_slot.is_some()), "pd_len", s.pd_len, "no prefix left besides the LAN's")?;
+    check(
+        slots > u64::from(lan_slot.is_some()),
+        "pd_len",
+        s.pd_len,
+        "no prefix left besides the LAN's",
+    )?;
     Ok(PdPlan {
         delegated,
         len: s.pd_len,
@@ -296,7 +391,8 @@ impl Dhcp6Config {
 
     /// Prefixes that may be delegated (the LAN's slot excluded); 0 without delegation.
     pub fn pd_slots(&self) -> u64 {
-        self.pd.map_or(0, |p| p.slots - u64::from(p.lan_slot.is_some()))
+        self.pd
+            .map_or(0, |p| p.slots - u64::from(p.lan_slot.is_some()))
     }
 
     /// The `n`th address of the IA_NA range (`n < na_range_len()`).
@@ -391,17 +487,29 @@ mod tests {
         assert_eq!(c.na_range_len(), 4096);
         assert_eq!(c.pd_slots(), 15);
         assert_eq!(c.pd_prefix(0), None, "the LAN's /60");
-        assert_eq!(c.pd_prefix(1), Some("2001:db8:0:110::/60".parse().expect("net")));
-        assert_eq!(c.pd_prefix(15), Some("2001:db8:0:1f0::/60".parse().expect("net")));
+        assert_eq!(
+            c.pd_prefix(1),
+            Some("2001:db8:0:110::/60".parse().expect("net"))
+        );
+        assert_eq!(
+            c.pd_prefix(15),
+            Some("2001:db8:0:1f0::/60".parse().expect("net"))
+        );
         assert_eq!(c.pd_prefix(16), None);
-        assert_eq!(c.na_address(0), "2001:db8:0:100::1000".parse::<Ipv6Addr>().expect("ip"));
+        assert_eq!(
+            c.na_address(0),
+            "2001:db8:0:100::1000".parse::<Ipv6Addr>().expect("ip")
+        );
         assert!(c.allows(&Lease::Address(c.na_address(4095))));
         assert!(!c.allows(&Lease::Address("2001:db8:0:100::2000".parse().expect("ip"))));
         assert!(!c.allows(&Lease::Prefix("2001:db8:0:100::/60".parse().expect("net"))));
         assert!(!c.allows(&Lease::Prefix("2001:db8:0:110::/64".parse().expect("net"))));
         assert!(c.on_link(&Lease::Address("2001:db8:0:100::1".parse().expect("ip"))));
         assert!(!c.on_link(&Lease::Address("2001:db8:0:101::1".parse().expect("ip"))));
-        assert_eq!(c.server_duid().as_bytes(), &[0, 3, 0, 1, 2, 0, 0x5e, 0x10, 0, 1]);
+        assert_eq!(
+            c.server_duid().as_bytes(),
+            &[0, 3, 0, 1, 2, 0, 0x5e, 0x10, 0, 1]
+        );
     }
 
     #[test]
@@ -411,7 +519,10 @@ mod tests {
         s.pd_len = 64;
         let c = Dhcp6Config::try_from(s).expect("valid");
         assert_eq!(c.pd_slots(), 256);
-        assert_eq!(c.pd_prefix(0), Some("2001:db8:1::/64".parse().expect("net")));
+        assert_eq!(
+            c.pd_prefix(0),
+            Some("2001:db8:1::/64".parse().expect("net"))
+        );
     }
 
     #[test]
@@ -477,6 +588,9 @@ mod tests {
         let mut s = settings();
         s.server_mac = MacAddr::BROADCAST;
         let e = Dhcp6Config::try_from(s).expect_err("invalid");
-        assert_eq!(e.to_string(), "DHCPv6 setting server_mac = ff:ff:ff:ff:ff:ff: not a unicast MAC");
+        assert_eq!(
+            e.to_string(),
+            "DHCPv6 setting server_mac = ff:ff:ff:ff:ff:ff: not a unicast MAC"
+        );
     }
 }

@@ -344,7 +344,10 @@ fn prefixes(opts: &dhcproto::v6::DhcpOptions) -> Vec<Lease> {
 
 fn ias(msg: &Message) -> Result<Vec<IaRequest>, DropReason> {
     let mut out: Vec<IaRequest> = Vec::new();
-    for (kind, code) in [(IaKind::Na, OptionCode::IANA), (IaKind::Pd, OptionCode::IAPD)] {
+    for (kind, code) in [
+        (IaKind::Na, OptionCode::IANA),
+        (IaKind::Pd, OptionCode::IAPD),
+    ] {
         let all = msg.opts().get_all(code).unwrap_or(&[]);
         if all.len() > MAX_IAS_PER_KIND {
             return Err(DropReason::TooManyIas);
@@ -364,6 +367,9 @@ fn ias(msg: &Message) -> Result<Vec<IaRequest>, DropReason> {
             out.push(IaRequest { kind, iaid, leases });
         }
     }
+    // dhcproto sorts options with an unstable sort, so the wire order of IAs is lost;
+    // serving them in IAID order at least makes the outcome repeatable.
+    out.sort_by_key(|ia| (ia.kind, ia.iaid));
     Ok(out)
 }
 
@@ -422,7 +428,10 @@ mod tests {
         let msg = [1, 0, 0, 1, 0, 1, 0, 20, 0, 3, 0];
         assert_eq!(decode(&msg), Err(DropReason::OptionOverrun { code: 1 }));
         // Half an option header.
-        assert_eq!(decode(&[1, 0, 0, 1, 0, 1, 0]), Err(DropReason::OptionOverrun { code: 0 }));
+        assert_eq!(
+            decode(&[1, 0, 0, 1, 0, 1, 0]),
+            Err(DropReason::OptionOverrun { code: 0 })
+        );
         // An IA_NA shorter than its header.
         let msg = [1, 0, 0, 1, 0, 3, 0, 4, 0, 0, 0, 1];
         assert_eq!(decode(&msg), Err(DropReason::BadOptionLength { code: 3 }));
@@ -451,9 +460,15 @@ mod tests {
         assert_eq!(decode(&[1, 0, 0]), Err(DropReason::Truncated));
         assert_eq!(decode(&[12, 0, 0, 0]), Err(DropReason::Relayed));
         for t in [2, 7, 10, 13, 14, 0, 255] {
-            assert_eq!(decode(&[t, 0, 0, 0]), Err(DropReason::UnsupportedMessageType(t)));
+            assert_eq!(
+                decode(&[t, 0, 0, 0]),
+                Err(DropReason::UnsupportedMessageType(t))
+            );
         }
-        assert_eq!(decode(&vec![1; MAX_MESSAGE_LEN + 1]), Err(DropReason::TooLong));
+        assert_eq!(
+            decode(&vec![1; MAX_MESSAGE_LEN + 1]),
+            Err(DropReason::TooLong)
+        );
         assert_eq!(
             Request::from_message(&decode(&[1, 0, 0, 0]).expect("decodes")),
             Err(DropReason::MissingClientId)

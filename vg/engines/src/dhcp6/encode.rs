@@ -8,8 +8,7 @@
 //! rather than waiting for other servers; the home's LAN has no other server).
 
 use dhcproto::v6::{
-    DhcpOption, DhcpOptions, IAAddr, IANA, IAPD, IAPrefix, Message, MessageType, Status,
-    StatusCode,
+    DhcpOption, DhcpOptions, IAAddr, IANA, IAPD, IAPrefix, Message, MessageType, Status, StatusCode,
 };
 use dhcproto::{Encodable, Encoder};
 
@@ -72,7 +71,9 @@ fn status_code(status: Status) -> DhcpOption {
 
 fn ia_option(config: &Dhcp6Config, ia: &IaAnswer) -> DhcpOption {
     let mut opts = DhcpOptions::new();
-    for &(lease, preferred, valid) in &ia.leases {
+    // dhcproto inserts an option before the ones with its code already there: reversed
+    // here, the reply lists IAs and leases in the order they were asked about.
+    for &(lease, preferred, valid) in ia.leases.iter().rev() {
         opts.insert(match lease {
             Lease::Address(addr) => DhcpOption::IAAddr(IAAddr {
                 addr,
@@ -121,11 +122,13 @@ pub(crate) fn encode_reply(
 ) -> Result<Vec<u8>, dhcproto::error::EncodeError> {
     let mut msg = Message::new_with_id(parts.message_type, parts.xid);
     let opts = msg.opts_mut();
-    opts.insert(DhcpOption::ServerId(config.server_duid().as_bytes().to_vec()));
+    opts.insert(DhcpOption::ServerId(
+        config.server_duid().as_bytes().to_vec(),
+    ));
     if let Some(client) = parts.client_id {
         opts.insert(DhcpOption::ClientId(client.as_bytes().to_vec()));
     }
-    for ia in &parts.ias {
+    for ia in parts.ias.iter().rev() {
         opts.insert(ia_option(config, ia));
     }
     if let Some(status) = parts.status {

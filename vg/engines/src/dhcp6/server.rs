@@ -614,8 +614,7 @@ impl HomeServer {
             // stands.
             return;
         }
-        let declined_prefix =
-            record.state == BindingState::Declined && record.kind() == IaKind::Pd;
+        let declined_prefix = record.state == BindingState::Declined && record.kind() == IaKind::Pd;
         if !self.config.allows(&record.lease) || declined_prefix {
             drop(out, &record);
             return;

@@ -243,6 +243,9 @@ mod tests {
         let json = serde_json::to_string(&r).expect("serialize");
         assert!(json.contains(r#""state":"bound""#), "{json}");
         assert!(json.contains(r#""duid":"00030001020000000001""#), "{json}");
-        assert_eq!(serde_json::from_str::<BindingRecord>(&json).expect("parse"), r);
+        assert_eq!(
+            serde_json::from_str::<BindingRecord>(&json).expect("parse"),
+            r
+        );
     }
 }

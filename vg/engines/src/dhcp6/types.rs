@@ -125,7 +125,9 @@ impl Lease {
         let ip = Ipv6Addr::from(octets);
         match key[16] {
             128 => Some(Lease::Address(ip)),
-            len => Ipv6Net::new(ip, len).ok().map(|net| Lease::Prefix(net.trunc())),
+            len => Ipv6Net::new(ip, len)
+                .ok()
+                .map(|net| Lease::Prefix(net.trunc())),
         }
     }
 }
