@@ -48,11 +48,7 @@ fn config(knobs: u8) -> DhcpConfig {
 fn apply(out: Outcome, store: &MemoryStore, config: &DhcpConfig) {
     if let Some(reply) = &out.reply {
         if let Destination::Relay { giaddr } = reply.dst {
-            assert_eq!(
-                config.relayed(),
-                Relayed::Serve,
-                "a relay answered by default"
-            );
+            assert_eq!(config.relayed(), Relayed::Serve, "a relay answered by default");
             assert!(
                 config.is_client_address(giaddr),
                 "a reply to the relay {giaddr} outside the home"
