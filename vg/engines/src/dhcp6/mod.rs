@@ -44,6 +44,10 @@
 //!
 //! The wire format is dhcproto's v6 module; [`decode`] screens the bytes first (see its
 //! module for the dhcproto limits it works around). No input panics.
+//!
+//! `examples/dhcp6_responder.rs` runs the engine on a plain UDP socket; with it ISC dhclient
+//! and dhcpcd were served whole sessions (`tests/fixtures/interop.sh`), which the tests
+//! replay.
 
 mod bindings;
 mod config;
