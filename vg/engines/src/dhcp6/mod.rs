@@ -20,8 +20,9 @@
 //! What is served (RFC 8415 section 18.3):
 //! - Solicit -> Advertise (Preference 255; nothing reserved); Solicit with Rapid Commit ->
 //!   Reply with committed bindings, when the home allows it (section 18.3.1). Request ->
-//!   Reply. Renew, Rebind -> the IA's lease extended, NoBinding for an IA the server does not
-//!   know, lifetimes 0 for listed leases that are not the IA's. Release -> remembered for the
+//!   Reply. Renew, Rebind -> the IA's lease extended and other listed leases zeroed;
+//!   NoBinding for an IA the server does not know (with lifetimes 0 for listed leases not
+//!   appropriate for the link, e.g. after renumbering). Release -> remembered for the
 //!   IA; Decline -> the address quarantined; Confirm -> Success or NotOnLink against the LAN
 //!   /64 (no reply without addresses); Information-Request -> DNS servers and search list.
 //! - IA_NA: one address per IA from a range of interface identifiers of the LAN /64,

@@ -296,9 +296,11 @@ impl HomeServer {
     }
 
     /// Renew, Rebind: an IA the server knows is extended (or moved, if the configuration
-    /// no longer allows its lease); an unknown IA gets NoBinding (RFC 8415 sections 18.3.4,
-    /// 18.3.5: the client goes back to Solicit). Every lease the client listed that is not
-    /// its lease now goes back with lifetimes 0, so the client stops using it.
+    /// no longer allows its lease), and every other lease it lists goes back with lifetimes
+    /// 0 so the client stops using it. An unknown IA gets NoBinding and no leases (RFC 8415
+    /// section 18.3.4; the client then Requests, section 18.2.10.1), except listed leases
+    /// not appropriate for the link (a renumbered home), which go back with lifetimes 0
+    /// (sections 18.3.4, 18.3.5).
     fn extend(
         &mut self,
         now: UnixTime,
@@ -330,8 +332,12 @@ impl HomeServer {
             } else {
                 answer.status = Some(Status::NoBinding);
             }
+            // With a binding, every other lease listed goes back with lifetimes 0; without
+            // one, only those not appropriate for the link (the IA itself is NoBinding).
+            let known = granted.is_some() || answer.status != Some(Status::NoBinding);
             for &listed in &ia.leases {
-                if Some(listed) != granted && !answer.leases.iter().any(|l| l.0 == listed) {
+                let stale = Some(listed) != granted && (known || !self.config.on_link(&listed));
+                if stale && !answer.leases.iter().any(|l| l.0 == listed) {
                     answer.leases.push((listed, 0, 0));
                 }
             }
