@@ -344,6 +344,7 @@ mod bad_input;
 mod exchanges;
 mod homes;
 mod lifecycle;
+mod model;
 mod persistence;
 mod prefix_delegation;
 mod real_clients;
