@@ -41,6 +41,8 @@ pub(crate) struct Bindings {
     deadlines: BTreeSet<(UnixTime, Lease)>,
     /// Remembered leases per kind, oldest first.
     memories: [BTreeSet<(UnixTime, Lease)>; 2],
+    /// Records per kind.
+    counts: [u64; 2],
 }
 
 impl Bindings {
@@ -58,6 +60,11 @@ impl Bindings {
 
     pub(crate) fn len(&self) -> usize {
         self.records.len()
+    }
+
+    /// Records of `kind`, whatever their state.
+    pub(crate) fn count(&self, kind: IaKind) -> u64 {
+        self.counts[kind.index()]
     }
 
     /// The lease the IA holds or held (not a declined one).
@@ -103,6 +110,7 @@ impl Bindings {
             // the first; `adopt` sorts that out.
             self.by_ia.entry(IaKey::of(&record)).or_insert(lease);
         }
+        self.counts[lease.kind().index()] += 1;
         self.records.insert(lease, record.clone());
         StoreOp::Put(record)
     }
@@ -110,6 +118,7 @@ impl Bindings {
     /// Forgets `lease`'s record (the caller stores the removal, if any).
     pub(crate) fn remove(&mut self, lease: &Lease) -> Option<BindingRecord> {
         let record = self.records.remove(lease)?;
+        self.counts[lease.kind().index()] -= 1;
         self.deadlines.remove(&(record.time, *lease));
         self.memories[lease.kind().index()].remove(&(record.time, *lease));
         let key = IaKey::of(&record);
@@ -133,7 +142,9 @@ impl Bindings {
         let mut deadlines = BTreeSet::new();
         let mut memories: [BTreeSet<(UnixTime, Lease)>; 2] = Default::default();
         let mut bound: HashMap<(Duid, IaKind), u32> = HashMap::new();
+        let mut counts = [0; 2];
         for (lease, r) in &self.records {
+            counts[lease.kind().index()] += 1;
             if r.lease != *lease || r.home != home {
                 return Err(format!("record keyed {lease} is {r:?}"));
             }
@@ -148,6 +159,9 @@ impl Bindings {
             if r.state == BindingState::Bound {
                 *bound.entry((r.duid.clone(), lease.kind())).or_default() += 1;
             }
+        }
+        if counts != self.counts {
+            return Err(format!("counts {:?} != {counts:?}", self.counts));
         }
         if deadlines != self.deadlines {
             return Err(format!("deadlines {:?} != {deadlines:?}", self.deadlines));

@@ -503,7 +503,12 @@ impl HomeServer {
         {
             return Ok(hint);
         }
+        // Every record is of an allowed lease (restore and reconfigure drop the others), so
+        // as many records as the configuration has room for means nothing is free: no search
+        // through a full range for every IA of every message.
+        let full = self.bindings.count(key.kind) >= self.config.capacity(key.kind);
         let fresh = match key.kind {
+            _ if full => None,
             IaKind::Na => {
                 let len = self.config.na_range_len();
                 let start = ia_hash(key) % len;
