@@ -104,6 +104,19 @@ pub struct Dhcp6Settings {
 }
 
 impl Dhcp6Settings {
+    /// The defaults for a home given `home_prefix` from the operator's pools (a /48 to /64,
+    /// see [`crate::ipv6`]): the LAN is its first /64, the rest is delegated in /60s (in
+    /// /64s for a home of /60 or longer; nothing to delegate for a /64).
+    pub fn for_home(home_prefix: Ipv6Net, server_mac: MacAddr) -> Dhcp6Settings {
+        let home_prefix = home_prefix.trunc();
+        let lan = Ipv6Net::new(home_prefix.network(), 64).unwrap_or(home_prefix);
+        let mut settings = Dhcp6Settings::new(lan, Some(home_prefix), server_mac);
+        if home_prefix.prefix_len() >= DEFAULT_PD_LEN {
+            settings.pd_len = 64;
+        }
+        settings
+    }
+
     /// The defaults for a home with LAN `lan`, delegated prefix `delegated` and gateway MAC
     /// `server_mac`.
     pub fn new(lan: Ipv6Net, delegated: Option<Ipv6Net>, server_mac: MacAddr) -> Dhcp6Settings {
@@ -248,7 +261,20 @@ impl TryFrom<Dhcp6Settings> for Dhcp6Config {
             s.max_leases_per_client,
             "must be 1 to 64",
         )?;
-        let pd = s.delegated.map(|d| pd_plan(&s, d)).transpose()?;
+        let pd = match s.delegated {
+            // A home given only a /64 has its LAN and nothing to delegate.
+            Some(d) if d.prefix_len() == 64 => {
+                check(
+                    d == s.lan,
+                    "delegated",
+                    d,
+                    "a /64 home prefix must be the LAN",
+                )?;
+                None
+            }
+            Some(d) => Some(pd_plan(&s, d)?),
+            None => None,
+        };
         Ok(Dhcp6Config {
             server_duid: Duid::link_layer(s.server_mac),
             search,
@@ -323,7 +349,7 @@ fn pd_plan(s: &Dhcp6Settings, delegated: Ipv6Net) -> Result<PdPlan, ConfigError>
         delegated.prefix_len() < 64,
         "delegated",
         delegated,
-        "must be shorter than /64",
+        "longer than /64",
     )?;
     let ok = s.pd_len > delegated.prefix_len() && s.pd_len <= 64;
     check(
@@ -526,6 +552,25 @@ mod tests {
     }
 
     #[test]
+    fn settings_for_a_home_prefix_of_any_length() {
+        let mac = MacAddr([2, 0, 0x5e, 0x10, 0, 1]);
+        for (prefix, pd_len, slots) in [
+            ("2001:db8:100::/48", 60, 4095),
+            ("2001:db8:0:100::/56", 60, 15),
+            ("2001:db8:0:100::/60", 64, 15),
+            ("2001:db8:0:100::/63", 64, 1),
+            ("2001:db8:0:100::/64", 64, 0),
+        ] {
+            let s = Dhcp6Settings::for_home(prefix.parse().expect("net"), mac);
+            assert_eq!(s.lan.prefix_len(), 64, "{prefix}");
+            assert!(s.lan.network() == s.delegated.expect("set").network());
+            let c = Dhcp6Config::try_from(s.clone()).expect("valid");
+            assert_eq!((s.pd_len, c.pd_slots()), (pd_len, slots), "{prefix}");
+            assert_eq!(c.delegated().is_some(), slots > 0, "{prefix}");
+        }
+    }
+
+    #[test]
     fn the_gateway_is_never_handed_out() {
         let mut s = settings();
         s.gateway = Some("2001:db8:0:100::1000".parse().expect("ip"));
@@ -561,7 +606,7 @@ mod tests {
         s.pd_len = 72;
         assert_eq!(key_of(s), "pd_len");
         let mut s = settings();
-        s.delegated = Some("2001:db8:0:100::/64".parse().expect("net"));
+        s.delegated = Some("2001:db8:0:101::/64".parse().expect("net"));
         assert_eq!(key_of(s), "delegated");
         let mut s = settings();
         s.delegated = Some("2001:db8::/32".parse().expect("net"));
