@@ -4,8 +4,8 @@
 //! DHCPv6 twin of [`crate::dhcp::LeaseRecord`]. The engine emits [`StoreOp`]s with every
 //! change; the caller applies them **before** it sends the reply that goes with them (the
 //! same group commit as DHCPv4; see [`Outcome::commit`](super::Outcome::commit)), so no
-//! client is told of a binding the store does not hold. [`Lease::key_bytes`] gives a
-//! fixed-size key for an ordered store (redb) beside the home id.
+//! client is told of a binding the store does not hold. [`Lease::key`] gives a key for an
+//! ordered store (redb), `(home, (network, length))`.
 
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;

@@ -108,22 +108,18 @@ impl Lease {
         }
     }
 
-    /// A fixed-size key for an ordered store: 16 address bytes and the prefix length (128
-    /// for an address). Delegated prefixes are at most /64, so the two kinds never collide.
-    pub fn key_bytes(&self) -> [u8; 17] {
+    /// A key for an ordered store: the network address as a number and the prefix length
+    /// (128 for an address), the form vgd's store already keys IPv6 prefixes by. Delegated
+    /// prefixes are at most /64, so the two kinds never collide.
+    pub fn key(&self) -> (u128, u8) {
         let net = self.net();
-        let mut key = [0; 17];
-        key[..16].copy_from_slice(&net.network().octets());
-        key[16] = net.prefix_len();
-        key
+        (u128::from(net.network()), net.prefix_len())
     }
 
-    /// The lease of a [`key_bytes`](Lease::key_bytes) key; `None` for a length over 128.
-    pub fn from_key_bytes(key: [u8; 17]) -> Option<Lease> {
-        let mut octets = [0; 16];
-        octets.copy_from_slice(&key[..16]);
-        let ip = Ipv6Addr::from(octets);
-        match key[16] {
+    /// The lease of a [`key`](Lease::key); `None` for a length over 128.
+    pub fn from_key((network, len): (u128, u8)) -> Option<Lease> {
+        let ip = Ipv6Addr::from(network);
+        match len {
             128 => Some(Lease::Address(ip)),
             len => Ipv6Net::new(ip, len)
                 .ok()
@@ -170,14 +166,13 @@ mod tests {
         let addr = Lease::Address("2001:db8:0:1::1000".parse().expect("address"));
         let prefix = Lease::Prefix("2001:db8:0:10::/60".parse().expect("prefix"));
         for lease in [addr, prefix] {
-            assert_eq!(Lease::from_key_bytes(lease.key_bytes()), Some(lease));
+            assert_eq!(Lease::from_key(lease.key()), Some(lease));
         }
         assert_eq!(addr.kind(), IaKind::Na);
         assert_eq!(prefix.kind(), IaKind::Pd);
         assert_eq!(addr.net().prefix_len(), 128);
-        let mut bad = prefix.key_bytes();
-        bad[16] = 129;
-        assert_eq!(Lease::from_key_bytes(bad), None);
+        assert_eq!(prefix.key().1, 60);
+        assert_eq!(Lease::from_key((prefix.key().0, 129)), None);
         let json = serde_json::to_string(&prefix).expect("serialize");
         assert_eq!(json, r#"{"prefix":"2001:db8:0:10::/60"}"#);
     }
