@@ -20,7 +20,7 @@
 //! What is served (RFC 8415 section 18.3):
 //! - Solicit -> Advertise (Preference 255; nothing reserved); Solicit with Rapid Commit ->
 //!   Reply with committed bindings, when the home allows it (section 18.3.1). Request ->
-//!   Reply. Renew, Rebind -> the IA's lease extended and other listed leases zeroed;
+//!   Reply (NotOnLink for an IA_NA listing an address off the LAN). Renew, Rebind -> the IA's lease extended and other listed leases zeroed;
 //!   NoBinding for an IA the server does not know (with lifetimes 0 for listed leases not
 //!   appropriate for the link, e.g. after renumbering). Release -> remembered for the
 //!   IA; Decline -> the address quarantined; Confirm -> Success or NotOnLink against the LAN
@@ -41,6 +41,10 @@
 //!   its LSL, so a relay means misconfiguration or spoofing; dropped as
 //!   [`DropReason::Relayed`]), Reconfigure, authentication, temporary addresses, and the
 //!   Server Unicast option (clients always multicast, so UseMulticast is never needed).
+//! - Only messages sent to All_DHCP_Relay_Agents_and_Servers (ff02::1:2) are handed over;
+//!   the caller drops unicast ones. RFC 8415 section 16 requires it for Solicit, Confirm,
+//!   Rebind and Information-request, and a client sends nothing else by unicast to a
+//!   server that never offered Server Unicast (section 21.12).
 //! - Time is UNIX seconds passed in by the caller; the engine never reads a clock.
 //!
 //! The wire format is dhcproto's v6 module; [`decode`] screens the bytes first (see its

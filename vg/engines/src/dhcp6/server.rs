@@ -261,7 +261,9 @@ impl HomeServer {
     /// Solicit, Request: a lease for every IA, bound if `commit` (Request, Solicit with
     /// Rapid Commit), only chosen otherwise (Advertise: nothing is reserved, so a Request
     /// may get another lease if someone took this one meanwhile; RFC 8415 section 18.3.2
-    /// lets the server assign other leases than advertised).
+    /// lets the server assign other leases than advertised). When committing, an IA_NA
+    /// listing an address off the LAN gets NotOnLink and nothing (section 18.3.2: the
+    /// client moved links and must start over); a Solicit's stale hints are just ignored.
     fn assign(
         &mut self,
         now: UnixTime,
@@ -280,6 +282,12 @@ impl HomeServer {
                 iaid: ia.iaid,
             };
             let mut answer = IaAnswer::new(ia.kind, ia.iaid);
+            let off_link = |l: &Lease| l.kind() == IaKind::Na && !self.config.on_link(l);
+            if commit && ia.leases.iter().any(off_link) {
+                answer.status = Some(Status::NotOnLink);
+                answers.push(answer);
+                continue;
+            }
             match self.choose(&key, &ia.leases, &taken) {
                 Ok(lease) => {
                     if commit {

@@ -365,3 +365,28 @@ fn solicit_without_ias_gets_no_addrs_avail() {
     assert_eq!(msg.msg_type(), MessageType::Advertise);
     assert_eq!(status_of(msg.opts()), Some(Status::NoAddrsAvail));
 }
+
+#[test]
+fn a_request_for_an_address_of_another_link_gets_not_on_link() {
+    let mut s = server();
+    let c = Client::new(1).with_pd();
+    let elsewhere = Lease::Address(addr("2001:db8:ffff::1000"));
+    let out = handle(&mut s, T0, &c, &c.request(&[elsewhere]));
+    let got = ias(&reply(&out, &c));
+    assert_eq!(got[0].status, Some(Status::NotOnLink));
+    assert!(got[0].leases.is_empty());
+    // The IA_PD of the same message is served.
+    assert_eq!(got[1].status, None);
+    assert_eq!(got[1].leases.len(), 1);
+    assert_eq!(s.usage(IaKind::Na).bound, 0);
+
+    // In a Solicit the stale hint is ignored and a LAN address advertised.
+    let out = handle(
+        &mut s,
+        T0,
+        &c,
+        &c.bytes(MessageType::Solicit, false, &[elsewhere]),
+    );
+    let got = granted(&reply(&out, &c));
+    assert!(matches!(got[0], Lease::Address(ip) if lan().contains(&ip)));
+}
