@@ -6,10 +6,10 @@ use dhcproto::v6::Message;
 
 use super::config::Dhcp6Config;
 use super::decode::DropReason;
-use super::outcome::Outcome;
+use super::outcome::{Outcome, Usage};
 use super::server::HomeServer;
 use super::store::{BindingStore, StoreError};
-use super::types::Peer;
+use super::types::{IaKind, Peer};
 use crate::dhcp::{HomeId, UnixTime};
 
 /// The DHCPv6 servers of all homes. Homes share nothing: the same DUID in two homes is two
@@ -107,6 +107,19 @@ impl Homes {
             .map(|s| s.expire(now))
             .filter(|o| !o.is_empty())
             .collect()
+    }
+
+    /// How the leases of `kind` are used, all homes together.
+    pub fn usage(&self, kind: IaKind) -> Usage {
+        self.servers
+            .values()
+            .map(|s| s.usage(kind))
+            .fold(Usage::default(), |sum, u| Usage {
+                capacity: sum.capacity + u.capacity,
+                bound: sum.bound + u.bound,
+                remembered: sum.remembered + u.remembered,
+                declined: sum.declined + u.declined,
+            })
     }
 
     /// The earliest deadline over all homes.

@@ -46,6 +46,9 @@ fn homes_are_independent() {
     };
     assert_eq!(bound(&homes, 1), 0);
     assert_eq!(bound(&homes, 2), 2);
+    let na = homes.usage(IaKind::Na);
+    assert_eq!((na.capacity, na.bound, na.remembered), (2 * 4096, 1, 1));
+    assert_eq!(homes.usage(IaKind::Pd).capacity, 2 * 15);
 
     // Expiry runs per home, and only where something is due.
     let end = T0.plus(u64::from(DEFAULT_VALID_SECS));
