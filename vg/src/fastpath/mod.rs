@@ -7,6 +7,7 @@ pub mod expiry;
 pub mod fib;
 pub mod maps;
 pub mod reconcile;
+pub mod routes;
 pub mod test_run;
 pub mod v6;
 
