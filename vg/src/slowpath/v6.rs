@@ -410,7 +410,7 @@ pub fn dhcp6_request(inner: &[u8]) -> Option<(EthernetAddress, Ipv6Addr, &[u8])>
         return None;
     }
     let src_mac = eth.src_addr();
-    let payload = &inner[eth.header_len()..];
+    let payload = inner.get(lsl::smoltcp::wire::ETHERNET_HEADER_LEN..)?;
     let ip = Ipv6Packet::new_checked(payload).ok()?;
     if ip.next_header() != IpProtocol::Udp || ip.dst_addr() != ALL_DHCP_SERVERS {
         return None;
