@@ -334,10 +334,8 @@ impl RedbStore {
                         nat.remove(*id)?;
                         prefixes.remove(*id)?;
                         leases.retain_in((*id, 0)..=(*id, u32::MAX), |_, _| false)?;
-                        txn.open_table(LEASES6)?.retain_in(
-                            (*id, 0, 0)..=(*id, u128::MAX, u8::MAX),
-                            |_, _| false,
-                        )?;
+                        txn.open_table(LEASES6)?
+                            .retain_in((*id, 0, 0)..=(*id, u128::MAX, u8::MAX), |_, _| false)?;
                     }
                     SubscriberOp::PutNat(id, n) => {
                         nat.insert(*id, json(n)?.as_slice())?;
@@ -512,12 +510,15 @@ impl LeaseStore for RedbStore {
 
 impl dhcp6::BindingStore for RedbStore {
     fn put(&self, record: &dhcp6::BindingRecord) -> Result<(), dhcp6::StoreError> {
-        self.write_all(&[], std::slice::from_ref(&dhcp6::StoreOp::Put(record.clone())))
-            .map_err(|e| dhcp6::StoreError::Put {
-                home: record.home,
-                lease: record.lease,
-                source: boxed(e),
-            })
+        self.write_all(
+            &[],
+            std::slice::from_ref(&dhcp6::StoreOp::Put(record.clone())),
+        )
+        .map_err(|e| dhcp6::StoreError::Put {
+            home: record.home,
+            lease: record.lease,
+            source: boxed(e),
+        })
     }
 
     fn remove(&self, home: HomeId, lease: dhcp6::Lease) -> Result<(), dhcp6::StoreError> {

@@ -42,8 +42,8 @@ use vg::{
         expiry::{NatTables, Timers, monotonic_ns},
         fib::{self, RouteWatch},
         maps::{PinnedHosts, PinnedMaps},
-        v6::V6Tables,
         reconcile::Interfaces,
+        v6::V6Tables,
     },
     metrics::Metrics,
     slowpath::{packet_socket::PacketSocket, responder::Responder},
@@ -532,7 +532,11 @@ fn start_responder(
 /// interface for ICMPv6 errors sent there, and each home's IPv6 with its DHCPv6 bindings
 /// restored (their fast-path entries rewritten; the first RAs go out at the next tick).
 fn start_ipv6(args: &Args, control: &Control, responder: &mut VgResponder) -> anyhow::Result<()> {
-    let configured = control.config().ipv6.as_ref().and_then(|c| c.router_address());
+    let configured = control
+        .config()
+        .ipv6
+        .as_ref()
+        .and_then(|c| c.router_address());
     let router = match (configured, &args.core_iface) {
         (Some(addr), _) => Some(addr),
         (None, Some(core)) => vg::slowpath::v6::first_global_address(core)
@@ -541,7 +545,9 @@ fn start_ipv6(args: &Args, control: &Control, responder: &mut VgResponder) -> an
     };
     match router {
         Some(addr) => info!(%addr, "IPv6 router address"),
-        None => warn!("no IPv6 router address ([ipv6] router_address, or a global address on --core-iface): no ICMPv6 errors will be sent"),
+        None => warn!(
+            "no IPv6 router address ([ipv6] router_address, or a global address on --core-iface): no ICMPv6 errors will be sent"
+        ),
     }
     responder.set_router_address(router);
     if let Some(core) = &args.core_iface {

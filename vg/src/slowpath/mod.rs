@@ -22,8 +22,6 @@ pub use vg_engines::reply;
 pub mod responder;
 #[cfg(test)]
 mod responder_tests;
-#[cfg(test)]
-mod responder_v6_tests;
 pub mod v6;
 
 use std::collections::VecDeque;

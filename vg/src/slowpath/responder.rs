@@ -275,6 +275,12 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
         &self.hosts
     }
 
+    /// The host tables, to change behind the responder's back (tests).
+    #[cfg(test)]
+    pub(crate) fn hosts_mut(&mut self) -> &mut H {
+        &mut self.hosts
+    }
+
     /// The lease store (tests use it).
     pub fn store(&self) -> &L {
         &self.leases

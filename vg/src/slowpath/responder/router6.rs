@@ -99,6 +99,9 @@ pub(super) struct Routers6 {
     /// polled, finds nothing due, and is queued again).
     due: BinaryHeap<Reverse<(u64, SubscriberId)>>,
     next_sweep_ms: u64,
+    /// The latest `now_ms` the responder was given: the time of DHCPv6 events (applied
+    /// from calls that carry only wall-clock time).
+    clock_ms: u64,
 }
 
 impl Routers6 {
@@ -113,6 +116,7 @@ impl Routers6 {
             counts: V6Counts::default(),
             due: BinaryHeap::new(),
             next_sweep_ms: 0,
+            clock_ms: 0,
         }
     }
 }
@@ -258,7 +262,11 @@ impl Router6 {
 
     /// A LAN address of `mac` with a MAC in the table: its IA_NA lease first.
     fn address_of(&self, mac: EthernetAddress) -> Option<Ipv6Addr> {
-        let leased = self.leased.iter().find(|(_, m)| **m == mac).map(|(a, _)| *a);
+        let leased = self
+            .leased
+            .iter()
+            .find(|(_, m)| **m == mac)
+            .map(|(a, _)| *a);
         leased.or_else(|| {
             self.written
                 .iter()
@@ -388,6 +396,7 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
         now_ms: u64,
         now: UnixTime,
     ) {
+        self.v6.clock_ms = self.v6.clock_ms.max(now_ms);
         let (Some(v6), Some(home)) = (v6, self.homes.get(&id).copied()) else {
             self.teardown6(id, true);
             return;
@@ -420,10 +429,11 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
                 }
                 r.v6 = *v6;
             }
-            _ => {
+            Some(_) => {
                 self.teardown6(id, true);
                 self.create6(id, *v6, nd, now_ms);
             }
+            None => self.create6(id, *v6, nd, now_ms),
         }
         let same = self
             .v6
@@ -538,6 +548,7 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
 
     /// The IPv6 timers due at `now_ms` (see the module doc); returns when the next is due.
     pub fn timers6(&mut self, now_ms: u64) -> Option<u64> {
+        self.v6.clock_ms = self.v6.clock_ms.max(now_ms);
         while let Some(&Reverse((at, id))) = self.v6.due.peek() {
             if at > now_ms {
                 break;
@@ -656,12 +667,15 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
         now: UnixTime,
         staged: &mut Staged6,
     ) -> Pending {
+        self.v6.clock_ms = self.v6.clock_ms.max(now_ms);
         let Some(r) = self.v6.homes.get_mut(&sub) else {
             return Pending::Done(Outcome::Ignored("ipv6_off"));
         };
         let reason = punted.reason;
         let frame = &punted.frame[..];
-        let decapsulated = decapsulate(frame, &self.options).ok().filter(|d| d.lsl.is_some());
+        let decapsulated = decapsulate(frame, &self.options)
+            .ok()
+            .filter(|d| d.lsl.is_some());
         let Some(decapsulated) = decapsulated else {
             // The core side's frames: plain Ethernet + IPv6.
             return match reason {
@@ -703,8 +717,8 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
         };
         let counts = &mut self.v6.counts;
         let result = nd::answer6(&r.nd, frame, &self.options, &mut r.schedule, now_ms);
-        let held = nd::learnt(&result)
-            .and_then(|b| r.learn(&mut self.hosts, counts, sub, &b, now_ms));
+        let held =
+            nd::learnt(&result).and_then(|b| r.learn(&mut self.hosts, counts, sub, &b, now_ms));
         self.v6.due.push(Reverse((r.due_ms(), sub)));
         if let Some(held) = held {
             let _ = self.send(&held, Outcome::Ipv6("forwarded"));
@@ -738,7 +752,9 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
             return Pending::Done(Outcome::Ignored("no_router_address"));
         }
         match nd::icmp6_error(&r.nd, frame, &self.options, error) {
-            Ok(reply) => Pending::Done(self.send(&reply.frame, Outcome::Replied(reply.kind.label()))),
+            Ok(reply) => {
+                Pending::Done(self.send(&reply.frame, Outcome::Replied(reply.kind.label())))
+            }
             Err(why) => Pending::Done(Outcome::Ignored(why.label())),
         }
     }
@@ -794,7 +810,11 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
         if !r.nd.is_host(target) {
             return Pending::Done(Outcome::Ignored("not_host"));
         }
-        if let (Some(mac), Some(encap)) = (r.neighbours.lookup(target, now_ms), r.encap) {
+        let known = r
+            .neighbours
+            .lookup(target, now_ms)
+            .or_else(|| r.leased.get(&target).copied());
+        if let (Some(mac), Some(encap)) = (known, r.encap) {
             // Known (the entry was lost or is being written): deliver it.
             r.write(&mut self.hosts, counts, sub, target, Some(mac));
             return match v6x::forward_held(frame, r.nd.gateway_mac, mac, &encap) {
@@ -858,7 +878,10 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
             Err(why) => return Pending::Done(Outcome::Ignored(why.label())),
         };
         let needs_commit = !outcome.persist.is_empty()
-            || outcome.events.iter().any(|e| e.fast_path_change().is_some())
+            || outcome
+                .events
+                .iter()
+                .any(|e| e.fast_path_change().is_some())
             || staged.touched.contains(&sub);
         if !outcome.persist.is_empty() {
             staged.touched.insert(sub);
@@ -982,10 +1005,18 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
         // another MAC), then the routes over them.
         let leased: Vec<(Ipv6Addr, EthernetAddress)> =
             r.leased.iter().map(|(a, m)| (*a, *m)).collect();
+        let now_ms = self.v6.clock_ms;
         for (addr, mac) in leased {
             if r.neighbours.get(addr).is_some_and(|n| n.mac != mac) {
                 r.neighbours.remove(addr);
             }
+            let binding = Binding {
+                addr,
+                mac,
+                from: LearntFrom::Dhcpv6,
+                state: BindingState::Confirmed,
+            };
+            r.neighbours.learn(&binding, now_ms);
             r.write(&mut self.hosts, counts, id, addr, Some(mac));
         }
         r.settle_routes(&mut self.hosts, counts, id);
