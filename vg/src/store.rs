@@ -589,6 +589,68 @@ mod tests {
         }
     }
 
+    fn binding(home: HomeId, lease: &str) -> dhcp6::BindingRecord {
+        let lease = if lease.contains('/') {
+            dhcp6::Lease::Prefix(lease.parse().unwrap())
+        } else {
+            dhcp6::Lease::Address(lease.parse().unwrap())
+        };
+        dhcp6::BindingRecord {
+            home,
+            lease,
+            duid: dhcp6::Duid(vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 9]),
+            iaid: 1,
+            mac: MacAddr([2, 0, 0, 0, 0, 9]),
+            link_local: "fe80::9".parse().unwrap(),
+            state: dhcp6::BindingState::Bound,
+            time: UnixTime(1_700_000_000),
+        }
+    }
+
+    #[test]
+    fn dhcpv6_bindings_share_the_dhcpv4_transaction_and_go_with_their_home() {
+        use crate::slowpath::responder::Stores as _;
+        let dir = std::env::temp_dir().join(format!("nerg-store6-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("leases.redb");
+        let _ = std::fs::remove_file(&path);
+        let na = binding(1, "2001:db8:100::1000");
+        let pd = binding(1, "2001:db8:100:10::/60");
+        let other = binding(2, "2001:db8:100::1000");
+        {
+            let store = RedbStore::open(&path).unwrap();
+            store
+                .apply_all(
+                    &[StoreOp::Put(record(1, 100))],
+                    &[
+                        dhcp6::StoreOp::Put(na.clone()),
+                        dhcp6::StoreOp::Put(pd.clone()),
+                        dhcp6::StoreOp::Put(other.clone()),
+                    ],
+                )
+                .unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(LeaseStore::load(&store, 1).unwrap().len(), 1);
+        let mut home1 = dhcp6::BindingStore::load(&store, 1).unwrap();
+        home1.sort_by_key(|b| b.lease.key());
+        assert_eq!(home1, vec![na.clone(), pd.clone()]);
+        dhcp6::BindingStore::apply(
+            &store,
+            &[dhcp6::StoreOp::Remove {
+                home: 1,
+                lease: na.lease,
+            }],
+        )
+        .unwrap();
+        assert_eq!(dhcp6::BindingStore::load(&store, 1).unwrap(), vec![pd]);
+        store.commit(&[SubscriberOp::Remove(1)]).unwrap();
+        assert!(dhcp6::BindingStore::load(&store, 1).unwrap().is_empty());
+        assert_eq!(dhcp6::BindingStore::load(&store, 2).unwrap(), vec![other]);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn leases_survive_reopening_and_homes_stay_apart() {
         let dir = std::env::temp_dir().join(format!("nerg-store-{}", std::process::id()));

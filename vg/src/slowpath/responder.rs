@@ -362,14 +362,7 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
             .iter()
             .flat_map(|o| o.persist.iter().cloned())
             .collect();
-        let stale6 = &self.v6.stale;
-        let outcomes6: Vec<dhcp6::Outcome> = self
-            .v6
-            .dhcp
-            .expire(now)
-            .into_iter()
-            .filter(|o| !stale6.contains(&o.home))
-            .collect();
+        let outcomes6 = self.expire6(now);
         let ops6: Vec<dhcp6::StoreOp> = outcomes6
             .iter()
             .flat_map(|o| o.persist.iter().cloned())

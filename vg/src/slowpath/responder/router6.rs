@@ -341,6 +341,15 @@ impl Router6 {
         binding: &Binding,
         now_ms: u64,
     ) -> Option<Vec<u8>> {
+        if self
+            .leased
+            .get(&binding.addr)
+            .is_some_and(|m| *m != binding.mac)
+        {
+            // The address is another client's DHCPv6 lease (RFC 7513: the lease binds it).
+            counts.neighbours_refused += 1;
+            return None;
+        }
         let evicted = match self.neighbours.learn(binding, now_ms) {
             Learnt::Conflict { owner } => {
                 counts.neighbours_refused += 1;
@@ -625,10 +634,21 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
         let counts = &mut self.v6.counts;
         let mut changed = false;
         for addr in r.neighbours.expire(now_ms) {
+            if let Some(&mac) = r.leased.get(&addr) {
+                // A lease binds its address for its lifetime, quiet or not.
+                let binding = Binding {
+                    addr,
+                    mac,
+                    from: LearntFrom::Dhcpv6,
+                    state: BindingState::Confirmed,
+                };
+                r.neighbours.learn(&binding, now_ms);
+                continue;
+            }
             let Some(n) = r.written.get(&addr).copied() else {
                 continue;
             };
-            if r.leased.contains_key(&addr) || !n.has_mac() {
+            if !n.has_mac() {
                 continue;
             }
             let mac = EthernetAddress(n.mac);
@@ -925,6 +945,29 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
         }
     }
 
+    /// The DHCPv6 bindings and quarantines due at `now`, of the homes whose servers are in
+    /// step with the store (a stale home's server decides nothing until it is reloaded).
+    pub(super) fn expire6(&mut self, now: UnixTime) -> Vec<dhcp6::Outcome> {
+        let due: Vec<SubscriberId> = self
+            .v6
+            .homes
+            .keys()
+            .filter(|id| !self.v6.stale.contains(id))
+            .filter(|id| {
+                self.v6
+                    .dhcp
+                    .get(**id)
+                    .and_then(dhcp6::HomeServer::next_deadline)
+                    .is_some_and(|t| t <= now)
+            })
+            .copied()
+            .collect();
+        due.into_iter()
+            .filter_map(|id| self.v6.dhcp.get_mut(id).map(|s| s.expire(now)))
+            .filter(|o| !o.is_empty())
+            .collect()
+    }
+
     /// Reloads home `id`'s DHCPv6 server from the store and commits what the reload decided;
     /// true when the home is in step with the store again.
     pub(super) fn resync6(&mut self, id: SubscriberId, now: UnixTime) -> bool {
@@ -947,6 +990,7 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
         self.v6.stale.remove(&id);
         // The restored bindings are the whole truth: their entries, and no others.
         if let Some(r) = self.v6.homes.get_mut(&id) {
+            let before: Vec<Ipv6Addr> = r.leased.keys().copied().collect();
             r.leased.clear();
             r.routes.clear();
             if let Some(server) = self.v6.dhcp.get(id) {
@@ -963,6 +1007,12 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
                             r.routes.insert(prefix, Route { mac });
                         }
                     }
+                }
+            }
+            for addr in before {
+                if !r.leased.contains_key(&addr) {
+                    r.neighbours.remove(addr);
+                    r.unwrite(&mut self.hosts, &mut self.v6.counts, id, addr);
                 }
             }
         }

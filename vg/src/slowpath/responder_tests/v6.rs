@@ -818,6 +818,20 @@ fn solicit_is_advertised_at_once_and_the_request_replied_only_after_the_commit()
         ],
         "durable, then the fast path's entry, then the Reply"
     );
+    // The lease binds the address: another MAC's claim is refused, whatever its timing.
+    rig.batch(&[punted(1, PuntReason::Nd, &ns_for_gateway(1, mac(99), addr))]);
+    assert_eq!(
+        neighbours(&rig, 1)[&addr],
+        (STATIC | REACHABLE, client.mac.0)
+    );
+    assert_eq!(rig.responder.take_v6_counts().neighbours_refused, 1);
+    // Quiet for longer than any ND binding lives: the lease's entry stays.
+    let later = rig.now_ms + 2 * vg_engines::nd::NeighbourLimits::default().lifetime_ms;
+    rig.timers(later);
+    assert_eq!(
+        neighbours(&rig, 1)[&addr],
+        (STATIC | REACHABLE, client.mac.0)
+    );
 }
 
 #[test]
@@ -829,7 +843,7 @@ fn a_failed_commit_sends_no_dhcpv6_reply_and_the_engine_forgets_it() {
     };
     let rapid = client.frame(1, &client.message(MessageType::Solicit, None, true));
     rig.fail_writes.set(true);
-    let (batch, sent) = rig.batch(&[rapid.clone()]);
+    let (batch, sent) = rig.batch(std::slice::from_ref(&rapid));
     assert_eq!(
         batch.outcomes,
         vec![Outcome::Dhcp6 {
