@@ -2,9 +2,9 @@
 //! [`vg_engines::dhcp6`]): where their decisions go in the fast path ([`NeighbourTable`]:
 //! `NERG_V6_NEIGH` and the DELEGATED entries of `NERG_V6_PREFIXES`), the settings every home
 //! shares ([`Ipv6Settings`], with the router address read from the core interface when
-//! `[ipv6]` has none), the counters the responder keeps for metrics ([`V6Counts`]), and the
-//! few frame operations the engines leave to their caller (a DHCPv6 reply's UDP frame, the
-//! forwarding of a packet held during neighbour resolution).
+//! `[ipv6]` has none) and the counters the responder keeps for metrics ([`V6Counts`]). The
+//! few frame operations the engines leave to their caller are [`vg_engines::frames6`]'s
+//! (re-exported here).
 //!
 //! Table rules (the fast path relies on them, see `nerg_abi::v6_neigh_flags`): a home's
 //! neighbour entries are addresses of its LAN /64 only (never link-local ones: the fast path
@@ -19,13 +19,8 @@ use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
 use ipnet::Ipv6Net;
-use lsl::Encap;
-use lsl::smoltcp::phy::ChecksumCapabilities;
-use lsl::smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol, Ipv6Packet,
-    Ipv6Repr, UdpPacket, UdpRepr,
-};
 use nerg_abi::{SubscriberId, V6Neigh, v6_prefix_kind};
+pub use vg_engines::frames6::{Udp6, core_destination, dhcp6_request, forward_held, udp6_frame};
 
 /// Where the IPv6 router's decisions go: the fast path's neighbour table and its DELEGATED
 /// prefix entries (pinned maps in vgd, [`MemoryV6Table`] in tests). Errors are logged by the
@@ -311,122 +306,6 @@ impl V6Counts {
     }
 }
 
-/// A UDP datagram from the gateway into a home, in its LSL: a DHCPv6 reply.
-pub struct Udp6<'a> {
-    /// Ethernet source (the gateway's MAC) and destination.
-    pub macs: (EthernetAddress, EthernetAddress),
-    /// IPv6 source (the gateway's link-local address) and destination.
-    pub addrs: (Ipv6Addr, Ipv6Addr),
-    /// UDP source and destination ports.
-    pub ports: (u16, u16),
-    /// The payload.
-    pub payload: &'a [u8],
-}
-
-/// The frame of `datagram` in `encap`; `None` if it does not fit an IPv6 payload length.
-pub fn udp6_frame(datagram: &Udp6<'_>, encap: &Encap) -> Option<Vec<u8>> {
-    let udp = UdpRepr {
-        src_port: datagram.ports.0,
-        dst_port: datagram.ports.1,
-    };
-    let ip = Ipv6Repr {
-        src_addr: datagram.addrs.0,
-        dst_addr: datagram.addrs.1,
-        next_header: IpProtocol::Udp,
-        payload_len: udp.header_len() + datagram.payload.len(),
-        // RFC 8415 sets no hop limit for server messages; Linux's default, as other replies.
-        hop_limit: vg_engines::nd::REPLY_HOP_LIMIT,
-    };
-    if ip.payload_len > usize::from(u16::MAX) {
-        return None;
-    }
-    let eth = EthernetRepr {
-        src_addr: datagram.macs.0,
-        dst_addr: datagram.macs.1,
-        ethertype: EthernetProtocol::Ipv6,
-    };
-    let mut buf = vec![0; eth.buffer_len() + ip.buffer_len() + ip.payload_len];
-    let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
-    eth.emit(&mut frame);
-    let mut packet = Ipv6Packet::new_unchecked(frame.payload_mut());
-    ip.emit(&mut packet);
-    udp.emit(
-        &mut UdpPacket::new_unchecked(packet.payload_mut()),
-        &datagram.addrs.0.into(),
-        &datagram.addrs.1.into(),
-        datagram.payload.len(),
-        |p| p.copy_from_slice(datagram.payload),
-        &ChecksumCapabilities::default(),
-    );
-    encap.encapsulate(&buf).ok()
-}
-
-/// The destination of a core-side frame (plain Ethernet + IPv6), if it is one.
-pub fn core_destination(frame: &[u8]) -> Option<Ipv6Addr> {
-    let eth = EthernetFrame::new_checked(frame).ok()?;
-    if eth.ethertype() != EthernetProtocol::Ipv6 {
-        return None;
-    }
-    Some(Ipv6Packet::new_checked(eth.payload()).ok()?.dst_addr())
-}
-
-/// The core-side `frame` a neighbour miss held, forwarded into the home now that its
-/// destination is at `mac`: new MACs (the gateway's to the host's), the hop limit
-/// decremented (as the fast path does), in `encap`. `None` if the frame is not IPv6 or its
-/// hop limit is spent.
-pub fn forward_held(
-    frame: &[u8],
-    gateway_mac: EthernetAddress,
-    mac: EthernetAddress,
-    encap: &Encap,
-) -> Option<Vec<u8>> {
-    let mut inner = frame.to_vec();
-    let mut eth = EthernetFrame::new_checked(&mut inner[..]).ok()?;
-    if eth.ethertype() != EthernetProtocol::Ipv6 {
-        return None;
-    }
-    eth.set_src_addr(gateway_mac);
-    eth.set_dst_addr(mac);
-    let mut ip = Ipv6Packet::new_checked(eth.payload_mut()).ok()?;
-    let hop_limit = ip.hop_limit();
-    if hop_limit <= 1 {
-        return None;
-    }
-    ip.set_hop_limit(hop_limit - 1);
-    encap.encapsulate(&inner).ok()
-}
-
-/// The DHCPv6 server port (RFC 8415 §7.2).
-const DHCP6_SERVER_PORT: u16 = 547;
-
-/// Where a DHCPv6 client message in a decapsulated home frame starts: the payload of UDP to
-/// port 547 at All_DHCP_Relay_Agents_and_Servers (RFC 8415 §7.1), with the client's MAC
-/// and source address. `None` for anything else (unicast DHCPv6 included: the engine only
-/// takes multicast messages, and the vG never offers Server Unicast).
-pub fn dhcp6_request(inner: &[u8]) -> Option<(EthernetAddress, Ipv6Addr, &[u8])> {
-    const ALL_DHCP_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
-    let eth = EthernetFrame::new_checked(inner).ok()?;
-    if eth.ethertype() != EthernetProtocol::Ipv6 {
-        return None;
-    }
-    let src_mac = eth.src_addr();
-    let payload = inner.get(lsl::smoltcp::wire::ETHERNET_HEADER_LEN..)?;
-    let ip = Ipv6Packet::new_checked(payload).ok()?;
-    if ip.next_header() != IpProtocol::Udp || ip.dst_addr() != ALL_DHCP_SERVERS {
-        return None;
-    }
-    let src = ip.src_addr();
-    let ip_payload = &payload[ip.header_len()..ip.header_len() + usize::from(ip.payload_len())];
-    let udp = UdpPacket::new_checked(ip_payload).ok()?;
-    if udp.dst_port() != DHCP6_SERVER_PORT
-        || !udp.verify_checksum(&src.into(), &ALL_DHCP_SERVERS.into())
-    {
-        return None;
-    }
-    let len = usize::from(udp.len()).checked_sub(8)?;
-    ip_payload.get(8..8 + len).map(|p| (src_mac, src, p))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,23 +341,5 @@ mod tests {
         assert!(!is_global("fd00::1".parse().unwrap()));
         assert!(!is_global("::1".parse().unwrap()));
         assert!(!is_global("ff02::1".parse().unwrap()));
-    }
-
-    #[test]
-    fn malformed_frames_are_none_not_panics() {
-        for len in 0..80 {
-            let junk = vec![0x86u8; len];
-            assert_eq!(core_destination(&junk), None);
-            assert!(dhcp6_request(&junk).is_none());
-            assert!(
-                forward_held(
-                    &junk,
-                    EthernetAddress([2, 0, 0, 0, 0, 1]),
-                    EthernetAddress([2, 0, 0, 0, 0, 2]),
-                    &Encap::Untagged
-                )
-                .is_none()
-            );
-        }
     }
 }
