@@ -519,9 +519,7 @@ fn start_responder(
         (hosts, v6_tables),
         vg::dhcp::UnixTime(unix_now()),
     );
-    if control.config().ipv6.is_some() {
-        start_ipv6(args, &control, &mut responder)?;
-    }
+    start_ipv6(args, &control, &mut responder)?;
     let responder = Arc::new(std::sync::Mutex::new(responder));
     control.attach(Box::new(Arc::clone(&responder)));
     Ok((responder, Arc::new(std::sync::Mutex::new(control))))
@@ -531,7 +529,21 @@ fn start_responder(
 /// first global address of the core interface, read once), a packet socket on the core
 /// interface for ICMPv6 errors sent there, and each home's IPv6 with its DHCPv6 bindings
 /// restored (their fast-path entries rewritten; the first RAs go out at the next tick).
+/// Without `[ipv6]` the homes have none, and the slow path's IPv6 entries of an earlier run
+/// are removed.
 fn start_ipv6(args: &Args, control: &Control, responder: &mut VgResponder) -> anyhow::Result<()> {
+    let now_ms = vg::slowpath::monotonic_ms();
+    let now = vg::dhcp::UnixTime(unix_now());
+    let homes: Vec<(u32, Option<vg::control::HomeIpv6>)> = control
+        .config()
+        .subscribers
+        .keys()
+        .map(|&id| (id, control.ipv6_of(id)))
+        .collect();
+    if control.config().ipv6.is_none() {
+        responder.start_ipv6(homes, now_ms, now);
+        return Ok(());
+    }
     let configured = control
         .config()
         .ipv6
@@ -555,12 +567,7 @@ fn start_ipv6(args: &Args, control: &Control, responder: &mut VgResponder) -> an
             .with_context(|| format!("opening a packet socket on {core}"))?;
         responder.set_core_sink(Box::new(socket));
     }
-    let now_ms = vg::slowpath::monotonic_ms();
-    let now = vg::dhcp::UnixTime(unix_now());
-    let ids: Vec<u32> = control.config().subscribers.keys().copied().collect();
-    for id in ids {
-        responder.set_ipv6(id, control.ipv6_of(id).as_ref(), now_ms, now);
-    }
+    responder.start_ipv6(homes, now_ms, now);
     Ok(())
 }
 

@@ -177,8 +177,8 @@ impl NeighbourTable for TestHosts {
         self.log.borrow_mut().push(Step::Neigh(sub, addr, None));
         self.v6.remove_neighbour(sub, addr)
     }
-    fn neighbours_of(&self, sub: SubscriberId) -> Vec<(std::net::Ipv6Addr, nerg_abi::V6Neigh)> {
-        self.v6.neighbours_of(sub)
+    fn all_neighbours(&self) -> Vec<(SubscriberId, std::net::Ipv6Addr, nerg_abi::V6Neigh)> {
+        self.v6.all_neighbours()
     }
     fn set_delegated(
         &mut self,
@@ -197,8 +197,8 @@ impl NeighbourTable for TestHosts {
         self.log.borrow_mut().push(Step::Route(prefix, None));
         self.v6.remove_delegated(sub, prefix)
     }
-    fn delegated_of(&self, sub: SubscriberId) -> Vec<(ipnet::Ipv6Net, std::net::Ipv6Addr)> {
-        self.v6.delegated_of(sub)
+    fn all_delegated(&self) -> Vec<(SubscriberId, ipnet::Ipv6Net, std::net::Ipv6Addr)> {
+        self.v6.all_delegated()
     }
 }
 

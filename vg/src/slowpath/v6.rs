@@ -36,8 +36,9 @@ pub trait NeighbourTable {
     ) -> Result<(), String>;
     /// Removes home `sub`'s neighbour `addr` (not an error if there is none).
     fn remove_neighbour(&mut self, sub: SubscriberId, addr: Ipv6Addr) -> Result<(), String>;
-    /// Home `sub`'s neighbour entries.
-    fn neighbours_of(&self, sub: SubscriberId) -> Vec<(Ipv6Addr, V6Neigh)>;
+    /// Every neighbour entry (read once, at start: from then on the slow path knows what it
+    /// wrote).
+    fn all_neighbours(&self) -> Vec<(SubscriberId, Ipv6Addr, V6Neigh)>;
     /// Routes `prefix` (delegated to a router of home `sub`) via `via`.
     fn set_delegated(
         &mut self,
@@ -47,8 +48,8 @@ pub trait NeighbourTable {
     ) -> Result<(), String>;
     /// Removes the DELEGATED entry of `prefix` if it is home `sub`'s.
     fn remove_delegated(&mut self, sub: SubscriberId, prefix: Ipv6Net) -> Result<(), String>;
-    /// Home `sub`'s DELEGATED entries: prefix and next hop.
-    fn delegated_of(&self, sub: SubscriberId) -> Vec<(Ipv6Net, Ipv6Addr)>;
+    /// Every DELEGATED entry: home, prefix and next hop (read once, at start).
+    fn all_delegated(&self) -> Vec<(SubscriberId, Ipv6Net, Ipv6Addr)>;
 }
 
 /// The IPv6 tables in memory: for tests, and the shape of what the pinned maps hold.
@@ -74,10 +75,10 @@ impl NeighbourTable for MemoryV6Table {
         self.neighbours.remove(&(sub, addr));
         Ok(())
     }
-    fn neighbours_of(&self, sub: SubscriberId) -> Vec<(Ipv6Addr, V6Neigh)> {
+    fn all_neighbours(&self) -> Vec<(SubscriberId, Ipv6Addr, V6Neigh)> {
         self.neighbours
-            .range((sub, Ipv6Addr::UNSPECIFIED)..=(sub, Ipv6Addr::from(u128::MAX)))
-            .map(|((_, a), n)| (*a, *n))
+            .iter()
+            .map(|((s, a), n)| (*s, *a, *n))
             .collect()
     }
     fn set_delegated(
@@ -100,7 +101,25 @@ impl NeighbourTable for MemoryV6Table {
         }
         Ok(())
     }
-    fn delegated_of(&self, sub: SubscriberId) -> Vec<(Ipv6Net, Ipv6Addr)> {
+    fn all_delegated(&self) -> Vec<(SubscriberId, Ipv6Net, Ipv6Addr)> {
+        self.delegated
+            .iter()
+            .map(|(p, (s, via))| (*s, *p, *via))
+            .collect()
+    }
+}
+
+impl MemoryV6Table {
+    /// Home `sub`'s neighbour entries.
+    pub fn neighbours_of(&self, sub: SubscriberId) -> Vec<(Ipv6Addr, V6Neigh)> {
+        self.neighbours
+            .range((sub, Ipv6Addr::UNSPECIFIED)..=(sub, Ipv6Addr::from(u128::MAX)))
+            .map(|((_, a), n)| (*a, *n))
+            .collect()
+    }
+
+    /// Home `sub`'s DELEGATED entries: prefix and next hop.
+    pub fn delegated_of(&self, sub: SubscriberId) -> Vec<(Ipv6Net, Ipv6Addr)> {
         self.delegated
             .iter()
             .filter(|(_, (o, _))| *o == sub)
@@ -124,8 +143,11 @@ impl NeighbourTable for crate::fastpath::v6::V6Tables {
             .map(drop)
             .map_err(|e| format!("{e:#}"))
     }
-    fn neighbours_of(&self, sub: SubscriberId) -> Vec<(Ipv6Addr, V6Neigh)> {
-        crate::fastpath::v6::V6Tables::neighbours_of(self, sub)
+    fn all_neighbours(&self) -> Vec<(SubscriberId, Ipv6Addr, V6Neigh)> {
+        self.neighbour_entries()
+            .into_iter()
+            .map(|(k, n)| (k.sub, Ipv6Addr::from(k.addr), n))
+            .collect()
     }
     fn set_delegated(
         &mut self,
@@ -150,11 +172,11 @@ impl NeighbourTable for crate::fastpath::v6::V6Tables {
             .map(drop)
             .map_err(|e| format!("{e:#}"))
     }
-    fn delegated_of(&self, sub: SubscriberId) -> Vec<(Ipv6Net, Ipv6Addr)> {
+    fn all_delegated(&self) -> Vec<(SubscriberId, Ipv6Net, Ipv6Addr)> {
         self.prefix_entries()
             .into_iter()
-            .filter(|(_, e)| e.sub == sub && e.kind == v6_prefix_kind::DELEGATED)
-            .map(|(p, e)| (p, Ipv6Addr::from(e.addr)))
+            .filter(|(_, e)| e.kind == v6_prefix_kind::DELEGATED)
+            .map(|(p, e)| (e.sub, p, Ipv6Addr::from(e.addr)))
             .collect()
     }
 }
@@ -186,8 +208,8 @@ impl<A, B: NeighbourTable> NeighbourTable for (A, B) {
     fn remove_neighbour(&mut self, sub: SubscriberId, addr: Ipv6Addr) -> Result<(), String> {
         self.1.remove_neighbour(sub, addr)
     }
-    fn neighbours_of(&self, sub: SubscriberId) -> Vec<(Ipv6Addr, V6Neigh)> {
-        self.1.neighbours_of(sub)
+    fn all_neighbours(&self) -> Vec<(SubscriberId, Ipv6Addr, V6Neigh)> {
+        self.1.all_neighbours()
     }
     fn set_delegated(
         &mut self,
@@ -200,8 +222,8 @@ impl<A, B: NeighbourTable> NeighbourTable for (A, B) {
     fn remove_delegated(&mut self, sub: SubscriberId, prefix: Ipv6Net) -> Result<(), String> {
         self.1.remove_delegated(sub, prefix)
     }
-    fn delegated_of(&self, sub: SubscriberId) -> Vec<(Ipv6Net, Ipv6Addr)> {
-        self.1.delegated_of(sub)
+    fn all_delegated(&self) -> Vec<(SubscriberId, Ipv6Net, Ipv6Addr)> {
+        self.1.all_delegated()
     }
 }
 

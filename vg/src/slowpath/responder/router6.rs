@@ -88,6 +88,17 @@ pub(super) struct Router6 {
     routes: BTreeMap<Ipv6Net, Route>,
     /// The DELEGATED entries in the table, with their next hop.
     routes_written: BTreeMap<Ipv6Net, Ipv6Addr>,
+    /// The earliest time the home is queued for in [`Routers6::due`] (`u64::MAX`: not
+    /// queued): the heap gets an entry only when the home's deadline moves before it, so
+    /// that it holds about one entry per home however many frames the home sends.
+    queued_ms: u64,
+}
+
+/// A home's entries in the tables at start.
+#[derive(Default)]
+struct Adopted {
+    neighbours: Vec<(Ipv6Addr, V6Neigh)>,
+    delegated: Vec<(Ipv6Net, Ipv6Addr)>,
 }
 
 /// Every home's IPv6 router, and what they share.
@@ -103,6 +114,9 @@ pub(super) struct Routers6 {
     /// polled, finds nothing due, and is queued again).
     due: BinaryHeap<Reverse<(u64, SubscriberId)>>,
     next_sweep_ms: u64,
+    /// The table's entries at start, by home, until [`Responder::start_ipv6`] gives them
+    /// to the homes' routers (or removes them: their home has no router).
+    adopted: HashMap<SubscriberId, Adopted>,
     /// The latest `now_ms` the responder was given: the time of DHCPv6 events (applied
     /// from calls that carry only wall-clock time).
     clock_ms: u64,
@@ -120,6 +134,7 @@ impl Routers6 {
             counts: V6Counts::default(),
             due: BinaryHeap::new(),
             next_sweep_ms: 0,
+            adopted: HashMap::new(),
             clock_ms: 0,
         }
     }
@@ -180,6 +195,16 @@ impl Router6 {
             leased: BTreeMap::new(),
             routes: BTreeMap::new(),
             routes_written: BTreeMap::new(),
+            queued_ms: u64::MAX,
+        }
+    }
+
+    /// Queues the home in `due` if its deadline moved before the one it is queued for.
+    fn requeue(&mut self, due: &mut BinaryHeap<Reverse<(u64, SubscriberId)>>, id: SubscriberId) {
+        let at = self.due_ms();
+        if at < self.queued_ms {
+            due.push(Reverse((at, id)));
+            self.queued_ms = at;
         }
     }
 
@@ -426,7 +451,7 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
                     // What the RAs say changed: advertise it now.
                     r.schedule = RaSchedule::new(nd.ra.intervals, now_ms, u64::from(id));
                     r.nd = nd;
-                    self.v6.due.push(Reverse((now_ms, id)));
+                    r.requeue(&mut self.v6.due, id);
                 }
                 r.v6 = *v6;
             }
@@ -453,18 +478,61 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
             }
             None => {
                 self.v6.dhcp.remove(id);
+                // No server: no delegated routes (those found at start go).
+                if let Some(r) = self.v6.homes.get_mut(&id) {
+                    r.routes.clear();
+                    r.settle_routes(&mut self.hosts, &mut self.v6.counts, id);
+                }
             }
         }
     }
 
-    /// A new router for home `id`, taking over the table's entries of the home: neighbours
-    /// of its LAN (those of a vgd before this one, `kill -9` included) are bindings again,
-    /// anything else of the home is removed; DELEGATED entries stay until the restored
-    /// DHCPv6 bindings settle them.
+    /// Start-up: every home's IPv6 (`None`: IPv4 only), with the tables' entries of the vgd
+    /// before this one (`kill -9` included) read once and handed to the homes' routers;
+    /// the entries of homes without one are removed. From here on the slow path knows what
+    /// it wrote (it is the tables' only writer of these entries).
+    pub fn start_ipv6(
+        &mut self,
+        homes: impl IntoIterator<Item = (SubscriberId, Option<HomeIpv6>)>,
+        now_ms: u64,
+        now: UnixTime,
+    ) {
+        for (sub, addr, n) in self.hosts.all_neighbours() {
+            let adopted = self.v6.adopted.entry(sub).or_default();
+            adopted.neighbours.push((addr, n));
+        }
+        for (sub, prefix, via) in self.hosts.all_delegated() {
+            let adopted = self.v6.adopted.entry(sub).or_default();
+            adopted.delegated.push((prefix, via));
+        }
+        for (id, v6) in homes {
+            self.set_ipv6(id, v6.as_ref(), now_ms, now);
+        }
+        let counts = &mut self.v6.counts;
+        for (sub, adopted) in std::mem::take(&mut self.v6.adopted) {
+            for (addr, _) in adopted.neighbours {
+                if let Err(err) = self.hosts.remove_neighbour(sub, addr) {
+                    counts.table_errors += 1;
+                    tracing::error!(sub, %addr, error = %err, "removing a stale IPv6 neighbour failed");
+                }
+            }
+            for (prefix, _) in adopted.delegated {
+                if let Err(err) = self.hosts.remove_delegated(sub, prefix) {
+                    counts.table_errors += 1;
+                    tracing::error!(sub, %prefix, error = %err, "removing a stale delegated route failed");
+                }
+            }
+        }
+    }
+
+    /// A new router for home `id`, taking over the table's entries of the home found at
+    /// start: neighbours of its LAN are bindings again, the rest is removed; DELEGATED
+    /// entries stay until the restored DHCPv6 bindings settle them.
     fn create6(&mut self, id: SubscriberId, v6: HomeIpv6, nd: Home6, now_ms: u64) {
         let mut r = Router6::new(v6, nd, now_ms, u64::from(id));
         let counts = &mut self.v6.counts;
-        for (addr, n) in self.hosts.neighbours_of(id) {
+        let adopted = self.v6.adopted.remove(&id).unwrap_or_default();
+        for (addr, n) in adopted.neighbours {
             let ours = r.nd.lan.contains(&addr) && r.nd.is_host(addr) && n.has_mac();
             if ours {
                 let binding = Binding {
@@ -480,31 +548,18 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
                 tracing::error!(sub = id, %addr, error = %err, "removing a stale IPv6 neighbour failed");
             }
         }
-        r.routes_written = self.hosts.delegated_of(id).into_iter().collect();
-        self.v6.due.push(Reverse((now_ms, id)));
+        r.routes_written = adopted.delegated.into_iter().collect();
+        r.requeue(&mut self.v6.due, id);
         self.v6.homes.insert(id, r);
     }
 
     /// Ends home `id`'s IPv6 router: the final RA if `final_ra`, its table entries removed,
-    /// its DHCPv6 server dropped (the bindings stay in the store). A home without one has
-    /// whatever the table still holds for it removed.
+    /// its DHCPv6 server dropped (the bindings stay in the store).
     pub(super) fn teardown6(&mut self, id: SubscriberId, final_ra: bool) {
         self.v6.dhcp.remove(id);
         self.v6.stale.remove(&id);
         let counts = &mut self.v6.counts;
         let Some(mut r) = self.v6.homes.remove(&id) else {
-            for (addr, _) in self.hosts.neighbours_of(id) {
-                if let Err(err) = self.hosts.remove_neighbour(id, addr) {
-                    counts.table_errors += 1;
-                    tracing::error!(sub = id, %addr, error = %err, "removing an IPv6 neighbour failed");
-                }
-            }
-            for (prefix, _) in self.hosts.delegated_of(id) {
-                if let Err(err) = self.hosts.remove_delegated(id, prefix) {
-                    counts.table_errors += 1;
-                    tracing::error!(sub = id, %prefix, error = %err, "removing a delegated route failed");
-                }
-            }
             return;
         };
         if final_ra {
@@ -547,6 +602,12 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
             .map(|r| (r.neighbours.len(), r.resolver.len()))
     }
 
+    /// Entries in the deadline heap (tests: it stays about one per home).
+    #[cfg(test)]
+    pub(crate) fn ipv6_queue_len(&self) -> usize {
+        self.v6.due.len()
+    }
+
     /// The IPv6 timers due at `now_ms` (see the module doc); returns when the next is due.
     pub fn timers6(&mut self, now_ms: u64) -> Option<u64> {
         self.v6.clock_ms = self.v6.clock_ms.max(now_ms);
@@ -555,6 +616,11 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
                 break;
             }
             self.v6.due.pop();
+            if let Some(r) = self.v6.homes.get_mut(&id)
+                && r.queued_ms == at
+            {
+                r.queued_ms = u64::MAX;
+            }
             self.poll_home(id, now_ms);
         }
         if now_ms >= self.v6.next_sweep_ms {
@@ -613,7 +679,7 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
                 }
             }
         }
-        self.v6.due.push(Reverse((r.due_ms(), id)));
+        r.requeue(&mut self.v6.due, id);
     }
 
     /// Home `id`'s bindings that went quiet: an entry in the table is probed (a unicast NS
@@ -667,7 +733,7 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
         if changed {
             r.settle_routes(&mut self.hosts, counts, id);
         }
-        self.v6.due.push(Reverse((r.due_ms(), id)));
+        r.requeue(&mut self.v6.due, id);
     }
 
     /// One punted IPv6 frame of home `sub` (already through the limiter), up to the commit.
@@ -731,7 +797,7 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
         let result = nd::answer6(&r.nd, frame, &self.options, &mut r.schedule, now_ms);
         let held =
             nd::learnt(&result).and_then(|b| r.learn(&mut self.hosts, counts, sub, &b, now_ms));
-        self.v6.due.push(Reverse((r.due_ms(), sub)));
+        r.requeue(&mut self.v6.due, sub);
         if let Some(held) = held {
             let _ = self.send(&held, Outcome::Ipv6("forwarded"));
         }
@@ -864,7 +930,7 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
                 Outcome::Ignored("resolve_rate_limited")
             }
         };
-        self.v6.due.push(Reverse((r.due_ms(), sub)));
+        r.requeue(&mut self.v6.due, sub);
         Pending::Done(outcome)
     }
 }
