@@ -14,8 +14,8 @@ pub struct Metrics {
     drops: IntCounterVec,
     /// Frames the slow path received, by punt reason.
     pub punts: IntCounterVec,
-    /// What the slow path did with punted frames: `outcome` (replied, dhcp, ignored,
-    /// send_failed) and a `detail` label.
+    /// What the slow path did with punted frames: `outcome` (replied, dhcp, dhcpv6, ipv6,
+    /// ignored, send_failed) and a `detail` label.
     pub slowpath: IntCounterVec,
     /// DHCP messages from homes by type (discover, request, ...) and the reply (offer,
     /// ack, nak, no_reply).
@@ -92,7 +92,7 @@ impl Metrics {
         let slowpath = counters(
             r,
             "vg_slowpath_frames_total",
-            "Punted frames by outcome (replied, dhcp, ignored, send_failed) and detail",
+            "Punted frames by outcome (replied, dhcp, dhcpv6, ipv6, ignored, send_failed) and detail",
             &["outcome", "detail"],
         )?;
         let dhcp_messages = counters(

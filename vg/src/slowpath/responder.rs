@@ -32,6 +32,13 @@
 //! is a home whose leases cannot be read at start. The gateway's other answers (ARP, ICMP)
 //! do not depend on the store and are sent whatever the commit did: withholding them would
 //! turn a disk failure into an outage of the homes' gateways.
+//!
+//! IPv6 (issue 18): the responder is also each home's IPv6 router (`router6.rs`): the IPv6
+//! punt reasons go to the ND engine, the DHCPv6 engine (whose binding changes join the
+//! batch's one transaction with the DHCPv4 ones: [`Stores::apply_all`]) and neighbour
+//! resolution, under the same per-home limit; [`Responder::timers6`] drives RAs,
+//! retransmissions and expiry, and [`Responder::tick`] expires DHCPv4 leases and DHCPv6
+//! bindings in one commit.
 
 use std::collections::{BTreeSet, HashMap};
 

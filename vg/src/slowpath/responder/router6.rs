@@ -28,6 +28,13 @@
 //! needs the BRG's tunnel endpoint as seen on the wire, learnt from the home's first punted
 //! frame (until then scheduled RAs are counted as unsendable; hosts solicit one anyway).
 //!
+//! No final RA at vgd's exit: a restart is hitless (the XDP programs stay, the pinned tables
+//! and the store keep the homes' state), and telling every host that its router is gone
+//! would make it one. Final RAs go when a home loses its IPv6 or is deleted.
+//!
+//! Not answered: echo requests from the internet to a home's gateway address (punted as
+//! `icmpv6_to_gateway` from the core; counted as `ipv6_from_core`).
+//!
 //! DELEGATED routes (RFC 8415 §6.3) go via the requesting router's address in the LAN /64
 //! (the table holds no link-local addresses): its IA_NA lease, or a LAN address its frames
 //! taught, bound to the MAC it asked from. Until the vG knows one, the route waits; it
