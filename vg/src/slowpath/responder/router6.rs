@@ -758,13 +758,17 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
         };
         let reason = punted.reason;
         let frame = &punted.frame[..];
+        if reason == Some(PuntReason::NeighMiss) {
+            // Always the core side's frame (whatever it carries: VXLAN from the internet to a
+            // home host is no LSL frame).
+            return self.neigh_miss(sub, frame, now_ms);
+        }
         let decapsulated = decapsulate(frame, &self.options)
             .ok()
             .filter(|d| d.lsl.is_some());
         let Some(decapsulated) = decapsulated else {
             // The core side's frames: plain Ethernet + IPv6.
             return match reason {
-                Some(PuntReason::NeighMiss) => self.neigh_miss(sub, frame, now_ms),
                 Some(PuntReason::PacketTooBig) => self.too_big_to_core(punted),
                 _ => Pending::Done(Outcome::Ignored("ipv6_from_core")),
             };

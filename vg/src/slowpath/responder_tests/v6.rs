@@ -542,6 +542,29 @@ fn an_answered_miss_gets_the_mac_and_the_held_packet_is_delivered() {
 }
 
 #[test]
+fn a_miss_for_vxlan_from_the_internet_is_a_miss_not_an_lsl_frame() {
+    let mut rig = Rig::v6();
+    let target = lan_host(1, 0x32);
+    // VXLAN over IPv6 to a home host: it decapsulates, but it came from the core.
+    let mut vxlan = vec![0x08, 0, 0, 0, 0, 0x13, 0x89, 0];
+    vxlan.extend_from_slice(&rs(mac(1)));
+    let datagram = crate::slowpath::v6::Udp6 {
+        macs: (CORE_ROUTER_MAC, VG_CORE_MAC),
+        addrs: (REMOTE, target),
+        ports: (40_000, 4789),
+        payload: &vxlan,
+    };
+    let frame = crate::slowpath::v6::udp6_frame(&datagram, &Encap::Untagged).expect("frame");
+    assert!(
+        decapsulate(&frame, &DecapOptions::default()).is_ok_and(|d| d.lsl.is_some()),
+        "the test frame looks like an LSL frame"
+    );
+    let (batch, sent) = rig.batch(&[core_punt(1, PuntReason::NeighMiss, frame, 0)]);
+    assert_eq!(batch.outcomes, vec![Outcome::Ipv6("ns_sent")]);
+    assert_eq!(nss(&sent), 1);
+}
+
+#[test]
 fn a_scan_of_the_lan_from_the_internet_stays_bounded() {
     let mut rig = Rig::v6();
     let frames: Vec<Punted> = (0..1000u16)
