@@ -284,6 +284,25 @@ impl Router6 {
         }
     }
 
+    /// A DHCPv6 lease of `addr` to `mac`: the lease binds the address (RFC 7513), so a
+    /// binding of another MAC goes, and the entry is STATIC. The binding table is not
+    /// involved otherwise: [`Router6::learn`] refuses other MACs for leased addresses, and
+    /// one client (a router, a test tool) may hold more leases than a MAC has bindings.
+    fn lease_entry(
+        &mut self,
+        table: &mut impl NeighbourTable,
+        counts: &mut V6Counts,
+        sub: SubscriberId,
+        addr: Ipv6Addr,
+        mac: EthernetAddress,
+    ) {
+        self.leased.insert(addr, mac);
+        if self.neighbours.get(addr).is_some_and(|n| n.mac != mac) {
+            self.neighbours.remove(addr);
+        }
+        self.write(table, counts, sub, addr, Some(mac));
+    }
+
     /// A LAN address of `mac` with a MAC in the table: its IA_NA lease first.
     fn address_of(&self, mac: EthernetAddress) -> Option<Ipv6Addr> {
         let leased = self
@@ -699,15 +718,8 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
         let counts = &mut self.v6.counts;
         let mut changed = false;
         for addr in r.neighbours.expire(now_ms) {
-            if let Some(&mac) = r.leased.get(&addr) {
+            if r.leased.contains_key(&addr) {
                 // A lease binds its address for its lifetime, quiet or not.
-                let binding = Binding {
-                    addr,
-                    mac,
-                    from: LearntFrom::Dhcpv6,
-                    state: BindingState::Confirmed,
-                };
-                r.neighbours.learn(&binding, now_ms);
                 continue;
             }
             let Some(n) = r.written.get(&addr).copied() else {

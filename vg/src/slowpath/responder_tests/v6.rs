@@ -704,6 +704,23 @@ struct Client6 {
 }
 
 impl Client6 {
+    /// Client `n` of a tool that simulates many on one interface (perfdhcp `-R`): DUIDs of
+    /// their own, one MAC.
+    fn simulated(&self, n: u8, rapid: bool) -> Vec<u8> {
+        let mut bytes = self.message(MessageType::Solicit, None, rapid);
+        let mut msg = Message::decode(&mut Decoder::new(&bytes)).expect("decodes");
+        let mut duid = vec![0, 1, 0, 1, 0x32, 0xa9, 0x3c, n];
+        duid.extend_from_slice(&self.mac.0);
+        msg.opts_mut().remove(dhcproto::v6::OptionCode::ClientId);
+        msg.opts_mut().insert(DhcpOption::ClientId(duid));
+        msg.set_xid([9, 9, n]);
+        bytes.clear();
+        msg.encode(&mut Encoder::new(&mut bytes)).expect("encodes");
+        bytes
+    }
+}
+
+impl Client6 {
     fn message(&self, kind: MessageType, from: Option<&Message>, rapid: bool) -> Vec<u8> {
         let mut msg = Message::new_with_id(kind, [1, 2, self.mac.0[5]]);
         let opts = msg.opts_mut();
@@ -859,6 +876,38 @@ fn solicit_is_advertised_at_once_and_the_request_replied_only_after_the_commit()
     assert_eq!(
         neighbours(&rig, 1)[&addr],
         (STATIC | REACHABLE, client.mac.0)
+    );
+}
+
+#[test]
+fn one_mac_with_more_leases_than_bindings_keeps_every_lease_entry() {
+    let mut rig = Rig::v6();
+    let tool = Client6 {
+        mac: mac(20),
+        pd: false,
+    };
+    let per_mac = vg_engines::nd::NeighbourLimits::default().max_per_mac;
+    let n = u8::try_from(per_mac + 8).expect("small");
+    let frames: Vec<Punted> = (0..n)
+        .map(|i| tool.frame(1, &tool.simulated(i, true)))
+        .collect();
+    let (batch, sent) = rig.batch(&frames);
+    let reply = Outcome::Dhcp6 {
+        request: "solicit",
+        reply: "reply",
+    };
+    assert!(
+        batch.outcomes.iter().all(|o| *o == reply),
+        "{:?}",
+        batch.outcomes
+    );
+    assert_eq!(sent.len(), frames.len());
+    let table = neighbours(&rig, 1);
+    assert_eq!(table.len(), frames.len(), "every lease has its entry");
+    assert!(
+        table
+            .values()
+            .all(|e| *e == (STATIC | REACHABLE, tool.mac.0))
     );
 }
 

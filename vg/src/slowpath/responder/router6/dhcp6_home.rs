@@ -11,7 +11,6 @@ use std::net::Ipv6Addr;
 use lsl::Encap;
 use lsl::smoltcp::wire::EthernetAddress;
 use nerg_abi::SubscriberId;
-use vg_engines::nd::{Binding, BindingState, LearntFrom};
 
 use super::super::{DhcpReply, FrameSink, HostTable, Outcome, Pending, Responder, Stores};
 use super::Route;
@@ -176,6 +175,11 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
                     r.unwrite(&mut self.hosts, &mut self.v6.counts, id, addr);
                 }
             }
+            let leased: Vec<(Ipv6Addr, EthernetAddress)> =
+                r.leased.iter().map(|(a, m)| (*a, *m)).collect();
+            for (addr, mac) in leased {
+                r.lease_entry(&mut self.hosts, &mut self.v6.counts, id, addr, mac);
+            }
         }
         self.apply_events6(id, &outcome.events);
         true
@@ -195,7 +199,7 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
             tracing::debug!(sub = id, ?event, "dhcpv6");
             match event.fast_path_change() {
                 Some(FastPathChange::AddHost { mac, ip }) => {
-                    r.leased.insert(ip, EthernetAddress(mac.0));
+                    r.lease_entry(&mut self.hosts, counts, id, ip, EthernetAddress(mac.0));
                 }
                 Some(FastPathChange::RemoveHost { ip, .. }) => {
                     r.leased.remove(&ip);
@@ -215,24 +219,6 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
                 }
                 None => {}
             }
-        }
-        // The leases' entries (the server gave the address: it overrides a binding of
-        // another MAC), then the routes over them.
-        let leased: Vec<(Ipv6Addr, EthernetAddress)> =
-            r.leased.iter().map(|(a, m)| (*a, *m)).collect();
-        let now_ms = self.v6.clock_ms;
-        for (addr, mac) in leased {
-            if r.neighbours.get(addr).is_some_and(|n| n.mac != mac) {
-                r.neighbours.remove(addr);
-            }
-            let binding = Binding {
-                addr,
-                mac,
-                from: LearntFrom::Dhcpv6,
-                state: BindingState::Confirmed,
-            };
-            r.neighbours.learn(&binding, now_ms);
-            r.write(&mut self.hosts, counts, id, addr, Some(mac));
         }
         r.settle_routes(&mut self.hosts, counts, id);
     }
