@@ -56,7 +56,7 @@ use crate::{
 };
 
 mod router6;
-pub use router6::SWEEP_MS;
+pub use router6::{DAD_MS, SWEEP_MS};
 use router6::{Routers6, Staged6};
 
 pub use super::v6::NeighbourTable;

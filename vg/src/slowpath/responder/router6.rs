@@ -24,6 +24,10 @@
 //! a deadline heap, so a tick costs the homes that are due, not all of them; expiry sweeps
 //! every home's binding table every [`SWEEP_MS`].
 //!
+//! A host's new address (SLAAC, privacy) is learnt from its DAD NS as tentative and taken
+//! as the host's when DAD ends uncontested ([`DAD_MS`], RFC 6620 §3.2.3), so that its first
+//! packets from it pass the fast path's source check without waiting for an NS or NA.
+//!
 //! Unsolicited frames need the home's LSL encapsulation: a VLAN LSL gives it, a VXLAN one
 //! needs the BRG's tunnel endpoint as seen on the wire, learnt from the home's first punted
 //! frame (until then scheduled RAs are counted as unsendable; hosts solicit one anyway).
@@ -67,6 +71,10 @@ use dhcp6_home::dhcp6_config;
 /// How often every home's binding table is swept for expired bindings.
 pub const SWEEP_MS: u64 = 5_000;
 
+/// How long after its DAD NS an uncontested address is taken as the host's (RFC 6620's
+/// TENT_LT is 500 ms; Linux's DAD is one NS and RetransTimer, 1 s, RFC 4862 §5.4).
+pub const DAD_MS: u64 = 1_000;
+
 /// A route to a prefix delegated to a router of the home.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Route {
@@ -95,6 +103,8 @@ pub(super) struct Router6 {
     routes: BTreeMap<Ipv6Net, Route>,
     /// The DELEGATED entries in the table, with their next hop.
     routes_written: BTreeMap<Ipv6Net, Ipv6Addr>,
+    /// Bindings from a DAD NS, with their MAC and when DAD ends.
+    tentative: BTreeMap<Ipv6Addr, (EthernetAddress, u64)>,
     /// The earliest time the home is queued for in [`Routers6::due`] (`u64::MAX`: not
     /// queued): the heap gets an entry only when the home's deadline moves before it, so
     /// that it holds about one entry per home however many frames the home sends.
@@ -202,6 +212,7 @@ impl Router6 {
             leased: BTreeMap::new(),
             routes: BTreeMap::new(),
             routes_written: BTreeMap::new(),
+            tentative: BTreeMap::new(),
             queued_ms: u64::MAX,
         }
     }
@@ -217,9 +228,47 @@ impl Router6 {
 
     /// When the home next has something due.
     fn due_ms(&self) -> u64 {
+        let dad = self.tentative.values().map(|(_, at)| *at).min();
         self.schedule
             .next_ms()
             .min(self.resolver.next_ms().unwrap_or(u64::MAX))
+            .min(dad.unwrap_or(u64::MAX))
+    }
+
+    /// The tentative bindings whose DAD ended at `now_ms` without a contest: confirmed
+    /// (their entries written, so that the host's first packets from the address pass the
+    /// fast path's source check).
+    fn end_dad(
+        &mut self,
+        table: &mut impl NeighbourTable,
+        counts: &mut V6Counts,
+        sub: SubscriberId,
+        now_ms: u64,
+    ) -> Vec<Vec<u8>> {
+        let done: Vec<(Ipv6Addr, EthernetAddress)> = self
+            .tentative
+            .iter()
+            .filter(|(_, (_, at))| *at <= now_ms)
+            .map(|(addr, (mac, _))| (*addr, *mac))
+            .collect();
+        let mut held = Vec::new();
+        for (addr, mac) in done {
+            self.tentative.remove(&addr);
+            let uncontested = self
+                .neighbours
+                .get(addr)
+                .is_some_and(|n| n.mac == mac && n.state == BindingState::Tentative);
+            if uncontested {
+                let binding = Binding {
+                    addr,
+                    mac,
+                    from: LearntFrom::Dad,
+                    state: BindingState::Confirmed,
+                };
+                held.extend(self.learn(table, counts, sub, &binding, now_ms));
+            }
+        }
+        held
     }
 
     /// Writes `addr` at `mac` (or INCOMPLETE without one) into the table, if it changes.
@@ -405,6 +454,16 @@ impl Router6 {
             }
             Learnt::Refreshed => None,
         };
+        if binding.state == BindingState::Tentative
+            && self
+                .neighbours
+                .get(binding.addr)
+                .is_some_and(|n| n.state == BindingState::Tentative && n.mac == binding.mac)
+        {
+            // RFC 6620 §3.2.3: a tentative binding nobody contests is valid when DAD ends.
+            self.tentative
+                .insert(binding.addr, (binding.mac, now_ms.saturating_add(DAD_MS)));
+        }
         if let Some(old) = evicted
             && !self.leased.contains_key(&old)
         {
@@ -675,6 +734,9 @@ impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> 
                 }
                 None => counts.ras_unsendable += 1,
             }
+        }
+        for frame in r.end_dad(&mut self.hosts, counts, id, now_ms) {
+            let _ = self.sink.send(&frame);
         }
         for event in r.resolver.poll(now_ms) {
             match event {

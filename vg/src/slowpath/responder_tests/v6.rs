@@ -474,6 +474,28 @@ fn a_dad_ns_is_tentative_and_writes_nothing_until_the_host_uses_the_address() {
 }
 
 #[test]
+fn an_uncontested_dad_makes_the_address_the_hosts_when_dad_ends() {
+    let mut rig = Rig::v6();
+    let host = lan_host(1, 0x21);
+    rig.batch(&[punted(1, PuntReason::Nd, &dad_ns(mac(3), host))]);
+    let t = rig.now_ms;
+    rig.timers(t + super::super::responder::DAD_MS - 1);
+    assert!(neighbours(&rig, 1).is_empty(), "DAD still running");
+    assert!(
+        rig.responder
+            .ipv6_next_ms()
+            .is_some_and(|at| at <= t + super::super::responder::DAD_MS),
+        "the end of DAD is a deadline"
+    );
+    rig.timers(t + super::super::responder::DAD_MS);
+    assert_eq!(
+        neighbours(&rig, 1)[&host],
+        (REACHABLE, mac(3).0),
+        "the host's first packets from it pass the source check"
+    );
+}
+
+#[test]
 fn mld_is_counted_and_ignored_and_a_home_without_ipv6_answers_nothing() {
     let mut rig = Rig::new(IPV6, "");
     rig.ipv6_on(&[1]);
