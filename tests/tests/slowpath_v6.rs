@@ -3,7 +3,10 @@
 //! address and a default route from vgd's RA, an address and a delegated prefix from its
 //! DHCPv6 server (ISC dhclient), and reaches the internet from all three; the internet reaches
 //! an address vgd never saw through neighbour resolution, and after a `kill -9` and a restart
-//! the DHCPv6 address is reachable at once (its entry restored from the store, no NS).
+//! the DHCPv6 address and the delegated prefix are reachable at once, without an NS (the
+//! restarted vgd adopts the pinned tables' entries and its restored DHCPv6 bindings keep
+//! them; that the store alone restores them is `vg`'s unit test
+//! `a_restart_restores_dhcpv6_bindings_and_their_table_entries`).
 //!
 //! ```text
 //!  home: vx0 (VXLAN 5001) over h0 --veth-- acc0 [vgd, XDP] core0 --veth-- inet0: internet
@@ -89,8 +92,9 @@ fn a_linux_host_gets_slaac_and_dhcpv6_and_its_traffic_flows_across_a_kill_9() {
     veth(&vg, "core0", &inet, "inet0");
     vg.addr_add("acc0", "10.0.0.1/24");
     home.addr_add("h0", "10.0.0.2/24");
-    // veth leaves UDP checksums to an offload that never happens: the vG would drop them.
-    home.ethtool_k("h0", &["tx", "off"]);
+    // veth leaves UDP checksums to an offload that never happens (the vG would drop them),
+    // and takes the frames XDP sends it only with GRO (or a program of its own).
+    home.ethtool_k("h0", &["tx", "off", "gro", "on"]);
     inet.ethtool_k("inet0", &["tx", "off", "gro", "on"]);
     vg.addr_add_nodad("core0", "2001:db8:ffff::1/64");
     inet.addr_add_nodad("inet0", &format!("{INET}/64"));
@@ -121,7 +125,15 @@ fn a_linux_host_gets_slaac_and_dhcpv6_and_its_traffic_flows_across_a_kill_9() {
     });
     let routes = text(&home.ip(&["-6", "route", "show", "default"]));
     assert!(routes.contains("via fe80::4e:47ff:fe00:1"), "{routes}");
-    assert!(ping(&home, None, INET), "upstream from the SLAAC address");
+    assert!(
+        ping(&home, None, INET),
+        "upstream from the SLAAC address: {}",
+        vgd::metrics(&vg)
+            .lines()
+            .filter(|l| l.starts_with("vg_") && !l.ends_with(" 0"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 
     // DHCPv6: an address and a delegated prefix.
     let leases = dir.join("dhclient6.leases");
