@@ -74,9 +74,9 @@ fn leased(file: &Path) -> (Option<String>, Option<String>) {
     let word = |key: &str| {
         lease
             .lines()
+            .rev()
             .filter_map(|l| l.trim().strip_prefix(key))
-            .filter_map(|rest| rest.split_whitespace().next())
-            .last()
+            .find_map(|rest| rest.split_whitespace().next())
             .map(str::to_owned)
     };
     (word("iaaddr "), word("iaprefix "))
