@@ -149,7 +149,9 @@ impl Home {
 
     /// The host interface's IPv6 addresses.
     pub fn ipv6_addresses(&self) -> Vec<HostAddr> {
-        let out = self.host.ip(&["-6", "-j", "addr", "show", "dev", &self.iface()]);
+        let out = self
+            .host
+            .ip(&["-6", "-j", "addr", "show", "dev", &self.iface()]);
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         json.as_array()
             .into_iter()
@@ -221,7 +223,10 @@ impl Home {
             &self.iface(),
         ]);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mac = text.split_whitespace().skip_while(|w| *w != "lladdr").nth(1)?;
+        let mac = text
+            .split_whitespace()
+            .skip_while(|w| *w != "lladdr")
+            .nth(1)?;
         let mut bytes = [0u8; 6];
         let mut parts = mac.split(':');
         for b in &mut bytes {
