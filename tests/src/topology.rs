@@ -33,6 +33,8 @@ use std::{
 
 pub mod ipv6;
 
+use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress, wire::vlan::Tpid};
+
 use crate::{
     Netns, NsProcess,
     acs::{Acs, AcsConfig},
@@ -94,6 +96,33 @@ impl HomeLsl {
     /// Whether the LSL is VXLAN (over either IP version).
     pub fn is_vxlan(&self) -> bool {
         matches!(self, HomeLsl::Vxlan(_) | HomeLsl::Vxlan6(_))
+    }
+
+    /// How the vG sends into this LSL of BRG `brg_vtep` (whose access interface has MAC
+    /// `brg_mac`), from the vG's access MAC `vg_mac`: frames a test injects as the vG would.
+    pub fn encap_from_vg(&self, brg_vtep: Ipv4Addr, vg_mac: [u8; 6], brg_mac: [u8; 6]) -> Encap {
+        let vid = |v: u16| Vid::new(v).expect("a valid VID");
+        let vxlan = |vni: u32, local: std::net::IpAddr, remote: std::net::IpAddr| {
+            Encap::Vxlan(VxlanEncap::new(
+                Vni::new(vni).expect("a valid VNI"),
+                local,
+                remote,
+                EthernetAddress(vg_mac),
+                EthernetAddress(brg_mac),
+            ))
+        };
+        match *self {
+            HomeLsl::Vlan(c) => Encap::Dot1q { c_vid: vid(c) },
+            HomeLsl::Qinq(s, c) => Encap::QinQ {
+                s_tpid: Tpid::STag,
+                s_vid: vid(s),
+                c_vid: vid(c),
+            },
+            HomeLsl::Vxlan(vni) => vxlan(vni, VG_VTEP.into(), brg_vtep.into()),
+            HomeLsl::Vxlan6(vni) => {
+                vxlan(vni, ipv6::VG_VTEP6.into(), ipv6::vtep6_of(brg_vtep).into())
+            }
+        }
     }
 }
 
