@@ -247,6 +247,73 @@ fn a_restarted_vgd_adopts_the_pinned_maps() {
     );
 }
 
+/// An upgrade across versions that grew the stateless maps (a jump table with a new program,
+/// drop counters with a new reason): vgd replaces them instead of refusing, and keeps the
+/// state maps (a counter kept, the home's LSL entry working).
+#[test]
+fn a_restart_replaces_an_older_vgds_jump_table_and_drop_counters() {
+    let mut lab = lab("upgrade");
+    let home1 = encap("vlan:100").encapsulate(&arp_for_gateway()).unwrap();
+    send(&lab.brg, std::slice::from_ref(&home1));
+    wait_until("a frame counted", Duration::from_secs(10), || {
+        snapshot(&lab.pins).total(Counter::AccessRxPackets) >= 1
+    });
+    assert!(lab.vgd.terminate(Duration::from_secs(10)).success());
+    // What an older vgd pinned: a one-slot jump table, fewer drop reasons.
+    let value = size_of::<nerg_abi::CounterValue>().to_string();
+    let older = nerg_abi::DropReason::COUNT - 5;
+    for (name, kind, value, entries) in [
+        (nerg_abi::map_names::JUMP, "prog_array", "4", 1),
+        (
+            nerg_abi::map_names::DROPS,
+            "percpu_array",
+            value.as_str(),
+            older,
+        ),
+    ] {
+        let path = lab.pins.path().join(name);
+        std::fs::remove_file(&path).expect("unpinning");
+        nerg_tests::run(std::process::Command::new("bpftool").args([
+            "map",
+            "create",
+            path.to_str().expect("path"),
+            "type",
+            kind,
+            "key",
+            "4",
+            "value",
+            value,
+            "entries",
+            &entries.to_string(),
+            "name",
+            &name[..name.len().min(15)],
+        ]));
+    }
+    lab.vgd = vgd::start_with_config(&lab.vg, "acc0", lab.pins.instance(), Some(&lab.config.0));
+    assert!(
+        lab.vgd.log().contains("an older vgd's map replaced"),
+        "{}",
+        lab.vgd.log()
+    );
+    for name in [nerg_abi::map_names::JUMP, nerg_abi::map_names::DROPS] {
+        let info = aya::maps::MapData::from_pin(lab.pins.path().join(name))
+            .and_then(|m| m.info())
+            .expect("the new pin");
+        let want = if name == nerg_abi::map_names::JUMP {
+            nerg_abi::JUMP_SLOTS
+        } else {
+            nerg_abi::DropReason::COUNT
+        };
+        assert_eq!(info.max_entries(), want, "{name}");
+    }
+    // The state maps were kept: the counter goes on, the home's frames are still punted.
+    send(&lab.brg, &[home1]);
+    wait_until("the second frame counted", Duration::from_secs(10), || {
+        snapshot(&lab.pins).total(Counter::AccessRxPackets) >= 2
+    });
+    assert_eq!(snapshot(&lab.pins).total(Counter::VerdictPunt), 2);
+}
+
 /// Started with `ip netns exec` (which gives vgd a mount namespace with a fresh `/sys`), vgd
 /// pins into a bpffs that only it sees: it says so at start, with what to do. Started with
 /// `nsenter --net` (the host's bpffs), it does not.

@@ -538,7 +538,22 @@ impl Control {
             .map(|e| (e.sub, self.record(e.sub)))
             .collect();
         let current = plan::Current::read(tables.as_ref());
-        let writes = plan::for_restart(&homes, &public_ips, &current, self.access_ifindex);
+        let v6: HashMap<SubscriberId, plan::HomeV6> = self
+            .prefix_pool()
+            .map(|pool| {
+                pool.homes()
+                    .map(|(id, a)| (id, (a.prefix, a.lan())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (mut writes, v6_after) = plan::v6_for_restart(&v6, &current);
+        writes.extend(plan::for_restart(
+            &homes,
+            &public_ips,
+            &current,
+            self.access_ifindex,
+        ));
+        writes.extend(v6_after);
         drop(homes);
         plan::apply(tables.as_mut(), &writes, self.access_ifindex)?;
         self.write_forwards(tables.as_mut());
@@ -817,7 +832,7 @@ impl Control {
         }
     }
 
-    /// The fast-path record of `sub` with its NAT.
+    /// The fast-path record of `sub` with its NAT, and `IPV6` when it has a prefix.
     fn record(&self, sub: &SubscriberConfig) -> nerg_abi::Subscriber {
         let mut rec = subscriber_record(sub);
         if let (Some(alloc), Some(nat_cfg)) = (&self.alloc, &self.config.nat)
@@ -825,7 +840,15 @@ impl Control {
         {
             apply_nat(&mut rec, sub, nat_cfg, &ports);
         }
+        if self.prefix(sub.id).is_some() {
+            rec.flags |= nerg_abi::sub_flags::IPV6;
+        }
         rec
+    }
+
+    /// Home `id`'s LAN /64, when it has a prefix.
+    fn lan6(&self, id: SubscriberId) -> Option<ipnet::Ipv6Net> {
+        self.prefix(id).map(|a| a.lan())
     }
 
     fn public_ip(&self, id: SubscriberId) -> Option<Ipv4Addr> {
@@ -840,7 +863,8 @@ impl Control {
         let rec = self.record(sub);
         let public = self.public_ip(sub.id);
         let new_ip = rec.public_ip != 0 && self.public_ips.insert(rec.public_ip);
-        let writes = plan::for_new(sub, rec, new_ip, public);
+        let (mut writes, _) = plan::v6_lan_change(sub.id, None, self.lan6(sub.id));
+        writes.extend(plan::for_new(sub, rec, new_ip, public));
         self.apply(&writes)
     }
 
@@ -878,6 +902,7 @@ impl Control {
             return Err(ControlError::Conflict(lsl_conflict(&clash)));
         }
         let old_assignment = self.alloc.as_ref().and_then(|a| a.assignment(nsub(id)));
+        let old_lan = self.lan6(id);
         let nat = self.plan_nat_update(id, &old_sub, &sub, now)?;
         // Forwards alone are counters on the allocator, changed in place (O(1)).
         let forwards_in_place = self.alloc.is_some()
@@ -925,7 +950,7 @@ impl Control {
             (true, Some(a)) => Some(self.ranges(&a)),
             _ => None,
         };
-        self.apply_update(&old_sub, &sub, nat.realloc, old_nat)?;
+        self.apply_update(&old_sub, &sub, nat.realloc, old_nat, old_lan)?;
         if let Some(slow) = &self.slow {
             slow.update_home(&sub, now);
             slow.set_ipv6(id, self.ipv6_of(id).as_ref());
@@ -1141,12 +1166,23 @@ impl Control {
         sub: &SubscriberConfig,
         realloc: bool,
         old_nat: Option<plan::NatRanges>,
+        old_lan: Option<ipnet::Ipv6Net>,
     ) -> Result<(), ControlError> {
         let rec = self.record(sub);
         let public = self.public_ip(sub.id);
         let new_ip = rec.public_ip != 0 && self.public_ips.insert(rec.public_ip);
         let realloc = realloc.then_some(old_nat);
-        let writes = plan::for_update(old, sub, rec, new_ip, public, realloc, self.access_ifindex);
+        let (mut writes, after) = plan::v6_lan_change(sub.id, old_lan, self.lan6(sub.id));
+        writes.extend(plan::for_update(
+            old,
+            sub,
+            rec,
+            new_ip,
+            public,
+            realloc,
+            self.access_ifindex,
+        ));
+        writes.extend(after);
         self.apply(&writes)
     }
 
@@ -1170,6 +1206,7 @@ impl Control {
             None => Vec::new(),
         };
         let assignment = self.alloc.as_ref().and_then(|a| a.assignment(nsub(id)));
+        let lan = self.lan6(id);
         // No new leases for it from here on.
         if let Some(slow) = &self.slow {
             slow.remove_home(id);
@@ -1206,7 +1243,9 @@ impl Control {
         self.release_prefix(id, now);
         self.remove_entry(id);
         let nat = assignment.as_ref().map(|a| self.ranges(a));
-        self.apply(&plan::for_delete(&sub, &leased, nat))
+        let mut writes = plan::for_delete(&sub, &leased, nat);
+        writes.extend(plan::v6_lan_change(id, lan, None).1);
+        self.apply(&writes)
     }
 
     /// Adds a port forward to home `id` (validated with the home).

@@ -19,9 +19,9 @@
 //! - [`store`]: the embedded store (redb): homes, leases, NAT block assignments, IPv6
 //!   prefixes.
 //! - [`metrics`]: the Prometheus registry; [`blocklog`]: the NAT port-block log.
-//! - [`config`], [`dhcp`], [`ipv6`], [`nat`], [`qos`]: re-exported from [`vg_engines`] (the
-//!   configuration model, the DHCP engine, the IPv6 prefix pools, the NAT allocator, the
-//!   speed tiers).
+//! - [`config`], [`dhcp`], [`dhcp6`], [`ipv6`], [`nat`], [`qos`]: re-exported from
+//!   [`vg_engines`] (the configuration model, the DHCP and DHCPv6 engines, the IPv6 prefix
+//!   pools, the NAT allocator, the speed tiers).
 //!
 //! # A packet's path
 //! ```text
@@ -53,4 +53,4 @@ pub mod metrics;
 pub mod slowpath;
 pub mod store;
 
-pub use vg_engines::{config, dhcp, ipv6, nat, qos};
+pub use vg_engines::{config, dhcp, dhcp6, ipv6, nat, qos};

@@ -49,6 +49,12 @@ const TARGETS: &[Target] = &[
         seeds: "fuzz/seeds/nd",
         extra: &[],
     },
+    Target {
+        krate: "vg/engines",
+        name: "dhcp6",
+        seeds: "fuzz/seeds/dhcp6",
+        extra: &[],
+    },
 ];
 
 /// `cargo xtask fuzz` arguments.

@@ -4,7 +4,9 @@
 //!   encode) with the in-memory store (`dhcp_engine_leases_per_s`), and the same with the
 //!   embedded redb store, one durable transaction per acknowledged lease
 //!   (`dhcp_engine_redb_leases_per_s`: the engine without vgd's group commit). Only the
-//!   server's work is timed; the clients' messages are built outside the clock.
+//!   server's work is timed; the clients' messages are built outside the clock. The
+//!   DHCPv6 engine's figure (`dhcpv6_engine_leases_per_s`, [`super::dhcp6`]) is measured in
+//!   the same run, interleaved.
 //! - Over the wire: Debian's `perfdhcp` (4-way exchanges, 100 simulated clients, broadcast
 //!   flag) in a home behind a BRG and its VXLAN LSL ([`crate::perfdhcp`]), in the same run
 //!   against Kea's `kea-dhcp4` (memfile lease store with persistence: a CSV line written per
@@ -141,14 +143,17 @@ pub fn engine(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         let mut mem = Vec::new();
         let mut redb = Vec::new();
+        let mut v6 = Vec::new();
         for i in 0..effort.samples {
             mem.push(engine_rate(homes, &MemoryStore::new(), now)?);
+            v6.push(super::dhcp6::engine_rate(homes, now)?);
             let path = dir.join(format!("leases-{i}.redb"));
             let store = vg::store::RedbStore::open(&path)?;
             redb.push(engine_rate(redb_homes, &store, now)?);
         }
         summary.set("dhcp_engine_leases_per_s", median(&mem));
         summary.set("dhcp_engine_redb_leases_per_s", median(&redb));
+        summary.set("dhcpv6_engine_leases_per_s", median(&v6));
         Ok(())
     })();
     let _ = std::fs::remove_dir_all(&dir);

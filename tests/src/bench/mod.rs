@@ -10,6 +10,7 @@
 pub mod af_packet;
 pub mod control;
 pub mod dhcp;
+pub mod dhcp6;
 pub mod fastpath;
 pub mod firmware;
 pub mod live;
@@ -191,6 +192,11 @@ pub const REQUIRED: &[Figure] = &[
     fig(
         "dhcp_engine_leases_per_s",
         "DORA in the DHCP engine alone (in-memory store)",
+        Some(Target::AtLeast(20_000.0)),
+    ),
+    fig(
+        "dhcpv6_engine_leases_per_s",
+        "Solicit/Advertise/Request/Reply in the DHCPv6 engine alone (in-memory store)",
         Some(Target::AtLeast(20_000.0)),
     ),
     fig(

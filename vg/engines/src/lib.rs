@@ -7,6 +7,8 @@
 //!   runtime types (`Config`, `SubscriberConfig`), errors naming the key and value.
 //! - [`dhcp`]: the DHCPv4 server engine, one per home (RFC 2131/2132), with its lease store
 //!   behind a trait.
+//! - [`dhcp6`]: the DHCPv6 server engine, one per home (RFC 8415, RFC 3646): IA_NA from the
+//!   home's LAN /64, IA_PD from its delegated prefix, bindings behind a trait.
 //! - [`ipv6`]: the IPv6 prefix pools and each home's delegated prefix (sticky, held down
 //!   after release), `[ipv6]` and a home's `ipv6 = { ... }`.
 //! - [`nat`]: the public pool and the port-block allocator (RFC 6888/7422), the port
@@ -19,6 +21,7 @@
 
 pub mod config;
 pub mod dhcp;
+pub mod dhcp6;
 pub mod ipv6;
 pub mod nat;
 pub mod nd;

@@ -238,6 +238,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let host = prepare_host(&args, &config)?;
+    if let Some(v6) = &config.ipv6 {
+        vg::fastpath::routes::unreachable(v6.pools())
+            .await
+            .context("adding the IPv6 pools' unreachable routes")?;
+        info!(pools = ?v6.pools(), "IPv6 pools routed as unreachable in the kernel");
+    }
     let (mut control, store, timers) = open_state(&args, config, host.ifaces.access_ifindex)?;
     let mut fastpath = start_fast_path(&args, &host, &mut control)?;
 
@@ -358,12 +364,13 @@ fn prepare_host(args: &Args, config: &Config) -> anyhow::Result<Host> {
             .context("enabling IPv4 forwarding")?;
     }
     info!("IPv4 forwarding enabled on the access and core interfaces");
-    if config.fastpath.vtep6.is_some() {
-        // VXLAN over IPv6: bpf_fib_lookup checks IPv6 forwarding globally (`all`), and
-        // frames handed to the stack for neighbour resolution are forwarded by it.
+    if config.fastpath.vtep6.is_some() || config.ipv6.is_some() {
+        // VXLAN over IPv6 and the homes' routed IPv6: bpf_fib_lookup checks IPv6 forwarding
+        // globally (`all`), and frames handed to the stack for neighbour resolution are
+        // forwarded by it.
         enable_sysctl("/proc/sys/net/ipv6/conf/all/forwarding")
             .context("enabling IPv6 forwarding")?;
-        info!("IPv6 forwarding enabled (VXLAN LSLs over IPv6)");
+        info!("IPv6 forwarding enabled");
     }
     Ok(Host {
         access_iface,

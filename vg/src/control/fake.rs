@@ -47,6 +47,8 @@ pub(super) struct Tables {
     pub v6_prefixes: BTreeMap<ipnet::Ipv6Net, V6Prefix>,
     /// `NERG_V6_NEIGH`.
     pub neighbours: BTreeMap<(SubscriberId, std::net::Ipv6Addr), V6Neigh>,
+    /// `NERG_V6_RANGE` as last recomputed: the span of the prefixes' first 64 bits.
+    pub v6_range: Option<(u64, u64)>,
 }
 
 impl Tables {
@@ -273,6 +275,22 @@ impl FastPathTables for FakeTables {
             .take_while(|((sub, _), _)| *sub == id)
             .map(|((_, a), n)| (*a, *n))
             .collect()
+    }
+    fn neighbour_entries(&self) -> Vec<(SubscriberId, std::net::Ipv6Addr, V6Neigh)> {
+        let t = self.state();
+        t.neighbours
+            .iter()
+            .map(|((s, a), n)| (*s, *a, *n))
+            .collect()
+    }
+    fn recompute_v6_range(&mut self) -> Result<(), FastPathError> {
+        let mut t = self.state();
+        t.v6_range = t
+            .v6_prefixes
+            .keys()
+            .map(|p| crate::fastpath::v6::prefix_span(*p))
+            .reduce(|(lo, hi), (l, h)| (lo.min(l), hi.max(h)));
+        Ok(())
     }
 }
 

@@ -8,6 +8,10 @@ use std::{
     sync::atomic::{AtomicBool, Ordering},
 };
 
+use std::net::Ipv6Addr;
+
+use nerg_abi::V6Neigh;
+
 use super::{fake::FakeTables, *};
 use crate::{
     fastpath::reconcile::{LslKey, lsl_key},
@@ -491,4 +495,124 @@ fn the_api_assigns_moves_and_releases_prefixes_and_a_refusing_store_changes_none
     )
     .unwrap();
     assert_eq!(store.inner.load_state().unwrap().held_prefixes.len(), 1);
+}
+
+fn lan_entry(tables: &FakeTables, lan: &str) -> Option<SubscriberId> {
+    let lan: ipnet::Ipv6Net = lan.parse().unwrap();
+    tables.state().v6_prefixes.get(&lan).map(|e| e.sub)
+}
+
+fn has_v6_flag(tables: &FakeTables, id: SubscriberId) -> bool {
+    tables
+        .state()
+        .slot(id)
+        .is_some_and(|s| s.flags & nerg_abi::sub_flags::IPV6 != 0)
+}
+
+#[test]
+fn each_homes_lan_is_in_the_prefix_trie_exactly_while_its_slot_says_ipv6() {
+    let tables = FakeTables::default();
+    let store = Arc::new(MemorySubscriberStore::default());
+    // What a vgd before left: home 9 (gone) with a LAN and a neighbour, home 1 with a
+    // neighbour outside its LAN-to-be.
+    {
+        let mut t = tables.state();
+        let stale: ipnet::Ipv6Net = "2001:db8:100:300::/64".parse().unwrap();
+        t.v6_prefixes.insert(
+            stale,
+            crate::fastpath::v6::prefix_entry(
+                9,
+                nerg_abi::v6_prefix_kind::LAN,
+                Ipv6Addr::UNSPECIFIED,
+            ),
+        );
+        t.neighbours.insert(
+            (9, "2001:db8:100:300::5".parse().unwrap()),
+            V6Neigh::default(),
+        );
+        t.neighbours.insert(
+            (1, "2001:db8:100:300::6".parse().unwrap()),
+            V6Neigh::default(),
+        );
+        t.neighbours
+            .insert((1, "2001:db8:100::7".parse().unwrap()), V6Neigh::default());
+    }
+    let mut c = started(
+        &format!("{NAT}{V6}{HOMES}"),
+        Arc::clone(&store) as _,
+        &tables,
+    );
+    assert_eq!(lan_entry(&tables, "2001:db8:100::/64"), Some(1));
+    assert_eq!(lan_entry(&tables, "2001:db8:100:100::/64"), Some(2));
+    assert_eq!(
+        lan_entry(&tables, "2001:db8:100:300::/64"),
+        None,
+        "home 9's is gone"
+    );
+    let neighbours: Vec<_> = tables.state().neighbours.keys().copied().collect();
+    assert_eq!(neighbours, vec![(1, "2001:db8:100::7".parse().unwrap())]);
+    assert!(has_v6_flag(&tables, 1) && has_v6_flag(&tables, 2));
+    let (lo, hi) = tables.state().v6_range.unwrap();
+    // The LANs only: a delegated prefix joins when DHCPv6-PD hands it out.
+    assert_eq!((lo, hi), (0x2001_0db8_0100_0000, 0x2001_0db8_0100_0100));
+    // A new home: its LAN and the flag.
+    c.create(file(serde_json::json!({ "id": 5, "lsl": "vlan:5" })), NOW)
+        .unwrap();
+    assert_eq!(lan_entry(&tables, "2001:db8:100:200::/64"), Some(5));
+    assert!(has_v6_flag(&tables, 5));
+    // IPv4 only: flag and LAN go.
+    c.update(
+        5,
+        file(serde_json::json!({ "id": 5, "lsl": "vlan:5", "ipv6": { "enabled": false } })),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(lan_entry(&tables, "2001:db8:100:200::/64"), None);
+    assert!(!has_v6_flag(&tables, 5));
+    // A new prefix (the pinned one): the new LAN in, the old one out.
+    c.update(
+        2,
+        file(serde_json::json!({ "id": 2, "lsl": "vlan:2", "port_forwards": [{ "proto": "tcp", "public_port": 1030, "private_ip": "192.168.1.20", "private_port": 22 }], "ipv6": { "prefix": "2001:db8:100:300::/60" } })),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(lan_entry(&tables, "2001:db8:100:300::/64"), Some(2));
+    assert_eq!(lan_entry(&tables, "2001:db8:100:100::/64"), None);
+    assert!(has_v6_flag(&tables, 2));
+    // Deleted: its LAN goes.
+    c.delete(1, NOW).unwrap();
+    assert_eq!(lan_entry(&tables, "2001:db8:100::/64"), None);
+    // A restart with the file as it was: home 2's pinned prefix is the API's (the file
+    // wins), and every /56 of the pool is held down now: homes 1 and 2 run IPv4 only, and
+    // the trie says so.
+    drop(c);
+    let c = started(
+        &format!("{NAT}{V6}{HOMES}"),
+        Arc::clone(&store) as _,
+        &tables,
+    );
+    assert_eq!((c.prefix(1), c.prefix(2)), (None, None));
+    assert!(tables.state().v6_prefixes.is_empty());
+    assert!(!has_v6_flag(&tables, 1) && !has_v6_flag(&tables, 2));
+    // A bigger pool: each gets a new /56, and the trie holds exactly their LANs.
+    drop(c);
+    let bigger = V6.replace("/54", "/52");
+    let c = started(
+        &format!("{NAT}{bigger}{HOMES}"),
+        Arc::clone(&store) as _,
+        &tables,
+    );
+    let lans: Vec<(ipnet::Ipv6Net, SubscriberId)> = tables
+        .state()
+        .v6_prefixes
+        .iter()
+        .map(|(p, e)| (*p, e.sub))
+        .collect();
+    let mut want: Vec<(ipnet::Ipv6Net, SubscriberId)> = [1, 2]
+        .into_iter()
+        .map(|id| (c.prefix(id).unwrap().lan(), id))
+        .collect();
+    want.sort();
+    assert_eq!(lans, want);
+    assert!(has_v6_flag(&tables, 1) && has_v6_flag(&tables, 2));
 }

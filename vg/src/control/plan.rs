@@ -15,14 +15,25 @@
 //! - at start ([`for_restart`], over what the maps of the vgd before hold): LSL entries no
 //!   home has (or another home's now) go first, then every home is written as a new one, then
 //!   what no home has any more goes: hosts, slots, public addresses.
+//!
+//! IPv6 ([`v6_lan_change`], [`v6_for_restart`]): a home's LAN /64 entry in the prefix trie
+//! is written before its slot says `IPV6` (a frame never finds the flag without its prefix)
+//! and removed after the slot no longer says it, or after its new LAN's entry and slot are
+//! in when the prefix moved. The control plane owns the LAN entries and the flag; the slow
+//! path owns the neighbour entries and the delegated prefixes (DHCPv6-PD) it writes. At
+//! start, entries no home owns any more go first (a home's new prefix is never refused for
+//! an old owner's entry), then every LAN is written, and the prefixes' span is set last.
 
 use std::{
     collections::{BTreeSet, HashMap},
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
 };
 
+use ipnet::Ipv6Net;
 use lsl::LslId;
-use nerg_abi::{Host, HostKey, PublicRange, SubscriberId, host_flags};
+use nerg_abi::{
+    Host, HostKey, PublicRange, SubscriberId, V6Neigh, V6Prefix, host_flags, v6_prefix_kind,
+};
 
 use super::{
     ControlError, host_key, static_err, static_host, static_mapping, tables::FastPathTables,
@@ -32,6 +43,7 @@ use crate::{
     fastpath::{
         maps::LslClaimError,
         reconcile::{LslKey, ReconcileReport, ip_raw, lsl_key},
+        v6::{V6PrefixError, prefix_entry},
     },
 };
 
@@ -122,6 +134,29 @@ pub enum MapWrite {
     RemovePublicIp(Ipv4Addr),
     /// The exact span of the public addresses.
     PublicRange(PublicRange),
+    /// The home's LAN /64 in the IPv6 prefix trie.
+    V6Lan {
+        /// The home.
+        home: SubscriberId,
+        /// Its LAN.
+        lan: Ipv6Net,
+    },
+    /// Remove an IPv6 prefix entry, if it is the home's.
+    RemoveV6Prefix {
+        /// The home.
+        home: SubscriberId,
+        /// The prefix.
+        prefix: Ipv6Net,
+    },
+    /// Remove an IPv6 neighbour entry found at start that no home's LAN holds.
+    RemoveNeighbour {
+        /// The home.
+        home: SubscriberId,
+        /// The address.
+        addr: Ipv6Addr,
+    },
+    /// Set the span of the homes' prefixes exactly.
+    V6Range,
 }
 
 /// A home's NAT as the maps hold it: its public address and its blocks' port ranges.
@@ -261,6 +296,21 @@ pub fn for_delete(
     writes
 }
 
+/// The IPv6 writes of home `home` whose LAN goes from `old` to `new`: those that come
+/// before its slot is written (the new LAN's entry) and those after (the old one's removal).
+pub fn v6_lan_change(
+    home: SubscriberId,
+    old: Option<Ipv6Net>,
+    new: Option<Ipv6Net>,
+) -> (Vec<MapWrite>, Vec<MapWrite>) {
+    if old == new {
+        return (Vec::new(), Vec::new());
+    }
+    let before = new.map(|lan| MapWrite::V6Lan { home, lan });
+    let after = old.map(|prefix| MapWrite::RemoveV6Prefix { home, prefix });
+    (before.into_iter().collect(), after.into_iter().collect())
+}
+
 /// What the maps hold at start, as far as a reconcile compares it with the homes.
 #[derive(Clone, Debug, Default)]
 pub struct Current {
@@ -270,6 +320,10 @@ pub struct Current {
     pub hosts: Vec<(HostKey, Host)>,
     /// Every public address (raw).
     pub public_ips: Vec<u32>,
+    /// Every IPv6 prefix entry.
+    pub v6_prefixes: Vec<(Ipv6Net, V6Prefix)>,
+    /// Every IPv6 neighbour entry.
+    pub neighbours: Vec<(SubscriberId, Ipv6Addr, V6Neigh)>,
 }
 
 impl Current {
@@ -279,8 +333,52 @@ impl Current {
             lsls: tables.lsl_entries(),
             hosts: tables.host_entries(),
             public_ips: tables.public_ips(),
+            v6_prefixes: tables.v6_prefix_entries(),
+            neighbours: tables.neighbour_entries(),
         }
     }
+}
+
+/// A home's IPv6 as the start-up reconcile sees it: its delegated prefix and its LAN.
+pub type HomeV6 = (Ipv6Net, Ipv6Net);
+
+/// The IPv6 writes at start, in two parts: before every home is written (entries no home
+/// owns any more go: LAN entries that are not a home's LAN now, delegated prefixes outside
+/// their home's prefix, neighbours outside their home's LAN; then every home's LAN) and
+/// after (the span of the prefixes, exactly).
+pub fn v6_for_restart(
+    homes: &HashMap<SubscriberId, HomeV6>,
+    current: &Current,
+) -> (Vec<MapWrite>, Vec<MapWrite>) {
+    let mut before = Vec::new();
+    for (prefix, entry) in &current.v6_prefixes {
+        let home = entry.sub;
+        let keep = homes
+            .get(&home)
+            .is_some_and(|(delegated, lan)| match entry.kind {
+                v6_prefix_kind::LAN => lan == prefix,
+                _ => delegated.contains(prefix) && !lan.contains(prefix),
+            });
+        if !keep {
+            before.push(MapWrite::RemoveV6Prefix {
+                home,
+                prefix: *prefix,
+            });
+        }
+    }
+    for &(home, addr, _) in &current.neighbours {
+        if !homes.get(&home).is_some_and(|(_, lan)| lan.contains(&addr)) {
+            before.push(MapWrite::RemoveNeighbour { home, addr });
+        }
+    }
+    let mut lans: Vec<(SubscriberId, Ipv6Net)> =
+        homes.iter().map(|(&home, &(_, lan))| (home, lan)).collect();
+    lans.sort_unstable();
+    before.extend(
+        lans.into_iter()
+            .map(|(home, lan)| MapWrite::V6Lan { home, lan }),
+    );
+    (before, vec![MapWrite::V6Range])
 }
 
 /// The writes that make maps holding `current` match `homes` (each with its fast-path
@@ -416,6 +514,26 @@ pub fn apply(
             }
             MapWrite::RemovePublicIp(ip) => maps.remove_public_ip(ip_raw(*ip))?,
             MapWrite::PublicRange(range) => maps.set_public_range(*range)?,
+            MapWrite::V6Lan { home, lan } => {
+                // The gateway needs no global address on the LAN (vg_engines::nd).
+                let entry = prefix_entry(*home, v6_prefix_kind::LAN, Ipv6Addr::UNSPECIFIED);
+                maps.insert_v6_prefix(*lan, entry).map_err(|e| match e {
+                    V6PrefixError::Taken { owner } => {
+                        tracing::error!(sub = home, %lan, owner, "IPv6 prefix entry held by another home: left to it");
+                        ControlError::Conflict(format!(
+                            "IPv6 LAN {lan}: the fast path's entry is subscriber {owner}'s and was left to it"
+                        ))
+                    }
+                    V6PrefixError::Map(e) => ControlError::FastPath(e),
+                })?;
+            }
+            MapWrite::RemoveV6Prefix { home, prefix } => {
+                maps.remove_v6_prefix(*prefix, *home)?;
+            }
+            MapWrite::RemoveNeighbour { home, addr } => {
+                maps.remove_neighbour(*home, *addr)?;
+            }
+            MapWrite::V6Range => maps.recompute_v6_range()?,
         }
     }
     Ok(())

@@ -96,6 +96,10 @@ pub trait FastPathTables: Send {
     -> Result<bool, FastPathError>;
     /// Home `id`'s neighbours, by address.
     fn neighbours_of(&self, id: SubscriberId) -> Vec<(Ipv6Addr, V6Neigh)>;
+    /// Every neighbour entry (a whole-table read: start-up only).
+    fn neighbour_entries(&self) -> Vec<(SubscriberId, Ipv6Addr, V6Neigh)>;
+    /// Sets the span of the homes' prefixes exactly (insertions only widen it).
+    fn recompute_v6_range(&mut self) -> Result<(), FastPathError>;
 }
 
 impl FastPathTables for PinnedMaps {
@@ -191,5 +195,15 @@ impl FastPathTables for PinnedMaps {
     }
     fn neighbours_of(&self, id: SubscriberId) -> Vec<(Ipv6Addr, V6Neigh)> {
         self.v6().neighbours_of(id)
+    }
+    fn neighbour_entries(&self) -> Vec<(SubscriberId, Ipv6Addr, V6Neigh)> {
+        self.v6()
+            .neighbour_entries()
+            .into_iter()
+            .map(|(k, n)| (k.sub, Ipv6Addr::from(k.addr), n))
+            .collect()
+    }
+    fn recompute_v6_range(&mut self) -> Result<(), FastPathError> {
+        self.v6_mut().recompute_range().map(drop)
     }
 }

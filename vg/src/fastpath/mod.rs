@@ -7,6 +7,7 @@ pub mod expiry;
 pub mod fib;
 pub mod maps;
 pub mod reconcile;
+pub mod routes;
 pub mod test_run;
 pub mod v6;
 
@@ -92,6 +93,15 @@ pub enum FastPathError {
         pinned: u32,
         /// What this build needs.
         needed: u32,
+    },
+    /// An older vgd's stateless map could not be unpinned to be made anew.
+    #[error("removing the pin {path} (an older vgd's map with another layout)")]
+    Unpin {
+        /// The pin.
+        path: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
     },
     /// The delivery program's descriptor could not be duplicated for the jump table.
     #[error("filling the tail-call table")]
@@ -210,40 +220,86 @@ fn abi_sizes() -> [(&'static str, usize, usize); 23] {
     ]
 }
 
+/// Pinned maps that hold no state a restart must keep: the jump table (filled at every
+/// load), the per-CPU hand-over slots of a tail call, and the counters (which Prometheus
+/// reads as a reset). One of these pinned by an older vgd with another layout is replaced,
+/// so that an upgrade that grows them (a new program, a new drop reason) stays hitless:
+/// the programs still attached keep the old map until the new ones replace them.
+const REPLACEABLE: [&str; 5] = [
+    map_names::JUMP,
+    map_names::DELIVERY,
+    map_names::FROM_HOME6,
+    map_names::STATS,
+    map_names::DROPS,
+];
+
 /// Refuses, with a message an operator can act on, maps pinned in `pin_dir` by a vgd whose
-/// map layout differs (the kernel would otherwise reject the programs with a verifier log).
+/// map layout differs (the kernel would otherwise reject the programs with a verifier log);
+/// the [`REPLACEABLE`] ones are unpinned instead, and made anew by the load.
 fn check_pins(pin_dir: &Path) -> Result<(), FastPathError> {
     for (name, key, value) in abi_sizes() {
         let path = pin_dir.join(name);
         if !path.exists() {
             continue;
         }
-        let info = MapData::from_pin(&path)
-            .and_then(|m| m.info())
-            .map_err(|source| FastPathError::Map { name, source })?;
-        // The counter maps are indexed by enums that grow: a pinned one with fewer slots
-        // would silently lose the new counters.
-        let slots = match name {
-            map_names::STATS => nerg_abi::Counter::COUNT,
-            map_names::DROPS => nerg_abi::DropReason::COUNT,
-            // An older vgd's jump table has no slot for `vg_home6`.
-            map_names::JUMP => nerg_abi::JUMP_SLOTS,
-            _ => info.max_entries(),
-        };
-        for (what, pinned, needed) in [
-            ("key size", info.key_size(), key as u32),
-            ("value size", info.value_size(), value as u32),
-            ("entry count", info.max_entries(), slots),
-        ] {
-            if pinned != needed {
-                return Err(FastPathError::IncompatiblePin {
+        match pin_fits(&path, name, key, value) {
+            Err(FastPathError::IncompatiblePin {
+                what,
+                pinned,
+                needed,
+                ..
+            }) if REPLACEABLE.contains(&name) => {
+                std::fs::remove_file(&path).map_err(|source| FastPathError::Unpin {
                     path: path.display().to_string(),
-                    dir: pin_dir.display().to_string(),
+                    source,
+                })?;
+                tracing::info!(
+                    map = name,
                     what,
                     pinned,
                     needed,
-                });
+                    "an older vgd's map replaced (it keeps no state)"
+                );
             }
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+/// Whether the map pinned at `path` has the layout this build needs.
+fn pin_fits(
+    path: &Path,
+    name: &'static str,
+    key: usize,
+    value: usize,
+) -> Result<(), FastPathError> {
+    let pin_dir = path.parent().unwrap_or(path);
+    let info = MapData::from_pin(path)
+        .and_then(|m| m.info())
+        .map_err(|source| FastPathError::Map { name, source })?;
+    // The counter maps are indexed by enums that grow: a pinned one with fewer slots would
+    // silently lose the new counters.
+    let slots = match name {
+        map_names::STATS => nerg_abi::Counter::COUNT,
+        map_names::DROPS => nerg_abi::DropReason::COUNT,
+        // An older vgd's jump table has no slot for `vg_home6`.
+        map_names::JUMP => nerg_abi::JUMP_SLOTS,
+        _ => info.max_entries(),
+    };
+    for (what, pinned, needed) in [
+        ("key size", info.key_size(), key as u32),
+        ("value size", info.value_size(), value as u32),
+        ("entry count", info.max_entries(), slots),
+    ] {
+        if pinned != needed {
+            return Err(FastPathError::IncompatiblePin {
+                path: path.display().to_string(),
+                dir: pin_dir.display().to_string(),
+                what,
+                pinned,
+                needed,
+            });
         }
     }
     Ok(())

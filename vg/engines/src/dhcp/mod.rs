@@ -69,5 +69,6 @@ pub use server::{
     Outcome, PoolUsage, Reply, SERVER_PORT,
 };
 pub use store::{BoxError, LeaseRecord, LeaseState, LeaseStore, MemoryStore, StoreError, StoreOp};
+pub(crate) use types::hex_bytes;
 pub use types::{ClientId, HomeId, MacAddr, MacParseError, UnixTime};
 pub use vendor::{StaticVendorOptions, VendorHook, VendorOptions, VendorQuery, ViVendorInfo};

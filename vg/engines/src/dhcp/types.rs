@@ -135,10 +135,11 @@ impl fmt::Debug for ClientId {
     }
 }
 
-mod hex_bytes {
+/// Bytes as a string of hex digits in serde (`#[serde(with = ...)]`); shared with DHCPv6.
+pub(crate) mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
         let mut text = String::with_capacity(bytes.len() * 2);
         for b in bytes {
             text.push_str(&format!("{b:02x}"));
@@ -146,7 +147,7 @@ mod hex_bytes {
         serializer.serialize_str(&text)
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(deserializer)?;
