@@ -418,6 +418,9 @@ impl Topology {
         crate::run(Command::new("chmod").arg("755").arg(&script));
         let (client, mut cmd) = match home.spec.client {
             DhcpClient::Dhcpcd => {
+                // A new host: no lease from an earlier topology's host of this name (dhcpcd
+                // keeps them in its own directory, shared by every namespace).
+                let _ = std::fs::remove_file(format!("/var/lib/dhcpcd/{iface}.lease6"));
                 let conf = self.dir.join(format!("dhcpcd6-{iface}.conf"));
                 std::fs::write(&conf, dhcpcd_conf(&iface)).expect("dhcpcd config");
                 let mut cmd = home.host.command("dhcpcd");
