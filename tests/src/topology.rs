@@ -57,6 +57,12 @@ pub const PUBLIC_POOL: &str = "198.51.100.0/28";
 pub const ACS_ADDR: Ipv4Addr = Ipv4Addr::new(10, 254, 0, 1);
 /// The ACS's port (TR-069's registered port).
 pub const ACS_PORT: u16 = 7547;
+/// The MTU of the tagged access links (the vG's `acc0`, the access bridge's ports, the
+/// 802.1Q/QinQ BRGs' `lsl0`): 4 bytes over 1500 make room for QinQ's second tag (a veth
+/// takes one tag beyond its MTU, platform.md), so that every tagged LSL carries 1500-byte
+/// packets as vgd assumes (`ipv6_mtu`: the access link makes room for the tags). VXLAN
+/// BRGs' underlay stays at 1500.
+pub const ACCESS_MTU: u16 = 1504;
 
 /// A home's LSL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,12 +88,13 @@ impl HomeLsl {
         }
     }
 
-    /// The home's MTU: 50 bytes less for VXLAN (70 over IPv6), 4 less for QinQ on a
-    /// 1500-byte access.
+    /// The home's MTU: 1500 on a tagged LSL (the access network makes room for the tags,
+    /// [`ACCESS_MTU`]), 50 bytes less for VXLAN (70 over IPv6). What vgd advertises in its
+    /// RAs (RFC 4861 §4.6.4) and checks packets against.
     pub fn home_mtu(&self) -> u16 {
         match self {
             HomeLsl::Vlan(_) => 1500,
-            HomeLsl::Qinq(..) => 1496,
+            HomeLsl::Qinq(..) => 1500,
             HomeLsl::Vxlan(_) => 1450,
             HomeLsl::Vxlan6(_) => 1430,
         }
@@ -416,6 +423,9 @@ impl Topology {
             ns.disable_ipv6();
         }
         veth(&vg, "acc0", &access, "vg");
+        let access_mtu = ACCESS_MTU.to_string();
+        vg.ip(&["link", "set", "acc0", "mtu", &access_mtu]);
+        access.ip(&["link", "set", "vg", "mtu", &access_mtu]);
         access.bridge("br0", &["vg"]);
         // Tags reach the vG in-line, as on a real access network; GRO on the peers of the
         // interfaces the vG redirects into makes native XDP redirects deliver (platform.md).
@@ -647,7 +657,11 @@ fn build_home(
             brg.addr_add_nodad("lsl0", &cidr);
             brg.ip(&["link", "set", "lan0", "mtu", "1430"]);
         }
-        HomeLsl::Vlan(_) | HomeLsl::Qinq(..) => {}
+        HomeLsl::Vlan(_) | HomeLsl::Qinq(..) => {
+            let access_mtu = ACCESS_MTU.to_string();
+            brg.ip(&["link", "set", "lsl0", "mtu", &access_mtu]);
+            access.ip(&["link", "set", &port, "mtu", &access_mtu]);
+        }
     }
     brg.link_up("lan0");
     brg.link_up("lsl0");

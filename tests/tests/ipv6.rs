@@ -157,6 +157,60 @@ fn dual_stack_homes_get_slaac_dhcpv6_and_a_prefix_and_reach_the_internet() {
         .map(|(home, a)| slaac(&topo, home, a.lan))
         .collect();
 
+    // The RA as Debian's rdisc6 reads it: the LAN, M and O, the LSL's MTU, the DNS server;
+    // ndisc6 resolves the router's link-local address to the MAC the host learnt.
+    let mut wrong_mtu = Vec::new();
+    for (home, a) in topo.homes.iter().zip(&assignments) {
+        let id = home.spec.id;
+        let ra = home
+            .rdisc6()
+            .unwrap_or_else(|out| panic!("home {id}: no RA for rdisc6:\n{out}"));
+        let field = |k: &str| ra.get(k).map(String::as_str).unwrap_or("");
+        assert_eq!(field("Prefix"), a.lan.to_string(), "home {id}: {ra:#?}");
+        assert_eq!(
+            field("Autonomous address conf."),
+            "Yes",
+            "home {id}: {ra:#?}"
+        );
+        assert_eq!(
+            field("Stateful address conf."),
+            "Yes",
+            "home {id}: M {ra:#?}"
+        );
+        assert_eq!(field("Stateful other conf."), "Yes", "home {id}: O {ra:#?}");
+        let mtu = home.spec.lsl.home_mtu().to_string();
+        if field("MTU").split_whitespace().next() != Some(mtu.as_str()) {
+            wrong_mtu.push(format!(
+                "home {id} ({}): {} instead of {mtu}",
+                home.lsl_text(),
+                field("MTU")
+            ));
+        }
+        assert_eq!(
+            field("Recursive DNS server"),
+            SERVER6.to_string(),
+            "home {id}"
+        );
+        let router = home.ipv6_router().expect("router");
+        assert_eq!(field("from"), router.to_string(), "home {id}");
+        let mac = home
+            .ndisc6(router)
+            .unwrap_or_else(|out| panic!("home {id}: ndisc6 {router}:\n{out}"));
+        let known = home.ipv6_neighbour_mac(router).expect("the router's MAC");
+        let known = known.map(|b| format!("{b:02x}")).join(":");
+        assert_eq!(
+            mac, known,
+            "home {id}: ndisc6 and the RA disagree on the router's MAC"
+        );
+    }
+    // RFC 4861 §4.6.4: the MTU option tells hosts the link's MTU, here what the LSL carries
+    // (1500 tagged, 50 and 70 bytes less for VXLAN over IPv4 and IPv6).
+    assert!(
+        wrong_mtu.is_empty(),
+        "the RAs' MTU option is not the LSL's MTU:\n{}",
+        wrong_mtu.join("\n")
+    );
+
     // DHCPv6: an address from the LAN and a prefix from the rest of the /56.
     let clients: Vec<ipv6::Dhcp6> = (0..topo.homes.len()).map(|i| topo.dhcp6(i)).collect();
     let mut globals = Vec::new();
@@ -214,6 +268,39 @@ fn dual_stack_homes_get_slaac_dhcpv6_and_a_prefix_and_reach_the_internet() {
             .unwrap_or_else(|e| panic!("home {id} ({}): iperf3 over IPv6: {e}", home.lsl_text()));
         assert!(rate > 0.0, "home {id}: iperf3 moved nothing");
     }
+
+    // Path MTU (RFC 8201): a full 1500-byte packet from the internet reaches every home or
+    // is answered with Packet Too Big; a home whose LSL cannot carry it must never be a
+    // black hole.
+    let mut holes = Vec::new();
+    for (home, own) in topo.homes.iter().zip(&globals) {
+        let out = topo
+            .inet
+            .command("ping")
+            .args(["-c", "1", "-W", "3", "-M", "do", "-s", "1452"])
+            .arg(own[1].to_string())
+            .output()
+            .expect("ping");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ptb = text.contains("too big") || text.contains("mtu");
+        if !out.status.success() && !ptb {
+            holes.push(format!(
+                "home {} ({}): {text}",
+                home.spec.id,
+                home.lsl_text()
+            ));
+        }
+    }
+    assert!(
+        holes.is_empty(),
+        "1500-byte packets to these homes vanished without a Packet Too Big:\n{}\n{}",
+        holes.join("\n"),
+        vg_state(&topo)
+    );
 
     // A host with its SLAAC address alone (most hosts: no DHCPv6 client, or M unset) is a
     // host of the home too: the vG learnt the address from its DAD (RFC 6620 §3.2: an

@@ -235,6 +235,56 @@ impl Home {
         Some(bytes)
     }
 
+    /// Solicits a router advertisement with `rdisc6` (package ndisc6) and returns what it
+    /// printed as `key -> value` (`Prefix`, `MTU`, `Stateful address conf.`, `Recursive DNS
+    /// server`, ...; `from`: the router's address), or its output when no RA came.
+    pub fn rdisc6(&self) -> Result<BTreeMap<String, String>, String> {
+        let out = self
+            .host
+            .command("rdisc6")
+            .args(["-1", "-r", "3", "-w", "2000", &self.iface()])
+            .output()
+            .map_err(|e| format!("running rdisc6 (package ndisc6): {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            return Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let mut fields = BTreeMap::new();
+        for line in text.lines() {
+            if let Some(from) = line.trim().strip_prefix("from ") {
+                fields.insert("from".to_owned(), from.trim().to_owned());
+            } else if let Some((k, v)) = line.split_once(" : ").or_else(|| line.split_once(":  ")) {
+                fields
+                    .entry(k.trim().to_owned())
+                    .or_insert_with(|| v.trim().to_owned());
+            }
+        }
+        Ok(fields)
+    }
+
+    /// The MAC address `ndisc6` (package ndisc6) resolves `target` to on the host's link.
+    pub fn ndisc6(&self, target: Ipv6Addr) -> Result<String, String> {
+        let out = self
+            .host
+            .command("ndisc6")
+            .args([
+                "-1",
+                "-r",
+                "3",
+                "-w",
+                "1000",
+                &target.to_string(),
+                &self.iface(),
+            ])
+            .output()
+            .map_err(|e| format!("running ndisc6 (package ndisc6): {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("Target link-layer address:"))
+            .map(|mac| mac.trim().to_lowercase())
+            .ok_or_else(|| format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+    }
+
     /// Waits until the host has its usable link-local address and SLAAC address in `lan`
     /// and a default route (all three from the vG's RA); returns the SLAAC address, or what
     /// the host had when `timeout` ran out.
