@@ -11,8 +11,12 @@
 //!   vgd (the fast path's neighbour and prefix maps are pinned), and the DHCPv6 address
 //!   renews to the same one (bindings are durable).
 //! - Anti-spoofing and RA guard: a frame from one home with a source in another home's
-//!   prefix is dropped and counted `spoofed`; a router advertisement from a home reaches no
-//!   other home and is counted `ra_guard`.
+//!   prefix (or in none) is dropped and counted `spoofed`; a router advertisement or a
+//!   DHCPv6 server message from a home reaches no other home and is counted `ra_guard`.
+//! - What hosts read: rdisc6 sees the LAN, M and O, the LSL's MTU and the DNS server in the
+//!   RA; ndisc6 resolves the router; a full-size packet from the internet reaches every home
+//!   or gets a Packet Too Big (RFC 8201), never a black hole. A host with only its SLAAC
+//!   address reaches the internet (the vG learnt the address from its DAD).
 //!
 //! Home ids are the tests' own (6x, 7x, 8x): dhcpcd keys its pid and control files, shared by
 //! every namespace, by the host's interface name (`h<id>`).
@@ -553,7 +557,8 @@ fn a_home_can_neither_spoof_another_homes_prefix_nor_advertise_routes() {
     );
     assert!(!received(b"outside"));
 
-    // A rogue RA from A: counted, seen by no one, B keeps its router and address.
+    // A rogue RA and a rogue DHCPv6 server message from A: counted, seen by no one; B keeps
+    // its router and address.
     let bad_prefix: Ipv6Addr = "2001:db8:bad:1::".parse().unwrap();
     let a_ll = a.link_local().expect("A's link-local");
     let capture = b
@@ -564,15 +569,29 @@ fn a_home_can_neither_spoof_another_homes_prefix_nor_advertise_routes() {
         raw.send(&rogue_ra(a_mac, a_ll, bad_prefix))
             .expect("send RA");
     }
+    // A rogue DHCPv6 server's Advertise too (server port 547 to client port 546, RFC 8415
+    // §7.2), marked with the rogue prefix.
+    let all_nodes: Ipv6Addr = "ff02::1".parse().unwrap();
+    let mut advertise = vec![2, 0, 0, 1];
+    advertise.extend_from_slice(&bad_prefix.octets());
+    let rogue_server = nerg_tests::frames::udp6(
+        a_mac,
+        [0x33, 0x33, 0, 0, 0, 1],
+        (a_ll, 547),
+        (all_nodes, 546),
+        &advertise,
+        255,
+    );
+    raw.send(&rogue_server).expect("send Advertise");
     wait_until(
-        "the rogue RAs counted ra_guard",
+        "the rogue RAs and the Advertise counted ra_guard",
         Duration::from_secs(5),
-        || drops(&topo, "ra_guard") >= guarded + 3,
+        || drops(&topo, "ra_guard") >= guarded + 4,
     );
     while let Some(frame) = capture.recv(Duration::from_millis(300)).expect("recv") {
         assert!(
             !contains(&frame, &bad_prefix.octets()),
-            "the rogue RA reached home B: {frame:02x?}"
+            "the rogue RA or Advertise reached home B: {frame:02x?}"
         );
     }
     let b_addrs = b.ipv6_addresses();
