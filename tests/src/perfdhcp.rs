@@ -57,8 +57,9 @@ impl PerfRun {
     }
 }
 
-/// Parses perfdhcp's report: per exchange ("DISCOVER-OFFER", "REQUEST-ACK") its sent,
-/// received and dropped packets, and with `-x l` the leases it received.
+/// Parses perfdhcp's report: per exchange ("DISCOVER-OFFER", "REQUEST-ACK"; with `-6`
+/// "SOLICIT-ADVERTISE", "REQUEST-REPLY") its sent, received and dropped packets, and with
+/// `-x l` the (DHCPv4) leases it received.
 pub fn parse(out: &str) -> anyhow::Result<PerfRun> {
     let mut run = PerfRun::default();
     let mut section = "";
@@ -70,7 +71,7 @@ pub fn parse(out: &str) -> anyhow::Result<PerfRun> {
             .map(|l| l.trim_start_matches('*').trim_start())
             .and_then(|l| l.strip_prefix("Statistics for:"))
         {
-            section = if rest.contains("REQUEST-ACK") {
+            section = if rest.contains("REQUEST-ACK") || rest.contains("REQUEST-REPLY") {
                 "ra"
             } else {
                 "do"
@@ -155,8 +156,20 @@ pub struct Load {
 /// Runs perfdhcp in `home` out of [`HOME_IFACE`] (broadcast flag set, 0.5 s wait for late
 /// replies at the end).
 pub fn run(home: &Netns, load: &Load) -> anyhow::Result<PerfRun> {
+    run_family(home, load, &["-4", "-B"])
+}
+
+/// Runs perfdhcp `-6` in `home` out of [`HOME_IFACE`]: Solicit to ff02::1:2 from the
+/// interface's link-local address (not as a relay), Request for what was advertised; 0.5 s
+/// wait for late replies at the end.
+pub fn run6(home: &Netns, load: &Load) -> anyhow::Result<PerfRun> {
+    run_family(home, load, &["-6"])
+}
+
+fn run_family(home: &Netns, load: &Load, family: &[&str]) -> anyhow::Result<PerfRun> {
     let mut cmd = home.command("perfdhcp");
-    cmd.args(["-4", "-B", "-W", "500000"])
+    cmd.args(family)
+        .args(["-W", "500000"])
         .args(["-R", &load.clients.to_string()])
         .args(["-r", &load.rate.to_string()]);
     if let Some(secs) = load.secs {
@@ -247,6 +260,46 @@ pub fn access(tag: &str) -> Access {
     }
 }
 
+/// [`access`] with IPv6 on in the home (perfdhcp `-6` speaks from [`HOME_IFACE`]'s link-local
+/// address, usable at once: no duplicate address detection) and in the vG namespace.
+pub fn access6(tag: &str) -> Access {
+    let net = access(tag);
+    for ns in [&net.host, &net.vg] {
+        for key in ["all", "default", "lo"] {
+            ns.exec(
+                "sysctl",
+                &["-qw", &format!("net.ipv6.conf.{key}.disable_ipv6=0")],
+            );
+        }
+    }
+    net.host.exec(
+        "sysctl",
+        &["-qw", &format!("net.ipv6.conf.{HOME_IFACE}.accept_dad=0")],
+    );
+    for (ns, iface) in [(&net.host, HOME_IFACE), (&net.vg, "acc0")] {
+        ns.exec(
+            "sysctl",
+            &["-qw", &format!("net.ipv6.conf.{iface}.disable_ipv6=0")],
+        );
+        // A link-local address is made when the link comes up: down and up again.
+        ns.ip(&["link", "set", iface, "down"]);
+        ns.link_up(iface);
+    }
+    net
+}
+
+/// The home's IPv6 pool in the DHCPv6 benchmark (vgd gives the home its first /56; Kea
+/// serves the same LAN /64).
+pub const V6_POOL: &str = "2001:db8:100::/48";
+
+/// vgd's configuration for the perfdhcp `-6` home: [`vgd_config`] with `[ipv6]`.
+pub fn vgd_config6(per_home_pps: u32) -> String {
+    format!(
+        "{}\n[ipv6]\npools = [\"{V6_POOL}\"]\n",
+        vgd_config(per_home_pps)
+    )
+}
+
 /// vgd's configuration for the perfdhcp home: one VXLAN home serving relayed DHCP, a
 /// per-home limit of `per_home_pps` (burst a tenth of it, at least 100), leases of an hour
 /// (as the benchmark's Kea).
@@ -276,7 +329,11 @@ pub struct VgdRig {
 impl VgdRig {
     /// Builds the rig and starts vgd with `config` (see [`vgd_config`]).
     pub fn start(tag: &str, config: &str) -> VgdRig {
-        let net = access(tag);
+        Self::start_on(access(tag), tag, config)
+    }
+
+    /// Starts vgd with `config` on the namespaces `net` (e.g. [`access6`]'s).
+    pub fn start_on(net: Access, tag: &str, config: &str) -> VgdRig {
         let pins = PinDir::new(tag);
         let dir = crate::vgd::state_dir(pins.instance());
         std::fs::create_dir_all(&dir).expect("vgd state dir");

@@ -162,28 +162,48 @@ pub fn engine(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
 
 /// What a rate search found.
 #[derive(Clone, Copy, Debug, Default)]
-struct Search {
+pub(super) struct Search {
     /// Completed exchanges/s at the highest step with at most [`MAX_DROP_RATIO`] drops.
-    sustained: f64,
+    pub(super) sustained: f64,
     /// Completed exchanges/s at any step, drops or not.
-    peak: f64,
+    pub(super) peak: f64,
     /// The drop share (%) at the first step that failed (0 if none failed).
-    failed_step_drop_pct: f64,
+    pub(super) failed_step_drop_pct: f64,
     /// Of the exchanges of that step, the share (%) whose reply reached the home and was
     /// dropped there, perfdhcp's socket buffer being full.
-    failed_step_client_drop_pct: f64,
+    pub(super) failed_step_client_drop_pct: f64,
 }
 
 /// One figure of a [`Search`].
-type SearchFigure = fn(&Search) -> f64;
+pub(super) type SearchFigure = fn(&Search) -> f64;
+
+/// The figures of a search, by key suffix.
+pub(super) const SEARCH_FIGURES: [(&str, SearchFigure); 4] = [
+    ("leases_per_s", |s| s.sustained),
+    ("peak_leases_per_s", |s| s.peak),
+    ("failed_step_drop_pct", |s| s.failed_step_drop_pct),
+    ("failed_step_client_drop_pct", |s| {
+        s.failed_step_client_drop_pct
+    }),
+];
 
 /// Steps through `rates` (exchanges/s, `secs` seconds each) with perfdhcp in `home` until
 /// more than [`MAX_DROP_RATIO`] of the exchanges drop.
 fn search(home: &Netns, rates: &[u32], secs: u32) -> anyhow::Result<Search> {
+    search_with(home, rates, secs, perfdhcp::run)
+}
+
+/// [`search`] with `run` as perfdhcp (its `-4` or `-6` form).
+pub(super) fn search_with(
+    home: &Netns,
+    rates: &[u32],
+    secs: u32,
+    run: fn(&Netns, &Load) -> anyhow::Result<perfdhcp::PerfRun>,
+) -> anyhow::Result<Search> {
     let mut found = Search::default();
     for &rate in rates {
         let rcvbuf_before = perfdhcp::udp_rcvbuf_errors(home);
-        let run = perfdhcp::run(
+        let run = run(
             home,
             &Load {
                 clients: POOL,
@@ -297,16 +317,8 @@ pub fn wire(effort: Effort, summary: &mut Summary) -> anyhow::Result<()> {
         vgd_rates.push(search(&vgd.net.host, &rates, secs)?);
     }
     let pick = |runs: &[Search], f: SearchFigure| median(&runs.iter().map(f).collect::<Vec<_>>());
-    let figures: [(&str, SearchFigure); 4] = [
-        ("leases_per_s", |s| s.sustained),
-        ("peak_leases_per_s", |s| s.peak),
-        ("failed_step_drop_pct", |s| s.failed_step_drop_pct),
-        ("failed_step_client_drop_pct", |s| {
-            s.failed_step_client_drop_pct
-        }),
-    ];
     for (prefix, runs) in [("kea_wire", &kea_rates), ("dhcp_wire", &vgd_rates)] {
-        for (name, figure) in figures {
+        for (name, figure) in SEARCH_FIGURES {
             summary.set(&format!("{prefix}_{name}"), pick(runs, figure));
         }
     }

@@ -43,6 +43,8 @@ enum Which {
     DhcpEngine,
     /// 3: DHCP over the wire, perfdhcp against vgd and Kea.
     DhcpWire,
+    /// 3: DHCPv6 over the wire, perfdhcp -6 against vgd and Kea.
+    Dhcpv6Wire,
     /// 3: DHCP over the wire through vgd from many homes (a tool of ours).
     DhcpManyHomes,
     /// 4: NAT sessions the maps hold and their memory.
@@ -68,6 +70,7 @@ const ALL: &[(Which, BenchFn)] = &[
     (Which::DhcpEngine, bench::dhcp::engine),
     (Which::Live, bench::live::run),
     (Which::DhcpWire, bench::dhcp::wire),
+    (Which::Dhcpv6Wire, bench::dhcp6_wire::wire),
     (Which::DhcpManyHomes, bench::dhcp::many_homes),
     (Which::ScaleNat, bench::scale::nat),
     (Which::ScaleVgd, bench::scale::vgd_memory),
