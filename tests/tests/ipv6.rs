@@ -311,21 +311,14 @@ fn dual_stack_homes_get_slaac_dhcpv6_and_a_prefix_and_reach_the_internet() {
     // address no one defends within the DAD window is the first claimant's). Before any
     // traffic to the address (below: home to home) makes the vG resolve it.
     for (home, slaac) in topo.homes.iter().zip(&slaacs) {
-        let out = home
-            .host
-            .command("ping")
-            .args(["-c", "2", "-i", "0.2", "-W", "2", "-I", &slaac.to_string()])
-            .arg(SERVER6.to_string())
-            .output()
-            .expect("ping");
-        assert!(
-            out.status.success(),
-            "home {} ({}): no ping to {SERVER6} from its SLAAC address {slaac}:\n{}\n{}",
-            home.spec.id,
-            home.lsl_text(),
-            String::from_utf8_lossy(&out.stdout),
-            vg_state(&topo)
-        );
+        if let Err(out) = ipv6::ping_from(&home.host, *slaac, SERVER6) {
+            panic!(
+                "home {} ({}): no ping to {SERVER6} from its SLAAC address {slaac}:\n{out}\n{}",
+                home.spec.id,
+                home.lsl_text(),
+                vg_state(&topo)
+            );
+        }
     }
 
     // Home to home, routed directly: every home pings the next one's SLAAC address.

@@ -217,6 +217,8 @@ struct V6Status {
     /// The prefix delegated to it (IA_PD), inside the home's prefix and outside its LAN.
     pd: Result<ipnet::Ipv6Net, String>,
     ping: bool,
+    /// Ping from the SLAAC address alone (a host without DHCPv6).
+    ping_slaac: bool,
     /// HTTP over IPv6, the server seeing one of the host's own addresses.
     http: bool,
     /// iperf3 TCP over IPv6, Mbit/s.
@@ -336,6 +338,7 @@ fn up(args: &Args) -> anyhow::Result<bool> {
                 s.v6.pd.is_ok(),
             ),
             ("ping over IPv6", s.v6.ping),
+            ("ping over IPv6 from the SLAAC address", s.v6.ping_slaac),
             (
                 "HTTP over IPv6, the server seeing the host's address",
                 s.v6.http,
@@ -572,6 +575,7 @@ fn ipv6_checks(topo: &Topology, servers: &topology::Servers) -> (Vec<V6Status>, 
                 dhcp6: Err("no IPv6 assignment".into()),
                 pd: Err("no IPv6 assignment".into()),
                 ping: false,
+                ping_slaac: false,
                 http: false,
                 iperf3: Err("no IPv6 assignment".into()),
             });
@@ -590,6 +594,9 @@ fn ipv6_checks(topo: &Topology, servers: &topology::Servers) -> (Vec<V6Status>, 
                     .ok_or_else(|| format!("delegated {pd}: not in {} outside {}", a.prefix, a.lan))
             });
         let ping = ipv6::ping(&home.host, SERVER6.into());
+        let ping_slaac = slaac
+            .as_ref()
+            .is_ok_and(|a| ipv6::ping_from(&home.host, *a, SERVER6).is_ok());
         let own = [slaac.as_ref().ok(), dhcp6.as_ref().ok()];
         let http = home
             .host
@@ -606,6 +613,7 @@ fn ipv6_checks(topo: &Topology, servers: &topology::Servers) -> (Vec<V6Status>, 
             dhcp6,
             pd,
             ping,
+            ping_slaac,
             http,
             iperf3,
         });

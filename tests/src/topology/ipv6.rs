@@ -562,6 +562,24 @@ impl Topology {
     }
 }
 
+/// Pings `to` from `ns` with the source address `from` (two echoes): the ping's output when
+/// unanswered.
+pub fn ping_from(ns: &Netns, from: Ipv6Addr, to: Ipv6Addr) -> Result<(), String> {
+    let out = ns
+        .command("ping")
+        .args(["-c", "2", "-i", "0.2", "-W", "2", "-I", &from.to_string()])
+        .arg(to.to_string())
+        .output()
+        .map_err(|e| format!("running ping: {e}"))?;
+    out.status.success().then_some(()).ok_or_else(|| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 /// Pings `to` from `ns` (two echoes); true when answered.
 pub fn ping(ns: &Netns, to: IpAddr) -> bool {
     ns.command("ping")
