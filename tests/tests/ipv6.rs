@@ -131,6 +131,120 @@ fn drops(topo: &Topology, reason: &str) -> u64 {
     )
 }
 
+/// The RA as Debian's rdisc6 reads it: the LAN, M and O, the DNS server, from the router
+/// the host uses; ndisc6 resolves the router's link-local address to the MAC the host
+/// learnt. The MTU option is returned as a complaint when it is not the LSL's (checked for
+/// every home before failing).
+fn check_ra(home: &Home, a: &ipv6::Assignment) -> Option<String> {
+    let id = home.spec.id;
+    let ra = home
+        .rdisc6()
+        .unwrap_or_else(|out| panic!("home {id}: no RA for rdisc6:\n{out}"));
+    let field = |k: &str| ra.get(k).map(String::as_str).unwrap_or("");
+    for (key, want) in [
+        ("Prefix", a.lan.to_string()),
+        ("Autonomous address conf.", "Yes".into()),
+        ("Stateful address conf.", "Yes".into()),
+        ("Stateful other conf.", "Yes".into()),
+        ("Recursive DNS server", SERVER6.to_string()),
+    ] {
+        assert_eq!(field(key), want, "home {id}: {key} in {ra:#?}");
+    }
+    let router = home.ipv6_router().expect("router");
+    assert_eq!(field("from"), router.to_string(), "home {id}");
+    let mac = home
+        .ndisc6(router)
+        .unwrap_or_else(|out| panic!("home {id}: ndisc6 {router}:\n{out}"));
+    let known = home.ipv6_neighbour_mac(router).expect("the router's MAC");
+    let known = known.map(|b| format!("{b:02x}")).join(":");
+    assert_eq!(
+        mac, known,
+        "home {id}: ndisc6 and the RA disagree on the router's MAC"
+    );
+    let mtu = home.spec.lsl.home_mtu().to_string();
+    (field("MTU").split_whitespace().next() != Some(mtu.as_str())).then(|| {
+        format!(
+            "home {id} ({}): {} instead of {mtu}",
+            home.lsl_text(),
+            field("MTU")
+        )
+    })
+}
+
+/// The home's DHCPv6 address (from the LAN, not the SLAAC one) and delegated prefix
+/// (inside the home's prefix, outside its LAN); returns the address.
+fn check_dhcp6(home: &Home, a: &ipv6::Assignment, client: &ipv6::Dhcp6) -> Ipv6Addr {
+    let id = home.spec.id;
+    let addr = wait_until_some(
+        &format!("home {id}'s DHCPv6 address ({})", client.client),
+        DHCP6_TIMEOUT,
+        || home.dhcp6_address(a.lan),
+    );
+    let slaac = home.slaac_address(a.lan).expect("the SLAAC address stays");
+    assert_ne!(addr, slaac, "home {id}: IA_NA gave the SLAAC address");
+    let pd = wait_until_some(
+        &format!("home {id}'s delegated prefix ({})", client.client),
+        DHCP6_TIMEOUT,
+        || client.delegated(),
+    );
+    assert!(
+        a.prefix.contains(&pd) && !pd.contains(&a.lan.network()) && !a.lan.contains(&pd.network()),
+        "home {id}: delegated {pd}, not inside {} outside the LAN {}:\n{}",
+        a.prefix,
+        a.lan,
+        client.log()
+    );
+    addr
+}
+
+/// Ping, HTTP and iperf3 from the home to the internet's IPv6 server, whose web server sees
+/// one of the host's own addresses `own`.
+fn check_internet(topo: &Topology, home: &Home, own: &[Ipv6Addr], v6: &ipv6::Servers6) {
+    let id = home.spec.id;
+    assert!(
+        ipv6::ping(&home.host, SERVER6.into()),
+        "home {id} ({}): no ping to {SERVER6}\n{}",
+        home.lsl_text(),
+        vg_state(topo)
+    );
+    let page = home
+        .host
+        .run(|| http::get(SocketAddr::from((SERVER6, 80)), "/"));
+    assert_eq!(
+        page,
+        Some((200, WEB_PAGE.to_owned())),
+        "home {id}: HTTP over IPv6"
+    );
+    assert!(
+        own.iter().any(|a| v6.http_saw(*a)),
+        "home {id}: the web server did not see {own:?}:\n{}",
+        v6.httpd.log()
+    );
+    let rate = topology::iperf3_to(&home.host, SERVER6.into(), 5201, 1, &[])
+        .unwrap_or_else(|e| panic!("home {id} ({}): iperf3 over IPv6: {e}", home.lsl_text()));
+    assert!(rate > 0.0, "home {id}: iperf3 moved nothing");
+}
+
+/// Path MTU (RFC 8201): a full 1500-byte packet from the internet to `addr` in `home` is
+/// answered, or gets a Packet Too Big; a black hole is returned as a complaint.
+fn pmtu_hole(topo: &Topology, home: &Home, addr: Ipv6Addr) -> Option<String> {
+    let out = topo
+        .inet
+        .command("ping")
+        .args(["-c", "1", "-W", "3", "-M", "do", "-s", "1452"])
+        .arg(addr.to_string())
+        .output()
+        .expect("ping");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ptb = text.contains("too big") || text.contains("mtu");
+    (!out.status.success() && !ptb)
+        .then(|| format!("home {} ({}): {text}", home.spec.id, home.lsl_text()))
+}
+
 #[test]
 fn dual_stack_homes_get_slaac_dhcpv6_and_a_prefix_and_reach_the_internet() {
     let instance = nerg_tests::netns::unique_name("v6e2e");
@@ -150,7 +264,7 @@ fn dual_stack_homes_get_slaac_dhcpv6_and_a_prefix_and_reach_the_internet() {
         "a prefix given twice: {assignments:?}"
     );
 
-    // SLAAC through every LSL kind: the kernel's, from the vG's RA.
+    // SLAAC through every LSL kind: the kernel's, from the vG's RA, which rdisc6 reads.
     for home in &topo.homes {
         home.start_ipv6();
     }
@@ -160,53 +274,12 @@ fn dual_stack_homes_get_slaac_dhcpv6_and_a_prefix_and_reach_the_internet() {
         .zip(&assignments)
         .map(|(home, a)| slaac(&topo, home, a.lan))
         .collect();
-
-    // The RA as Debian's rdisc6 reads it: the LAN, M and O, the LSL's MTU, the DNS server;
-    // ndisc6 resolves the router's link-local address to the MAC the host learnt.
-    let mut wrong_mtu = Vec::new();
-    for (home, a) in topo.homes.iter().zip(&assignments) {
-        let id = home.spec.id;
-        let ra = home
-            .rdisc6()
-            .unwrap_or_else(|out| panic!("home {id}: no RA for rdisc6:\n{out}"));
-        let field = |k: &str| ra.get(k).map(String::as_str).unwrap_or("");
-        assert_eq!(field("Prefix"), a.lan.to_string(), "home {id}: {ra:#?}");
-        assert_eq!(
-            field("Autonomous address conf."),
-            "Yes",
-            "home {id}: {ra:#?}"
-        );
-        assert_eq!(
-            field("Stateful address conf."),
-            "Yes",
-            "home {id}: M {ra:#?}"
-        );
-        assert_eq!(field("Stateful other conf."), "Yes", "home {id}: O {ra:#?}");
-        let mtu = home.spec.lsl.home_mtu().to_string();
-        if field("MTU").split_whitespace().next() != Some(mtu.as_str()) {
-            wrong_mtu.push(format!(
-                "home {id} ({}): {} instead of {mtu}",
-                home.lsl_text(),
-                field("MTU")
-            ));
-        }
-        assert_eq!(
-            field("Recursive DNS server"),
-            SERVER6.to_string(),
-            "home {id}"
-        );
-        let router = home.ipv6_router().expect("router");
-        assert_eq!(field("from"), router.to_string(), "home {id}");
-        let mac = home
-            .ndisc6(router)
-            .unwrap_or_else(|out| panic!("home {id}: ndisc6 {router}:\n{out}"));
-        let known = home.ipv6_neighbour_mac(router).expect("the router's MAC");
-        let known = known.map(|b| format!("{b:02x}")).join(":");
-        assert_eq!(
-            mac, known,
-            "home {id}: ndisc6 and the RA disagree on the router's MAC"
-        );
-    }
+    let wrong_mtu: Vec<String> = topo
+        .homes
+        .iter()
+        .zip(&assignments)
+        .filter_map(|(home, a)| check_ra(home, a))
+        .collect();
     // RFC 4861 §4.6.4: the MTU option tells hosts the link's MTU, here what the LSL carries
     // (1500 tagged, 50 and 70 bytes less for VXLAN over IPv4 and IPv6).
     assert!(
@@ -215,90 +288,26 @@ fn dual_stack_homes_get_slaac_dhcpv6_and_a_prefix_and_reach_the_internet() {
         wrong_mtu.join("\n")
     );
 
-    // DHCPv6: an address from the LAN and a prefix from the rest of the /56.
+    // DHCPv6, then the internet and the path MTU from it.
     let clients: Vec<ipv6::Dhcp6> = (0..topo.homes.len()).map(|i| topo.dhcp6(i)).collect();
-    let mut globals = Vec::new();
-    for ((home, a), client) in topo.homes.iter().zip(&assignments).zip(&clients) {
-        let id = home.spec.id;
-        let addr = wait_until_some(
-            &format!("home {id}'s DHCPv6 address ({})", client.client),
-            DHCP6_TIMEOUT,
-            || home.dhcp6_address(a.lan),
-        );
-        let slaac = home.slaac_address(a.lan).expect("the SLAAC address stays");
-        assert_ne!(addr, slaac, "home {id}: IA_NA gave the SLAAC address");
-        let pd = wait_until_some(
-            &format!("home {id}'s delegated prefix ({})", client.client),
-            DHCP6_TIMEOUT,
-            || client.delegated(),
-        );
-        assert!(
-            a.prefix.contains(&pd)
-                && !pd.contains(&a.lan.network())
-                && !a.lan.contains(&pd.network()),
-            "home {id}: delegated {pd}, not inside {} outside the LAN {}:\n{}",
-            a.prefix,
-            a.lan,
-            client.log()
-        );
-        globals.push(vec![slaac, addr]);
-    }
-
-    // Ping, HTTP and iperf3 to the internet's IPv6 server, which sees the host's own address.
+    let dhcp6: Vec<Ipv6Addr> = topo
+        .homes
+        .iter()
+        .zip(&assignments)
+        .zip(&clients)
+        .map(|((home, a), client)| check_dhcp6(home, a, client))
+        .collect();
     let servers = topo.start_servers();
     let v6 = servers.v6.as_ref().expect("IPv6 servers");
-    for (home, own) in topo.homes.iter().zip(&globals) {
-        let id = home.spec.id;
-        assert!(
-            ipv6::ping(&home.host, SERVER6.into()),
-            "home {id} ({}): no ping to {SERVER6}\n{}",
-            home.lsl_text(),
-            vg_state(&topo)
-        );
-        let page = home
-            .host
-            .run(|| http::get(SocketAddr::from((SERVER6, 80)), "/"));
-        assert_eq!(
-            page,
-            Some((200, WEB_PAGE.to_owned())),
-            "home {id}: HTTP over IPv6"
-        );
-        assert!(
-            own.iter().any(|a| v6.http_saw(*a)),
-            "home {id}: the web server did not see {own:?}:\n{}",
-            v6.httpd.log()
-        );
-        let rate = topology::iperf3_to(&home.host, SERVER6.into(), 5201, 1, &[])
-            .unwrap_or_else(|e| panic!("home {id} ({}): iperf3 over IPv6: {e}", home.lsl_text()));
-        assert!(rate > 0.0, "home {id}: iperf3 moved nothing");
+    for (i, home) in topo.homes.iter().enumerate() {
+        check_internet(&topo, home, &[slaacs[i], dhcp6[i]], v6);
     }
-
-    // Path MTU (RFC 8201): a full 1500-byte packet from the internet reaches every home or
-    // is answered with Packet Too Big; a home whose LSL cannot carry it must never be a
-    // black hole.
-    let mut holes = Vec::new();
-    for (home, own) in topo.homes.iter().zip(&globals) {
-        let out = topo
-            .inet
-            .command("ping")
-            .args(["-c", "1", "-W", "3", "-M", "do", "-s", "1452"])
-            .arg(own[1].to_string())
-            .output()
-            .expect("ping");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let ptb = text.contains("too big") || text.contains("mtu");
-        if !out.status.success() && !ptb {
-            holes.push(format!(
-                "home {} ({}): {text}",
-                home.spec.id,
-                home.lsl_text()
-            ));
-        }
-    }
+    let holes: Vec<String> = topo
+        .homes
+        .iter()
+        .zip(&dhcp6)
+        .filter_map(|(home, addr)| pmtu_hole(&topo, home, *addr))
+        .collect();
     assert!(
         holes.is_empty(),
         "1500-byte packets to these homes vanished without a Packet Too Big:\n{}\n{}",
@@ -350,6 +359,30 @@ fn ipv6_bindings_and_a_udp_flow_survive_restart_and_kill_9() {
         topo.homes[0].dhcp6_address(a.lan)
     });
 
+    udp_both_ways_across_restarts(&mut topo, &instance, addr);
+
+    // The binding survived: a Renew to the new vgd gets the same address back.
+    let renewed = client.count("RENEW6") + client.count("REBIND6");
+    client
+        .renew()
+        .unwrap_or_else(|e| panic!("{e}\n{}", client.log()));
+    wait_until("dhcpcd's Renew to be answered", DHCP6_TIMEOUT, || {
+        client.count("RENEW6") + client.count("REBIND6") > renewed
+    });
+    let home = &topo.homes[0];
+    assert_eq!(home.dhcp6_address(a.lan), Some(addr), "{}", client.log());
+    assert_eq!(home.slaac_address(a.lan), Some(slaac_addr));
+    assert_eq!(
+        topo.ipv6_assignment(71),
+        Some(a),
+        "the prefix changed across kill -9"
+    );
+}
+
+/// A UDP sequence each way between the host at `addr` and the internet's server, at 200
+/// packets/s, through an immediate restart of vgd and a `kill -9` with an immediate start:
+/// nothing may be lost, and the server sees the host's own address.
+fn udp_both_ways_across_restarts(topo: &mut Topology, instance: &str, addr: Ipv6Addr) {
     const SERVER_PORT: u16 = 7100;
     const HOST_PORT: u16 = 7200;
     let wait = Duration::from_secs(5);
@@ -363,12 +396,9 @@ fn ipv6_bindings_and_a_udp_flow_survive_restart_and_kill_9() {
     );
     host.send(b"hello").unwrap();
     let mut buf = [0u8; 16];
-    let (n, from) = server.recv_from(&mut buf).unwrap_or_else(|e| {
-        panic!(
-            "the first datagram never arrived ({e})\n{}",
-            vg_state(&topo)
-        )
-    });
+    let (n, from) = server
+        .recv_from(&mut buf)
+        .unwrap_or_else(|e| panic!("the first datagram never arrived ({e})\n{}", vg_state(topo)));
     assert_eq!(&buf[..n], b"hello");
     assert_eq!(
         from,
@@ -386,21 +416,21 @@ fn ipv6_bindings_and_a_udp_flow_survive_restart_and_kill_9() {
 
     let config = topo.dir.join("vgd.toml");
     let start = |topo: &Topology| {
-        vgd::start_with_config_and_core(&topo.vg, "acc0", Some("core0"), &instance, Some(&config))
+        vgd::start_with_config_and_core(&topo.vg, "acc0", Some("core0"), instance, Some(&config))
     };
     // Traffic before, an immediate restart, traffic, a crash and a start, traffic after
     // (the seconds are the scenario, not waits for readiness).
     std::thread::sleep(Duration::from_secs(1));
     let status = topo.vgd.terminate(Duration::from_secs(10));
     assert!(status.success(), "vgd stopped badly:\n{}", topo.vgd.log());
-    topo.vgd = start(&topo);
+    topo.vgd = start(topo);
     std::thread::sleep(Duration::from_secs(1));
     topo.vgd.kill();
     assert!(
         topo.vg.has_native_xdp("acc0") && topo.vg.has_native_xdp("core0"),
         "the fast path must stay attached after kill -9"
     );
-    topo.vgd = start(&topo);
+    topo.vgd = start(topo);
     std::thread::sleep(Duration::from_secs(1));
 
     stop_send.store(true, Ordering::Relaxed);
@@ -425,24 +455,7 @@ fn ipv6_bindings_and_a_udp_flow_survive_restart_and_kill_9() {
         lost_up.iter().take(5).collect::<Vec<_>>(),
         lost_down.len(),
         lost_down.iter().take(5).collect::<Vec<_>>(),
-        vg_state(&topo)
-    );
-
-    // The binding survived: a Renew to the new vgd gets the same address back.
-    let renewed = client.count("RENEW6") + client.count("REBIND6");
-    client
-        .renew()
-        .unwrap_or_else(|e| panic!("{e}\n{}", client.log()));
-    wait_until("dhcpcd's Renew to be answered", DHCP6_TIMEOUT, || {
-        client.count("RENEW6") + client.count("REBIND6") > renewed
-    });
-    let home = &topo.homes[0];
-    assert_eq!(home.dhcp6_address(a.lan), Some(addr), "{}", client.log());
-    assert_eq!(home.slaac_address(a.lan), Some(slaac_addr));
-    assert_eq!(
-        topo.ipv6_assignment(71),
-        Some(a),
-        "the prefix changed across kill -9"
+        vg_state(topo)
     );
 }
 
@@ -550,36 +563,33 @@ fn a_home_can_neither_spoof_another_homes_prefix_nor_advertise_routes() {
     );
     assert!(!received(b"outside"));
 
-    // A rogue RA and a rogue DHCPv6 server message from A: counted, seen by no one; B keeps
-    // its router and address.
+    check_ra_guard(&topo, &raw, (a, a_mac), (b, lans[1], addrs[1]));
+}
+
+/// A rogue RA and a rogue DHCPv6 server message sent by `a` on `raw`: counted, seen by no
+/// one; `b` keeps its router and its address `b_addr` in `b_lan`.
+fn check_ra_guard(
+    topo: &Topology,
+    raw: &RawSocket,
+    (a, a_mac): (&Home, [u8; 6]),
+    (b, b_lan, b_addr): (&Home, Ipv6Net, Ipv6Addr),
+) {
     let bad_prefix: Ipv6Addr = "2001:db8:bad:1::".parse().unwrap();
     let a_ll = a.link_local().expect("A's link-local");
     let capture = b
         .host
         .run(|| RawSocket::bind(&b.iface()).expect("raw socket on B"));
-    let guarded = drops(&topo, "ra_guard");
+    let guarded = drops(topo, "ra_guard");
     for _ in 0..3 {
         raw.send(&rogue_ra(a_mac, a_ll, bad_prefix))
             .expect("send RA");
     }
-    // A rogue DHCPv6 server's Advertise too (server port 547 to client port 546, RFC 8415
-    // §7.2), marked with the rogue prefix.
-    let all_nodes: Ipv6Addr = "ff02::1".parse().unwrap();
-    let mut advertise = vec![2, 0, 0, 1];
-    advertise.extend_from_slice(&bad_prefix.octets());
-    let rogue_server = nerg_tests::frames::udp6(
-        a_mac,
-        [0x33, 0x33, 0, 0, 0, 1],
-        (a_ll, 547),
-        (all_nodes, 546),
-        &advertise,
-        255,
-    );
-    raw.send(&rogue_server).expect("send Advertise");
+    raw.send(&rogue_advertise(a_mac, a_ll, bad_prefix))
+        .expect("send Advertise");
     wait_until(
         "the rogue RAs and the Advertise counted ra_guard",
         Duration::from_secs(5),
-        || drops(&topo, "ra_guard") >= guarded + 4,
+        || drops(topo, "ra_guard") >= guarded + 4,
     );
     while let Some(frame) = capture.recv(Duration::from_millis(300)).expect("recv") {
         assert!(
@@ -593,6 +603,22 @@ fn a_home_can_neither_spoof_another_homes_prefix_nor_advertise_routes() {
         b_addrs.iter().all(|x| !bad_net.contains(&x.addr)),
         "B took an address from the rogue prefix: {b_addrs:?}"
     );
-    assert_eq!(b.slaac_address(lans[1]), Some(addrs[1]));
+    assert_eq!(b.slaac_address(b_lan), Some(b_addr));
     assert!(b.ipv6_router().is_some_and(|r| r.is_unicast_link_local()));
+}
+
+/// A rogue DHCPv6 server's Advertise to all nodes (server port 547 to client port 546,
+/// RFC 8415 §7.2), its body marked with `mark`.
+fn rogue_advertise(src_mac: [u8; 6], src: Ipv6Addr, mark: Ipv6Addr) -> Vec<u8> {
+    let all_nodes: Ipv6Addr = "ff02::1".parse().unwrap();
+    let mut advertise = vec![2, 0, 0, 1];
+    advertise.extend_from_slice(&mark.octets());
+    nerg_tests::frames::udp6(
+        src_mac,
+        [0x33, 0x33, 0, 0, 0, 1],
+        (src, 547),
+        (all_nodes, 546),
+        &advertise,
+        255,
+    )
 }
