@@ -392,6 +392,9 @@ fn up(args: &Args) -> anyhow::Result<bool> {
         println!("  namespaces:  ip netns list | grep {NS_PREFIX}");
         println!("  a home:      nsenter --net=/run/netns/{NS_PREFIX}home1 bash");
         println!(
+            "  its IPv6:    nsenter --net=/run/netns/{NS_PREFIX}home1 rdisc6 h1 (the RA); ip -6 addr (SLAAC, DHCPv6)"
+        );
+        println!(
             "  metrics:     nsenter --net=/run/netns/{NS_PREFIX}vg curl -s http://{}/metrics",
             vgd::LISTEN
         );
