@@ -276,6 +276,12 @@ pub fn access6(tag: &str) -> Access {
         "sysctl",
         &["-qw", &format!("net.ipv6.conf.{HOME_IFACE}.accept_dad=0")],
     );
+    // perfdhcp sends from the interface's first address: vgd's RAs would give it a SLAAC
+    // one, which a server refuses as a client's source (RFC 8415 §13.1: link-local).
+    net.host.exec(
+        "sysctl",
+        &["-qw", &format!("net.ipv6.conf.{HOME_IFACE}.accept_ra=0")],
+    );
     for (ns, iface) in [(&net.host, HOME_IFACE), (&net.vg, "acc0")] {
         ns.exec(
             "sysctl",

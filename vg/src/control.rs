@@ -113,8 +113,8 @@ impl<S, L, H> SlowPathHomes
     for Arc<std::sync::Mutex<crate::slowpath::responder::Responder<S, L, H>>>
 where
     S: crate::slowpath::responder::FrameSink + Send,
-    L: crate::dhcp::LeaseStore + Send,
-    H: crate::slowpath::responder::HostTable + Send,
+    L: crate::slowpath::responder::Stores + Send,
+    H: crate::slowpath::responder::HostTable + crate::slowpath::v6::NeighbourTable + Send,
 {
     fn add_home(&self, sub: &SubscriberConfig) {
         self.lock()
@@ -141,6 +141,16 @@ where
         self.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .leases_in_use()
+    }
+    fn set_ipv6(&self, id: SubscriberId, v6: Option<&HomeIpv6>) {
+        let now = crate::dhcp::UnixTime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        );
+        self.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .set_ipv6(id, v6, crate::slowpath::monotonic_ms(), now);
     }
 }
 

@@ -14,12 +14,18 @@ pub struct Metrics {
     drops: IntCounterVec,
     /// Frames the slow path received, by punt reason.
     pub punts: IntCounterVec,
-    /// What the slow path did with punted frames: `outcome` (replied, dhcp, ignored,
-    /// send_failed) and a `detail` label.
+    /// What the slow path did with punted frames: `outcome` (replied, dhcp, dhcpv6, ipv6,
+    /// ignored, send_failed) and a `detail` label.
     pub slowpath: IntCounterVec,
     /// DHCP messages from homes by type (discover, request, ...) and the reply (offer,
     /// ack, nak, no_reply).
     pub dhcp_messages: IntCounterVec,
+    /// DHCPv6 messages from homes by type (solicit, request, ...) and the reply (advertise,
+    /// reply, no_reply, store_failed).
+    pub dhcp6_messages: IntCounterVec,
+    /// What the homes' IPv6 routers did outside frame outcomes, by `event` (RAs sent,
+    /// neighbours learnt and refused, NSs, resolutions): [`crate::slowpath::v6::V6Counts`].
+    pub ipv6_router: IntCounterVec,
     /// Lease-store transactions by result (`ok`, `failed`): one per batch of punted frames
     /// (group commit) and per DHCP timer tick with something to store.
     pub dhcp_commits: IntCounterVec,
@@ -86,7 +92,7 @@ impl Metrics {
         let slowpath = counters(
             r,
             "vg_slowpath_frames_total",
-            "Punted frames by outcome (replied, dhcp, ignored, send_failed) and detail",
+            "Punted frames by outcome (replied, dhcp, dhcpv6, ipv6, ignored, send_failed) and detail",
             &["outcome", "detail"],
         )?;
         let dhcp_messages = counters(
@@ -94,6 +100,19 @@ impl Metrics {
             "vg_dhcp_messages_total",
             "DHCP messages from homes by message type and reply (outcome)",
             &["message", "reply"],
+        )?;
+        let dhcp6_messages = counters(
+            r,
+            "vg_dhcpv6_messages_total",
+            "DHCPv6 messages from homes by message type and reply (outcome)",
+            &["message", "reply"],
+        )?;
+        let ipv6_router = counters(
+            r,
+            "vg_ipv6_router_events_total",
+            "The homes' IPv6 routers: RAs sent, neighbours learnt/refused/evicted/expired, \
+             NSs sent, resolutions, errors without a source address, table errors",
+            &["event"],
         )?;
         let dhcp_commits = counters(
             r,
@@ -191,6 +210,8 @@ impl Metrics {
             punts,
             slowpath,
             dhcp_messages,
+            dhcp6_messages,
+            ipv6_router,
             dhcp_commits,
             dhcp_commit_ops,
             dhcp_commit_seconds,
@@ -252,6 +273,15 @@ impl Metrics {
                 self.dhcp_commit_seconds.observe(took.as_secs_f64());
             }
             Commit::Failed => self.dhcp_commits.with_label_values(&["failed"]).inc(),
+        }
+    }
+
+    /// Adds what the IPv6 routers counted.
+    pub fn count_v6(&self, counts: &crate::slowpath::v6::V6Counts) {
+        for (event, n) in counts.labelled() {
+            if n > 0 {
+                self.ipv6_router.with_label_values(&[event]).inc_by(n);
+            }
         }
     }
 

@@ -1,7 +1,9 @@
 //! The embedded, crash-safe store: one redb file, `<state-dir>/leases.redb` (copy-on-write
 //! B-trees, a commit is durable when it returns). It keeps
 //! - every DHCP lease vgd acknowledged, so that a restart (or `kill -9`) loses none; the
-//!   DHCP engine persists before it replies ([`crate::dhcp::Outcome::commit`]);
+//!   DHCP engine persists before it replies ([`crate::dhcp::Outcome::commit`]); and every
+//!   DHCPv6 binding, written in the same transaction as the DHCPv4 leases of a batch
+//!   ([`crate::slowpath::responder::Stores`]);
 //! - every subscriber (home) with where it came from (config file or API), and each home's
 //!   NAT assignment (public address, port blocks, since when) and the blocks in hold-down,
 //!   so that a restart keeps every home's public address and ports;
@@ -15,6 +17,7 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | `leases` | (home, IPv4 as u32) | [`LeaseRecord`] |
+//! | `leases6` | (home, first address as u128, length) | [`dhcp6::BindingRecord`] (IA_NA, IA_PD) |
 //! | `subscribers` | home id | [`StoredSubscriber`] |
 //! | `nat_blocks` | home id | [`StoredNat`] |
 //! | `nat_held` | (IPv4 as u32, first port) | hold-down end, UNIX seconds |
@@ -35,11 +38,13 @@ use serde::{Deserialize, Serialize};
 use crate::{
     config::SubscriberFile,
     dhcp::{HomeId, LeaseRecord, LeaseStore, StoreError, StoreOp},
+    dhcp6,
     ipv6::{Assigned, HeldPrefix},
     nat::{HeldBlock, PortRange, UnixTime},
 };
 
 const LEASES: TableDefinition<(u32, u32), &[u8]> = TableDefinition::new("leases");
+const LEASES6: TableDefinition<(u32, u128, u8), &[u8]> = TableDefinition::new("leases6");
 const SUBSCRIBERS: TableDefinition<u32, &[u8]> = TableDefinition::new("subscribers");
 const NAT_BLOCKS: TableDefinition<u32, &[u8]> = TableDefinition::new("nat_blocks");
 const NAT_HELD: TableDefinition<(u32, u16), u64> = TableDefinition::new("nat_held");
@@ -198,6 +203,7 @@ impl RedbStore {
         // Create the table, so that reads of an empty store find it.
         let txn = db.begin_write().map_err(|e| err(e.into()))?;
         txn.open_table(LEASES).map_err(|e| err(e.into()))?;
+        txn.open_table(LEASES6).map_err(|e| err(e.into()))?;
         txn.open_table(SUBSCRIBERS).map_err(|e| err(e.into()))?;
         txn.open_table(NAT_BLOCKS).map_err(|e| err(e.into()))?;
         txn.open_table(NAT_HELD).map_err(|e| err(e.into()))?;
@@ -209,8 +215,13 @@ impl RedbStore {
     }
 
     fn write(&self, ops: &[StoreOp]) -> Result<(), redb::Error> {
+        self.write_all(ops, &[])
+    }
+
+    /// DHCPv4 and DHCPv6 changes in one transaction (one commit, one fsync).
+    fn write_all(&self, ops: &[StoreOp], ops6: &[dhcp6::StoreOp]) -> Result<(), redb::Error> {
         let txn = self.db.begin_write()?;
-        {
+        if !ops.is_empty() {
             let mut table = txn.open_table(LEASES)?;
             for op in ops {
                 match op {
@@ -221,6 +232,21 @@ impl RedbStore {
                     }
                     StoreOp::Remove { home, ip } => {
                         table.remove((*home, u32::from(*ip)))?;
+                    }
+                }
+            }
+        }
+        if !ops6.is_empty() {
+            let mut table = txn.open_table(LEASES6)?;
+            for op in ops6 {
+                match op {
+                    dhcp6::StoreOp::Put(record) => {
+                        let (net, len) = record.lease.key();
+                        table.insert((record.home, net, len), json(record)?.as_slice())?;
+                    }
+                    dhcp6::StoreOp::Remove { home, lease } => {
+                        let (net, len) = lease.key();
+                        table.remove((*home, net, len))?;
                     }
                 }
             }
@@ -308,6 +334,8 @@ impl RedbStore {
                         nat.remove(*id)?;
                         prefixes.remove(*id)?;
                         leases.retain_in((*id, 0)..=(*id, u32::MAX), |_, _| false)?;
+                        txn.open_table(LEASES6)?
+                            .retain_in((*id, 0, 0)..=(*id, u128::MAX, u8::MAX), |_, _| false)?;
                     }
                     SubscriberOp::PutNat(id, n) => {
                         nat.insert(*id, json(n)?.as_slice())?;
@@ -480,6 +508,69 @@ impl LeaseStore for RedbStore {
     }
 }
 
+impl dhcp6::BindingStore for RedbStore {
+    fn put(&self, record: &dhcp6::BindingRecord) -> Result<(), dhcp6::StoreError> {
+        self.write_all(
+            &[],
+            std::slice::from_ref(&dhcp6::StoreOp::Put(record.clone())),
+        )
+        .map_err(|e| dhcp6::StoreError::Put {
+            home: record.home,
+            lease: record.lease,
+            source: boxed(e),
+        })
+    }
+
+    fn remove(&self, home: HomeId, lease: dhcp6::Lease) -> Result<(), dhcp6::StoreError> {
+        self.write_all(&[], &[dhcp6::StoreOp::Remove { home, lease }])
+            .map_err(|e| dhcp6::StoreError::Remove {
+                home,
+                lease,
+                source: boxed(e),
+            })
+    }
+
+    fn load(&self, home: HomeId) -> Result<Vec<dhcp6::BindingRecord>, dhcp6::StoreError> {
+        let load = || -> Result<Vec<dhcp6::BindingRecord>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(LEASES6)?;
+            let mut out = Vec::new();
+            for entry in table.range((home, 0, 0)..=(home, u128::MAX, u8::MAX))? {
+                let (_, value) = entry?;
+                out.push(unjson(value.value())?);
+            }
+            Ok(out)
+        };
+        load().map_err(|e| dhcp6::StoreError::Load {
+            home,
+            source: boxed(e),
+        })
+    }
+
+    /// One transaction for the whole batch: one commit, one fsync.
+    fn apply(&self, ops: &[dhcp6::StoreOp]) -> Result<(), dhcp6::StoreError> {
+        self.write_all(&[], ops).map_err(|e| {
+            let (home, lease) = match ops.first() {
+                Some(dhcp6::StoreOp::Put(r)) => (r.home, r.lease),
+                Some(dhcp6::StoreOp::Remove { home, lease }) => (*home, *lease),
+                None => (0, dhcp6::Lease::Address(std::net::Ipv6Addr::UNSPECIFIED)),
+            };
+            dhcp6::StoreError::Put {
+                home,
+                lease,
+                source: boxed(e),
+            }
+        })
+    }
+}
+
+impl crate::slowpath::responder::Stores for RedbStore {
+    /// DHCPv4 leases and DHCPv6 bindings in one redb transaction.
+    fn apply_all(&self, v4: &[StoreOp], v6: &[dhcp6::StoreOp]) -> Result<(), String> {
+        self.write_all(v4, v6).map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,6 +587,68 @@ mod tests {
             time: UnixTime(1_700_000_000),
             hostname: Some("laptop".into()),
         }
+    }
+
+    fn binding(home: HomeId, lease: &str) -> dhcp6::BindingRecord {
+        let lease = if lease.contains('/') {
+            dhcp6::Lease::Prefix(lease.parse().unwrap())
+        } else {
+            dhcp6::Lease::Address(lease.parse().unwrap())
+        };
+        dhcp6::BindingRecord {
+            home,
+            lease,
+            duid: dhcp6::Duid(vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 9]),
+            iaid: 1,
+            mac: MacAddr([2, 0, 0, 0, 0, 9]),
+            link_local: "fe80::9".parse().unwrap(),
+            state: dhcp6::BindingState::Bound,
+            time: UnixTime(1_700_000_000),
+        }
+    }
+
+    #[test]
+    fn dhcpv6_bindings_share_the_dhcpv4_transaction_and_go_with_their_home() {
+        use crate::slowpath::responder::Stores as _;
+        let dir = std::env::temp_dir().join(format!("nerg-store6-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("leases.redb");
+        let _ = std::fs::remove_file(&path);
+        let na = binding(1, "2001:db8:100::1000");
+        let pd = binding(1, "2001:db8:100:10::/60");
+        let other = binding(2, "2001:db8:100::1000");
+        {
+            let store = RedbStore::open(&path).unwrap();
+            store
+                .apply_all(
+                    &[StoreOp::Put(record(1, 100))],
+                    &[
+                        dhcp6::StoreOp::Put(na.clone()),
+                        dhcp6::StoreOp::Put(pd.clone()),
+                        dhcp6::StoreOp::Put(other.clone()),
+                    ],
+                )
+                .unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(LeaseStore::load(&store, 1).unwrap().len(), 1);
+        let mut home1 = dhcp6::BindingStore::load(&store, 1).unwrap();
+        home1.sort_by_key(|b| b.lease.key());
+        assert_eq!(home1, vec![na.clone(), pd.clone()]);
+        dhcp6::BindingStore::apply(
+            &store,
+            &[dhcp6::StoreOp::Remove {
+                home: 1,
+                lease: na.lease,
+            }],
+        )
+        .unwrap();
+        assert_eq!(dhcp6::BindingStore::load(&store, 1).unwrap(), vec![pd]);
+        store.commit(&[SubscriberOp::Remove(1)]).unwrap();
+        assert!(dhcp6::BindingStore::load(&store, 1).unwrap().is_empty());
+        assert_eq!(dhcp6::BindingStore::load(&store, 2).unwrap(), vec![other]);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

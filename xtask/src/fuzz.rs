@@ -55,6 +55,12 @@ const TARGETS: &[Target] = &[
         seeds: "fuzz/seeds/dhcp6",
         extra: &[],
     },
+    Target {
+        krate: "vg/engines",
+        name: "frames6",
+        seeds: "fuzz/seeds/frames6",
+        extra: &[],
+    },
 ];
 
 /// `cargo xtask fuzz` arguments.

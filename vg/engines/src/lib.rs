@@ -9,6 +9,9 @@
 //!   behind a trait.
 //! - [`dhcp6`]: the DHCPv6 server engine, one per home (RFC 8415, RFC 3646): IA_NA from the
 //!   home's LAN /64, IA_PD from its delegated prefix, bindings behind a trait.
+//! - [`frames6`]: the IPv6 frame operations the slow path does around [`nd`] and [`dhcp6`]
+//!   (a DHCPv6 client message in a home's frame, the reply's UDP frame, forwarding a packet
+//!   held for neighbour resolution).
 //! - [`ipv6`]: the IPv6 prefix pools and each home's delegated prefix (sticky, held down
 //!   after release), `[ipv6]` and a home's `ipv6 = { ... }`.
 //! - [`nat`]: the public pool and the port-block allocator (RFC 6888/7422), the port
@@ -22,6 +25,7 @@
 pub mod config;
 pub mod dhcp;
 pub mod dhcp6;
+pub mod frames6;
 pub mod ipv6;
 pub mod nat;
 pub mod nd;

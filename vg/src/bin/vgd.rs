@@ -43,6 +43,7 @@ use vg::{
         fib::{self, RouteWatch},
         maps::{PinnedHosts, PinnedMaps},
         reconcile::Interfaces,
+        v6::V6Tables,
     },
     metrics::Metrics,
     slowpath::{packet_socket::PacketSocket, responder::Responder},
@@ -222,8 +223,9 @@ fn init_tracing(args: &Args) -> anyhow::Result<()> {
 }
 
 /// The responder as vgd runs it: replies through the packet socket, leases in redb, hosts
-/// in the pinned host table.
-type VgResponder = Responder<PacketSocket, RedbStore, PinnedHosts>;
+/// in the pinned host table and IPv6 neighbours and delegated routes in the pinned IPv6
+/// tables.
+type VgResponder = Responder<PacketSocket, RedbStore, (PinnedHosts, V6Tables)>;
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let config = match &args.config {
@@ -251,7 +253,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::spawn(wait_for_signal(shutdown.clone()));
     let ring = fastpath.take_punt_ring().context("opening the punt ring")?;
     watch_routes(&mut fastpath, &shutdown)?;
-    let (responder, control) = start_responder(&host, control, store)?;
+    let (responder, control) = start_responder(&args, &host, control, store)?;
     let state = Arc::new(AppState {
         metrics: Metrics::new().context("creating metrics")?,
         counters: fastpath.counters().context("opening the counter maps")?,
@@ -498,6 +500,7 @@ fn watch_routes(fastpath: &mut FastPath, shutdown: &CancellationToken) -> anyhow
     reason = "the two shared halves of the control plane"
 )]
 fn start_responder(
+    args: &Args,
     host: &Host,
     mut control: Control,
     store: RedbStore,
@@ -508,15 +511,64 @@ fn start_responder(
     let socket = PacketSocket::bind(&host.access_iface)
         .with_context(|| format!("opening a packet socket on {}", host.access_iface))?;
     let hosts = PinnedHosts::open(&host.pin_dir).context("opening the host table")?;
-    let responder = Arc::new(std::sync::Mutex::new(Responder::new(
+    let v6_tables = V6Tables::open(&host.pin_dir).context("opening the IPv6 tables")?;
+    let mut responder = Responder::new(
         control.config(),
         socket,
         store,
-        hosts,
+        (hosts, v6_tables),
         vg::dhcp::UnixTime(unix_now()),
-    )));
+    );
+    start_ipv6(args, &control, &mut responder)?;
+    let responder = Arc::new(std::sync::Mutex::new(responder));
     control.attach(Box::new(Arc::clone(&responder)));
     Ok((responder, Arc::new(std::sync::Mutex::new(control))))
+}
+
+/// The responder as every home's IPv6 router: the router address (`[ipv6]`'s, else the
+/// first global address of the core interface, read once), a packet socket on the core
+/// interface for ICMPv6 errors sent there, and each home's IPv6 with its DHCPv6 bindings
+/// restored (their fast-path entries rewritten; the first RAs go out at the next tick).
+/// Without `[ipv6]` the homes have none, and the slow path's IPv6 entries of an earlier run
+/// are removed.
+fn start_ipv6(args: &Args, control: &Control, responder: &mut VgResponder) -> anyhow::Result<()> {
+    let now_ms = vg::slowpath::monotonic_ms();
+    let now = vg::dhcp::UnixTime(unix_now());
+    let homes: Vec<(u32, Option<vg::control::HomeIpv6>)> = control
+        .config()
+        .subscribers
+        .keys()
+        .map(|&id| (id, control.ipv6_of(id)))
+        .collect();
+    if control.config().ipv6.is_none() {
+        responder.start_ipv6(homes, now_ms, now);
+        return Ok(());
+    }
+    let configured = control
+        .config()
+        .ipv6
+        .as_ref()
+        .and_then(|c| c.router_address());
+    let router = match (configured, &args.core_iface) {
+        (Some(addr), _) => Some(addr),
+        (None, Some(core)) => vg::slowpath::v6::first_global_address(core)
+            .with_context(|| format!("reading the addresses of {core}"))?,
+        (None, None) => None,
+    };
+    match router {
+        Some(addr) => info!(%addr, "IPv6 router address"),
+        None => warn!(
+            "no IPv6 router address ([ipv6] router_address, or a global address on --core-iface): no ICMPv6 errors will be sent"
+        ),
+    }
+    responder.set_router_address(router);
+    if let Some(core) = &args.core_iface {
+        let socket = PacketSocket::bind_send_only(core)
+            .with_context(|| format!("opening a packet socket on {core}"))?;
+        responder.set_core_sink(Box::new(socket));
+    }
+    responder.start_ipv6(homes, now_ms, now);
+    Ok(())
 }
 
 /// The HTTP listeners, bound; the API's served already when it has a listener of its own.
@@ -730,29 +782,50 @@ fn unix_now() -> u64 {
 /// 2 KiB at worst): eight times the punt ring, a second and more of a busy home's DHCP.
 const SLOWPATH_QUEUE_FRAMES: usize = 16_384;
 
-/// Ends leases, offers and quarantines when due (once a second).
+/// The responder's timers: leases, offers and quarantines (DHCPv4 and DHCPv6, one store
+/// commit) once a second; the IPv6 routers' RAs, NS retransmissions and binding expiry at
+/// their earliest deadline (at most a second away, at least [`MIN_TIMER_GAP`] apart).
 async fn run_dhcp_timers<S, L, H>(
     responder: Arc<std::sync::Mutex<Responder<S, L, H>>>,
     state: Arc<AppState>,
     shutdown: CancellationToken,
 ) where
     S: vg::slowpath::responder::FrameSink + Send + 'static,
-    L: vg::dhcp::LeaseStore + Send + 'static,
-    H: vg::slowpath::responder::HostTable + Send + 'static,
+    L: vg::slowpath::responder::Stores + Send + 'static,
+    H: vg::slowpath::responder::HostTable + vg::slowpath::v6::NeighbourTable + Send + 'static,
 {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut next_second = vg::slowpath::monotonic_ms();
     loop {
+        let now_ms = vg::slowpath::monotonic_ms();
+        let (commit, counts, next_v6) = {
+            let mut responder = responder
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let commit = (now_ms >= next_second).then(|| {
+                next_second = now_ms + 1_000;
+                responder.tick(vg::dhcp::UnixTime(unix_now()))
+            });
+            let next_v6 = responder.timers6(now_ms);
+            (commit, responder.take_v6_counts(), next_v6)
+        };
+        if let Some(commit) = commit {
+            state.metrics.count_commit(commit);
+        }
+        state.metrics.count_v6(&counts);
+        let wake = next_v6.map_or(next_second, |at| at.min(next_second));
+        let wait = wake
+            .saturating_sub(vg::slowpath::monotonic_ms())
+            .max(MIN_TIMER_GAP.as_millis() as u64);
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
+            () = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
         }
-        let commit = responder
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .tick(vg::dhcp::UnixTime(unix_now()));
-        state.metrics.count_commit(commit);
     }
 }
+
+/// The shortest wait between two runs of the responder's timers: a burst of homes due at
+/// once is served in one run rather than one run each.
+const MIN_TIMER_GAP: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Sweeps the NAT tables every `interval` until shutdown (on a blocking thread: a sweep
 /// iterates the maps with one syscall per entry).

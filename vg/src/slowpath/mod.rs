@@ -22,6 +22,7 @@ pub use vg_engines::reply;
 pub mod responder;
 #[cfg(test)]
 mod responder_tests;
+pub mod v6;
 
 use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
@@ -197,6 +198,12 @@ impl Queue {
     }
 }
 
+/// The responder's clock: `CLOCK_MONOTONIC` in milliseconds, the clock of the punt limiter,
+/// the RA schedules and neighbour resolution (the batches and the timers share it).
+pub fn monotonic_ms() -> u64 {
+    crate::fastpath::expiry::monotonic_ns() / 1_000_000
+}
+
 /// The ring buffer as something tokio can poll (its fd becomes readable on new records).
 struct RingFd(RingBuf<MapData>);
 
@@ -215,11 +222,10 @@ pub fn answer_queued<S, L, H>(
     metrics: &crate::metrics::Metrics,
 ) where
     S: responder::FrameSink,
-    L: crate::dhcp::LeaseStore,
-    H: responder::HostTable,
+    L: responder::Stores,
+    H: responder::HostTable + v6::NeighbourTable,
 {
     use responder::Outcome;
-    let started = std::time::Instant::now();
     while let Some(records) = queue.pop_batch(responder::MAX_BATCH) {
         let mut frames = Vec::with_capacity(records.len());
         for record in records {
@@ -233,16 +239,18 @@ pub fn answer_queued<S, L, H>(
         if frames.is_empty() {
             continue;
         }
-        let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now_ms = monotonic_ms();
         let now = crate::dhcp::UnixTime(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
         );
-        let batch = responder
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .handle_batch(&frames, now_ms, now);
+        let (batch, counts) = {
+            let mut responder = responder.lock().unwrap_or_else(PoisonError::into_inner);
+            let batch = responder.handle_batch(&frames, now_ms, now);
+            (batch, responder.take_v6_counts())
+        };
+        metrics.count_v6(&counts);
         for outcome in batch.outcomes {
             let (outcome, detail) = match outcome {
                 Outcome::Replied(kind) => ("replied", kind),
@@ -253,6 +261,14 @@ pub fn answer_queued<S, L, H>(
                         .inc();
                     ("dhcp", reply)
                 }
+                Outcome::Dhcp6 { request, reply } => {
+                    metrics
+                        .dhcp6_messages
+                        .with_label_values(&[request, reply])
+                        .inc();
+                    ("dhcpv6", reply)
+                }
+                Outcome::Ipv6(what) => ("ipv6", what),
                 Outcome::Ignored(why) => ("ignored", why),
                 Outcome::SendFailed => ("send_failed", ""),
             };

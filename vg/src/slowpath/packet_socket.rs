@@ -24,13 +24,23 @@ pub struct PacketSocket {
 impl PacketSocket {
     /// Opens a raw socket on `iface` (in the calling thread's network namespace).
     pub fn bind(iface: &str) -> io::Result<Self> {
+        Self::bind_proto(iface, (libc::ETH_P_ALL as u16).to_be())
+    }
+
+    /// Opens a raw socket on `iface` that only sends: protocol 0 receives nothing, so the
+    /// interface's traffic is not copied into a queue nobody reads (vgd's socket on the
+    /// core interface, for ICMPv6 errors sent there).
+    pub fn bind_send_only(iface: &str) -> io::Result<Self> {
+        Self::bind_proto(iface, 0)
+    }
+
+    fn bind_proto(iface: &str, proto: u16) -> io::Result<Self> {
         let name = CString::new(iface).map_err(|_| io::ErrorKind::InvalidInput)?;
         // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
         let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
         if ifindex == 0 {
             return Err(io::Error::last_os_error());
         }
-        let proto = (libc::ETH_P_ALL as u16).to_be();
         // SAFETY: plain socket(2) call; the result is checked before use.
         let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
         if raw < 0 {

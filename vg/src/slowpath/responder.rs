@@ -32,6 +32,13 @@
 //! is a home whose leases cannot be read at start. The gateway's other answers (ARP, ICMP)
 //! do not depend on the store and are sent whatever the commit did: withholding them would
 //! turn a disk failure into an outage of the homes' gateways.
+//!
+//! IPv6 (issue 18): the responder is also each home's IPv6 router (`router6.rs`): the IPv6
+//! punt reasons go to the ND engine, the DHCPv6 engine (whose binding changes join the
+//! batch's one transaction with the DHCPv4 ones: [`Stores::apply_all`]) and neighbour
+//! resolution, under the same per-home limit; [`Responder::timers6`] drives RAs,
+//! retransmissions and expiry, and [`Responder::tick`] expires DHCPv4 leases and DHCPv6
+//! bindings in one commit.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -45,7 +52,31 @@ use super::{
 use crate::{
     config::Config,
     dhcp::{self, Destination, Event, HomeServer, Homes, HostChange, LeaseStore, UnixTime},
+    dhcp6,
 };
+
+mod router6;
+pub use router6::{DAD_MS, SWEEP_MS};
+use router6::{Routers6, Staged6};
+
+pub use super::v6::NeighbourTable;
+
+/// The lease stores of the responder: DHCPv4 leases and DHCPv6 bindings, written by a
+/// batch in **one** transaction ([`Stores::apply_all`]): the issue's "durable before the
+/// Reply leaves (the same group commit as DHCPv4)".
+pub trait Stores: LeaseStore + dhcp6::BindingStore {
+    /// Applies both kinds of changes, atomically if the backend has transactions (redb:
+    /// one commit, one fsync). The default applies one after the other (memory stores).
+    fn apply_all(&self, v4: &[dhcp::StoreOp], v6: &[dhcp6::StoreOp]) -> Result<(), String> {
+        if !v4.is_empty() {
+            LeaseStore::apply(self, v4).map_err(|e| format!("{e:#}"))?;
+        }
+        if !v6.is_empty() {
+            dhcp6::BindingStore::apply(self, v6).map_err(|e| format!("{e:#}"))?;
+        }
+        Ok(())
+    }
+}
 
 /// The most frames one batch holds: one engine pass and one store commit. It bounds how
 /// long the first frame of a batch waits for its reply (the engine and the sends of the
@@ -114,6 +145,16 @@ pub enum Outcome {
         /// batch's commit failed, or the home is stale: nothing was sent).
         reply: &'static str,
     },
+    /// A DHCPv6 message handled by the engine.
+    Dhcp6 {
+        /// The client's message type (`solicit`, `request`, ...; `unknown`).
+        request: &'static str,
+        /// The reply sent (`advertise`, `reply`), `no_reply`, or `store_failed`.
+        reply: &'static str,
+    },
+    /// An IPv6 frame handled without a reply of its own: a binding learnt, an NS sent for
+    /// a neighbour miss, a held packet forwarded (the label says which).
+    Ipv6(&'static str),
     /// Not answered; the label says why.
     Ignored(&'static str),
     /// The reply could not be sent.
@@ -167,6 +208,13 @@ enum Pending {
         events: Vec<Event>,
         reply: DhcpReply,
     },
+    /// A DHCPv6 message the engine handled: the same, for DHCPv6.
+    Dhcp6 {
+        home: SubscriberId,
+        request: &'static str,
+        events: Vec<dhcp6::Event>,
+        reply: DhcpReply,
+    },
 }
 
 /// A DHCP reply, ready to send once the batch is durable.
@@ -191,9 +239,11 @@ pub struct Responder<S, L, H> {
     limiter: HomeLimiter,
     options: DecapOptions,
     sink: S,
+    /// Every home's IPv6 router.
+    v6: Routers6,
 }
 
-impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
+impl<S: FrameSink, L: Stores, H: HostTable + NeighbourTable> Responder<S, L, H> {
     /// A responder for the homes of `config`, sending through `sink`, keeping leases in
     /// `leases` (restored from it) and hosts in `hosts`; each home's slow path is limited
     /// to `config.slowpath.per_home`.
@@ -214,6 +264,7 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
                 ..DecapOptions::default()
             },
             sink,
+            v6: Routers6::new(super::v6::Ipv6Settings::from_config(config)),
         };
         for sub in config.subscribers.values() {
             // Restored leases re-enter the host table; a home whose leases cannot be read
@@ -229,6 +280,12 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
     /// The host table (tests read it).
     pub fn hosts(&self) -> &H {
         &self.hosts
+    }
+
+    /// The host tables, to change behind the responder's back (tests).
+    #[cfg(test)]
+    pub(crate) fn hosts_mut(&mut self) -> &mut H {
+        &mut self.hosts
     }
 
     /// The lease store (tests use it).
@@ -274,8 +331,10 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
     }
 
     /// Removes a home: no more answers or leases for it. Its leases stay in the store and its
-    /// hosts in the host table: the caller deletes them (one transaction with the home).
+    /// hosts in the host table: the caller deletes them (one transaction with the home). Its
+    /// IPv6 router sends its final RA and removes its IPv6 table entries.
     pub fn remove_home(&mut self, id: SubscriberId) {
+        self.teardown6(id, true);
         self.homes.remove(&id);
         self.dhcp.remove(id);
         self.stale.remove(&id);
@@ -284,7 +343,7 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
 
     /// A home's lease records, from the store.
     pub fn leases(&self, id: SubscriberId) -> Result<Vec<dhcp::LeaseRecord>, dhcp::StoreError> {
-        self.leases.load(id)
+        LeaseStore::load(&self.leases, id)
     }
 
     /// Homes with a DHCP server and their bound leases (for the leases-in-use metric).
@@ -300,13 +359,22 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
             self.resync(id, now);
         }
         // A stale home's engine is not trusted to decide anything.
+        let stale6: Vec<SubscriberId> = self.v6.stale.iter().copied().collect();
+        for id in stale6 {
+            self.resync6(id, now);
+        }
         let stale = &self.stale;
         let outcomes = self.dhcp.expire_if(now, |home| !stale.contains(&home));
         let ops: Vec<dhcp::StoreOp> = outcomes
             .iter()
             .flat_map(|o| o.persist.iter().cloned())
             .collect();
-        let commit = self.commit(&ops);
+        let outcomes6 = self.expire6(now);
+        let ops6: Vec<dhcp6::StoreOp> = outcomes6
+            .iter()
+            .flat_map(|o| o.persist.iter().cloned())
+            .collect();
+        let commit = self.commit(&ops, &ops6);
         if commit == Commit::Failed {
             let homes: BTreeSet<SubscriberId> = outcomes
                 .iter()
@@ -316,28 +384,40 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
             for home in homes {
                 self.resync(home, now);
             }
+            let homes6: BTreeSet<SubscriberId> = outcomes6
+                .iter()
+                .filter(|o| !o.persist.is_empty())
+                .map(|o| o.home)
+                .collect();
+            for home in homes6 {
+                self.resync6(home, now);
+            }
         } else {
             for outcome in &outcomes {
                 self.apply_events(outcome.home, &outcome.events);
+            }
+            for outcome in &outcomes6 {
+                self.apply_events6(outcome.home, &outcome.events);
             }
         }
         commit
     }
 
-    /// Writes `ops` in one transaction.
-    fn commit(&mut self, ops: &[dhcp::StoreOp]) -> Commit {
-        if ops.is_empty() {
+    /// Writes `ops` (DHCPv4) and `ops6` (DHCPv6) in one transaction.
+    fn commit(&mut self, ops: &[dhcp::StoreOp], ops6: &[dhcp6::StoreOp]) -> Commit {
+        let n = ops.len() + ops6.len();
+        if n == 0 {
             return Commit::Nothing;
         }
         let started = std::time::Instant::now();
-        match self.leases.apply(ops) {
+        match self.leases.apply_all(ops, ops6) {
             Ok(()) => Commit::Committed {
-                ops: ops.len(),
+                ops: n,
                 took: started.elapsed(),
             },
             Err(err) => {
                 // Nothing that depends on it is sent: the clients retransmit.
-                tracing::error!(ops = ops.len(), error = %err, "lease store commit failed");
+                tracing::error!(ops = n, error = %err, "lease store commit failed");
                 Commit::Failed
             }
         }
@@ -359,7 +439,7 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
                 return false;
             }
         };
-        if self.commit(&outcome.persist) == Commit::Failed {
+        if self.commit(&outcome.persist, &[]) == Commit::Failed {
             self.stale.insert(id);
             return false;
         }
@@ -488,21 +568,27 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
     pub fn handle_batch(&mut self, frames: &[Punted], now_ms: u64, now: UnixTime) -> Batch {
         let mut ops = Vec::new();
         let mut touched = BTreeSet::new();
+        let mut staged6 = Staged6::default();
         let pending: Vec<Pending> = frames
             .iter()
-            .map(|punted| self.stage(punted, now_ms, now, &mut ops, &mut touched))
+            .map(|punted| self.stage(punted, now_ms, now, &mut ops, &mut touched, &mut staged6))
             .collect();
-        let commit = self.commit(&ops);
+        let commit = self.commit(&ops, &staged6.ops);
         let durable = commit != Commit::Failed;
         if durable {
             for p in &pending {
-                if let Pending::Dhcp { home, events, .. } = p {
-                    self.apply_events(*home, events);
+                match p {
+                    Pending::Dhcp { home, events, .. } => self.apply_events(*home, events),
+                    Pending::Dhcp6 { home, events, .. } => self.apply_events6(*home, events),
+                    Pending::Done(_) => {}
                 }
             }
         } else {
             for home in touched {
                 self.resync(home, now);
+            }
+            for home in staged6.touched {
+                self.resync6(home, now);
             }
         }
         let outcomes = pending
@@ -512,6 +598,24 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
                 Pending::Dhcp { request, .. } if !durable => Outcome::Dhcp {
                     request,
                     reply: "store_failed",
+                },
+                Pending::Dhcp6 { request, .. } if !durable => Outcome::Dhcp6 {
+                    request,
+                    reply: "store_failed",
+                },
+                Pending::Dhcp6 { request, reply, .. } => match reply {
+                    DhcpReply::None => Outcome::Dhcp6 {
+                        request,
+                        reply: "no_reply",
+                    },
+                    DhcpReply::Encap => Outcome::Ignored("encap"),
+                    DhcpReply::Frame { frame, kind } => self.send(
+                        &frame,
+                        Outcome::Dhcp6 {
+                            request,
+                            reply: kind,
+                        },
+                    ),
                 },
                 Pending::Dhcp { request, reply, .. } => match reply {
                     DhcpReply::None => Outcome::Dhcp {
@@ -551,6 +655,7 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
         now: UnixTime,
         ops: &mut Vec<dhcp::StoreOp>,
         touched: &mut BTreeSet<SubscriberId>,
+        staged6: &mut Staged6,
     ) -> Pending {
         let sub = punted.header.sub;
         let Some(&home) = self.homes.get(&sub) else {
@@ -558,6 +663,9 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
         };
         if let Err(why) = self.limiter.admit(sub, now_ms) {
             return Pending::Done(Outcome::Ignored(why.label()));
+        }
+        if punted.reason.is_some_and(is_ipv6) {
+            return self.stage6(sub, punted, now_ms, now, staged6);
         }
         let answered = if punted.reason == Some(PuntReason::TtlExceeded) {
             reply::icmp_error(&home, &punted.frame, &self.options, IcmpError::TimeExceeded)
@@ -575,6 +683,21 @@ impl<S: FrameSink, L: LeaseStore, H: HostTable> Responder<S, L, H> {
             Err(why) => Pending::Done(Outcome::Ignored(why.label())),
         }
     }
+}
+
+/// The punt reasons of IPv6 frames: the IPv6 router's.
+fn is_ipv6(reason: PuntReason) -> bool {
+    matches!(
+        reason,
+        PuntReason::Ipv6
+            | PuntReason::Nd
+            | PuntReason::Mld
+            | PuntReason::Dhcpv6
+            | PuntReason::Icmpv6ToGateway
+            | PuntReason::NeighMiss
+            | PuntReason::HopLimitExceeded
+            | PuntReason::PacketTooBig
+    )
 }
 
 impl HostTable for crate::fastpath::maps::PinnedHosts {

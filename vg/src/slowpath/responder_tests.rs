@@ -19,7 +19,8 @@ use lsl::{Encap, Vid};
 use nerg_abi::{PuntHeader, PuntReason, SubscriberId};
 
 use super::Punted;
-use super::responder::{Batch, Commit, FrameSink, HostTable, Outcome, Responder};
+use super::responder::{Batch, Commit, FrameSink, HostTable, Outcome, Responder, Stores};
+use super::v6::{MemoryV6Table, NeighbourTable};
 use crate::config::Config;
 use crate::dhcp::{
     LeaseRecord, LeaseState, LeaseStore, MemoryStore, StoreError, StoreOp, UnixTime,
@@ -41,6 +42,8 @@ fn encap_of(id: SubscriberId) -> Encap {
     }
 }
 
+mod v6;
+
 /// What happened, in order, across the store, the host table and the sink.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Step {
@@ -48,6 +51,10 @@ enum Step {
     Commit(usize),
     HostAdd(SubscriberId, Ipv4Addr, [u8; 6]),
     HostRemove(SubscriberId, Ipv4Addr),
+    /// An IPv6 neighbour entry written (with its flags) or removed.
+    Neigh(SubscriberId, std::net::Ipv6Addr, Option<u8>),
+    /// A DELEGATED route written or removed.
+    Route(ipnet::Ipv6Net, Option<std::net::Ipv6Addr>),
     Send,
 }
 
@@ -55,7 +62,8 @@ type Log = Rc<RefCell<Vec<Step>>>;
 
 /// A memory store that logs its transactions and can be made to fail (writes, reads).
 struct TestStore {
-    inner: MemoryStore,
+    inner: Rc<MemoryStore>,
+    inner6: Rc<crate::dhcp6::MemoryStore>,
     log: Log,
     fail_writes: Rc<Cell<bool>>,
     fail_loads: Rc<Cell<bool>>,
@@ -95,10 +103,103 @@ impl LeaseStore for TestStore {
     }
 }
 
-/// The host table, logged.
+impl crate::dhcp6::BindingStore for TestStore {
+    fn put(&self, record: &crate::dhcp6::BindingRecord) -> Result<(), crate::dhcp6::StoreError> {
+        crate::dhcp6::BindingStore::apply(self, &[crate::dhcp6::StoreOp::Put(record.clone())])
+    }
+    fn remove(
+        &self,
+        home: crate::dhcp::HomeId,
+        lease: crate::dhcp6::Lease,
+    ) -> Result<(), crate::dhcp6::StoreError> {
+        crate::dhcp6::BindingStore::apply(self, &[crate::dhcp6::StoreOp::Remove { home, lease }])
+    }
+    fn load(
+        &self,
+        home: crate::dhcp::HomeId,
+    ) -> Result<Vec<crate::dhcp6::BindingRecord>, crate::dhcp6::StoreError> {
+        if self.fail_loads.get() {
+            return Err(crate::dhcp6::StoreError::Load {
+                home,
+                source: broken("load"),
+            });
+        }
+        self.inner6.load(home)
+    }
+    fn apply(&self, ops: &[crate::dhcp6::StoreOp]) -> Result<(), crate::dhcp6::StoreError> {
+        self.apply_all(&[], ops)
+            .map_err(|e| crate::dhcp6::StoreError::Load {
+                home: 0,
+                source: e.into(),
+            })
+    }
+}
+
+impl Stores for TestStore {
+    /// Both kinds in one logged transaction, as the redb store does.
+    fn apply_all(&self, v4: &[StoreOp], v6: &[crate::dhcp6::StoreOp]) -> Result<(), String> {
+        if self.fail_writes.get() {
+            return Err("disk gone (write)".into());
+        }
+        self.inner.apply(v4).map_err(|e| e.to_string())?;
+        crate::dhcp6::BindingStore::apply(&*self.inner6, v6).map_err(|e| e.to_string())?;
+        self.log
+            .borrow_mut()
+            .push(Step::Commit(v4.len() + v6.len()));
+        Ok(())
+    }
+}
+
+/// The host tables, logged.
 struct TestHosts {
     map: BTreeMap<(SubscriberId, Ipv4Addr), [u8; 6]>,
+    v6: MemoryV6Table,
     log: Log,
+}
+
+impl NeighbourTable for TestHosts {
+    fn set_neighbour(
+        &mut self,
+        sub: SubscriberId,
+        addr: std::net::Ipv6Addr,
+        entry: nerg_abi::V6Neigh,
+    ) -> Result<(), String> {
+        self.log
+            .borrow_mut()
+            .push(Step::Neigh(sub, addr, Some(entry.flags)));
+        self.v6.set_neighbour(sub, addr, entry)
+    }
+    fn remove_neighbour(
+        &mut self,
+        sub: SubscriberId,
+        addr: std::net::Ipv6Addr,
+    ) -> Result<(), String> {
+        self.log.borrow_mut().push(Step::Neigh(sub, addr, None));
+        self.v6.remove_neighbour(sub, addr)
+    }
+    fn all_neighbours(&self) -> Vec<(SubscriberId, std::net::Ipv6Addr, nerg_abi::V6Neigh)> {
+        self.v6.all_neighbours()
+    }
+    fn set_delegated(
+        &mut self,
+        sub: SubscriberId,
+        prefix: ipnet::Ipv6Net,
+        via: std::net::Ipv6Addr,
+    ) -> Result<(), String> {
+        self.log.borrow_mut().push(Step::Route(prefix, Some(via)));
+        self.v6.set_delegated(sub, prefix, via)
+    }
+    fn remove_delegated(
+        &mut self,
+        sub: SubscriberId,
+        prefix: ipnet::Ipv6Net,
+    ) -> Result<(), String> {
+        self.log.borrow_mut().push(Step::Route(prefix, None));
+        self.v6.remove_delegated(sub, prefix)
+    }
+    fn all_delegated(&self) -> Vec<(SubscriberId, ipnet::Ipv6Net, std::net::Ipv6Addr)> {
+        self.v6.all_delegated()
+    }
 }
 
 impl HostTable for TestHosts {
@@ -151,18 +252,36 @@ impl Rig {
             "{limit}{extra}\n[[subscriber]]\nid = 1\nlsl = \"vlan:101\"\n{home1}\n\
              [[subscriber]]\nid = 2\nlsl = \"vlan:102\"\n"
         );
-        let config = Config::from_toml(&text).expect("test config");
+        Rig::from_toml(
+            &text,
+            Rc::default(),
+            Rc::default(),
+            MemoryV6Table::default(),
+        )
+    }
+
+    /// A responder for the configuration `text`, on the stores and IPv6 table given (a
+    /// restart keeps them: the store's file and the pinned maps).
+    fn from_toml(
+        text: &str,
+        leases: Rc<MemoryStore>,
+        leases6: Rc<crate::dhcp6::MemoryStore>,
+        v6: MemoryV6Table,
+    ) -> Rig {
+        let config = Config::from_toml(text).expect("test config");
         let log: Log = Rc::default();
         let fail_writes = Rc::new(Cell::new(false));
         let fail_loads = Rc::new(Cell::new(false));
         let store = TestStore {
-            inner: MemoryStore::new(),
+            inner: leases,
+            inner6: leases6,
             log: Rc::clone(&log),
             fail_writes: Rc::clone(&fail_writes),
             fail_loads: Rc::clone(&fail_loads),
         };
         let hosts = TestHosts {
             map: BTreeMap::new(),
+            v6,
             log: Rc::clone(&log),
         };
         let sink = TestSink {
