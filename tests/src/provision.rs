@@ -11,6 +11,7 @@
 //!    802.1Q: VLANTermination.1 (C-VID) -> Link.1 -> Ethernet.Interface.2 (lsl0, tagger)
 //!    QinQ:   VLANTermination.1 (C-VID) -> VLANTermination.2 (S-VID, 0x88A8) -> Link.1 -> ...
 //!    VXLAN:  VXLAN.Tunnel.1.Interface.1 (VNI), Tunnel.1 remote = the vG's VTEP, port 4789
+//!            (over IPv6: the vG's IPv6 VTEP; the kernel picks the BRG's source address)
 //! ```
 
 use std::{net::Ipv4Addr, sync::OnceLock};
@@ -191,7 +192,11 @@ fn lsl_objects(lsl: HomeLsl, vg_vtep: Ipv4Addr) -> Vec<AcsRequest> {
             script.push(set(&pairs, "zt-lsl"));
             script
         }
-        HomeLsl::Vxlan(vni) => {
+        HomeLsl::Vxlan(vni) | HomeLsl::Vxlan6(vni) => {
+            let remote = match lsl {
+                HomeLsl::Vxlan6(_) => crate::topology::ipv6::vtep6_of(vg_vtep).to_string(),
+                _ => vg_vtep.to_string(),
+            };
             let t = "Device.VXLAN.Tunnel.1.";
             vec![
                 add("Device.VXLAN.Tunnel.", "zt-tunnel"),
@@ -199,7 +204,7 @@ fn lsl_objects(lsl: HomeLsl, vg_vtep: Ipv4Addr) -> Vec<AcsRequest> {
                 set(
                     &[
                         (&format!("{t}Enable"), "true".into()),
-                        (&format!("{t}RemoteEndpoints"), vg_vtep.to_string()),
+                        (&format!("{t}RemoteEndpoints"), remote),
                         (&format!("{t}RemotePort"), "4789".into()),
                         (&format!("{t}Interface.1.Enable"), "true".into()),
                         (&format!("{t}Interface.1.VNI"), vni.to_string()),
@@ -231,7 +236,9 @@ pub fn lsl_change(lsl: HomeLsl) -> Vec<AcsRequest> {
                 s_vid.to_string(),
             ),
         ],
-        HomeLsl::Vxlan(vni) => vec![("Device.VXLAN.Tunnel.1.Interface.1.VNI", vni.to_string())],
+        HomeLsl::Vxlan(vni) | HomeLsl::Vxlan6(vni) => {
+            vec![("Device.VXLAN.Tunnel.1.Interface.1.VNI", vni.to_string())]
+        }
     };
     vec![set(&pairs, "lsl-change")]
 }

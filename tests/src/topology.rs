@@ -17,6 +17,11 @@
 //! 10.254.0.0/16 (the ACS .0.1, BRG i 10.254.1.i); the core link is 10.99.0.0/24;
 //! the internet's servers are 203.0.113.5 and .6 (a second address for STUN); the public
 //! pool is 198.51.100.0/28.
+//!
+//! Dual stack ([`Topology::build_dual_stack`], [`ipv6`]): the vG routes IPv6 between the
+//! homes' prefixes (from `[ipv6]` pools) and the internet, whose server is 2001:db8:ffff::1
+//! on the core link; VXLAN over IPv6 ([`HomeLsl::Vxlan6`]) runs between fd00:255::/64
+//! addresses that embed the IPv4 VTEPs (works in either kind of topology).
 
 use std::{
     fmt::Write as _,
@@ -25,6 +30,10 @@ use std::{
     process::Command,
     time::Duration,
 };
+
+pub mod ipv6;
+
+use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress, wire::vlan::Tpid};
 
 use crate::{
     Netns, NsProcess,
@@ -48,6 +57,12 @@ pub const PUBLIC_POOL: &str = "198.51.100.0/28";
 pub const ACS_ADDR: Ipv4Addr = Ipv4Addr::new(10, 254, 0, 1);
 /// The ACS's port (TR-069's registered port).
 pub const ACS_PORT: u16 = 7547;
+/// The MTU of the tagged access links (the vG's `acc0`, the access bridge's ports, the
+/// 802.1Q/QinQ BRGs' `lsl0`): 4 bytes over 1500 make room for QinQ's second tag (a veth
+/// takes one tag beyond its MTU, platform.md), so that every tagged LSL carries 1500-byte
+/// packets as vgd assumes (`ipv6_mtu`: the access link makes room for the tags). VXLAN
+/// BRGs' underlay stays at 1500.
+pub const ACCESS_MTU: u16 = 1504;
 
 /// A home's LSL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +73,8 @@ pub enum HomeLsl {
     Qinq(u16, u16),
     /// VXLAN VNI.
     Vxlan(u32),
+    /// VXLAN VNI over IPv6 (the VTEPs' [`ipv6::vtep6_of`] addresses).
+    Vxlan6(u32),
 }
 
 impl HomeLsl {
@@ -67,15 +84,51 @@ impl HomeLsl {
             HomeLsl::Vlan(c) => format!("vlan:{c}"),
             HomeLsl::Qinq(s, c) => format!("qinq:{s}.{c}"),
             HomeLsl::Vxlan(vni) => format!("vxlan:{vni}@{brg_vtep}"),
+            HomeLsl::Vxlan6(vni) => format!("vxlan:{vni}@[{}]", ipv6::vtep6_of(brg_vtep)),
         }
     }
 
-    /// The home's MTU: 50 bytes less for VXLAN, 4 less for QinQ on a 1500-byte access.
+    /// The home's MTU: 1500 on a tagged LSL (the access network makes room for the tags,
+    /// [`ACCESS_MTU`]), 50 bytes less for VXLAN (70 over IPv6). What vgd advertises in its
+    /// RAs (RFC 4861 §4.6.4) and checks packets against.
     pub fn home_mtu(&self) -> u16 {
         match self {
             HomeLsl::Vlan(_) => 1500,
-            HomeLsl::Qinq(..) => 1496,
+            HomeLsl::Qinq(..) => 1500,
             HomeLsl::Vxlan(_) => 1450,
+            HomeLsl::Vxlan6(_) => 1430,
+        }
+    }
+
+    /// Whether the LSL is VXLAN (over either IP version).
+    pub fn is_vxlan(&self) -> bool {
+        matches!(self, HomeLsl::Vxlan(_) | HomeLsl::Vxlan6(_))
+    }
+
+    /// How the vG sends into this LSL of BRG `brg_vtep` (whose access interface has MAC
+    /// `brg_mac`), from the vG's access MAC `vg_mac`: frames a test injects as the vG would.
+    pub fn encap_from_vg(&self, brg_vtep: Ipv4Addr, vg_mac: [u8; 6], brg_mac: [u8; 6]) -> Encap {
+        let vid = |v: u16| Vid::new(v).expect("a valid VID");
+        let vxlan = |vni: u32, local: std::net::IpAddr, remote: std::net::IpAddr| {
+            Encap::Vxlan(VxlanEncap::new(
+                Vni::new(vni).expect("a valid VNI"),
+                local,
+                remote,
+                EthernetAddress(vg_mac),
+                EthernetAddress(brg_mac),
+            ))
+        };
+        match *self {
+            HomeLsl::Vlan(c) => Encap::Dot1q { c_vid: vid(c) },
+            HomeLsl::Qinq(s, c) => Encap::QinQ {
+                s_tpid: Tpid::STag,
+                s_vid: vid(s),
+                c_vid: vid(c),
+            },
+            HomeLsl::Vxlan(vni) => vxlan(vni, VG_VTEP.into(), brg_vtep.into()),
+            HomeLsl::Vxlan6(vni) => {
+                vxlan(vni, ipv6::VG_VTEP6.into(), ipv6::vtep6_of(brg_vtep).into())
+            }
         }
     }
 }
@@ -205,6 +258,8 @@ pub struct Topology {
     pub instance: String,
     /// Where this topology keeps its files (vgd config, DHCP client scripts and leases).
     pub dir: PathBuf,
+    /// Whether the homes are dual-stack ([`Topology::build_dual_stack`]).
+    pub ipv6: bool,
 }
 
 impl Drop for Topology {
@@ -242,6 +297,24 @@ esac
 exit 0
 "#;
 
+/// How [`Topology::build_full`] builds: vgd's image, brgd's program, dual stack.
+struct Options<'a> {
+    image: Option<&'a str>,
+    brgd: &'a BrgdProgram,
+    ipv6: bool,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        static NATIVE: BrgdProgram = BrgdProgram::Native;
+        Self {
+            image: None,
+            brgd: &NATIVE,
+            ipv6: false,
+        }
+    }
+}
+
 /// How the BRGs run `brgd`.
 #[derive(Clone, Debug, Default)]
 pub enum BrgdProgram {
@@ -268,14 +341,33 @@ impl Topology {
         instance: &str,
         in_config: impl Fn(&HomeSpec) -> bool,
     ) -> Self {
-        Self::build_full(
-            naming,
-            homes,
-            instance,
-            in_config,
-            None,
-            &BrgdProgram::Native,
-        )
+        Self::build_full(naming, homes, instance, in_config, Options::default())
+    }
+
+    /// [`Topology::build`] with dual-stack homes: IPv6 on the core and the internet, an
+    /// `[ipv6]` section in vgd's configuration ([`ipv6`]). The homes' hosts start IPv6 with
+    /// [`Home::start_ipv6`] (SLAAC) and [`Topology::dhcp6`] (DHCPv6).
+    pub fn build_dual_stack(naming: Naming, homes: &[HomeSpec], instance: &str) -> Self {
+        let options = Options {
+            ipv6: true,
+            ..Options::default()
+        };
+        Self::build_full(naming, homes, instance, |_| true, options)
+    }
+
+    /// [`Topology::build_dual_stack`] with vgd run from the container image `image`.
+    pub fn build_dual_stack_in_container(
+        naming: Naming,
+        homes: &[HomeSpec],
+        instance: &str,
+        image: &str,
+    ) -> Self {
+        let options = Options {
+            ipv6: true,
+            image: Some(image),
+            ..Options::default()
+        };
+        Self::build_full(naming, homes, instance, |_| true, options)
     }
 
     /// [`Topology::build`] with vgd run from the container image `image`
@@ -286,14 +378,11 @@ impl Topology {
         instance: &str,
         image: &str,
     ) -> Self {
-        Self::build_full(
-            naming,
-            homes,
-            instance,
-            |_| true,
-            Some(image),
-            &BrgdProgram::Native,
-        )
+        let options = Options {
+            image: Some(image),
+            ..Options::default()
+        };
+        Self::build_full(naming, homes, instance, |_| true, options)
     }
 
     /// [`Topology::build`] with every BRG running `brgd` as `program` says (a firmware
@@ -304,7 +393,11 @@ impl Topology {
         instance: &str,
         program: &BrgdProgram,
     ) -> Self {
-        Self::build_full(naming, homes, instance, |_| true, None, program)
+        let options = Options {
+            brgd: program,
+            ..Options::default()
+        };
+        Self::build_full(naming, homes, instance, |_| true, options)
     }
 
     fn build_full(
@@ -312,9 +405,9 @@ impl Topology {
         homes: &[HomeSpec],
         instance: &str,
         in_config: impl Fn(&HomeSpec) -> bool,
-        image: Option<&str>,
-        brgd: &BrgdProgram,
+        options: Options<'_>,
     ) -> Self {
+        let Options { image, brgd, ipv6 } = options;
         crate::require_root();
         let dir = std::env::temp_dir().join(format!("nerg-topology-{instance}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -330,6 +423,9 @@ impl Topology {
             ns.disable_ipv6();
         }
         veth(&vg, "acc0", &access, "vg");
+        let access_mtu = ACCESS_MTU.to_string();
+        vg.ip(&["link", "set", "acc0", "mtu", &access_mtu]);
+        access.ip(&["link", "set", "vg", "mtu", &access_mtu]);
         access.bridge("br0", &["vg"]);
         // Tags reach the vG in-line, as on a real access network; GRO on the peers of the
         // interfaces the vG redirects into makes native XDP redirects deliver (platform.md).
@@ -353,6 +449,12 @@ impl Topology {
         inet.addr_add("lo", &format!("{SERVER2}/32"));
         inet.route_add(PUBLIC_POOL, "10.99.0.1");
         inet.ethtool_k("up0", &["tx", "off", "gro", "on"]);
+        if ipv6 {
+            ipv6::core(&vg, &inet);
+        }
+        if homes.iter().any(|h| matches!(h.lsl, HomeLsl::Vxlan6(_))) {
+            ipv6::vtep6(&vg);
+        }
 
         // The operator's management network and its ACS.
         let mgmt = naming.ns("mgmt");
@@ -377,7 +479,17 @@ impl Topology {
 
         let config = dir.join("vgd.toml");
         let configured: Vec<&Home> = built.iter().filter(|h| in_config(&h.spec)).collect();
-        std::fs::write(&config, vgd_config(&configured)).expect("vgd config");
+        let mut text = vgd_config(&configured);
+        if homes.iter().any(|h| matches!(h.lsl, HomeLsl::Vxlan6(_))) {
+            text = text.replace(
+                "[fastpath]\n",
+                &format!("[fastpath]\nvtep6 = \"{}\"\n", ipv6::VG_VTEP6),
+            );
+        }
+        if ipv6 {
+            text.push_str(&ipv6::config_section());
+        }
+        std::fs::write(&config, text).expect("vgd config");
         // A lab has few homes: their per-home series cost little, and they are what the
         // dashboard's per-home panels and the "home offline" alert read (deploy/grafana,
         // deploy/prometheus; tests/tests/grafana.rs).
@@ -407,6 +519,7 @@ impl Topology {
             inet,
             instance: instance.to_owned(),
             dir,
+            ipv6,
         }
     }
 
@@ -530,10 +643,25 @@ fn build_home(
     access.ethtool_k(&port, &["gro", "on"]);
     brg.ethtool_k("lsl0", &["tx", "off"]);
     let brg_vtep = Ipv4Addr::new(10, 255, 1, n as u8);
-    if let HomeLsl::Vxlan(_) = spec.lsl {
-        // The BRG's access-side address: the VXLAN underlay towards the vG's VTEP.
-        brg.addr_add("lsl0", &format!("{brg_vtep}/16"));
-        brg.ip(&["link", "set", "lan0", "mtu", "1450"]);
+    match spec.lsl {
+        HomeLsl::Vxlan(_) => {
+            // The BRG's access-side address: the VXLAN underlay towards the vG's VTEP.
+            brg.addr_add("lsl0", &format!("{brg_vtep}/16"));
+            brg.ip(&["link", "set", "lan0", "mtu", "1450"]);
+        }
+        HomeLsl::Vxlan6(_) => {
+            // The underlay over IPv6: on lsl0 alone (the bridge and the LAN port stay
+            // without an IPv6 stack of the BRG's own, so no BRG chatter enters the home).
+            brg.exec("sysctl", &["-qw", "net.ipv6.conf.lsl0.disable_ipv6=0"]);
+            let cidr = format!("{}/64", ipv6::vtep6_of(brg_vtep));
+            brg.addr_add_nodad("lsl0", &cidr);
+            brg.ip(&["link", "set", "lan0", "mtu", "1430"]);
+        }
+        HomeLsl::Vlan(_) | HomeLsl::Qinq(..) => {
+            let access_mtu = ACCESS_MTU.to_string();
+            brg.ip(&["link", "set", "lsl0", "mtu", &access_mtu]);
+            access.ip(&["link", "set", &port, "mtu", &access_mtu]);
+        }
     }
     brg.link_up("lan0");
     brg.link_up("lsl0");
@@ -645,7 +773,7 @@ impl Topology {
 /// LSL in Linux; on a timeout, panics with brgd's log and what the ACS heard.
 fn wait_provisioned(home: &mut Home, acs: &Acs) {
     let uplink = match home.spec.lsl {
-        HomeLsl::Vxlan(_) => "vx1-1",
+        HomeLsl::Vxlan(_) | HomeLsl::Vxlan6(_) => "vx1-1",
         HomeLsl::Vlan(_) | HomeLsl::Qinq(..) => "lsl0",
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -693,6 +821,8 @@ pub struct Servers {
     pub iperf3: NsProcess,
     /// stund (RFC 3489) on SERVER and SERVER2, ports 3478 and 3479.
     pub stund: NsProcess,
+    /// The IPv6 web and iperf3 servers on [`ipv6::SERVER6`] (dual-stack topologies).
+    pub v6: Option<ipv6::Servers6>,
 }
 
 /// What the web server serves.
@@ -732,10 +862,12 @@ impl Topology {
                 inet.tcp_listening(80) && inet.tcp_listening(5201) && !udp.stdout.is_empty()
             },
         );
+        let v6 = self.ipv6.then(|| self.start_servers6(&www));
         Servers {
             httpd,
             iperf3,
             stund,
+            v6,
         }
     }
 }
@@ -773,11 +905,22 @@ pub fn iperf3_tcp(ns: &Netns, seconds: u32) -> Result<f64, String> {
 /// `extra` arguments (`-R`: the server sends; `-u -b 500M`: UDP at that rate); the rate the
 /// receiving end got, in Mbit/s.
 pub fn iperf3(ns: &Netns, port: u16, seconds: u32, extra: &[&str]) -> Result<f64, String> {
+    iperf3_to(ns, SERVER.into(), port, seconds, extra)
+}
+
+/// [`iperf3`] against the server at `server` (the internet's IPv6 one, say).
+pub fn iperf3_to(
+    ns: &Netns,
+    server: std::net::IpAddr,
+    port: u16,
+    seconds: u32,
+    extra: &[&str],
+) -> Result<f64, String> {
     let out = ns
         .command("iperf3")
         .args([
             "-c",
-            &SERVER.to_string(),
+            &server.to_string(),
             "-p",
             &port.to_string(),
             "-J",

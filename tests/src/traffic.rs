@@ -1,9 +1,15 @@
 //! Real traffic between namespaces, checked byte for byte.
 
 use std::{
+    collections::BTreeSet,
     io::{Read as _, Write as _},
-    net::{SocketAddr, TcpListener, TcpStream},
-    time::Duration,
+    net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
 };
 
 use crate::{Netns, wait_until};
@@ -59,4 +65,51 @@ pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
     (0..len as u32)
         .map(|i| (i.wrapping_mul(7) + i / 251 + seed) as u8)
         .collect()
+}
+
+/// Sends numbered datagrams on `sock` (to `to`, or its connected peer) every `gap` until
+/// `stop`; returns how many it sent.
+pub fn sequence_sender(
+    sock: UdpSocket,
+    to: Option<SocketAddr>,
+    gap: Duration,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<u32> {
+    std::thread::spawn(move || {
+        let mut seq = 0u32;
+        let start = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let msg = seq.to_be_bytes();
+            match to {
+                Some(to) => sock.send_to(&msg, to),
+                None => sock.send(&msg),
+            }
+            .expect("sending a sequence number");
+            seq += 1;
+            // Paced against the start, so that a slow wake-up does not stretch the run.
+            let next = start + gap * seq;
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+        seq
+    })
+}
+
+/// Collects the sequence numbers arriving on `sock` until `stop` and a quiet read timeout.
+pub fn sequence_receiver(sock: UdpSocket, stop: Arc<AtomicBool>) -> JoinHandle<BTreeSet<u32>> {
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut got = BTreeSet::new();
+        let mut buf = [0u8; 16];
+        loop {
+            match sock.recv(&mut buf) {
+                Ok(4) => {
+                    got.insert(u32::from_be_bytes(buf[..4].try_into().unwrap()));
+                }
+                Ok(_) => {}
+                Err(_) if stop.load(Ordering::Relaxed) => return got,
+                Err(_) => {}
+            }
+        }
+    })
 }

@@ -7,18 +7,18 @@
 
 use std::{
     collections::BTreeSet,
-    net::{Ipv4Addr, SocketAddr, UdpSocket},
+    net::{Ipv4Addr, SocketAddr},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    thread::JoinHandle,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use nerg_tests::{
     perfdhcp::metric_sum,
     topology::{DhcpClient, HomeLsl, HomeSpec, Naming, SERVER, Topology},
+    traffic::{sequence_receiver, sequence_sender},
     vgd, wait_until,
 };
 
@@ -133,53 +133,6 @@ fn acknowledged_leases_survive_kill_9() {
         first, second,
         "vgd forgot the lease of {first} across kill -9 and gave it to another host"
     );
-}
-
-/// Sends numbered datagrams on `sock` (to `to`, or its connected peer) every `gap` until
-/// `stop`; returns how many it sent.
-fn sequence_sender(
-    sock: UdpSocket,
-    to: Option<SocketAddr>,
-    gap: Duration,
-    stop: Arc<AtomicBool>,
-) -> JoinHandle<u32> {
-    std::thread::spawn(move || {
-        let mut seq = 0u32;
-        let start = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
-            let msg = seq.to_be_bytes();
-            match to {
-                Some(to) => sock.send_to(&msg, to),
-                None => sock.send(&msg),
-            }
-            .expect("sending a sequence number");
-            seq += 1;
-            // Paced against the start, so that a slow wake-up does not stretch the run.
-            let next = start + gap * seq;
-            std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        }
-        seq
-    })
-}
-
-/// Collects the sequence numbers arriving on `sock` until `stop` and a quiet read timeout.
-fn sequence_receiver(sock: UdpSocket, stop: Arc<AtomicBool>) -> JoinHandle<BTreeSet<u32>> {
-    sock.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    std::thread::spawn(move || {
-        let mut got = BTreeSet::new();
-        let mut buf = [0u8; 16];
-        loop {
-            match sock.recv(&mut buf) {
-                Ok(4) => {
-                    got.insert(u32::from_be_bytes(buf[..4].try_into().unwrap()));
-                }
-                Ok(_) => {}
-                Err(_) if stop.load(Ordering::Relaxed) => return got,
-                Err(_) => {}
-            }
-        }
-    })
 }
 
 fn tail_call_failures(topo: &Topology) -> f64 {

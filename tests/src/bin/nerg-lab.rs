@@ -9,6 +9,11 @@
 //! iperf3 TCP test and asks Debian's STUN client what NAT it is behind (endpoint-independent
 //! mapping and hairpinning expected); the lab prints a status table and a PASS/FAIL line per
 //! check, and exits non-zero if any home fails.
+//! Dual stack (issue 18): every home also gets its IPv6 prefix from vgd's `[ipv6]` pool; its
+//! host forms a SLAAC address from the LAN /64 (the kernel's), gets a DHCPv6 address and a
+//! delegated prefix (dhcpcd in dhcpcd homes, `dhclient -6 -N -P` in the others), pings the
+//! internet's IPv6 server and fetches a page and runs iperf3 from it; the table shows each
+//! home's prefix and its host's address.
 //! Zero touch: every BRG starts `brgd` with only the ACS's URL; the lab's ACS (on a
 //! management network) pushes its bridge and LSL over TR-069 on its first Inform.
 
@@ -18,7 +23,10 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use nerg_tests::{
     Netns,
-    topology::{self, DhcpClient, GATEWAY, HomeLsl, HomeSpec, Naming, SERVER, Topology, WEB_PAGE},
+    topology::{
+        self, DhcpClient, GATEWAY, HomeLsl, HomeSpec, Naming, SERVER, Topology, WEB_PAGE,
+        ipv6::{self, SERVER6},
+    },
     vgd,
 };
 use vg::fastpath::{Counters, bpffs};
@@ -65,7 +73,9 @@ enum LslKind {
     Qinq,
     /// VXLAN, one VNI per home.
     Vxlan,
-    /// Homes take 802.1Q, QinQ and VXLAN in turn.
+    /// VXLAN over IPv6, one VNI per home.
+    Vxlan6,
+    /// Homes take 802.1Q, QinQ, VXLAN and VXLAN over IPv6 in turn.
     Mixed,
 }
 
@@ -145,15 +155,19 @@ fn specs(args: &Args) -> Vec<HomeSpec> {
     (1..=args.homes)
         .map(|id| {
             let kind = match args.lsl {
-                LslKind::Mixed => {
-                    [LslKind::Vlan, LslKind::Qinq, LslKind::Vxlan][(id as usize - 1) % 3]
-                }
+                LslKind::Mixed => [
+                    LslKind::Vlan,
+                    LslKind::Qinq,
+                    LslKind::Vxlan,
+                    LslKind::Vxlan6,
+                ][(id as usize - 1) % 4],
                 other => other,
             };
             let c_vid = (100 + id) as u16;
             let lsl = match kind {
                 LslKind::Qinq => HomeLsl::Qinq(10, c_vid),
                 LslKind::Vxlan => HomeLsl::Vxlan(5000 + id),
+                LslKind::Vxlan6 => HomeLsl::Vxlan6(5000 + id),
                 _ => HomeLsl::Vlan(c_vid),
             };
             HomeSpec {
@@ -188,6 +202,27 @@ struct Status {
     iperf3: Result<(f64, f64), String>,
     /// Debian's STUN client's verdict.
     stun: Result<String, String>,
+    /// IPv6.
+    v6: V6Status,
+}
+
+/// One home's IPv6 results.
+struct V6Status {
+    /// The home's prefix (the API's).
+    prefix: Option<ipnet::Ipv6Net>,
+    /// The host's SLAAC address (EUI-64 in the LAN /64).
+    slaac: Result<std::net::Ipv6Addr, String>,
+    /// Its DHCPv6 (IA_NA) address.
+    dhcp6: Result<std::net::Ipv6Addr, String>,
+    /// The prefix delegated to it (IA_PD), inside the home's prefix and outside its LAN.
+    pd: Result<ipnet::Ipv6Net, String>,
+    ping: bool,
+    /// Ping from the SLAAC address alone (a host without DHCPv6).
+    ping_slaac: bool,
+    /// HTTP over IPv6, the server seeing one of the host's own addresses.
+    http: bool,
+    /// iperf3 TCP over IPv6, Mbit/s.
+    iperf3: Result<f64, String>,
 }
 
 fn up(args: &Args) -> anyhow::Result<bool> {
@@ -209,20 +244,26 @@ fn up(args: &Args) -> anyhow::Result<bool> {
     let topo = match &args.container {
         Some(image) => {
             progress(&format!("vgd runs from the image {image} (podman)"));
-            Topology::build_in_container(naming, &specs(args), INSTANCE, image)
+            Topology::build_dual_stack_in_container(naming, &specs(args), INSTANCE, image)
         }
-        None => Topology::build(naming, &specs(args), INSTANCE),
+        None => Topology::build_dual_stack(naming, &specs(args), INSTANCE),
     };
 
-    progress("servers on the internet: web (busybox httpd), iperf3, STUN (stund)");
+    progress(
+        "servers on the internet: web (busybox httpd), iperf3, STUN (stund); web and iperf3 on IPv6 too",
+    );
     let servers = topo.start_servers();
 
     progress("the homes' DHCP clients (dhclient, udhcpc, dhcpcd)");
     let leases = topo.dhcp(Duration::from_secs(30));
 
     progress("each home pings its gateway, fetches a page, runs iperf3 and STUN through the NAT");
+    progress(
+        "IPv6: SLAAC (the kernel's), DHCPv6 address and prefix (dhcpcd, dhclient -6), ping, HTTP, iperf3",
+    );
+    let (v6, dhcp6_clients) = ipv6_checks(&topo, &servers);
     let mut statuses = Vec::new();
-    for (home, lease) in topo.homes.iter().zip(leases) {
+    for ((home, lease), v6) in topo.homes.iter().zip(leases).zip(v6) {
         let ok = lease.is_ok();
         let ping = ok
             && home
@@ -259,6 +300,7 @@ fn up(args: &Args) -> anyhow::Result<bool> {
             http,
             iperf3,
             stun,
+            v6,
         });
     }
 
@@ -286,6 +328,22 @@ fn up(args: &Args) -> anyhow::Result<bool> {
                 }),
             ),
             ("STUN: endpoint-independent mapping, hairpinning", stun_ok),
+            (
+                "IPv6 SLAAC address from the home's LAN /64",
+                s.v6.slaac.is_ok(),
+            ),
+            ("IPv6 DHCPv6 address", s.v6.dhcp6.is_ok()),
+            (
+                "IPv6 prefix delegation inside the home's prefix",
+                s.v6.pd.is_ok(),
+            ),
+            ("ping over IPv6", s.v6.ping),
+            ("ping over IPv6 from the SLAAC address", s.v6.ping_slaac),
+            (
+                "HTTP over IPv6, the server seeing the host's address",
+                s.v6.http,
+            ),
+            ("iperf3 TCP over IPv6", s.v6.iperf3.is_ok()),
         ] {
             all_ok &= ok;
             println!(
@@ -311,12 +369,21 @@ fn up(args: &Args) -> anyhow::Result<bool> {
         if let (Err(e), Ok(_)) = (&s.iperf3, &s.lease) {
             println!("     {e}");
         }
+        for e in [&s.v6.slaac, &s.v6.dhcp6]
+            .into_iter()
+            .filter_map(|r| r.as_ref().err())
+            .chain(s.v6.pd.as_ref().err())
+            .chain(s.v6.iperf3.as_ref().err())
+        {
+            println!("     IPv6: {}", e.trim().replace('\n', "\n     "));
+        }
     }
 
     if args.keep {
         let log = topo.dir.join("vgd.log");
         std::fs::write(&log, topo.vgd.log()).ok();
         std::mem::forget(servers);
+        std::mem::forget(dhcp6_clients);
         let dir = topo.dir.clone();
         // Leave every namespace and process in place; `cargo xtask lab down` removes them.
         std::mem::forget(topo);
@@ -324,6 +391,9 @@ fn up(args: &Args) -> anyhow::Result<bool> {
         println!("The lab is running (cargo xtask lab down removes it):");
         println!("  namespaces:  ip netns list | grep {NS_PREFIX}");
         println!("  a home:      nsenter --net=/run/netns/{NS_PREFIX}home1 bash");
+        println!(
+            "  its IPv6:    nsenter --net=/run/netns/{NS_PREFIX}home1 rdisc6 h1 (the RA); ip -6 addr (SLAAC, DHCPv6)"
+        );
         println!(
             "  metrics:     nsenter --net=/run/netns/{NS_PREFIX}vg curl -s http://{}/metrics",
             vgd::LISTEN
@@ -407,12 +477,14 @@ fn set_tier(topo: &Topology, home: &topology::Home, down: u32, up: u32) -> Resul
 fn print_table(topo: &Topology, statuses: &[Status], counters: &Counters) {
     println!();
     println!(
-        "{:<5} {:<26} {:<56} {:<9} {:<15} {:<24} {:>9} {:>9} {:>9} {:>13}  STUN",
+        "{:<5} {:<30} {:<56} {:<9} {:<15} {:<23} {:<26} {:<24} {:>9} {:>9} {:>9} {:>13}  STUN",
         "HOME",
         "LSL",
         "BRG (TR-069)",
         "CLIENT",
         "LEASE",
+        "IPV6 PREFIX",
+        "IPV6 HOST (DHCPV6/SLAAC)",
         "PUBLIC ADDRESS:PORTS",
         "PKTS UP",
         "PKTS DOWN",
@@ -438,13 +510,21 @@ fn print_table(topo: &Topology, statuses: &[Status], counters: &Counters) {
             .as_ref()
             .map_or("-".to_owned(), |(d, u)| format!("{d:.1}/{u:.1}"));
         let stun = s.stun.as_deref().unwrap_or("-");
+        let prefix = s.v6.prefix.map_or("-".to_owned(), |p| p.to_string());
+        let host6 =
+            s.v6.dhcp6
+                .as_ref()
+                .or(s.v6.slaac.as_ref())
+                .map_or("-".to_owned(), ToString::to_string);
         println!(
-            "{:<5} {:<26} {:<56} {:<9} {:<15} {:<24} {:>9} {:>9} {:>9} {:>13}  {}",
+            "{:<5} {:<30} {:<56} {:<9} {:<15} {:<23} {:<26} {:<24} {:>9} {:>9} {:>9} {:>13}  {}",
             home.spec.id,
             home.lsl_text(),
             brg_state(topo, home),
             home.spec.client.name(),
             lease,
+            prefix,
+            host6,
             public,
             c.up_packets,
             c.down_packets,
@@ -452,5 +532,108 @@ fn print_table(topo: &Topology, statuses: &[Status], counters: &Counters) {
             rate,
             stun
         );
+    }
+}
+
+/// How long a host may take for SLAAC and for DHCPv6.
+const V6_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every home's IPv6 checks (hosts started together, then checked one by one), and the
+/// DHCPv6 clients, which keep running while the lab does.
+fn ipv6_checks(topo: &Topology, servers: &topology::Servers) -> (Vec<V6Status>, Vec<ipv6::Dhcp6>) {
+    let assignments: Vec<Option<ipv6::Assignment>> = topo
+        .homes
+        .iter()
+        .map(|h| topo.ipv6_assignment(h.spec.id))
+        .collect();
+    for home in &topo.homes {
+        home.start_ipv6();
+    }
+    let slaacs: Vec<Result<std::net::Ipv6Addr, String>> = topo
+        .homes
+        .iter()
+        .zip(&assignments)
+        .map(|(home, a)| {
+            let lan = a.ok_or("no IPv6 assignment")?.lan;
+            let addr = home.wait_slaac(lan, V6_TIMEOUT)?;
+            let eui64 = home.eui64_address(lan);
+            (addr == eui64)
+                .then_some(addr)
+                .ok_or_else(|| format!("SLAAC formed {addr}, not the EUI-64 {eui64}"))
+        })
+        .collect();
+    let clients: Vec<ipv6::Dhcp6> = (0..topo.homes.len()).map(|i| topo.dhcp6(i)).collect();
+    let mut out = Vec::new();
+    for (((home, a), slaac), client) in topo
+        .homes
+        .iter()
+        .zip(&assignments)
+        .zip(slaacs)
+        .zip(&clients)
+    {
+        let Some(a) = *a else {
+            out.push(V6Status {
+                prefix: None,
+                slaac,
+                dhcp6: Err("no IPv6 assignment".into()),
+                pd: Err("no IPv6 assignment".into()),
+                ping: false,
+                ping_slaac: false,
+                http: false,
+                iperf3: Err("no IPv6 assignment".into()),
+            });
+            continue;
+        };
+        let dhcp6 = poll(V6_TIMEOUT, || home.dhcp6_address(a.lan))
+            .ok_or_else(|| format!("no DHCPv6 address in {}:\n{}", a.lan, client.log()));
+        let pd = poll(V6_TIMEOUT, || client.delegated())
+            .ok_or_else(|| format!("no delegated prefix:\n{}", client.log()))
+            .and_then(|pd| {
+                let inside = a.prefix.contains(&pd)
+                    && !pd.contains(&a.lan.network())
+                    && !a.lan.contains(&pd.network());
+                inside
+                    .then_some(pd)
+                    .ok_or_else(|| format!("delegated {pd}: not in {} outside {}", a.prefix, a.lan))
+            });
+        let ping = ipv6::ping(&home.host, SERVER6.into());
+        let ping_slaac = slaac
+            .as_ref()
+            .is_ok_and(|a| ipv6::ping_from(&home.host, *a, SERVER6).is_ok());
+        let own = [slaac.as_ref().ok(), dhcp6.as_ref().ok()];
+        let http = home
+            .host
+            .run(|| nerg_tests::http::get((SERVER6, 80).into(), "/"))
+            .is_some_and(|(code, body)| code == 200 && body == WEB_PAGE)
+            && servers
+                .v6
+                .as_ref()
+                .is_some_and(|v6| own.iter().flatten().any(|a| v6.http_saw(**a)));
+        let iperf3 = topology::iperf3_to(&home.host, SERVER6.into(), 5201, 1, &[]);
+        out.push(V6Status {
+            prefix: Some(a.prefix),
+            slaac,
+            dhcp6,
+            pd,
+            ping,
+            ping_slaac,
+            http,
+            iperf3,
+        });
+    }
+    (out, clients)
+}
+
+/// `f`'s first `Some` within `timeout` (polled every 100 ms), or `None`.
+fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
