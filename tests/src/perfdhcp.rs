@@ -260,6 +260,16 @@ pub fn access(tag: &str) -> Access {
     }
 }
 
+/// Terminates the home's VXLAN LSL in the vG namespace with a kernel vxlan device `dev` on
+/// `acc0` (what the baseline servers listen on).
+pub fn kernel_lsl(vg: &Netns, dev: &str) {
+    let (vni, local, remote) = (VNI.to_string(), VG_VTEP.to_string(), BRG_VTEP.to_string());
+    vg.ip(&[
+        "link", "add", dev, "type", "vxlan", "id", &vni, "local", &local, "remote", &remote,
+        "dstport", "4789", "dev", "acc0",
+    ]);
+}
+
 /// [`access`] with IPv6 on in the home (perfdhcp `-6` speaks from [`HOME_IFACE`]'s link-local
 /// address, usable at once: no duplicate address detection) and in the vG namespace.
 pub fn access6(tag: &str) -> Access {

@@ -41,7 +41,6 @@ use crate::{
     Netns, NsProcess,
     netns::{unique_name, veth},
     perfdhcp::{self, Access, Load, VgdRig},
-    topology::VG_VTEP,
     wait_until,
 };
 
@@ -270,15 +269,7 @@ fn kea_rig() -> anyhow::Result<KeaRig> {
     std::fs::create_dir_all(&dir)?;
     let net = perfdhcp::access("bkea");
     let vg = &net.vg;
-    let (vni, local, remote) = (
-        perfdhcp::VNI.to_string(),
-        VG_VTEP.to_string(),
-        perfdhcp::BRG_VTEP.to_string(),
-    );
-    vg.ip(&[
-        "link", "add", "vx0", "type", "vxlan", "id", &vni, "local", &local, "remote", &remote,
-        "dstport", "4789", "dev", "acc0",
-    ]);
+    perfdhcp::kernel_lsl(vg, "vx0");
     vg.addr_add("vx0", "192.168.1.1/24");
     vg.link_up("vx0");
     let conf = dir.join("kea-dhcp4.conf");

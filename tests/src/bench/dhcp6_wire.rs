@@ -22,7 +22,6 @@ use crate::{
     NsProcess,
     netns::unique_name,
     perfdhcp::{self, Access, VgdRig},
-    topology::VG_VTEP,
     wait_until,
 };
 
@@ -81,15 +80,7 @@ fn kea_rig() -> anyhow::Result<Kea6Rig> {
     std::fs::create_dir_all(&dir)?;
     let net = perfdhcp::access6("bkea6");
     let vg = &net.vg;
-    let (vni, local, remote) = (
-        perfdhcp::VNI.to_string(),
-        VG_VTEP.to_string(),
-        perfdhcp::BRG_VTEP.to_string(),
-    );
-    vg.ip(&[
-        "link", "add", "vx0", "type", "vxlan", "id", &vni, "local", &local, "remote", &remote,
-        "dstport", "4789", "dev", "acc0",
-    ]);
+    perfdhcp::kernel_lsl(vg, "vx0");
     vg.exec("sysctl", &["-qw", "net.ipv6.conf.vx0.accept_dad=0"]);
     vg.ip(&["addr", "add", "2001:db8:100::1/64", "dev", "vx0", "nodad"]);
     vg.link_up("vx0");
