@@ -9,7 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use aya::maps::{MapData, RingBuf};
-use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress, wire::vlan::Tpid};
+use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress};
 use nerg_abi::{
     Counter, DropReason, Host, HostKey, NatFwdKey, NatRev, NatRevKey, PuntReason, Subscriber,
     SubscriberId, host_flags, lsl_kind, program_names, sub_flags, tcp_seen,
@@ -107,40 +107,15 @@ const FULL_HOME: SubscriberId = 5;
 
 impl Home {
     fn encap(&self, access_mac: [u8; 6]) -> Encap {
-        let vid = |v| Vid::new(v).unwrap();
-        match self.lsl {
-            lsl_kind::DOT1Q => Encap::Dot1q {
-                c_vid: vid(self.c_vid),
-            },
-            lsl_kind::QINQ => Encap::QinQ {
-                s_tpid: Tpid::STag,
-                s_vid: vid(self.s_vid),
-                c_vid: vid(self.c_vid),
-            },
-            _ => Encap::Vxlan(VxlanEncap::new(
-                Vni::new(self.vni).unwrap(),
-                self.brg_vtep(),
-                self.vg_vtep(),
-                EthernetAddress(BRG_VTEP_MAC),
-                EthernetAddress(access_mac),
-            )),
-        }
+        nerg_tests::addrs::encap(self.lsl, self.s_vid, self.c_vid, self.vni, access_mac)
     }
 
     fn brg_vtep(&self) -> IpAddr {
-        if self.lsl == lsl_kind::VXLAN6 {
-            IpAddr::V6(BRG_VTEP6)
-        } else {
-            IpAddr::V4(BRG_VTEP)
-        }
+        nerg_tests::addrs::vteps(self.lsl).0
     }
 
     fn vg_vtep(&self) -> IpAddr {
-        if self.lsl == lsl_kind::VXLAN6 {
-            IpAddr::V6(VG_VTEP6)
-        } else {
-            IpAddr::V4(VG_VTEP)
-        }
+        nerg_tests::addrs::vteps(self.lsl).1
     }
 
     /// The outer UDP source port of a downstream VXLAN frame (0 for tagged homes).

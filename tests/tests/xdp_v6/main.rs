@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use aya::maps::{MapData, RingBuf};
 use ipnet::Ipv6Net;
-use lsl::{Encap, Vid, Vni, VxlanEncap, smoltcp::wire::EthernetAddress, wire::vlan::Tpid};
+use lsl::{Encap, Vni, VxlanEncap, smoltcp::wire::EthernetAddress};
 use nerg_abi::{Counter, DropReason, PuntHeader, SubscriberId, lsl_kind, program_names};
 use nerg_tests::addrs::{
     BRG_VTEP, BRG_VTEP_MAC, BRG_VTEP6, CORE6, HOST_MAC, INTERNET6, NEXT_HOP, NEXT_HOP6,
@@ -159,40 +159,15 @@ impl Home {
     }
 
     fn encap(&self, access_mac: [u8; 6]) -> Encap {
-        let vid = |v| Vid::new(v).unwrap();
-        match self.lsl {
-            lsl_kind::DOT1Q => Encap::Dot1q {
-                c_vid: vid(self.c_vid),
-            },
-            lsl_kind::QINQ => Encap::QinQ {
-                s_tpid: Tpid::STag,
-                s_vid: vid(self.s_vid),
-                c_vid: vid(self.c_vid),
-            },
-            _ => Encap::Vxlan(VxlanEncap::new(
-                Vni::new(self.vni).unwrap(),
-                self.brg_vtep(),
-                self.vg_vtep(),
-                EthernetAddress(BRG_VTEP_MAC),
-                EthernetAddress(access_mac),
-            )),
-        }
+        nerg_tests::addrs::encap(self.lsl, self.s_vid, self.c_vid, self.vni, access_mac)
     }
 
     fn brg_vtep(&self) -> IpAddr {
-        if self.lsl == lsl_kind::VXLAN6 {
-            IpAddr::V6(BRG_VTEP6)
-        } else {
-            IpAddr::V4(BRG_VTEP)
-        }
+        nerg_tests::addrs::vteps(self.lsl).0
     }
 
     fn vg_vtep(&self) -> IpAddr {
-        if self.lsl == lsl_kind::VXLAN6 {
-            IpAddr::V6(VG_VTEP6)
-        } else {
-            IpAddr::V4(VG_VTEP)
-        }
+        nerg_tests::addrs::vteps(self.lsl).1
     }
 
     /// The frame the vG sends this home for `inner`, given the output (for the VXLAN source

@@ -365,18 +365,7 @@ impl HomeServer {
     ) -> Vec<IaAnswer> {
         let mut answers = Vec::new();
         for ia in ias {
-            let key = IaKey {
-                duid: duid.clone(),
-                kind: ia.kind,
-                iaid: ia.iaid,
-            };
-            let held = self
-                .bindings
-                .of_ia(&key)
-                .and_then(|lease| self.bindings.get(&lease))
-                .filter(|r| r.state == BindingState::Bound)
-                .cloned();
-            let Some(record) = held else {
+            let Some(record) = self.bound_of(duid, ia) else {
                 let mut answer = IaAnswer::new(ia.kind, ia.iaid);
                 answer.status = Some(Status::NoBinding);
                 answers.push(answer);
@@ -398,6 +387,20 @@ impl HomeServer {
         answers
     }
 
+    /// The bound lease IA `ia` of client `duid` holds, if any (Release and Decline act on it).
+    fn bound_of(&self, duid: &Duid, ia: &IaRequest) -> Option<BindingRecord> {
+        let key = IaKey {
+            duid: duid.clone(),
+            kind: ia.kind,
+            iaid: ia.iaid,
+        };
+        self.bindings
+            .of_ia(&key)
+            .and_then(|lease| self.bindings.get(&lease))
+            .filter(|r| r.state == BindingState::Bound)
+            .cloned()
+    }
+
     /// Decline: a listed address the IA holds goes into quarantine (RFC 8415 section
     /// 18.3.8); an IA_NA holding nothing gets NoBinding. IA_PDs are not declined.
     fn decline(
@@ -410,18 +413,7 @@ impl HomeServer {
         let until = now.plus(u64::from(self.config.settings().decline_quarantine_secs));
         let mut answers = Vec::new();
         for ia in ias.iter().filter(|ia| ia.kind == IaKind::Na) {
-            let key = IaKey {
-                duid: duid.clone(),
-                kind: ia.kind,
-                iaid: ia.iaid,
-            };
-            let held = self
-                .bindings
-                .of_ia(&key)
-                .and_then(|lease| self.bindings.get(&lease))
-                .filter(|r| r.state == BindingState::Bound)
-                .cloned();
-            let Some(record) = held else {
+            let Some(record) = self.bound_of(duid, ia) else {
                 let mut answer = IaAnswer::new(ia.kind, ia.iaid);
                 answer.status = Some(Status::NoBinding);
                 answers.push(answer);
