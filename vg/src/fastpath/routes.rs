@@ -12,7 +12,6 @@
 use std::net::Ipv6Addr;
 
 use anyhow::Context as _;
-use futures::TryStreamExt as _;
 use ipnet::Ipv6Net;
 use rtnetlink::{
     RouteMessageBuilder,
@@ -44,33 +43,4 @@ pub async fn unreachable(pools: &[Ipv6Net]) -> anyhow::Result<()> {
     .await;
     task.abort();
     result
-}
-
-/// The `unreachable` routes of this namespace's main table (for the tests and checks).
-pub async fn unreachable_routes() -> anyhow::Result<Vec<Ipv6Net>> {
-    let (connection, handle, _) = rtnetlink::new_connection().context("opening rtnetlink")?;
-    let task = tokio::spawn(connection);
-    let mut out = Vec::new();
-    let mut routes = handle
-        .route()
-        .get(RouteMessageBuilder::<Ipv6Addr>::new().build())
-        .execute();
-    while let Some(msg) = routes.try_next().await.context("listing IPv6 routes")? {
-        if msg.header.kind != RouteType::Unreachable {
-            continue;
-        }
-        let dst = msg.attributes.iter().find_map(|a| match a {
-            rtnetlink::packet_route::route::RouteAttribute::Destination(
-                rtnetlink::packet_route::route::RouteAddress::Inet6(a),
-            ) => Some(*a),
-            _ => None,
-        });
-        if let Some(dst) = dst
-            && let Ok(net) = Ipv6Net::new(dst, msg.header.destination_prefix_length)
-        {
-            out.push(net);
-        }
-    }
-    task.abort();
-    Ok(out)
 }
